@@ -1,0 +1,119 @@
+"""Pipelined stream operators.
+
+Every arithmetic unit is a combinational datapath with a few natural cut points (after the
+product, after alignment, ...). ``PipelinedOp`` wraps such a datapath as a stream component
+with a ``latency`` parameter: latency 0 is purely combinational; latency k puts k register
+stages at evenly spread cut points (and any surplus at the output). All stages advance together
+(global stall): the input is accepted whenever the output register is empty or being consumed.
+This keeps lib.stream's rules (valid never waits on ready; payload held until the transfer)
+and makes the unit usable both in elastic datapaths and, with ``o.ready`` tied high, as a plain
+fixed-latency pipeline.
+"""
+
+from amaranth import Module, Signal, Value
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .params import check_int
+
+__all__ = ["Pipeline", "PipelinedOp"]
+
+
+class Pipeline:
+    """Places ``latency`` register stages on the ``n_cuts`` natural cut points of a datapath.
+
+    The datapath calls :meth:`cut` at each of its cut points, in order, with every value that is
+    live across that point, and uses the values it returns. :meth:`finish` adds the registers
+    that did not fit on cut points (latency > n_cuts) at the output.
+    """
+
+    def __init__(self, m, *, latency, n_cuts, enable, domain="sync"):
+        self._m = m
+        self.latency = check_int("latency", latency, min=0)
+        self._n_cuts = n_cuts
+        self._enable = enable
+        self._domain = domain
+        self._index = 0
+        self._registered = 0
+        self._chosen = self.choose_cuts(latency, n_cuts)
+
+    @staticmethod
+    def choose_cuts(latency, n_cuts):
+        """Indices of the cut points that get a register: evenly spread, later cuts first."""
+        k = min(latency, n_cuts)
+        # Cut i (0-based) of n splits the datapath after (i+1)/(n+1) of its depth; registers
+        # at round((j+1)*(n+1)/(k+1)) - 1 divide it into k+1 roughly equal parts.
+        return {round((j + 1) * (n_cuts + 1) / (k + 1)) - 1 for j in range(k)}
+
+    def _register(self, value, name):
+        if isinstance(value, data.View):
+            reg = Signal(value.shape(), name=name)
+        else:
+            value = Value.cast(value)
+            reg = Signal(value.shape(), name=name)
+        with self._m.If(self._enable):
+            self._m.d[self._domain] += reg.eq(value)
+        return reg
+
+    def cut(self, *values, name="stage"):
+        """Mark a cut point. Returns ``values`` registered if this cut holds a stage."""
+        if self._index >= self._n_cuts:
+            raise RuntimeError(f"datapath declared {self._n_cuts} cut points but used more")
+        index = self._index
+        self._index += 1
+        if index not in self._chosen:
+            return values if len(values) != 1 else values[0]
+        self._registered += 1
+        out = tuple(self._register(v, f"{name}{index}_{i}") for i, v in enumerate(values))
+        return out if len(out) != 1 else out[0]
+
+    def finish(self, value, name="out"):
+        """Register ``value`` once per stage not yet placed; returns the pipeline output."""
+        if self._index != self._n_cuts:
+            raise RuntimeError(f"datapath declared {self._n_cuts} cut points but used {self._index}")
+        for i in range(self.latency - self._registered):
+            value = self._register(value, f"{name}{i}")
+        return value
+
+    def delay(self, value, name="valid"):
+        """``value`` delayed by exactly ``latency`` stages (for valid bits and side-band data)."""
+        for i in range(self.latency):
+            value = self._register(value, f"{name}_d{i}")
+        return value
+
+
+class PipelinedOp(wiring.Component):
+    """Base class: stream of operands in, stream of results out, ``latency`` register stages.
+
+    Subclasses define ``N_CUTS`` and implement ``datapath(m, pipe, operands)`` returning the
+    result value (of ``result_layout``) built with ``pipe.cut(...)`` at its cut points.
+    """
+
+    N_CUTS = 0
+
+    def __init__(self, operand_layout, result_layout, *, latency):
+        self.latency = check_int("latency", latency, min=0)
+        self.operand_layout = operand_layout
+        self.result_layout = result_layout
+        super().__init__({
+            "i": In(stream.Signature(operand_layout)),
+            "o": Out(stream.Signature(result_layout)),
+        })
+
+    def datapath(self, m, pipe, operands):
+        raise NotImplementedError  # abstract: every concrete operator defines its datapath
+
+    def elaborate(self, platform):
+        m = Module()
+        if self.latency == 0:
+            advance = self.o.ready
+        else:
+            advance = ~self.o.valid | self.o.ready
+        pipe = Pipeline(m, latency=self.latency, n_cuts=self.N_CUTS, enable=advance)
+        result = pipe.finish(self.datapath(m, pipe, self.i.payload))
+        m.d.comb += [
+            self.o.payload.eq(result),
+            self.o.valid.eq(pipe.delay(self.i.valid)),
+            self.i.ready.eq(advance),
+        ]
+        return m

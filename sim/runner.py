@@ -1,0 +1,138 @@
+"""Build-once, run-many Verilator simulations of Amaranth components under cocotb.
+
+Amaranth emits monomorphic Verilog, so each (component, configuration) is its own simulator.
+The build folder is ``build/sim/<hash>/`` where the hash covers the emitted Verilog, the
+top-level name and the build options: an unchanged design is never rebuilt, not even across
+pytest runs, and any change to the generator that changes the Verilog gets a fresh build.
+
+Typical use from pytest::
+
+    sim = VerilatorSim.for_component(BF16FMA(latency=3), name="fma")
+    sim.run("tests.cocotb.fma_tb", params={"cases": 200_000, "seed": 1})
+
+The cocotb test module reads ``params`` with :func:`sim.tb.params.load_params`.
+"""
+
+import fcntl
+import hashlib
+import json
+import os
+import sys
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from .toolchain import BUILD, ROOT, setup_verilator
+
+__all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog"]
+
+# Bump when the build recipe changes in a way the hash below cannot see.
+_RECIPE = "1"
+_DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3", "--x-assign", "fast")
+
+
+class SimulationFailed(AssertionError):
+    pass
+
+
+def emit_verilog(component, name):
+    """Verilog text of an Amaranth component (ports from its signature)."""
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+@contextmanager
+def _locked(path):
+    """Serialise builds of the same design across pytest-xdist workers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+class VerilatorSim:
+    """A built Verilator simulator of one Verilog top level, ready to run cocotb modules."""
+
+    def __init__(self, verilog_text, toplevel, *, waves=False, build_args=()):
+        self.toplevel = toplevel
+        self.waves = waves
+        self.build_args = list(_DEFAULT_BUILD_ARGS) + list(build_args)
+        key = hashlib.sha256("\0".join(
+            [_RECIPE, toplevel, str(waves), *self.build_args, verilog_text]).encode()).hexdigest()[:16]
+        self.build_dir = BUILD / "sim" / key
+        self.source = self.build_dir / f"{toplevel}.v"
+        self._verilog_text = verilog_text
+
+    @classmethod
+    def for_component(cls, component, name, **kwargs):
+        return cls(emit_verilog(component, name), name, **kwargs)
+
+    @property
+    def binary(self):
+        return self.build_dir / self.toplevel
+
+    def build(self):
+        """Compile the simulator unless an identical one is already built. Returns self."""
+        setup_verilator()
+        stamp = self.build_dir / ".built"
+        with _locked(BUILD / "sim" / f".{self.build_dir.name}.lock"):
+            if stamp.exists() and self.binary.exists():
+                return self
+            self.build_dir.mkdir(parents=True, exist_ok=True)
+            self.source.write_text(self._verilog_text)
+            from cocotb_tools.runner import get_runner
+            runner = get_runner("verilator")
+            runner.build(sources=[self.source], hdl_toplevel=self.toplevel, build_dir=self.build_dir,
+                         build_args=self.build_args, waves=self.waves, always=True,
+                         log_file=self.build_dir / "build.log")
+            stamp.write_text("ok\n")
+        return self
+
+    def run(self, test_module, *, params=None, testcase=None, seed=None, waves=None, name=None):
+        """Run a cocotb test module against this simulator; raise SimulationFailed on any failure.
+
+        ``params`` (JSON-serialisable) reach the test module through the TB_PARAMS file.
+        Returns the list of (test name, passed) pairs.
+        """
+        self.build()
+        setup_verilator()
+        from cocotb_tools.runner import get_runner
+        run_name = name or test_module.rsplit(".", 1)[-1]
+        run_dir = self.build_dir / "runs" / f"{run_name}-{os.getpid()}"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        params_file = run_dir / "params.json"
+        params_file.write_text(json.dumps(params or {}))
+        results = run_dir / "results.xml"
+        env = {"TB_PARAMS": str(params_file)}
+        # The runner hands sys.path to the simulator as PYTHONPATH: the test modules live
+        # in this project, so its root must be on it whatever the caller's working folder.
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        runner = get_runner("verilator")
+        runner.test(test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
+                    build_dir=self.build_dir,
+                    test_dir=run_dir, testcase=testcase, seed=seed, extra_env=env,
+                    waves=bool(self.waves if waves is None else waves), results_xml=str(results),
+                    log_file=run_dir / "sim.log")
+        return self._check(results, run_dir)
+
+    @staticmethod
+    def _check(results, run_dir):
+        if not results.exists():
+            raise SimulationFailed(f"simulation produced no results; see {run_dir / 'sim.log'}")
+        outcome = []
+        for case in ET.parse(results).getroot().iter("testcase"):
+            failed = case.find("failure") is not None or case.find("error") is not None
+            outcome.append((case.get("name"), not failed))
+        if not outcome:
+            raise SimulationFailed(f"no cocotb test ran; see {run_dir / 'sim.log'}")
+        bad = [n for n, ok in outcome if not ok]
+        if bad:
+            log = (run_dir / "sim.log")
+            tail = log.read_text()[-6000:] if log.exists() else ""
+            raise SimulationFailed(f"cocotb tests failed: {', '.join(bad)}\n--- {log} (tail) ---\n{tail}")
+        return outcome

