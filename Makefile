@@ -1,0 +1,51 @@
+# Every target bootstraps the local virtual environment on first use, so a fresh machine needs
+# nothing but python3 (with venv), a C++ compiler, make and perl.
+
+PYTHON  ?= python3
+VENV    ?= .venv
+CONFIG  ?= default
+JOBS    ?= 2
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+
+.PHONY: all venv test test-slow sim verilog synth docs clean distclean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+## make test: the test suite CI runs (Amaranth unit tests, golden models, Verilator regressions)
+test: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m "not slow"
+
+## make test-slow: the long sweeps only
+test-slow: $(STAMP)
+	$(PY) -m pytest -n $(JOBS) -m slow
+
+## make sim: block regressions under Verilator/cocotb against the golden models, with a report
+sim: $(STAMP)
+	$(PY) -m scripts.sim --config $(CONFIG)
+
+## make verilog [CONFIG=name]: Verilog of every component + names.json, linted, in build/rtl/
+verilog: $(STAMP)
+	$(PY) -m hw verilog --config $(CONFIG) --out build/rtl
+
+## make synth: Yosys + nextpnr (iCE40 UP5K, ECP5-85F): docs/synth.md and docs/synth.json
+synth: $(STAMP)
+	$(PY) -m scripts.synth
+
+## make docs: regenerate register-map tables and headers from their Python descriptions
+docs: $(STAMP)
+	$(PY) -m scripts.regmaps
+
+clean:
+	rm -rf build .pytest_cache
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info
