@@ -1,0 +1,99 @@
+"""Fused multiply-add: (-1)^neg_ab * a*b + (-1)^neg_c * c with a single rounding."""
+
+from amaranth import Cat, Const, Mux
+from amaranth.lib import data
+
+from ..pipeline import PipelinedOp
+from .core import exp_shape, normalize, override_special, round_pack, shift_right_sticky, unpack, wire
+from .format import BF16, FP32, float_format
+
+__all__ = ["FPFMA"]
+
+
+class FPFMA(PipelinedOp):
+    """Fused multiply-add with ``mul_fmt`` operands a, b and an ``acc_fmt`` addend and result.
+
+    The product is exact (2 * pm bits) and is never shifted: like a real FMA, the addend is
+    aligned against it in a fixed window, in parallel with the multiplier. Window, MSB to LSB
+    (pc = acc precision)::
+
+        [ H = pc+2 bits: room for an addend above the product ][ product 2*pm ][ B = pc+2 ]
+
+    - An addend more than H places above the product is clamped to the window top. The product
+      then sits at least 3 places below the addend's LSB, where any non-zero value rounds the
+      same way (it only acts as a sticky that can borrow from the guard), so its exact distance
+      does not matter.
+    - An addend reaching below the window is jammed (shifted-out bits ORed into bit 0). The
+      product's leading one is at bit B or above (it is an integer in its field, even with
+      subnormal operands), so the result's guard bit stays at bit >= 1, above the jammed bit.
+      B = pc+2 is the least that guarantees this when the addend is just below the product.
+    - No carry bit is needed: in every placement the sum stays below 2^W.
+    A zero product forces the clamp, so c passes through exactly.
+
+    Cuts: 0 after unpack + product + addend alignment (the two in parallel), 1 after the
+    add/subtract and absolute value, 2 after normalisation; rounding is the last stage.
+    """
+
+    N_CUTS = 3
+
+    def __init__(self, acc_fmt=FP32, *, latency=0, mul_fmt=BF16):
+        self.acc_fmt = float_format(acc_fmt, param="acc_fmt")
+        self.mul_fmt = float_format(mul_fmt, param="mul_fmt")
+        super().__init__(
+            data.StructLayout({
+                "a": self.mul_fmt.layout, "b": self.mul_fmt.layout, "c": self.acc_fmt.layout,
+                "neg_ab": 1, "neg_c": 1,
+            }),
+            self.acc_fmt.layout, latency=latency)
+
+    def datapath(self, m, pipe, ops):
+        mf, cf = self.mul_fmt, self.acc_fmt
+        pm, pc = mf.precision, cf.precision
+        below = pc + 2
+        above = pc + 2
+        width = below + 2 * pm + above
+
+        a = unpack(m, mf, ops.a, "a")
+        b = unpack(m, mf, ops.b, "b")
+        c = unpack(m, cf, ops.c, "c")
+        sign_p = a.sign ^ b.sign ^ ops.neg_ab
+        sign_c = c.sign ^ ops.neg_c
+        prod_inf = a.is_inf | b.is_inf
+        prod_zero = a.is_zero | b.is_zero
+        nan = (a.is_nan | b.is_nan | c.is_nan | (a.is_inf & b.is_zero) | (a.is_zero & b.is_inf)
+               | (prod_inf & c.is_inf & (sign_p != sign_c)))
+        inf = prod_inf | c.is_inf
+        inf_sign = Mux(prod_inf, sign_p, sign_c)
+        zero_sign = sign_p & sign_c  # sign of an exact zero result (see docs/numerics.md)
+        subtract = sign_p ^ sign_c
+
+        prod = wire(m, a.sig * b.sig, "prod", 2 * pm)
+        # acc-biased exponent of the window's top bit if the product fixes the window: product
+        # bit 2pm-1 has weight 2^(ea + eb - 2 bias_m + 1), and sits `above` places lower.
+        e_lo = 2 - 2 * mf.bias + 1 + cf.bias
+        e_hi = 2 * (mf.exp_max - 1) - 2 * mf.bias + 1 + cf.bias + above
+        eshape = exp_shape(min(e_lo - cf.exp_max - width, -width), e_hi + width)
+        top_exp = wire(m, a.exp + b.exp + (cf.bias - 2 * mf.bias + 1 + above), "top_exp", eshape)
+        dist = wire(m, top_exp - c.exp, "dist", eshape)
+        clamp = wire(m, (dist < 0) | prod_zero, "clamp")
+        shift = Mux(clamp, 0, dist[:len(dist) - 1])  # dist >= 0 here: drop its sign bit
+        c_shifted, c_sticky = shift_right_sticky(Cat(Const(0, width - pc), c.sig), shift)
+        c_al = wire(m, c_shifted | c_sticky, "c_aligned", width)
+        win_exp = wire(m, Mux(clamp, c.exp, top_exp), "win_exp", eshape)
+        prod, c_al, win_exp, sign_p, subtract, nan, inf, inf_sign, zero_sign = pipe.cut(
+            prod, c_al, win_exp, sign_p, subtract, nan, inf, inf_sign, zero_sign, name="align")
+
+        p_al = Cat(Const(0, below), prod)
+        diff = wire(m, p_al - c_al, "diff", width + 1)  # two's complement, sign at bit `width`
+        negative = diff[width]
+        total = wire(m, Mux(subtract, Mux(negative, -diff, diff), p_al + c_al), "sum", width)
+        sign = Mux(total == 0, zero_sign, sign_p ^ (subtract & negative))
+        total, win_exp, sign, nan, inf, inf_sign = pipe.cut(
+            total, win_exp, sign, nan, inf, inf_sign, name="sum")
+
+        sig_n, exp_n, sticky = normalize(m, total, win_exp, "norm")
+        sig_n, exp_n, sticky, sign, nan, inf, inf_sign = pipe.cut(
+            sig_n, exp_n, sticky, sign, nan, inf, inf_sign, name="normal")
+
+        packed = round_pack(m, cf, sign, sig_n, exp_n, sticky, "round")
+        return override_special(m, cf, packed, "fma", nan=nan, inf=inf, inf_sign=inf_sign)
