@@ -358,7 +358,7 @@ SEMANTICS = """\
   an error since ERROR was last cleared (0 = no error), JOB the context index of that job;
   later jobs do not overwrite it (OVERFLOW is set when another job fails meanwhile). Reading
   has no side effect; writing any value clears the register, as does SOFT_CLEAR.
-- **Done event**: the `event` output pulses for one cycle for every finished job, whether it
+- **Done event**: the `done_event` output pulses for one cycle for every finished job, whether it
   succeeded or failed (a failing job never hangs the core), one cycle after the accelerator's
   `done`; STATUS, ERROR and the counters are already updated in that cycle.
 - **Performance counters** (JOB_CYCLES and the declared counters, read-only): latched per job.

@@ -89,7 +89,7 @@ def markdown(regmap):
     if regmap.counters:
         out.append(f"| `counters` | in | {regmap.counter_layout.size} | Increment per counter "
                    f"({', '.join(c.name for c in regmap.counters)}), added every cycle a job runs. |")
-    out += ["| `event` | out | 1 | Done event to the core: one-cycle pulse per finished job, failed jobs included. |",
+    out += ["| `done_event` | out | 1 | Done event to the core: one-cycle pulse per finished job, failed jobs included. |",
             ""]
 
     out += ["## Semantics", "", regmap.semantics, ""]

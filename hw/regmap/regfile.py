@@ -18,7 +18,7 @@ Accelerator side:
 - ``error`` (in): cause code sampled with ``done``, 0 = success.
 - ``counters`` (in, only if the map declares counters): one increment per counter, added every
   cycle while ``busy``.
-- ``event`` (out): done event to the core, one-cycle pulse in the cycle after ``done`` (for
+- ``done_event`` (out): done event to the core, one-cycle pulse in the cycle after ``done`` (for
   failed jobs too).
 """
 
@@ -57,7 +57,7 @@ class RegisterFile(wiring.Component):
             "clear": Out(1),
             "done": In(1),
             "error": In(CAUSE_WIDTH),
-            "event": Out(1),
+            "done_event": Out(1),
         }
         if regmap.counters:
             members["counters"] = In(regmap.counter_layout)
@@ -94,7 +94,7 @@ class RegisterFile(wiring.Component):
                for c in range(n)]
 
         m.d.comb += [self.start.eq(start), self.busy.eq(running), self.clear.eq(clear),
-                     self.event.eq(event)]
+                     self.done_event.eq(event)]
 
         # -- bus decode ------------------------------------------------------------------
         word = bus.addr[2:]

@@ -50,7 +50,7 @@ class Env:
             self.bus_log.append((self.acc.cycle, ctx.get(bus.we), ctx.get(bus.addr), ctx.get(bus.wdata)))
         done, error, counters = self.acc.step(
             start=ctx.get(rf.start), clear=ctx.get(rf.clear), busy=ctx.get(rf.busy),
-            event=ctx.get(rf.event), job=ctx.get(rf.job.as_value()))
+            event=ctx.get(rf.done_event), job=ctx.get(rf.job.as_value()))
         ctx.set(rf.done, done)
         ctx.set(rf.error, error)
         if self.regmap.counters:
@@ -70,7 +70,7 @@ class Env:
 
     async def wait_event(self):
         await self.tick()
-        await self.until(lambda: self.get(self.rf.event))
+        await self.until(lambda: self.get(self.rf.done_event))
 
     def writes_to(self, name):
         """Cycles in which a write to register ``name`` was granted."""

@@ -24,7 +24,7 @@ class StalledRegisterFile(wiring.Component):
         m = Module()
         m.submodules.rf = rf = self.rf
         m.d.comb += [self.start.eq(rf.start), self.busy.eq(rf.busy), self.clear.eq(rf.clear),
-                     self.event.eq(rf.event), self.job.eq(rf.job),
+                     self.done_event.eq(rf.done_event), self.job.eq(rf.job),
                      rf.done.eq(self.done), rf.error.eq(self.error)]
         if "counters" in self.signature.members:
             m.d.comb += rf.counters.eq(self.counters)

@@ -19,7 +19,7 @@ RESETS = {r.name: r.reset for r in DEMO.registers}
 def test_signature():
     rf = RegisterFile(DEMO)
     members = rf.signature.members
-    for name in ("bus", "job", "start", "busy", "clear", "done", "error", "event", "counters"):
+    for name in ("bus", "job", "start", "busy", "clear", "done", "error", "done_event", "counters"):
         assert name in members
     assert rf.bus.addr.shape().width == rf.addr_width == 7
     # The running job's view, field by field, enum fields as Amaranth enums.

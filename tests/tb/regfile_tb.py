@@ -59,7 +59,7 @@ class Env:
             await FallingEdge(dut.clk)
             done, error, counters = self.acc.step(
                 start=int(dut.start.value), clear=int(dut.clear.value), busy=int(dut.busy.value),
-                event=int(dut.event.value), job=int(dut.job.value))
+                event=int(dut.done_event.value), job=int(dut.job.value))
             dut.done.value = done
             dut.error.value = error
             dut.counters.value = pack(RM.counter_layout, counters)
@@ -71,7 +71,7 @@ class Env:
             self.dut.stall.value = int(rng.random() < self.stall_prob)
 
     async def event(self):
-        await RisingEdge(self.dut.event)
+        await RisingEdge(self.dut.done_event)
 
 
 @cocotb.test()
