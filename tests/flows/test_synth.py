@@ -1,0 +1,96 @@
+# amaranth: UnusedElaboratable=no
+"""`make synth` plumbing: plan validation, report assembly, and one real iCE40 run (< 60 s)."""
+
+import json
+import time
+
+import pytest
+from amaranth.lib import data
+
+from hw.pipeline import PipelinedOp
+from scripts.synth import (TARGETS, SynthItem, Unit, main, plan, run_unit, summarise,
+                           write_report)
+
+
+class AddOp(PipelinedOp):
+    """Tiny stand-in: 8-bit a + b, registered."""
+    N_CUTS = 1
+
+    def __init__(self, latency=1):
+        super().__init__(data.StructLayout({"a": 8, "b": 8}), 9, latency=latency)
+
+    def datapath(self, m, pipe, ops):
+        return pipe.cut(ops.a + ops.b)
+
+
+def test_ice40_smoke(tmp_path):
+    """Yosys + nextpnr on a tiny component through the harness; numbers are parsed."""
+    unit = Unit(TARGETS["ice40"], "add8", 1, lambda: AddOp(1), (1,), tmp_path / "add8")
+    start = time.monotonic()
+    r = run_unit(unit)
+    assert time.monotonic() - start < 60
+    assert r["luts"] > 8 and r["ffs"] >= 18 + 2 * 11   # harness: 18 in + 2 x 11 out
+    assert r["dsps"] == 0 and r["brams"] == 0
+    assert r["cells"]["SB_LUT4"] == r["luts"]
+    assert 10 < r["fmax_best_mhz"] < 1000 and r["fmax_median_mhz"] == r["fmax_best_mhz"]
+    assert r["utilisation"]["SB_IO"] == 4                    # clk, rst, sin, sout
+    assert (tmp_path / "add8" / "seed1" / "report.json").exists()
+    assert (tmp_path / "add8" / "yosys.log").exists()
+    # Unchanged unit: reused, not rerun.
+    again = run_unit(Unit(TARGETS["ice40"], "add8", 1, lambda: AddOp(1), (1,), tmp_path / "add8"))
+    assert again.get("cached") and again["luts"] == r["luts"]
+
+
+def test_plan_default_list():
+    units = plan(seeds=(1, 2))
+    labels = [u.label for u in units]
+    assert "ice40/fma_fp32/L3" in labels and "ecp5/fma_bf16/L0" in labels
+    assert "ice40/fma_fp32/harness" in labels
+    # 2 components x (4 latencies + harness) x 2 targets
+    assert len(units) == 20 and all(u.seeds == (1, 2) for u in units)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"items": [SynthItem("nope")]}, r"unknown component 'nope'; components: add_bf16"),
+    ({"targets": ("xilinx",)}, r"unknown target 'xilinx'; targets: ice40, ecp5"),
+    ({"seeds": ()}, r"seeds must list at least one"),
+    ({"seeds": (-1,)}, r"seed must be an integer >= 0"),
+    ({"latencies": (17,)}, r"latency must be an integer in \[0, 16\]"),
+    ({"config": "huge"}, r"unknown configuration 'huge'"),
+])
+def test_plan_invalid(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        plan(**kwargs)
+
+
+def test_cli_invalid(capsys):
+    assert main(["--component", "nope", "--list"]) == 2
+    assert "unknown component 'nope'" in capsys.readouterr().err
+
+
+def _fake(component, latency, target, luts, ffs, fmax):
+    return {"component": component, "latency": latency, "target": target, "device": "d",
+            "clock_target_mhz": 48, "luts": luts, "ffs": ffs, "dsps": 1 if latency != "harness"
+            else 0, "brams": 0, "fmax_best_mhz": fmax, "fmax_median_mhz": fmax,
+            "seeds": {"1": {"fmax_mhz": fmax}}, "critical_path": ["align0_1", "normal2_0"],
+            "utilisation": {}, "yosys_s": 1.0, "nextpnr_s": 2.0,
+            "harness": {"in_bits": 68, "out_bits": 34, "flip_flops": 136}}
+
+
+def test_report_subtracts_harness(tmp_path):
+    results = [_fake("fma_fp32", 3, "ice40", 2000, 500, 16.1),
+               _fake("fma_fp32", 0, "ice40", 1900, 140, 9.5),
+               _fake("fma_fp32", "harness", "ice40", 35, 136, 300.0)]
+    rows = summarise(results)
+    assert [r["latency"] for r in rows] == [0, 3]
+    assert rows[1]["luts"] == 2000 - 35 and rows[1]["ffs"] == 500 - 136
+    assert rows[1]["total_with_harness"]["luts"] == 2000
+    assert rows[1]["harness"]["luts"] == 35
+    write_report(rows, results, {"ecp5/x/L1": "nextpnr failed\nERROR: too big"}, docs=tmp_path,
+                 seeds=(1,), jobs=1, elapsed=12.0, config="default")
+    md = (tmp_path / "synth.md").read_text()
+    assert "| fma_fp32 | 3 | ice40 | 1965 | 364 | 1 | 0 | 16.1 | 16.1 | align0_1 -> normal2_0 " \
+           "| 35 / 136 |" in md
+    assert "failed: ERROR: too big" in md
+    data_ = json.loads((tmp_path / "synth.json").read_text())
+    assert data_["rows"][0]["component"] == "fma_fp32" and data_["failures"]
