@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "run_regression", "by_name", "report",
+__all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "EXPP_REGRESSIONS", "run_regression", "by_name", "report",
            "report_row"]
 
 FP_TB = "tests.tb.fp_tb"
@@ -75,7 +75,25 @@ FP_REGRESSIONS = [
                {"op": "float_to_int", "width": 8, "fmt": "bf16", "seed": 10}),
 ]
 
-REGRESSIONS = list(FP_REGRESSIONS)
+def _expp(mode, lanes, latency):
+    def factory():
+        from hw.softex import Expp
+        return Expp(lanes, mode=mode, latency=latency)
+    return Regression(f"expp_{mode}_x{lanes}_l{latency}", factory,
+                      {"mode": mode, "lanes": lanes, "seed": 7 + lanes + latency, "gap": 0.25, "stall": 0.25},
+                      tb="tests.tb.expp_tb", result_file="result.json")
+
+
+# expp: all 65,536 BF16 inputs through each configuration (both modes, several lane counts and
+# latencies; latency 0 is combinational and has no clock in the Verilog).
+EXPP_REGRESSIONS = [
+    _expp("softex", 1, 2),
+    _expp("accurate", 1, 3),
+    _expp("accurate", 4, 1),
+    _expp("softex", 4, 0),
+]
+
+REGRESSIONS = FP_REGRESSIONS + EXPP_REGRESSIONS
 
 
 def by_name(name):

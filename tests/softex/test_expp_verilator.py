@@ -1,31 +1,17 @@
 """expp under Verilator/cocotb: all 65,536 inputs, both modes, several lane counts and
-latencies, random valid gaps and ready stalls, 0 mismatches against the golden model."""
+latencies, random valid gaps and ready stalls, 0 mismatches against the golden model.
 
-import json
+One test per entry of ``sim.regressions.EXPP_REGRESSIONS`` (the list ``make sim`` reports on)."""
 
 import pytest
 
-from hw.softex import Expp
-from sim.runner import VerilatorSim
+from sim.regressions import EXPP_REGRESSIONS, run_regression
 
 pytestmark = pytest.mark.verilator
 
-CONFIGS = [
-    # mode, lanes, latency
-    ("softex", 1, 2),
-    ("accurate", 1, 3),
-    ("accurate", 4, 1),
-    ("softex", 4, 0),        # combinational: no clock in the Verilog
-]
 
-
-@pytest.mark.parametrize("mode,lanes,latency", CONFIGS)
-def test_expp_exhaustive(mode, lanes, latency):
-    dut = Expp(lanes, mode=mode, latency=latency)
-    sim = VerilatorSim.for_component(dut, name=f"expp_{mode}_x{lanes}_l{latency}")
-    sim.run("tests.tb.expp_tb", params={"mode": mode, "lanes": lanes, "seed": 7 + lanes + latency,
-                                        "gap": 0.25, "stall": 0.25})
-    run_dir = getattr(sim, "last_run_dir", None)
-    if run_dir is not None and (run_dir / "result.json").exists():
-        result = json.loads((run_dir / "result.json").read_text())
-        assert result["mismatches"] == 0 and result["inputs"] == 1 << 16
+@pytest.mark.parametrize("reg", EXPP_REGRESSIONS, ids=[r.name for r in EXPP_REGRESSIONS])
+def test_expp_exhaustive(reg):
+    result = run_regression(reg, raise_on_failure=True)
+    assert result["mismatches"] == 0
+    assert result["cases"] >= 1 << 16

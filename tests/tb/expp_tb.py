@@ -62,8 +62,9 @@ async def expp_exhaustive(dut):
                   "%d mismatches", mode, lanes, len(inputs), len(beats), cycles, elapsed,
                   sink.stall_cycles, len(bad))
     with open("result.json", "w") as f:
-        json.dump({"mode": mode, "lanes": lanes, "inputs": int(covered), "beats": len(beats),
-                   "cycles": int(cycles), "seconds": elapsed, "mismatches": int(len(bad)),
+        json.dump({"run_id": p.get("run_id"), "cases": len(inputs),
+                   "mode": mode, "lanes": lanes, "inputs": int(covered), "beats": len(beats),
+                   "cycles": int(cycles), "sim_seconds": elapsed, "mismatches": int(len(bad)),
                    "output_stall_cycles": int(sink.stall_cycles)}, f)
     assert len(got) == len(inputs), f"received {len(got)} of {len(inputs)} results"
     assert covered == 1 << 16
