@@ -38,39 +38,6 @@ def to_signed(value):
     return value - (1 << 32) if value & 0x8000_0000 else value
 
 
-def unpack(layout, value):
-    """Nested dict of the members of ``layout`` (a data.Layout) in the integer ``value``; enum
-    members come back as integers."""
-    from amaranth.lib import data
-    out = {}
-    for name, field in layout:
-        raw = (value >> field.offset) & ((1 << field.width) - 1)
-        shape = field.shape
-        if isinstance(shape, data.Layout):
-            out[name] = unpack(shape, raw)
-        else:
-            out[name] = raw
-    return out
-
-
-def pack(layout, values):
-    """Integer of ``layout`` from a (nested) dict; missing members are 0."""
-    from amaranth.lib import data
-    result = 0
-    fields = dict(iter(layout))
-    for name, v in values.items():
-        if name not in fields:
-            raise KeyError(f"layout has no member {name!r}")
-        field = fields[name]
-        if isinstance(field.shape, data.Layout):
-            v = pack(field.shape, v)
-        v = int(v)
-        if not 0 <= v < (1 << field.width):
-            raise ValueError(f"{name} = {v} does not fit {field.width} bits")
-        result |= v << field.offset
-    return result
-
-
 class RegisterDriver:
     """Testbench driver of one register file. ``base`` is added to every offset."""
 

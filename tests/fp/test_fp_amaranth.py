@@ -12,11 +12,10 @@ Two kinds of test per operator:
 Larger sweeps are run under Verilator; this file stays well under two minutes.
 """
 
-import random
 
 import numpy as np
 import pytest
-from amaranth import ClockDomain, Module, Value
+from amaranth import Value
 from amaranth.back import verilog
 from amaranth.sim import Simulator
 from amaranth.utils import bits_for
@@ -25,6 +24,7 @@ from hw.fp import (BF16, FP32, FPAdd, FPCompare, FPConvert, FPFMA, FPMul, FloatT
                    IntToFloat)
 from sim.golden import fp as golden
 from sim.golden import vectors
+from sim.amaranth_stream import run_stream
 
 N_RANDOM = 3000   # random operands per bulk test
 N_STREAM = 600    # operands per stream test
@@ -81,52 +81,6 @@ def run_comb(dut, operands):
 
     sim = Simulator(dut)
     sim.add_testbench(testbench)
-    sim.run()
-    return results
-
-
-def run_stream(dut, operands, seed):
-    """Results through the stream interface with random input gaps and output stalls; checks
-    that a presented output is held until taken and that results arrive in order."""
-    rng = random.Random(seed)
-    results = []
-
-    async def producer(ctx):
-        payload_in = Value.cast(dut.i.payload)
-        for raw in operands:
-            while rng.random() < 0.3:
-                ctx.set(dut.i.valid, 0)
-                ctx.set(payload_in, rng.getrandbits(len(payload_in)))  # garbage while idle
-                await ctx.tick()
-            ctx.set(payload_in, raw)
-            ctx.set(dut.i.valid, 1)
-            await ctx.tick().until(dut.i.ready)
-        ctx.set(dut.i.valid, 0)
-
-    async def consumer(ctx):
-        payload_out = Value.cast(dut.o.payload)
-        held = None
-        while len(results) < len(operands):
-            ready = rng.random() < 0.6
-            ctx.set(dut.o.ready, ready)
-            await ctx.delay(1e-9)  # let combinational paths settle before sampling
-            valid, payload = ctx.get(dut.o.valid), ctx.get(payload_out)
-            if held is not None:
-                assert valid and payload == held, "output changed before it was taken"
-            if valid and ready:
-                results.append(payload)
-                held = None
-            elif valid:
-                held = payload
-            await ctx.tick()
-
-    top = Module()
-    top.domains.sync = ClockDomain()
-    top.submodules.dut = dut
-    sim = Simulator(top)
-    sim.add_clock(1e-6)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
     sim.run()
     return results
 
@@ -288,7 +242,7 @@ def test_stream_pipelined(name):
     fields = {k: np.asarray(v)[pick] for k, v in fields.items()}
     expected = [expected[i] for i in pick]
     operands = pack(dut.operand_layout, fields)
-    check(dut, operands, run_stream(dut, operands, seed=len(name)), expected)
+    check(dut, operands, run_stream(dut, operands, stall=0.4, seed=len(name)), expected)
 
 
 @pytest.mark.parametrize("name,latency", [("fma_fp32", 0), ("fma_fp32", 2), ("add_bf16", 0),
@@ -303,7 +257,7 @@ def test_stream_other_latencies(name, latency):
     fields = {k: np.asarray(v)[pick] for k, v in fields.items()}
     expected = [expected[i] for i in pick]
     operands = pack(dut.operand_layout, fields)
-    check(dut, operands, run_stream(dut, operands, seed=latency), expected)
+    check(dut, operands, run_stream(dut, operands, stall=0.4, seed=latency), expected)
 
 
 @pytest.mark.parametrize("name", list(OPS))

@@ -12,7 +12,8 @@ from amaranth.sim import Simulator
 
 from hw.regmap import RegisterFile
 from sim.tb.bus import AmaranthTCDMMaster
-from sim.tb.regs import RegisterDriver, pack
+from sim.tb.layout import pack
+from sim.tb.regs import RegisterDriver
 
 from .model import FakeAccelerator
 

@@ -5,7 +5,7 @@ tests and the cocotb testbench): it checks the register file's accelerator-side 
 import random
 
 from hw.regmap.demo import DemoOp
-from sim.tb.regs import unpack
+from sim.tb.layout import unpack
 
 __all__ = ["FakeAccelerator", "JobRecord", "demo_error_of", "demo_random_job", "job_values"]
 

@@ -16,7 +16,8 @@ from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge
 from hw.regmap.demo import demo_map
 from sim.tb.bus import TCDMMaster, TCDMMonitor
 from sim.tb.params import load_params
-from sim.tb.regs import RegisterDriver, pack
+from sim.tb.layout import pack
+from sim.tb.regs import RegisterDriver
 from tests.regmap.model import FakeAccelerator, demo_error_of, demo_random_job
 
 P = load_params()
