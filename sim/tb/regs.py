@@ -22,7 +22,7 @@ from types import SimpleNamespace
 
 from hw.regmap.pydriver import ACQUIRE_LOCKED, ACQUIRE_NONE_FREE, constants
 
-__all__ = ["RegisterDriver", "AcquireTimeout", "DoneTimeout", "to_signed", "unpack", "pack"]
+__all__ = ["RegisterDriver", "AcquireTimeout", "DoneTimeout", "to_signed"]
 
 
 class AcquireTimeout(TimeoutError):
