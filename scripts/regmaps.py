@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: function returning one). Add each accelerator's map here.
 REGMAPS = [
     "hw.regmap.demo:DEMO",
+    "hw.softex.regmap:softex_map",
 ]
 
 

@@ -1,0 +1,82 @@
+"""Register map of the SoftEx softmax engine (generated register file, C header, driver and
+``docs/regmaps/softex.md`` all come from :func:`softex_map`). Semantics: ``docs/softmax.md``."""
+
+import enum
+
+from ..regmap import Counter, ErrorCause, Field, Register, RegisterMap
+
+__all__ = ["SoftexOp", "ElemFormat", "Cause", "softex_map", "LENGTH_BITS"]
+
+#: Width of LENGTH.ELEMS (rows of up to 2**24 - 1 elements).
+LENGTH_BITS = 24
+
+
+class SoftexOp(enum.IntEnum):
+    SOFTMAX = 0
+    # GELU = 1 is reserved for the GELU branch (issue item 3): today it ends with BAD_CMD.
+
+
+class ElemFormat(enum.IntEnum):
+    BF16 = 0
+    # INT8 = 1 is reserved for fixed-point I/O (issue item 4): today it ends with BAD_CMD.
+
+
+class Cause(enum.IntEnum):
+    BAD_CMD = 1
+    BAD_LENGTH = 2
+    BAD_ALIGN = 3
+    BAD_ADDR = 4
+
+
+def softex_map(*, n_contexts=2, counter_width=32):
+    return RegisterMap(
+        "softex",
+        doc="SoftEx softmax engine: softmax of one BF16 row (or a chunk of a row) of LENGTH.ELEMS "
+            "elements at IN_ADDR, written to OUT_ADDR; the running (max, denominator) state of "
+            "a row split over several jobs lives in an 8-byte slot at SLOT_ADDR. See "
+            "docs/softmax.md.",
+        n_contexts=n_contexts,
+        counter_width=counter_width,
+        job_registers=[
+            Register("IN_ADDR", doc="Byte address of the input chunk (2-byte aligned)."),
+            Register("OUT_ADDR", doc="Byte address of the output chunk (2-byte aligned, same "
+                                     "offset as IN_ADDR within an L*2-byte beat). Used by DIV."),
+            Register("SLOT_ADDR", doc="Byte address of the 8-byte state slot (8-byte aligned): "
+                                      "bytes 0-3 fp32 denominator, bytes 4-5 bf16 max, bytes "
+                                      "6-7 written as 0. Used by LOAD and SAVE."),
+            Register("LENGTH", doc="Chunk length.", fields=[
+                Field("ELEMS", LENGTH_BITS, doc="Number of elements (1 .. 2**24-1)."),
+            ]),
+            Register("COMMAND", doc="Operation and slot commands.", fields=[
+                Field("OP", 3, enum=SoftexOp, reset=SoftexOp.SOFTMAX,
+                      doc="Operation (SOFTMAX; other codes: BAD_CMD)."),
+                Field("ACC", 1, offset=4, reset=1,
+                      doc="Pass 1: accumulate max and denominator over the chunk."),
+                Field("DIV", 1, reset=1,
+                      doc="Pass 2: normalise the chunk with the state (write OUT)."),
+                Field("LOAD", 1, doc="Start from the state in the slot (else max -inf, sum 0)."),
+                Field("SAVE", 1, doc="Write the state after pass 1 to the slot (needs ACC)."),
+                Field("IN_FMT", 2, offset=8, enum=ElemFormat, reset=ElemFormat.BF16,
+                      doc="Input element format (BF16; others reserved: BAD_CMD)."),
+                Field("OUT_FMT", 2, enum=ElemFormat, reset=ElemFormat.BF16,
+                      doc="Output element format (BF16; others reserved: BAD_CMD)."),
+            ]),
+        ],
+        counters=[
+            Counter("STALL_CYCLES", "Cycles the scratchpad port requested without a grant."),
+            Counter("MEM_BEATS", "Granted scratchpad accesses (reads + writes, slot included)."),
+            Counter("MASKED_ROW", "Status flag: 1 when the state after the job has max -inf "
+                                  "(every element so far masked; DIV wrote zeros)."),
+        ],
+        error_causes=[
+            ErrorCause("BAD_CMD", Cause.BAD_CMD,
+                       "Unknown OP or format, neither ACC nor DIV, DIV without ACC and without "
+                       "LOAD, or SAVE without ACC."),
+            ErrorCause("BAD_LENGTH", Cause.BAD_LENGTH, "LENGTH.ELEMS is 0."),
+            ErrorCause("BAD_ALIGN", Cause.BAD_ALIGN,
+                       "IN_ADDR or OUT_ADDR odd, OUT_ADDR at another lane offset than IN_ADDR, "
+                       "or SLOT_ADDR not 8-byte aligned (only the addresses the job uses)."),
+            ErrorCause("BAD_ADDR", Cause.BAD_ADDR,
+                       "A buffer the job uses is not entirely inside the scratchpad window."),
+        ],
+    )

@@ -1,0 +1,428 @@
+"""SoftEx softmax engine: two-pass BF16 softmax behind a generated HWPE register file, with one
+L x 16-bit scratchpad (TCDM) master port. Semantics and numerics: ``docs/softmax.md``; the
+bit-exact specification is ``sim/golden/softmax.py``.
+
+Ports: ``cfg`` (slave, 32-bit peripheral bus to the register file), ``tcdm`` (master,
+``lanes * 16`` data bits, byte addresses), ``done_event`` (one-cycle event per finished job),
+``busy``.
+
+Datapath (one beat = L lanes):
+
+- read stage R (the cycle of ``rdata``): lanes outside the row become -inf; the beat maximum
+  (a tree of FPCompare) is registered with the beat (stage A).
+- stage A: m_new = maximum(m, vmax) (pass 1; pass 2 keeps m); d_j = bf16(x_j - m_new) and the
+  rescale argument bf16(m - m_new) (L + 1 BF16 subtractors) enter one Expp of L + 1 lanes.
+- stage E (Expp output): pass 1 updates the L fp32 partial sums, one fp32 FMA per lane:
+  S_j = S_j * (grown ? f : 1) + e_j, so pass 1 takes one beat per cycle with a data-independent
+  order. Pass 2 multiplies e_j (exact in fp32) by the fp32 reciprocal and rounds once to BF16
+  (an fp32 x fp32 + bf16 FMA per lane), into a FIFO towards the write port.
+- After pass 1 the lane FMAs reduce the partial sums in a fixed pairwise tree (log2 L cycles),
+  then lane 0's FMA runs two Newton-Raphson steps from a 7-bit table seed (4 cycles).
+
+Pass 2 shares the port between reads and writes (writes first; credits bound the reads in
+flight to the FIFO depth), so it runs at one beat per two cycles.
+"""
+
+from contextlib import contextmanager
+
+from amaranth import Array, C, Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth.lib import wiring
+from amaranth.lib.fifo import SyncFIFO
+from amaranth.lib.wiring import In, Out
+
+from ..bus import TCDMSignature
+from ..fp import FPAdd, FPCompare, FPFMA
+from ..fp.format import BF16, FP32
+from ..params import check_choice, check_int
+from ..regmap import RegisterFile
+from .expp import MODES, Expp
+from .regmap import LENGTH_BITS, Cause, softex_map
+
+__all__ = ["SoftmaxEngine", "SEED_TABLE", "LANE_CHOICES"]
+
+LANE_CHOICES = (4, 8, 16, 32)
+NEG_INF = 0xFF80
+ONE32 = 0x3F80_0000
+TWO32 = 0x4000_0000
+
+
+def _seed_table():
+    t = []
+    for k in range(128):
+        v = 2.0 / (1.0 + (k + 0.5) / 128.0)
+        t.append(min(127, int(round((v - 1.0) * 128))))
+    return tuple(t)
+
+
+SEED_TABLE = _seed_table()
+
+
+def _comb(m, op, name):
+    """Instantiate a latency-0 PipelinedOp as a combinational function."""
+    m.submodules[name] = op
+    m.d.comb += [op.i.valid.eq(1), op.o.ready.eq(1)]
+    return op
+
+
+class SoftmaxEngine(wiring.Component):
+    """Softmax engine with ``lanes`` BF16 lanes (4, 8, 16 or 32; port of ``16 * lanes`` bits).
+
+    ``mode``: expp mode ("accurate" default, or "softex"); ``expp_latency``: register stages
+    of the Expp unit; ``addr_width``: scratchpad address width; ``mem_base`` / ``mem_size``:
+    the scratchpad window every buffer must lie in (default: the whole address space);
+    ``n_contexts``: job contexts of the register file; ``cfg_addr_width``: register bus width.
+    """
+
+    def __init__(self, lanes=8, *, mode="accurate", expp_latency=2, addr_width=32,
+                 mem_base=0, mem_size=None, n_contexts=2, cfg_addr_width=None):
+        self.lanes = check_choice("lanes", lanes, LANE_CHOICES)
+        self.mode = check_choice("mode", mode, MODES)
+        self.expp_latency = check_int("expp_latency", expp_latency, min=0, max=6)
+        self.addr_width = check_int("addr_width", addr_width, min=8, max=32)
+        self.mem_base = check_int("mem_base", mem_base, min=0, max=(1 << addr_width) - 1)
+        if mem_size is None:
+            mem_size = (1 << addr_width) - mem_base
+        self.mem_size = check_int("mem_size", mem_size, min=8,
+                                  max=(1 << addr_width) - self.mem_base)
+        self.regmap = softex_map(n_contexts=n_contexts)
+        self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
+        # Pass-2 credits: reads in flight + results waiting in the FIFO (grant -> FIFO write
+        # takes 3 + expp_latency cycles).
+        self.fifo_depth = self.expp_latency + 5
+        super().__init__({
+            "cfg": In(TCDMSignature(addr_width=self.rf.addr_width, data_width=32)),
+            "tcdm": Out(TCDMSignature(addr_width=self.addr_width, data_width=16 * self.lanes)),
+            "done_event": Out(1),
+            "busy": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self.lanes
+        lg = L.bit_length() - 1              # log2 L
+        lb = lg + 1                          # log2 of the beat size in bytes
+        BW = 2 * L
+        rf = self.rf
+        m.submodules.rf = rf
+        wiring.connect(m, wiring.flipped(self.cfg), rf.bus)
+        m.d.comb += [self.done_event.eq(rf.done_event), self.busy.eq(rf.busy)]
+        clear = rf.clear
+        port = self.tcdm
+
+        # The job registers, latched at start (the register file resets them on a soft clear
+        # one cycle before the `clear` pulse).
+        job = Signal(rf.job.shape())
+        with m.If(rf.start):
+            m.d.sync += job.eq(rf.job)
+        cmd = job.COMMAND
+        n = job.LENGTH.ELEMS
+        in_addr, out_addr, slot_addr = job.IN_ADDR, job.OUT_ADDR, job.SLOT_ADDR
+        acc, div, load, save = cmd.ACC, cmd.DIV, cmd.LOAD, cmd.SAVE
+
+        # -- job geometry and checks --------------------------------------------------------
+        off = in_addr[1:lb]                               # lane of the first element
+        nb = Signal(LENGTH_BITS)                          # beats of the chunk
+        last_cnt = Signal(range(L + 1))                   # valid lanes of the last beat
+        in_base = Cat(C(0, lb), in_addr[lb:self.addr_width])
+        out_base = Cat(C(0, lb), out_addr[lb:self.addr_width])
+        slot_base = Cat(C(0, lb), slot_addr[lb:self.addr_width])
+        slot_word = slot_addr[3:lb]                       # 8-byte word of the slot in its beat
+
+        lo, hi = self.mem_base, self.mem_base + self.mem_size
+
+        def outside(addr, nbytes):
+            return (addr < lo) | (addr + nbytes > hi)
+
+        uses_out = div
+        uses_slot = load | save
+        bad_cmd = ((cmd.OP.as_value() != 0) | (cmd.IN_FMT.as_value() != 0)
+                   | (cmd.OUT_FMT.as_value() != 0) | ~(acc | div) | (div & ~acc & ~load)
+                   | (save & ~acc))
+        bad_len = n == 0
+        bad_align = (in_addr[0] | (uses_out & (out_addr[0] | (out_addr[1:lb] != off)))
+                     | (uses_slot & (slot_addr[:3] != 0)))
+        bad_addr = (outside(in_addr, n * 2) | (uses_out & outside(out_addr, n * 2))
+                    | (uses_slot & outside(slot_addr, 8)))
+        cause_now = Mux(bad_cmd, Cause.BAD_CMD, Mux(bad_len, Cause.BAD_LENGTH,
+                        Mux(bad_align, Cause.BAD_ALIGN, Mux(bad_addr, Cause.BAD_ADDR, 0))))
+        cause = Signal(8)
+
+        # -- state --------------------------------------------------------------------------
+        mx = Signal(16, init=NEG_INF)                     # running max (bf16)
+        S = [Signal(32, name=f"S{j}") for j in range(L)]  # fp32 partial sums
+        y = Signal(32)                                    # reciprocal iterate
+        t = Signal(32)
+        rd_beat = Signal(LENGTH_BITS)
+        wr_beat = Signal(LENGTH_BITS)
+        acc_cnt = Signal(LENGTH_BITS)
+        step = Signal(range(max(lg, 4) + 1))
+        in_p1 = Signal()
+        in_p2 = Signal()
+
+        def lane_mask(beat):
+            return Cat(((beat != 0) | (j >= off)) & ((beat != nb - 1) | (j < last_cnt))
+                       for j in range(L))
+
+        # -- memory port ----------------------------------------------------------------------
+        # A request not granted is held in registers (even across a soft clear: the protocol
+        # forbids withdrawing it); `stale` marks one left over from an aborted job.
+        hold = Signal()
+        hold_we = Signal()
+        hold_addr = Signal(self.addr_width)
+        hold_be = Signal(BW)
+        hold_wdata = Signal(16 * L)
+        stale = Signal()
+        want_rd = Signal()
+        want_wr = Signal()
+        req_we = Signal()
+        q_addr = Signal(self.addr_width)
+        q_be = Signal(BW)
+        q_wdata = Signal(16 * L)
+        granted = port.req & port.gnt
+        m.d.comb += [port.req.eq(hold | ((want_rd | want_wr) & ~clear)),
+                     req_we.eq(Mux(hold, hold_we, want_wr)),
+                     port.we.eq(req_we),
+                     port.addr.eq(Mux(hold, hold_addr, q_addr)),
+                     port.be.eq(Mux(hold, hold_be, Mux(req_we, q_be, C((1 << BW) - 1, BW)))),
+                     port.wdata.eq(Mux(hold, hold_wdata, q_wdata))]
+        m.d.sync += [hold.eq(port.req & ~port.gnt), hold_we.eq(req_we), hold_addr.eq(port.addr),
+                     hold_be.eq(port.be), hold_wdata.eq(port.wdata)]
+        with m.If(clear & hold & ~port.gnt):
+            m.d.sync += stale.eq(1)
+        with m.Elif(port.gnt):
+            m.d.sync += stale.eq(0)
+        data_read = Signal()     # the current request is a data beat read (pass 1 or 2)
+        g_ok = granted & ~stale  # a grant of this job's request
+
+        rd_pend = Signal()
+        rd_mask = Signal(L)
+        beat_rd = granted & data_read & ~req_we & ~stale & ~clear
+        m.d.sync += rd_pend.eq(beat_rd)
+        with m.If(beat_rd):
+            m.d.sync += rd_mask.eq(lane_mask(rd_beat))
+
+        # -- stage R: lane masking, beat maximum ---------------------------------------------
+        x_r = [Mux(rd_mask[j], port.rdata[16 * j:16 * j + 16], NEG_INF) for j in range(L)]
+        level = x_r
+        k = 0
+        while len(level) > 1:
+            nxt = []
+            for i in range(0, len(level), 2):
+                c = _comb(m, FPCompare(BF16), f"vmax{k}")
+                k += 1
+                m.d.comb += [c.i.payload.a.eq(level[i]), c.i.payload.b.eq(level[i + 1])]
+                nxt.append(c.o.payload.max.as_value())
+            level = nxt
+        vmax_r = level[0]
+        a_valid = Signal()
+        a_x = Signal(16 * L)
+        a_vmax = Signal(16)
+        m.d.sync += [a_valid.eq(rd_pend), a_x.eq(Cat(*x_r)), a_vmax.eq(vmax_r)]
+
+        # -- stage A: running max, differences ---------------------------------------------
+        cm = _comb(m, FPCompare(BF16), "mcmp")
+        m.d.comb += [cm.i.payload.a.eq(mx), cm.i.payload.b.eq(a_vmax)]
+        m_new = Signal(16)
+        m.d.comb += m_new.eq(Mux(in_p1, cm.o.payload.max.as_value(), mx))
+        cg = _comb(m, FPCompare(BF16), "gcmp")
+        m.d.comb += [cg.i.payload.a.eq(m_new), cg.i.payload.b.eq(mx)]
+        grown_a = in_p1 & cg.o.payload.gt
+        ninf_a = m_new == NEG_INF
+        with m.If(a_valid & in_p1):
+            m.d.sync += mx.eq(m_new)
+        diffs = []
+        for j in range(L + 1):
+            ad = _comb(m, FPAdd(BF16), f"sub{j}")
+            src = a_x[16 * j:16 * j + 16] if j < L else mx
+            m.d.comb += [ad.i.payload.a.eq(src), ad.i.payload.b.eq(m_new), ad.i.payload.sub.eq(1)]
+            diffs.append(ad.o.payload.as_value())
+
+        expp = Expp(L + 1, mode=self.mode, latency=self.expp_latency)
+        m.submodules.expp = ResetInserter(clear)(expp)
+        m.d.comb += [expp.i.payload.as_value().eq(Cat(*diffs)), expp.i.valid.eq(a_valid),
+                     expp.o.ready.eq(1)]
+        side = Cat(grown_a, ninf_a)
+        for i in range(self.expp_latency):
+            nxt = Signal(2, name=f"side{i}")
+            m.d.sync += nxt.eq(side)
+            side = nxt
+        grown_e, ninf_e = side[0], side[1]
+        e_valid = expp.o.valid
+        e_out = expp.o.payload.as_value()
+        e32 = [Cat(C(0, 16), e_out[16 * j:16 * j + 16]) for j in range(L)]
+        f32 = Cat(C(0, 16), e_out[16 * L:16 * L + 16])
+
+        # -- lane FMAs (fp32 x fp32 + fp32): accumulate, reduce, Newton-Raphson ----------------
+        fmas = []
+        for j in range(L):
+            f = _comb(m, FPFMA(FP32, mul_fmt=FP32), f"fma{j}")
+            fmas.append(f)
+            p = f.i.payload
+            # default: accumulation S_j * (grown ? f : 1) + e_j
+            m.d.comb += [p.a.eq(S[j]), p.b.eq(Mux(grown_e, f32, ONE32)),
+                         p.c.eq(Mux(ninf_e, 0, e32[j])), p.neg_ab.eq(0), p.neg_c.eq(0)]
+
+        # -- pass-2 multiply (fp32 x fp32 + bf16: one rounding to bf16) -------------------
+        fifo = SyncFIFO(width=16 * L, depth=self.fifo_depth)
+        m.submodules.fifo = ResetInserter(clear | rf.start)(fifo)
+        r = Signal(32)
+        ys = []
+        for j in range(L):
+            f = _comb(m, FPFMA(BF16, mul_fmt=FP32), f"mul{j}")
+            p = f.i.payload
+            m.d.comb += [p.a.eq(e32[j]), p.b.eq(r), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
+            ys.append(Mux(mx == NEG_INF, 0, f.o.payload.as_value()))
+        m.d.comb += [fifo.w_data.eq(Cat(*ys)), fifo.w_en.eq(e_valid & in_p2)]
+
+        # -- reciprocal seed and specials ---------------------------------------------------
+        D = S[0]
+        d_exp = D[23:31]
+        d_sign = D[31]
+        seed_tab = Array(Const(v, 7) for v in SEED_TABLE)
+        seed = Cat(C(0, 16), seed_tab[D[16:23]], (C(253, 9) - d_exp)[:8], d_sign)
+        r_nan = (d_exp == 0xFF) & (D[:23] != 0)
+        r_inf = d_exp == 0
+        r_zero = d_exp >= 253
+        r_special = Mux(r_nan, 0x7FC0_0000, Mux(r_inf, Cat(C(0x7F80_0000, 31), d_sign),
+                                                 Cat(C(0, 31), d_sign)))
+        r_is_special = r_nan | r_inf | r_zero
+
+        # -- control ------------------------------------------------------------------------
+        done = Signal()
+        m.d.comb += [rf.done.eq(done), rf.error.eq(cause)]
+        nb_next = ((off + n + (L - 1)) >> lg)[:LENGTH_BITS]
+
+        stall_inc = port.req & ~port.gnt
+        m.d.comb += [rf.counters.STALL_CYCLES.eq(stall_inc),
+                     rf.counters.MEM_BEATS.eq(granted),
+                     rf.counters.MASKED_ROW.eq(done & (cause == 0) & (mx == NEG_INF))]
+
+        slot_rd = port.rdata.word_select(slot_word, 64) if lb > 3 else port.rdata[:64]
+
+        with m.If(clear):
+            m.d.sync += [in_p1.eq(0), in_p2.eq(0)]
+        @contextmanager
+        def state(name):
+            with m.State(name):
+                yield
+                with m.If(clear):            # soft clear: back to IDLE from any state
+                    m.next = "IDLE"
+
+        with m.FSM(name="ctl"):
+            with state("IDLE"):
+                with m.If(rf.start & ~clear):
+                    m.d.sync += [mx.eq(NEG_INF), rd_beat.eq(0), wr_beat.eq(0), acc_cnt.eq(0),
+                                 cause.eq(0)]
+                    m.d.sync += [s.eq(0) for s in S]
+                    m.next = "CHECK"
+            with state("CHECK"):
+                m.d.sync += [cause.eq(cause_now), nb.eq(nb_next),
+                             last_cnt.eq(((off + n - 1) & (L - 1)) + 1)]
+                with m.If(cause_now != 0):
+                    m.next = "DONE"
+                with m.Elif(load):
+                    m.next = "LOAD"
+                with m.Elif(acc):
+                    m.d.sync += in_p1.eq(1)
+                    m.next = "P1"
+                with m.Else():
+                    m.d.sync += step.eq(0)
+                    m.next = "REDUCE"
+            with state("LOAD"):
+                m.d.comb += [want_rd.eq(~hold), q_addr.eq(slot_base)]
+                with m.If(g_ok):
+                    m.next = "LOAD_WAIT"
+            with state("LOAD_WAIT"):
+                m.d.sync += [S[0].eq(slot_rd[:32]), mx.eq(slot_rd[32:48])]
+                with m.If(acc):
+                    m.d.sync += in_p1.eq(1)
+                    m.next = "P1"
+                with m.Else():
+                    m.d.sync += step.eq(0)
+                    m.next = "REDUCE"
+            with state("P1"):
+                m.d.comb += [want_rd.eq(~hold & (rd_beat != nb)), data_read.eq(1),
+                             q_addr.eq(in_base + (rd_beat << lb))]
+                with m.If(g_ok):
+                    m.d.sync += rd_beat.eq(rd_beat + 1)
+                with m.If(e_valid):
+                    for j in range(L):
+                        m.d.sync += S[j].eq(fmas[j].o.payload.as_value())
+                    m.d.sync += acc_cnt.eq(acc_cnt + 1)
+                    with m.If(acc_cnt == nb - 1):
+                        m.d.sync += [in_p1.eq(0), step.eq(0)]
+                        m.next = "REDUCE"
+            with state("REDUCE"):
+                # level `step`: S_j += S_(j + 2^step) for j multiple of 2^(step + 1)
+                for lvl in range(lg):
+                    s = 1 << lvl
+                    with m.If(step == lvl):
+                        for j in range(0, L, 2 * s):
+                            p = fmas[j].i.payload
+                            m.d.comb += [p.a.eq(S[j + s]), p.b.eq(ONE32), p.c.eq(S[j])]
+                            m.d.sync += S[j].eq(fmas[j].o.payload.as_value())
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == lg - 1):
+                    m.d.sync += step.eq(0)
+                    with m.If(save):
+                        m.next = "SAVE"
+                    with m.Elif(div):
+                        m.next = "SEED"
+                    with m.Else():
+                        m.next = "DONE"
+            with state("SAVE"):
+                word = Cat(D, mx, C(0, 16))
+                if lb > 3:
+                    m.d.comb += [q_wdata.eq(word << (slot_word * 64)),
+                                 q_be.eq(C(0xFF, BW) << (slot_word * 8))]
+                else:
+                    m.d.comb += [q_wdata.eq(word), q_be.eq(0xFF)]
+                m.d.comb += [want_wr.eq(~hold), q_addr.eq(slot_base)]
+                with m.If(g_ok):
+                    with m.If(div):
+                        m.next = "SEED"
+                    with m.Else():
+                        m.next = "DONE"
+            with state("SEED"):
+                m.d.sync += [y.eq(seed), step.eq(0)]
+                m.next = "RECIP"
+            with state("RECIP"):
+                p = fmas[0].i.payload
+                with m.If(step[0] == 0):       # t = 2 - D * y
+                    m.d.comb += [p.a.eq(D), p.b.eq(y), p.c.eq(TWO32), p.neg_ab.eq(1)]
+                    m.d.sync += t.eq(fmas[0].o.payload.as_value())
+                with m.Else():                 # y = y * t
+                    m.d.comb += [p.a.eq(y), p.b.eq(t), p.c.eq(0)]
+                    m.d.sync += y.eq(fmas[0].o.payload.as_value())
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == 3):
+                    m.d.sync += [r.eq(Mux(r_is_special, r_special, fmas[0].o.payload.as_value())),
+                                 rd_beat.eq(0), wr_beat.eq(0), in_p2.eq(1)]
+                    m.next = "P2"
+            with state("P2"):
+                credit = (rd_beat - wr_beat)[:LENGTH_BITS] < self.fifo_depth
+                m.d.comb += [want_wr.eq(~hold & fifo.r_rdy),
+                             want_rd.eq(~hold & ~fifo.r_rdy & (rd_beat != nb) & credit),
+                             data_read.eq(1)]
+                with m.If(req_we):
+                    m.d.comb += [q_addr.eq(out_base + (wr_beat << lb)),
+                                 q_wdata.eq(fifo.r_data),
+                                 q_be.eq(Cat(b.replicate(2) for b in lane_mask(wr_beat)))]
+                with m.Else():
+                    m.d.comb += q_addr.eq(in_base + (rd_beat << lb))
+                with m.If(g_ok):
+                    with m.If(req_we):
+                        m.d.comb += fifo.r_en.eq(1)
+                        m.d.sync += wr_beat.eq(wr_beat + 1)
+                        with m.If(wr_beat == nb - 1):
+                            m.d.sync += in_p2.eq(0)
+                            m.next = "DONE"
+                    with m.Else():
+                        m.d.sync += rd_beat.eq(rd_beat + 1)
+            with state("DONE"):
+                m.d.comb += done.eq(1)
+                m.next = "IDLE"
+
+        with m.If(clear):
+            m.d.sync += [rd_pend.eq(0), a_valid.eq(0)]
+        return m

@@ -1,0 +1,200 @@
+"""Bit-exact golden model of the SoftEx softmax engine (``hw/softex/softmax.py``), plus a float64
+reference. Words: ``docs/softmax.md``.
+
+Every value is a bit pattern (BF16 ``np.uint16``, FP32 ``np.uint32``). The model performs
+exactly the operations of the hardware, in the same order:
+
+pass 1 (per beat k of L lanes, lanes outside the row read as -inf):
+    vmax_k  = IEEE maximum of the beat's lanes (order irrelevant: maximum is associative)
+    m_new   = maximum(m, vmax_k);  grown = m_new > m (IEEE)
+    d_j     = bf16(x_j - m_new);   f = expp(bf16(m - m_new))
+    e_j     = expp(d_j), or +0 for the whole beat when m_new = -inf
+    S_j     = fma32(S_j, grown ? f : 1.0, e_j)       (fp32 x fp32 + fp32, one rounding)
+    m       = m_new
+reduction: for s = 1, 2, 4, ..: S_j = S_j + S_(j+s) for j multiple of 2s;  D = S_0
+reciprocal: seed(D), then twice  t = fma32(-D, y, 2.0); y = fma32(y, t, +0)
+pass 2: y_j = bf16(expp(bf16(x_j - m)) * r)  (exact product rounded once), or +0 when m = -inf.
+
+A job's initial state is (m, S) = (-inf, 0...) or, with LOAD, (m_slot, [D_slot, 0, ...]).
+"""
+
+import numpy as np
+
+from hw.fp.format import BF16, FP32
+from sim.golden import fp
+from sim.golden.expp import expp
+
+__all__ = ["NEG_INF", "ONE32", "TWO32", "lane_offset", "beats", "pass1", "reduce", "seed",
+           "reciprocal", "pass2", "softmax_job", "softmax_row", "reference", "bf16_to_float",
+           "float_to_bf16", "SEED_TABLE"]
+
+NEG_INF = np.uint16(0xFF80)
+ONE32 = np.uint32(0x3F80_0000)
+TWO32 = np.uint32(0x4000_0000)
+
+
+def _seed_table():
+    """7-bit mantissa of 2 / (1 + (k + 0.5)/128), k = 0..127 (midpoint of each interval),
+    rounded to nearest and clamped to 127."""
+    t = []
+    for k in range(128):
+        v = 2.0 / (1.0 + (k + 0.5) / 128.0)          # in (1, 2)
+        t.append(min(127, int(round((v - 1.0) * 128))))
+    return tuple(t)
+
+
+SEED_TABLE = _seed_table()
+
+
+def lane_offset(addr, lanes):
+    """Lane of the first element of a row at byte address ``addr`` (2-byte aligned)."""
+    return (int(addr) // 2) % lanes
+
+
+def beats(n, offset, lanes):
+    return (offset + n + lanes - 1) // lanes
+
+
+def _beat_matrix(x, offset, lanes):
+    """(n_beats, lanes) matrix of the row as the hardware reads it; lanes outside: -inf."""
+    x = np.asarray(x, dtype=np.uint16)
+    nb = beats(len(x), offset, lanes)
+    flat = np.full(nb * lanes, NEG_INF, dtype=np.uint16)
+    flat[offset:offset + len(x)] = x
+    return flat.reshape(nb, lanes)
+
+
+def _max_reduce(v):
+    """IEEE maximum over the last axis (a pairwise tree; any order gives the same bits)."""
+    v = np.asarray(v, dtype=np.uint16)
+    while v.shape[-1] > 1:
+        if v.shape[-1] % 2:
+            v = np.concatenate([v, np.full(v.shape[:-1] + (1,), NEG_INF, np.uint16)], axis=-1)
+        v = fp.compare(v[..., 0::2], v[..., 1::2], BF16)["max"]
+    return v[..., 0]
+
+
+def pass1(x, offset, lanes, mode="accurate", state=None):
+    """Pass 1 over row chunk ``x`` starting at lane ``offset``. ``state`` = (m, D) loaded from a
+    slot, or None. Returns (m, S) with S the ``lanes`` fp32 partial sums (uint32 array)."""
+    if state is None:
+        m = NEG_INF
+        S = np.zeros(lanes, dtype=np.uint32)
+    else:
+        m = np.uint16(state[0])
+        S = np.zeros(lanes, dtype=np.uint32)
+        S[0] = np.uint32(state[1])
+    X = _beat_matrix(x, offset, lanes)
+    nb = X.shape[0]
+    vmax = _max_reduce(X)
+    # running maximum (sequential, cheap: scalars)
+    m_old = np.empty(nb, np.uint16)
+    m_new = np.empty(nb, np.uint16)
+    cur = m
+    for k in range(nb):
+        m_old[k] = cur
+        cur = np.uint16(fp.compare(cur, vmax[k], BF16)["max"])
+        m_new[k] = cur
+    m_final = cur
+    grown = fp.compare(m_new, m_old, BF16)["gt"].astype(bool)
+    d = fp.add(X, m_new[:, None], BF16, sub=1)
+    e = expp(d, mode)
+    e[m_new == NEG_INF, :] = 0
+    f = expp(fp.add(m_old, m_new, BF16, sub=1), mode)
+    e32 = fp.convert(e, BF16, FP32)
+    f32 = np.where(grown, fp.convert(f, BF16, FP32), ONE32).astype(np.uint32)
+    for k in range(nb):
+        S = fp.fma(S, f32[k], e32[k], mul_fmt=FP32, acc_fmt=FP32)
+    return np.uint16(m_final), np.asarray(S, dtype=np.uint32)
+
+
+def reduce(S):
+    """Fixed pairwise tree: ((S0+S1)+(S2+S3))+((S4+S5)+(S6+S7)) for 8 lanes."""
+    S = np.array(S, dtype=np.uint32)
+    s = 1
+    while s < len(S):
+        for j in range(0, len(S), 2 * s):
+            S[j] = fp.fma(S[j + s], ONE32, S[j], mul_fmt=FP32, acc_fmt=FP32)
+        s *= 2
+    return np.uint32(S[0])
+
+
+def seed(D):
+    """Reciprocal seed of fp32 ``D`` (bit pattern): sign of D, exponent field 253 - E,
+    mantissa SEED_TABLE[top 7 mantissa bits] (zero low bits). Special results
+    (bypassing Newton-Raphson): see :func:`reciprocal`."""
+    D = int(D)
+    s, E, k = D >> 31, (D >> 23) & 0xFF, (D >> 16) & 0x7F
+    return np.uint32((s << 31) | ((253 - E) << 23) | (SEED_TABLE[k] << 16))
+
+
+def reciprocal(D):
+    """fp32 1/D: NaN -> NaN; exponent field 0 (zero, subnormal) -> inf with D's sign; exponent
+    field >= 253 (|D| >= 2^126, inf) -> zero with D's sign; else seed + 2 Newton-Raphson steps."""
+    D = int(D)
+    s, E = D >> 31, (D >> 23) & 0xFF
+    if E == 0xFF and D & 0x7F_FFFF:
+        return np.uint32(0x7FC0_0000)
+    if E == 0:
+        return np.uint32((s << 31) | 0x7F80_0000)
+    if E >= 253:
+        return np.uint32(s << 31)
+    y = seed(D)
+    for _ in range(2):
+        t = fp.fma(np.uint32(D), y, TWO32, mul_fmt=FP32, acc_fmt=FP32, neg_ab=1)
+        y = fp.fma(y, t, np.uint32(0), mul_fmt=FP32, acc_fmt=FP32)
+    return np.uint32(y)
+
+
+def pass2(x, m, r, mode="accurate"):
+    """Outputs of pass 2 for the elements ``x`` (lane placement does not matter)."""
+    x = np.asarray(x, dtype=np.uint16)
+    if np.uint16(m) == NEG_INF:
+        return np.zeros(len(x), dtype=np.uint16)
+    e = expp(fp.add(x, np.uint16(m), BF16, sub=1), mode)
+    e32 = fp.convert(e, BF16, FP32)
+    return np.asarray(fp.fma(e32, np.uint32(r), np.uint16(0), mul_fmt=FP32, acc_fmt=BF16),
+                      dtype=np.uint16)
+
+
+def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="accurate"):
+    """One job of the engine. ``state`` = (m, D) loaded from the slot (LOAD) or None.
+    Returns dict(y=outputs or None, m=, D=, masked=) where (m, D) is the state after the job
+    (what SAVE writes) and masked = (m == -inf)."""
+    if acc:
+        m, S = pass1(x, offset, lanes, mode, state)
+    else:
+        if state is None:
+            raise ValueError("a job without ACC needs a loaded state")
+        m = np.uint16(state[0])
+        S = np.zeros(lanes, dtype=np.uint32)
+        S[0] = np.uint32(state[1])
+    D = reduce(S)
+    y = pass2(x, m, reciprocal(D), mode) if div else None
+    return {"y": y, "m": np.uint16(m), "D": np.uint32(D), "masked": bool(np.uint16(m) == NEG_INF)}
+
+
+def softmax_row(x, *, lanes=8, offset=0, mode="accurate"):
+    """Outputs of a full softmax job (ACC | DIV) on one row."""
+    return softmax_job(x, lanes=lanes, offset=offset, mode=mode)["y"]
+
+
+def bf16_to_float(x):
+    return (np.asarray(x, dtype=np.uint16).astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+def float_to_bf16(v):
+    """float64 -> bf16, one rounding (nearest even) through the exact converter."""
+    from sim.golden.expp import float_to_bf16 as f
+    return f(v)
+
+
+def reference(x):
+    """float64 softmax of BF16 row ``x`` (mathematical; -inf elements give 0; a fully masked row
+    gives zeros)."""
+    v = bf16_to_float(x)
+    if np.all(v == -np.inf):
+        return np.zeros(len(v))
+    mx = np.max(v)
+    e = np.exp(v - mx)
+    return e / e.sum()

@@ -1,0 +1,169 @@
+"""Golden model of the softmax engine (sim/golden/softmax.py): an independent scalar model of
+the same operation order (exact integer arithmetic, sim/golden/exact.py), documented edge
+semantics, accuracy against float64, reciprocal accuracy, slot chaining; parameters and the
+register map of the RTL."""
+
+import numpy as np
+import pytest
+
+from hw.fp.format import BF16, FP32
+from hw.softex.regmap import softex_map
+from hw.softex.softmax import SEED_TABLE, SoftmaxEngine
+from sim.golden import exact
+from sim.golden import softmax as g
+from sim.golden.expp import expp, float_to_bf16
+
+NEG_INF = 0xFF80
+
+
+def bf(v):
+    return float_to_bf16(np.asarray(v, dtype=np.float64))
+
+
+def scalar_job(x, lanes, offset, mode="accurate", state=None):
+    """The algorithm of docs/softmax.md written again, element by element, on exact.*."""
+    xs = [NEG_INF] * offset + [int(v) for v in x]
+    xs += [NEG_INF] * (-len(xs) % lanes)
+    m = NEG_INF if state is None else int(state[0])
+    S = [0] * lanes
+    if state is not None:
+        S[0] = int(state[1])
+    for k in range(0, len(xs), lanes):
+        beat = xs[k:k + lanes]
+        vmax = beat[0]
+        for v in beat[1:]:
+            vmax = exact.compare(vmax, v, BF16)["max"]
+        m_new = exact.compare(m, vmax, BF16)["max"]
+        grown = exact.compare(m_new, m, BF16)["gt"]
+        f = int(expp(np.uint16(exact.add(m, m_new, BF16, sub=1)), mode))
+        b = exact.convert(f, BF16, FP32) if grown else 0x3F80_0000
+        for j, v in enumerate(beat):
+            e = 0 if m_new == NEG_INF else int(expp(np.uint16(exact.add(v, m_new, BF16, sub=1)), mode))
+            S[j] = exact.fma(S[j], b, exact.convert(e, BF16, FP32), mul_fmt=FP32, acc_fmt=FP32)
+        m = m_new
+    s = 1
+    while s < lanes:
+        for j in range(0, lanes, 2 * s):
+            S[j] = exact.fma(S[j + s], 0x3F80_0000, S[j], mul_fmt=FP32, acc_fmt=FP32)
+        s *= 2
+    D = S[0]
+    r = int(g.reciprocal(D))
+    y = []
+    for v in x:
+        if m == NEG_INF:
+            y.append(0)
+            continue
+        e = int(expp(np.uint16(exact.add(int(v), m, BF16, sub=1)), mode))
+        y.append(exact.fma(exact.convert(e, BF16, FP32), r, 0, mul_fmt=FP32, acc_fmt=BF16))
+    return y, m, D
+
+
+ROWS = {
+    "mixed": bf(np.random.default_rng(1).normal(0, 4, 29)),
+    "masks": np.where(np.random.default_rng(2).random(23) < .4, NEG_INF,
+                      bf(np.random.default_rng(3).normal(0, 3, 23))).astype(np.uint16),
+    "max_at_end": bf(np.linspace(-20, 20, 19)),
+    "subnormals": np.array([1, 0x8003, 0x7F, 0, 0x8000, 0x3F80, 5], np.uint16),
+    "nan": np.array([0x3F80, 0x7FC1, 0x4000], np.uint16),
+    "masked": np.full(9, NEG_INF, np.uint16),
+}
+
+
+@pytest.mark.parametrize("name", list(ROWS))
+@pytest.mark.parametrize("lanes,offset", [(8, 0), (8, 5), (4, 3)])
+def test_vectorised_model_equals_scalar_model(name, lanes, offset):
+    x = ROWS[name]
+    y, m, D = scalar_job(x, lanes, offset)
+    out = g.softmax_job(x, lanes=lanes, offset=offset)
+    assert [int(v) for v in out["y"]] == y
+    assert int(out["m"]) == m and int(out["D"]) == D
+
+
+def test_scalar_model_with_state_and_softex_mode():
+    x = ROWS["mixed"]
+    state = (bf(3.0), np.uint32(0x4040_0000))
+    y, m, D = scalar_job(x, 8, 2, mode="softex", state=state)
+    out = g.softmax_job(x, lanes=8, offset=2, mode="softex", state=state)
+    assert [int(v) for v in out["y"]] == y and int(out["D"]) == D and int(out["m"]) == m
+
+
+def test_edge_semantics():
+    x = ROWS["masks"]
+    y = g.softmax_row(x)
+    assert np.all(y[x == NEG_INF] == 0) and np.all(y[x != NEG_INF] != 0)
+    out = g.softmax_job(ROWS["masked"])
+    assert out["masked"] and np.all(out["y"] == 0) and out["D"] == 0
+    assert np.all(g.softmax_row(ROWS["nan"]) == 0x7FC0)
+    assert np.all(g.softmax_row(np.array([0x7F80, 0x3F80], np.uint16)) == 0x7FC0)  # +inf: NaN
+    y = g.softmax_row(np.full(10, bf(-7.25), np.uint16))
+    assert np.all(y == y[0]) and abs(g.bf16_to_float(y[0])[()] - 0.1) < 1e-3
+    # subnormal inputs behave as zeros would (expp(tiny) = 1)
+    assert np.all(g.softmax_row(ROWS["subnormals"][:5]) == g.softmax_row(np.zeros(5, np.uint16)))
+
+
+def test_accuracy_against_float64():
+    rng = np.random.default_rng(7)
+    worst = 0.0
+    for n in (5, 64, 300):
+        x = bf(rng.normal(0, 3, n))
+        y = g.bf16_to_float(g.softmax_row(x))
+        ref = g.reference(x)
+        assert abs(y.sum() - 1) < 0.02
+        worst = max(worst, np.max(np.abs(y - ref) / ref))
+    # bf16(x - m) costs up to half an ulp of |x - m| in the exponent: ~4 % at |x - m| ~ 8
+    assert worst < 0.1
+
+
+def test_reciprocal():
+    rng = np.random.default_rng(3)
+    D = np.concatenate([rng.uniform(1, 2, 300), rng.uniform(1, 1e6, 300),
+                        [1.0, 2.0, 1.5, 0.75, 3e-30, 7e30]]).astype(np.float32)
+    for d in D:
+        r = np.array([g.reciprocal(np.float32(d).view(np.uint32))], np.uint32).view(np.float32)[0]
+        assert abs(float(r) * float(d) - 1) < 2 ** -22, d
+    assert g.reciprocal(0) == 0x7F80_0000 and g.reciprocal(0x8000_0000) == 0xFF80_0000
+    assert g.reciprocal(0x7F80_0000) == 0 and g.reciprocal(0x7FC0_0000) == 0x7FC0_0000
+    assert g.reciprocal(0x7E80_0000) == 0          # exponent field 253
+    assert SEED_TABLE == g.SEED_TABLE
+
+
+def test_chunked_rows_match_single_job_closely():
+    rng = np.random.default_rng(4)
+    x = bf(rng.normal(0, 4, 100))
+    state = None
+    for a, b in ((0, 37), (37, 38), (38, 100)):
+        out = g.softmax_job(x[a:b], offset=a % 8, div=False, state=state)
+        state = (out["m"], out["D"])
+    y = np.concatenate([g.softmax_job(x[a:b], offset=a % 8, acc=False, state=state)["y"]
+                        for a, b in ((0, 37), (37, 38), (38, 100))])
+    ref = g.softmax_row(x)
+    assert np.allclose(g.bf16_to_float(y), g.bf16_to_float(ref), rtol=2 ** -7)
+
+
+@pytest.mark.parametrize("kw", [dict(lanes=6), dict(lanes=2), dict(lanes=64), dict(mode="exact"),
+                                dict(expp_latency=-1), dict(mem_base=16, mem_size=0),
+                                dict(addr_width=16, mem_base=0, mem_size=1 << 17)])
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_engine_parameters_validated(kw):
+    with pytest.raises(ValueError):
+        SoftmaxEngine(**kw)
+
+
+def test_register_map():
+    rm = softex_map()
+    assert [r.name for r in rm.job_registers] == ["IN_ADDR", "OUT_ADDR", "SLOT_ADDR", "LENGTH",
+                                                   "COMMAND"]
+    assert rm["IN_ADDR"].offset == 0x40 and rm["COMMAND"].offset == 0x50
+    assert rm["COMMAND"].reset == (1 << 4) | (1 << 5)          # ACC | DIV: a full softmax
+    assert [c.name for c in rm.counters] == ["STALL_CYCLES", "MEM_BEATS", "MASKED_ROW"]
+    assert {e.name: e.code for e in rm.error_causes} == {
+        "BAD_CMD": 1, "BAD_LENGTH": 2, "BAD_ALIGN": 3, "BAD_ADDR": 4}
+
+
+def test_register_map_document_is_current():
+    """docs/regmaps/softex.md is generated: python -m scripts.regmaps hw.softex.regmap:softex_map"""
+    from pathlib import Path
+
+    from hw.regmap import markdown
+    doc = Path(__file__).resolve().parents[2] / "docs" / "regmaps" / "softex.md"
+    assert doc.read_text() == markdown(softex_map())

@@ -1,0 +1,360 @@
+"""cocotb tests of the SoftEx softmax engine (tests/softex/test_softmax_verilator.py builds it).
+
+The scratchpad is the TCDM model (random grant stalls); the register file is driven through
+RegisterDriver on a TCDMMaster. After every job the expected memory image (golden model
+applied to a copy of the memory) is compared with the whole memory: outputs 0-ULP, slots
+bit-exact, nothing else touched. Params: lanes, mem_base, mem_size, stall, seed, mode,
+bench (list of row lengths: only measure cycles, written to result.json).
+"""
+
+import json
+import random
+
+import cocotb
+import numpy as np
+
+from hw.softex.regmap import softex_map
+from sim.golden import softmax as gold
+from sim.golden.expp import float_to_bf16
+from sim.tb.bus import TCDMMaster
+from sim.tb.clock import Sig, Ticker
+from sim.tb.params import load_params
+from sim.tb.regs import RegisterDriver
+from sim.tb.tcdm import TCDMMemory
+
+P = load_params()
+L = P.get("lanes", 8)
+BASE = P.get("mem_base", 0x1000_0000)
+SIZE = P.get("mem_size", 0x20000)
+STALL = P.get("stall", 0.3)
+SEED = P.get("seed", 1)
+MODE = P.get("mode", "accurate")
+RM = softex_map()
+CAUSE = {e.name: e.code for e in RM.error_causes}
+NEG_INF = 0xFF80
+
+
+class EventCounter:
+    """Agent counting done_event pulses."""
+
+    def __init__(self, dut):
+        self.sig = Sig(dut, "done_event")
+        self.count = 0
+        self.done = None
+
+    def sample(self):
+        if self.sig.get():
+            self.count += 1
+
+
+class Env:
+    def __init__(self, dut, seed, stall=STALL):
+        self.dut = dut
+        self.rng = np.random.default_rng(seed)
+        self.mem = TCDMMemory(SIZE, base=BASE)
+        self.mem.array[:] = self.rng.integers(0, 256, SIZE, dtype=np.uint8)
+        self.expect = self.mem.array.copy()
+        self.stall = stall
+        self.seed = seed
+
+    async def start(self):
+        dut = self.dut
+        self.ticker = await Ticker(dut).start()
+        self.port = self.mem.port(dut, "tcdm", stall=self.stall, seed=self.seed + 5)
+        self.events = EventCounter(dut)
+        self.ticker.start_agents(self.port, self.events)
+        self.master = TCDMMaster(dut, prefix="cfg__", rng=random.Random(self.seed + 7),
+                                 gap_prob=0.2)
+        self.drv = RegisterDriver(self.master, RM)
+        return self
+
+    # -- memory helpers ----------------------------------------------------------------------
+    def put_row(self, addr, x):
+        x = np.asarray(x, dtype=np.uint16)
+        self.mem.load_bf16(addr, x)
+        self._exp_store(addr, x.view(np.uint8))
+
+    def _exp_store(self, addr, raw):
+        off = addr - BASE
+        self.expect[off:off + len(raw)] = raw
+
+    def exp_bf16(self, addr, y):
+        self._exp_store(addr, np.asarray(y, dtype="<u2").view(np.uint8))
+
+    def exp_slot(self, addr, m, D):
+        self._exp_store(addr, np.array([int(D), int(m)], dtype="<u4").view(np.uint8))
+
+    def check_memory(self, what=""):
+        got = self.mem.array
+        if not np.array_equal(got, self.expect):
+            bad = np.nonzero(got != self.expect)[0]
+            b = int(bad[0])
+            raise AssertionError(f"{what}: memory differs at {len(bad)} bytes, first at "
+                                 f"{BASE + b:#x}: got {got[b]:#04x}, expected {self.expect[b]:#04x}")
+        self.port.check()
+
+    # -- jobs --------------------------------------------------------------------------------
+    async def submit(self, in_addr, n, out_addr=None, slot=0, acc=1, div=1, load=0, save=0,
+                     op=0, in_fmt=0, out_fmt=0):
+        return await self.drv.program({
+            "IN_ADDR": in_addr, "OUT_ADDR": in_addr if out_addr is None else out_addr,
+            "SLOT_ADDR": slot, "LENGTH": {"ELEMS": n},
+            "COMMAND": {"OP": op, "ACC": acc, "DIV": div, "LOAD": load, "SAVE": save,
+                        "IN_FMT": in_fmt, "OUT_FMT": out_fmt}})
+
+    async def wait_events(self, count, max_cycles=2_000_000):
+        start = self.ticker.cycle
+        while self.events.count < count:
+            await self.ticker.tick()
+            if self.ticker.cycle - start > max_cycles:
+                raise AssertionError(f"no done event after {max_cycles} cycles: hang")
+
+    async def run(self, in_addr, n, **kw):
+        """Submit one job, wait for its done event; returns (cause, counters)."""
+        before = self.events.count
+        await self.submit(in_addr, n, **kw)
+        await self.wait_events(before + 1)
+        err = await self.drv.error()
+        if err["CAUSE"]:
+            await self.drv.clear_error()
+        return err["CAUSE"], await self.drv.counters()
+
+    async def softmax(self, x, in_addr, out_addr=None, what=""):
+        """Full softmax of row x; checks result and MASKED_ROW; returns counters."""
+        out_addr = in_addr if out_addr is None else out_addr
+        self.put_row(in_addr, x)
+        stalls0 = self.port.stall_cycles
+        cause, ctr = await self.run(in_addr, len(x), out_addr=out_addr)
+        assert cause == 0, f"{what}: error cause {cause}"
+        g = gold.softmax_job(x, lanes=L, offset=gold.lane_offset(in_addr, L), mode=MODE)
+        self.exp_bf16(out_addr, g["y"])
+        self.check_memory(what)
+        assert ctr["MASKED_ROW"] == int(g["masked"]), f"{what}: MASKED_ROW {ctr['MASKED_ROW']}"
+        assert ctr["STALL_CYCLES"] == self.port.stall_cycles - stalls0, what
+        return ctr
+
+
+def bf(v):
+    return float_to_bf16(np.asarray(v, dtype=np.float64))
+
+
+def special_rows(rng):
+    """(name, row) pairs covering the documented edge semantics."""
+    rows = []
+    rows.append(("negative", bf(-rng.uniform(0.5, 20, 37))))
+    rows.append(("mixed", bf(rng.normal(0, 4, 45))))
+    x = bf(rng.normal(0, 3, 40))
+    x[rng.random(40) < 0.4] = NEG_INF
+    rows.append(("masks", x))
+    rows.append(("fully_masked", np.full(21, NEG_INF, np.uint16)))
+    x = bf(rng.normal(0, 3, 19)); x[7] = 0x7FC0
+    rows.append(("nan", x))
+    x = bf(rng.normal(0, 3, 19)); x[3] = 0xFFC1
+    rows.append(("neg_nan", x))
+    x = bf(rng.normal(0, 3, 19)); x[11] = 0x7F80
+    rows.append(("pos_inf", x))
+    rows.append(("all_equal", np.full(33, bf(1.5), np.uint16)))
+    rows.append(("all_zero", np.zeros(17, np.uint16)))
+    x = rng.integers(1, 0x80, 26).astype(np.uint16) | np.where(rng.random(26) < .5, 0x8000, 0).astype(np.uint16)
+    rows.append(("subnormals", x))
+    x = bf(rng.normal(0, 2, 24)); x[::3] = rng.integers(1, 0x80, 8)
+    rows.append(("subnormals_mixed", x))
+    rows.append(("max_at_end", bf(np.linspace(-30, 30, 50))))
+    rows.append(("max_at_start", bf(np.linspace(30, -30, 50))))
+    rows.append(("huge_range", bf(np.concatenate([rng.uniform(-3e38, 3e38, 20), [0.0]]))))
+    rows.append(("first_masked_then_values", np.concatenate([np.full(20, NEG_INF, np.uint16),
+                                                             bf(rng.normal(0, 1, 9))])))
+    return rows
+
+
+@cocotb.test()
+async def edge_rows(dut):
+    env = await Env(dut, SEED).start()
+    rng = np.random.default_rng(SEED + 100)
+    addr = BASE + 0x100
+    for i, (name, x) in enumerate(special_rows(rng)):
+        off = 2 * (i % L)
+        await env.softmax(x, addr + off, addr + 0x4000 + off, what=name)
+
+
+@cocotb.test()
+async def lengths(dut):
+    """Lengths 1 .. 3L+1 at every lane offset of the first element (in place and not)."""
+    env = await Env(dut, SEED + 1).start()
+    rng = np.random.default_rng(SEED + 101)
+    for n in range(1, 3 * L + 2):
+        off = 2 * (n % L)
+        x = bf(rng.normal(0, 5, n))
+        if n % 2:
+            await env.softmax(x, BASE + 0x800 + off, what=f"n={n} in place")
+        else:
+            await env.softmax(x, BASE + 0x800 + off, BASE + 0x2000 + 2 * L + off, what=f"n={n}")
+
+
+@cocotb.test()
+async def long_row(dut):
+    env = await Env(dut, SEED + 2).start()
+    rng = np.random.default_rng(SEED + 102)
+    n = P.get("long_n", 8192)
+    x = bf(rng.normal(0, 6, n))
+    x[rng.random(n) < 0.05] = NEG_INF
+    ctr = await env.softmax(x, BASE + 0x40, BASE + 0x40 + 2 * n + 64, what="long row")
+    nb = -(-n // L)
+    assert ctr["MEM_BEATS"] == 3 * nb, ctr
+    dut._log.info("long row n=%d: %s", n, ctr)
+
+
+@cocotb.test()
+async def split_rows(dut):
+    """Two rows, each split into chunks, interleaved; state in slots. Chunk jobs: first
+    (ACC+SAVE), middle (LOAD+ACC+SAVE), last (LOAD+ACC+SAVE+DIV), then the earlier chunks are
+    normalised by DIV-only jobs (LOAD+DIV)."""
+    env = await Env(dut, SEED + 3).start()
+    rng = np.random.default_rng(SEED + 103)
+    rows = [bf(rng.normal(0, 4, 61)), bf(np.linspace(-5, 40, 77)),
+            np.concatenate([np.full(20, NEG_INF, np.uint16), bf(rng.normal(0, 4, 30))])]
+    rows[0][rng.random(61) < 0.2] = NEG_INF
+    cuts = [[0, 13, 40, 61], [0, 30, 31, 77], [0, 20, 21, 50]]   # row 2: first chunk masked
+    in_base = [BASE + 0x1000, BASE + 0x1400, BASE + 0x1802]
+    out_base = [BASE + 0x2000, BASE + 0x2400, BASE + 0x2802]
+    slots = [BASE + 0x3000, BASE + 0x3008, BASE + 0x3010]
+    state = [None, None, None]
+    nch = 3
+    for c in range(nch):
+        for r in range(3):
+            x = rows[r]
+            a, b = cuts[r][c], cuts[r][c + 1]
+            ia, oa = in_base[r] + 2 * a, out_base[r] + 2 * a
+            if c == 0:
+                env.put_row(in_base[r], x)
+            last = c == nch - 1
+            cause, ctr = await env.run(ia, b - a, out_addr=oa, slot=slots[r], acc=1, div=int(last),
+                                       load=int(c > 0), save=1)
+            assert cause == 0
+            g = gold.softmax_job(x[a:b], lanes=L, offset=gold.lane_offset(ia, L), acc=True,
+                                 div=last, state=state[r], mode=MODE)
+            assert ctr["MASKED_ROW"] == int(g["masked"]), (r, c, ctr)
+            state[r] = (g["m"], g["D"])
+            env.exp_slot(slots[r], g["m"], g["D"])
+            if last:
+                env.exp_bf16(oa, g["y"])
+            env.check_memory(f"row {r} chunk {c}")
+    assert state[2] is not None
+    for r in range(3):
+        for c in range(nch - 1):
+            a, b = cuts[r][c], cuts[r][c + 1]
+            ia, oa = in_base[r] + 2 * a, out_base[r] + 2 * a
+            cause, _ = await env.run(ia, b - a, out_addr=oa, slot=slots[r], acc=0, div=1, load=1)
+            assert cause == 0
+            g = gold.softmax_job(rows[r][a:b], lanes=L, offset=gold.lane_offset(ia, L), acc=False,
+                                 state=state[r], mode=MODE)
+            env.exp_bf16(oa, g["y"])
+        env.check_memory(f"row {r} normalised")
+        # the chunked result is close to the single-job softmax
+        y = gold.bf16_to_float(env.mem.read_bf16(out_base[r], len(rows[r])))
+        ref = gold.reference(rows[r])
+        assert np.allclose(y, ref, rtol=0.1, atol=1e-3), (y, ref)
+
+
+@cocotb.test()
+async def back_to_back(dut):
+    """Jobs queued on both contexts while the previous one runs."""
+    env = await Env(dut, SEED + 4).start()
+    rng = np.random.default_rng(SEED + 104)
+    jobs = []
+    for k in range(6):
+        n = int(rng.integers(1, 200))
+        x = bf(rng.normal(0, 5, n))
+        ia = BASE + 0x800 * k + 2 * int(rng.integers(0, L))
+        oa = ia + 0x10000
+        env.put_row(ia, x)
+        jobs.append((x, ia, oa))
+    before = env.events.count
+    ids = []
+    for x, ia, oa in jobs:
+        ids.append(await env.submit(ia, len(x), out_addr=oa))
+    await env.wait_events(before + len(jobs))
+    assert set(ids) == {0, 1}, ids
+    err = await env.drv.error()
+    assert err["CAUSE"] == 0, err
+    for x, ia, oa in jobs:
+        env.exp_bf16(oa, gold.softmax_row(x, lanes=L, offset=gold.lane_offset(ia, L), mode=MODE))
+    env.check_memory("back to back")
+
+
+@cocotb.test()
+async def soft_clear(dut):
+    """SOFT_CLEAR in the middle of a job (in pass 1 and in pass 2): no done event, then a new
+    job runs correctly."""
+    env = await Env(dut, SEED + 5).start()
+    rng = np.random.default_rng(SEED + 105)
+    n = 2048
+    for delay in (60, 500):
+        x = bf(rng.normal(0, 5, n))
+        ia, oa = BASE + 0x100, BASE + 0x8000
+        env.put_row(ia, x)
+        before = env.events.count
+        await env.submit(ia, n, out_addr=oa)
+        await env.ticker.tick(delay)
+        await env.drv.soft_clear()
+        await env.ticker.tick(50)
+        assert env.events.count == before, "done event for an aborted job"
+        assert (await env.drv.status())["BUSY"] == 0
+        # whatever pass 2 wrote before the clear: take it as is
+        env.expect[oa - BASE:oa - BASE + 2 * n] = env.mem.array[oa - BASE:oa - BASE + 2 * n]
+        env.check_memory(f"after clear at {delay}")
+        y = bf(rng.normal(0, 5, 100))
+        await env.softmax(y, BASE + 0x6002, BASE + 0x7002, what="job after clear")
+
+
+@cocotb.test()
+async def misprogrammed(dut):
+    """Every misprogrammed job ends with its error cause and a done event; memory untouched."""
+    env = await Env(dut, SEED + 6).start()
+    x = bf(np.arange(10.0))
+    ia = BASE + 0x200
+    env.put_row(ia, x)
+    end = BASE + SIZE
+    cases = [
+        ("zero length", dict(in_addr=ia, n=0), "BAD_LENGTH"),
+        ("unknown op", dict(in_addr=ia, n=10, op=1), "BAD_CMD"),
+        ("int8 input", dict(in_addr=ia, n=10, in_fmt=1), "BAD_CMD"),
+        ("int8 output", dict(in_addr=ia, n=10, out_fmt=1), "BAD_CMD"),
+        ("no pass", dict(in_addr=ia, n=10, acc=0, div=0), "BAD_CMD"),
+        ("div without state", dict(in_addr=ia, n=10, acc=0), "BAD_CMD"),
+        ("save without acc", dict(in_addr=ia, n=10, acc=0, load=1, save=1, slot=BASE), "BAD_CMD"),
+        ("odd in", dict(in_addr=ia + 1, n=10), "BAD_ALIGN"),
+        ("out other lane", dict(in_addr=ia, n=10, out_addr=ia + 0x100 + 2), "BAD_ALIGN"),
+        ("slot misaligned", dict(in_addr=ia, n=10, save=1, slot=BASE + 4), "BAD_ALIGN"),
+        ("in below memory", dict(in_addr=BASE - 0x100, n=10), "BAD_ADDR"),
+        ("in beyond memory", dict(in_addr=end - 16, n=10, out_addr=ia - 0x100), "BAD_ADDR"),
+        ("out beyond memory", dict(in_addr=ia, n=10, out_addr=end + 0x1000), "BAD_ADDR"),
+        ("huge length", dict(in_addr=ia, n=(1 << 24) - 1), "BAD_ADDR"),
+        ("slot outside", dict(in_addr=ia, n=10, load=1, slot=0), "BAD_ADDR"),
+    ]
+    for what, kw, cause_name in cases:
+        in_addr, n = kw.pop("in_addr"), kw.pop("n")
+        cause, ctr = await env.run(in_addr, n, **kw)
+        assert cause == CAUSE[cause_name], f"{what}: cause {cause}, expected {cause_name}"
+        assert ctr["JOB_CYCLES"] == 3 and ctr["MEM_BEATS"] == 0, (what, ctr)
+        env.check_memory(what)
+    # the engine still works
+    await env.softmax(x, ia, what="after errors")
+
+
+@cocotb.test()
+async def bench(dut):
+    """Cycles per row (JOB_CYCLES) for the lengths in params 'bench' (no stalls)."""
+    lengths = P.get("bench", [])
+    if not lengths:
+        return
+    env = await Env(dut, SEED + 7, stall=0.0).start()
+    rng = np.random.default_rng(SEED + 107)
+    out = {}
+    for n in lengths:
+        x = bf(rng.normal(0, 5, n))
+        ctr = await env.softmax(x, BASE, BASE + 2 * n, what=f"bench {n}")
+        out[n] = ctr["JOB_CYCLES"]
+        dut._log.info("n=%d: %d cycles", n, ctr["JOB_CYCLES"])
+    with open("result.json", "w") as f:      # the run folder (VerilatorSim.last_run_dir)
+        json.dump({str(k): v for k, v in out.items()}, f)
