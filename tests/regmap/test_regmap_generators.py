@@ -4,7 +4,6 @@ CLI that writes them."""
 
 import importlib.util
 import re
-import shutil
 import subprocess
 import sys
 
@@ -33,7 +32,7 @@ def test_header_defines_exactly_the_driver_constants(key):
 
 def _c_program(rm, samples):
     """A C program printing every constant and the field helpers' results on sample values."""
-    p, lp = rm.prefix, rm.name.lower()
+    lp = rm.name.lower()
     lines = [f'#include "{rm.name}.h"', "#include <stdio.h>", "int main(void) {"]
     for name in constants(rm):
         lines.append(f'  printf("{name} %lld\\n", (long long)({name}));')
@@ -48,7 +47,6 @@ def _c_program(rm, samples):
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="gcc not found")
 @pytest.mark.parametrize("key", list(MAPS))
 def test_header_compiles_and_values_match(key, tmp_path):
     rm = MAPS[key]
@@ -77,7 +75,6 @@ def test_header_compiles_and_values_match(key, tmp_path):
 
 
 def test_header_cross_compiles_for_rv32(tmp_path):
-    pytest.importorskip("ziglang")
     (tmp_path / "demo.h").write_text(c_header(DEMO))
     (tmp_path / "use.c").write_text("""
 #include "demo.h"
