@@ -1,0 +1,69 @@
+"""Bit-exact golden model of the tensor unit (hw/tensor): the FMAs in the array's order.
+
+Every output Z[i, n] is one partial sum that travels the ring of its row: it starts from the
+initial value (Y[i, n] widened exactly to the accumulation format, or -0 for MATMUL, the exact
+additive identity) and receives the terms k = 0, 1, ..., K-1 in order, one FMA (one rounding to
+the accumulation format) each. CEs past K in the last pass pass the partial sum through, so
+there are no padding terms. With ``acc="fp32"`` the final value is rounded once to bf16; with
+``acc="bf16"`` every FMA already rounds to bf16 (RedMulE's chain).
+
+GEMM-ops (``Z = Y (+)_k (X[i,k] (x) W[k,n])``) use the same FMA unit for the element op --
+``x + w = fma(x, 1, w)``, ``x * w = fma(x, w, -0)``, ``max/min(x, w) = fma(-0, +0, m)`` (exact) --
+then IEEE 754-2019 maximum/minimum (NaN-propagating, -0 < +0) in the accumulation format.
+
+All arrays are bit patterns (np.uint16 for bf16, np.uint32 for fp32).
+"""
+
+import numpy as np
+
+from hw.fp.format import BF16, FP32
+from hw.tensor.regmap import GEMM_OPS, TensorOp
+
+from . import fp
+
+__all__ = ["gemm", "ACC"]
+
+ACC = {"fp32": FP32, "bf16": BF16}
+
+
+def _widen(bits16, af):
+    bits16 = np.asarray(bits16, dtype=np.uint32)
+    return (bits16 << 16).astype(np.uint32) if af.width == 32 else bits16.astype(np.uint16)
+
+
+def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
+    """Z (bf16 bits, M x N) for X (M x K), W (K x N), Y (M x N; ignored by MATMUL)."""
+    af = ACC[acc]
+    op = TensorOp(op)
+    x = np.asarray(x, dtype=np.uint16)
+    w = np.asarray(w, dtype=np.uint16)
+    M, K = x.shape
+    K2, N = w.shape
+    if K2 != K:
+        raise ValueError(f"X is {M}x{K} but W is {K2}x{N}")
+    if op == TensorOp.MATMUL:
+        state = np.full((M, N), 1 << (af.width - 1), dtype=np.uint32 if af.width == 32 else np.uint16)
+    else:
+        y = np.asarray(y, dtype=np.uint16)
+        if y.shape != (M, N):
+            raise ValueError(f"Y must be {M}x{N}, got {y.shape}")
+        state = _widen(y, af)
+    neg_zero = 1 << (af.width - 1)
+    elem, red = GEMM_OPS.get(op, (None, None))
+    for k in range(K):
+        xk = np.broadcast_to(x[:, k][:, None], (M, N))
+        wk = np.broadcast_to(w[k, :][None, :], (M, N))
+        if elem is None:
+            state = fp.fma(xk, wk, state, BF16, af)
+            continue
+        if elem == "add":
+            r = fp.fma(xk, np.uint16(0x3F80), _widen(wk, af), BF16, af)
+        elif elem == "mul":
+            r = fp.fma(xk, wk, neg_zero, BF16, af)
+        else:
+            mm = fp.compare(xk, wk, BF16)[elem]
+            r = fp.fma(np.uint16(0x8000), np.uint16(0), _widen(mm, af), BF16, af)
+        state = fp.compare(state, r, af)[red]
+    if af.width == 32:
+        return fp.convert(state, FP32, BF16)
+    return np.asarray(state, dtype=np.uint16)
