@@ -18,7 +18,7 @@ class SoftexOp(enum.IntEnum):
 
 class ElemFormat(enum.IntEnum):
     BF16 = 0
-    # INT8 = 1 is reserved for fixed-point I/O (issue item 4): today it ends with BAD_CMD.
+    INT8 = 1     # fixed point, integer bits and signedness in CAST; codes 2, 3: BAD_CMD
 
 
 class Cause(enum.IntEnum):
@@ -31,16 +31,18 @@ class Cause(enum.IntEnum):
 def softex_map(*, n_contexts=2, counter_width=32):
     return RegisterMap(
         "softex",
-        doc="SoftEx softmax engine: softmax of one BF16 row (or a chunk of a row) of LENGTH.ELEMS "
-            "elements at IN_ADDR, written to OUT_ADDR; the running (max, denominator) state of "
+        doc="SoftEx softmax engine: softmax of one BF16 or int8 row (or a chunk of a row) of "
+            "LENGTH.ELEMS elements at IN_ADDR, written to OUT_ADDR; the running (max, denominator) state of "
             "a row split over several jobs lives in an 8-byte slot at SLOT_ADDR. See "
             "docs/softmax.md.",
         n_contexts=n_contexts,
         counter_width=counter_width,
         job_registers=[
-            Register("IN_ADDR", doc="Byte address of the input chunk (2-byte aligned)."),
-            Register("OUT_ADDR", doc="Byte address of the output chunk (2-byte aligned, same "
-                                     "offset as IN_ADDR within an L*2-byte beat). Used by DIV."),
+            Register("IN_ADDR", doc="Byte address of the input chunk (2-byte aligned for BF16, "
+                                    "any byte for INT8)."),
+            Register("OUT_ADDR", doc="Byte address of the output chunk (2-byte aligned for BF16); "
+                                     "its element lane must equal IN_ADDR's: (OUT_ADDR / out size) "
+                                     "mod L == (IN_ADDR / in size) mod L. Used by DIV."),
             Register("SLOT_ADDR", doc="Byte address of the 8-byte state slot (8-byte aligned): "
                                       "bytes 0-3 fp32 denominator, bytes 4-5 bf16 max, bytes "
                                       "6-7 written as 0. Used by LOAD and SAVE."),
@@ -57,9 +59,20 @@ def softex_map(*, n_contexts=2, counter_width=32):
                 Field("LOAD", 1, doc="Start from the state in the slot (else max -inf, sum 0)."),
                 Field("SAVE", 1, doc="Write the state after pass 1 to the slot (needs ACC)."),
                 Field("IN_FMT", 2, offset=8, enum=ElemFormat, reset=ElemFormat.BF16,
-                      doc="Input element format (BF16; others reserved: BAD_CMD)."),
+                      doc="Input element format (BF16 or INT8; codes 2, 3: BAD_CMD)."),
                 Field("OUT_FMT", 2, enum=ElemFormat, reset=ElemFormat.BF16,
-                      doc="Output element format (BF16; others reserved: BAD_CMD)."),
+                      doc="Output element format (BF16 or INT8; codes 2, 3: BAD_CMD)."),
+            ]),
+            Register("CAST", doc="Fixed-point formats of INT8 input / output (ignored for BF16): "
+                                 "value = q * 2^-(8 - SIGNED - INT_BITS), every code legal.",
+                     fields=[
+                Field("IN_INT_BITS", 4, doc="Integer bits of the INT8 input (0..15; above "
+                                            "8 - SIGNED the scale is a power of two above 1)."),
+                Field("IN_SIGNED", 1, doc="INT8 input is two's complement (else unsigned)."),
+                Field("OUT_INT_BITS", 4, offset=8,
+                      doc="Integer bits of the INT8 output (0 with OUT_SIGNED = 0: unsigned "
+                          "Q0.8, 1.0 saturates to 255)."),
+                Field("OUT_SIGNED", 1, doc="INT8 output is two's complement (else unsigned)."),
             ]),
         ],
         counters=[
@@ -70,11 +83,12 @@ def softex_map(*, n_contexts=2, counter_width=32):
         ],
         error_causes=[
             ErrorCause("BAD_CMD", Cause.BAD_CMD,
-                       "Unknown OP or format, neither ACC nor DIV, DIV without ACC and without "
+                       "Unknown OP or format code, neither ACC nor DIV, DIV without ACC and without "
                        "LOAD, or SAVE without ACC."),
             ErrorCause("BAD_LENGTH", Cause.BAD_LENGTH, "LENGTH.ELEMS is 0."),
             ErrorCause("BAD_ALIGN", Cause.BAD_ALIGN,
-                       "IN_ADDR or OUT_ADDR odd, OUT_ADDR at another lane offset than IN_ADDR, "
+                       "IN_ADDR or OUT_ADDR odd for a BF16 buffer, OUT_ADDR at another lane than "
+                       "IN_ADDR, "
                        "or SLOT_ADDR not 8-byte aligned (only the addresses the job uses)."),
             ErrorCause("BAD_ADDR", Cause.BAD_ADDR,
                        "A buffer the job uses is not entirely inside the scratchpad window."),

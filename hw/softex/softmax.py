@@ -8,14 +8,16 @@ Ports: ``cfg`` (slave, 32-bit peripheral bus to the register file), ``tcdm`` (ma
 
 Datapath (one beat = L lanes):
 
-- read stage R (the cycle of ``rdata``): lanes outside the row become -inf; the beat maximum
-  (a tree of FPCompare) is registered with the beat (stage A).
+- read stage R (the cycle of ``rdata``): int8 elements (one half of the port word: L bytes,
+  one per lane) are converted exactly to BF16 (IntToFloat, CAST.IN_*); lanes outside the row
+  become -inf; the beat maximum (a tree of FPCompare) is registered with the beat (stage A).
 - stage A: m_new = maximum(m, vmax) (pass 1; pass 2 keeps m); d_j = bf16(x_j - m_new) and the
   rescale argument bf16(m - m_new) (L + 1 BF16 subtractors) enter one Expp of L + 1 lanes.
 - stage E (Expp output): pass 1 updates the L fp32 partial sums, one fp32 FMA per lane:
   S_j = S_j * (grown ? f : 1) + e_j, so pass 1 takes one beat per cycle with a data-independent
   order. Pass 2 multiplies e_j (exact in fp32) by the fp32 reciprocal and rounds once to BF16
-  (an fp32 x fp32 + bf16 FMA per lane), into a FIFO towards the write port.
+  (an fp32 x fp32 + bf16 FMA per lane), then, for int8 output, FloatToInt (CAST.OUT_*), into
+  a FIFO towards the write port.
 - After pass 1 the lane FMAs reduce the partial sums in a fixed pairwise tree (log2 L cycles),
   then lane 0's FMA runs two Newton-Raphson steps from a 7-bit table seed (4 cycles).
 
@@ -31,12 +33,12 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
 from ..bus import TCDMSignature
-from ..fp import FPAdd, FPCompare, FPFMA
+from ..fp import FloatToInt, FPAdd, FPCompare, FPFMA, IntToFloat
 from ..fp.format import BF16, FP32
 from ..params import check_choice, check_int
 from ..regmap import RegisterFile
 from .expp import MODES, Expp
-from .regmap import LENGTH_BITS, Cause, softex_map
+from .regmap import LENGTH_BITS, Cause, ElemFormat, softex_map
 
 __all__ = ["SoftmaxEngine", "SEED_TABLE", "LANE_CHOICES"]
 
@@ -65,7 +67,8 @@ def _comb(m, op, name):
 
 
 class SoftmaxEngine(wiring.Component):
-    """Softmax engine with ``lanes`` BF16 lanes (4, 8, 16 or 32; port of ``16 * lanes`` bits).
+    """Softmax engine with ``lanes`` lanes (4, 8, 16 or 32; port of ``16 * lanes`` bits); BF16 or
+    int8 elements in and out (COMMAND.IN_FMT / OUT_FMT, CAST).
 
     ``mode``: expp mode ("accurate" default, or "softex"); ``expp_latency``: register stages
     of the Expp unit; ``addr_width``: scratchpad address width; ``mem_base`` / ``mem_size``:
@@ -118,13 +121,28 @@ class SoftmaxEngine(wiring.Component):
         n = job.LENGTH.ELEMS
         in_addr, out_addr, slot_addr = job.IN_ADDR, job.OUT_ADDR, job.SLOT_ADDR
         acc, div, load, save = cmd.ACC, cmd.DIV, cmd.LOAD, cmd.SAVE
+        cast = job.CAST
+        in8 = cmd.IN_FMT.as_value() == ElemFormat.INT8    # int8: 1 byte, lane (addr mod L)
+        out8 = cmd.OUT_FMT.as_value() == ElemFormat.INT8
 
         # -- job geometry and checks --------------------------------------------------------
-        off = in_addr[1:lb]                               # lane of the first element
+        # A beat holds one element per lane: 2L bytes (BF16, the whole port word) or L bytes
+        # (int8, one half of the port word, selected by address bit lg).
+        off = Mux(in8, in_addr[:lg], in_addr[1:lb])       # lane of the first element
+        out_off = Mux(out8, out_addr[:lg], out_addr[1:lb])
         nb = Signal(LENGTH_BITS)                          # beats of the chunk
         last_cnt = Signal(range(L + 1))                   # valid lanes of the last beat
-        in_base = Cat(C(0, lb), in_addr[lb:self.addr_width])
-        out_base = Cat(C(0, lb), out_addr[lb:self.addr_width])
+        in_base = Mux(in8, Cat(C(0, lg), in_addr[lg:self.addr_width]),
+                      Cat(C(0, lb), in_addr[lb:self.addr_width]))
+        out_base = Mux(out8, Cat(C(0, lg), out_addr[lg:self.addr_width]),
+                       Cat(C(0, lb), out_addr[lb:self.addr_width]))
+
+        def beat_addr(base, is8, beat):
+            return (base + Mux(is8, beat << lg, beat << lb))[:self.addr_width]
+
+        def port_word(a):                                 # port word of byte address a
+            return Cat(C(0, lb), a[lb:self.addr_width])
+
         slot_base = Cat(C(0, lb), slot_addr[lb:self.addr_width])
         slot_word = slot_addr[3:lb]                       # 8-byte word of the slot in its beat
 
@@ -135,13 +153,15 @@ class SoftmaxEngine(wiring.Component):
 
         uses_out = div
         uses_slot = load | save
-        bad_cmd = ((cmd.OP.as_value() != 0) | (cmd.IN_FMT.as_value() != 0)
-                   | (cmd.OUT_FMT.as_value() != 0) | ~(acc | div) | (div & ~acc & ~load)
-                   | (save & ~acc))
+        bad_cmd = ((cmd.OP.as_value() != 0) | (cmd.IN_FMT.as_value() > ElemFormat.INT8)
+                   | (cmd.OUT_FMT.as_value() > ElemFormat.INT8) | ~(acc | div)
+                   | (div & ~acc & ~load) | (save & ~acc))
         bad_len = n == 0
-        bad_align = (in_addr[0] | (uses_out & (out_addr[0] | (out_addr[1:lb] != off)))
+        bad_align = ((in_addr[0] & ~in8)
+                     | (uses_out & ((out_addr[0] & ~out8) | (out_off != off)))
                      | (uses_slot & (slot_addr[:3] != 0)))
-        bad_addr = (outside(in_addr, n * 2) | (uses_out & outside(out_addr, n * 2))
+        bad_addr = (outside(in_addr, Mux(in8, n, n * 2))
+                    | (uses_out & outside(out_addr, Mux(out8, n, n * 2)))
                     | (uses_slot & outside(slot_addr, 8)))
         cause_now = Mux(bad_cmd, Cause.BAD_CMD, Mux(bad_len, Cause.BAD_LENGTH,
                         Mux(bad_align, Cause.BAD_ALIGN, Mux(bad_addr, Cause.BAD_ADDR, 0))))
@@ -196,13 +216,23 @@ class SoftmaxEngine(wiring.Component):
 
         rd_pend = Signal()
         rd_mask = Signal(L)
+        rd_half = Signal()                                # int8: upper half of the port word
+        rd_addr = beat_addr(in_base, in8, rd_beat)
         beat_rd = granted & data_read & ~req_we & ~stale & ~clear
         m.d.sync += rd_pend.eq(beat_rd)
         with m.If(beat_rd):
-            m.d.sync += rd_mask.eq(lane_mask(rd_beat))
+            m.d.sync += [rd_mask.eq(lane_mask(rd_beat)), rd_half.eq(rd_addr[lg])]
 
-        # -- stage R: lane masking, beat maximum ---------------------------------------------
-        x_r = [Mux(rd_mask[j], port.rdata[16 * j:16 * j + 16], NEG_INF) for j in range(L)]
+        # -- stage R: int8 -> bf16 (exact), lane masking, beat maximum -----------------------
+        q_r = port.rdata.word_select(rd_half, 8 * L)
+        x_r = []
+        for j in range(L):
+            cv = _comb(m, IntToFloat(8, BF16), f"i2f{j}")
+            m.d.comb += [cv.i.payload.q.eq(q_r[8 * j:8 * j + 8]),
+                         cv.i.payload.int_bits.eq(cast.IN_INT_BITS),
+                         cv.i.payload.signed.eq(cast.IN_SIGNED)]
+            xj = Mux(in8, cv.o.payload.as_value(), port.rdata[16 * j:16 * j + 16])
+            x_r.append(Mux(rd_mask[j], xj, NEG_INF))
         level = x_r
         k = 0
         while len(level) > 1:
@@ -272,7 +302,15 @@ class SoftmaxEngine(wiring.Component):
             p = f.i.payload
             m.d.comb += [p.a.eq(e32[j]), p.b.eq(r), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
             ys.append(Mux(mx == NEG_INF, 0, f.o.payload.as_value()))
-        m.d.comb += [fifo.w_data.eq(Cat(*ys)), fifo.w_en.eq(e_valid & in_p2)]
+        qs = []                                           # int8 outputs: float_to_int(y_j)
+        for j in range(L):
+            cv = _comb(m, FloatToInt(8, BF16), f"f2i{j}")
+            m.d.comb += [cv.i.payload.x.eq(ys[j]), cv.i.payload.int_bits.eq(cast.OUT_INT_BITS),
+                         cv.i.payload.signed.eq(cast.OUT_SIGNED)]
+            qs.append(cv.o.payload)
+        q_beat = Cat(*qs)
+        m.d.comb += [fifo.w_data.eq(Mux(out8, Cat(q_beat, q_beat), Cat(*ys))),
+                     fifo.w_en.eq(e_valid & in_p2)]
 
         # -- reciprocal seed and specials ---------------------------------------------------
         D = S[0]
@@ -342,7 +380,7 @@ class SoftmaxEngine(wiring.Component):
                     m.next = "REDUCE"
             with state("P1"):
                 m.d.comb += [want_rd.eq(~hold & (rd_beat != nb)), data_read.eq(1),
-                             q_addr.eq(in_base + (rd_beat << lb))]
+                             q_addr.eq(port_word(rd_addr))]
                 with m.If(g_ok):
                     m.d.sync += rd_beat.eq(rd_beat + 1)
                 with m.If(e_valid):
@@ -404,12 +442,16 @@ class SoftmaxEngine(wiring.Component):
                 m.d.comb += [want_wr.eq(~hold & fifo.r_rdy),
                              want_rd.eq(~hold & ~fifo.r_rdy & (rd_beat != nb) & credit),
                              data_read.eq(1)]
+                wr_addr = beat_addr(out_base, out8, wr_beat)
+                wmask = lane_mask(wr_beat)
                 with m.If(req_we):
-                    m.d.comb += [q_addr.eq(out_base + (wr_beat << lb)),
+                    m.d.comb += [q_addr.eq(port_word(wr_addr)),
                                  q_wdata.eq(fifo.r_data),
-                                 q_be.eq(Cat(b.replicate(2) for b in lane_mask(wr_beat)))]
+                                 q_be.eq(Mux(out8, Mux(wr_addr[lg], Cat(C(0, L), wmask),
+                                                       Cat(wmask, C(0, L))),
+                                             Cat(b.replicate(2) for b in wmask)))]
                 with m.Else():
-                    m.d.comb += q_addr.eq(in_base + (rd_beat << lb))
+                    m.d.comb += q_addr.eq(port_word(rd_addr))
                 with m.If(g_ok):
                     with m.If(req_we):
                         m.d.comb += fifo.r_en.eq(1)

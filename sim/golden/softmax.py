@@ -16,6 +16,11 @@ reciprocal: seed(D), then twice  t = fma32(-D, y, 2.0); y = fma32(y, t, +0)
 pass 2: y_j = bf16(expp(bf16(x_j - m)) * r)  (exact product rounded once), or +0 when m = -inf.
 
 A job's initial state is (m, S) = (-inf, 0...) or, with LOAD, (m_slot, [D_slot, 0, ...]).
+
+int8 I/O (``in_cast`` / ``out_cast`` = (int_bits, signed), None = BF16): int8 input elements
+(``np.uint8`` raw patterns) are converted exactly to BF16 (``fp.int_to_float``) and then
+processed as above; int8 outputs are ``fp.float_to_int`` of the BF16 output y_j (RNE,
+saturating, NaN -> 0). An int8 element at byte address a sits in lane a mod L (BF16: a/2 mod L).
 """
 
 import numpy as np
@@ -24,7 +29,7 @@ from hw.fp.format import BF16, FP32
 from sim.golden import fp
 from sim.golden.expp import expp
 
-__all__ = ["NEG_INF", "ONE32", "TWO32", "lane_offset", "beats", "pass1", "reduce", "seed",
+__all__ = ["NEG_INF", "ONE32", "TWO32", "lane_offset", "int8_to_bf16", "bf16_to_int8", "beats", "pass1", "reduce", "seed",
            "reciprocal", "pass2", "softmax_job", "softmax_row", "reference", "bf16_to_float",
            "float_to_bf16", "SEED_TABLE"]
 
@@ -46,9 +51,22 @@ def _seed_table():
 SEED_TABLE = _seed_table()
 
 
-def lane_offset(addr, lanes):
-    """Lane of the first element of a row at byte address ``addr`` (2-byte aligned)."""
-    return (int(addr) // 2) % lanes
+def lane_offset(addr, lanes, size=2):
+    """Lane of the first element of a row at byte address ``addr`` (``size``-byte elements:
+    2 for BF16, aligned; 1 for int8)."""
+    return (int(addr) // size) % lanes
+
+
+def int8_to_bf16(q, cast):
+    """int8 raw patterns -> BF16 (exact), ``cast`` = (int_bits, signed)."""
+    return np.asarray(fp.int_to_float(np.asarray(q, np.uint8), 8, cast[0], cast[1]),
+                      dtype=np.uint16).reshape(np.shape(q))
+
+
+def bf16_to_int8(y, cast):
+    """BF16 -> int8 raw patterns (RNE, saturating, NaN -> 0), ``cast`` = (int_bits, signed)."""
+    return np.asarray(fp.float_to_int(np.asarray(y, np.uint16), 8, cast[0], cast[1]),
+                      dtype=np.uint8).reshape(np.shape(y))
 
 
 def beats(n, offset, lanes):
@@ -157,10 +175,14 @@ def pass2(x, m, r, mode="accurate"):
                       dtype=np.uint16)
 
 
-def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="accurate"):
+def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="accurate",
+                in_cast=None, out_cast=None):
     """One job of the engine. ``state`` = (m, D) loaded from the slot (LOAD) or None.
+    ``in_cast`` / ``out_cast``: (int_bits, signed) for int8 input / output, None for BF16.
     Returns dict(y=outputs or None, m=, D=, masked=) where (m, D) is the state after the job
     (what SAVE writes) and masked = (m == -inf)."""
+    if in_cast is not None:
+        x = int8_to_bf16(x, in_cast)
     if acc:
         m, S = pass1(x, offset, lanes, mode, state)
     else:
@@ -171,12 +193,15 @@ def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="a
         S[0] = np.uint32(state[1])
     D = reduce(S)
     y = pass2(x, m, reciprocal(D), mode) if div else None
+    if y is not None and out_cast is not None:
+        y = bf16_to_int8(y, out_cast)
     return {"y": y, "m": np.uint16(m), "D": np.uint32(D), "masked": bool(np.uint16(m) == NEG_INF)}
 
 
-def softmax_row(x, *, lanes=8, offset=0, mode="accurate"):
+def softmax_row(x, *, lanes=8, offset=0, mode="accurate", in_cast=None, out_cast=None):
     """Outputs of a full softmax job (ACC | DIV) on one row."""
-    return softmax_job(x, lanes=lanes, offset=offset, mode=mode)["y"]
+    return softmax_job(x, lanes=lanes, offset=offset, mode=mode, in_cast=in_cast,
+                       out_cast=out_cast)["y"]
 
 
 def bf16_to_float(x):

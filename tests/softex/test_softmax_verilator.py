@@ -1,5 +1,6 @@
 """SoftEx softmax engine under Verilator/cocotb (tests/tb/softmax_tb.py): 0-ULP against the
-golden model sim/golden/softmax.py, random grant stalls, slots, contexts, clear, errors."""
+golden model sim/golden/softmax.py, random grant stalls, slots, contexts, clear, errors, int8
+input / output (both signedness, several integer bits, mixed with BF16)."""
 
 import json
 
@@ -19,14 +20,18 @@ def engine(lanes=8, **kw):
 
 def test_softmax_default():
     """Default configuration (L = 8, accurate expp), 30 % grant stalls: every test case; then
-    cycles per row without stalls: at least 90 % of the roofline 3n/L for n >= 1024."""
+    cycles per row without stalls: at least 90 % of the roofline 3n/L for n >= 1024, and int8
+    rows (int8 in and out) take exactly the cycles of BF16 rows."""
     sim = VerilatorSim.for_component(engine(), name="softmax_l8")
     sim.run("tests.tb.softmax_tb", params={"lanes": 8, "mem_base": BASE, "mem_size": SIZE,
-                                           "stall": 0.3, "seed": 11, "bench": [64, 1024, 4096]})
+                                           "stall": 0.3, "seed": 11, "bench": [64, 1024, 4096],
+                                           "bench_int8": True})
     cycles = json.loads((sim.last_run_dir / "result.json").read_text())
     for n in (1024, 4096):
         assert 3 * n / 8 >= 0.9 * cycles[str(n)], cycles
     assert cycles["64"] <= 3 * 64 // 8 + 20, cycles
+    for n in (64, 1024, 4096):
+        assert cycles[f"int8_{n}"] == cycles[str(n)], cycles
 
 
 def test_softmax_l4_softex_mode():

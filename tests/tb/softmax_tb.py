@@ -4,7 +4,8 @@ The scratchpad is the TCDM model (random grant stalls); the register file is dri
 RegisterDriver on a TCDMMaster. After every job the expected memory image (golden model
 applied to a copy of the memory) is compared with the whole memory: outputs 0-ULP, slots
 bit-exact, nothing else touched. Params: lanes, mem_base, mem_size, stall, seed, mode,
-bench (list of row lengths: only measure cycles, written to result.json).
+bench (list of row lengths: only measure cycles, written to result.json), bench_int8 (also
+measure int8 -> int8 rows, keys "int8_<n>").
 """
 
 import json
@@ -70,8 +71,10 @@ class Env:
 
     # -- memory helpers ----------------------------------------------------------------------
     def put_row(self, addr, x):
-        x = np.asarray(x, dtype=np.uint16)
-        self.mem.load_bf16(addr, x)
+        """Store a row: BF16 (uint16 patterns) or int8 (uint8 patterns)."""
+        x = np.asarray(x)
+        x = x if x.dtype == np.uint8 else x.astype(np.uint16)
+        self.mem.load(addr, x)
         self._exp_store(addr, x.view(np.uint8))
 
     def _exp_store(self, addr, raw):
@@ -80,6 +83,11 @@ class Env:
 
     def exp_bf16(self, addr, y):
         self._exp_store(addr, np.asarray(y, dtype="<u2").view(np.uint8))
+
+    def exp_out(self, addr, y):
+        """Expected outputs: BF16 (uint16) or int8 (uint8)."""
+        y = np.asarray(y)
+        self._exp_store(addr, y if y.dtype == np.uint8 else np.asarray(y, dtype="<u2").view(np.uint8))
 
     def exp_slot(self, addr, m, D):
         self._exp_store(addr, np.array([int(D), int(m)], dtype="<u4").view(np.uint8))
@@ -95,12 +103,14 @@ class Env:
 
     # -- jobs --------------------------------------------------------------------------------
     async def submit(self, in_addr, n, out_addr=None, slot=0, acc=1, div=1, load=0, save=0,
-                     op=0, in_fmt=0, out_fmt=0):
+                     op=0, in_fmt=0, out_fmt=0, in_cast=(0, 0), out_cast=(0, 0)):
         return await self.drv.program({
             "IN_ADDR": in_addr, "OUT_ADDR": in_addr if out_addr is None else out_addr,
             "SLOT_ADDR": slot, "LENGTH": {"ELEMS": n},
             "COMMAND": {"OP": op, "ACC": acc, "DIV": div, "LOAD": load, "SAVE": save,
-                        "IN_FMT": in_fmt, "OUT_FMT": out_fmt}})
+                        "IN_FMT": in_fmt, "OUT_FMT": out_fmt},
+            "CAST": {"IN_INT_BITS": in_cast[0], "IN_SIGNED": in_cast[1],
+                     "OUT_INT_BITS": out_cast[0], "OUT_SIGNED": out_cast[1]}})
 
     async def wait_events(self, count, max_cycles=2_000_000):
         start = self.ticker.cycle
@@ -119,15 +129,20 @@ class Env:
             await self.drv.clear_error()
         return err["CAUSE"], await self.drv.counters()
 
-    async def softmax(self, x, in_addr, out_addr=None, what=""):
-        """Full softmax of row x; checks result and MASKED_ROW; returns counters."""
+    async def softmax(self, x, in_addr, out_addr=None, what="", in_cast=None, out_cast=None):
+        """Full softmax of row x; checks result and MASKED_ROW; returns counters.
+        ``in_cast`` / ``out_cast`` = (int_bits, signed) for int8 input / output (x uint8)."""
         out_addr = in_addr if out_addr is None else out_addr
         self.put_row(in_addr, x)
         stalls0 = self.port.stall_cycles
-        cause, ctr = await self.run(in_addr, len(x), out_addr=out_addr)
+        cause, ctr = await self.run(in_addr, len(x), out_addr=out_addr,
+                                    in_fmt=int(in_cast is not None),
+                                    out_fmt=int(out_cast is not None),
+                                    in_cast=in_cast or (0, 0), out_cast=out_cast or (0, 0))
         assert cause == 0, f"{what}: error cause {cause}"
-        g = gold.softmax_job(x, lanes=L, offset=gold.lane_offset(in_addr, L), mode=MODE)
-        self.exp_bf16(out_addr, g["y"])
+        g = gold.softmax_job(x, lanes=L, mode=MODE, in_cast=in_cast, out_cast=out_cast,
+                             offset=gold.lane_offset(in_addr, L, 1 if in_cast else 2))
+        self.exp_out(out_addr, g["y"])
         self.check_memory(what)
         assert ctr["MASKED_ROW"] == int(g["masked"]), f"{what}: MASKED_ROW {ctr['MASKED_ROW']}"
         assert ctr["STALL_CYCLES"] == self.port.stall_cycles - stalls0, what
@@ -256,6 +271,93 @@ async def split_rows(dut):
         assert np.allclose(y, ref, rtol=0.1, atol=1e-3), (y, ref)
 
 
+def int8_row(rng, n, cast):
+    """Random int8 row (raw uint8 patterns) for cast (int_bits, signed)."""
+    lo, hi = (-128, 128) if cast[1] else (0, 256)
+    return rng.integers(lo, hi, n).astype(np.int64).astype(np.uint8)
+
+
+@cocotb.test()
+async def int8_io(dut):
+    """int8 input, int8 output and mixed (bf16 in / int8 out, int8 in / bf16 out): several
+    int_bits, both signedness, lengths not multiple of L at every lane offset, in place and
+    not, plus int8 edge rows (saturation, all equal, extreme codes)."""
+    env = await Env(dut, SEED + 8).start()
+    rng = np.random.default_rng(SEED + 108)
+    casts = [(0, 0), (0, 1), (3, 1), (2, 0), (7, 1), (8, 0), (12, 1), (15, 0)]
+    k = 0
+    for n in list(range(1, 2 * L + 2)) + [3 * L + 5, 200]:
+        for kind in ("int8-int8", "bf16-int8", "int8-bf16"):
+            ci, co = casts[k % len(casts)], casts[(3 * k + 1) % len(casts)]
+            k += 1
+            if kind == "bf16-int8":
+                x, in_cast, isz = bf(rng.normal(0, 3, n)), None, 2
+                if n > 3:
+                    x[rng.random(n) < 0.2] = NEG_INF
+            else:
+                x, in_cast, isz = int8_row(rng, n, ci), ci, 1
+            out_cast, osz = (None, 2) if kind == "int8-bf16" else (co, 1)
+            lane = int(rng.integers(0, L))
+            ia = BASE + 0x800 + isz * lane
+            in_place = isz == osz and n % 3 == 0
+            oa = ia if in_place else BASE + 0x4000 + 2 * L * int(rng.integers(0, 4)) + osz * lane
+            await env.softmax(x, ia, oa, what=f"{kind} n={n} cast {in_cast} -> {out_cast}",
+                              in_cast=in_cast, out_cast=out_cast)
+    # edge rows
+    edge = [
+        ("one hot unsigned", np.array([0] * 9 + [255] + [0] * 5, np.uint8), (0, 0), (0, 0)),
+        ("all equal", np.full(3 * L + 1, 0x80, np.uint8), (4, 1), (0, 0)),
+        ("all equal signed out", np.full(2 * L - 1, 7, np.uint8), (0, 0), (0, 1)),
+        ("extremes", np.array([0x80, 0x7F, 0xFF, 0x00, 0x01] * 7, np.uint8), (15, 1), (2, 1)),
+        ("scaled up", int8_row(rng, 37, (15, 0)), (15, 0), (15, 0)),
+    ]
+    for i, (what, x, ci, co) in enumerate(edge):
+        ia = BASE + 0x1000 + 0x100 * i + i
+        await env.softmax(x, ia, ia + 0x3000, what=what, in_cast=ci, out_cast=co)
+    # a bf16 row with NaN and a fully masked row into int8: NaN -> 0, masked -> 0
+    x = bf(rng.normal(0, 3, 11)); x[4] = 0x7FC0
+    await env.softmax(x, BASE + 0x2002, BASE + 0x2801, what="nan to int8", out_cast=(0, 0))
+    await env.softmax(np.full(13, NEG_INF, np.uint16), BASE + 0x2102, BASE + 0x2901,
+                      what="masked to int8", out_cast=(1, 1))
+
+
+@cocotb.test()
+async def int8_split_row(dut):
+    """An int8 row split into chunks through a slot, int8 output (first, middle, last, then
+    normalise-only jobs)."""
+    env = await Env(dut, SEED + 9).start()
+    rng = np.random.default_rng(SEED + 109)
+    ci, co = (3, 1), (0, 0)
+    x = int8_row(rng, 45, ci)
+    cuts = [0, 17, 18, 45]
+    ib, ob, slot = BASE + 0x1003, BASE + 0x2003 + L, BASE + 0x3000
+    env.put_row(ib, x)
+    state = None
+    for c in range(3):
+        a, b = cuts[c], cuts[c + 1]
+        last = c == 2
+        cause, _ = await env.run(ib + a, b - a, out_addr=ob + a, slot=slot, acc=1, div=int(last),
+                                 load=int(c > 0), save=1, in_fmt=1, out_fmt=1, in_cast=ci,
+                                 out_cast=co)
+        assert cause == 0
+        g = gold.softmax_job(x[a:b], lanes=L, offset=gold.lane_offset(ib + a, L, 1), div=last,
+                             state=state, mode=MODE, in_cast=ci, out_cast=co)
+        state = (g["m"], g["D"])
+        env.exp_slot(slot, g["m"], g["D"])
+        if last:
+            env.exp_out(ob + a, g["y"])
+        env.check_memory(f"int8 chunk {c}")
+    for c in range(2):
+        a, b = cuts[c], cuts[c + 1]
+        cause, _ = await env.run(ib + a, b - a, out_addr=ob + a, slot=slot, acc=0, div=1, load=1,
+                                 in_fmt=1, out_fmt=1, in_cast=ci, out_cast=co)
+        assert cause == 0
+        g = gold.softmax_job(x[a:b], lanes=L, offset=gold.lane_offset(ib + a, L, 1), acc=False,
+                             state=state, mode=MODE, in_cast=ci, out_cast=co)
+        env.exp_out(ob + a, g["y"])
+    env.check_memory("int8 normalised")
+
+
 @cocotb.test()
 async def back_to_back(dut):
     """Jobs queued on both contexts while the previous one runs."""
@@ -318,8 +420,16 @@ async def misprogrammed(dut):
     cases = [
         ("zero length", dict(in_addr=ia, n=0), "BAD_LENGTH"),
         ("unknown op", dict(in_addr=ia, n=10, op=1), "BAD_CMD"),
-        ("int8 input", dict(in_addr=ia, n=10, in_fmt=1), "BAD_CMD"),
-        ("int8 output", dict(in_addr=ia, n=10, out_fmt=1), "BAD_CMD"),
+        ("input format 2", dict(in_addr=ia, n=10, in_fmt=2), "BAD_CMD"),
+        ("output format 3", dict(in_addr=ia, n=10, out_fmt=3, out_addr=ia + 1), "BAD_CMD"),
+        ("int8 out other lane", dict(in_addr=ia, n=10, out_fmt=1, out_addr=ia + 0x101),
+         "BAD_ALIGN"),
+        ("bf16 out odd, int8 in", dict(in_addr=ia + 1, n=10, in_fmt=1, out_addr=ia + 3),
+         "BAD_ALIGN"),
+        ("int8 in beyond memory", dict(in_addr=end - 9, n=10, in_fmt=1, out_fmt=1,
+                                       out_addr=ia + 7), "BAD_ADDR"),
+        ("bf16 out beyond memory, int8 in", dict(in_addr=end - 10, n=10, in_fmt=1,
+                                                 out_addr=end - 20 + 0x20), "BAD_ADDR"),
         ("no pass", dict(in_addr=ia, n=10, acc=0, div=0), "BAD_CMD"),
         ("div without state", dict(in_addr=ia, n=10, acc=0), "BAD_CMD"),
         ("save without acc", dict(in_addr=ia, n=10, acc=0, load=1, save=1, slot=BASE), "BAD_CMD"),
@@ -356,5 +466,11 @@ async def bench(dut):
         ctr = await env.softmax(x, BASE, BASE + 2 * n, what=f"bench {n}")
         out[n] = ctr["JOB_CYCLES"]
         dut._log.info("n=%d: %d cycles", n, ctr["JOB_CYCLES"])
+        if P.get("bench_int8"):          # int8 in and out, same lane offset: key "int8_<n>"
+            q = rng.integers(0, 256, n).astype(np.uint8)
+            ctr = await env.softmax(q, BASE, BASE + 2 * n, what=f"bench int8 {n}",
+                                    in_cast=(3, 1), out_cast=(0, 0))
+            out[f"int8_{n}"] = ctr["JOB_CYCLES"]
+            dut._log.info("int8 n=%d: %d cycles", n, ctr["JOB_CYCLES"])
     with open("result.json", "w") as f:      # the run folder (VerilatorSim.last_run_dir)
         json.dump({str(k): v for k, v in out.items()}, f)
