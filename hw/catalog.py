@@ -111,9 +111,26 @@ def _arith(config):
     }
 
 
-# One function per block, in emission order. Later blocks (SoftEx, tensor unit, cluster, ...)
-# append themselves here.
-_PROVIDERS = [_arith]
+def _softex(config):
+    lanes = config.softex.lanes
+    return {
+        f"expp_x{lanes}": ComponentSpec("hw.softex:Expp", lanes, mode="accurate", latency=2,
+                                        description=f"expp exponential, {lanes} lanes, accurate mode"),
+        f"softex_softmax_x{lanes}": ComponentSpec("hw.softex:SoftmaxEngine", lanes,
+                                                  description=f"SoftEx softmax engine, {lanes} lanes"),
+    }
+
+
+def _tensor(config):
+    t = config.tensor
+    name = f"tensor_{t.rows}x{t.cols}x{t.pipes}"
+    return {name: ComponentSpec("hw.tensor:TensorUnit", t.rows, t.cols, t.pipes, "fp32",
+                                description=f"tensor unit, {t.rows}x{t.cols}x{t.pipes} BF16 array, "
+                                            "fp32 accumulation")}
+
+
+# One function per block, in emission order. Later blocks (cluster, ...) append themselves here.
+_PROVIDERS = [_arith, _softex, _tensor]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 

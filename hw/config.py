@@ -81,15 +81,19 @@ class ClusterConfig(_Section):
 
 @dataclass(frozen=True)
 class TensorConfig(_Section):
-    """Tensor unit FMA array, ``rows`` x ``cols`` (architecture.md: L x H; ``paper`` 24 x 8)."""
+    """Tensor unit FMA array: ``rows`` x ``cols`` computing elements with ``pipes`` pipeline
+    registers each (L x H x P of architecture.md; ``paper`` 24 x 8). The geometry rules
+    (H*(P+1) a power of two, L <= H*(P+1)) are checked by hw.tensor.TensorGeometry."""
     SECTION = "tensor"
     _RANGES = {
         "rows": (1, 64),
         "cols": (1, 64),
+        "pipes": (0, 15),
     }
 
-    rows: int = 12
+    rows: int = 4
     cols: int = 4
+    pipes: int = 3
 
 
 @dataclass(frozen=True)
@@ -159,15 +163,15 @@ CONFIGS = {
         arith=ArithConfig(add_latency=1, mul_latency=1, fma_latency=1, compare_latency=0,
                           convert_latency=0, int_latency=0),
         cluster=ClusterConfig(cores=1, scratchpad_kib=16),
-        tensor=TensorConfig(rows=2, cols=2),
-        softex=SoftExConfig(lanes=2),
+        tensor=TensorConfig(rows=2, cols=2, pipes=1),
+        softex=SoftExConfig(lanes=4),
     ),
     # What `make sim` and `make verilog` build.
     "default": Config(
         name="default",
         arith=ArithConfig(),
         cluster=ClusterConfig(cores=1, scratchpad_kib=64),
-        tensor=TensorConfig(rows=12, cols=4),
+        tensor=TensorConfig(rows=4, cols=4, pipes=3),
         softex=SoftExConfig(lanes=8),
     ),
     # The configuration of docs/architecture.md: 8 cores, 256 KiB, 24 x 8 array, 16-lane SoftEx.
@@ -175,7 +179,7 @@ CONFIGS = {
         name="paper",
         arith=ArithConfig(),
         cluster=ClusterConfig(cores=8, scratchpad_kib=256),
-        tensor=TensorConfig(rows=24, cols=8),
+        tensor=TensorConfig(rows=24, cols=8, pipes=3),
         softex=SoftExConfig(lanes=16),
     ),
 }

@@ -123,6 +123,21 @@ def _src(signal):
     return f"{path}:{loc[1]}"
 
 
+# Yosys' write_verilog states a constant driver (a bit that Amaranth assigns a constant, e.g.
+# the zero flags of `Cat(x, Const(0, 2))`) as a one-line `always @*` block that reads nothing.
+# By IEEE 1364 such a block never runs: Verilator leaves the bit at its initial value (0), so a
+# constant 1 would simulate wrongly and lint reports ALWNEVER/UNDRIVEN. `always_comb` runs once
+# at time zero by definition, which is what the netlist means. Same line count: names.json's
+# line numbers stay valid.
+_CONSTANT_ALWAYS = re.compile(
+    r"^(\s*)always @\*\n(\s+[^\n;=]+ = \d+'[bhdo][0-9a-fA-F_]+;)$", re.MULTILINE)
+
+
+def constant_drivers_as_always_comb(text):
+    """``text`` with every constant-only ``always @*`` block written as ``always_comb``."""
+    return _CONSTANT_ALWAYS.sub(lambda mo: f"{mo.group(1)}always_comb\n{mo.group(2)}", text)
+
+
 def convert(component, name):
     """Verilog text of ``component`` as top module ``name`` and its names.json entry."""
     ports = signature_ports(component)
@@ -130,6 +145,7 @@ def convert(component, name):
     port_dirs = {v: (value, _ir.PortDirection.Input if d == "input" else _ir.PortDirection.Output)
                  for v, (_, _, value, d) in ports.items()}
     text, name_map = verilog.convert_fragment(fragment, port_dirs, name, emit_src=False)
+    text = constant_drivers_as_always_comb(text)
     modules = verilog_modules(text)
     top_decls = modules[name][2]
 
@@ -219,6 +235,17 @@ WAIVERS = {
     "WIDTHTRUNC": (
         lambda w, ctx: True,
         "as WIDTHEXPAND: truncation of context-sized results is the intended netlist semantics"),
+    "CASEINCOMPLETE": (
+        lambda w, ctx: True,
+        "Amaranth m.Switch/FSM lowers to `casez` without a default when unlisted values must "
+        "keep the signal's previous (comb default) value, which is assigned before the case"),
+    "CMPCONST": (
+        lambda w, ctx: True,
+        "range checks written for every parameter value (e.g. `index < depth`) are constant for "
+        "some configurations; Yosys keeps the comparison"),
+    "UNSIGNED": (
+        lambda w, ctx: True,
+        "as CMPCONST: unsigned `>= 0` bounds that are constant for some configurations"),
 }
 
 

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REGMAPS = [
     "hw.regmap.demo:DEMO",
     "hw.softex.regmap:softex_map",
+    "hw.tensor.regmap:tensor_map",
 ]
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
+from hw.emit import constant_drivers_as_always_comb
+
 from .toolchain import BUILD, ROOT, setup_verilator
 
 __all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog"]
@@ -38,8 +40,9 @@ class SimulationFailed(AssertionError):
 
 
 def emit_verilog(component, name):
-    """Verilog text of an Amaranth component (ports from its signature)."""
-    return verilog.convert(component, name=name, emit_src=False)
+    """Verilog text of an Amaranth component (ports from its signature), with constant drivers
+    made visible to event-driven simulators (see hw.emit.constant_drivers_as_always_comb)."""
+    return constant_drivers_as_always_comb(verilog.convert(component, name=name, emit_src=False))
 
 
 @contextmanager

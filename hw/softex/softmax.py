@@ -247,7 +247,7 @@ class SoftmaxEngine(wiring.Component):
         a_valid = Signal()
         a_x = Signal(16 * L)
         a_vmax = Signal(16)
-        m.d.sync += [a_valid.eq(rd_pend), a_x.eq(Cat(*x_r)), a_vmax.eq(vmax_r)]
+        m.d.sync += [a_valid.eq(rd_pend & port.rvalid), a_x.eq(Cat(*x_r)), a_vmax.eq(vmax_r)]
 
         # -- stage A: running max, differences ---------------------------------------------
         cm = _comb(m, FPCompare(BF16), "mcmp")

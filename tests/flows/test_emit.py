@@ -153,7 +153,6 @@ def test_stale_files_removed(tmp_path):
 # ---- the real catalogue ----------------------------------------------------------------------
 
 def test_catalog_tiny_emits_and_lints(tmp_path):
-    pytest.importorskip("hw.fp", reason="hw.fp not available")
     config = get_config("tiny")
     manifest = emit(components(config), tmp_path, config=config, log=None)
     names = json.loads((tmp_path / "names.json").read_text())
@@ -170,7 +169,7 @@ def test_catalog_contents():
     specs = components("default")
     assert list(specs) == ["add_bf16", "add_fp32", "mul_bf16", "fma_bf16", "fma_fp32",
                            "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "int8_to_bf16",
-                           "bf16_to_int8"]
+                           "bf16_to_int8", "expp_x8", "softex_softmax_x8", "tensor_4x4x3"]
     assert specs["fma_fp32"].latency == CONFIGS["default"].arith.fma_latency
     assert specs["fma_fp32"].replace(latency=0).latency == 0
     # The fixed-point width names the casts.
@@ -181,7 +180,6 @@ def test_catalog_contents():
 
 
 def test_spec_overrides_latency():
-    pytest.importorskip("hw.fp", reason="hw.fp not available")
     spec = components("default")["fma_bf16"]
     built = [spec(), spec(latency=0)]
     for c in built:
@@ -204,7 +202,7 @@ def test_named_configs():
     paper = get_config("paper")
     assert (paper.cluster.cores, paper.cluster.scratchpad_kib) == (8, 256)
     assert (paper.tensor.rows, paper.tensor.cols, paper.softex.lanes) == (24, 8, 16)
-    assert json.loads(json.dumps(paper.to_dict()))["tensor"] == {"rows": 24, "cols": 8}
+    assert json.loads(json.dumps(paper.to_dict()))["tensor"] == {"rows": 24, "cols": 8, "pipes": 3}
     with pytest.raises(Exception):
         paper.cluster.cores = 4          # frozen
 
@@ -235,7 +233,6 @@ def test_invalid_config(make, message):
 # ---- command line ----------------------------------------------------------------------------
 
 def test_cli_verilog(tmp_path, capsys):
-    pytest.importorskip("hw.fp", reason="hw.fp not available")
     out = tmp_path / "rtl"
     assert hw_main(["verilog", "--config", "tiny", "--out", str(out),
                     "--only", "cvt_bf16_fp32", "--set", "arith.convert_latency=2"]) == 0
