@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "EXPP_REGRESSIONS", "run_regression", "by_name", "report",
+__all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "EXPP_REGRESSIONS", "GELU_REGRESSIONS", "run_regression", "by_name", "report",
            "report_row"]
 
 FP_TB = "tests.tb.fp_tb"
@@ -93,7 +93,25 @@ EXPP_REGRESSIONS = [
     _expp("softex", 4, 0),
 ]
 
-REGRESSIONS = FP_REGRESSIONS + EXPP_REGRESSIONS
+def _gelu(lanes, latency, gap, stall, seed):
+    def factory():
+        from hw.softex.gelu import Gelu
+        return Gelu(lanes, latency=latency)
+    from hw.softex.gelu_coeffs import DEFAULT_TERMS
+    return Regression(f"gelu_x{lanes}_l{latency}{'_stall' if gap else '_full'}", factory,
+                      {"terms": DEFAULT_TERMS, "acc_width": 14, "expp_mode": "accurate",
+                       "lanes": lanes, "seed": seed, "gap": gap, "stall": stall},
+                      tb="tests.tb.gelu_tb", result_file="result.json")
+
+
+# GELU (default K, 14-bit accumulator, accurate expp): all 65,536 inputs, once under random
+# stalls and once at full throughput (the benchmark: cycles per element = 1/lanes + fill).
+GELU_REGRESSIONS = [
+    _gelu(1, 6, 0.25, 0.25, 21),
+    _gelu(2, 3, 0.0, 0.0, 22),
+]
+
+REGRESSIONS = FP_REGRESSIONS + EXPP_REGRESSIONS + GELU_REGRESSIONS
 
 
 def by_name(name):

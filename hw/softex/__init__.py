@@ -1,6 +1,7 @@
 """SoftEx: the softmax / GELU accelerator block and its units (expp, ...)."""
 
 from .expp import Expp, ExppConstants
+from .gelu import Gelu
 from .softmax import SoftmaxEngine
 
-__all__ = ["Expp", "ExppConstants", "SoftmaxEngine"]
+__all__ = ["Expp", "ExppConstants", "Gelu", "SoftmaxEngine"]

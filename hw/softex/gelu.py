@@ -1,0 +1,115 @@
+# amaranth: UnusedElaboratable=no
+"""GELU for SoftEx: x * Phi(x) with Phi from a sum of K expp terms, as a pipelined stream operator.
+
+``Gelu(lanes=1, *, terms=DEFAULT_TERMS, acc_width=14, latency=6, expp_mode="accurate")`` takes
+``lanes`` BF16 numbers per beat (payload ``data.ArrayLayout(BF16.layout, lanes)``) and returns
+GELU of each. The datapath is exactly ``sim/golden/gelu.py`` (the specification, step by step;
+words and accuracy in ``docs/gelu.md``), built from the shared blocks' combinational datapaths:
+
+per lane: 1 FPMul (x^2), K FPMul (NA_k * x^2, constant operand), K expp, K FPMul (B_k * e_k,
+constant operand), K FloatToInt (Q0.W), a K-input W-bit saturating adder, a (W+1)-bit
+subtract-from-2^W by sign, 1 IntToFloat (W+1 bits), 1 FPMul (x * phi).
+
+Cut points (``N_CUTS`` = 6; ``latency`` registers spread over them, see hw/pipeline.py): after
+x^2, after the K argument products, after expp, after the K coefficient products, after the
+accumulator (Phi in fixed point), after the conversion back to BF16. Full throughput: one beat
+per cycle, i.e. 1/lanes cycles per element.
+"""
+
+from amaranth import C, Cat, Mux, Signal, Value
+from amaranth.lib import data
+
+from ..fp import BF16, FloatToInt, FPMul, IntToFloat
+from ..params import check_choice, check_int
+from ..pipeline import Pipeline, PipelinedOp
+from .expp import MODES as EXPP_MODES
+from .expp import Expp
+
+__all__ = ["Gelu", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX"]
+
+ACC_WIDTH_MIN, ACC_WIDTH_MAX = 8, 15
+
+
+def _comb(m, op, name, **fields):
+    """Instantiate ``op``'s datapath combinationally on the given operand fields."""
+    ops = Signal(op.operand_layout, name=name)
+    if fields.keys() == {"_value"}:
+        m.d.comb += ops.eq(fields["_value"])
+    else:
+        for k, v in fields.items():
+            m.d.comb += getattr(ops, k).eq(v)
+    pipe = Pipeline(m, latency=0, n_cuts=op.N_CUTS, enable=C(1, 1))
+    return Value.cast(pipe.finish(op.datapath(m, pipe, ops)))
+
+
+class Gelu(PipelinedOp):
+    """GELU on ``lanes`` BF16 lanes per beat.
+
+    Parameters: ``lanes`` in [1, 64]; ``terms`` K, one of the fitted K in
+    ``hw/softex/gelu_coeffs.py`` (3..6); ``acc_width`` W in [8, 15] (fixed-point accumulator
+    bits, Phi is Q1.W); ``latency`` >= 0; ``expp_mode`` "accurate" or "softex".
+    """
+
+    N_CUTS = 6
+
+    def __init__(self, lanes=1, *, terms=None, acc_width=14, latency=6, expp_mode="accurate"):
+        from . import gelu_coeffs
+        self.lanes = check_int("lanes", lanes, min=1, max=64)
+        if terms is None:
+            terms = gelu_coeffs.DEFAULT_TERMS
+        self.terms = check_choice("terms", terms, tuple(sorted(gelu_coeffs.COEFFS)))
+        self.acc_width = check_int("acc_width", acc_width, min=ACC_WIDTH_MIN, max=ACC_WIDTH_MAX)
+        self.expp_mode = check_choice("expp_mode", expp_mode, EXPP_MODES)
+        self.na, self.b = gelu_coeffs.COEFFS[self.terms]
+        layout = data.ArrayLayout(BF16.layout, self.lanes)
+        super().__init__(layout, layout, latency=latency)
+
+    def datapath(self, m, pipe, operands):
+        k, w, n = self.terms, self.acc_width, self.lanes
+        mul = FPMul(BF16, latency=0)
+        xs = [Value.cast(operands[i]) for i in range(n)]
+        # 1. u = x * x
+        us = [_comb(m, mul, f"sq{i}", a=xs[i], b=xs[i]) for i in range(n)]
+        cut = pipe.cut(*xs, *us, name="sq")
+        xs, us = list(cut[:n]), list(cut[n:])
+        # 2. y_k = NA_k * u
+        ys = [_comb(m, mul, f"arg{i}_{j}", a=C(self.na[j], 16), b=us[i])
+              for i in range(n) for j in range(k)]
+        cut = pipe.cut(*xs, *ys, name="arg")
+        xs, ys = list(cut[:n]), list(cut[n:])
+        # 3. e_k = expp(y_k), all n*k at once
+        ex = Expp(n * k, mode=self.expp_mode, latency=0)
+        e_all = _comb(m, ex, "expp_in", _value=Cat(*ys))
+        es = [e_all[16 * j:16 * (j + 1)] for j in range(n * k)]
+        cut = pipe.cut(*xs, *es, name="expp")
+        xs, es = list(cut[:n]), list(cut[n:])
+        # 4. p_k = B_k * e_k
+        ps = [_comb(m, mul, f"coef{i}_{j}", a=C(self.b[j], 16), b=es[i * k + j])
+              for i in range(n) for j in range(k)]
+        cut = pipe.cut(*xs, *ps, name="coef")
+        xs, ps = list(cut[:n]), list(cut[n:])
+        # 5-7. Q0.W terms, saturating sum, Phi in Q1.W
+        f2i = FloatToInt(w, BF16, latency=0)
+        pfix = []
+        for i in range(n):
+            qs = [_comb(m, f2i, f"fix{i}_{j}", x=ps[i * k + j], int_bits=0, signed=0)
+                  for j in range(k)]
+            total = sum(qs[1:], qs[0])
+            s = Signal(w, name=f"acc{i}")
+            m.d.comb += s.eq(Mux(total >= (1 << w), (1 << w) - 1, total))
+            p = Signal(w + 1, name=f"phi_fix{i}")
+            m.d.comb += p.eq(Mux(xs[i][15], s, (1 << w) - s))
+            pfix.append(p)
+        cut = pipe.cut(*xs, *pfix, name="acc")
+        xs, pfix = list(cut[:n]), list(cut[n:])
+        # 8. phi = bf16(P * 2^-W)
+        i2f = IntToFloat(w + 1, BF16, latency=0)
+        phis = [_comb(m, i2f, f"phi{i}", q=pfix[i], int_bits=1, signed=0) for i in range(n)]
+        cut = pipe.cut(*xs, *phis, name="phi")
+        xs, phis = list(cut[:n]), list(cut[n:])
+        # 9. G = x * phi; -inf -> -0
+        gs = []
+        for i in range(n):
+            g = _comb(m, mul, f"out{i}", a=xs[i], b=phis[i])
+            gs.append(Mux(xs[i] == 0xFF80, C(0x8000, 16), g))
+        return Cat(*gs)
