@@ -39,7 +39,13 @@ def _comb(m, op, name, **fields):
         for k, v in fields.items():
             m.d.comb += getattr(ops, k).eq(v)
     pipe = Pipeline(m, latency=0, n_cuts=op.N_CUTS, enable=C(1, 1))
-    return Value.cast(pipe.finish(op.datapath(m, pipe, ops)))
+    value = Value.cast(pipe.finish(op.datapath(m, pipe, ops)))
+    # A named signal, not the expression: every slice of an expression copies the whole
+    # expression into the netlist (K x lanes slices of the expp output made the Verilog grow
+    # with the square of the lanes).
+    out = Signal(len(value), name=f"{name}_out")
+    m.d.comb += out.eq(value)
+    return out
 
 
 class Gelu(PipelinedOp):
