@@ -117,7 +117,7 @@ def _softex(config):
         f"expp_x{lanes}": ComponentSpec("hw.softex:Expp", lanes, mode="accurate", latency=2,
                                         description=f"expp exponential, {lanes} lanes, accurate mode"),
         f"softex_softmax_x{lanes}": ComponentSpec("hw.softex:SoftmaxEngine", lanes,
-                                                  description=f"SoftEx softmax engine, {lanes} lanes"),
+                                                  description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),
     }
 
 

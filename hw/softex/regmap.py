@@ -13,7 +13,7 @@ LENGTH_BITS = 24
 
 class SoftexOp(enum.IntEnum):
     SOFTMAX = 0
-    # GELU = 1 is reserved for the GELU branch (issue item 3): today it ends with BAD_CMD.
+    GELU = 1     # element-wise GELU of the chunk (engines built with gelu=True; else BAD_CMD)
 
 
 class ElemFormat(enum.IntEnum):
@@ -31,10 +31,10 @@ class Cause(enum.IntEnum):
 def softex_map(*, n_contexts=2, counter_width=32):
     return RegisterMap(
         "softex",
-        doc="SoftEx softmax engine: softmax of one BF16 or int8 row (or a chunk of a row) of "
+        doc="SoftEx engine: softmax of one BF16 or int8 row (or a chunk of a row) of "
             "LENGTH.ELEMS elements at IN_ADDR, written to OUT_ADDR; the running (max, denominator) state of "
-            "a row split over several jobs lives in an 8-byte slot at SLOT_ADDR. See "
-            "docs/softmax.md.",
+            "a row split over several jobs lives in an 8-byte slot at SLOT_ADDR. OP = GELU "
+            "instead writes GELU of every element. See docs/softmax.md and docs/gelu.md.",
         n_contexts=n_contexts,
         counter_width=counter_width,
         job_registers=[
@@ -42,7 +42,7 @@ def softex_map(*, n_contexts=2, counter_width=32):
                                     "any byte for INT8)."),
             Register("OUT_ADDR", doc="Byte address of the output chunk (2-byte aligned for BF16); "
                                      "its element lane must equal IN_ADDR's: (OUT_ADDR / out size) "
-                                     "mod L == (IN_ADDR / in size) mod L. Used by DIV."),
+                                     "mod L == (IN_ADDR / in size) mod L. Used by DIV and GELU."),
             Register("SLOT_ADDR", doc="Byte address of the 8-byte state slot (8-byte aligned): "
                                       "bytes 0-3 fp32 denominator, bytes 4-5 bf16 max, bytes "
                                       "6-7 written as 0. Used by LOAD and SAVE."),
@@ -51,7 +51,8 @@ def softex_map(*, n_contexts=2, counter_width=32):
             ]),
             Register("COMMAND", doc="Operation and slot commands.", fields=[
                 Field("OP", 3, enum=SoftexOp, reset=SoftexOp.SOFTMAX,
-                      doc="Operation (SOFTMAX; other codes: BAD_CMD)."),
+                      doc="Operation: SOFTMAX, or GELU (element-wise; ignores ACC, DIV, LOAD "
+                          "and SAVE; engines without GELU: BAD_CMD); other codes: BAD_CMD."),
                 Field("ACC", 1, offset=4, reset=1,
                       doc="Pass 1: accumulate max and denominator over the chunk."),
                 Field("DIV", 1, reset=1,
@@ -78,13 +79,15 @@ def softex_map(*, n_contexts=2, counter_width=32):
         counters=[
             Counter("STALL_CYCLES", "Cycles the scratchpad port requested without a grant."),
             Counter("MEM_BEATS", "Granted scratchpad accesses (reads + writes, slot included)."),
-            Counter("MASKED_ROW", "Status flag: 1 when the state after the job has max -inf "
-                                  "(every element so far masked; DIV wrote zeros)."),
+            Counter("MASKED_ROW", "Status flag: 1 when the state after a SOFTMAX job has max "
+                                  "-inf (every element so far masked; DIV wrote zeros); 0 after "
+                                  "GELU."),
         ],
         error_causes=[
             ErrorCause("BAD_CMD", Cause.BAD_CMD,
-                       "Unknown OP or format code, neither ACC nor DIV, DIV without ACC and without "
-                       "LOAD, or SAVE without ACC."),
+                       "Unknown OP or format code, GELU on an engine built without it; for "
+                       "SOFTMAX: neither ACC nor DIV, DIV without ACC and without LOAD, or SAVE "
+                       "without ACC."),
             ErrorCause("BAD_LENGTH", Cause.BAD_LENGTH, "LENGTH.ELEMS is 0."),
             ErrorCause("BAD_ALIGN", Cause.BAD_ALIGN,
                        "IN_ADDR or OUT_ADDR odd for a BF16 buffer, OUT_ADDR at another lane than "

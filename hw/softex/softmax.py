@@ -23,6 +23,12 @@ Datapath (one beat = L lanes):
 
 Pass 2 shares the port between reads and writes (writes first; credits bound the reads in
 flight to the FIFO depth), so it runs at one beat per two cycles.
+
+GELU jobs (COMMAND.OP = GELU, engines built with ``gelu=True``) use pass 2's port schedule:
+the beats of stage A enter a FIFO, leave it as two half beats into a :class:`Gelu` of L / 2
+lanes (one half beat per cycle: exactly the port's rate of one beat read per two cycles),
+and are paired again into the output FIFO (then int8 casts, as for softmax). Half the lanes
+halve GELU's area (K expp and 2K + 2 multipliers per lane) at no cost in cycles.
 """
 
 from contextlib import contextmanager
@@ -38,7 +44,9 @@ from ..fp.format import BF16, FP32
 from ..params import check_choice, check_int
 from ..regmap import RegisterFile
 from .expp import MODES, Expp
-from .regmap import LENGTH_BITS, Cause, ElemFormat, softex_map
+from . import gelu_coeffs
+from .gelu import ACC_WIDTH_MAX, ACC_WIDTH_MIN, Gelu
+from .regmap import LENGTH_BITS, Cause, ElemFormat, SoftexOp, softex_map
 
 __all__ = ["SoftmaxEngine", "SEED_TABLE", "LANE_CHOICES"]
 
@@ -74,10 +82,16 @@ class SoftmaxEngine(wiring.Component):
     of the Expp unit; ``addr_width``: scratchpad address width; ``mem_base`` / ``mem_size``:
     the scratchpad window every buffer must lie in (default: the whole address space);
     ``n_contexts``: job contexts of the register file; ``cfg_addr_width``: register bus width.
+
+    GELU (OP = GELU): ``gelu`` (include the unit; without it OP = GELU ends with BAD_CMD),
+    ``gelu_terms`` K (a fitted K of ``hw/softex/gelu_coeffs.py``, default its DEFAULT_TERMS),
+    ``gelu_acc_width`` W (fixed-point accumulator bits), ``gelu_latency`` (register stages of
+    the GELU unit, 0..6). The GELU expp uses ``mode`` too.
     """
 
     def __init__(self, lanes=8, *, mode="accurate", expp_latency=2, addr_width=32,
-                 mem_base=0, mem_size=None, n_contexts=2, cfg_addr_width=None):
+                 mem_base=0, mem_size=None, n_contexts=2, cfg_addr_width=None, gelu=True,
+                 gelu_terms=None, gelu_acc_width=14, gelu_latency=6):
         self.lanes = check_choice("lanes", lanes, LANE_CHOICES)
         self.mode = check_choice("mode", mode, MODES)
         self.expp_latency = check_int("expp_latency", expp_latency, min=0, max=6)
@@ -87,11 +101,25 @@ class SoftmaxEngine(wiring.Component):
             mem_size = (1 << addr_width) - mem_base
         self.mem_size = check_int("mem_size", mem_size, min=8,
                                   max=(1 << addr_width) - self.mem_base)
+        self.gelu = check_choice("gelu", gelu, (False, True))
+        self.gelu_unit = None
+        if self.gelu:
+            if gelu_terms is not None:
+                check_choice("gelu_terms", gelu_terms, tuple(sorted(gelu_coeffs.COEFFS)))
+            self.gelu_unit = Gelu(
+                self.lanes // 2, terms=gelu_terms,
+                acc_width=check_int("gelu_acc_width", gelu_acc_width, min=ACC_WIDTH_MIN,
+                                    max=ACC_WIDTH_MAX),
+                latency=check_int("gelu_latency", gelu_latency, min=0, max=Gelu.N_CUTS),
+                expp_mode=self.mode)
         self.regmap = softex_map(n_contexts=n_contexts)
         self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
         # Pass-2 credits: reads in flight + results waiting in the FIFO (grant -> FIFO write
-        # takes 3 + expp_latency cycles).
+        # takes 3 + expp_latency cycles; for GELU 4 + gelu_latency, the second half beat
+        # leaving the input FIFO one cycle after the first).
         self.fifo_depth = self.expp_latency + 5
+        if self.gelu:
+            self.fifo_depth = max(self.fifo_depth, self.gelu_unit.latency + 7)
         super().__init__({
             "cfg": In(TCDMSignature(addr_width=self.rf.addr_width, data_width=32)),
             "tcdm": Out(TCDMSignature(addr_width=self.addr_width, data_width=16 * self.lanes)),
@@ -151,11 +179,16 @@ class SoftmaxEngine(wiring.Component):
         def outside(addr, nbytes):
             return (addr < lo) | (addr + nbytes > hi)
 
-        uses_out = div
-        uses_slot = load | save
-        bad_cmd = ((cmd.OP.as_value() != 0) | (cmd.IN_FMT.as_value() > ElemFormat.INT8)
-                   | (cmd.OUT_FMT.as_value() > ElemFormat.INT8) | ~(acc | div)
-                   | (div & ~acc & ~load) | (save & ~acc))
+        op = cmd.OP.as_value()
+        is_gelu = C(0, 1)
+        if self.gelu:
+            is_gelu = op == SoftexOp.GELU
+        uses_out = div | is_gelu
+        uses_slot = (load | save) & ~is_gelu
+        bad_cmd = (((op != SoftexOp.SOFTMAX) & ~is_gelu)
+                   | (cmd.IN_FMT.as_value() > ElemFormat.INT8)
+                   | (cmd.OUT_FMT.as_value() > ElemFormat.INT8)
+                   | (~is_gelu & (~(acc | div) | (div & ~acc & ~load) | (save & ~acc))))
         bad_len = n == 0
         bad_align = ((in_addr[0] & ~in8)
                      | (uses_out & ((out_addr[0] & ~out8) | (out_off != off)))
@@ -178,6 +211,7 @@ class SoftmaxEngine(wiring.Component):
         step = Signal(range(max(lg, 4) + 1))
         in_p1 = Signal()
         in_p2 = Signal()
+        in_gelu = Signal()
 
         def lane_mask(beat):
             return Cat(((beat != 0) | (j >= off)) & ((beat != nb - 1) | (j < last_cnt))
@@ -302,6 +336,32 @@ class SoftmaxEngine(wiring.Component):
             p = f.i.payload
             m.d.comb += [p.a.eq(e32[j]), p.b.eq(r), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
             ys.append(Mux(mx == NEG_INF, 0, f.o.payload.as_value()))
+        # -- GELU: stage A beats -> FIFO -> two half beats -> Gelu(L/2) -> paired again -----
+        g_valid = C(0, 1)
+        if self.gelu:
+            g_in = SyncFIFO(width=16 * L, depth=self.fifo_depth)
+            m.submodules.gelu_in = ResetInserter(clear | rf.start)(g_in)
+            gelu = self.gelu_unit
+            m.submodules.gelu = ResetInserter(clear | rf.start)(gelu)
+            half_in = Signal()                  # which half of the FIFO head enters next
+            half_out = Signal()                 # which half leaves the GELU next
+            low = Signal(8 * L)                 # the first half of the beat being paired
+            m.d.comb += [g_in.w_data.eq(a_x), g_in.w_en.eq(a_valid & in_gelu),
+                         gelu.i.valid.eq(g_in.r_rdy),
+                         gelu.i.payload.as_value().eq(g_in.r_data.word_select(half_in, 8 * L)),
+                         g_in.r_en.eq(gelu.i.ready & half_in),
+                         gelu.o.ready.eq(~half_out | fifo.w_rdy)]
+            with m.If(gelu.i.valid & gelu.i.ready):
+                m.d.sync += half_in.eq(~half_in)
+            with m.If(gelu.o.valid & gelu.o.ready):
+                m.d.sync += half_out.eq(~half_out)
+                with m.If(~half_out):
+                    m.d.sync += low.eq(gelu.o.payload.as_value())
+            with m.If(clear | rf.start):
+                m.d.sync += [half_in.eq(0), half_out.eq(0)]
+            g_valid = gelu.o.valid & half_out & fifo.w_rdy
+            g_beat = Cat(low, gelu.o.payload.as_value())
+            ys = [Mux(in_gelu, g_beat[16 * j:16 * j + 16], ys[j]) for j in range(L)]
         qs = []                                           # int8 outputs: float_to_int(y_j)
         for j in range(L):
             cv = _comb(m, FloatToInt(8, BF16), f"f2i{j}")
@@ -310,7 +370,7 @@ class SoftmaxEngine(wiring.Component):
             qs.append(cv.o.payload)
         q_beat = Cat(*qs)
         m.d.comb += [fifo.w_data.eq(Mux(out8, Cat(q_beat, q_beat), Cat(*ys))),
-                     fifo.w_en.eq(e_valid & in_p2)]
+                     fifo.w_en.eq((e_valid & in_p2) | g_valid)]
 
         # -- reciprocal seed and specials ---------------------------------------------------
         D = S[0]
@@ -333,12 +393,12 @@ class SoftmaxEngine(wiring.Component):
         stall_inc = port.req & ~port.gnt
         m.d.comb += [rf.counters.STALL_CYCLES.eq(stall_inc),
                      rf.counters.MEM_BEATS.eq(granted),
-                     rf.counters.MASKED_ROW.eq(done & (cause == 0) & (mx == NEG_INF))]
+                     rf.counters.MASKED_ROW.eq(done & (cause == 0) & (mx == NEG_INF) & ~is_gelu)]
 
         slot_rd = port.rdata.word_select(slot_word, 64) if lb > 3 else port.rdata[:64]
 
         with m.If(clear):
-            m.d.sync += [in_p1.eq(0), in_p2.eq(0)]
+            m.d.sync += [in_p1.eq(0), in_p2.eq(0), in_gelu.eq(0)]
         @contextmanager
         def state(name):
             with m.State(name):
@@ -358,6 +418,9 @@ class SoftmaxEngine(wiring.Component):
                              last_cnt.eq(((off + n - 1) & (L - 1)) + 1)]
                 with m.If(cause_now != 0):
                     m.next = "DONE"
+                with m.Elif(is_gelu):
+                    m.d.sync += in_gelu.eq(1)
+                    m.next = "P2"
                 with m.Elif(load):
                     m.next = "LOAD"
                 with m.Elif(acc):
@@ -457,7 +520,7 @@ class SoftmaxEngine(wiring.Component):
                         m.d.comb += fifo.r_en.eq(1)
                         m.d.sync += wr_beat.eq(wr_beat + 1)
                         with m.If(wr_beat == nb - 1):
-                            m.d.sync += in_p2.eq(0)
+                            m.d.sync += [in_p2.eq(0), in_gelu.eq(0)]
                             m.next = "DONE"
                     with m.Else():
                         m.d.sync += rd_beat.eq(rd_beat + 1)

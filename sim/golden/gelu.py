@@ -24,7 +24,7 @@ from sim.golden import fp
 from sim.golden.expp import expp
 from hw.fp.format import BF16
 
-__all__ = ["gelu", "gelu_phi_fixed", "coeffs_for", "ACC_WIDTH_RANGE"]
+__all__ = ["gelu", "gelu_job", "gelu_phi_fixed", "coeffs_for", "ACC_WIDTH_RANGE"]
 
 ACC_WIDTH_RANGE = (8, 15)
 
@@ -72,3 +72,16 @@ def gelu(x, terms=None, acc_width=14, expp_mode="accurate", coeffs=None):
     g = fp.mul(xa, phi, BF16).astype(np.int64)
     g = np.where(xa == 0xFF80, 0x8000, g).astype(np.uint16)
     return g[0] if scalar else g
+
+
+def gelu_job(x, *, terms=None, acc_width=14, expp_mode="accurate", in_cast=None, out_cast=None):
+    """A GELU job of the SoftEx engine (COMMAND.OP = GELU): int8 input elements (raw
+    ``np.uint8``, ``in_cast`` = (int_bits, signed)) are converted exactly to BF16 first, int8
+    outputs (``out_cast``) are ``float_to_int`` of the BF16 GELU (RNE, saturating, NaN -> 0);
+    ``None`` means BF16. Returns the output patterns (np.uint16 or np.uint8)."""
+    from sim.golden.softmax import bf16_to_int8, int8_to_bf16
+    x = np.asarray(x)
+    if in_cast is not None:
+        x = int8_to_bf16(x, in_cast)
+    y = np.atleast_1d(gelu(np.asarray(x, dtype=np.uint16), terms, acc_width, expp_mode))
+    return y if out_cast is None else bf16_to_int8(y, out_cast)

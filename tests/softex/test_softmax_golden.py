@@ -182,13 +182,42 @@ def test_chunked_rows_match_single_job_closely():
     assert np.allclose(g.bf16_to_float(y), g.bf16_to_float(ref), rtol=2 ** -7)
 
 
-@pytest.mark.parametrize("kw", [dict(lanes=6), dict(lanes=2), dict(lanes=64), dict(mode="exact"),
-                                dict(expp_latency=-1), dict(mem_base=16, mem_size=0),
-                                dict(addr_width=16, mem_base=0, mem_size=1 << 17)])
+@pytest.mark.parametrize("kw, name", [
+    (dict(lanes=6), "lanes"), (dict(lanes=2), "lanes"), (dict(lanes=64), "lanes"),
+    (dict(mode="exact"), "mode"), (dict(expp_latency=-1), "expp_latency"),
+    (dict(mem_base=16, mem_size=0), "mem_size"),
+    (dict(addr_width=16, mem_base=0, mem_size=1 << 17), "mem_size"),
+    (dict(gelu="yes"), "gelu"), (dict(gelu_terms=2), "gelu_terms"),
+    (dict(gelu_terms=7), "gelu_terms"), (dict(gelu_acc_width=7), "gelu_acc_width"),
+    (dict(gelu_acc_width=16), "gelu_acc_width"), (dict(gelu_latency=7), "gelu_latency"),
+    (dict(gelu_latency=-1), "gelu_latency")])
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
-def test_engine_parameters_validated(kw):
-    with pytest.raises(ValueError):
+def test_engine_parameters_validated(kw, name):
+    with pytest.raises(ValueError, match=name):
         SoftmaxEngine(**kw)
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_engine_gelu_configuration():
+    """GELU runs at L / 2 lanes (the port's rate); the FIFOs cover its latency."""
+    e = SoftmaxEngine(8, gelu_latency=4, gelu_terms=5, gelu_acc_width=12)
+    assert e.gelu_unit.lanes == 4 and e.gelu_unit.terms == 5 and e.gelu_unit.acc_width == 12
+    assert e.fifo_depth == max(e.expp_latency + 5, 4 + 7)
+    e = SoftmaxEngine(4, gelu=False)
+    assert e.gelu_unit is None and e.fifo_depth == e.expp_latency + 5
+
+
+def test_gelu_job_golden():
+    """gelu_job = int8 -> bf16 (exact), GELU, bf16 -> int8, element by element."""
+    from sim.golden.gelu import gelu, gelu_job
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 1 << 16, 500).astype(np.uint16)
+    assert np.array_equal(gelu_job(x), gelu(x))
+    q = rng.integers(0, 256, 300).astype(np.uint8)
+    ci, co = (3, 1), (2, 1)
+    y = gelu_job(q, in_cast=ci, out_cast=co)
+    assert y.dtype == np.uint8
+    assert np.array_equal(y, g.bf16_to_int8(gelu(g.int8_to_bf16(q, ci)), co))
 
 
 def test_register_map():

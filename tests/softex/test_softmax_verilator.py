@@ -3,15 +3,17 @@ golden model sim/golden/softmax.py, random grant stalls, slots, contexts, clear,
 input / output (both signedness, several integer bits, mixed with BF16)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 from hw.softex.softmax import SoftmaxEngine
+from sim.regressions import SOFTEX_MEM, by_name, run_regression
 from sim.runner import VerilatorSim
 
 pytestmark = pytest.mark.verilator
 
-BASE, SIZE = 0x1000_0000, 0x20000
+BASE, SIZE = SOFTEX_MEM
 
 
 def engine(lanes=8, **kw):
@@ -19,25 +21,28 @@ def engine(lanes=8, **kw):
 
 
 def test_softmax_default():
-    """Default configuration (L = 8, accurate expp), 30 % grant stalls: every test case; then
-    cycles per row without stalls: at least 90 % of the roofline 3n/L for n >= 1024, and int8
-    rows (int8 in and out) take exactly the cycles of BF16 rows."""
-    sim = VerilatorSim.for_component(engine(), name="softmax_l8")
-    sim.run("tests.tb.softmax_tb", params={"lanes": 8, "mem_base": BASE, "mem_size": SIZE,
-                                           "stall": 0.3, "seed": 11, "bench": [64, 1024, 4096],
-                                           "bench_int8": True})
-    cycles = json.loads((sim.last_run_dir / "result.json").read_text())
+    """Default configuration (L = 8, accurate expp, GELU; the ``make sim`` regression
+    softmax_l8), 30 % grant stalls: every test case; then cycles per row without stalls: at
+    least 90 % of the roofline 3n/L for n >= 1024 (GELU: 2n/L), and int8 rows (int8 in and
+    out) take exactly the cycles of BF16 rows."""
+    result = run_regression(by_name("softmax_l8"), raise_on_failure=True,
+                            bench=[64, 1024, 4096], bench_int8=True)
+    assert result["mismatches"] == 0 and result["cases"] > 20_000, result
+    run_dir = Path(result["run_dir"])
+    cycles = json.loads((run_dir / "result.json").read_text())
     for n in (1024, 4096):
         assert 3 * n / 8 >= 0.9 * cycles[str(n)], cycles
+        assert 2 * n / 8 >= 0.9 * cycles[f"gelu_{n}"], cycles    # GELU: read + write
     assert cycles["64"] <= 3 * 64 // 8 + 20, cycles
     for n in (64, 1024, 4096):
         assert cycles[f"int8_{n}"] == cycles[str(n)], cycles
 
 
 def test_softmax_l4_softex_mode():
-    """Another lane count and the SoftEx-compatible expp, no expp registers, heavy stalls."""
-    sim = VerilatorSim.for_component(engine(4, mode="softex", expp_latency=0),
+    """Another lane count and the SoftEx-compatible expp, no expp registers, heavy stalls;
+    built without the GELU unit (OP = GELU ends with BAD_CMD)."""
+    sim = VerilatorSim.for_component(engine(4, mode="softex", expp_latency=0, gelu=False),
                                      name="softmax_l4_softex")
     sim.run("tests.tb.softmax_tb", params={"lanes": 4, "mem_base": BASE, "mem_size": SIZE,
                                            "stall": 0.6, "seed": 5, "mode": "softex",
-                                           "long_n": 1000})
+                                           "long_n": 1000, "gelu": False})

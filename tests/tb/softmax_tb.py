@@ -5,7 +5,8 @@ RegisterDriver on a TCDMMaster. After every job the expected memory image (golde
 applied to a copy of the memory) is compared with the whole memory: outputs 0-ULP, slots
 bit-exact, nothing else touched. Params: lanes, mem_base, mem_size, stall, seed, mode,
 bench (list of row lengths: only measure cycles, written to result.json), bench_int8 (also
-measure int8 -> int8 rows, keys "int8_<n>").
+measure int8 -> int8 rows, keys "int8_<n>"), gelu (the engine has the GELU unit), gelu_terms,
+gelu_acc_width (its K and W; bench also measures GELU jobs, keys "gelu_<n>").
 """
 
 import json
@@ -16,11 +17,13 @@ import numpy as np
 
 from hw.softex.regmap import softex_map
 from sim.golden import softmax as gold
+from sim.golden.gelu import gelu_job
 from sim.golden.expp import float_to_bf16
 from sim.tb.bus import TCDMMaster
 from sim.tb.clock import Sig, Ticker
 from sim.tb.params import load_params
 from sim.tb.regs import RegisterDriver
+from sim.tb.summary import RunSummary
 from sim.tb.tcdm import TCDMMemory
 
 P = load_params()
@@ -30,9 +33,13 @@ SIZE = P.get("mem_size", 0x20000)
 STALL = P.get("stall", 0.3)
 SEED = P.get("seed", 1)
 MODE = P.get("mode", "accurate")
+GELU = P.get("gelu", True)
+GELU_K = P.get("gelu_terms")
+GELU_W = P.get("gelu_acc_width", 14)
 RM = softex_map()
 CAUSE = {e.name: e.code for e in RM.error_causes}
 NEG_INF = 0xFF80
+SUMMARY = RunSummary(P)          # totals for the make sim report (summary.json)
 
 
 class EventCounter:
@@ -57,6 +64,7 @@ class Env:
         self.expect = self.mem.array.copy()
         self.stall = stall
         self.seed = seed
+        self.expected = 0        # outputs and slots expected since the last check
 
     async def start(self):
         dut = self.dut
@@ -83,18 +91,25 @@ class Env:
 
     def exp_bf16(self, addr, y):
         self._exp_store(addr, np.asarray(y, dtype="<u2").view(np.uint8))
+        self.expected += len(y)
 
     def exp_out(self, addr, y):
         """Expected outputs: BF16 (uint16) or int8 (uint8)."""
         y = np.asarray(y)
         self._exp_store(addr, y if y.dtype == np.uint8 else np.asarray(y, dtype="<u2").view(np.uint8))
+        self.expected += len(y)
 
     def exp_slot(self, addr, m, D):
         self._exp_store(addr, np.array([int(D), int(m)], dtype="<u4").view(np.uint8))
+        self.expected += 1
 
     def check_memory(self, what=""):
         got = self.mem.array
-        if not np.array_equal(got, self.expect):
+        ok = np.array_equal(got, self.expect)
+        SUMMARY.checked(self.expected, ok)
+        SUMMARY.cycles_of(self.seed, self.ticker.cycle)
+        self.expected = 0
+        if not ok:
             bad = np.nonzero(got != self.expect)[0]
             b = int(bad[0])
             raise AssertionError(f"{what}: memory differs at {len(bad)} bytes, first at "
@@ -146,6 +161,29 @@ class Env:
         self.check_memory(what)
         assert ctr["MASKED_ROW"] == int(g["masked"]), f"{what}: MASKED_ROW {ctr['MASKED_ROW']}"
         assert ctr["STALL_CYCLES"] == self.port.stall_cycles - stalls0, what
+        return ctr
+
+
+    async def gelu(self, x, in_addr, out_addr=None, what="", in_cast=None, out_cast=None,
+                   **cmd):
+        """GELU job on x; checks the output and MASKED_ROW = 0; returns counters. ``cmd``:
+        other COMMAND bits (GELU ignores ACC, DIV, LOAD, SAVE)."""
+        out_addr = in_addr if out_addr is None else out_addr
+        self.put_row(in_addr, x)
+        stalls0 = self.port.stall_cycles
+        cause, ctr = await self.run(in_addr, len(x), out_addr=out_addr, op=1,
+                                    in_fmt=int(in_cast is not None),
+                                    out_fmt=int(out_cast is not None),
+                                    in_cast=in_cast or (0, 0), out_cast=out_cast or (0, 0),
+                                    **cmd)
+        assert cause == 0, f"{what}: error cause {cause}"
+        self.exp_out(out_addr, gelu_job(x, terms=GELU_K, acc_width=GELU_W, expp_mode=MODE,
+                                        in_cast=in_cast, out_cast=out_cast))
+        self.check_memory(what)
+        assert ctr["MASKED_ROW"] == 0, f"{what}: MASKED_ROW after GELU"
+        assert ctr["STALL_CYCLES"] == self.port.stall_cycles - stalls0, what
+        nb = gold.beats(len(x), gold.lane_offset(in_addr, L, 1 if in_cast else 2), L)
+        assert ctr["MEM_BEATS"] == 2 * nb, (what, ctr)
         return ctr
 
 
@@ -419,7 +457,8 @@ async def misprogrammed(dut):
     end = BASE + SIZE
     cases = [
         ("zero length", dict(in_addr=ia, n=0), "BAD_LENGTH"),
-        ("unknown op", dict(in_addr=ia, n=10, op=1), "BAD_CMD"),
+        ("unknown op", dict(in_addr=ia, n=10, op=2), "BAD_CMD"),
+        ("unknown op 7", dict(in_addr=ia, n=10, op=7), "BAD_CMD"),
         ("input format 2", dict(in_addr=ia, n=10, in_fmt=2), "BAD_CMD"),
         ("output format 3", dict(in_addr=ia, n=10, out_fmt=3, out_addr=ia + 1), "BAD_CMD"),
         ("int8 out other lane", dict(in_addr=ia, n=10, out_fmt=1, out_addr=ia + 0x101),
@@ -442,6 +481,18 @@ async def misprogrammed(dut):
         ("huge length", dict(in_addr=ia, n=(1 << 24) - 1), "BAD_ADDR"),
         ("slot outside", dict(in_addr=ia, n=10, load=1, slot=0), "BAD_ADDR"),
     ]
+    if GELU:
+        cases += [
+            ("gelu zero length", dict(in_addr=ia, n=0, op=1), "BAD_LENGTH"),
+            ("gelu odd in", dict(in_addr=ia + 1, n=10, op=1), "BAD_ALIGN"),
+            ("gelu out other lane", dict(in_addr=ia, n=10, op=1, out_addr=ia + 0x102),
+             "BAD_ALIGN"),
+            ("gelu out beyond memory", dict(in_addr=ia, n=10, op=1, out_addr=end - 16),
+             "BAD_ADDR"),
+            ("gelu bad format", dict(in_addr=ia, n=10, op=1, out_fmt=2), "BAD_CMD"),
+        ]
+    else:
+        cases += [("gelu not built", dict(in_addr=ia, n=10, op=1), "BAD_CMD")]
     for what, kw, cause_name in cases:
         in_addr, n = kw.pop("in_addr"), kw.pop("n")
         cause, ctr = await env.run(in_addr, n, **kw)
@@ -450,6 +501,72 @@ async def misprogrammed(dut):
         env.check_memory(what)
     # the engine still works
     await env.softmax(x, ia, what="after errors")
+    if GELU:
+        await env.gelu(x, ia, ia + 0x100, what="gelu after errors")
+
+
+def gelu_special_rows(rng):
+    """BF16 rows for GELU: every class of input (NaN, +-inf, -inf as a mask value, +-0,
+    subnormals, tiny, large, the region where Phi changes fastest)."""
+    rows = [("normal", bf(rng.normal(0, 2, 77))),
+            ("specials", np.array([0x7FC0, 0xFFC1, 0x7F81, 0x7F80, 0xFF80, 0x0000, 0x8000,
+                                   0x0001, 0x807F, 0x0080, 0x8080, 0x7F7F, 0xFF7F, 0x3F80,
+                                   0xBF80], np.uint16)),
+            ("wide", bf(rng.uniform(-12, 12, 53))),
+            ("tails", bf(np.concatenate([rng.uniform(-40, -3, 20), rng.uniform(3, 40, 20)]))),
+            ("small", bf(rng.normal(0, 1e-3, 31)))]
+    x = rng.integers(0, 1 << 16, 64).astype(np.uint16)            # any pattern
+    rows.append(("random_patterns", x))
+    return rows
+
+
+@cocotb.test(skip=not GELU)
+async def gelu_jobs(dut):
+    """GELU jobs: special inputs, lengths 1 .. 2L+1 at every lane offset (in place and not),
+    int8 in / out, a long chunk, COMMAND bits GELU ignores, GELU and softmax jobs queued back
+    to back on both contexts."""
+    env = await Env(dut, SEED + 10).start()
+    rng = np.random.default_rng(SEED + 110)
+    for i, (name, x) in enumerate(gelu_special_rows(rng)):
+        off = 2 * (i % L)
+        await env.gelu(x, BASE + 0x100 + off, BASE + 0x4000 + off, what=f"gelu {name}")
+    for n in range(1, 2 * L + 2):
+        off = 2 * ((3 * n) % L)
+        x = bf(rng.normal(0, 3, n))
+        oa = BASE + 0x800 + off if n % 2 else BASE + 0x3000 + 2 * L + off
+        await env.gelu(x, BASE + 0x800 + off, oa, what=f"gelu n={n}")
+    casts = [(0, 1), (3, 1), (2, 0), (7, 1), (12, 1)]
+    for k, n in enumerate((1, L - 1, L + 3, 3 * L + 2, 100)):
+        ci, co = casts[k % len(casts)], casts[(k + 2) % len(casts)]
+        lane = int(rng.integers(0, L))
+        q = int8_row(rng, n, ci)
+        await env.gelu(q, BASE + 0x1000 + lane, BASE + 0x5000 + lane, in_cast=ci, out_cast=co,
+                       what=f"gelu int8 n={n}")
+        await env.gelu(q, BASE + 0x1000 + lane, BASE + 0x5800 + 2 * lane, in_cast=ci,
+                       what=f"gelu int8->bf16 n={n}")
+        x = bf(rng.normal(0, 2, n))
+        await env.gelu(x, BASE + 0x1400 + 2 * lane, BASE + 0x6000 + lane, out_cast=co,
+                       what=f"gelu bf16->int8 n={n}")
+    await env.gelu(bf(rng.normal(0, 3, 1500)), BASE + 0x8002, what="gelu long in place",
+                   acc=0, div=0, load=1, save=1, slot=0)
+    # queued on both contexts: GELU, softmax, GELU, softmax
+    jobs = []
+    for k in range(4):
+        n = int(rng.integers(1, 120))
+        x = bf(rng.normal(0, 4, n))
+        ia = BASE + 0xA000 + 0x400 * k + 2 * int(rng.integers(0, L))
+        env.put_row(ia, x)
+        jobs.append((k % 2 == 0, x, ia, ia + 0x2000))
+    before = env.events.count
+    for is_gelu, x, ia, oa in jobs:
+        await env.submit(ia, len(x), out_addr=oa, op=int(is_gelu))
+    await env.wait_events(before + len(jobs))
+    assert (await env.drv.error())["CAUSE"] == 0
+    for is_gelu, x, ia, oa in jobs:
+        y = (gelu_job(x, terms=GELU_K, acc_width=GELU_W, expp_mode=MODE) if is_gelu else
+             gold.softmax_row(x, lanes=L, offset=gold.lane_offset(ia, L), mode=MODE))
+        env.exp_bf16(oa, y)
+    env.check_memory("gelu / softmax back to back")
 
 
 @cocotb.test()
@@ -472,5 +589,9 @@ async def bench(dut):
                                     in_cast=(3, 1), out_cast=(0, 0))
             out[f"int8_{n}"] = ctr["JOB_CYCLES"]
             dut._log.info("int8 n=%d: %d cycles", n, ctr["JOB_CYCLES"])
+        if GELU:
+            ctr = await env.gelu(x, BASE, BASE + 2 * n, what=f"bench gelu {n}")
+            out[f"gelu_{n}"] = ctr["JOB_CYCLES"]
+            dut._log.info("gelu n=%d: %d cycles", n, ctr["JOB_CYCLES"])
     with open("result.json", "w") as f:      # the run folder (VerilatorSim.last_run_dir)
         json.dump({str(k): v for k, v in out.items()}, f)
