@@ -1,6 +1,7 @@
-"""Benchmark of the SoftEx softmax engine: simulated cycles per row (JOB_CYCLES, register write
+"""Benchmark of the SoftEx engine: simulated cycles per row (JOB_CYCLES, register write
 of TRIGGER excluded, start to done inclusive) under Verilator for several row lengths, against
-the single-port roofline 3n/L cycles (pass 1 reads n elements, pass 2 reads and writes them).
+the single-port roofline 3n/L cycles (pass 1 reads n elements, pass 2 reads and writes them);
+and the same rows as GELU jobs (roofline 2n/L: one read and one write of every element).
 
     python -m scripts.bench_softmax                    # docs/softmax_bench.md + .png
     python -m scripts.bench_softmax --lanes 16 --out build/bench
@@ -29,10 +30,12 @@ def measure(lanes=8, lengths=LENGTHS, mode="accurate", expp_latency=2):
             params={"lanes": lanes, "mem_base": BASE, "mem_size": size, "mode": mode,
                     "bench": list(lengths), "stall": 0.0})
     result = json.loads((sim.last_run_dir / "result.json").read_text())
-    return {int(k): v for k, v in result.items()}
+    softmax = {int(k): v for k, v in result.items() if k.isdigit()}
+    gelu = {int(k[5:]): v for k, v in result.items() if k.startswith("gelu_")}
+    return softmax, gelu
 
 
-def report(cycles, lanes, out_dir):
+def report(cycles, lanes, out_dir, gelu_cycles=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -64,6 +67,21 @@ def report(cycles, lanes, out_dir):
         "![cycles per row](softmax_bench.png)",
         "",
     ]
+    grows = []
+    if gelu_cycles:
+        from hw.softex.gelu_coeffs import DEFAULT_TERMS
+        lines[-2:-2] = [
+            f"## GELU jobs (K = {DEFAULT_TERMS}, W = 14, same rows, OP = GELU)", "",
+            "Roofline = 2n/L: the port reads and writes every element once. The GELU unit has "
+            "L/2 lanes and takes one half beat per cycle, which is exactly that rate.", "",
+            "| n | cycles | cycles per element | roofline 2n/L | % of roofline |",
+            "|---|---|---|---|---|"]
+        for n in sorted(gelu_cycles):
+            c, roof = gelu_cycles[n], 2 * n / lanes
+            grows.append((n, c, roof))
+            lines.insert(len(lines) - 2, f"| {n} | {c} | {c / n:.4f} | {roof:.0f} | "
+                                         f"{100 * roof / c:.1f} % |")
+        lines.insert(len(lines) - 2, "")
     (out_dir / "softmax_bench.md").write_text("\n".join(lines))
 
     import matplotlib
@@ -77,14 +95,20 @@ def report(cycles, lanes, out_dir):
     ax1.set_ylabel("cycles per row")
     ax1.legend()
     ax1.grid(True, which="both", alpha=.3)
-    ax2.semilogx(ns, [100 * r[3] for r in rows], "o-")
+    ax2.semilogx(ns, [100 * r[3] for r in rows], "o-", label="softmax")
+    if grows:
+        ax1.loglog([g[0] for g in grows], [g[1] for g in grows], "s-", label="GELU job")
+        ax1.loglog([g[0] for g in grows], [g[2] for g in grows], ":", label="roofline 2n/L")
+        ax1.legend()
+        ax2.semilogx([g[0] for g in grows], [100 * g[2] / g[1] for g in grows], "s-",
+                     label="GELU")
     ax2.axhline(90, color="gray", ls=":", label="90 % target (n >= 1024)")
     ax2.set_xlabel("row length n")
     ax2.set_ylabel("% of roofline")
     ax2.set_ylim(0, 105)
     ax2.legend()
     ax2.grid(True, which="both", alpha=.3)
-    fig.suptitle(f"SoftEx softmax engine, L = {lanes}")
+    fig.suptitle(f"SoftEx engine, L = {lanes}")
     fig.tight_layout()
     fig.savefig(out_dir / "softmax_bench.png", dpi=100)
     return rows
@@ -96,9 +120,11 @@ def main(argv=None):
     ap.add_argument("--out", default=str(ROOT / "docs"))
     ap.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
     args = ap.parse_args(argv)
-    cycles = measure(args.lanes, args.lengths)
-    for n, c, roof, eff, over in report(cycles, args.lanes, args.out):
-        print(f"n={n:6d}  cycles={c:7d}  roofline={roof:8.0f}  {100 * eff:5.1f} %")
+    cycles, gelu_cycles = measure(args.lanes, args.lengths)
+    for n, c, roof, eff, over in report(cycles, args.lanes, args.out, gelu_cycles):
+        print(f"n={n:6d}  cycles={c:7d}  roofline={roof:8.0f}  {100 * eff:5.1f} %"
+              + (f"   GELU {gelu_cycles[n]:7d} cycles ({gelu_cycles[n] / n:.4f} per element)"
+                 if n in gelu_cycles else ""))
 
 
 if __name__ == "__main__":

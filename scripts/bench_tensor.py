@@ -41,7 +41,7 @@ def main():
     ap.add_argument("--acc", default="fp32")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    from tests.tensor.test_tensor_verilator import SHAPES
+    from sim.regressions import TENSOR_SHAPES as SHAPES
     squares = [(s, s, s) for s in (4, 8, 16, 24, 32, 48, 64, 96, 128)]
     g = (args.L, args.H, args.P, args.acc)
     reg = run(*g, SHAPES, "MATMUL")

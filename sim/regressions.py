@@ -16,8 +16,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
-__all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "EXPP_REGRESSIONS", "GELU_REGRESSIONS", "run_regression", "by_name", "report",
-           "report_row"]
+__all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "EXPP_REGRESSIONS", "GELU_REGRESSIONS",
+           "ENGINE_REGRESSIONS", "TENSOR_SHAPES", "TENSOR_OPS", "tensor_jobs", "run_regression",
+           "by_name", "report", "report_row"]
 
 FP_TB = "tests.tb.fp_tb"
 
@@ -111,7 +112,93 @@ GELU_REGRESSIONS = [
     _gelu(2, 3, 0.0, 0.0, 22),
 ]
 
-REGRESSIONS = FP_REGRESSIONS + EXPP_REGRESSIONS + GELU_REGRESSIONS
+# -- engines: whole jobs through the register file and a stalling scratchpad ---------------
+# Their testbenches compare the whole memory image after every job; `cases` counts the output
+# elements (and state slots) compared, `mismatches` the failing checks (a test stops at its
+# first), `cycles` the simulated cycles (sim/tb/summary.py).
+
+SOFTEX_MEM = (0x1000_0000, 0x20000)          # scratchpad window (base, size) of the SoftEx runs
+
+
+def _softex(name, lanes, params, **kwargs):
+    def factory():
+        from hw.softex.softmax import SoftmaxEngine
+        return SoftmaxEngine(lanes, mem_base=SOFTEX_MEM[0], mem_size=SOFTEX_MEM[1], **kwargs)
+    return Regression(name, factory, {"lanes": lanes, "mem_base": SOFTEX_MEM[0],
+                                      "mem_size": SOFTEX_MEM[1], **params},
+                      tb="tests.tb.softmax_tb", result_file="summary.json")
+
+
+TENSOR_MEM = (0x1000_0000, 1 << 19)
+#: (M, N, K) with L=4, D=16, H=4: 1s, primes, just below/at/above tile multiples in every
+#: dimension (M vs L, N vs D, K vs H and vs the X beat D), and 96^3.
+TENSOR_SHAPES = [
+    (1, 1, 1), (1, 16, 4), (4, 16, 16), (3, 5, 7), (5, 17, 3), (7, 13, 11), (8, 32, 8),
+    (4, 15, 5), (9, 31, 17), (11, 33, 15), (13, 1, 19), (2, 47, 2), (17, 16, 1), (6, 18, 33),
+    (12, 64, 31), (23, 29, 37), (1, 97, 13), (31, 3, 64), (16, 48, 65), (5, 2, 129),
+    (33, 17, 47), (3, 80, 63), (20, 20, 20), (29, 41, 7), (96, 96, 96),
+]
+TENSOR_OPS = ["ADD_MAX", "ADD_MIN", "MUL_MAX", "MUL_MIN", "MAX_MIN", "MIN_MAX"]
+
+
+def tensor_jobs(kind):
+    """Job groups of tests/tb/tensor_tb.py: "shapes" (every regression shape, MATMUL and GEMM),
+    "special" (special / cancelling operands, every GEMM-op), "b2b" (misprogrammed jobs, pairs
+    on both contexts, a soft clear mid-job)."""
+    if kind == "shapes":
+        return [[dict(M=m, N=n, K=k, op="GEMM" if i % 2 else "MATMUL", data="normal", seed=i,
+                      pad=i % 3)] for i, (m, n, k) in enumerate(TENSOR_SHAPES)]
+    if kind == "special":
+        shapes = [(5, 17, 9), (4, 16, 4), (7, 3, 23), (9, 33, 5)]
+        jobs = []
+        for i, (m, n, k) in enumerate(shapes):
+            for data in ("special", "cancel"):
+                jobs.append([dict(M=m, N=n, K=k, op="GEMM", data=data, seed=100 + i)])
+                jobs.append([dict(M=m, N=n, K=k, op="MATMUL", data=data, seed=200 + i)])
+        for i, op in enumerate(TENSOR_OPS):
+            m, n, k = shapes[i % len(shapes)]
+            jobs.append([dict(M=m, N=n, K=k, op=op, data="normal", seed=300 + i)])
+            jobs.append([dict(M=k, N=m, K=n, op=op, data="special", seed=400 + i)])
+        return jobs
+    if kind == "b2b":
+        bad = [("zero_m", "BAD_DIM"), ("big_k", "BAD_DIM"), ("op", "BAD_OP"),
+               ("align", "BAD_ALIGN"), ("stride", "BAD_STRIDE"), ("addr", "BAD_ADDR"),
+               ("below", "BAD_ADDR")]
+        jobs = []
+        for i, (b, cause) in enumerate(bad):
+            jobs.append([dict(M=5, N=20, K=7, bad=b, cause=cause)])
+            # a good job right after every bad one, and pairs on both contexts
+            jobs.append([dict(M=6, N=17, K=9, op="GEMM", seed=500 + i),
+                         dict(M=3, N=40, K=21, op=TENSOR_OPS[i % len(TENSOR_OPS)], seed=600 + i)])
+        jobs.append([dict(M=5, N=5, K=5, seed=700), dict(M=4, N=16, K=1, bad="op", cause="BAD_OP")])
+        # soft clear in the middle of a job, then a good pair again
+        jobs.append({"clear_after": 150, "job": dict(M=20, N=40, K=30, op="GEMM", seed=800)})
+        jobs.append([dict(M=9, N=19, K=13, op="GEMM", seed=801), dict(M=4, N=16, K=4, seed=802)])
+        return jobs
+    raise ValueError(f"kind must be one of shapes, special, b2b; got {kind!r}")
+
+
+def _tensor(name, acc, params):
+    def factory():
+        from hw.tensor.top import TensorUnit
+        return TensorUnit(acc=acc, mem_base=TENSOR_MEM[0], mem_size=TENSOR_MEM[1])
+    return Regression(name, factory, {"L": 4, "H": 4, "P": 3, "acc": acc,
+                                      "mem_base": TENSOR_MEM[0], "mem_size": TENSOR_MEM[1],
+                                      **params},
+                      tb="tests.tb.tensor_tb", result_file="summary.json")
+
+
+ENGINE_REGRESSIONS = [
+    # default SoftEx (L = 8, accurate expp, GELU): every edge case under 30 % grant stalls
+    _softex("softmax_l8", 8, {"stall": 0.3, "seed": 11}),
+    # default tensor unit (4 x 4 x 3, fp32 accumulation): every shape, special operands and
+    # GEMM-op, misprogrammed and back-to-back jobs, soft clear, 25 % stalls, 30 % bus gaps
+    _tensor("tensor_unit", "fp32", {"stall": 0.25, "seed": 3, "gap_prob": 0.3,
+                                    "jobs": tensor_jobs("shapes") + tensor_jobs("special")
+                                    + tensor_jobs("b2b")}),
+]
+
+REGRESSIONS = FP_REGRESSIONS + EXPP_REGRESSIONS + GELU_REGRESSIONS + ENGINE_REGRESSIONS
 
 
 def by_name(name):

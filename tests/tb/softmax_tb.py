@@ -107,7 +107,6 @@ class Env:
         got = self.mem.array
         ok = np.array_equal(got, self.expect)
         SUMMARY.checked(self.expected, ok)
-        SUMMARY.cycles_of(self.seed, self.ticker.cycle)
         self.expected = 0
         if not ok:
             bad = np.nonzero(got != self.expect)[0]

@@ -25,6 +25,7 @@ from sim.tb.bus import TCDMMaster
 from sim.tb.clock import Ticker
 from sim.tb.params import load_params
 from sim.tb.regs import RegisterDriver
+from sim.tb.summary import RunSummary
 from sim.tb.tcdm import TCDMMemory
 
 PRM = load_params()
@@ -37,6 +38,7 @@ MEM_SIZE = PRM.get("mem_size", 1 << 19)
 RM = tensor_map(n_contexts=PRM.get("n_contexts", 2), max_dim=PRM.get("max_dim", 4096),
                 beat_bytes=BB)
 SENTINEL = 0xA5
+SUMMARY = RunSummary(PRM)        # totals for the make sim report (summary.json)
 
 
 def bf16_of(f):
@@ -150,6 +152,7 @@ class Job:
         body = raw[BB:BB + M * self.sz].reshape(M, self.sz)
         got = body[:, :2 * N].copy().view(np.uint16).reshape(M, N)
         bad = np.argwhere(got != want)
+        SUMMARY.checked(M * N, not len(bad))
         if len(bad):
             i, n = bad[0]
             raise AssertionError(
