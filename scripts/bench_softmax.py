@@ -89,7 +89,7 @@ def report(cycles, lanes, out_dir, gelu_cycles=None):
     import matplotlib.pyplot as plt
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ns = [r[0] for r in rows]
-    ax1.loglog(ns, [r[1] for r in rows], "o-", label="engine (JOB_CYCLES)")
+    ax1.loglog(ns, [r[1] for r in rows], "o-", label="softmax job (JOB_CYCLES)")
     ax1.loglog(ns, [r[2] for r in rows], "--", label="roofline 3n/L")
     ax1.set_xlabel("row length n")
     ax1.set_ylabel("cycles per row")
