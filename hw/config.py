@@ -68,15 +68,26 @@ class ArithConfig(_Section):
 
 @dataclass(frozen=True)
 class ClusterConfig(_Section):
-    """RISC-V cluster sizes (architecture.md: ``paper`` has 8 cores and 256 KiB)."""
+    """RISC-V cluster (hw.cluster.Cluster; architecture.md: ``paper`` has 8 cores and 256 KiB).
+
+    ``scratchpad_kib``, ``banks`` and ``imem_kib`` must be powers of two (checked by Cluster);
+    ``banks`` word-interleaved 32-bit banks should be at least as wide as the widest
+    accelerator port (tensor ``D * 16`` bits, SoftEx ``lanes * 16`` bits) so that a wide
+    access takes one cycle. ``events``: event lines (accelerator done events)."""
     SECTION = "cluster"
     _RANGES = {
-        "cores": (1, 16),
+        "cores": (1, 16),           # hw.cluster.Cluster accepts 1..8
         "scratchpad_kib": (1, 4096),
+        "banks": (1, 64),
+        "imem_kib": (1, 4096),
+        "events": (1, 32),
     }
 
     cores: int = 1
     scratchpad_kib: int = 64
+    banks: int = 16
+    imem_kib: int = 16
+    events: int = 4
 
 
 @dataclass(frozen=True)
@@ -162,7 +173,7 @@ CONFIGS = {
         name="tiny",
         arith=ArithConfig(add_latency=1, mul_latency=1, fma_latency=1, compare_latency=0,
                           convert_latency=0, int_latency=0),
-        cluster=ClusterConfig(cores=1, scratchpad_kib=16),
+        cluster=ClusterConfig(cores=1, scratchpad_kib=16, banks=4, imem_kib=8),
         tensor=TensorConfig(rows=2, cols=2, pipes=1),
         softex=SoftExConfig(lanes=4),
     ),
@@ -170,7 +181,7 @@ CONFIGS = {
     "default": Config(
         name="default",
         arith=ArithConfig(),
-        cluster=ClusterConfig(cores=1, scratchpad_kib=64),
+        cluster=ClusterConfig(cores=2, scratchpad_kib=64, banks=16, imem_kib=16),
         tensor=TensorConfig(rows=4, cols=4, pipes=3),
         softex=SoftExConfig(lanes=8),
     ),
@@ -178,7 +189,7 @@ CONFIGS = {
     "paper": Config(
         name="paper",
         arith=ArithConfig(),
-        cluster=ClusterConfig(cores=8, scratchpad_kib=256),
+        cluster=ClusterConfig(cores=8, scratchpad_kib=256, banks=32, imem_kib=32),
         tensor=TensorConfig(rows=24, cols=8, pipes=3),
         softex=SoftExConfig(lanes=16),
     ),

@@ -1,0 +1,63 @@
+"""Instruction memory: one read port per core (TCDM, always granted, data one cycle later) and a
+read/write loader port through which the testbench (or a boot master) writes the program
+while the cores are held in reset. Cores cannot write it: a core write is dropped and pulses
+``bad_write`` (the cluster records it as a bus error)."""
+
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..bus import TCDMSignature
+from ..params import check_int
+
+__all__ = ["InstructionMemory"]
+
+
+class InstructionMemory(wiring.Component):
+    """``words``: 32-bit words (power of two); ``n_ports``: core ports; ``init``: initial
+    words (the firmware image; may be shorter than ``words``)."""
+
+    def __init__(self, words, n_ports, *, init=()):
+        self.words = check_int("words", words, min=1, max=1 << 22)
+        if words & (words - 1):
+            raise ValueError(f"words must be a power of two, got {words}")
+        self.n_ports = check_int("n_ports", n_ports, min=1, max=32)
+        init = [int(w) & 0xFFFF_FFFF for w in init]
+        if len(init) > words:
+            raise ValueError(f"init has {len(init)} words; the instruction memory holds {words}")
+        self.init = init
+        aw = max(2, (4 * words).bit_length() - 1)
+        self.addr_width = aw
+        super().__init__({
+            "ports": In(wiring.Signature({f"p{i}": Out(TCDMSignature(addr_width=aw, data_width=32))
+                                          for i in range(n_ports)})),
+            "loader": In(TCDMSignature(addr_width=aw, data_width=32)),
+            "bad_write": Out(n_ports),
+        })
+
+    def port(self, i):
+        return getattr(self.ports, f"p{i}")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mem = mem = Memory(shape=32, depth=self.words, init=self.init)
+        row = slice(2, self.addr_width)
+        for i in range(self.n_ports):
+            p = self.port(i)
+            rd = mem.read_port()
+            valid = Signal(name=f"rvalid{i}")
+            m.d.comb += [rd.addr.eq(p.addr[row]), rd.en.eq(p.req & ~p.we), p.gnt.eq(p.req),
+                         p.rvalid.eq(valid), p.rdata.eq(Mux(valid, rd.data, 0)),
+                         self.bad_write[i].eq(p.req & p.we)]
+            m.d.sync += valid.eq(p.req & ~p.we)
+        ld = self.loader
+        rd = mem.read_port()
+        wr = mem.write_port(granularity=8)
+        valid = Signal(name="loader_rvalid")
+        m.d.comb += [rd.addr.eq(ld.addr[row]), rd.en.eq(ld.req & ~ld.we), ld.gnt.eq(ld.req),
+                     wr.addr.eq(ld.addr[row]), wr.data.eq(ld.wdata),
+                     wr.en.eq(Mux(ld.req & ld.we, ld.be, 0)),
+                     ld.rvalid.eq(valid), ld.rdata.eq(Mux(valid, rd.data, 0))]
+        m.d.sync += valid.eq(ld.req & ~ld.we)
+        return m

@@ -1,0 +1,174 @@
+"""The cluster: sentinel-cpu cores, instruction memory, banked scratchpad, interconnect,
+peripheral bus (cluster registers and accelerator register-file slots), event lines, loader.
+
+Address map (byte addresses, :data:`hw.cluster.regs.ADDRESS_MAP`)::
+
+    0x0000_0000  instruction memory (imem_kib; cores fetch and load, the loader writes)
+    0x1000_0000  scratchpad (spm_kib, ``banks`` word-interleaved 32-bit banks)
+    0x2000_0000  cluster registers (4 KiB: core id, cycles, mailbox, events, barrier, bus errors)
+    0x2000_1000  accelerator register file i at 0x2000_1000 + i * 0x1000 (``accel`` ports)
+
+Each core's Wishbone bus goes through its own :class:`WishboneToTCDM` bridge and address
+demultiplexer: instruction memory reads use the core's own read port (never stalled), scratchpad
+accesses go to the :class:`TCDMInterconnect` (round robin per contended bank, shared with the
+loader and the accelerators' wide ports ``tcdm``), peripheral accesses to one round-robin
+peripheral bus. Unmapped addresses never hang a core: they are granted, read 0 and are recorded
+in BUS_ERROR. The cores stay in reset while ``fetch_enable`` is low, so the testbench loads a
+program through ``loader`` (a 32-bit TCDM master on the same address map) without a rebuild.
+"""
+
+from amaranth import Module, ResetInserter, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from ..bus import TCDMSignature
+from ..params import check_int
+from .bus import TCDMArbiter, TCDMDemux, WishboneToTCDM
+from .imem import InstructionMemory
+from .interconnect import Scratchpad, TCDMInterconnect
+from .regs import ADDRESS_MAP, WINDOW, ClusterRegs
+
+__all__ = ["Cluster"]
+
+
+def _pow2(name, value, lo, hi):
+    check_int(name, value, min=lo, max=hi)
+    if value & (value - 1):
+        raise ValueError(f"{name} must be a power of two in [{lo}, {hi}], got {value}")
+    return value
+
+
+def _link(m, master, slave):
+    """Drive TCDM ``slave`` (a port we present to a slave) from ``master`` (a port a master
+    drives), adapting the address width (truncated or zero-extended)."""
+    m.d.comb += [slave.req.eq(master.req), slave.addr.eq(master.addr), slave.we.eq(master.we),
+                 slave.be.eq(master.be), slave.wdata.eq(master.wdata),
+                 master.gnt.eq(slave.gnt), master.rdata.eq(slave.rdata),
+                 master.rvalid.eq(slave.rvalid)]
+
+
+class Cluster(wiring.Component):
+    """``cores`` 1..8 sentinel-cpu cores; ``spm_kib`` scratchpad KiB (power of two); ``banks``
+    32-bit scratchpad banks (power of two, 1..64); ``imem_kib`` instruction memory KiB (power of
+    two); ``events`` event lines (1..32); ``wide_ports``: data widths of the external scratchpad
+    masters (accelerator TCDM ports, ``tcdm.w<i>``, absolute byte addresses, aligned to their
+    width); ``accel_slots``: accelerator register-file slots on the peripheral bus
+    (``accel.a<i>``, 12-bit offsets); ``imem_init``: initial instruction memory words.
+
+    Other ports: ``fetch_enable`` (cores run while high), ``loader`` (TCDM master into the
+    address map), ``events`` (done pulses), ``putc_valid``/``putc_data`` (mailbox bytes),
+    ``exit_valid``/``exit_code``, ``cycles``, ``bus_error`` (pulse per bus error).
+    """
+
+    def __init__(self, cores=1, spm_kib=64, *, banks=8, imem_kib=16, events=4, wide_ports=(),
+                 accel_slots=0, imem_init=()):
+        self.n_cores = check_int("cores", cores, min=1, max=8)
+        self.spm_size = 1024 * _pow2("spm_kib", spm_kib, 1, 65536 // 64)
+        self.banks = _pow2("banks", banks, 1, 64)
+        if self.spm_size < 4 * banks:
+            raise ValueError(f"spm_kib ({spm_kib}) is too small for {banks} banks")
+        self.imem_size = 1024 * _pow2("imem_kib", imem_kib, 1, 4096)
+        if self.imem_size > ADDRESS_MAP["SPM_BASE"] or self.spm_size > ADDRESS_MAP["SPM_BASE"]:
+            raise ValueError("imem_kib and spm_kib must each fit in 256 MiB")
+        self.n_events = check_int("events", events, min=1, max=32)
+        self.wide_ports = list(wide_ports)
+        check_int("number of wide_ports", len(self.wide_ports), min=0, max=8)
+        for i, w in enumerate(self.wide_ports):
+            _pow2(f"wide_ports[{i}]", w, 8, 32 * self.banks)
+        self.accel_slots = check_int("accel_slots", accel_slots, min=0, max=15)
+        self.imem_init = list(imem_init)
+        periph = WINDOW * (1 + self.accel_slots)
+        self.periph_size = 1 << (periph - 1).bit_length()
+        members = {
+            "fetch_enable": In(1),
+            "loader": In(TCDMSignature(addr_width=32, data_width=32)),
+            "events": In(self.n_events),
+            "putc_valid": Out(1), "putc_data": Out(8),
+            "exit_valid": Out(1), "exit_code": Out(32),
+            "cycles": Out(64),
+            "bus_error": Out(1),
+        }
+        if self.wide_ports:
+            members["tcdm"] = In(wiring.Signature({
+                f"w{i}": Out(TCDMSignature(addr_width=32, data_width=w))
+                for i, w in enumerate(self.wide_ports)}))
+        if self.accel_slots:
+            members["accel"] = Out(wiring.Signature({
+                f"a{i}": Out(TCDMSignature(addr_width=12, data_width=32))
+                for i in range(self.accel_slots)}))
+        super().__init__(members)
+
+    @property
+    def regions(self):
+        return [(ADDRESS_MAP["IMEM_BASE"], self.imem_size), (ADDRESS_MAP["SPM_BASE"], self.spm_size),
+                (ADDRESS_MAP["PERIPH_BASE"], self.periph_size)]
+
+    def elaborate(self, platform):
+        from sentinel_cpu.top import Top
+
+        m = Module()
+        n = self.n_cores
+        masters = n + 1                                   # cores, then the loader
+        imem = m.submodules.imem = InstructionMemory(self.imem_size // 4, n, init=self.imem_init)
+        bank_words = self.spm_size // (4 * self.banks)
+        xbar = m.submodules.xbar = TCDMInterconnect([32] * masters + self.wide_ports, self.banks,
+                                                    bank_words, addr_width=32)
+        spm = m.submodules.spm = Scratchpad(self.banks, bank_words)
+        for b in range(self.banks):
+            wiring.connect(m, xbar.bank(b), spm.bank(b))
+        parb = m.submodules.periph_arb = TCDMArbiter(masters, addr_width=32)
+        pregions = [(0, WINDOW)] + [(WINDOW * (i + 1), WINDOW) for i in range(self.accel_slots)]
+        pdemux = m.submodules.periph_demux = TCDMDemux(pregions, addr_width=32)
+        _link(m, parb.out, pdemux.bus)
+        # Bus-error sources: every master's demux, the cores' instruction-memory writes, the
+        # peripheral demux (holes in the peripheral window).
+        err_sources = []
+
+        demuxes = []
+        for c in range(masters):
+            d = TCDMDemux(self.regions, addr_width=32)
+            m.submodules[f"demux{c}"] = d
+            demuxes.append(d)
+            err_sources.append((d.error, d.error_addr, d.error_we, c))
+        for c in range(n):
+            err_sources.append((imem.bad_write[c], demuxes[c].bus.addr, 1, c))
+        err_sources.append((pdemux.error, pdemux.error_addr, pdemux.error_we, parb.id))
+
+        regs = m.submodules.regs = ClusterRegs(
+            n, self.n_events, spm_base=ADDRESS_MAP["SPM_BASE"], spm_size=self.spm_size,
+            imem_size=self.imem_size, error_masters=[c if isinstance(c, int) else 0
+                                                     for *_, c in err_sources])
+        _link(m, pdemux.slave(0), regs.bus)
+        m.d.comb += [regs.id.eq(parb.id), regs.run.eq(self.fetch_enable), regs.events.eq(self.events),
+                     self.putc_valid.eq(regs.putc_valid), self.putc_data.eq(regs.putc_data),
+                     self.exit_valid.eq(regs.exit_valid), self.exit_code.eq(regs.exit_code),
+                     self.cycles.eq(regs.cycles)]
+        for i, (valid, addr, we, _) in enumerate(err_sources):
+            m.d.comb += [regs.err_valid[i].eq(valid), getattr(regs.err_addr, f"e{i}").eq(addr),
+                         regs.err_we[i].eq(we)]
+        m.d.comb += self.bus_error.eq(regs.err_valid.any())
+        for i in range(self.accel_slots):
+            _link(m, pdemux.slave(i + 1), getattr(self.accel, f"a{i}"))
+
+        for c in range(masters):
+            d = demuxes[c]
+            if c < n:
+                core = ResetInserter(~self.fetch_enable)(Top())
+                m.submodules[f"core{c}"] = core
+                bridge = m.submodules[f"bridge{c}"] = WishboneToTCDM()
+                wb = bridge.wb
+                m.d.comb += [wb.adr.eq(core.bus.adr), wb.dat_w.eq(core.bus.dat_w),
+                             wb.sel.eq(core.bus.sel), wb.cyc.eq(core.bus.cyc),
+                             wb.stb.eq(core.bus.stb), wb.we.eq(core.bus.we),
+                             core.bus.dat_r.eq(wb.dat_r), core.bus.ack.eq(wb.ack),
+                             core.irq.eq(regs.irq[c])]
+                _link(m, bridge.tcdm, d.bus)
+                _link(m, d.slave(0), imem.port(c))
+            else:
+                _link(m, self.loader, d.bus)
+                _link(m, d.slave(0), imem.loader)
+            _link(m, d.slave(1), xbar.master(c))
+            _link(m, d.slave(2), parb.master(c))
+        for i in range(len(self.wide_ports)):
+            _link(m, getattr(self.tcdm, f"w{i}"), xbar.master(masters + i))
+        return m

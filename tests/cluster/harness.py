@@ -1,0 +1,75 @@
+"""Run a firmware image on the cluster under the Amaranth simulator: the ELF's instruction
+memory bytes become the memory's initial contents, the cores start at once, the mailbox bytes
+are collected and the run ends at the exit code; a watchdog ends a run that never exits and
+reports where the cores were."""
+
+import time
+from dataclasses import dataclass, field
+
+from amaranth.sim import Simulator
+
+from hw.cluster import Cluster
+from hw.cluster.regs import ADDRESS_MAP
+from sim.tb.elf import load_elf
+
+
+class Watchdog(AssertionError):
+    pass
+
+
+@dataclass
+class RunResult:
+    exit_code: int
+    output: str
+    cycles: int
+    seconds: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def cycles_per_second(self):
+        return self.cycles / self.seconds if self.seconds else float("inf")
+
+
+def imem_words(elf, imem_size):
+    image = load_elf(elf)
+    image.check_fits({"imem": (ADDRESS_MAP["IMEM_BASE"], imem_size),
+                      "spm": (ADDRESS_MAP["SPM_BASE"], 1 << 28)})
+    words = image.words(ADDRESS_MAP["IMEM_BASE"], imem_size)
+    n = max(words) // 4 + 1 if words else 0
+    return [words.get(4 * i, 0) for i in range(n)]
+
+
+def run_amaranth(elf, *, cores=1, spm_kib=16, banks=4, imem_kib=4, max_cycles=200_000,
+                 events=None, probe=None, **kwargs):
+    """Run ``elf`` to its exit code. ``events``: optional ``{cycle: mask}`` pulses on the event
+    lines. ``probe(ctx, dut, cycle)`` is called every cycle (after the edge) for extra checks."""
+    dut = Cluster(cores, spm_kib, banks=banks, imem_kib=imem_kib,
+                  imem_init=imem_words(elf, imem_kib * 1024), **kwargs)
+    result = {}
+
+    async def bench(ctx):
+        out = bytearray()
+        ctx.set(dut.fetch_enable, 1)
+        for cycle in range(max_cycles):
+            if events and cycle in events:
+                ctx.set(dut.events, events[cycle])
+            elif events:
+                ctx.set(dut.events, 0)
+            await ctx.tick()
+            if ctx.get(dut.putc_valid):
+                out.append(ctx.get(dut.putc_data))
+            if probe is not None:
+                probe(ctx, dut, cycle)
+            if ctx.get(dut.exit_valid):
+                result.update(code=ctx.get(dut.exit_code), out=out.decode(errors="replace"),
+                              cycles=ctx.get(dut.cycles))
+                return
+        raise Watchdog(f"no exit after {max_cycles} cycles; output so far: {out.decode(errors='replace')!r}")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    t = time.perf_counter()
+    sim.run()
+    seconds = time.perf_counter() - t
+    return RunResult(result["code"], result["out"], result["cycles"], seconds)
