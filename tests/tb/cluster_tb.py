@@ -1,0 +1,105 @@
+"""cocotb testbench of the cluster (driven by tests/cluster/test_cluster_verilator.py).
+
+Loads an ELF through the ``loader`` port while the cores are held in reset (every loaded word
+read back), raises ``fetch_enable`` and runs until the exit code, collecting the mailbox bytes.
+The simulation runs freely between mailbox events (no Python per cycle); a watchdog ends a run
+that has not exited after ``max_cycles`` cycles and reports the output so far and the cycle
+counter. Writes ``result.json``: exit code, output, cycles, wall-clock seconds, load cycles.
+"""
+
+import json
+import time
+
+import cocotb
+from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
+
+from sim.tb.clock import reset, start_clock
+from sim.tb.elf import load_elf
+from sim.tb.params import load_params
+
+IMEM_BASE = 0x0000_0000
+
+
+async def _loader_access(dut, addr, we, data=0, max_wait=1000):
+    dut.loader__req.value = 1
+    dut.loader__addr.value = addr
+    dut.loader__we.value = we
+    dut.loader__be.value = 0xF
+    dut.loader__wdata.value = data
+    for _ in range(max_wait):
+        await ReadOnly()
+        granted = int(dut.loader__gnt.value)
+        await RisingEdge(dut.clk)
+        if granted:
+            break
+    else:
+        raise AssertionError(f"loader: no grant for {addr:#x}")
+    dut.loader__req.value = 0
+    if not we:
+        await ReadOnly()
+        assert int(dut.loader__rvalid.value), f"loader: no rvalid after the read of {addr:#x}"
+        value = int(dut.loader__rdata.value)
+        await RisingEdge(dut.clk)
+        return value
+    return None
+
+
+@cocotb.test()
+async def run_elf(dut):
+    p = load_params()
+    image = load_elf(p["elf"])
+    imem_size = p["imem_size"]
+    image.check_fits({"imem": (IMEM_BASE, imem_size), "spm": (0x1000_0000, p["spm_size"])})
+    words = image.words(IMEM_BASE, imem_size)
+
+    dut.fetch_enable.value = 0
+    dut.events.value = 0
+    dut.loader__req.value = 0
+    start_clock(dut)
+    await reset(dut)
+    await RisingEdge(dut.clk)
+    t0 = time.perf_counter()
+    for addr, w in words.items():
+        await _loader_access(dut, addr, 1, w)
+    for addr, w in words.items():
+        got = await _loader_access(dut, addr, 0)
+        assert got == w, f"loader read back {got:#x} at {addr:#x}, wrote {w:#x}"
+    load_cycles = 2 * len(words)
+
+    dut.fetch_enable.value = 1
+    out = bytearray()
+    max_cycles = p.get("max_cycles", 1_000_000)
+    period_ns = 10
+    deadline = max_cycles * period_ns
+    t_start = cocotb.utils.get_sim_time("ns")
+    t1 = time.perf_counter()
+    exited = False
+    while True:
+        now = cocotb.utils.get_sim_time("ns") - t_start
+        if now >= deadline:
+            break
+        await First(RisingEdge(dut.putc_valid), RisingEdge(dut.exit_valid),
+                           Timer(deadline - now, "ns"))
+        await ReadOnly()
+        # putc_valid may stay high for several cycles (cores writing back to back): take one
+        # byte per cycle while it is high.
+        while int(dut.putc_valid.value) and not int(dut.exit_valid.value):
+            out.append(int(dut.putc_data.value))
+            await RisingEdge(dut.clk)
+            await ReadOnly()
+        if int(dut.exit_valid.value):
+            if int(dut.putc_valid.value):
+                out.append(int(dut.putc_data.value))
+            exited = True
+            break
+        await RisingEdge(dut.clk)
+    seconds = time.perf_counter() - t1
+    cycles = int(dut.cycles.value)
+    result = dict(exit_code=int(dut.exit_code.value) if exited else None,
+                  output=out.decode(errors="replace"), cycles=cycles, seconds=seconds,
+                  load_cycles=load_cycles, load_seconds=t1 - t0)
+    with open("result.json", "w") as f:
+        json.dump(result, f)
+    if not exited:
+        raise AssertionError(f"watchdog: no exit after {max_cycles} cycles (cycle counter "
+                             f"{cycles}); output so far: {out.decode(errors='replace')!r}")
