@@ -1,0 +1,70 @@
+"""The firmware SDK: the ELF32 loader on built programs and on malformed files, the build
+helper's cache and its errors, the generated cluster header (compiles in C and assembly)."""
+
+import re
+import struct
+
+import pytest
+
+from hw.cluster import CLUSTER_REGISTERS, c_header
+from sim.firmware import FIRMWARE, FirmwareBuildError, build
+from sim.tb.elf import ElfError, load_elf
+
+HELLO = FIRMWARE / "tests" / "hello.c"
+
+
+def test_elf_segments_of_hello():
+    elf = build([HELLO])
+    image = load_elf(elf)
+    assert image.machine == 243 and image.entry == image.symbols["_start"] == 0
+    # Code at 0 in the instruction memory; .data runs in the scratchpad, loads from the IMEM.
+    data = [s for s in image.segments if s.vaddr >= 0x1000_0000]
+    assert data and all(s.paddr < 0x1000_0000 for s in data)
+    assert image.symbols["__data_load"] == data[0].paddr
+    words = image.words(0, 8192)
+    raw = elf.with_suffix(".bin").read_bytes()
+    # The flat binary from objcopy is the instruction memory image.
+    for addr, w in words.items():
+        chunk = raw[addr:addr + 4].ljust(4, b"\0")
+        assert w == struct.unpack("<I", chunk)[0], hex(addr)
+    with pytest.raises(ElfError, match="outside the memories"):
+        image.check_fits({"imem": (0, 64)})
+    with pytest.raises(ElfError, match="crosses the memory"):
+        image.words(0, 16)
+
+
+def test_elf_rejects_malformed():
+    with pytest.raises(ElfError, match="not an ELF"):
+        load_elf(b"hello" * 20)
+    good = bytearray(build([HELLO]).read_bytes())
+    bad = bytearray(good)
+    bad[4] = 2
+    with pytest.raises(ElfError, match="32-bit"):
+        load_elf(bytes(bad))
+    bad = bytearray(good)
+    bad[5] = 2
+    with pytest.raises(ElfError, match="little endian"):
+        load_elf(bytes(bad))
+    with pytest.raises(ElfError, match="truncated"):
+        load_elf(bytes(good[:200]))
+
+
+def test_build_is_cached_and_reports_errors(tmp_path):
+    a = build([HELLO])
+    assert build([HELLO]) == a                     # same inputs: same folder, no rebuild
+    assert build([HELLO], defines={"UNUSED": 1}) != a
+    bad = tmp_path / "bad.c"
+    bad.write_text("int main(void) { return undefined_symbol; }\n")
+    with pytest.raises(FirmwareBuildError, match="undefined_symbol"):
+        build([bad])
+    with pytest.raises(FileNotFoundError):
+        build([tmp_path / "missing.c"])
+
+
+def test_cluster_header_matches_register_offsets():
+    text = c_header()
+    for r in CLUSTER_REGISTERS:
+        found = re.search(rf"#define CLUSTER_{r.name}_OFFSET +(0x[0-9A-F]+)\n", text)
+        assert found and int(found.group(1), 16) == r.offset, r.name
+    offsets = [r.offset for r in CLUSTER_REGISTERS]
+    assert offsets == sorted(set(offsets)) and offsets[0] == 0
