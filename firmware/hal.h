@@ -54,7 +54,8 @@ static inline void barrier(void)
     while (cluster_read_barrier() == g) {}
 }
 
-/* Events: EVENT_PENDING bit i is set by event line i (accelerator i's done event). */
+/* Events: EVENT_PENDING bit i is set by event line i (accelerator i's done event). A bit, not
+ * a counter: two events on one line before a clear read as one. */
 static inline uint32_t event_pending(void) { return cluster_read_event_pending(); }
 static inline void event_clear(uint32_t mask) { cluster_write_event_pending(mask); }
 /* Busy-wait for any event in mask (sentinel-cpu executes WFI as a no-op), clear and return it. */
@@ -85,6 +86,7 @@ static inline void irq_disable(void)
 #define HWPE_STATUS      0x08u
 #define HWPE_SOFT_CLEAR  0x10u
 #define HWPE_ERROR       0x14u
+#define HWPE_STATUS_BUSY 0x1u
 static inline uintptr_t accel_base(uint32_t slot)
 {
     return CLUSTER_ACCEL_BASE + slot * CLUSTER_ACCEL_STRIDE;
@@ -113,6 +115,13 @@ static inline uint32_t hwpe_wait(uintptr_t base, uint32_t event)
     uint32_t err = hwpe_read(base, HWPE_ERROR);
     if (err) hwpe_write(base, HWPE_ERROR, 0);
     return err & 0xFFu;
+}
+
+/* Wait until no job is running or queued (STATUS.BUSY low), e.g. after several triggers:
+ * an event line is one sticky bit, so the done events of back-to-back jobs may merge. */
+static inline void hwpe_wait_idle(uintptr_t base)
+{
+    while (hwpe_read(base, HWPE_STATUS) & HWPE_STATUS_BUSY) {}
 }
 
 #endif /* HAL_H */

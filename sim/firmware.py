@@ -34,10 +34,11 @@ def generated_headers():
     """``{file name: text}`` of the headers generated from the hardware descriptions."""
     from hw.cluster.regs import c_header as cluster_header
     from hw.regmap import c_header
+    from hw.regmap.demo import demo_map
     from hw.softex.regmap import softex_map
     from hw.tensor.regmap import tensor_map
     headers = {"cluster_regs.h": cluster_header()}
-    for rm in (softex_map(), tensor_map()):
+    for rm in (softex_map(), tensor_map(), demo_map()):
         headers[f"{rm.name}.h"] = c_header(rm)
     return headers
 

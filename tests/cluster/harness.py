@@ -40,10 +40,11 @@ def imem_words(elf, imem_size):
 
 
 def run_amaranth(elf, *, cores=1, spm_kib=16, banks=4, imem_kib=4, max_cycles=200_000,
-                 events=None, probe=None, **kwargs):
+                 events=None, probe=None, top=Cluster, **kwargs):
     """Run ``elf`` to its exit code. ``events``: optional ``{cycle: mask}`` pulses on the event
-    lines. ``probe(ctx, dut, cycle)`` is called every cycle (after the edge) for extra checks."""
-    dut = Cluster(cores, spm_kib, banks=banks, imem_kib=imem_kib,
+    lines. ``probe(ctx, dut, cycle)`` is called every cycle (after the edge) for extra checks.
+    ``top``: the component class (a Cluster or a wrapper with the same ports)."""
+    dut = top(cores, spm_kib, banks=banks, imem_kib=imem_kib,
                   imem_init=imem_words(elf, imem_kib * 1024), **kwargs)
     result = {}
 

@@ -51,3 +51,11 @@ def test_parameters_validated():
         Cluster(1, 48)
     with pytest.raises(ValueError, match=r"wide_ports\[0\] must be an integer in \[8, 128\]"):
         Cluster(1, 16, banks=4, wide_ports=[256])
+
+
+def test_hwpe_sequence_on_an_accelerator_slot():
+    from .copy_accel import ClusterWithCopy
+    r = run_amaranth(build([TESTS / "hwpe_copy.c"]), top=ClusterWithCopy, imem_kib=8,
+                     max_cycles=80_000)
+    assert r.exit_code == 0, f"exit {r.exit_code}, output {r.output!r}"
+    assert r.output == "copy ok\nb2b ok\nerrors ok\n"
