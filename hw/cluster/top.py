@@ -98,6 +98,15 @@ class Cluster(wiring.Component):
                 for i in range(self.accel_slots)}))
         super().__init__(members)
 
+    @classmethod
+    def from_config(cls, config, **overrides):
+        """The cluster of a named configuration (or Config): its ``cluster`` section."""
+        from ..config import get_config
+        c = get_config(config).cluster
+        kwargs = dict(banks=c.banks, imem_kib=c.imem_kib, events=c.events)
+        kwargs.update(overrides)
+        return cls(c.cores, c.scratchpad_kib, **kwargs)
+
     @property
     def regions(self):
         return [(ADDRESS_MAP["IMEM_BASE"], self.imem_size), (ADDRESS_MAP["SPM_BASE"], self.spm_size),

@@ -1,0 +1,51 @@
+# amaranth: UnusedElaboratable=no
+"""Clusters of the named configurations: built from the ``cluster`` section, emitted and linted
+(``paper`` - 8 cores, 256 KiB in 32 banks - only in the slow suite: 35 s)."""
+
+import pytest
+
+from hw.catalog import ComponentSpec
+from hw.cluster import Cluster
+from hw.config import get_config
+from hw.emit import emit
+
+
+def _spec(name):
+    c = get_config(name).cluster
+    return ComponentSpec("hw.cluster:Cluster", c.cores, c.scratchpad_kib, banks=c.banks,
+                         imem_kib=c.imem_kib, events=c.events)
+
+
+@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+def test_from_config(name):
+    cfg = get_config(name).cluster
+    cl = Cluster.from_config(name)
+    assert (cl.n_cores, cl.spm_size, cl.banks, cl.imem_size) == \
+        (cfg.cores, cfg.scratchpad_kib * 1024, cfg.banks, cfg.imem_kib * 1024)
+
+
+def test_paper_sizes():
+    cl = Cluster.from_config("paper")
+    assert (cl.n_cores, cl.spm_size) == (8, 256 * 1024)
+    # The widest accelerator port of paper (tensor 24x8x3: 32 x 16 bits) fits in the banks.
+    assert 32 * 16 <= 32 * cl.banks
+
+
+@pytest.mark.parametrize("name", ["tiny", pytest.param("paper", marks=pytest.mark.slow)])
+def test_emits_and_lints(name, tmp_path):
+    manifest = emit({"cluster": _spec(name)}, tmp_path, log=None)
+    assert manifest["lint"]["passed"]
+    assert (tmp_path / "cluster.v").stat().st_size > 100_000
+
+
+@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+def test_accelerator_ports_fit_the_banks(name):
+    # The tensor unit (D * 16 bits) and SoftEx (lanes * 16 bits) plug in as wide ports; each
+    # must span at most the banks of its configuration (the Cluster checks it).
+    from hw.tensor.geometry import TensorGeometry
+    cfg = get_config(name)
+    t = cfg.tensor
+    widths = [TensorGeometry(t.rows, t.cols, t.pipes).port_width, 16 * cfg.softex.lanes]
+    cl = Cluster.from_config(name, wide_ports=widths, accel_slots=2)
+    assert cl.wide_ports == widths
+    assert max(widths) <= 32 * cl.banks
