@@ -117,7 +117,8 @@ class Cluster(wiring.Component):
 
         m = Module()
         n = self.n_cores
-        masters = n + 1                                   # cores, then the loader
+        masters = n + 1
+        self.cores = []          # the sentinel-cpu instances (testbenches read their PC)                                   # cores, then the loader
         imem = m.submodules.imem = InstructionMemory(self.imem_size // 4, n, init=self.imem_init)
         bank_words = self.spm_size // (4 * self.banks)
         xbar = m.submodules.xbar = TCDMInterconnect([32] * masters + self.wide_ports, self.banks,
@@ -164,6 +165,7 @@ class Cluster(wiring.Component):
             if c < n:
                 core = ResetInserter(~self.fetch_enable)(Top())
                 m.submodules[f"core{c}"] = core
+                self.cores.append(core)
                 bridge = m.submodules[f"bridge{c}"] = WishboneToTCDM()
                 wb = bridge.wb
                 m.d.comb += [wb.adr.eq(core.bus.adr), wb.dat_w.eq(core.bus.dat_w),

@@ -59,6 +59,12 @@ class ElfImage:
                 out[w] = (out.get(w, 0) & ~(0xFF << shift)) | (s.data[off] << shift)
         return dict(sorted(out.items()))
 
+    def describe(self, addr):
+        """``"0x1234 (main+0x10)"``: ``addr`` with the nearest symbol at or below it."""
+        best = max(((a, n) for n, a in self.symbols.items() if a <= addr and not n.startswith(".")),
+                   default=None)
+        return f"{addr:#x}" + (f" ({best[1]}+{addr - best[0]:#x})" if best else "")
+
     def check_fits(self, regions):
         """Raise ElfError unless every loadable segment lies in one of ``regions`` ({name: (base, size)})
         (both its load address for file bytes and its run address for the whole memsz)."""

@@ -47,6 +47,7 @@ def run_amaranth(elf, *, cores=1, spm_kib=16, banks=4, imem_kib=4, max_cycles=20
     dut = top(cores, spm_kib, banks=banks, imem_kib=imem_kib,
                   imem_init=imem_words(elf, imem_kib * 1024), **kwargs)
     result = {}
+    image = load_elf(elf)
 
     async def bench(ctx):
         out = bytearray()
@@ -65,7 +66,11 @@ def run_amaranth(elf, *, cores=1, spm_kib=16, banks=4, imem_kib=4, max_cycles=20
                 result.update(code=ctx.get(dut.exit_code), out=out.decode(errors="replace"),
                               cycles=ctx.get(dut.cycles))
                 return
-        raise Watchdog(f"no exit after {max_cycles} cycles; output so far: {out.decode(errors='replace')!r}")
+        cluster = getattr(dut, "cluster", dut)
+        where = ", ".join(f"core {c} at {image.describe(4 * ctx.get(core.datapath.pc.dat_r))}"
+                          for c, core in enumerate(cluster.cores))
+        raise Watchdog(f"no exit after {max_cycles} cycles; output so far: "
+                       f"{out.decode(errors='replace')!r}; {where}")
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)

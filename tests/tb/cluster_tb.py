@@ -101,5 +101,13 @@ async def run_elf(dut):
     with open("result.json", "w") as f:
         json.dump(result, f)
     if not exited:
+        where = []
+        for c in range(p.get("cores", 1)):
+            try:
+                pc = 4 * int(getattr(dut, f"core{c}").datapath.pc_mod.dat_r.value)
+                where.append(f"core {c} at {image.describe(pc)}")
+            except AttributeError:
+                where.append(f"core {c} at ? (PC not visible)")
         raise AssertionError(f"watchdog: no exit after {max_cycles} cycles (cycle counter "
-                             f"{cycles}); output so far: {out.decode(errors='replace')!r}")
+                             f"{cycles}); output so far: {out.decode(errors='replace')!r}; "
+                             + ", ".join(where))
