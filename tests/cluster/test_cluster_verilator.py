@@ -27,12 +27,12 @@ def _sim():
     return _SIM[0]
 
 
-def run_verilator(program, **params):
-    sim = _sim()
+def run_verilator(program, *, sim=None, cfg=CFG, **params):
+    sim = sim or _sim()
     elf = build([TESTS / program])
     sim.run("tests.tb.cluster_tb", name=program.split(".")[0],
-            params=dict(elf=str(elf), imem_size=CFG["imem_kib"] * 1024,
-                        spm_size=CFG["spm_kib"] * 1024, cores=CFG["cores"], **params))
+            params=dict(elf=str(elf), imem_size=cfg["imem_kib"] * 1024,
+                        spm_size=cfg["spm_kib"] * 1024, cores=cfg["cores"], **params))
     return json.loads((sim.last_run_dir / "result.json").read_text())
 
 
@@ -61,3 +61,20 @@ def test_watchdog_under_verilator():
     log = (sim.last_run_dir / "sim.log").read_text()
     assert re.search(r"watchdog: no exit after 20000 cycles .*core 0 at 0x[0-9a-f]+ \(main\+0x[0-9a-f]+\), "
                      r"core 1 at 0x[0-9a-f]+ \(main\+", log), log[-2000:]
+
+
+@pytest.mark.verilator
+@pytest.mark.slow
+def test_paper_cluster_eight_cores():
+    # The paper configuration (8 cores, 256 KiB in 32 banks): every core sums its share and
+    # meets the others at the barrier; core 0 prints the 8 partial sums.
+    from hw.cluster import Cluster
+    from hw.config import get_config
+    from sim.runner import VerilatorSim
+    c = get_config("paper").cluster
+    cfg = dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib)
+    sim = VerilatorSim.for_component(Cluster.from_config("paper"), name="cluster_paper")
+    v = run_verilator("multicore.c", sim=sim, cfg=cfg, max_cycles=400_000)
+    assert v["exit_code"] == 0, v
+    sums = [sum(range(k + 1, 97, 8)) for k in range(8)]
+    assert v["output"] == "".join(f"core {k} sum {s}\n" for k, s in enumerate(sums))
