@@ -17,6 +17,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import sys
 import xml.etree.ElementTree as ET
 from contextlib import contextmanager
@@ -33,6 +34,17 @@ __all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog"]
 # Bump when the build recipe changes in a way the hash below cannot see.
 _RECIPE = "1"
 _DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3", "--x-assign", "fast")
+#: C++ optimisation of the Verilated model (verilated.mk's OPT_FAST / OPT_SLOW; its default,
+#: -Os, is the slowest to compile). Measured on one core: the default SoftEx engine (3 MB of
+#: Verilog, few simulated cycles) compiles in 74 s at -O0, 265 s at -O1, over 15 min at -Os;
+#: the fp32 FMA regression (small design, 3 M cycles) takes 75 s build + run at -O1, 89 s at
+#: -Os, 127 s at -O0. So: -O1 below ``LARGE_DESIGN`` characters of Verilog, -O0 above.
+#: ``SIM_CXX_OPT`` in the environment or ``cxx_opt=`` overrides it (part of the build hash).
+LARGE_DESIGN = 1_000_000
+
+
+def default_cxx_opt(verilog_text):
+    return "-O0" if len(verilog_text) > LARGE_DESIGN else "-O1"
 
 
 class SimulationFailed(AssertionError):
@@ -60,12 +72,17 @@ def _locked(path):
 class VerilatorSim:
     """A built Verilator simulator of one Verilog top level, ready to run cocotb modules."""
 
-    def __init__(self, verilog_text, toplevel, *, waves=False, build_args=()):
+    def __init__(self, verilog_text, toplevel, *, waves=False, build_args=(), cxx_opt=None):
         self.toplevel = toplevel
         self.waves = waves
         self.build_args = list(_DEFAULT_BUILD_ARGS) + list(build_args)
+        self.cxx_opt = (cxx_opt or os.environ.get("SIM_CXX_OPT")
+                        or default_cxx_opt(verilog_text))
+        if not re.fullmatch(r"-O[0-3sg]", self.cxx_opt):
+            raise ValueError(f"cxx_opt must be one of -O0..-O3, -Os, -Og; got {self.cxx_opt!r}")
         key = hashlib.sha256("\0".join(
-            [_RECIPE, toplevel, str(waves), *self.build_args, verilog_text]).encode()).hexdigest()[:16]
+            [_RECIPE, toplevel, str(waves), self.cxx_opt, *self.build_args,
+             verilog_text]).encode()).hexdigest()[:16]
         self.build_dir = BUILD / "sim" / key
         self.source = self.build_dir / f"{toplevel}.v"
         self._verilog_text = verilog_text
@@ -89,10 +106,16 @@ class VerilatorSim:
             self.build_dir.mkdir(parents=True, exist_ok=True)
             self.source.write_text(self._verilog_text)
             from cocotb_tools.runner import get_runner
-            runner = get_runner("verilator")
-            runner.build(sources=[self.source], hdl_toplevel=self.toplevel, build_dir=self.build_dir,
-                         build_args=self.build_args, waves=self.waves, always=True,
-                         log_file=self.build_dir / "build.log")
+            flags = os.environ.get("MAKEFLAGS", "")
+            os.environ["MAKEFLAGS"] = f"{flags} OPT_FAST={self.cxx_opt} OPT_SLOW={self.cxx_opt}"
+            try:
+                runner = get_runner("verilator")
+                runner.build(sources=[self.source], hdl_toplevel=self.toplevel,
+                             build_dir=self.build_dir, build_args=self.build_args,
+                             waves=self.waves, always=True,
+                             log_file=self.build_dir / "build.log")
+            finally:
+                os.environ["MAKEFLAGS"] = flags
             stamp.write_text("ok\n")
         return self
 
