@@ -112,16 +112,15 @@ class ClusterRegs(wiring.Component):
     """The cluster register file: a TCDM slave (granted at once, read data one cycle later).
 
     ``id`` is the index of the requesting core (from the peripheral arbiter; ``n_cores`` = the
-    loader). ``errors`` are ``n_err`` bus-error sources, each with ``addr``, ``we`` and the
-    index of the master (``error_master``, a constant per source).
+    loader). ``n_errors`` bus-error sources each drive ``err_valid[i]``, ``err_addr.e<i>``,
+    ``err_we[i]`` and ``err_master.e<i>`` (the master's index); the lowest index wins a tie.
     """
 
-    def __init__(self, n_cores, n_events, *, spm_base, spm_size, imem_size, error_masters=()):
+    def __init__(self, n_cores, n_events, *, spm_base, spm_size, imem_size, n_errors=1):
         self.n_cores = check_int("n_cores", n_cores, min=1, max=16)
         self.n_events = check_int("n_events", n_events, min=1, max=32)
         self.spm_base, self.spm_size, self.imem_size = spm_base, spm_size, imem_size
-        self.error_masters = list(error_masters)
-        n_err = max(1, len(self.error_masters))
+        self.n_errors = n_err = check_int("n_errors", n_errors, min=1, max=64)
         super().__init__({
             "bus": In(TCDMSignature(addr_width=12, data_width=32)),
             "id": In(range(max(2, n_cores + 1))),
@@ -133,6 +132,7 @@ class ClusterRegs(wiring.Component):
             "err_valid": In(n_err),
             "err_addr": In(wiring.Signature({f"e{i}": Out(32) for i in range(n_err)})),
             "err_we": In(n_err),
+            "err_master": In(wiring.Signature({f"e{i}": Out(5) for i in range(n_err)})),
             "cycles": Out(64),
         })
 
@@ -183,18 +183,17 @@ class ClusterRegs(wiring.Component):
         err_addr = Signal(32)
         err_valid, err_write, err_over = Signal(), Signal(), Signal()
         err_master = Signal(5)
-        srcs = self.error_masters
         with m.If(wr & (word == off["BUS_ERROR"])):
             m.d.sync += [err_valid.eq(0), err_over.eq(0)]
         with m.If(wr & (word == off["BUS_ERROR_ADDR"])):
             m.d.sync += [err_valid.eq(0), err_over.eq(0)]
-        for i in reversed(range(len(srcs))):
+        for i in reversed(range(self.n_errors)):
             with m.If(self.err_valid[i]):
                 with m.If(err_valid):
                     m.d.sync += err_over.eq(1)
                 with m.Else():
                     m.d.sync += [err_valid.eq(1), err_write.eq(self.err_we[i]),
-                                 err_master.eq(srcs[i]),
+                                 err_master.eq(getattr(self.err_master, f"e{i}")),
                                  err_addr.eq(getattr(self.err_addr, f"e{i}"))]
 
         values = {

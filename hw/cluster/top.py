@@ -142,20 +142,21 @@ class Cluster(wiring.Component):
             err_sources.append((d.error, d.error_addr, d.error_we, c))
         for c in range(n):
             err_sources.append((imem.bad_write[c], demuxes[c].bus.addr, 1, c))
-        err_sources.append((pdemux.error, pdemux.error_addr, pdemux.error_we, parb.id))
+        # The peripheral bus carries offsets in the peripheral window: report the full address.
+        err_sources.append((pdemux.error, ADDRESS_MAP["PERIPH_BASE"] | pdemux.error_addr[:28],
+                            pdemux.error_we, parb.id))
 
         regs = m.submodules.regs = ClusterRegs(
             n, self.n_events, spm_base=ADDRESS_MAP["SPM_BASE"], spm_size=self.spm_size,
-            imem_size=self.imem_size, error_masters=[c if isinstance(c, int) else 0
-                                                     for *_, c in err_sources])
+            imem_size=self.imem_size, n_errors=len(err_sources))
         _link(m, pdemux.slave(0), regs.bus)
         m.d.comb += [regs.id.eq(parb.id), regs.run.eq(self.fetch_enable), regs.events.eq(self.events),
                      self.putc_valid.eq(regs.putc_valid), self.putc_data.eq(regs.putc_data),
                      self.exit_valid.eq(regs.exit_valid), self.exit_code.eq(regs.exit_code),
                      self.cycles.eq(regs.cycles)]
-        for i, (valid, addr, we, _) in enumerate(err_sources):
+        for i, (valid, addr, we, master) in enumerate(err_sources):
             m.d.comb += [regs.err_valid[i].eq(valid), getattr(regs.err_addr, f"e{i}").eq(addr),
-                         regs.err_we[i].eq(we)]
+                         regs.err_we[i].eq(we), getattr(regs.err_master, f"e{i}").eq(master)]
         m.d.comb += self.bus_error.eq(regs.err_valid.any())
         for i in range(self.accel_slots):
             _link(m, pdemux.slave(i + 1), getattr(self.accel, f"a{i}"))
