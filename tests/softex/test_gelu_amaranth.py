@@ -12,6 +12,7 @@ import pytest
 
 from hw.softex.gelu import Gelu
 from hw.softex.gelu_coeffs import DEFAULT_TERMS
+from sim.golden.expp import bf16_to_float
 from sim.golden.gelu import gelu
 from sim.amaranth_stream import run_stream
 
@@ -48,6 +49,21 @@ def test_gelu_vs_golden(terms, acc_width, lanes, latency, mode):
     want = gelu(inputs, terms=terms, acc_width=acc_width, expp_mode=mode)
     bad = np.flatnonzero(got != want)
     assert bad.size == 0, [(hex(inputs[i]), hex(got[i]), hex(want[i])) for i in bad[:10]]
+
+
+@pytest.mark.parametrize("terms", [DEFAULT_TERMS, 6])
+def test_gelu_phi0_rtl(terms):
+    """phi(0) = 0.5 exactly at W = 14 in the RTL: G(x) = x/2 for +-0, subnormal and small
+    normal x (all x^2 terms round to expp = 1)."""
+    small = np.array([0x0000, 0x8000, 0x0001, 0x8001, 0x007F, 0x0080, 0x8080, 0x0D00, 0x8D00,
+                      0x3500, 0xB500, 0x3900, 0xB97F], dtype=np.uint16)
+    dut = Gelu(1, terms=terms, acc_width=14, latency=2)
+    inputs, got = run_lanes(dut, small, seed=terms)
+    assert np.array_equal(got, gelu(inputs, terms=terms, acc_width=14))
+    xs = bf16_to_float(inputs)
+    assert np.all(np.abs(bf16_to_float(got) - xs / 2) <= 2.0 ** -134)   # x/2 (one rounding)
+    normal = (inputs & 0x7F80) != 0
+    assert np.array_equal(bf16_to_float(got[normal]), xs[normal] / 2)
 
 
 @pytest.mark.parametrize("kwargs,name", [
