@@ -30,7 +30,7 @@ one per clock cycle, most significant first, so that after ``N_in`` cycles the s
 holds the packed vector.
 """
 
-from amaranth import Cat, Const, Module, Signal
+from amaranth import Cat, Const, Elaboratable, Module, Signal
 from amaranth.hdl import _ast
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -176,11 +176,23 @@ class PassThrough(wiring.Component):
         return m
 
 
+def _silence_unused(obj, seen=None):
+    seen = set() if seen is None else seen
+    if id(obj) in seen or not isinstance(obj, Elaboratable):
+        return
+    seen.add(id(obj))
+    obj._MustUse__silence = True
+    for value in vars(obj).values():
+        for v in (value if isinstance(value, (list, tuple)) else (value,)):
+            _silence_unused(v, seen)
+
+
 def passthrough_like(component):
     """A :class:`PassThrough` with the same port members (widths, directions) as ``component``."""
     inputs, outputs = flat_members(component)
-    # Only its port widths are used: it is never elaborated, which is intended.
-    component._MustUse__silence = True
+    # Only its port widths are used: it is never elaborated, which is intended (nor are the
+    # sub-components it builds in its constructor, e.g. the tensor unit's register file).
+    _silence_unused(component)
     if not inputs:
         raise ValueError("the component has no input bits")
     members = {}

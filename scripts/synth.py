@@ -17,7 +17,9 @@ Results: ``docs/synth.json``, ``docs/synth.md``; logs and netlists under
 Verilog, script and tool versions are unchanged is not rerun (``--force`` reruns it).
 
 Adding a block: append ``SynthItem("<catalog name>", latencies=(...))`` to :data:`SYNTH_LIST`
-(``latencies=None`` synthesises the configured component as is).
+(``latencies=None`` synthesises the configured component as is; ``targets=("ecp5",)`` and
+``seeds=(1,)`` restrict a large block to ECP5 and one nextpnr seed; ``--target`` / ``--seeds``
+override them for every component).
 """
 
 import argparse
@@ -100,15 +102,67 @@ TARGETS = {
 
 @dataclass(frozen=True)
 class SynthItem:
+    """One entry of the synthesis list.
+
+    ``latencies``: latency sweep (None = the component as configured). ``targets``: names in
+    :data:`TARGETS` this component is synthesised for (None = every requested target; a block
+    too large for the iCE40 UP5K lists ``("ecp5",)``). ``seeds``: its nextpnr seeds (None = the
+    run's seeds, :data:`DEFAULT_SEEDS`). ``plan(targets=..., seeds=...)`` and the CLI's
+    ``--target`` / ``--seeds`` override them, as ``latencies=`` / ``--latency`` do the sweep.
+    """
     component: str                      # name in hw.catalog.components(config)
     latencies: tuple = None             # latency sweep; None = as configured
+    targets: tuple = None               # target names; None = all requested targets
+    seeds: tuple = None                 # nextpnr seeds; None = the run's seeds
+
+    def __post_init__(self):
+        if not isinstance(self.component, str) or not self.component:
+            raise ValueError(f"component must be a non-empty string, got {self.component!r}")
+        if self.latencies is not None:
+            lats = _int_tuple("latencies", self.latencies)
+            if not lats:
+                raise ValueError("latencies must list at least one latency (or be None)")
+            for lat in lats:
+                check_int("latencies", lat, min=0, max=16)
+            object.__setattr__(self, "latencies", lats)
+        if self.targets is not None:
+            if isinstance(self.targets, str) or not isinstance(self.targets, (tuple, list)):
+                raise ValueError(f"targets must be a tuple of target names, got {self.targets!r}")
+            if not self.targets:
+                raise ValueError("targets must list at least one target (or be None)")
+            for t in self.targets:
+                if t not in TARGETS:
+                    raise ValueError(f"targets: unknown target {t!r}; targets: "
+                                     f"{', '.join(TARGETS)}")
+            if len(set(self.targets)) != len(self.targets):
+                raise ValueError(f"targets lists a target twice: {self.targets!r}")
+            object.__setattr__(self, "targets", tuple(self.targets))
+        if self.seeds is not None:
+            seeds = _int_tuple("seeds", self.seeds)
+            if not seeds:
+                raise ValueError("seeds must list at least one nextpnr seed (or be None)")
+            for s in seeds:
+                check_int("seeds", s, min=0)
+            if len(set(seeds)) != len(seeds):
+                raise ValueError(f"seeds lists a seed twice: {seeds!r}")
+            object.__setattr__(self, "seeds", seeds)
+
+
+def _int_tuple(name, value):
+    if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+        raise ValueError(f"{name} must be a tuple of integers, got {value!r}")
+    return tuple(value)
 
 
 # The default list of `make synth`. Each latency costs one Yosys run and `seeds` nextpnr runs
-# per target (about 1.5 min for an FMA on one core), so keep the sweep short.
+# per target (about 1.5 min for an FMA on one core), so keep the sweep short. The tensor unit
+# and the SoftEx engine do not fit an iCE40 UP5K: ECP5 only, one seed (their place and route
+# takes far longer than an FMA's).
 SYNTH_LIST = [
     SynthItem("fma_fp32", latencies=(0, 2, 3, 4)),
     SynthItem("fma_bf16", latencies=(0, 2, 3, 4)),
+    SynthItem("tensor_4x4x3", targets=("ecp5",), seeds=(1,)),
+    SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,)),
 ]
 DEFAULT_SEEDS = (1, 2, 3)
 
@@ -151,24 +205,33 @@ def _versions():
     return out
 
 
-def plan(items=None, *, config="default", targets=("ice40", "ecp5"), seeds=DEFAULT_SEEDS,
+def plan(items=None, *, config="default", targets=None, seeds=None,
          out=ROOT / "build" / "synth", latencies=None, harness=True):
-    """The list of :class:`Unit` for ``items`` (default :data:`SYNTH_LIST`) on ``targets``.
+    """The list of :class:`Unit` for ``items`` (default :data:`SYNTH_LIST`).
 
-    ``latencies`` overrides every item's sweep. With ``harness``, each component also gets a
-    unit synthesising the harness alone (same port widths).
+    ``targets`` (target names) and ``seeds`` override every item's own ``targets`` / ``seeds``
+    (None: each item's, else every target and :data:`DEFAULT_SEEDS`); ``latencies`` overrides
+    every item's sweep. With ``harness``, each component also gets a unit synthesising the
+    harness alone (same port widths), on the same targets and seeds.
     """
     config = get_config(config)
     specs = components(config)
     items = SYNTH_LIST if items is None else items
-    seeds = tuple(check_int("seed", s, min=0) for s in seeds)
-    if not seeds:
-        raise ValueError("seeds must list at least one nextpnr seed")
-    for t in targets:
-        if t not in TARGETS:
-            raise ValueError(f"unknown target {t!r}; targets: {', '.join(TARGETS)}")
+    if seeds is not None:
+        seeds = tuple(check_int("seed", s, min=0) for s in seeds)
+        if not seeds:
+            raise ValueError("seeds must list at least one nextpnr seed")
+    if targets is not None:
+        targets = tuple(targets)
+        if not targets:
+            raise ValueError("targets must list at least one target")
+        for t in targets:
+            if t not in TARGETS:
+                raise ValueError(f"unknown target {t!r}; targets: {', '.join(TARGETS)}")
     units = []
     for item in items:
+        if not isinstance(item, SynthItem):
+            raise ValueError(f"items must be SynthItem instances, got {item!r}")
         if item.component not in specs:
             raise ValueError(f"unknown component {item.component!r}; components: "
                              f"{', '.join(specs)}")
@@ -179,18 +242,20 @@ def plan(items=None, *, config="default", targets=("ice40", "ecp5"), seeds=DEFAU
         for lat in lats:
             if lat is not None:
                 check_int("latency", lat, min=0, max=16)
-        for t in targets:
+        item_targets = targets or item.targets or tuple(TARGETS)
+        item_seeds = seeds or item.seeds or DEFAULT_SEEDS
+        for t in item_targets:
             target = TARGETS[t]
             for lat in lats:
                 factory = (lambda s=spec, l=lat: s(latency=l)) if lat is not None else spec
                 folder = f"lat{lat}" if lat is not None else "configured"
-                units.append(Unit(target, item.component, lat, factory, seeds,
+                units.append(Unit(target, item.component, lat, factory, item_seeds,
                                   Path(out) / t / item.component / folder))
             if harness:
                 lat0 = lats[0]
                 base = (lambda s=spec, l=lat0: s(latency=l)) if lat0 is not None else spec
                 units.append(Unit(target, item.component, "harness",
-                                  lambda b=base: passthrough_like(b()), seeds,
+                                  lambda b=base: passthrough_like(b()), item_seeds,
                                   Path(out) / t / item.component / "harness"))
     return units
 
@@ -279,8 +344,12 @@ def run_unit(unit, *, force=False, on_step=None):
                                         "configured" if lat is None else f"l{lat}")
     harness = SynthHarness(unit.factory())
     text, _ = convert(harness, unit.top)
+    # hw.emit writes constant drivers as SystemVerilog `always_comb` blocks, which Yosys only
+    # parses with -sv. Plain Verilog-2005 text keeps the plain read (the script is part of the
+    # cache key, so results of such units stay valid).
+    read = "read_verilog -sv top.v" if re.search(r"\balways_comb\b", text) else "read_verilog top.v"
     script = "\n".join([
-        "read_verilog top.v",
+        read,
         f"{target.synth} -top {unit.top} -json netlist.json",
         "tee -q -o stat.json stat -json",
         "",
@@ -414,6 +483,7 @@ def summarise(results):
             "dsps": r["dsps"] - (h["dsps"] if h else 0),
             "brams": r["brams"] - (h["brams"] if h else 0),
             "fmax_best_mhz": r["fmax_best_mhz"], "fmax_median_mhz": r["fmax_median_mhz"],
+            "seeds": [int(s) for s in r["seeds"]],
             "fmax_seeds_mhz": {s: v["fmax_mhz"] for s, v in r["seeds"].items()},
             "critical_path": r["critical_path"],
             "total_with_harness": {k: r[k] for k in ("luts", "ffs", "dsps", "brams")},
@@ -461,8 +531,9 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
         "Fmax and utilisation: [synth.json](synth.json); logs: `build/synth/`.",
         "",
         "| component | latency | target | LUTs | FFs | DSPs | BRAMs | Fmax best (MHz) | "
-        "Fmax median (MHz) | critical path | harness LUTs / FFs |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|",
+        "Fmax median (MHz) | critical path | harness LUTs / FFs | seeds | "
+        "Yosys + nextpnr (min) |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---:|---|---:|",
     ]
     for r in rows:
         h = r["harness"]
@@ -471,9 +542,10 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
             f"| {r['component']} | {r['latency']} | {r['target']} | {r['luts']} | {r['ffs']} | "
             f"{r['dsps']} | {r['brams']} | {_fmt(r['fmax_best_mhz'])} | "
             f"{_fmt(r['fmax_median_mhz'])} | {path} | "
-            f"{'-' if h is None else str(h['luts']) + ' / ' + str(h['ffs'])} |")
+            f"{'-' if h is None else str(h['luts']) + ' / ' + str(h['ffs'])} | "
+            f"{', '.join(map(str, r.get('seeds', ())))} | {r['runtime_s'] / 60:.1f} |")
     for label, err in sorted(failures.items()):
-        lines.append(f"| {label} | failed: {err.splitlines()[-1][:80]} |||||||||")
+        lines.append(f"| {label} | failed: {err.splitlines()[-1][:80]} |||||||||||")
     computed = [r for r in results if not r.get("cached")]
     all_tool_s = sum(r["yosys_s"] + r["nextpnr_s"] for r in results)
     harness_fmax = "; ".join(
@@ -487,8 +559,11 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
         "",
         f"- Targets: {dev}. The clock constraint only steers placement; Fmax is what nextpnr "
         "achieved (`--report`), over the register-to-register paths of the clock.",
-        f"- Each row is placed and routed with nextpnr seeds {', '.join(map(str, seeds))}: best "
-        "and median Fmax are over those seeds (per-seed values in synth.json).",
+        "- Each row is placed and routed with the nextpnr seeds of its `seeds` column (default "
+        f"{', '.join(map(str, seeds))}; the large blocks, ECP5 only, one seed): best and median "
+        "Fmax are over those seeds (per-seed values in synth.json). The last column is the "
+        "tool wall time of the row (Yosys once plus nextpnr for every seed) when it executed, "
+        "on a shared machine (`nice`d, other jobs running).",
         "- Every component is synthesised inside `hw.synth_harness.SynthHarness`: its inputs "
         "come from a serial-in shift register, its outputs go to a capture register and a "
         "MISR that drives one pin, so nothing can be optimised away and timing is measured "
@@ -525,8 +600,12 @@ def main(argv=None):
                              + ", ".join(i.component for i in SYNTH_LIST) + ")")
     parser.add_argument("--latency", nargs="+", type=int, metavar="L",
                         help="latency sweep for every component (default: per component)")
-    parser.add_argument("--target", nargs="+", choices=list(TARGETS), default=list(TARGETS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=list(DEFAULT_SEEDS))
+    parser.add_argument("--target", nargs="+", choices=list(TARGETS),
+                        help="targets for every component (default: per component, "
+                             "else all: " + ", ".join(TARGETS) + ")")
+    parser.add_argument("--seeds", nargs="+", type=int,
+                        help="nextpnr seeds for every component (default: per component, "
+                             "else " + " ".join(map(str, DEFAULT_SEEDS)) + ")")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="parallel tool runs (default: 2)")
     parser.add_argument("--out", default=str(ROOT / "build" / "synth"))
@@ -557,7 +636,8 @@ def main(argv=None):
     results, failures = run(units, jobs=args.jobs, force=args.force)
     elapsed = time.monotonic() - start
     rows = summarise(results)
-    write_report(rows, results, failures, docs=args.docs, seeds=args.seeds, jobs=args.jobs,
+    write_report(rows, results, failures, docs=args.docs, seeds=args.seeds or DEFAULT_SEEDS,
+                 jobs=args.jobs,
                  elapsed=elapsed, config=args.config,
                  load=(round(load0, 1), round(os.getloadavg()[0], 1)))
     for label, err in failures.items():

@@ -46,8 +46,76 @@ def test_plan_default_list():
     labels = [u.label for u in units]
     assert "ice40/fma_fp32/L3" in labels and "ecp5/fma_bf16/L0" in labels
     assert "ice40/fma_fp32/harness" in labels
-    # 2 components x (4 latencies + harness) x 2 targets
-    assert len(units) == 20 and all(u.seeds == (1, 2) for u in units)
+    # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit and SoftEx engine:
+    # (as configured + harness) on ECP5 only
+    assert len(units) == 20 + 2 * 2 and all(u.seeds == (1, 2) for u in units)
+    assert "ecp5/tensor_4x4x3/configured" in labels and "ice40/tensor_4x4x3/configured" \
+        not in labels
+
+
+def test_plan_item_targets_and_seeds():
+    """Per-item targets and seeds (the default list's large blocks: ECP5, one seed); plan's
+    targets= / seeds= override them, like latencies= overrides the sweep. plan() only."""
+    units = {u.label: u for u in plan()}
+    assert units["ecp5/tensor_4x4x3/configured"].seeds == (1,)
+    assert units["ecp5/tensor_4x4x3/harness"].seeds == (1,)
+    assert units["ecp5/softex_softmax_x8/configured"].seeds == (1,)
+    assert units["ecp5/softex_softmax_x8/configured"].latency is None
+    assert not any(l.startswith("ice40/tensor") or l.startswith("ice40/softex") for l in units)
+    assert units["ice40/fma_fp32/L3"].seeds == (1, 2, 3)          # DEFAULT_SEEDS
+    assert units["ecp5/fma_bf16/harness"].seeds == (1, 2, 3)
+
+    items = [SynthItem("fma_bf16", latencies=[2, 3], targets=["ice40"], seeds=[4, 5])]
+    assert items[0].latencies == (2, 3) and items[0].targets == ("ice40",)
+    assert items[0].seeds == (4, 5)
+    labels = [(u.label, u.seeds) for u in plan(items)]
+    assert labels == [("ice40/fma_bf16/L2", (4, 5)), ("ice40/fma_bf16/L3", (4, 5)),
+                      ("ice40/fma_bf16/harness", (4, 5))]
+    over = plan(items, targets=("ecp5",), seeds=(7,))
+    assert [(u.label, u.seeds) for u in over] == [
+        ("ecp5/fma_bf16/L2", (7,)), ("ecp5/fma_bf16/L3", (7,)), ("ecp5/fma_bf16/harness", (7,))]
+    # Neither given: every target, DEFAULT_SEEDS.
+    assert {(u.target.name, u.seeds) for u in plan([SynthItem("fma_bf16", latencies=(3,))])} \
+        == {("ice40", (1, 2, 3)), ("ecp5", (1, 2, 3))}
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"targets": ("xilinx",)}, r"targets: unknown target 'xilinx'; targets: ice40, ecp5"),
+    ({"targets": ()}, r"targets must list at least one target"),
+    ({"targets": "ecp5"}, r"targets must be a tuple of target names, got 'ecp5'"),
+    ({"targets": ("ecp5", "ecp5")}, r"targets lists a target twice"),
+    ({"seeds": ()}, r"seeds must list at least one nextpnr seed"),
+    ({"seeds": (-1,)}, r"seeds must be an integer >= 0, got -1"),
+    ({"seeds": (1.5,)}, r"seeds must be an integer >= 0, got 1.5"),
+    ({"seeds": 1}, r"seeds must be a tuple of integers, got 1"),
+    ({"seeds": (1, 1)}, r"seeds lists a seed twice"),
+    ({"latencies": (17,)}, r"latencies must be an integer in \[0, 16\], got 17"),
+    ({"latencies": ()}, r"latencies must list at least one latency"),
+    ({"latencies": 3}, r"latencies must be a tuple of integers, got 3"),
+])
+def test_synth_item_invalid(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SynthItem("fma_bf16", **kwargs)
+
+
+def test_synth_item_invalid_component():
+    with pytest.raises(ValueError, match=r"component must be a non-empty string"):
+        SynthItem("")
+    with pytest.raises(ValueError, match=r"items must be SynthItem instances"):
+        plan(["fma_bf16"])
+
+
+def test_cli_list_item_targets(capsys):
+    """--list shows the per-item targets/seeds; --target/--seeds override them."""
+    assert main(["--component", "tensor_4x4x3", "--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [l.split()[:3] for l in out] == [["ecp5/tensor_4x4x3/configured", "seeds", "1"],
+                                             ["ecp5/tensor_4x4x3/harness", "seeds", "1"]]
+    assert main(["--component", "fma_bf16", "--latency", "3", "--target", "ecp5", "--seeds",
+                 "2", "--list"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [l.split()[:3] for l in out] == [["ecp5/fma_bf16/L3", "seeds", "2"],
+                                             ["ecp5/fma_bf16/harness", "seeds", "2"]]
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -55,6 +123,7 @@ def test_plan_default_list():
     ({"targets": ("xilinx",)}, r"unknown target 'xilinx'; targets: ice40, ecp5"),
     ({"seeds": ()}, r"seeds must list at least one"),
     ({"seeds": (-1,)}, r"seed must be an integer >= 0"),
+    ({"targets": ()}, r"targets must list at least one target"),
     ({"latencies": (17,)}, r"latency must be an integer in \[0, 16\]"),
     ({"config": "huge"}, r"unknown configuration 'huge'"),
 ])
@@ -92,5 +161,7 @@ def test_report_subtracts_harness(tmp_path):
     assert "| fma_fp32 | 3 | ice40 | 1965 | 364 | 1 | 0 | 16.1 | 16.1 | align0_1 -> normal2_0 " \
            "| 35 / 136 |" in md
     assert "failed: ERROR: too big" in md
+    assert "| harness LUTs / FFs | seeds | Yosys + nextpnr (min) |" in md
+    assert "| 35 / 136 | 1 | 0.1 |" in md                 # seed 1, 3 s of tool time
     data_ = json.loads((tmp_path / "synth.json").read_text())
     assert data_["rows"][0]["component"] == "fma_fp32" and data_["failures"]
