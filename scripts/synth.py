@@ -100,6 +100,9 @@ TARGETS = {
 # What to synthesise
 # --------------------------------------------------------------------------------------------
 
+ROUTERS = ("router1", "router2")
+
+
 @dataclass(frozen=True)
 class SynthItem:
     """One entry of the synthesis list.
@@ -109,13 +112,19 @@ class SynthItem:
     too large for the iCE40 UP5K lists ``("ecp5",)``). ``seeds``: its nextpnr seeds (None = the
     run's seeds, :data:`DEFAULT_SEEDS`). ``plan(targets=..., seeds=...)`` and the CLI's
     ``--target`` / ``--seeds`` override them, as ``latencies=`` / ``--latency`` do the sweep.
+    ``router``: nextpnr's router for this item; router2 routes a congested, large block (the
+    tensor unit's 200k arcs) in a fraction of router1's time.
     """
     component: str                      # name in hw.catalog.components(config)
     latencies: tuple = None             # latency sweep; None = as configured
     targets: tuple = None               # target names; None = all requested targets
     seeds: tuple = None                 # nextpnr seeds; None = the run's seeds
+    router: str = None                  # nextpnr router; None = nextpnr's default (router1)
 
     def __post_init__(self):
+        if self.router not in (None, *ROUTERS):
+            raise ValueError(f"router must be one of {', '.join(ROUTERS)} (or None), "
+                             f"got {self.router!r}")
         if not isinstance(self.component, str) or not self.component:
             raise ValueError(f"component must be a non-empty string, got {self.component!r}")
         if self.latencies is not None:
@@ -161,8 +170,8 @@ def _int_tuple(name, value):
 SYNTH_LIST = [
     SynthItem("fma_fp32", latencies=(0, 2, 3, 4)),
     SynthItem("fma_bf16", latencies=(0, 2, 3, 4)),
-    SynthItem("tensor_4x4x3", targets=("ecp5",), seeds=(1,)),
-    SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,)),
+    SynthItem("tensor_4x4x3", targets=("ecp5",), seeds=(1,), router="router2"),
+    SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,), router="router2"),
 ]
 DEFAULT_SEEDS = (1, 2, 3)
 
@@ -176,6 +185,7 @@ class Unit:
     factory: object                # () -> the component to wrap
     seeds: tuple
     out: Path
+    router: str = None
     top: str = ""
     result: dict = field(default_factory=dict)
 
@@ -250,13 +260,13 @@ def plan(items=None, *, config="default", targets=None, seeds=None,
                 factory = (lambda s=spec, l=lat: s(latency=l)) if lat is not None else spec
                 folder = f"lat{lat}" if lat is not None else "configured"
                 units.append(Unit(target, item.component, lat, factory, item_seeds,
-                                  Path(out) / t / item.component / folder))
+                                  Path(out) / t / item.component / folder, item.router))
             if harness:
                 lat0 = lats[0]
                 base = (lambda s=spec, l=lat0: s(latency=l)) if lat0 is not None else spec
                 units.append(Unit(target, item.component, "harness",
                                   lambda b=base: passthrough_like(b()), item_seeds,
-                                  Path(out) / t / item.component / "harness"))
+                                  Path(out) / t / item.component / "harness", item.router))
     return units
 
 
@@ -354,7 +364,9 @@ def run_unit(unit, *, force=False, on_step=None):
         "tee -q -o stat.json stat -json",
         "",
     ])
-    key = hashlib.sha256(json.dumps([text, script, target.nextpnr_args, target.freq_mhz,
+    router = ("--router", unit.router) if unit.router else ()
+    # The default router stays out of the key, so results routed before `router` existed hold.
+    key = hashlib.sha256(json.dumps([text, script, target.nextpnr_args + router, target.freq_mhz,
                                      list(unit.seeds), _versions()]).encode()).hexdigest()
     cached = out / "result.json"
     if not force and cached.exists():
@@ -395,7 +407,7 @@ def run_unit(unit, *, force=False, on_step=None):
     for seed in unit.seeds:
         sdir = out / f"seed{seed}"
         sdir.mkdir(exist_ok=True)
-        cmd = [_tool(target.nextpnr), *target.nextpnr_args, "--json", "../netlist.json",
+        cmd = [_tool(target.nextpnr), *target.nextpnr_args, *router, "--json", "../netlist.json",
                "--freq", str(target.freq_mhz), "--seed", str(seed), "--timing-allow-fail",
                "--report", "report.json", "-l", "nextpnr.log", "-q"]
         t = _run(cmd, sdir, "nextpnr.log")

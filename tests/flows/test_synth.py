@@ -75,6 +75,8 @@ def test_plan_item_targets_and_seeds():
     assert [(u.label, u.seeds) for u in over] == [
         ("ecp5/fma_bf16/L2", (7,)), ("ecp5/fma_bf16/L3", (7,)), ("ecp5/fma_bf16/harness", (7,))]
     # Neither given: every target, DEFAULT_SEEDS.
+    routed = plan([SynthItem("fma_bf16", latencies=(3,), router="router2")], targets=["ecp5"])
+    assert {u.router for u in routed} == {"router2"}      # the harness is routed alike
     assert {(u.target.name, u.seeds) for u in plan([SynthItem("fma_bf16", latencies=(3,))])} \
         == {("ice40", (1, 2, 3)), ("ecp5", (1, 2, 3))}
 
@@ -92,6 +94,7 @@ def test_plan_item_targets_and_seeds():
     ({"latencies": (17,)}, r"latencies must be an integer in \[0, 16\], got 17"),
     ({"latencies": ()}, r"latencies must list at least one latency"),
     ({"latencies": 3}, r"latencies must be a tuple of integers, got 3"),
+    ({"router": "router3"}, r"router must be one of router1, router2 \(or None\), got 'router3'"),
 ])
 def test_synth_item_invalid(kwargs, message):
     with pytest.raises(ValueError, match=message):
