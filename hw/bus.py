@@ -7,12 +7,13 @@ the slave answers ``gnt`` in the same cycle (a master must tolerate any number o
 after a granted read, flagged by ``rvalid``.
 """
 
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int
 
-__all__ = ["TCDMSignature"]
+__all__ = ["TCDMSignature", "TCDMRequester"]
 
 
 class TCDMSignature(wiring.Signature):
@@ -38,3 +39,65 @@ class TCDMSignature(wiring.Signature):
 
     def __repr__(self):
         return f"TCDMSignature(addr_width={self.addr_width}, data_width={self.data_width})"
+
+
+class TCDMRequester(wiring.Component):
+    """Drives a TCDM master port from per-cycle wishes (``want_rd`` / ``want_wr`` with
+    ``addr``, ``be``, ``wdata``), keeping the protocol's promise for the client: a request not
+    granted is held unchanged in registers until granted, even across ``clear`` (a soft clear
+    may not withdraw it). Such a request left over from an aborted job is ``stale``: its grant
+    is not the client's (``ok`` excludes it). ``we`` is the current request's direction
+    (the held one while ``hold``); reads enable every byte. While ``hold`` the wishes are
+    ignored, so a client raises them only when ``~hold``. ``rdata`` / ``rvalid`` pass through
+    ``tcdm``."""
+
+    def __init__(self, *, addr_width=32, data_width=32):
+        sig = TCDMSignature(addr_width=addr_width, data_width=data_width)
+        super().__init__({
+            "tcdm": Out(sig),
+            "want_rd": In(1),
+            "want_wr": In(1),
+            "addr": In(addr_width),
+            "be": In(data_width // 8),
+            "wdata": In(data_width),
+            "clear": In(1),
+            "hold": Out(1),
+            "we": Out(1),
+            "granted": Out(1),
+            "stale": Out(1),
+            "ok": Out(1),
+        })
+
+    @classmethod
+    def attach(cls, m, port, clear, name="requester"):
+        """A requester as submodule ``name`` of ``m``, driving ``port`` (the master port of the
+        component being elaborated), cleared by ``clear``."""
+        rq = cls(addr_width=len(port.addr), data_width=len(port.wdata))
+        m.submodules[name] = rq
+        wiring.connect(m, rq.tcdm, wiring.flipped(port))
+        m.d.comb += rq.clear.eq(clear)
+        return rq
+
+    def elaborate(self, platform):
+        m = Module()
+        port = self.tcdm
+        held_addr = Signal.like(port.addr, name="held_addr")
+        held_be = Signal.like(port.be, name="held_be")
+        held_wdata = Signal.like(port.wdata, name="held_wdata")
+        held_we = Signal()
+        m.d.comb += [port.req.eq(self.hold | ((self.want_rd | self.want_wr) & ~self.clear)),
+                     self.we.eq(Mux(self.hold, held_we, self.want_wr)),
+                     port.we.eq(self.we),
+                     port.addr.eq(Mux(self.hold, held_addr, self.addr)),
+                     port.be.eq(Mux(self.hold, held_be,
+                                    Mux(self.we, self.be, (1 << len(port.be)) - 1))),
+                     port.wdata.eq(Mux(self.hold, held_wdata, self.wdata)),
+                     self.granted.eq(port.req & port.gnt),
+                     self.ok.eq(self.granted & ~self.stale)]
+        m.d.sync += [self.hold.eq(port.req & ~port.gnt), held_we.eq(self.we),
+                     held_addr.eq(port.addr), held_be.eq(port.be), held_wdata.eq(port.wdata)]
+        with m.If(self.clear & self.hold & ~port.gnt):
+            m.d.sync += self.stale.eq(1)
+        with m.Elif(port.gnt):
+            m.d.sync += self.stale.eq(0)
+        return m

@@ -118,6 +118,12 @@ def _softex(config):
                                         description=f"expp exponential, {lanes} lanes, accurate mode"),
         f"softex_softmax_x{lanes}": ComponentSpec("hw.softex:SoftmaxEngine", lanes,
                                                   description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),
+        # The table-based alternatives (config softex.engine chooses the one the cluster gets);
+        # always emitted, so that their cost sits next to the expp engine's in `make synth`.
+        **{f"softex_lut_{method}_x{lanes}":
+           ComponentSpec("hw.softex:LutSoftmaxEngine", lanes, method=method,
+                         description=f"LUT softmax engine, method {method.upper()}, {lanes} lanes")
+           for method in ("a", "b")},
     }
 
 

@@ -8,30 +8,35 @@ Adding a block's parameters: add a field to its section (or a new ``_Section`` s
 ``SECTION`` name and a ``_RANGES`` table, plus a field of that type on :class:`Config`), give it
 a value in each of :data:`CONFIGS`, and read it in that block's entry of ``hw/catalog.py``.
 
-Sections whose hardware does not exist yet (cluster, tensor unit, SoftEx) only hold the sizes
-that ``docs/architecture.md`` fixes for ``paper``; they are here so that those numbers have one
-source of truth, not because anything reads them yet.
+Every section is read by its block's entry of ``hw/catalog.py`` (and the cluster by
+``hw.cluster.Cluster.from_config``); ``paper`` holds the sizes ``docs/architecture.md`` fixes.
 """
 
 import dataclasses
 from dataclasses import dataclass, field
 
-from .params import check_int
+from .params import check_choice, check_int
 
 __all__ = ["ArithConfig", "ClusterConfig", "TensorConfig", "SoftExConfig", "Config",
            "CONFIGS", "config_names", "get_config"]
 
 
 class _Section:
-    """Base of a configuration section: integer fields checked against ``_RANGES``."""
+    """Base of a configuration section: integer fields checked against ``_RANGES``, choice
+    fields against ``_CHOICES``."""
 
     SECTION = ""
-    _RANGES = {}      # field name -> (min, max); every field of a section is an integer
+    _RANGES = {}      # integer field name -> (min, max)
+    _CHOICES = {}     # choice field name -> allowed values
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
-            lo, hi = self._RANGES[f.name]
-            check_int(f"{self.SECTION}.{f.name}", getattr(self, f.name), min=lo, max=hi)
+            name, value = f"{self.SECTION}.{f.name}", getattr(self, f.name)
+            if f.name in self._CHOICES:
+                check_choice(name, value, self._CHOICES[f.name])
+            else:
+                lo, hi = self._RANGES[f.name]
+                check_int(name, value, min=lo, max=hi)
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -109,13 +114,20 @@ class TensorConfig(_Section):
 
 @dataclass(frozen=True)
 class SoftExConfig(_Section):
-    """SoftEx datapath lanes (architecture.md: ``paper`` has 16)."""
+    """SoftEx datapath lanes (architecture.md: ``paper`` has 16) and the softmax engine the
+    block is built with: ``expp`` (hw.softex.SoftmaxEngine: softmax with slots, GELU) or a
+    table-based engine, ``lut_a`` / ``lut_b`` (hw.softex.LutSoftmaxEngine, docs/lut_softmax.md).
+    """
     SECTION = "softex"
     _RANGES = {
         "lanes": (1, 64),
     }
+    _CHOICES = {
+        "engine": ("expp", "lut_a", "lut_b"),
+    }
 
     lanes: int = 8
+    engine: str = "expp"
 
 
 @dataclass(frozen=True)

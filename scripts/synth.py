@@ -172,6 +172,8 @@ SYNTH_LIST = [
     SynthItem("fma_bf16", latencies=(0, 2, 3, 4)),
     SynthItem("tensor_4x4x3", targets=("ecp5",), seeds=(1,), router="router2"),
     SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,), router="router2"),
+    SynthItem("softex_lut_a_x8", targets=("ecp5",), seeds=(1,), router="router2"),
+    SynthItem("softex_lut_b_x8", targets=("ecp5",), seeds=(1,), router="router2"),
 ]
 DEFAULT_SEEDS = (1, 2, 3)
 

@@ -198,6 +198,25 @@ ENGINE_REGRESSIONS = [
                                     + tensor_jobs("b2b")}),
 ]
 
+
+def _lut_softex(name, method, lanes, params):
+    def factory():
+        from hw.softex.lut_softmax import LutSoftmaxEngine
+        return LutSoftmaxEngine(lanes, method=method, mem_base=SOFTEX_MEM[0],
+                                mem_size=SOFTEX_MEM[1])
+    return Regression(name, factory, {"lanes": lanes, "method": method,
+                                      "mem_base": SOFTEX_MEM[0], "mem_size": SOFTEX_MEM[1],
+                                      **params},
+                      tb="tests.tb.lut_softmax_tb", result_file="summary.json")
+
+
+# LUT softmax engines (issue 5, docs/lut_softmax.md), L = 8: every edge case under 30 % grant
+# stalls, bit-exact against sim/golden/lut_softmax.py.
+ENGINE_REGRESSIONS += [
+    _lut_softex("lut_softmax_a_l8", "a", 8, {"stall": 0.3, "seed": 21}),
+    _lut_softex("lut_softmax_b_l8", "b", 8, {"stall": 0.3, "seed": 22}),
+]
+
 REGRESSIONS = FP_REGRESSIONS + EXPP_REGRESSIONS + GELU_REGRESSIONS + ENGINE_REGRESSIONS
 
 

@@ -38,7 +38,7 @@ from amaranth.lib import wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..bus import TCDMSignature
+from ..bus import TCDMRequester, TCDMSignature
 from ..fp import FloatToInt, FPAdd, FPCompare, FPFMA, IntToFloat
 from ..fp.format import BF16, FP32
 from ..params import check_choice, check_int
@@ -220,33 +220,11 @@ class SoftmaxEngine(wiring.Component):
         # -- memory port ----------------------------------------------------------------------
         # A request not granted is held in registers (even across a soft clear: the protocol
         # forbids withdrawing it); `stale` marks one left over from an aborted job.
-        hold = Signal()
-        hold_we = Signal()
-        hold_addr = Signal(self.addr_width)
-        hold_be = Signal(BW)
-        hold_wdata = Signal(16 * L)
-        stale = Signal()
-        want_rd = Signal()
-        want_wr = Signal()
-        req_we = Signal()
-        q_addr = Signal(self.addr_width)
-        q_be = Signal(BW)
-        q_wdata = Signal(16 * L)
-        granted = port.req & port.gnt
-        m.d.comb += [port.req.eq(hold | ((want_rd | want_wr) & ~clear)),
-                     req_we.eq(Mux(hold, hold_we, want_wr)),
-                     port.we.eq(req_we),
-                     port.addr.eq(Mux(hold, hold_addr, q_addr)),
-                     port.be.eq(Mux(hold, hold_be, Mux(req_we, q_be, C((1 << BW) - 1, BW)))),
-                     port.wdata.eq(Mux(hold, hold_wdata, q_wdata))]
-        m.d.sync += [hold.eq(port.req & ~port.gnt), hold_we.eq(req_we), hold_addr.eq(port.addr),
-                     hold_be.eq(port.be), hold_wdata.eq(port.wdata)]
-        with m.If(clear & hold & ~port.gnt):
-            m.d.sync += stale.eq(1)
-        with m.Elif(port.gnt):
-            m.d.sync += stale.eq(0)
+        rq = TCDMRequester.attach(m, port, clear)
+        hold, req_we, granted, stale = rq.hold, rq.we, rq.granted, rq.stale
+        want_rd, want_wr, q_addr, q_be, q_wdata = rq.want_rd, rq.want_wr, rq.addr, rq.be, rq.wdata
         data_read = Signal()     # the current request is a data beat read (pass 1 or 2)
-        g_ok = granted & ~stale  # a grant of this job's request
+        g_ok = rq.ok             # a grant of this job's request
 
         rd_pend = Signal()
         rd_mask = Signal(L)

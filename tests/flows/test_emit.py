@@ -10,7 +10,7 @@ from amaranth.lib import data
 
 from hw.__main__ import main as hw_main
 from hw.catalog import ComponentSpec, component, components
-from hw.config import CONFIGS, ArithConfig, Config, TensorConfig, get_config
+from hw.config import CONFIGS, ArithConfig, Config, SoftExConfig, TensorConfig, get_config
 from hw.emit import LintError, convert, emit
 from hw.fp.format import BF16, FP32
 from hw.pipeline import PipelinedOp
@@ -169,7 +169,8 @@ def test_catalog_contents():
     specs = components("default")
     assert list(specs) == ["add_bf16", "add_fp32", "mul_bf16", "fma_bf16", "fma_fp32",
                            "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "int8_to_bf16",
-                           "bf16_to_int8", "expp_x8", "softex_softmax_x8", "tensor_4x4x3"]
+                           "bf16_to_int8", "expp_x8", "softex_softmax_x8", "softex_lut_a_x8",
+                           "softex_lut_b_x8", "tensor_4x4x3"]
     assert specs["fma_fp32"].latency == CONFIGS["default"].arith.fma_latency
     assert specs["fma_fp32"].replace(latency=0).latency == 0
     # The fixed-point width names the casts.
@@ -218,6 +219,9 @@ def test_unknown_config_lists_names():
     (lambda: ArithConfig(add_latency=1.5), r"arith\.add_latency must be an integer"),
     (lambda: ArithConfig(fixed_width=40), r"arith\.fixed_width must be an integer in \[2, 16\]"),
     (lambda: TensorConfig(rows=0), r"tensor\.rows must be an integer in \[1, 64\]"),
+    (lambda: SoftExConfig(engine="lut_c"),
+     r"softex\.engine must be one of 'expp', 'lut_a', 'lut_b', got 'lut_c'"),
+    (lambda: get_config("default", **{"softex.engine": 2}), r"softex\.engine must be one of"),
     (lambda: get_config("paper", **{"cluster.cores": 17}),
      r"cluster\.cores must be an integer in \[1, 16\], got 17"),
     (lambda: get_config("tiny", **{"arith.nope": 1}), r"unknown configuration field 'arith\.nope'"),

@@ -46,9 +46,9 @@ def test_plan_default_list():
     labels = [u.label for u in units]
     assert "ice40/fma_fp32/L3" in labels and "ecp5/fma_bf16/L0" in labels
     assert "ice40/fma_fp32/harness" in labels
-    # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit and SoftEx engine:
-    # (as configured + harness) on ECP5 only
-    assert len(units) == 20 + 2 * 2 and all(u.seeds == (1, 2) for u in units)
+    # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit and the three
+    # SoftEx engines (expp, LUT A, LUT B): (as configured + harness) on ECP5 only
+    assert len(units) == 20 + 4 * 2 and all(u.seeds == (1, 2) for u in units)
     assert "ecp5/tensor_4x4x3/configured" in labels and "ice40/tensor_4x4x3/configured" \
         not in labels
 
@@ -61,6 +61,7 @@ def test_plan_item_targets_and_seeds():
     assert units["ecp5/tensor_4x4x3/harness"].seeds == (1,)
     assert units["ecp5/softex_softmax_x8/configured"].seeds == (1,)
     assert units["ecp5/softex_softmax_x8/configured"].latency is None
+    assert units["ecp5/softex_lut_b_x8/configured"].router == "router2"
     assert not any(l.startswith("ice40/tensor") or l.startswith("ice40/softex") for l in units)
     assert units["ice40/fma_fp32/L3"].seeds == (1, 2, 3)          # DEFAULT_SEEDS
     assert units["ecp5/fma_bf16/harness"].seeds == (1, 2, 3)

@@ -1,0 +1,30 @@
+# amaranth: UnusedElaboratable=no
+"""Configuration section softex.engine chooses the SoftEx engine (hw.softex.engine_from_config)."""
+
+import pytest
+
+from hw.config import get_config
+from hw.regmap.cheader import c_header
+from hw.softex import LutSoftmaxEngine, SoftmaxEngine, engine_from_config
+
+
+def test_default_is_expp():
+    engine = engine_from_config("default")
+    assert type(engine) is SoftmaxEngine and engine.lanes == get_config("default").softex.lanes
+
+
+@pytest.mark.parametrize("method", ["a", "b"])
+def test_lut_engines(method):
+    config = get_config("tiny", **{"softex.engine": f"lut_{method}"})
+    engine = engine_from_config(config, mem_base=0x1000, mem_size=0x1000)
+    assert type(engine) is LutSoftmaxEngine
+    assert (engine.method, engine.lanes, engine.mem_base) == (method, 4, 0x1000)
+    # both engines share the register map and the port shape
+    ref = SoftmaxEngine(4)
+    assert c_header(engine.regmap) == c_header(ref.regmap)
+    assert engine.signature.members["tcdm"].signature == ref.signature.members["tcdm"].signature
+
+
+def test_table_bytes_within_budget():
+    total = sum(sum(LutSoftmaxEngine(8, method=m).table_bytes.values()) for m in "ab")
+    assert total == 685 and total <= 700
