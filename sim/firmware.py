@@ -2,7 +2,8 @@
 
 ``build(sources)`` compiles C/assembly sources with ``firmware/crt0.S``, ``firmware/link.ld`` and
 the generated headers (``cluster_regs.h`` from :mod:`hw.cluster.regs`, one ``<map>.h`` per
-accelerator register map) into ``build/fw/<hash>/prog.elf`` and ``prog.bin``; the hash covers
+accelerator register map, ``system.h`` with the accelerators' slots and event lines from
+:mod:`hw.cluster.system`) into ``build/fw/<hash>/prog.elf`` and ``prog.bin``; the hash covers
 the sources, headers, flags and the compiler version, so an unchanged program is never rebuilt.
 
     python -m sim.firmware firmware/tests/hello.c     # prints the ELF path
@@ -33,11 +34,12 @@ class FirmwareBuildError(RuntimeError):
 def generated_headers():
     """``{file name: text}`` of the headers generated from the hardware descriptions."""
     from hw.cluster.regs import c_header as cluster_header
+    from hw.cluster.system import c_header as system_header
     from hw.regmap import c_header
     from hw.regmap.demo import demo_map
     from hw.softex.regmap import softex_map
     from hw.tensor.regmap import tensor_map
-    headers = {"cluster_regs.h": cluster_header()}
+    headers = {"cluster_regs.h": cluster_header(), "system.h": system_header()}
     for rm in (softex_map(), tensor_map(), demo_map()):
         headers[f"{rm.name}.h"] = c_header(rm)
     return headers
@@ -67,7 +69,9 @@ def build(sources, *, defines=None, cflags=(), name="prog"):
     version = _zig("version", cwd=ROOT)
     for part in [version, " ".join(TARGET + flags), name]:
         h.update(part.encode() + b"\0")
-    for p in startup + [FIRMWARE / "link.ld", FIRMWARE / "hal.h"] + sources:
+    # Every header under firmware/ (hal.h, lib/*.h) may be included: all of them are hashed.
+    sdk_headers = sorted(FIRMWARE.rglob("*.h"))
+    for p in startup + [FIRMWARE / "link.ld"] + sdk_headers + sources:
         h.update(str(p).encode() + b"\0" + p.read_bytes() + b"\0")
     for k in sorted(headers):
         h.update(k.encode() + b"\0" + headers[k].encode() + b"\0")

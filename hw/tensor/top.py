@@ -23,7 +23,7 @@ __all__ = ["TensorUnit"]
 
 class TensorUnit(wiring.Component):
     def __init__(self, L=4, H=4, P=3, acc="fp32", *, n_contexts=2, addr_width=32,
-                 mem_base=0, mem_size=1 << 20, max_dim=4096, w_depth=4):
+                 mem_base=0, mem_size=1 << 20, max_dim=4096, w_depth=4, cfg_addr_width=None):
         self.g = TensorGeometry(L, H, P, acc)
         self.addr_width = check_int("addr_width", addr_width, min=8, max=32)
         self.mem_base = check_int("mem_base", mem_base, min=0, max=(1 << self.addr_width) - 1)
@@ -33,7 +33,9 @@ class TensorUnit(wiring.Component):
         self.w_depth = check_int("w_depth", w_depth, min=2, max=16)
         self.regmap = tensor_map(n_contexts=n_contexts, max_dim=self.max_dim,
                                  beat_bytes=self.g.beat_bytes)
-        self.rf = RegisterFile(self.regmap)
+        # cfg_addr_width: width of the register-file bus (default: the smallest spanning the
+        # map); a cluster slot passes its 12-bit window so that offsets beyond the map miss.
+        self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
         super().__init__({
             "cfg": In(TCDMSignature(addr_width=self.rf.addr_width, data_width=32)),
             "tcdm": Out(TCDMSignature(addr_width=self.addr_width, data_width=self.g.port_width)),

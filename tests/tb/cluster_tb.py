@@ -4,7 +4,8 @@ Loads an ELF through the ``loader`` port while the cores are held in reset (ever
 read back), raises ``fetch_enable`` and runs until the exit code, collecting the mailbox bytes.
 The simulation runs freely between mailbox events (no Python per cycle); a watchdog ends a run
 that has not exited after ``max_cycles`` cycles and reports the output so far and the cycle
-counter. Writes ``result.json``: exit code, output, cycles, wall-clock seconds, load cycles.
+counter. Writes ``result.json``: exit code, output, cycles, wall-clock seconds, load cycles, and
+the memory named by the ``dump`` parameter ({symbol: bytes}, read back after the exit, hex).
 """
 
 import json
@@ -95,9 +96,22 @@ async def run_elf(dut):
         await RisingEdge(dut.clk)
     seconds = time.perf_counter() - t1
     cycles = int(dut.cycles.value)
+    # Memory read back after the run (``dump``: {symbol: bytes}), through the loader port.
+    dump = {}
+    if exited and p.get("dump"):
+        await RisingEdge(dut.clk)          # leave the ReadOnly phase of the exit cycle
+        for sym, nbytes in p.get("dump", {}).items():
+            if sym not in image.symbols:
+                raise AssertionError(f"dump: no symbol {sym!r} in {p['elf']}")
+            base = image.symbols[sym]
+            data = bytearray()
+            for a in range(base & ~3, base + nbytes, 4):
+                data += (await _loader_access(dut, a, 0)).to_bytes(4, "little")
+            off = base & 3
+            dump[sym] = bytes(data[off:off + nbytes]).hex()
     result = dict(exit_code=int(dut.exit_code.value) if exited else None,
                   output=out.decode(errors="replace"), cycles=cycles, seconds=seconds,
-                  load_cycles=load_cycles, load_seconds=t1 - t0)
+                  load_cycles=load_cycles, load_seconds=t1 - t0, dump=dump)
     with open("result.json", "w") as f:
         json.dump(result, f)
     if not exited:

@@ -1,0 +1,160 @@
+"""The cluster with its accelerators attached: :class:`AcceleratedCluster` = a :class:`Cluster`
+plus the SoftEx engine (``hw.softex.SoftmaxEngine``) and the tensor unit (``hw.tensor.TensorUnit``).
+
+Where each accelerator sits is decided once, in :data:`ACCELERATORS` (register-file slot on the
+peripheral bus, event line of its done event, wide scratchpad port); :func:`c_header` writes
+the same numbers into ``system.h`` for the firmware (``sim/firmware.py`` generates it next to
+``cluster_regs.h``, ``softex.h`` and ``tensor.h``), so no number is typed twice.
+
+Each accelerator checks its pointers against the scratchpad window (``mem_base`` = SPM_BASE,
+``mem_size`` = the scratchpad size) and decodes a 12-bit register window (offsets beyond its
+map miss instead of aliasing).
+
+    from hw.cluster.system import AcceleratedCluster
+    top = AcceleratedCluster.from_config("default")     # hw/config.py: cluster, softex, tensor
+"""
+
+from collections import namedtuple
+
+from amaranth import C, Cat, Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
+
+from ..params import check_choice, check_int
+from .regs import ADDRESS_MAP, WINDOW
+from .top import Cluster
+
+__all__ = ["AccelSlot", "ACCELERATORS", "AcceleratedCluster", "c_header", "buffer_align"]
+
+#: One accelerator's place in the cluster: register-file slot (base address
+#: ACCEL_BASE + slot * ACCEL_STRIDE), event line of its done event, index of its wide port.
+AccelSlot = namedtuple("AccelSlot", "name slot event port")
+
+#: The accelerators of :class:`AcceleratedCluster`, in slot order. The single source of the
+#: slot, event and port numbers (hardware wiring and ``system.h``).
+ACCELERATORS = (
+    AccelSlot("softex", slot=0, event=0, port=0),
+    AccelSlot("tensor", slot=1, event=1, port=1),
+)
+
+TENSOR_ACC = ("fp32", "bf16")
+
+
+def buffer_align():
+    """Byte alignment that satisfies every named configuration's accelerator ports: the
+    tensor unit's beat (2 * H * (P + 1) bytes: pointers and strides must be multiples of it)
+    and the SoftEx beat (2 * lanes bytes: OUT_ADDR must sit at IN_ADDR's lane). Firmware that
+    aligns its buffers and strides to it runs unchanged on tiny, default and paper."""
+    from ..config import CONFIGS
+    a = 4
+    for c in CONFIGS.values():
+        a = max(a, 2 * c.tensor.cols * (c.tensor.pipes + 1), 2 * c.softex.lanes)
+    return a
+
+
+def c_header():
+    """``system.h``: base address, slot, event line and event mask of every accelerator."""
+    lines = ["/* Accelerators of the cluster (hw.cluster.system.ACCELERATORS): generated; do not "
+             "edit. */",
+             "#ifndef SYSTEM_H", "#define SYSTEM_H", "",
+             "/* Byte alignment of accelerator buffers and strides valid for every named "
+             "configuration. */",
+             f"#define SYS_BUF_ALIGN {buffer_align()}", ""]
+    for a in ACCELERATORS:
+        n = a.name.upper()
+        base = ADDRESS_MAP["ACCEL_BASE"] + a.slot * ADDRESS_MAP["ACCEL_STRIDE"]
+        lines += [f"#define SYS_{n}_SLOT  {a.slot}",
+                  f"#define SYS_{n}_BASE  0x{base:08X}u",
+                  f"#define SYS_{n}_EVENT {a.event}",
+                  f"#define SYS_{n}_EVENT_MASK (1u << SYS_{n}_EVENT)", ""]
+    lines += ["#endif /* SYSTEM_H */", ""]
+    return "\n".join(lines)
+
+
+class AcceleratedCluster(wiring.Component):
+    """A :class:`Cluster` (``cores``, ``spm_kib``, ``banks``, ``imem_kib``, ``events``,
+    ``imem_init`` as there) with the SoftEx engine of ``softex_lanes`` lanes and the
+    ``tensor`` = (L, H, P) tensor unit (accumulation ``tensor_acc``) on the slots, event lines
+    and wide ports of :data:`ACCELERATORS`. The ports are the Cluster's except ``tcdm``,
+    ``accel`` and ``events`` (taken by the accelerators; unused event lines are held low).
+    ``cluster``, ``softex`` and ``tensor`` are the sub-components."""
+
+    def __init__(self, cores=1, spm_kib=64, *, banks=8, imem_kib=16, events=4, softex_lanes=8,
+                 tensor=(4, 4, 3), tensor_acc="fp32", imem_init=()):
+        from ..softex import SoftmaxEngine
+        from ..tensor import TensorUnit
+
+        need = 1 + max(a.event for a in ACCELERATORS)
+        check_int("events", events, min=need, max=32)
+        if not isinstance(tensor, (tuple, list)) or len(tensor) != 3:
+            raise ValueError(f"tensor must be a tuple (L, H, P), got {tensor!r}")
+        check_choice("tensor_acc", tensor_acc, TENSOR_ACC)
+        spm_base = ADDRESS_MAP["SPM_BASE"]
+        spm_size = 1024 * check_int("spm_kib", spm_kib, min=1, max=1024)
+        cfg_aw = (WINDOW - 1).bit_length()
+        self.softex = SoftmaxEngine(softex_lanes, mem_base=spm_base, mem_size=spm_size,
+                                    cfg_addr_width=cfg_aw)
+        self.tensor = TensorUnit(*tensor, tensor_acc, mem_base=spm_base, mem_size=spm_size,
+                                 cfg_addr_width=cfg_aw)
+        units = {"softex": self.softex, "tensor": self.tensor}
+        widths = [0] * len(ACCELERATORS)
+        for a in ACCELERATORS:
+            widths[a.port] = len(units[a.name].tcdm.wdata)
+        self.cluster = Cluster(cores, spm_kib, banks=banks, imem_kib=imem_kib, events=events,
+                               wide_ports=widths, accel_slots=len(ACCELERATORS),
+                               imem_init=imem_init)
+        self.params = dict(cores=cores, spm_kib=spm_kib, banks=banks, imem_kib=imem_kib,
+                           events=events, softex_lanes=softex_lanes, tensor=tuple(tensor),
+                           tensor_acc=tensor_acc)
+        sig = {k: v for k, v in self.cluster.signature.members.items()
+               if k not in ("tcdm", "accel", "events")}
+        super().__init__(sig)
+
+    @classmethod
+    def from_config(cls, config, **overrides):
+        """The accelerated cluster of a named configuration (or Config): sections ``cluster``,
+        ``softex`` (lanes) and ``tensor`` (rows x cols x pipes). ``overrides``: constructor
+        arguments (e.g. ``cores=2``)."""
+        from ..config import get_config
+        cfg = get_config(config)
+        engine = getattr(cfg.softex, "engine", "expp")
+        if engine != "expp":
+            raise ValueError(f"softex.engine must be 'expp' for AcceleratedCluster (its firmware "
+                             f"drives the SoftmaxEngine register map), got {engine!r}")
+        c, t = cfg.cluster, cfg.tensor
+        kwargs = dict(cores=c.cores, spm_kib=c.scratchpad_kib, banks=c.banks,
+                      imem_kib=c.imem_kib, events=c.events, softex_lanes=cfg.softex.lanes,
+                      tensor=(t.rows, t.cols, t.pipes))
+        kwargs.update(overrides)
+        return cls(**kwargs)
+
+    @property
+    def regions(self):
+        return self.cluster.regions
+
+    def elaborate(self, platform):
+        m = Module()
+        c = self.cluster
+        m.submodules.cluster = c
+        units = {"softex": self.softex, "tensor": self.tensor}
+        for name, u in units.items():
+            m.submodules[name] = u
+        events = [C(0, 1)] * c.n_events
+        for a in ACCELERATORS:
+            u = units[a.name]
+            wiring.connect(m, getattr(c.accel, f"a{a.slot}"), u.cfg)
+            wiring.connect(m, u.tcdm, getattr(c.tcdm, f"w{a.port}"))
+            events[a.event] = u.done_event
+        m.d.comb += c.events.eq(Cat(*events))
+        for name, member in self.signature.members.items():
+            port, inner = getattr(self, name), getattr(c, name)
+            if member.is_signature:
+                if member.flow == In:
+                    wiring.connect(m, wiring.flipped(port), inner)
+                else:
+                    wiring.connect(m, inner, wiring.flipped(port))
+            elif member.flow == In:
+                m.d.comb += inner.eq(port)
+            else:
+                m.d.comb += port.eq(inner)
+        return m

@@ -1,0 +1,153 @@
+# amaranth: UnusedElaboratable=no
+"""The accelerated cluster (hw.cluster.system.AcceleratedCluster: cores + SoftEx + tensor unit)
+under Verilator, running offload firmware end to end: every accelerator output read back from
+the scratchpad and compared bit for bit with the golden models; the software softmax compared
+bit for bit with its Python model and with float64 within its stated bound; misprogrammed jobs
+seen by the firmware with their error causes.
+
+One Verilator build for every test: the tiny configuration (SoftEx 4 lanes, tensor 2 x 2 x 1,
+16 KiB scratchpad in 4 banks) with 2 cores, so that the multi-core program runs too. Cycle
+counts are printed (pytest -s) and kept in build/system_tests.json."""
+
+import json
+import re
+
+import numpy as np
+import pytest
+
+from sim.offload import (ALIGN, SW_REL_BOUND, build_app, gemm_inputs, padded, run_program,
+                         softmax_inputs, stride_for, sw_softmax, system_sim)
+
+CONFIG, OVERRIDES = "tiny", dict(cores=2)
+_CYCLES = {}
+
+
+def _sim():
+    return system_sim(CONFIG, **OVERRIDES)
+
+
+def _record(key, value):
+    from sim.toolchain import BUILD
+    _CYCLES[key] = value
+    path = BUILD / "system_tests.json"
+    old = json.loads(path.read_text()) if path.exists() else {}
+    old.update(_CYCLES)
+    path.write_text(json.dumps(old, indent=1))
+    print(f"{key}: {value}")
+
+
+def _symbols(elf):
+    from sim.tb.elf import load_elf
+    return load_elf(elf).symbols
+
+
+def test_header_numbers_come_from_the_table():
+    from hw.cluster.system import ACCELERATORS, c_header
+    from sim.firmware import generated_headers
+    text = generated_headers()["system.h"]
+    assert text == c_header()
+    for a in ACCELERATORS:
+        n = a.name.upper()
+        assert f"#define SYS_{n}_SLOT  {a.slot}\n" in text
+        assert f"#define SYS_{n}_BASE  0x{0x2000_1000 + 0x1000 * a.slot:08X}u\n" in text
+        assert f"#define SYS_{n}_EVENT {a.event}\n" in text
+    assert f"#define SYS_BUF_ALIGN {ALIGN}\n" in text
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(events=1), r"events must be an integer in \[2, 32\], got 1"),
+    (dict(tensor=(4, 4)), r"tensor must be a tuple \(L, H, P\)"),
+    (dict(tensor_acc="fp16"), r"tensor_acc must be one of"),
+    (dict(softex_lanes=3), r"lanes must be one of"),
+    (dict(tensor=(4, 3, 3)), r"H"),
+    (dict(spm_kib=0), r"spm_kib must be an integer in \[1, 1024\], got 0"),
+])
+def test_parameters_checked(kwargs, message):
+    from hw.cluster.system import AcceleratedCluster
+    with pytest.raises(ValueError, match=message):
+        AcceleratedCluster(**{**dict(cores=1, spm_kib=16, banks=4, imem_kib=8, softex_lanes=4,
+                                     tensor=(2, 2, 1)), **kwargs})
+
+
+@pytest.mark.verilator
+def test_softmax_offload_bit_exact():
+    from sim.golden.softmax import lane_offset, softmax_row
+    sim, params = _sim()
+    rows, n = 4, 99                          # packed rows of odd length: lane offsets 0, 3, 2, 1
+    lanes = params["softex_lanes"]
+    x = softmax_inputs(rows, n, seed=11)
+    elf = build_app("softmax_offload.c", {"sx_in": x, "sx_out": x.size}, dict(ROWS=rows, N=n))
+    r = run_program(sim, params, elf, {"sx_out": 2 * x.size})
+    assert r["exit_code"] == 0, r
+    got = r.array("sx_out").reshape(rows, n)
+    base = _symbols(elf)["sx_in"]
+    offsets = set()
+    for i in range(rows):
+        off = lane_offset(base + 2 * n * i, lanes)
+        offsets.add(off)
+        want = softmax_row(x[i], lanes=lanes, offset=off)
+        assert np.array_equal(got[i], want), (i, np.flatnonzero(got[i] != want)[:8])
+    assert len(offsets) > 1
+    cyc = int(re.search(r"cycles (\d+)", r["output"]).group(1))
+    _record(f"softex_softmax_{rows}x{n}_cycles", cyc)
+    _record("sim_seconds_softmax_offload", round(r["seconds"], 2))
+
+
+@pytest.mark.verilator
+def test_gemm_offload_bit_exact():
+    from hw.tensor.regmap import TensorOp
+    from sim.golden.gemm import gemm
+    sim, params = _sim()
+    m, n, k = 6, 10, 12                  # leftovers in every dimension of the 2 x 2 x 1 array
+    X, W, Y = gemm_inputs(m, n, k, seed=5)
+    xs, ws, zs = stride_for(k), stride_for(n), stride_for(n)
+    zwords = m * zs // 2
+    elf = build_app("gemm_offload.c",
+                    {"gx": padded(X, xs), "gw": padded(W, ws), "gy": padded(Y, zs),
+                     "gz": zwords, "gz2": zwords},
+                    dict(GM=m, GN=n, GK=k, GXS=xs, GWS=ws, GZS=zs))
+    r = run_program(sim, params, elf, {"gz": 2 * zwords, "gz2": 2 * zwords})
+    assert r["exit_code"] == 0, r
+    assert np.array_equal(r.array("gz"), padded(gemm(X, W, op=TensorOp.MATMUL), zs))
+    assert np.array_equal(r.array("gz2"), padded(gemm(X, W, Y, op=TensorOp.GEMM), zs))
+    _record(f"tensor_matmul_gemm_{m}x{n}x{k}_cycles",
+            int(re.search(r" cycles (\d+)", r["output"]).group(1)))
+
+
+@pytest.mark.verilator
+def test_software_softmax_one_and_all_cores():
+    from sim.golden.softmax import bf16_to_float, reference
+    sim, params = _sim()
+    rows, n = 4, 40
+    x = softmax_inputs(rows, n, seed=12)
+    want = np.stack([sw_softmax(row) for row in x])
+    ref = np.stack([reference(row) for row in x])
+    y = bf16_to_float(want)
+    assert np.all(np.abs(y - ref) <= SW_REL_BOUND * ref + 2.0 ** -126)
+    cycles = {}
+    for cores in (1, params["cores"]):
+        elf = build_app("softmax_sw.c", {"sx_in": x, "sw_out": x.size},
+                        dict(ROWS=rows, N=n, USE_CORES=cores), sw_lib=True)
+        r = run_program(sim, params, elf, {"sw_out": 2 * x.size})
+        assert r["exit_code"] == 0, r
+        assert np.array_equal(r.array("sw_out").reshape(rows, n), want)
+        cycles[cores] = int(re.search(r"cycles (\d+)", r["output"]).group(1))
+        _record(f"software_softmax_{rows}x{n}_{cores}core_cycles", cycles[cores])
+    assert cycles[params["cores"]] < 0.6 * cycles[1]
+
+
+@pytest.mark.verilator
+def test_misprogrammed_jobs_report_causes():
+    from hw.softex.regmap import softex_map
+    from hw.tensor.regmap import tensor_map
+    from sim.firmware import FIRMWARE, build
+    sim, params = _sim()
+    elf = build([FIRMWARE / "apps" / "offload_errors.c"])
+    r = run_program(sim, params, elf, {})
+    causes = {f"{u} {c}": int(v) for u, c, v in re.findall(r"(\w+) (\w+) cause (\d+)", r["output"])}
+    sx = {c.name: c.code for c in softex_map().error_causes}
+    tu = {c.name: c.code for c in tensor_map().error_causes}
+    assert causes == {"softex zero_length": sx["BAD_LENGTH"], "softex odd_pointer": sx["BAD_ALIGN"],
+                      "softex outside_spm": sx["BAD_ADDR"], "tensor zero_k": tu["BAD_DIM"],
+                      "tensor misaligned_x": tu["BAD_ALIGN"], "softex good": 0}, r["output"]
+    assert r["exit_code"] == 0, r
