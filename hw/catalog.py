@@ -135,8 +135,19 @@ def _tensor(config):
                                             "fp32 accumulation")}
 
 
-# One function per block, in emission order. Later blocks (cluster, ...) append themselves here.
-_PROVIDERS = [_arith, _softex, _tensor]
+def _cluster(config):
+    c, t, sx = config.cluster, config.tensor, config.softex
+    return {"cluster": ComponentSpec(
+        "hw.cluster.system:AcceleratedCluster", c.cores, c.scratchpad_kib, banks=c.banks,
+        imem_kib=c.imem_kib, events=c.events, softex_lanes=sx.lanes, softex_engine=sx.engine,
+        tensor=[t.rows, t.cols, t.pipes],
+        description=f"cluster: {c.cores} cores, {c.scratchpad_kib} KiB scratchpad, SoftEx "
+                    f"({sx.engine}, {sx.lanes} lanes) and tensor unit "
+                    f"({t.rows}x{t.cols}x{t.pipes})")}
+
+
+# One function per block, in emission order. Later blocks append themselves here.
+_PROVIDERS = [_arith, _softex, _tensor, _cluster]
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 

@@ -38,6 +38,8 @@ ACCELERATORS = (
 )
 
 TENSOR_ACC = ("fp32", "bf16")
+#: SoftEx engines (config softex.engine): the expp engine or a LUT engine (same register map).
+SOFTEX_ENGINES = ("expp", "lut_a", "lut_b")
 
 
 def buffer_align():
@@ -73,15 +75,16 @@ def c_header():
 
 class AcceleratedCluster(wiring.Component):
     """A :class:`Cluster` (``cores``, ``spm_kib``, ``banks``, ``imem_kib``, ``events``,
-    ``imem_init`` as there) with the SoftEx engine of ``softex_lanes`` lanes and the
+    ``imem_init`` as there) with the SoftEx engine of ``softex_lanes`` lanes (``softex_engine``:
+    ``expp`` = hw.softex.SoftmaxEngine, ``lut_a`` / ``lut_b`` = hw.softex.LutSoftmaxEngine) and the
     ``tensor`` = (L, H, P) tensor unit (accumulation ``tensor_acc``) on the slots, event lines
     and wide ports of :data:`ACCELERATORS`. The ports are the Cluster's except ``tcdm``,
     ``accel`` and ``events`` (taken by the accelerators; unused event lines are held low).
     ``cluster``, ``softex`` and ``tensor`` are the sub-components."""
 
     def __init__(self, cores=1, spm_kib=64, *, banks=8, imem_kib=16, events=4, softex_lanes=8,
-                 tensor=(4, 4, 3), tensor_acc="fp32", imem_init=()):
-        from ..softex import SoftmaxEngine
+                 softex_engine="expp", tensor=(4, 4, 3), tensor_acc="fp32", imem_init=()):
+        from ..softex import LutSoftmaxEngine, SoftmaxEngine
         from ..tensor import TensorUnit
 
         need = 1 + max(a.event for a in ACCELERATORS)
@@ -92,8 +95,12 @@ class AcceleratedCluster(wiring.Component):
         spm_base = ADDRESS_MAP["SPM_BASE"]
         spm_size = 1024 * check_int("spm_kib", spm_kib, min=1, max=1024)
         cfg_aw = (WINDOW - 1).bit_length()
-        self.softex = SoftmaxEngine(softex_lanes, mem_base=spm_base, mem_size=spm_size,
-                                    cfg_addr_width=cfg_aw)
+        check_choice("softex_engine", softex_engine, SOFTEX_ENGINES)
+        mem = dict(mem_base=spm_base, mem_size=spm_size, cfg_addr_width=cfg_aw)
+        if softex_engine == "expp":
+            self.softex = SoftmaxEngine(softex_lanes, **mem)
+        else:
+            self.softex = LutSoftmaxEngine(softex_lanes, method=softex_engine[len("lut_"):], **mem)
         self.tensor = TensorUnit(*tensor, tensor_acc, mem_base=spm_base, mem_size=spm_size,
                                  cfg_addr_width=cfg_aw)
         units = {"softex": self.softex, "tensor": self.tensor}
@@ -104,7 +111,8 @@ class AcceleratedCluster(wiring.Component):
                                wide_ports=widths, accel_slots=len(ACCELERATORS),
                                imem_init=imem_init)
         self.params = dict(cores=cores, spm_kib=spm_kib, banks=banks, imem_kib=imem_kib,
-                           events=events, softex_lanes=softex_lanes, tensor=tuple(tensor),
+                           events=events, softex_lanes=softex_lanes,
+                           softex_engine=softex_engine, tensor=tuple(tensor),
                            tensor_acc=tensor_acc)
         sig = {k: v for k, v in self.cluster.signature.members.items()
                if k not in ("tcdm", "accel", "events")}
@@ -113,17 +121,14 @@ class AcceleratedCluster(wiring.Component):
     @classmethod
     def from_config(cls, config, **overrides):
         """The accelerated cluster of a named configuration (or Config): sections ``cluster``,
-        ``softex`` (lanes) and ``tensor`` (rows x cols x pipes). ``overrides``: constructor
+        ``softex`` (lanes, engine) and ``tensor`` (rows x cols x pipes). ``overrides``: constructor
         arguments (e.g. ``cores=2``)."""
         from ..config import get_config
         cfg = get_config(config)
-        engine = getattr(cfg.softex, "engine", "expp")
-        if engine != "expp":
-            raise ValueError(f"softex.engine must be 'expp' for AcceleratedCluster (its firmware "
-                             f"drives the SoftmaxEngine register map), got {engine!r}")
         c, t = cfg.cluster, cfg.tensor
         kwargs = dict(cores=c.cores, spm_kib=c.scratchpad_kib, banks=c.banks,
                       imem_kib=c.imem_kib, events=c.events, softex_lanes=cfg.softex.lanes,
+                      softex_engine=cfg.softex.engine,
                       tensor=(t.rows, t.cols, t.pipes))
         kwargs.update(overrides)
         return cls(**kwargs)

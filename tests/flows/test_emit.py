@@ -170,7 +170,7 @@ def test_catalog_contents():
     assert list(specs) == ["add_bf16", "add_fp32", "mul_bf16", "fma_bf16", "fma_fp32",
                            "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "int8_to_bf16",
                            "bf16_to_int8", "expp_x8", "softex_softmax_x8", "softex_lut_a_x8",
-                           "softex_lut_b_x8", "tensor_4x4x3"]
+                           "softex_lut_b_x8", "tensor_4x4x3", "cluster"]
     assert specs["fma_fp32"].latency == CONFIGS["default"].arith.fma_latency
     assert specs["fma_fp32"].replace(latency=0).latency == 0
     # The fixed-point width names the casts.
