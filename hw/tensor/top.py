@@ -80,6 +80,11 @@ class TensorUnit(wiring.Component):
         yw = TileWalk(m, g, "y", 1, 1, M, N)               # one Y group per tile
         zw = TileWalk(m, g, "z", 1, 1, M, N)               # one Z group per tile
 
+        # Three check cycles: `checking` (job constants, walks restarted, check stage 1),
+        # `check2` (check stage 2), `checked` (the registered cause decides).
+        check2 = Signal()
+        checked = Signal()
+        m.d.sync += [check2.eq(checking), checked.eq(check2)]
         with m.If(rf.start):
             m.d.sync += checking.eq(1)
         with m.If(checking):
@@ -90,10 +95,10 @@ class TensorUnit(wiring.Component):
             for w in (seq, ww, xw, zw):
                 w.restart()
             yw.restart(op != TensorOp.MATMUL)
-            with m.If(cause == 0):
-                m.d.sync += running.eq(1)
-        m.d.comb += [rf.done.eq((checking & (cause != 0)) | done),
-                     rf.error.eq(Mux(checking, cause, 0))]
+        with m.If(checked & (cause == 0)):
+            m.d.sync += running.eq(1)
+        m.d.comb += [rf.done.eq((checked & (cause != 0)) | done),
+                     rf.error.eq(Mux(checked, cause, 0))]
 
         # -- issue sequencer ---------------------------------------------------------------
         c = Signal(range(D), name="seq_c")
@@ -273,5 +278,5 @@ class TensorUnit(wiring.Component):
                      cnt.FREEZE_CYCLES.eq(running & ~advance)]
 
         with m.If(clear):
-            m.d.sync += [running.eq(0), checking.eq(0)]
+            m.d.sync += [running.eq(0), checking.eq(0), check2.eq(0), checked.eq(0)]
         return m
