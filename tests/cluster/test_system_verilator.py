@@ -114,10 +114,24 @@ def test_gemm_offload_bit_exact():
             int(re.search(r" cycles (\d+)", r["output"]).group(1)))
 
 
+def _sw_run(sim, params, x, cores):
+    rows, n = x.shape
+    elf = build_app("softmax_sw.c", {"sx_in": x, "sw_out": x.size},
+                    dict(ROWS=rows, N=n, USE_CORES=cores), sw_lib=True)
+    r = run_program(sim, params, elf, {"sw_out": 2 * x.size})
+    assert r["exit_code"] == 0, r
+    return r.array("sw_out").reshape(rows, n), int(re.search(r"cycles (\d+)", r["output"]).group(1))
+
+
 @pytest.mark.verilator
 def test_software_softmax_one_and_all_cores():
+    # The software softmax touches no accelerator: it runs on the plain 2-core cluster of
+    # test_cluster_verilator.py (a model ~50x faster than the one with the accelerators), and a
+    # small case shows the accelerated cluster gives the same outputs in the same cycles.
     from sim.golden.softmax import bf16_to_float, reference
-    sim, params = _sim()
+
+    from .test_cluster_verilator import CFG, _sim as plain_sim
+    plain = plain_sim()
     rows, n = 4, 40
     x = softmax_inputs(rows, n, seed=12)
     want = np.stack([sw_softmax(row) for row in x])
@@ -125,15 +139,19 @@ def test_software_softmax_one_and_all_cores():
     y = bf16_to_float(want)
     assert np.all(np.abs(y - ref) <= SW_REL_BOUND * ref + 2.0 ** -126)
     cycles = {}
-    for cores in (1, params["cores"]):
-        elf = build_app("softmax_sw.c", {"sx_in": x, "sw_out": x.size},
-                        dict(ROWS=rows, N=n, USE_CORES=cores), sw_lib=True)
-        r = run_program(sim, params, elf, {"sw_out": 2 * x.size})
-        assert r["exit_code"] == 0, r
-        assert np.array_equal(r.array("sw_out").reshape(rows, n), want)
-        cycles[cores] = int(re.search(r"cycles (\d+)", r["output"]).group(1))
+    for cores in (1, CFG["cores"]):
+        got, cycles[cores] = _sw_run(plain, CFG, x, cores)
+        assert np.array_equal(got, want)
         _record(f"software_softmax_{rows}x{n}_{cores}core_cycles", cycles[cores])
-    assert cycles[params["cores"]] < 0.6 * cycles[1]
+    assert cycles[CFG["cores"]] < 0.6 * cycles[1]
+
+    sim, params = _sim()
+    assert params["cores"] == CFG["cores"]
+    xs = x[:2, :12]
+    got_acc, c_acc = _sw_run(sim, params, xs, 0)
+    got_plain, c_plain = _sw_run(plain, CFG, xs, 0)
+    assert np.array_equal(got_acc, np.stack([sw_softmax(row) for row in xs]))
+    assert np.array_equal(got_acc, got_plain) and c_acc == c_plain, (c_acc, c_plain)
 
 
 @pytest.mark.verilator
