@@ -17,9 +17,10 @@ output, as ``float_to_int`` of that value with CAST.OUT_* (CAST.OUT = (0, 0) giv
 Three passes over the row, every one beat (L elements) per grant:
 
 - pass 1 (max): one beat per cycle. Stage R (the cycle of ``rdata``): int8 -> BF16 (exact,
-  IntToFloat with CAST.IN_*), classification (finite / -inf / NaN or +inf), BF16 -> signed
-  fixed point X with F fraction bits (RNE, saturating at |x| >= 4096); stage A: the maximum
-  of the beat's finite X (a tree) into the running maximum M, the NaN and "some finite" flags.
+  IntToFloat with CAST.IN_*); stage F: classification (finite / -inf / NaN or +inf), BF16 ->
+  signed fixed point X with F fraction bits (RNE, saturating at |x| >= 4096); stage A: the
+  maximum of the beat's finite X (a tree) into the running maximum M, the NaN and "some
+  finite" flags. (R and F were one stage at first: 30 MHz on ECP5, the critical path.)
 - pass 2 (sum): one beat per cycle, reads start on the cycle after the last pass-1 grant (M is
   final when their stage A comes). Stage A: z = M - X, the first table (LUT1 of A / REXP of B,
   L read ports) -> stage B: adder tree into the (table bits + 24)-bit sum S.
@@ -32,7 +33,7 @@ Three passes over the row, every one beat (L elements) per grant:
   (half up) and saturation to 255 -> y8; stage C: y8 -> BF16 (IntToFloat, exact) -> INT8
   (FloatToInt with CAST.OUT_*), NaN rows forced to 0x7FC0 / 0, into the FIFO.
 
-Cycles: about 4 n / L + 12 (``docs/lut_softmax.md``, "Hardware"). Every job reads the row
+Cycles: 4 n / L + 7 for a beat-aligned row (``docs/lut_softmax_bench.md``). Every job reads the row
 three times, also NaN and fully masked rows (their outputs are forced): MEM_BEATS = 4 beats
 per beat of the row.
 
@@ -262,28 +263,36 @@ class LutSoftmaxEngine(wiring.Component):
             m.d.sync += [rd_mask.eq(lane_mask(rd_beat)), rd_half.eq(rd_addr[lg]),
                          rd_tag.eq(rd_pass)]
 
-        # -- stage R: int8 -> bf16, classification, bf16 -> fixed point ----------------------
+        # -- stage R: int8 -> bf16 (exact) -------------------------------------------------
         q_r = port.rdata.word_select(rd_half, 8 * L)
-        a_valid = Signal()
-        a_tag = Signal(2)
-        a_x = [Signal(signed(XW), name=f"a_x{j}") for j in range(L)]
-        a_fin = Signal(L)
-        a_bad = Signal(L)
-        fin_r, bad_r = [], []
+        f_valid = Signal()
+        f_tag = Signal(2)
+        f_mask = Signal(L)
+        f_x = [Signal(16, name=f"f_x{j}") for j in range(L)]
         for j in range(L):
             cv = _comb(m, IntToFloat(8, BF16), f"i2f{j}")
             m.d.comb += [cv.i.payload.q.eq(q_r[8 * j:8 * j + 8]),
                          cv.i.payload.int_bits.eq(cast.IN_INT_BITS),
                          cv.i.payload.signed.eq(cast.IN_SIGNED)]
-            xj = Signal(16, name=f"x_r{j}")
-            m.d.comb += xj.eq(Mux(in8, cv.o.payload.as_value(), port.rdata[16 * j:16 * j + 16]))
+            m.d.sync += f_x[j].eq(Mux(in8, cv.o.payload.as_value(),
+                                      port.rdata[16 * j:16 * j + 16]))
+        m.d.sync += [f_valid.eq(rd_pend & port.rvalid), f_tag.eq(rd_tag), f_mask.eq(rd_mask)]
+
+        # -- stage F: classification, bf16 -> fixed point ----------------------------------
+        a_valid = Signal()
+        a_tag = Signal(2)
+        a_x = [Signal(signed(XW), name=f"a_x{j}") for j in range(L)]
+        a_fin = Signal(L)
+        a_bad = Signal(L)
+        fin_f, bad_f = [], []
+        for j, xj in enumerate(f_x):
             special = xj[7:15] == 0xFF
             is_ninf = xj == NEG_INF
-            fin_r.append(rd_mask[j] & ~special)
-            bad_r.append(rd_mask[j] & special & ~is_ninf)     # NaN or +inf
+            fin_f.append(f_mask[j] & ~special)
+            bad_f.append(f_mask[j] & special & ~is_ninf)     # NaN or +inf
             m.d.sync += a_x[j].eq(bf16_to_fixed(m, xj, self.frac_bits, f"fx{j}"))
-        m.d.sync += [a_valid.eq(rd_pend & port.rvalid), a_tag.eq(rd_tag),
-                     a_fin.eq(Cat(*fin_r)), a_bad.eq(Cat(*bad_r))]
+        m.d.sync += [a_valid.eq(f_valid), a_tag.eq(f_tag),
+                     a_fin.eq(Cat(*fin_f)), a_bad.eq(Cat(*bad_f))]
 
         # -- stage A: pass 1 beat maximum; passes 2, 3: z = M - X, first table ---------------
         level = [Mux(a_fin[j], a_x[j], x_min) for j in range(L)]
@@ -448,5 +457,6 @@ class LutSoftmaxEngine(wiring.Component):
                 m.next = "IDLE"
 
         with m.If(clear):
-            m.d.sync += [rd_pend.eq(0), a_valid.eq(0), b_valid.eq(0), c_valid.eq(0)]
+            m.d.sync += [rd_pend.eq(0), f_valid.eq(0), a_valid.eq(0), b_valid.eq(0),
+                         c_valid.eq(0)]
         return m
