@@ -33,7 +33,7 @@ Three passes over the row, every one beat (L elements) per grant:
   (half up) and saturation to 255 -> y8; stage C: y8 -> BF16 (IntToFloat, exact) -> INT8
   (FloatToInt with CAST.OUT_*), NaN rows forced to 0x7FC0 / 0, into the FIFO.
 
-Cycles: 4 n / L + 7 for a beat-aligned row (``docs/lut_softmax_bench.md``). Every job reads the row
+Cycles: 4 n / L + 8 for a beat-aligned row (``docs/lut_softmax_bench.md``). Every job reads the row
 three times, also NaN and fully masked rows (their outputs are forced): MEM_BEATS = 4 beats
 per beat of the row.
 
