@@ -7,7 +7,8 @@ blocks in :mod:`hw.fp.core`, so the whole library has a single rounding implemen
 
 from .format import BF16, FP32, FORMATS, FloatFormat, float_format
 from .add import FPAdd
-from .mul import FPMul
+from .mul import FPMul, FPMulConst
+from .constmul import SHIFT_ADD_MAX_DIGITS, const_mul, csd_digits, mul_const
 from .fma import FPFMA
 from .compare import FPCompare
 from .convert import FPConvert
@@ -15,5 +16,5 @@ from .fixed import FloatToInt, IntToFloat
 
 __all__ = [
     "FloatFormat", "BF16", "FP32", "FORMATS", "float_format",
-    "FPAdd", "FPMul", "FPFMA", "FPCompare", "FPConvert", "IntToFloat", "FloatToInt",
+    "FPAdd", "FPMul", "FPMulConst", "const_mul", "mul_const", "csd_digits", "SHIFT_ADD_MAX_DIGITS", "FPFMA", "FPCompare", "FPConvert", "IntToFloat", "FloatToInt",
 ]

@@ -6,8 +6,8 @@
 GELU of each. The datapath is exactly ``sim/golden/gelu.py`` (the specification, step by step;
 words and accuracy in ``docs/gelu.md``), built from the shared blocks' combinational datapaths:
 
-per lane: 1 FPMul (x^2), K FPMul (NA_k * x^2, constant operand), K expp, K FPMul (B_k * e_k,
-constant operand), K FloatToInt (Q0.W), a K-input W-bit saturating adder, a (W+1)-bit
+per lane: 1 FPMul (x^2), K FPMulConst (NA_k * x^2: shift-adds, no multiplier), K expp, K
+FPMulConst (B_k * e_k), K FloatToInt (Q0.W), a K-input W-bit saturating adder, a (W+1)-bit
 subtract-from-2^W by sign, 1 IntToFloat (W+1 bits), 1 FPMul (x * phi).
 
 Cut points (``N_CUTS`` = 6; ``latency`` registers spread over them, see hw/pipeline.py): after
@@ -19,7 +19,7 @@ per cycle, i.e. 1/lanes cycles per element.
 from amaranth import C, Cat, Mux, Signal, Value
 from amaranth.lib import data
 
-from ..fp import BF16, FloatToInt, FPMul, IntToFloat
+from ..fp import BF16, FloatToInt, FPMul, FPMulConst, IntToFloat
 from ..params import check_choice, check_int
 from ..pipeline import Pipeline, PipelinedOp
 from .expp import MODES as EXPP_MODES
@@ -79,7 +79,8 @@ class Gelu(PipelinedOp):
         cut = pipe.cut(*xs, *us, name="sq")
         xs, us = list(cut[:n]), list(cut[n:])
         # 2. y_k = NA_k * u
-        ys = [_comb(m, mul, f"arg{i}_{j}", a=C(self.na[j], 16), b=us[i])
+        na_mul = [FPMulConst(na, BF16, latency=0) for na in self.na]
+        ys = [_comb(m, na_mul[j], f"arg{i}_{j}", _value=us[i])
               for i in range(n) for j in range(k)]
         cut = pipe.cut(*xs, *ys, name="arg")
         xs, ys = list(cut[:n]), list(cut[n:])
@@ -90,7 +91,8 @@ class Gelu(PipelinedOp):
         cut = pipe.cut(*xs, *es, name="expp")
         xs, es = list(cut[:n]), list(cut[n:])
         # 4. p_k = B_k * e_k
-        ps = [_comb(m, mul, f"coef{i}_{j}", a=C(self.b[j], 16), b=es[i * k + j])
+        b_mul = [FPMulConst(b, BF16, latency=0) for b in self.b]
+        ps = [_comb(m, b_mul[j], f"coef{i}_{j}", _value=es[i * k + j])
               for i in range(n) for j in range(k)]
         cut = pipe.cut(*xs, *ps, name="coef")
         xs, ps = list(cut[:n]), list(cut[n:])
