@@ -1,17 +1,26 @@
-"""`make sim`: run every block regression under Verilator/cocotb and print a report.
+"""`make sim`: run every block regression under Verilator/cocotb, then the attention head on the
+accelerated cluster, and print a report.
 
 The regressions are the ones listed in ``sim.regressions.REGRESSIONS`` (the same list the
 pytest suite runs): each component's emitted Verilog is built once (cached in build/sim/),
-driven with random stalls, and compared bit for bit with its golden model. The report is
-printed and written to build/sim/report.md; the exit code is non-zero if anything failed.
+driven with random stalls, and compared bit for bit with its golden model. The attention demo
+(``sim.attention``, ``firmware/apps/attention.c``) runs one head on the configuration's
+AcceleratedCluster (cores + SoftEx + tensor unit), checks O and the last tile's scores and
+probabilities bit for bit, and reports the cycles per stage, the errors against float64 and the
+SoftEx speed-up over the software softmax on the cores (measured on the plain cluster of the same
+configuration, on one query tile). The report is printed and written to build/sim/report.md;
+the exit code is non-zero if anything failed.
 """
 
 import argparse
+import re
 import sys
 import time
 
 from rich.console import Console
 from rich.table import Table
+
+import numpy as np
 
 from hw.config import get_config
 from sim.regressions import REGRESSIONS, by_name, run_regression
@@ -26,9 +35,13 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="default", help="configuration name (tiny, default, paper)")
     ap.add_argument("names", nargs="*", help="only these regressions (default: all)")
+    ap.add_argument("--no-attention", action="store_true", help="skip the attention demo")
+    ap.add_argument("--attention-only", action="store_true", help="only the attention demo")
     args = ap.parse_args(argv)
     config = get_config(args.config)  # validates the name; the regressions use its block defaults
     regs = [by_name(n) for n in args.names] if args.names else REGRESSIONS
+    if args.attention_only:
+        regs = []
 
     console = Console()
     console.print(f"[bold]make sim[/]: {len(regs)} block regressions, configuration "
@@ -62,17 +75,98 @@ def main(argv=None):
             console.print(f"[red]{r['name']} failed[/]: " + (r["first_mismatches"][:3] or
                           [(r["error"] or "").splitlines()[0] if r["error"] else ""]).__repr__())
             console.print(f"  log: {r['run_dir']}/sim.log")
+    attention_lines, attention_ok = [], True
+    if not args.no_attention:
+        attention_ok, attention_lines = _attention_demo(console, config.name)
     total_cases = sum(r["cases"] or 0 for r in results)
     failed = [r for r in results if not r["passed"]]
+    if not attention_ok:
+        failed.append({"name": "attention"})
     summary = (f"{len(results) - len(failed)} passed, {len(failed)} failed: {total_cases:,} cases, "
                f"{sum(r['mismatches'] or 0 for r in results):,} mismatches, "
                f"{time.perf_counter() - t0:.0f} s")
     console.print(("[green]" if not failed else "[red]") + summary + "[/]")
     report = BUILD / "sim" / "report.md"
     report.parent.mkdir(parents=True, exist_ok=True)
-    report.write_text("# make sim report\n\n" + "\n".join(lines) + f"\n\n{summary}\n")
+    report.write_text("# make sim report\n\n" + "\n".join(lines) + "\n\n"
+                      + "\n".join(attention_lines) + f"\n\n{summary}\n")
     console.print(f"report: {report.relative_to(BUILD.parent)}")
     return 1 if failed else 0
+
+
+#: The demo head per configuration: (seq, head_dim, block_q, block_k), sized to the scratchpad.
+ATTENTION_SHAPES = {"tiny": (32, 4, 12, 16), "default": (128, 16, 16, 64),
+                    "paper": (256, 64, 32, 128)}
+
+
+def _attention_demo(console, config):
+    """Run the attention head; returns (passed, markdown lines)."""
+    from sim.attention import (AttentionShape, attention_inputs, buffer_align_for,
+                               errors_vs_float64, golden_attention, run_attention)
+    from sim.offload import build_app, run_program, system_sim
+    t0 = time.perf_counter()
+    with console.status(f"attention head on the {config} accelerated cluster: building / running"):
+        sim, params = system_sim(config)
+        seq, hd, bq, bk = ATTENTION_SHAPES[config]
+        shape = AttentionShape(seq, hd, bq, bk, align=buffer_align_for(params))
+        q, k, v = attention_inputs(shape)
+        got = run_attention(sim, params, shape, q, k, v)
+    want = golden_attention(shape, q, k, v, lanes=params["softex_lanes"],
+                            sbuf_addr=got["sbuf_addr"])
+    mism = {n: int(np.count_nonzero(got[n] != want[n])) for n in ("o", "s", "p")}
+    err = errors_vs_float64(shape, q, k, v, got["o"])
+    sim_s = got["run"]["seconds"]
+
+    # Software softmax baseline: the same score rows (the last tile's) on the plain cluster of
+    # this configuration (the software touches no accelerator: same cycles, much faster model).
+    with console.status("software softmax of one query tile on the plain cluster"):
+        from hw.cluster import Cluster
+        from sim.runner import VerilatorSim
+        c = get_config(config).cluster
+        psim = VerilatorSim.for_component(Cluster.from_config(config), name=f"cluster_{config}")
+        pparams = dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib)
+        rows = got["s"].shape[0]
+        elf = build_app("softmax_sw.c", {"sx_in": got["s"], "sw_out": got["s"].size},
+                        dict(ROWS=rows, N=seq, USE_CORES=0), sw_lib=True)
+        r = run_program(psim, pparams, elf, {}, max_cycles=50_000_000)
+        sw_tile = int(re.search(r"cycles (\d+)", r["output"]).group(1))
+    tiles = -(-seq // bq)
+    sw_total = sw_tile * tiles            # every tile has the same rows x seq elements
+    hw_softmax = got["stages"]["softmax"]
+    ok = not any(mism.values()) and r["exit_code"] == 0
+
+    table = Table(title=f"Attention head {seq} x {hd} (query tiles {bq}, key chunks {bk}) on the "
+                        f"{config} cluster ({params['cores']} cores, SoftEx {params['softex_lanes']} "
+                        f"lanes, tensor {'x'.join(map(str, params['tensor']))})")
+    table.add_column("stage")
+    table.add_column("cycles", justify="right")
+    table.add_column("share", justify="right")
+    md = [f"## Attention head {seq} x {hd}, {config} configuration", "",
+          "| stage | cycles | share |", "|---|---:|---:|"]
+    for stage, cyc in got["stages"].items():
+        share = f"{100 * cyc / got['total']:.1f} %"
+        table.add_row(stage, f"{cyc:,}", share)
+        md.append(f"| {stage} | {cyc:,} | {share} |")
+    table.add_row("total", f"{got['total']:,}", "100 %")
+    md.append(f"| total | {got['total']:,} | 100 % |")
+    console.print(table)
+    facts = [
+        f"bit-exact against the golden model: O {mism['o']} mismatches of {got['o'].size:,}, "
+        f"last tile scores {mism['s']} and probabilities {mism['p']} of {got['s'].size:,} each",
+        f"O against float64 attention: max |error| {err['max_abs']:.3g}, mean {err['mean_abs']:.3g} "
+        f"(float64 rounded once to BF16: max {err['bf16_floor_max_abs']:.3g}, mean "
+        f"{err['bf16_floor_mean_abs']:.3g})",
+        f"softmax stage on SoftEx: {hw_softmax:,} cycles; software softmax on {pparams['cores']} "
+        f"cores: {sw_tile:,} cycles per tile x {tiles} tiles = {sw_total:,} cycles -> SoftEx "
+        f"speed-up {sw_total / hw_softmax:,.1f}x",
+        f"simulation: {got['total']:,} cycles in {sim_s:.0f} s ({got['total'] / sim_s:,.0f} cycles/s), "
+        f"demo wall time {time.perf_counter() - t0:.0f} s",
+    ]
+    for f in facts:
+        console.print(("  [green]" if ok else "  [red]") + f + "[/]")
+        md.append("")
+        md.append(f"- {f}")
+    return ok, md
 
 
 if __name__ == "__main__":

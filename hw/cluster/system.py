@@ -24,7 +24,8 @@ from ..params import check_choice, check_int
 from .regs import ADDRESS_MAP, WINDOW
 from .top import Cluster
 
-__all__ = ["AccelSlot", "ACCELERATORS", "AcceleratedCluster", "c_header", "buffer_align"]
+__all__ = ["AccelSlot", "ACCELERATORS", "AcceleratedCluster", "c_header", "buffer_align",
+           "port_align"]
 
 #: One accelerator's place in the cluster: register-file slot (base address
 #: ACCEL_BASE + slot * ACCEL_STRIDE), event line of its done event, index of its wide port.
@@ -48,10 +49,15 @@ def buffer_align():
     and the SoftEx beat (2 * lanes bytes: OUT_ADDR must sit at IN_ADDR's lane). Firmware that
     aligns its buffers and strides to it runs unchanged on tiny, default and paper."""
     from ..config import CONFIGS
-    a = 4
-    for c in CONFIGS.values():
-        a = max(a, 2 * c.tensor.cols * (c.tensor.pipes + 1), 2 * c.softex.lanes)
-    return a
+    return max(port_align((c.tensor.rows, c.tensor.cols, c.tensor.pipes), c.softex.lanes)
+               for c in CONFIGS.values())
+
+
+def port_align(tensor, softex_lanes):
+    """Byte alignment of accelerator buffers for one cluster: tensor = (L, H, P) -> its beat
+    2 * H * (P + 1); the SoftEx beat 2 * lanes; at least 8 (a SoftEx state slot)."""
+    _, h, pipes = tensor
+    return max(8, 2 * h * (pipes + 1), 2 * softex_lanes)
 
 
 def c_header():

@@ -1,7 +1,7 @@
 """cocotb testbench of the cluster (driven by tests/cluster/test_cluster_verilator.py).
 
-Loads an ELF through the ``loader`` port while the cores are held in reset (every loaded word
-read back), raises ``fetch_enable`` and runs until the exit code, collecting the mailbox bytes.
+Loads an ELF (instruction memory image and preloaded scratchpad data) through the ``loader``
+port while the cores are held in reset (every loaded word read back), raises ``fetch_enable`` and runs until the exit code, collecting the mailbox bytes.
 The simulation runs freely between mailbox events (no Python per cycle); a watchdog ends a run
 that has not exited after ``max_cycles`` cycles and reports the output so far and the cycle
 counter. Writes ``result.json``: exit code, output, cycles, wall-clock seconds, load cycles, and
@@ -19,6 +19,7 @@ from sim.tb.elf import load_elf
 from sim.tb.params import load_params
 
 IMEM_BASE = 0x0000_0000
+SPM_BASE = 0x1000_0000
 
 
 async def _loader_access(dut, addr, we, data=0, max_wait=1000):
@@ -52,6 +53,7 @@ async def run_elf(dut):
     imem_size = p["imem_size"]
     image.check_fits({"imem": (IMEM_BASE, imem_size), "spm": (0x1000_0000, p["spm_size"])})
     words = image.words(IMEM_BASE, imem_size)
+    words.update(image.words(SPM_BASE, p["spm_size"]))      # .spm_data (firmware/link.ld)
 
     dut.fetch_enable.value = 0
     dut.events.value = 0

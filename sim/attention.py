@@ -1,0 +1,208 @@
+"""An attention head on the accelerated cluster: O = softmax(Q K^T / sqrt(d)) V, tiled.
+
+``firmware/apps/attention.c`` runs it (the data flow is described there); this module is its
+other half: the problem (:class:`AttentionShape`: sequence length, head dimension, tile sizes,
+strides that satisfy every accelerator's alignment rule), the inputs, the firmware build, the
+run, and the bit-exact golden model of everything the firmware writes, made of the blocks'
+golden models in the firmware's order (``sim.golden.gemm`` per tensor job,
+``sim.golden.softmax.softmax_job`` per SoftEx job with its slot state, ``sim.offload.sw_softmax``
+for the software softmax). Errors against float64 attention are reported, not asserted.
+
+Used by ``tests/cluster/test_attention_verilator.py``, ``scripts/sim.py`` (``make sim``: the
+demo on the default configuration) and ``scripts/bench_cluster.py``.
+"""
+
+from dataclasses import dataclass
+import re
+
+import numpy as np
+
+from .offload import ALIGN, build_app, padded, run_program, sw_softmax
+from .firmware import FIRMWARE
+
+__all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention", "build_attention",
+           "run_attention", "float64_attention", "STAGES", "errors_vs_float64", "buffer_align_for"]
+
+STAGES = ("scale", "qk", "softmax", "pv")
+GEMM_LIB = FIRMWARE / "lib" / "bf16_gemm.c"
+SOFTMAX_LIB = FIRMWARE / "lib" / "bf16_softmax.c"
+
+
+@dataclass(frozen=True)
+class AttentionShape:
+    """``seq`` x ``head_dim`` head, query tiles of ``block_q`` rows, key chunks of ``block_k``.
+
+    ``head_dim`` is a power of 4 (1/sqrt(d) = 2^-shift is exact); ``block_k`` divides ``seq``
+    and ``2 * block_k`` is a multiple of ``align`` so that every chunk pointer keeps the
+    buffers' alignment. ``align`` (bytes, strides and chunk pointers): default
+    sim.offload.ALIGN, valid on every named configuration (the tensor unit's beat and the
+    SoftEx lanes); :func:`buffer_align_for` gives the smaller one of a single configuration.
+    """
+
+    seq: int
+    head_dim: int
+    block_q: int
+    block_k: int
+    align: int = ALIGN
+
+    def __post_init__(self):
+        from hw.params import check_int
+        check_int("seq", self.seq, min=1, max=4096)
+        check_int("head_dim", self.head_dim, min=1, max=1024)
+        if self.head_dim & (self.head_dim - 1) or (self.head_dim.bit_length() - 1) % 2:
+            raise ValueError(f"head_dim must be a power of 4 (1, 4, 16, 64, ...), got {self.head_dim}")
+        check_int("block_q", self.block_q, min=1, max=self.seq)
+        check_int("block_k", self.block_k, min=1, max=self.seq)
+        check_int("align", self.align, min=2, max=4096)
+        if self.seq % self.block_k or (2 * self.block_k) % self.align:
+            raise ValueError(f"block_k must divide seq ({self.seq}) and be a multiple of "
+                             f"{max(1, self.align // 2)}, got {self.block_k}")
+
+    @property
+    def shift(self):
+        return (self.head_dim.bit_length() - 1) // 2
+
+    @property
+    def strides(self):
+        """Byte strides: Q, K^T, V, O and the score / probability tile buffers."""
+        def stride_for(cols):
+            return -(-2 * cols // self.align) * self.align
+        d, s = stride_for(self.head_dim), stride_for(self.seq)
+        return dict(QS=d, KTS=s, VS=d, OS=d, SS=s)
+
+    def defines(self, gemm_sw=False, softmax_sw=False):
+        return dict(SEQ=self.seq, HD=self.head_dim, BQ=self.block_q, BK=self.block_k,
+                    SHIFT=self.shift, GEMM_SW=int(gemm_sw), SOFTMAX_SW=int(softmax_sw),
+                    **self.strides)
+
+    @property
+    def scratchpad_bytes(self):
+        st = self.strides
+        return (self.seq * (st["QS"] + st["VS"] + st["OS"]) + self.head_dim * st["KTS"]
+                + 2 * self.block_q * st["SS"] + 8 * self.block_q
+                + (self.head_dim + self.block_q) * st["QS"])
+
+
+def buffer_align_for(params):
+    """Alignment (bytes) of the accelerator buffers of one AcceleratedCluster (its ``params``)."""
+    from hw.cluster.system import port_align
+    return port_align(params["tensor"], params["softex_lanes"])
+
+
+def attention_inputs(shape, seed=7):
+    """Q, K, V (BF16 patterns, seq x head_dim) of normal(0, 1) values."""
+    from .golden.softmax import float_to_bf16
+    rng = np.random.default_rng(seed)
+
+    def mat():
+        v = rng.normal(0, 1, shape.seq * shape.head_dim)
+        return np.asarray(float_to_bf16(v), dtype=np.uint16).reshape(shape.seq, shape.head_dim)
+    return mat(), mat(), mat()
+
+
+def scaled_identity(shape):
+    """The HD x HD matrix 2^-shift I the firmware multiplies Q by (BF16 patterns)."""
+    return np.diag(np.full(shape.head_dim, (127 - shape.shift) << 7)).astype(np.uint16)
+
+
+def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0):
+    """Bit-exact outputs of attention.c: dict(o=O, s=scores of the last tile, p=probabilities
+    of the last tile). ``softex``: SoftEx jobs (``lanes``, buffers at ``sbuf_addr`` for the
+    lane offsets) or the software softmax. The GEMMs are the tensor unit's (the software
+    GEMM is bit-identical to it)."""
+    from hw.tensor.regmap import TensorOp
+    from .golden.gemm import gemm
+    from .golden.softmax import lane_offset, softmax_job
+    ident = scaled_identity(shape)
+    kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
+    n, bq, bk = shape.seq, shape.block_q, shape.block_k
+    nch, stride = n // bk, shape.strides["SS"]
+    o = np.zeros((n, shape.head_dim), dtype=np.uint16)
+    s = p = None
+    for q0 in range(0, n, bq):
+        rows = min(bq, n - q0)
+        qs = gemm(q[q0:q0 + rows], ident, op=TensorOp.MATMUL)
+        s = np.concatenate([gemm(qs, kt[:, c * bk:(c + 1) * bk], op=TensorOp.MATMUL)
+                            for c in range(nch)], axis=1)
+        p = np.zeros_like(s)
+        for r in range(rows):
+            if not softex:
+                p[r] = sw_softmax(s[r])
+                continue
+            chunks = [s[r, c * bk:(c + 1) * bk] for c in range(nch)]
+            off = [lane_offset(sbuf_addr + r * stride + 2 * c * bk, lanes) for c in range(nch)]
+            if nch == 1:
+                p[r] = softmax_job(chunks[0], lanes=lanes, offset=off[0])["y"]
+                continue
+            state = None
+            for c in range(nch):                       # ACC + SAVE (+LOAD) (+DIV on the last)
+                job = softmax_job(chunks[c], lanes=lanes, offset=off[c], state=state,
+                                  div=c == nch - 1)
+                state = (job["m"], job["D"])
+            p[r, (nch - 1) * bk:] = job["y"]
+            for c in range(nch - 1):                   # DIV + LOAD
+                p[r, c * bk:(c + 1) * bk] = softmax_job(chunks[c], lanes=lanes, offset=off[c],
+                                                        acc=False, state=state)["y"]
+        o[q0:q0 + rows] = gemm(p, np.asarray(v, dtype=np.uint16), op=TensorOp.MATMUL)
+    return dict(o=o, s=s, p=p)
+
+
+def float64_attention(shape, q, k, v):
+    """softmax(Q K^T / sqrt(d)) V in float64 from the BF16 inputs (no rounding anywhere)."""
+    from .golden.softmax import bf16_to_float
+    qf, kf, vf = (bf16_to_float(x) for x in (q, k, v))
+    s = qf @ kf.T / np.sqrt(shape.head_dim)
+    e = np.exp(s - s.max(axis=1, keepdims=True))
+    return (e / e.sum(axis=1, keepdims=True)) @ vf
+
+
+def errors_vs_float64(shape, q, k, v, o):
+    """Max and mean absolute error of O (BF16) against float64 attention, and the error of
+    float64 attention rounded once to BF16 (the floor for any BF16 output)."""
+    from .golden.softmax import bf16_to_float, float_to_bf16
+    ref = float64_attention(shape, q, k, v)
+    err = np.abs(bf16_to_float(o) - ref)
+    floor = np.abs(bf16_to_float(np.asarray(float_to_bf16(ref.ravel()), dtype=np.uint16))
+                   .reshape(ref.shape) - ref)
+    return dict(max_abs=float(err.max()), mean_abs=float(err.mean()),
+                bf16_floor_max_abs=float(floor.max()), bf16_floor_mean_abs=float(floor.mean()))
+
+
+def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False):
+    """ELF of attention.c with the inputs preloaded into the scratchpad."""
+    st = shape.strides
+    kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
+    arrays = {"q": padded(q, st["QS"]), "kt": padded(kt, st["KTS"]), "v": padded(v, st["VS"]),
+              "o": shape.seq * st["OS"] // 2, "sbuf": shape.block_q * st["SS"] // 2,
+              "pbuf": shape.block_q * st["SS"] // 2, "slots": 4 * shape.block_q,
+              "ident": shape.head_dim * st["QS"] // 2, "qsbuf": shape.block_q * st["QS"] // 2}
+    libs = ([GEMM_LIB] if gemm_sw else []) + ([SOFTMAX_LIB] if softmax_sw else [])
+    return build_app("attention.c", arrays, shape.defines(gemm_sw, softmax_sw), libs=libs,
+                     preload=True)
+
+
+def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False,
+                  max_cycles=20_000_000):
+    """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
+    {stage: cycles}, total=cycles)."""
+    from .tb.elf import load_elf
+    if shape.scratchpad_bytes + 2048 * params["cores"] > params["spm_kib"] * 1024:
+        raise ValueError(f"attention {shape} needs {shape.scratchpad_bytes} bytes of scratchpad "
+                         f"plus stacks; the cluster has {params['spm_kib']} KiB")
+    st = shape.strides
+    elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw)
+    tile = shape.seq - (shape.seq - 1) // shape.block_q * shape.block_q   # rows of the last tile
+    dump = {"o": shape.seq * st["OS"], "sbuf": tile * st["SS"], "pbuf": tile * st["SS"]}
+    r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
+    if r["exit_code"] != 0:
+        raise RuntimeError(f"attention exited with {r['exit_code']!r}: {r['output']!r}")
+    stages = {m.group(1): int(m.group(2))
+              for m in re.finditer(r"stage (\w+) cycles (\d+)", r["output"])}
+    total = int(re.search(r"total cycles (\d+)", r["output"]).group(1))
+
+    def unpad(name, rows, cols, stride):
+        return r.array(name).reshape(rows, stride // 2)[:, :cols]
+    return dict(run=r, elf=elf, sbuf_addr=load_elf(elf).symbols["sbuf"], stages=stages,
+                total=total, o=unpad("o", shape.seq, shape.head_dim, st["OS"]),
+                s=unpad("sbuf", tile, shape.seq, st["SS"]),
+                p=unpad("pbuf", tile, shape.seq, st["SS"]))

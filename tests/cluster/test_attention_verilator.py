@@ -1,0 +1,60 @@
+"""The attention head (firmware/apps/attention.c, sim/attention.py) on the accelerated cluster
+under Verilator: O, and the scores and probabilities of the last query tile, bit for bit
+against the golden model made of the blocks' golden models in the firmware's order.
+
+The small head runs on the system tests' tiny build (2 cores): 32 x 4 with query tiles of 12
+rows (a leftover tile of 8) and key chunks of 16 (every row split over two SoftEx jobs through
+its slot, rows interleaved). The default-configuration demo is ``make sim``."""
+
+import numpy as np
+import pytest
+
+from sim.attention import (AttentionShape, attention_inputs, buffer_align_for, errors_vs_float64,
+                           golden_attention, run_attention)
+
+from .test_system_verilator import _record, _sim
+
+
+def _shape(params, **kw):
+    return AttentionShape(**{**dict(seq=32, head_dim=4, block_q=12, block_k=16), **kw},
+                          align=buffer_align_for(params))
+
+
+def test_shape_checks():
+    with pytest.raises(ValueError, match="head_dim must be a power of 4"):
+        AttentionShape(32, 8, 8, 16, align=8)
+    with pytest.raises(ValueError, match="block_k must divide seq"):
+        AttentionShape(32, 4, 8, 12, align=8)
+    with pytest.raises(ValueError, match="block_q must be an integer in"):
+        AttentionShape(32, 4, 0, 16, align=8)
+
+
+def test_golden_attention_close_to_float64():
+    """The golden model's O is within a few BF16 roundings of exact attention."""
+    shape = AttentionShape(64, 16, 16, 32)
+    q, k, v = attention_inputs(shape, seed=3)
+    for lanes, softex in ((8, True), (8, False)):
+        e = errors_vs_float64(shape, q, k, v, golden_attention(shape, q, k, v, lanes=lanes,
+                                                               softex=softex)["o"])
+        assert e["max_abs"] < 4 * e["bf16_floor_max_abs"], e
+        assert e["mean_abs"] < 4 * e["bf16_floor_mean_abs"], e
+
+
+@pytest.mark.verilator
+def test_attention_head_bit_exact():
+    sim, params = _sim()
+    shape = _shape(params)
+    q, k, v = attention_inputs(shape, seed=21)
+    got = run_attention(sim, params, shape, q, k, v)
+    want = golden_attention(shape, q, k, v, lanes=params["softex_lanes"],
+                            sbuf_addr=got["sbuf_addr"])
+    for name in ("s", "p", "o"):
+        bad = np.argwhere(got[name] != want[name])
+        assert not len(bad), f"{name}: {len(bad)} mismatches, first at {bad[:4].tolist()}"
+    assert set(got["stages"]) == {"scale", "qk", "softmax", "pv"}
+    assert sum(got["stages"].values()) == got["total"]
+    for stage, cyc in got["stages"].items():
+        _record(f"attention_{shape.seq}x{shape.head_dim}_{stage}_cycles", cyc)
+    _record(f"attention_{shape.seq}x{shape.head_dim}_total_cycles", got["total"])
+    err = errors_vs_float64(shape, q, k, v, got["o"])
+    assert err["max_abs"] < 4 * err["bf16_floor_max_abs"], err
