@@ -105,9 +105,10 @@ def scaled_identity(shape):
     return np.diag(np.full(shape.head_dim, (127 - shape.shift) << 7)).astype(np.uint16)
 
 
-def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0):
+def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=None):
     """Bit-exact outputs of attention.c: dict(o=O, s=scores of the last tile, p=probabilities
-    of the last tile). ``softex``: SoftEx jobs (``lanes``, buffers at ``sbuf_addr`` for the
+    of the last tile run). ``tiles``: only the first query tiles (rows of O past them stay 0).
+    ``softex``: SoftEx jobs (``lanes``, buffers at ``sbuf_addr`` for the
     lane offsets) or the software softmax. The GEMMs are the tensor unit's (the software
     GEMM is bit-identical to it)."""
     from hw.tensor.regmap import TensorOp
@@ -119,7 +120,7 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0):
     nch, stride = n // bk, shape.strides["SS"]
     o = np.zeros((n, shape.head_dim), dtype=np.uint16)
     s = p = None
-    for q0 in range(0, n, bq):
+    for q0 in range(0, min(n, (tiles or n) * bq), bq):
         rows = min(bq, n - q0)
         qs = gemm(q[q0:q0 + rows], ident, op=TensorOp.MATMUL)
         s = np.concatenate([gemm(qs, kt[:, c * bk:(c + 1) * bk], op=TensorOp.MATMUL)
@@ -168,7 +169,7 @@ def errors_vs_float64(shape, q, k, v, o):
                 bf16_floor_max_abs=float(floor.max()), bf16_floor_mean_abs=float(floor.mean()))
 
 
-def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False):
+def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None):
     """ELF of attention.c with the inputs preloaded into the scratchpad."""
     st = shape.strides
     kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
@@ -177,11 +178,13 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False):
               "pbuf": shape.block_q * st["SS"] // 2, "slots": 4 * shape.block_q,
               "ident": shape.head_dim * st["QS"] // 2, "qsbuf": shape.block_q * st["QS"] // 2}
     libs = ([GEMM_LIB] if gemm_sw else []) + ([SOFTMAX_LIB] if softmax_sw else [])
-    return build_app("attention.c", arrays, shape.defines(gemm_sw, softmax_sw), libs=libs,
-                     preload=True)
+    defines = shape.defines(gemm_sw, softmax_sw)
+    if tiles is not None:
+        defines["TILES"] = tiles
+    return build_app("attention.c", arrays, defines, libs=libs, preload=True)
 
 
-def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False,
+def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                   max_cycles=20_000_000):
     """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
     {stage: cycles}, total=cycles)."""
@@ -190,8 +193,9 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
         raise ValueError(f"attention {shape} needs {shape.scratchpad_bytes} bytes of scratchpad "
                          f"plus stacks; the cluster has {params['spm_kib']} KiB")
     st = shape.strides
-    elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw)
-    tile = shape.seq - (shape.seq - 1) // shape.block_q * shape.block_q   # rows of the last tile
+    elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles)
+    last = min((shape.seq - 1) // shape.block_q, (tiles or shape.seq) - 1)   # last tile run
+    tile = min(shape.block_q, shape.seq - last * shape.block_q)              # its rows
     dump = {"o": shape.seq * st["OS"], "sbuf": tile * st["SS"], "pbuf": tile * st["SS"]}
     r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
     if r["exit_code"] != 0:

@@ -15,7 +15,8 @@
  *   pv       O_tile = P V, one tensor job of BQ x HD (K = SEQ).
  * GEMM_SW = 1 runs qk and pv with bf16_gemm on the cores (bit-identical to the tensor unit);
  * SOFTMAX_SW = 1 runs the softmax with bf16_softmax on the cores (not bit-identical to SoftEx).
- * Software stages split rows by core id; every stage ends at a barrier, and core 0 adds the
+ * TILES (default: all) runs only the first TILES query tiles. Software stages split rows by
+ * core id; every stage ends at a barrier, and core 0 adds the
  * cycles of each stage to its total and prints them ("stage <name> cycles <n>").
  * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error. */
 #include "hal.h"
@@ -36,6 +37,9 @@
 #define SOFTMAX_SW 0
 #endif
 #define NCH (SEQ / BK)
+#ifndef TILES                       /* query tiles to run (benchmarks of slow variants: fewer) */
+#define TILES ((SEQ + BQ - 1) / BQ)
+#endif
 
 extern uint16_t q[], kt[], v[], o[], sbuf[], pbuf[], slots[], ident[], qsbuf[];
 
@@ -147,7 +151,7 @@ int main(void)
             ROW(ident, i, QS)[i] = (uint16_t)((127u - SHIFT) << 7);
     barrier();
     uint32_t t = (uint32_t)cycles(), start = t;
-    for (uint32_t q0 = 0; q0 < SEQ; q0 += BQ) {
+    for (uint32_t q0 = 0; q0 < SEQ && q0 < TILES * BQ; q0 += BQ) {
         uint32_t rows = SEQ - q0 < BQ ? SEQ - q0 : BQ;
         uint16_t *qt = ROW(q, q0, QS);
         matmul(qt, QS, ident, QS, qsbuf, QS, rows, HD, HD, id, nc);

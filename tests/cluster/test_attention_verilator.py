@@ -58,3 +58,21 @@ def test_attention_head_bit_exact():
     _record(f"attention_{shape.seq}x{shape.head_dim}_total_cycles", got["total"])
     err = errors_vs_float64(shape, q, k, v, got["o"])
     assert err["max_abs"] < 4 * err["bf16_floor_max_abs"], err
+
+
+@pytest.mark.verilator
+def test_attention_head_in_software_bit_exact():
+    """GEMM_SW and SOFTMAX_SW: the same head on the cores alone (bf16_gemm, bf16_softmax), on the
+    plain 2-core cluster (no accelerator is touched; a much faster model). O equals the golden
+    model with the software softmax: the software GEMM is bit-identical to the tensor unit."""
+    from .test_cluster_verilator import CFG, _sim as plain_sim
+    shape = AttentionShape(16, 4, 8, 8, align=8)
+    q, k, v = attention_inputs(shape, seed=22)
+    got = run_attention(plain_sim(), CFG, shape, q, k, v, gemm_sw=True, softmax_sw=True)
+    want = golden_attention(shape, q, k, v, lanes=1, softex=False)
+    for name in ("s", "p", "o"):
+        bad = np.argwhere(got[name] != want[name])
+        assert not len(bad), f"{name}: {len(bad)} mismatches, first at {bad[:4].tolist()}"
+    assert sum(got["stages"].values()) == got["total"]
+    for stage, cyc in got["stages"].items():
+        _record(f"attention_sw_{shape.seq}x{shape.head_dim}_{stage}_cycles", cyc)
