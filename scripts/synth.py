@@ -584,8 +584,25 @@ def _fmt(v):
     return "-" if v is None else (f"{v:.1f}" if isinstance(v, float) else str(v))
 
 
+def _row_key(r):
+    return (r["component"], r["latency"], r["target"])
+
+
+def earlier_rows(path, rows, results):
+    """Rows and harness runs of ``path`` (an earlier synth.json) for what this run did not
+    synthesise, so that ``--component X`` updates X's rows and keeps the others."""
+    path = Path(path)
+    if not path.exists():
+        return [], []
+    old = json.loads(path.read_text())
+    new = {_row_key(r) for r in rows} | {_row_key(r) for r in results}
+    kept = [dict(r, earlier_run=True) for r in old.get("rows", []) if _row_key(r) not in new]
+    harness = [h for h in old.get("harness_runs", []) if _row_key(h) not in new]
+    return kept, harness
+
+
 def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
-                 load=(0.0, 0.0)):
+                 load=(0.0, 0.0), kept_harness=(), kept=0):
     docs = Path(docs)
     docs.mkdir(parents=True, exist_ok=True)
     data = {
@@ -599,7 +616,7 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
         "runtime_s": round(elapsed, 1), "jobs": jobs, "cpus": os.cpu_count(),
         "load_average": list(load),
         "rows": rows,
-        "harness_runs": [r for r in results if r["latency"] == "harness"],
+        "harness_runs": list(kept_harness) + [r for r in results if r["latency"] == "harness"],
         "failures": failures,
     }
     (docs / "synth.json").write_text(json.dumps(data, indent=1) + "\n")
@@ -625,14 +642,15 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
                if r.get("does_not_fit") else
                f"{_fmt(r['fmax_best_mhz'])} | {_fmt(r['fmax_median_mhz'])} | {path} | ")
             + f"{'-' if h is None else str(h['luts']) + ' / ' + str(h['ffs'])} | "
-            f"{', '.join(map(str, r.get('seeds', ())))} | {r['runtime_s'] / 60:.1f} |")
+            f"{', '.join(map(str, r.get('seeds', r.get('fmax_seeds_mhz', {}))))} | "
+            f"{r['runtime_s'] / 60:.1f} |")
     for label, err in sorted(failures.items()):
         lines.append(f"| {label} | failed: {err.splitlines()[-1][:80]} |||||||||||")
     computed = [r for r in results if not r.get("cached")]
     all_tool_s = sum(r["yosys_s"] + r["nextpnr_s"] for r in results)
     harness_fmax = "; ".join(
         f"{r['target']} {r['component']}: {_fmt(r['fmax_best_mhz'])} MHz"
-        for r in results if r["latency"] == "harness")
+        for r in list(kept_harness) + [r for r in results if r["latency"] == "harness"])
     dev = "; ".join(f"{t.name}: {t.device}, `{t.synth}`, {t.nextpnr} at {t.freq_mhz:g} MHz"
                     for t in TARGETS.values())
     lines += [
@@ -667,7 +685,9 @@ f"- Runtime of the `make synth` that wrote this file: {elapsed / 60:.1f} min wal
         f"start and {load[1]:.1f} at the end; {len(computed)} of {len(results)} synthesis runs "
         f"executed, {len(results) - len(computed)} reused unchanged from build/synth/. Tool wall "
         f"time of all {len(results)} runs when they executed: {all_tool_s / 60:.1f} min "
-        "(Yosys and nextpnr run as WebAssembly, YoWASP).",
+        "(Yosys and nextpnr run as WebAssembly, YoWASP)."
+        + (f" {kept} row(s) come from earlier runs (`--component` updates its own rows and "
+           "keeps the others; synth.json marks them `earlier_run`)." if kept else ""),
         "",
     ]
     (docs / "synth.md").write_text("\n".join(lines))
@@ -697,6 +717,9 @@ def main(argv=None):
     parser.add_argument("--no-harness", action="store_true",
                         help="do not synthesise the harness alone (no subtraction)")
     parser.add_argument("--list", action="store_true", help="print the plan and exit")
+    parser.add_argument("--no-merge", action="store_true",
+                        help="with --component: write only this run's rows (default: the rows "
+                             "of other components already in synth.json are kept)")
     args = parser.parse_args(argv)
 
     try:
@@ -718,10 +741,14 @@ def main(argv=None):
     results, failures = run(units, jobs=args.jobs, force=args.force)
     elapsed = time.monotonic() - start
     rows = summarise(results)
-    write_report(rows, results, failures, docs=args.docs, seeds=args.seeds or DEFAULT_SEEDS,
-                 jobs=args.jobs,
+    kept_rows, kept_harness = [], []
+    if args.component and not args.no_merge:
+        kept_rows, kept_harness = earlier_rows(Path(args.docs) / "synth.json", rows, results)
+    write_report(kept_rows + rows, results, failures, docs=args.docs,
+                 seeds=args.seeds or DEFAULT_SEEDS, jobs=args.jobs,
                  elapsed=elapsed, config=args.config,
-                 load=(round(load0, 1), round(os.getloadavg()[0], 1)))
+                 load=(round(load0, 1), round(os.getloadavg()[0], 1)),
+                 kept_harness=kept_harness, kept=len(kept_rows))
     for label, err in failures.items():
         print(f"FAILED {label}: {err}", file=sys.stderr)
     print(f"wrote {Path(args.docs) / 'synth.md'} and synth.json ({len(results)} runs, "

@@ -202,3 +202,20 @@ def test_synth_item_variant():
         SynthItem("fma_bf16", params={"latency": 1}, name="Bad name")
     with pytest.raises(ValueError, match="params must be a dict"):
         SynthItem("fma_bf16", params=[1, 2], name="x")
+
+
+def test_partial_run_keeps_earlier_rows(tmp_path):
+    """--component X replaces X's rows and keeps the other components' rows and harness runs."""
+    from scripts.synth import earlier_rows
+
+    def row(component, latency="configured", target="ecp5"):
+        return {"component": component, "latency": latency, "target": target}
+    old = {"rows": [row("fma_bf16", 2), row("tensor_4x4x3")],
+           "harness_runs": [row("fma_bf16", "harness"), row("tensor_4x4x3", "harness")]}
+    path = tmp_path / "synth.json"
+    path.write_text(json.dumps(old))
+    kept, harness = earlier_rows(path, [row("tensor_4x4x3")],
+                                 [row("tensor_4x4x3"), row("tensor_4x4x3", "harness")])
+    assert [r["component"] for r in kept] == ["fma_bf16"] and kept[0]["earlier_run"]
+    assert [h["component"] for h in harness] == ["fma_bf16"]
+    assert earlier_rows(tmp_path / "missing.json", [], []) == ([], [])
