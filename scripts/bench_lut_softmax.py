@@ -19,6 +19,11 @@ from scripts.bench_softmax import measure as measure_expp
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = {"expp": "softex_softmax_x{L}", "LUT A": "softex_lut_a_x{L}",
            "LUT B": "softex_lut_b_x{L}"}
+#: Rows of the cost table: the expp engine with GELU (the default SoftEx), without GELU (the
+#: like-for-like comparison: the LUT engines have no GELU), and the two LUT engines.
+COST_ROWS = {"expp, with GELU (default SoftEx)": "softex_softmax_x{L}",
+             "expp, without GELU": "softex_softmax_nogelu_x{L}",
+             "LUT A": "softex_lut_a_x{L}", "LUT B": "softex_lut_b_x{L}"}
 
 
 def measure_lut(method, lengths=LENGTHS):
@@ -41,7 +46,7 @@ def synth_figures(lanes, path=ROOT / "docs" / "synth.json"):
         return {}
     rows = json.loads(Path(path).read_text())["rows"]
     out = {}
-    for engine, name in ENGINES.items():
+    for engine, name in COST_ROWS.items():
         for r in rows:
             if r["component"] == name.format(L=lanes) and r["target"] == "ecp5":
                 out[engine] = r
@@ -79,16 +84,21 @@ def report(cycles, int8, lanes, out_dir, synth=None):
             "| engine | LUT4 | FF | DSP (MULT18X18D) | BRAM (DP16KD) | Fmax (MHz) |",
             "|---|---|---|---|---|---|",
         ]
-        for engine in ENGINES:
+        for engine in COST_ROWS:
             r = synth.get(engine)
             if r is None:
                 lines.append(f"| {engine} | not synthesised | | | | |")
                 continue
             fmax = r.get("fmax_best_mhz")
+            fmax = (f"does not fit ({r['does_not_fit']})" if r.get("does_not_fit") else
+                    "-" if fmax is None else f"{fmax:.1f}")
             lines.append(f"| {engine} | {r['luts']} | {r['ffs']} | {r['dsps']} | {r['brams']} | "
-                         f"{'-' if fmax is None else f'{fmax:.1f}'} |")
+                         f"{fmax} |")
     lines += ["", "![cycles per row](lut_softmax_bench.png)", ""]
     (out_dir / "lut_softmax_bench.md").write_text("\n".join(lines))
+    (out_dir / "lut_softmax_bench.json").write_text(json.dumps(
+        {"lanes": lanes, "cycles": {e: {str(n): c for n, c in v.items()} for e, v in cycles.items()},
+         "int8": {str(n): c for n, c in int8.items()}}, indent=1) + "\n")
 
     import matplotlib
     matplotlib.use("Agg")
@@ -107,13 +117,39 @@ def report(cycles, int8, lanes, out_dir, synth=None):
     fig.savefig(out_dir / "lut_softmax_bench.png", dpi=100)
 
 
+def _saved_cycles(out_dir):
+    """Cycles of the last measurement: lut_softmax_bench.json, or (written before the JSON
+    existed) the table of lut_softmax_bench.md."""
+    path = out_dir / "lut_softmax_bench.json"
+    if path.exists():
+        d = json.loads(path.read_text())
+        return ({e: {int(n): c for n, c in v.items()} for e, v in d["cycles"].items()},
+                {int(n): c for n, c in d["int8"].items()})
+    import re
+    cycles, int8 = {"expp": {}, "LUT A": {}, "LUT B": {}}, {}
+    for m in re.finditer(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|",
+                         (out_dir / "lut_softmax_bench.md").read_text(), re.M):
+        n, e, a, b, i = map(int, m.groups())
+        cycles["expp"][n], cycles["LUT A"][n], cycles["LUT B"][n], int8[n] = e, a, b, i
+    if not int8:
+        raise SystemExit("no measured cycles to keep: run without --cost-only")
+    return cycles, int8
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(ROOT / "docs"))
     ap.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    ap.add_argument("--cost-only", action="store_true",
+                    help="keep the measured cycles (lut_softmax_bench.json) and only refresh the "
+                         "cost table from docs/synth.json")
     args = ap.parse_args(argv)
     lanes = 8
+    if args.cost_only:
+        cycles, int8 = _saved_cycles(Path(args.out))
+        report(cycles, int8, lanes, args.out, synth_figures(lanes))
+        return
     cycles, int8 = {}, {}
     cycles["expp"], _ = measure_expp(lanes, args.lengths)
     for method in ("a", "b"):
