@@ -636,7 +636,7 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
         h = r["harness"]
         path = " -> ".join(r["critical_path"]) if r["critical_path"] else "-"
         lines.append(
-            f"| {r['component']} | {r['latency']} | {r['target']} | {r['luts']} | {r['ffs']} | "
+            f"| {r['component']} | {'-' if r['latency'] is None else r['latency']} | {r['target']} | {r['luts']} | {r['ffs']} | "
             f"{r['dsps']} | {r['brams']} | "
             + (f"does not fit the device ({r['does_not_fit']}) | - | - | "
                if r.get("does_not_fit") else
