@@ -13,11 +13,11 @@
  *            chunks, ...): ACC+SAVE (+LOAD after the first chunk, +DIV on the last chunk), then
  *            DIV+LOAD for the earlier chunks; one job per row (ACC | DIV) when SEQ == BK;
  *   pv       O_tile = P V, one tensor job of BQ x HD (K = SEQ).
- * GEMM_SW = 1 runs qk and pv with bf16_gemm on the cores (bit-identical to the tensor unit);
- * SOFTMAX_SW = 1 runs the softmax with bf16_softmax on the cores (not bit-identical to SoftEx).
- * TILES (default: all) runs only the first TILES query tiles. Software stages split rows by
- * core id; every stage ends at a barrier, and core 0 adds the
- * cycles of each stage to its total and prints them ("stage <name> cycles <n>").
+ * GEMM_SW = 1 runs scale, qk and pv with bf16_gemm on the cores (bit-identical to the tensor
+ * unit); SOFTMAX_SW = 1 runs the softmax with bf16_softmax on the cores (not bit-identical to
+ * SoftEx). TILES (default: all) runs only the first TILES query tiles. Software stages split
+ * rows by core id; every stage ends at a barrier, and core 0 adds the cycles of each stage to
+ * its total and prints them ("stage <name> cycles <n>").
  * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error. */
 #include "hal.h"
 #include "softex.h"
