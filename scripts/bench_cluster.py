@@ -36,16 +36,11 @@ def _cycles(text, key="cycles"):
 
 class Bench:
     def __init__(self, config, console):
-        from hw.cluster import Cluster
-        from sim.offload import system_sim
-        from sim.runner import VerilatorSim
+        from sim.offload import plain_sim, system_sim
         self.config = config
         self.console = console
         self.acc_sim, self.acc_params = system_sim(config)
-        c = get_config(config).cluster
-        self.plain_params = dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib)
-        self.plain_sim = VerilatorSim.for_component(Cluster.from_config(config),
-                                                    name=f"cluster_{config}")
+        self.plain_sim, self.plain_params = plain_sim(config)
 
     # ---- 1. softmax ---------------------------------------------------------------------
     def softmax(self, n):

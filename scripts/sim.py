@@ -104,7 +104,7 @@ def _attention_demo(console, config):
     """Run the attention head; returns (passed, markdown lines)."""
     from sim.attention import (AttentionShape, attention_inputs, buffer_align_for,
                                errors_vs_float64, golden_attention, run_attention)
-    from sim.offload import build_app, run_program, system_sim
+    from sim.offload import build_app, plain_sim, run_program, system_sim
     t0 = time.perf_counter()
     with console.status(f"attention head on the {config} accelerated cluster: building / running"):
         sim, params = system_sim(config)
@@ -121,11 +121,7 @@ def _attention_demo(console, config):
     # Software softmax baseline: the same score rows (the last tile's) on the plain cluster of
     # this configuration (the software touches no accelerator: same cycles, much faster model).
     with console.status("software softmax of one query tile on the plain cluster"):
-        from hw.cluster import Cluster
-        from sim.runner import VerilatorSim
-        c = get_config(config).cluster
-        psim = VerilatorSim.for_component(Cluster.from_config(config), name=f"cluster_{config}")
-        pparams = dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib)
+        psim, pparams = plain_sim(config)
         rows = got["s"].shape[0]
         elf = build_app("softmax_sw.c", {"sx_in": got["s"], "sw_out": got["s"].size},
                         dict(ROWS=rows, N=seq, USE_CORES=0), sw_lib=True)

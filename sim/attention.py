@@ -17,15 +17,13 @@ import re
 
 import numpy as np
 
-from .offload import ALIGN, build_app, padded, run_program, sw_softmax
-from .firmware import FIRMWARE
+from .offload import ALIGN, SW_LIB, build_app, padded, run_program, sw_softmax
+from .sw_gemm import SW_GEMM_SOURCE
 
 __all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention", "build_attention",
            "run_attention", "float64_attention", "STAGES", "errors_vs_float64", "buffer_align_for"]
 
 STAGES = ("scale", "qk", "softmax", "pv")
-GEMM_LIB = FIRMWARE / "lib" / "bf16_gemm.c"
-SOFTMAX_LIB = FIRMWARE / "lib" / "bf16_softmax.c"
 
 
 @dataclass(frozen=True)
@@ -177,7 +175,7 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
               "o": shape.seq * st["OS"] // 2, "sbuf": shape.block_q * st["SS"] // 2,
               "pbuf": shape.block_q * st["SS"] // 2, "slots": 4 * shape.block_q,
               "ident": shape.head_dim * st["QS"] // 2, "qsbuf": shape.block_q * st["QS"] // 2}
-    libs = ([GEMM_LIB] if gemm_sw else []) + ([SOFTMAX_LIB] if softmax_sw else [])
+    libs = ([SW_GEMM_SOURCE] if gemm_sw else []) + (SW_LIB if softmax_sw else [])
     defines = shape.defines(gemm_sw, softmax_sw)
     if tiles is not None:
         defines["TILES"] = tiles

@@ -17,7 +17,7 @@ from .firmware import FIRMWARE, build
 from .toolchain import BUILD
 
 __all__ = ["ALIGN", "APPS", "SystemRun", "c_array_source", "system_sim", "run_program",
-           "softmax_inputs", "gemm_inputs", "padded", "stride_for", "sw_softmax", "SW_REL_BOUND",
+           "plain_sim", "softmax_inputs", "gemm_inputs", "padded", "stride_for", "sw_softmax", "SW_REL_BOUND",
            "build_app"]
 
 APPS = FIRMWARE / "apps"
@@ -197,6 +197,22 @@ def system_sim(config="tiny", **overrides):
         top = AcceleratedCluster.from_config(config, **overrides)
         name = "system_" + config + "".join(f"_{k}{v}" for k, v in sorted(overrides.items()))
         _SIMS[key] = (VerilatorSim.for_component(top, name=name), top.params)
+    return _SIMS[key]
+
+
+def plain_sim(config="default"):
+    """The (cached) Verilator simulator of the plain ``Cluster.from_config(config)`` (no
+    accelerators; software runs on it in the same cycles, ~70x faster) and its parameters
+    for :func:`run_program`."""
+    key = ("plain", config)
+    if key not in _SIMS:
+        from hw.cluster import Cluster
+        from hw.config import get_config
+        from .runner import VerilatorSim
+        c = get_config(config).cluster
+        _SIMS[key] = (VerilatorSim.for_component(Cluster.from_config(config),
+                                                 name=f"cluster_{config}"),
+                      dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib))
     return _SIMS[key]
 
 

@@ -66,14 +66,13 @@ def gemm_sw_elf(x, w, cores=0):
     """ELF of ``firmware/apps/gemm_sw.c`` for X (m x k), W (k x n) and ``cores`` (0 = all),
     with the data file and defines of :mod:`sim.offload` (rows at ``stride_for`` strides), and
     the number of output words (``gz_sw``, m rows at the Z stride)."""
-    from .firmware import build
-    from .offload import APPS, c_array_source, padded, stride_for
+    from .offload import build_app, padded, stride_for
     x = np.asarray(x, dtype=np.uint16)
     w = np.asarray(w, dtype=np.uint16)
     (m, k), n = x.shape, w.shape[1]
     xs, ws, zs = stride_for(k), stride_for(n), stride_for(n)
     zwords = m * zs // 2
-    data = c_array_source({"gx": padded(x, xs), "gw": padded(w, ws), "gz_sw": zwords})
-    elf = build([APPS / "gemm_sw.c", data, SW_GEMM_SOURCE],
-                defines=dict(GM=m, GN=n, GK=k, GXS=xs, GWS=ws, GZS=zs, USE_CORES=cores))
+    elf = build_app("gemm_sw.c", {"gx": padded(x, xs), "gw": padded(w, ws), "gz_sw": zwords},
+                    dict(GM=m, GN=n, GK=k, GXS=xs, GWS=ws, GZS=zs, USE_CORES=cores),
+                    libs=[SW_GEMM_SOURCE])
     return elf, zwords
