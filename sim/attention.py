@@ -68,16 +68,20 @@ class AttentionShape:
         d, s = stride_for(self.head_dim), stride_for(self.seq)
         return dict(QS=d, KTS=s, VS=d, OS=d, SS=s)
 
-    def defines(self, gemm_sw=False, softmax_sw=False):
+    def defines(self, gemm_sw=False, softmax_sw=False, pipeline=False):
         return dict(SEQ=self.seq, HD=self.head_dim, BQ=self.block_q, BK=self.block_k,
                     SHIFT=self.shift, GEMM_SW=int(gemm_sw), SOFTMAX_SW=int(softmax_sw),
-                    **self.strides)
+                    PIPELINE=int(pipeline), **self.strides)
 
     @property
-    def scratchpad_bytes(self):
+    def tiles(self):
+        return -(-self.seq // self.block_q)
+
+    def scratchpad_bytes(self, pipeline=False):
+        """Bytes of the buffers (``pipeline``: score and probability buffers doubled)."""
         st = self.strides
         return (self.seq * (st["QS"] + st["VS"] + st["OS"]) + self.head_dim * st["KTS"]
-                + 2 * self.block_q * st["SS"] + 8 * self.block_q
+                + 2 * (1 + pipeline) * self.block_q * st["SS"] + 8 * self.block_q
                 + (self.head_dim + self.block_q) * st["QS"])
 
 
@@ -103,12 +107,13 @@ def scaled_identity(shape):
     return np.diag(np.full(shape.head_dim, (127 - shape.shift) << 7)).astype(np.uint16)
 
 
-def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=None):
+def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=None,
+                     pipeline=False):
     """Bit-exact outputs of attention.c: dict(o=O, s=scores of the last tile, p=probabilities
     of the last tile run). ``tiles``: only the first query tiles (rows of O past them stay 0).
     ``softex``: SoftEx jobs (``lanes``, buffers at ``sbuf_addr`` for the
-    lane offsets) or the software softmax. The GEMMs are the tensor unit's (the software
-    GEMM is bit-identical to it)."""
+    lane offsets; ``pipeline``: tile t in half t % 2 of the doubled buffers) or the software
+    softmax. The GEMMs are the tensor unit's (the software GEMM is bit-identical to it)."""
     from hw.tensor.regmap import TensorOp
     from .golden.gemm import gemm
     from .golden.softmax import lane_offset, softmax_job
@@ -120,6 +125,7 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=N
     s = p = None
     for q0 in range(0, min(n, (tiles or n) * bq), bq):
         rows = min(bq, n - q0)
+        base = sbuf_addr + (q0 // bq % 2 if pipeline else 0) * bq * stride
         qs = gemm(q[q0:q0 + rows], ident, op=TensorOp.MATMUL)
         s = np.concatenate([gemm(qs, kt[:, c * bk:(c + 1) * bk], op=TensorOp.MATMUL)
                             for c in range(nch)], axis=1)
@@ -129,7 +135,7 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=N
                 p[r] = sw_softmax(s[r])
                 continue
             chunks = [s[r, c * bk:(c + 1) * bk] for c in range(nch)]
-            off = [lane_offset(sbuf_addr + r * stride + 2 * c * bk, lanes) for c in range(nch)]
+            off = [lane_offset(base + r * stride + 2 * c * bk, lanes) for c in range(nch)]
             if nch == 1:
                 p[r] = softmax_job(chunks[0], lanes=lanes, offset=off[0])["y"]
                 continue
@@ -167,34 +173,47 @@ def errors_vs_float64(shape, q, k, v, o):
                 bf16_floor_max_abs=float(floor.max()), bf16_floor_mean_abs=float(floor.mean()))
 
 
-def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None):
+def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
+                    pipeline=False):
     """ELF of attention.c with the inputs preloaded into the scratchpad."""
     st = shape.strides
     kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
+    tile_buf = (1 + pipeline) * shape.block_q * st["SS"] // 2
     arrays = {"q": padded(q, st["QS"]), "kt": padded(kt, st["KTS"]), "v": padded(v, st["VS"]),
-              "o": shape.seq * st["OS"] // 2, "sbuf": shape.block_q * st["SS"] // 2,
-              "pbuf": shape.block_q * st["SS"] // 2, "slots": 4 * shape.block_q,
+              "o": shape.seq * st["OS"] // 2, "sbuf": tile_buf, "pbuf": tile_buf,
+              "slots": 4 * shape.block_q,
               "ident": shape.head_dim * st["QS"] // 2, "qsbuf": shape.block_q * st["QS"] // 2}
     libs = ([SW_GEMM_SOURCE] if gemm_sw else []) + (SW_LIB if softmax_sw else [])
-    defines = shape.defines(gemm_sw, softmax_sw)
+    defines = shape.defines(gemm_sw, softmax_sw, pipeline)
     if tiles is not None:
         defines["TILES"] = tiles
-    return build_app("attention.c", arrays, defines, libs=libs, preload=True)
+    # Every buffer but the identity (zero off the diagonal) is written before it is read.
+    noinit = ("o", "sbuf", "pbuf", "slots", "qsbuf")
+    return build_app("attention.c", arrays, defines, libs=libs, preload=True, noinit=noinit)
 
 
 def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
-                  max_cycles=20_000_000):
+                  pipeline=False, max_cycles=20_000_000):
     """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
-    {stage: cycles}, total=cycles)."""
+    {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
+    overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
+    more cores (both accelerators only)."""
     from .tb.elf import load_elf
-    if shape.scratchpad_bytes + 2048 * params["cores"] > params["spm_kib"] * 1024:
-        raise ValueError(f"attention {shape} needs {shape.scratchpad_bytes} bytes of scratchpad "
+    if pipeline and (gemm_sw or softmax_sw):
+        raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
+    need = shape.scratchpad_bytes(pipeline)
+    if need + 2048 * params["cores"] > params["spm_kib"] * 1024:
+        raise ValueError(f"attention {shape} needs {need} bytes of scratchpad "
                          f"plus stacks; the cluster has {params['spm_kib']} KiB")
     st = shape.strides
-    elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles)
-    last = min((shape.seq - 1) // shape.block_q, (tiles or shape.seq) - 1)   # last tile run
+    elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles,
+                          pipeline=pipeline)
+    pipelined = pipeline and params["cores"] >= 2
+    last = min(shape.tiles, tiles or shape.tiles) - 1                         # last tile run
     tile = min(shape.block_q, shape.seq - last * shape.block_q)              # its rows
-    dump = {"o": shape.seq * st["OS"], "sbuf": tile * st["SS"], "pbuf": tile * st["SS"]}
+    skip = (last % 2 if pipelined else 0) * shape.block_q * st["SS"]         # its buffer half
+    dump = {"o": shape.seq * st["OS"], "sbuf": skip + tile * st["SS"],
+            "pbuf": skip + tile * st["SS"]}
     r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
     if r["exit_code"] != 0:
         raise RuntimeError(f"attention exited with {r['exit_code']!r}: {r['output']!r}")
@@ -203,8 +222,9 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     total = int(re.search(r"total cycles (\d+)", r["output"]).group(1))
 
     def unpad(name, rows, cols, stride):
-        return r.array(name).reshape(rows, stride // 2)[:, :cols]
+        return r.array(name)[skip // 2 if name != "o" else 0:].reshape(rows, stride // 2)[:, :cols]
     return dict(run=r, elf=elf, sbuf_addr=load_elf(elf).symbols["sbuf"], stages=stages,
-                total=total, o=unpad("o", shape.seq, shape.head_dim, st["OS"]),
+                total=total, pipelined=pipelined,
+                o=unpad("o", shape.seq, shape.head_dim, st["OS"]),
                 s=unpad("sbuf", tile, shape.seq, st["SS"]),
                 p=unpad("pbuf", tile, shape.seq, st["SS"]))

@@ -18,6 +18,14 @@
  * SoftEx). TILES (default: all) runs only the first TILES query tiles. Software stages split
  * rows by core id; every stage ends at a barrier, and core 0 adds the cycles of each stage to
  * its total and prints them ("stage <name> cycles <n>").
+ *
+ * PIPELINE = 1 (both accelerators, 2 or more cores) overlaps the tiles instead: core 1 drives
+ * the tensor unit (scale and qk of tile t, then pv of tile t - 1) and core 0 drives SoftEx
+ * (softmax of tile t), with sbuf and pbuf double-buffered (tile t uses half t % 2) and two
+ * shared counters (tiles whose scores / probabilities are complete) as the only
+ * synchronisation. The tile order of every job is unchanged, so the outputs are the same bit
+ * for bit. A stage's cycles are then the time its driving core spends issuing and waiting for
+ * its jobs, and the stages overlap: the total is less than their sum.
  * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error. */
 #include "hal.h"
 #include "softex.h"
@@ -40,6 +48,13 @@
 #ifndef TILES                       /* query tiles to run (benchmarks of slow variants: fewer) */
 #define TILES ((SEQ + BQ - 1) / BQ)
 #endif
+#ifndef PIPELINE
+#define PIPELINE 0
+#endif
+#if PIPELINE && (GEMM_SW || SOFTMAX_SW)
+#error "PIPELINE overlaps the two accelerators: not with GEMM_SW or SOFTMAX_SW"
+#endif
+#define N_TILES (TILES < (SEQ + BQ - 1) / BQ ? TILES : (SEQ + BQ - 1) / BQ)
 
 extern uint16_t q[], kt[], v[], o[], sbuf[], pbuf[], slots[], ident[], qsbuf[];
 
@@ -105,12 +120,12 @@ static void matmul_wait(uint32_t id)
 /* One SoftEx job on chunk c of row r. (Writing only what changed -- an acquired context starts
  * as a copy of the last triggered one -- measured 11 % slower here, 13,828 vs 12,444 cycles for
  * 96 jobs on tiny: not understood yet, so every register is written.) */
-static void softex_job(uint32_t r, uint32_t c, uint32_t cmd)
+static void softex_job(uint16_t *sb, uint16_t *pb, uint32_t r, uint32_t c, uint32_t cmd)
 {
     uintptr_t b = SYS_SOFTEX_BASE;
     hwpe_acquire(b);
-    softex_write_in_addr(b, (uint32_t)(ROW(sbuf, r, SS) + c * BK));
-    softex_write_out_addr(b, (uint32_t)(ROW(pbuf, r, SS) + c * BK));
+    softex_write_in_addr(b, (uint32_t)(ROW(sb, r, SS) + c * BK));
+    softex_write_out_addr(b, (uint32_t)(ROW(pb, r, SS) + c * BK));
     softex_write_slot_addr(b, (uint32_t)&slots[4 * r]);
     softex_write_length(b, BK);
     softex_write_command(b, cmd);                          /* OP = SOFTMAX, BF16 in and out */
@@ -118,11 +133,12 @@ static void softex_job(uint32_t r, uint32_t c, uint32_t cmd)
 }
 #endif
 
-static void softmax_tile(uint32_t rows, uint32_t id, uint32_t nc)
+/* P = softmax(S) of one tile's rows, from sb into pb. */
+static void softmax_tile(uint16_t *sb, uint16_t *pb, uint32_t rows, uint32_t id, uint32_t nc)
 {
 #if SOFTMAX_SW
     for (uint32_t r = id; r < rows; r += nc)
-        bf16_softmax(ROW(sbuf, r, SS), ROW(pbuf, r, SS), SEQ);
+        bf16_softmax(ROW(sb, r, SS), ROW(pb, r, SS), SEQ);
 #else
     if (id != 0)
         return;
@@ -130,18 +146,108 @@ static void softmax_tile(uint32_t rows, uint32_t id, uint32_t nc)
     const uint32_t load = SOFTEX_COMMAND_LOAD_MASK, save = SOFTEX_COMMAND_SAVE_MASK;
     if (NCH == 1) {
         for (uint32_t r = 0; r < rows; r++)
-            softex_job(r, 0, acc | div);
+            softex_job(sb, pb, r, 0, acc | div);
     } else {
         for (uint32_t c = 0; c < NCH; c++)
             for (uint32_t r = 0; r < rows; r++)
-                softex_job(r, c, acc | save | (c ? load : 0) | (c == NCH - 1 ? div : 0));
+                softex_job(sb, pb, r, c, acc | save | (c ? load : 0) | (c == NCH - 1 ? div : 0));
         for (uint32_t c = 0; c + 1 < NCH; c++)
             for (uint32_t r = 0; r < rows; r++)
-                softex_job(r, c, div | load);
+                softex_job(sb, pb, r, c, div | load);
     }
     hwpe_wait_idle(SYS_SOFTEX_BASE);
 #endif
 }
+
+static uint32_t tile_rows(uint32_t tile)
+{
+    return SEQ - tile * BQ < BQ ? SEQ - tile * BQ : BQ;
+}
+
+/* Every tile in turn on all cores, each stage ending at a barrier; returns the end time. */
+static uint32_t serial_tiles(uint32_t id, uint32_t nc, uint32_t t)
+{
+    for (uint32_t tile = 0; tile < N_TILES; tile++) {
+        uint32_t q0 = tile * BQ, rows = tile_rows(tile);
+        matmul(ROW(q, q0, QS), QS, ident, QS, qsbuf, QS, rows, HD, HD, id, nc);
+        matmul_wait(id);
+        t = stage_end(id, ST_SCALE, t);
+        for (uint32_t c = 0; c < NCH; c++)
+            matmul(qsbuf, QS, kt + c * BK, KTS, sbuf + c * BK, SS, rows, BK, HD, id, nc);
+        matmul_wait(id);
+        t = stage_end(id, ST_QK, t);
+        softmax_tile(sbuf, pbuf, rows, id, nc);
+        t = stage_end(id, ST_SOFTMAX, t);
+        matmul(pbuf, SS, v, VS, ROW(o, q0, OS), OS, rows, HD, SEQ, id, nc);
+        matmul_wait(id);
+        t = stage_end(id, ST_PV, t);
+    }
+    return t;
+}
+
+#if PIPELINE
+/* Tiles whose scores (written by core 1) / probabilities (core 0) are complete. */
+static volatile uint32_t scores_done, probs_done;
+
+static void wait_for(volatile uint32_t *count, uint32_t n)
+{
+    while (*count < n) {}
+}
+
+/* One tensor job to completion on the driving core; its cycles booked to `stage`. */
+static void tensor_stage(int stage, const uint16_t *x, uint32_t xs, const uint16_t *w,
+                         uint32_t ws, uint16_t *z, uint32_t zs, uint32_t m, uint32_t n,
+                         uint32_t k)
+{
+    uint32_t t0 = (uint32_t)cycles();
+    tensor_matmul(x, xs, w, ws, z, zs, m, n, k);
+    hwpe_wait_idle(SYS_TENSOR_BASE);
+    stage_cycles[stage] += (uint32_t)cycles() - t0;
+}
+
+/* The tiles overlapped on two cores. Half h = tile % 2 of sbuf / pbuf belongs to one tile at a
+ * time: core 1 writes scores of tile t into sbuf half t % 2 only after it has run pv of tile
+ * t - 1, which waited for the probabilities of tile t - 1, so softmax of tile t - 2 (the last
+ * reader of that half) is complete; core 0 writes probabilities of tile t into pbuf half t % 2
+ * only after the scores of tile t, which core 1 publishes after pv of tile t - 2 (the last
+ * reader of that half). Cores above 1 only wait at the final barrier. */
+static void pipelined_tiles(uint32_t id)
+{
+    const uint32_t half = BQ * SS / 2;                  /* uint16_t elements of one half */
+    if (id == 1) {
+        for (uint32_t tile = 0; tile <= N_TILES; tile++) {
+            if (tile < N_TILES) {
+                uint32_t rows = tile_rows(tile);
+                uint16_t *sb = sbuf + (tile & 1) * half;
+                tensor_stage(ST_SCALE, ROW(q, tile * BQ, QS), QS, ident, QS, qsbuf, QS, rows,
+                             HD, HD);
+                uint32_t t0 = (uint32_t)cycles();
+                for (uint32_t c = 0; c < NCH; c++)
+                    tensor_matmul(qsbuf, QS, kt + c * BK, KTS, sb + c * BK, SS, rows, BK, HD);
+                hwpe_wait_idle(SYS_TENSOR_BASE);
+                stage_cycles[ST_QK] += (uint32_t)cycles() - t0;
+                scores_done = tile + 1;
+            }
+            if (tile > 0) {
+                uint32_t prev = tile - 1;
+                wait_for(&probs_done, tile);
+                tensor_stage(ST_PV, pbuf + (prev & 1) * half, SS, v, VS,
+                             ROW(o, prev * BQ, OS), OS, tile_rows(prev), HD, SEQ);
+            }
+        }
+    } else if (id == 0) {
+        for (uint32_t tile = 0; tile < N_TILES; tile++) {
+            wait_for(&scores_done, tile + 1);
+            uint32_t t0 = (uint32_t)cycles();
+            softmax_tile(sbuf + (tile & 1) * half, pbuf + (tile & 1) * half, tile_rows(tile),
+                         id, 1);
+            stage_cycles[ST_SOFTMAX] += (uint32_t)cycles() - t0;
+            probs_done = tile + 1;
+        }
+    }
+    barrier();
+}
+#endif
 
 int main(void)
 {
@@ -150,23 +256,14 @@ int main(void)
         for (uint32_t i = 0; i < HD; i++)
             ROW(ident, i, QS)[i] = (uint16_t)((127u - SHIFT) << 7);
     barrier();
-    uint32_t t = (uint32_t)cycles(), start = t;
-    for (uint32_t q0 = 0; q0 < SEQ && q0 < TILES * BQ; q0 += BQ) {
-        uint32_t rows = SEQ - q0 < BQ ? SEQ - q0 : BQ;
-        uint16_t *qt = ROW(q, q0, QS);
-        matmul(qt, QS, ident, QS, qsbuf, QS, rows, HD, HD, id, nc);
-        matmul_wait(id);
-        t = stage_end(id, ST_SCALE, t);
-        for (uint32_t c = 0; c < NCH; c++)
-            matmul(qsbuf, QS, kt + c * BK, KTS, sbuf + c * BK, SS, rows, BK, HD, id, nc);
-        matmul_wait(id);
-        t = stage_end(id, ST_QK, t);
-        softmax_tile(rows, id, nc);
-        t = stage_end(id, ST_SOFTMAX, t);
-        matmul(pbuf, SS, v, VS, ROW(o, q0, OS), OS, rows, HD, SEQ, id, nc);
-        matmul_wait(id);
-        t = stage_end(id, ST_PV, t);
-    }
+    uint32_t start = (uint32_t)cycles(), t;
+#if PIPELINE
+    if (nc >= 2) {
+        pipelined_tiles(id);
+        t = (uint32_t)cycles();
+    } else
+#endif
+        t = serial_tiles(id, nc, start);
     if (id != 0)
         return 0;
     for (int s = 0; s < N_STAGES; s++) {

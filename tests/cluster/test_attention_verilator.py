@@ -41,25 +41,36 @@ def test_golden_attention_close_to_float64():
 
 
 @pytest.mark.verilator
-def test_attention_head_bit_exact():
+@pytest.mark.parametrize("pipeline", [False, True], ids=["serial", "pipelined"])
+def test_attention_head_bit_exact(pipeline):
+    """Serial: every stage on all cores between barriers (the stages add up to the total).
+    Pipelined: core 1 drives the tensor unit and core 0 SoftEx, tiles overlapped through the
+    double buffers (three tiles: both halves are reused); the same outputs, in fewer cycles
+    than the sum of the stages."""
     sim, params = _sim()
     shape = _shape(params)
     q, k, v = attention_inputs(shape, seed=21)
-    got = run_attention(sim, params, shape, q, k, v)
+    got = run_attention(sim, params, shape, q, k, v, pipeline=pipeline)
+    assert got["pipelined"] == pipeline and params["cores"] >= 2
     want = golden_attention(shape, q, k, v, lanes=params["softex_lanes"],
-                            sbuf_addr=got["sbuf_addr"])
+                            sbuf_addr=got["sbuf_addr"], pipeline=pipeline)
     for name in ("s", "p", "o"):
         bad = np.argwhere(got[name] != want[name])
         assert not len(bad), f"{name}: {len(bad)} mismatches, first at {bad[:4].tolist()}"
     assert set(got["stages"]) == {"scale", "qk", "softmax", "pv"}
-    assert sum(got["stages"].values()) == got["total"]
+    if pipeline:
+        assert got["total"] < sum(got["stages"].values())
+    else:
+        assert sum(got["stages"].values()) == got["total"]
+    mode = "_pipelined" if pipeline else ""
     for stage, cyc in got["stages"].items():
-        _record(f"attention_{shape.seq}x{shape.head_dim}_{stage}_cycles", cyc)
-    _record(f"attention_{shape.seq}x{shape.head_dim}_total_cycles", got["total"])
+        _record(f"attention{mode}_{shape.seq}x{shape.head_dim}_{stage}_cycles", cyc)
+    _record(f"attention{mode}_{shape.seq}x{shape.head_dim}_total_cycles", got["total"])
     err = errors_vs_float64(shape, q, k, v, got["o"])
     assert err["max_abs"] < 4 * err["bf16_floor_max_abs"], err
 
 
+@pytest.mark.slow
 @pytest.mark.verilator
 def test_attention_head_in_software_bit_exact():
     """GEMM_SW and SOFTMAX_SW: the same head on the cores alone (bf16_gemm, bf16_softmax), on the

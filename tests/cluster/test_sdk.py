@@ -49,6 +49,32 @@ def test_elf_rejects_malformed():
         load_elf(bytes(good[:200]))
 
 
+def test_array_sections_preload_bss_noinit(tmp_path):
+    """c_array_source places initialised arrays in .spm_data (preload: loaded by the testbench,
+    no IMEM copy), count arrays in .bss (cleared by crt0) or, when named in ``noinit``, in
+    .spm_noinit (neither loaded nor cleared)."""
+    import numpy as np
+    arrays = {"x_in": np.arange(64, dtype=np.uint16), "zeroed": 32, "scratch": 4096}
+    main = tmp_path / "use.c"
+    main.write_text("#include <stdint.h>\nextern uint16_t x_in[], zeroed[], scratch[];\n"
+                    "int main(void) { scratch[1] = zeroed[2]; return x_in[3] + scratch[1]; }\n")
+    image = load_elf(build([main, _data_file(arrays)]))
+    sym = image.symbols
+    assert sym["__bss_start"] <= sym["zeroed"] < sym["__bss_end"]
+    assert not sym["__bss_start"] <= sym["scratch"] < sym["__bss_end"]
+    assert sym["scratch"] >= sym["x_in"] + 128          # after .spm_data, in the scratchpad
+    loaded = image.words(0x1000_0000, 1 << 20)
+    assert sym["x_in"] in loaded and loaded[sym["x_in"] + 4] == 0x0003_0002
+    assert not any(sym["scratch"] <= a < sym["scratch"] + 8192 for a in loaded)
+    with pytest.raises(ValueError, match="noinit names arrays given as counts"):
+        _data_file(arrays, noinit=("x_in",))
+
+
+def _data_file(arrays, noinit=("scratch",)):
+    from sim.offload import c_array_source
+    return c_array_source(arrays, preload=True, noinit=noinit)
+
+
 def test_build_is_cached_and_reports_errors(tmp_path):
     a = build([HELLO])
     assert build([HELLO]) == a                     # same inputs: same folder, no rebuild
