@@ -118,8 +118,9 @@ static void matmul_wait(uint32_t id)
 
 #if !SOFTMAX_SW
 /* One SoftEx job on chunk c of row r: about 130 cycles of core time, 15 instructions of which
- * 7 peripheral accesses, against 20-40 cycles of SoftEx work per chunk on tiny (JOB_CYCLES
- * summed over the jobs: 4,160 of the 12,448-cycle stage), so the stage is bound by this code.
+ * 7 peripheral accesses, against about 22 cycles of SoftEx work per 16-element chunk on tiny
+ * (JOB_CYCLES summed over the 96 jobs: 2,080 of the 12,448-cycle stage), so the stage is bound
+ * by this code.
  * Writing only what changed (an acquired context starts as a copy of the last triggered one)
  * is slower, 13,826 cycles: remembering the last command costs a scratchpad load and store,
  * more than the two peripheral writes it saves. */
