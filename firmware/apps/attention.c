@@ -31,6 +31,7 @@
 #include "softex.h"
 #include "system.h"
 #include "tensor.h"
+#include "lib/tensor_job.h"
 #if GEMM_SW
 #include "lib/bf16_gemm.h"
 #endif
@@ -79,18 +80,8 @@ static uint32_t stage_end(uint32_t id, int stage, uint32_t t0)
 static void tensor_matmul(const uint16_t *x, uint32_t xs, const uint16_t *w, uint32_t ws,
                           uint16_t *z, uint32_t zs, uint32_t m, uint32_t n, uint32_t k)
 {
-    uintptr_t b = SYS_TENSOR_BASE;
-    hwpe_acquire(b);
-    tensor_write_x_ptr(b, (uint32_t)x);
-    tensor_write_w_ptr(b, (uint32_t)w);
-    tensor_write_z_ptr(b, (uint32_t)z);
-    tensor_write_dim_mn(b, tensor_dim_mn_n_set(tensor_dim_mn_m_set(0, m), n));
-    tensor_write_dim_k(b, tensor_dim_k_k_set(0, k));
-    tensor_write_x_stride(b, xs);
-    tensor_write_w_stride(b, ws);
-    tensor_write_z_stride(b, zs);
-    tensor_write_command(b, tensor_command_op_set(0, TENSOR_COMMAND_OP_MATMUL));
-    hwpe_trigger(b);
+    tensor_matmul_job(SYS_TENSOR_BASE, (uint32_t)x, xs, (uint32_t)w, ws, (uint32_t)z, zs, m, n,
+                      k);
 }
 #endif
 

@@ -7,6 +7,7 @@
 #include "hal.h"
 #include "tensor.h"
 #include "system.h"
+#include "lib/tensor_job.h"
 
 extern uint16_t gx[], gw[], gy[], gz[], gz2[];
 
@@ -15,19 +16,8 @@ int main(void)
     if (core_id() != 0)
         return 0;
     uintptr_t b = SYS_TENSOR_BASE;
-    uint32_t mn = tensor_dim_mn_n_set(tensor_dim_mn_m_set(0, GM), GN);
     uint32_t t0 = (uint32_t)cycles();
-    hwpe_acquire(b);
-    tensor_write_x_ptr(b, (uint32_t)gx);
-    tensor_write_w_ptr(b, (uint32_t)gw);
-    tensor_write_z_ptr(b, (uint32_t)gz);
-    tensor_write_dim_mn(b, mn);
-    tensor_write_dim_k(b, tensor_dim_k_k_set(0, GK));
-    tensor_write_x_stride(b, GXS);
-    tensor_write_w_stride(b, GWS);
-    tensor_write_z_stride(b, GZS);
-    tensor_write_command(b, tensor_command_op_set(0, TENSOR_COMMAND_OP_MATMUL));
-    hwpe_trigger(b);
+    tensor_matmul_job(b, (uint32_t)gx, GXS, (uint32_t)gw, GWS, (uint32_t)gz, GZS, GM, GN, GK);
     /* The second context starts as a copy of the first: only what changes is written. */
     hwpe_acquire(b);
     tensor_write_y_ptr(b, (uint32_t)gy);

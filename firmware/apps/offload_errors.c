@@ -7,6 +7,7 @@
 #include "softex.h"
 #include "tensor.h"
 #include "system.h"
+#include "lib/tensor_job.h"
 
 static uint16_t buf[64] __attribute__((aligned(SYS_BUF_ALIGN)));
 static uint16_t out[64] __attribute__((aligned(SYS_BUF_ALIGN)));
@@ -34,19 +35,9 @@ static uint32_t softex_job(uint32_t in, uint32_t o, uint32_t n)
 
 static uint32_t tensor_job(uint32_t m, uint32_t n, uint32_t k, uint32_t xptr)
 {
-    uintptr_t b = SYS_TENSOR_BASE;
-    hwpe_acquire(b);
-    tensor_write_x_ptr(b, xptr);
-    tensor_write_w_ptr(b, (uint32_t)buf);
-    tensor_write_z_ptr(b, (uint32_t)out);
-    tensor_write_dim_mn(b, tensor_dim_mn_n_set(tensor_dim_mn_m_set(0, m), n));
-    tensor_write_dim_k(b, tensor_dim_k_k_set(0, k));
-    tensor_write_x_stride(b, SYS_BUF_ALIGN);
-    tensor_write_w_stride(b, SYS_BUF_ALIGN);
-    tensor_write_z_stride(b, SYS_BUF_ALIGN);
-    tensor_write_command(b, tensor_command_op_set(0, TENSOR_COMMAND_OP_MATMUL));
-    hwpe_trigger(b);
-    return hwpe_wait(b, SYS_TENSOR_EVENT);
+    tensor_matmul_job(SYS_TENSOR_BASE, xptr, SYS_BUF_ALIGN, (uint32_t)buf, SYS_BUF_ALIGN,
+                      (uint32_t)out, SYS_BUF_ALIGN, m, n, k);
+    return hwpe_wait(SYS_TENSOR_BASE, SYS_TENSOR_EVENT);
 }
 
 int main(void)
