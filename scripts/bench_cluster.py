@@ -93,7 +93,7 @@ class Bench:
                            softmax_sw=True, tiles=1, max_cycles=200_000_000)
         want1 = golden_attention(shape, q, k, v, lanes=1, softex=False, tiles=1)
         assert np.array_equal(sw["o"], want1["o"]), "software attention differs from its model"
-        tiles = -(-shape.seq // shape.block_q)
+        tiles = shape.tiles
         return dict(shape=shape, tiles=tiles, hw=hw["stages"], hw_total=hw["total"],
                     hw_sim_s=hw["run"]["seconds"], hw_run_cycles=hw["run"]["cycles"],
                     sw_run_cycles=sw["run"]["cycles"],

@@ -128,7 +128,7 @@ def _attention_demo(console, config):
                         dict(ROWS=rows, N=seq, USE_CORES=0), sw_lib=True)
         r = run_program(psim, pparams, elf, {}, max_cycles=50_000_000)
         sw_tile = int(re.search(r"cycles (\d+)", r["output"]).group(1))
-    tiles = -(-seq // bq)
+    tiles = shape.tiles
     sw_total = sw_tile * tiles            # every tile has the same rows x seq elements
     hw_softmax = got["stages"]["softmax"]
     ok = not any(mism.values()) and r["exit_code"] == 0

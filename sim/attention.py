@@ -221,10 +221,10 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
               for m in re.finditer(r"stage (\w+) cycles (\d+)", r["output"])}
     total = int(re.search(r"total cycles (\d+)", r["output"]).group(1))
 
-    def unpad(name, rows, cols, stride):
-        return r.array(name)[skip // 2 if name != "o" else 0:].reshape(rows, stride // 2)[:, :cols]
+    def unpad(name, rows, cols, stride, skip=0):
+        return r.array(name)[skip // 2:].reshape(rows, stride // 2)[:, :cols]
     return dict(run=r, elf=elf, sbuf_addr=load_elf(elf).symbols["sbuf"], stages=stages,
                 total=total, pipelined=pipelined,
                 o=unpad("o", shape.seq, shape.head_dim, st["OS"]),
-                s=unpad("sbuf", tile, shape.seq, st["SS"]),
-                p=unpad("pbuf", tile, shape.seq, st["SS"]))
+                s=unpad("sbuf", tile, shape.seq, st["SS"], skip),
+                p=unpad("pbuf", tile, shape.seq, st["SS"], skip))
