@@ -138,7 +138,10 @@ def _attention_demo(console, config):
                         f"lanes, tensor {'x'.join(map(str, params['tensor']))})")
     # Pipelined: a stage's cycles are its driving core's busy time (tensor stages on core 1,
     # softmax on core 0) and the stages overlap; serial (1 core): they add up to the total.
-    driver = ({"softmax": "core 0 (SoftEx)"} if got["pipelined"] else {})
+    def driver(stage):
+        if not got["pipelined"]:
+            return "all cores"
+        return "core 0 (SoftEx)" if stage == "softmax" else "core 1 (tensor unit)"
     table.add_column("stage")
     table.add_column("cycles", justify="right")
     table.add_column("share of total", justify="right")
@@ -147,7 +150,7 @@ def _attention_demo(console, config):
           "| stage | cycles | share of total | driven by |", "|---|---:|---:|---|"]
     for stage, cyc in got["stages"].items():
         share = f"{100 * cyc / got['total']:.1f} %"
-        who = driver.get(stage, "core 1 (tensor unit)" if got["pipelined"] else "all cores")
+        who = driver(stage)
         table.add_row(stage, f"{cyc:,}", share, who)
         md.append(f"| {stage} | {cyc:,} | {share} | {who} |")
     table.add_row("total", f"{got['total']:,}", "100 %", "end to end")

@@ -189,6 +189,12 @@ static void wait_for(volatile uint32_t *count, uint32_t n)
     while (*count < n) {}
 }
 
+/* Book the cycles since t0 to `stage` (each stage has one driving core: one writer). */
+static void book(int stage, uint32_t t0)
+{
+    stage_cycles[stage] += (uint32_t)cycles() - t0;
+}
+
 /* One tensor job to completion on the driving core; its cycles booked to `stage`. */
 static void tensor_stage(int stage, const uint16_t *x, uint32_t xs, const uint16_t *w,
                          uint32_t ws, uint16_t *z, uint32_t zs, uint32_t m, uint32_t n,
@@ -197,7 +203,7 @@ static void tensor_stage(int stage, const uint16_t *x, uint32_t xs, const uint16
     uint32_t t0 = (uint32_t)cycles();
     tensor_matmul(x, xs, w, ws, z, zs, m, n, k);
     hwpe_wait_idle(SYS_TENSOR_BASE);
-    stage_cycles[stage] += (uint32_t)cycles() - t0;
+    book(stage, t0);
 }
 
 /* The tiles overlapped on two cores. Half h = tile % 2 of sbuf / pbuf belongs to one tile at a
@@ -220,7 +226,7 @@ static void pipelined_tiles(uint32_t id)
                 for (uint32_t c = 0; c < NCH; c++)
                     tensor_matmul(qsbuf, QS, kt + c * BK, KTS, sb + c * BK, SS, rows, BK, HD);
                 hwpe_wait_idle(SYS_TENSOR_BASE);
-                stage_cycles[ST_QK] += (uint32_t)cycles() - t0;
+                book(ST_QK, t0);
                 scores_done = tile + 1;
             }
             if (tile > 0) {
@@ -236,7 +242,7 @@ static void pipelined_tiles(uint32_t id)
             uint32_t t0 = (uint32_t)cycles();
             softmax_tile(sbuf + (tile & 1) * half, pbuf + (tile & 1) * half, tile_rows(tile),
                          id, 1);
-            stage_cycles[ST_SOFTMAX] += (uint32_t)cycles() - t0;
+            book(ST_SOFTMAX, t0);
             probs_done = tile + 1;
         }
     }
