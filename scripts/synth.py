@@ -115,6 +115,8 @@ class SynthItem:
     ``router``: nextpnr's router for this item; router2 routes a congested, large block (the
     tensor unit's 200k arcs) in a fraction of router1's time. ``params`` / ``name``: a variant
     of the component, built with these constructor overrides and reported as ``name``.
+    ``freq_mhz`` / ``nextpnr_args``: this item's clock constraint and further nextpnr options
+    (a nearly full device routes only with a constraint near what it reaches, see SYNTH_LIST).
     """
     component: str                      # name in hw.catalog.components(config)
     latencies: tuple = None             # latency sweep; None = as configured
@@ -123,6 +125,8 @@ class SynthItem:
     router: str = None                  # nextpnr router; None = nextpnr's default (router1)
     params: tuple = ()                  # constructor overrides, ((name, value), ...) or a dict
     name: str = None                    # row / folder name of a variant; None = component
+    freq_mhz: float = None              # nextpnr clock constraint; None = the target's
+    nextpnr_args: tuple = ()            # further nextpnr options, e.g. ("--placer-heap-beta", "0.7")
 
     @property
     def label(self):
@@ -144,6 +148,14 @@ class SynthItem:
         if self.router not in (None, *ROUTERS):
             raise ValueError(f"router must be one of {', '.join(ROUTERS)} (or None), "
                              f"got {self.router!r}")
+        if self.freq_mhz is not None and (isinstance(self.freq_mhz, bool) or not isinstance(
+                self.freq_mhz, (int, float)) or not 0 < self.freq_mhz <= 1000):
+            raise ValueError(f"freq_mhz must be a number in (0, 1000] (or None), "
+                             f"got {self.freq_mhz!r}")
+        if isinstance(self.nextpnr_args, str) or not isinstance(self.nextpnr_args, (tuple, list)) \
+                or not all(isinstance(a, str) for a in self.nextpnr_args):
+            raise ValueError(f"nextpnr_args must be a tuple of strings, got {self.nextpnr_args!r}")
+        object.__setattr__(self, "nextpnr_args", tuple(self.nextpnr_args))
         if not isinstance(self.component, str) or not self.component:
             raise ValueError(f"component must be a non-empty string, got {self.component!r}")
         if self.latencies is not None:
@@ -218,6 +230,8 @@ class Unit:
     seeds: tuple
     out: Path
     router: str = None
+    freq_mhz: float = None         # None: the target's clock constraint
+    nextpnr_args: tuple = ()
     top: str = ""
     result: dict = field(default_factory=dict)
 
@@ -298,11 +312,13 @@ def plan(items=None, *, config="default", targets=None, seeds=None,
             for lat in lats:
                 folder = f"lat{lat}" if lat is not None else "configured"
                 units.append(Unit(target, name, lat, build(lat), item_seeds,
-                                  Path(out) / t / name / folder, item.router))
+                                  Path(out) / t / name / folder, item.router,
+                                  item.freq_mhz, item.nextpnr_args))
             if harness:
                 units.append(Unit(target, name, "harness",
                                   lambda b=build(lats[0]): passthrough_like(b()), item_seeds,
-                                  Path(out) / t / name / "harness", item.router))
+                                  Path(out) / t / name / "harness", item.router,
+                                  item.freq_mhz, item.nextpnr_args))
     return units
 
 
@@ -387,6 +403,26 @@ def _utilisation(report):
     return {k: v["used"] for k, v in report.get("utilization", {}).items() if v.get("used")}
 
 
+def _nextpnr_key(target, args, yosys_key):
+    return hashlib.sha256(json.dumps([yosys_key, list(args), target.nextpnr,
+                                      _versions().get(target.nextpnr)]).encode()).hexdigest()
+
+
+def _place_and_route(target, args, sdir, yosys_key, force):
+    """nextpnr ``args`` in ``sdir``; its seconds. A seed whose netlist, options and nextpnr are
+    unchanged keeps its report (``nextpnr.key``): a large block takes an hour or more, and a
+    unit is rerun as a whole when only its other seeds or the report format change."""
+    key = _nextpnr_key(target, args, yosys_key)
+    done = [sdir / f for f in ("report.json", "nextpnr.key", "nextpnr.time")]
+    if not force and all(f.exists() for f in done) and done[1].read_text().strip() == key:
+        return json.loads(done[2].read_text())
+    done[1].unlink(missing_ok=True)
+    t = _run([_tool(target.nextpnr), *args], sdir, "nextpnr.log")
+    done[2].write_text(json.dumps(round(t, 1)))
+    done[1].write_text(key + "\n")
+    return t
+
+
 def run_unit(unit, *, force=False, on_step=None):
     """Synthesise, place and route ``unit``; fills and returns ``unit.result``.
 
@@ -411,9 +447,11 @@ def run_unit(unit, *, force=False, on_step=None):
         "tee -q -o stat.json stat -json",
         "",
     ])
-    router = ("--router", unit.router) if unit.router else ()
-    # The default router stays out of the key, so results routed before `router` existed hold.
-    key = hashlib.sha256(json.dumps([text, script, target.nextpnr_args + router, target.freq_mhz,
+    # The default router and options stay out of the key, so results routed before they
+    # existed hold.
+    options = (("--router", unit.router) if unit.router else ()) + tuple(unit.nextpnr_args)
+    freq = unit.freq_mhz or target.freq_mhz
+    key = hashlib.sha256(json.dumps([text, script, target.nextpnr_args + options, freq,
                                      list(unit.seeds), _versions()]).encode()).hexdigest()
     cached = out / "result.json"
     if not force and cached.exists():
@@ -446,7 +484,7 @@ def run_unit(unit, *, force=False, on_step=None):
     result = {
         "key": key, "component": unit.component,
         "latency": lat, "target": target.name, "device": target.device,
-        "clock_target_mhz": target.freq_mhz, "top": unit.top,
+        "clock_target_mhz": freq, "top": unit.top,
         "harness": {"in_bits": harness.in_width, "out_bits": harness.out_width,
                     "flip_flops": harness.flip_flops},
     }
@@ -468,12 +506,12 @@ def run_unit(unit, *, force=False, on_step=None):
     for seed in unit.seeds:
         sdir = out / f"seed{seed}"
         sdir.mkdir(exist_ok=True)
-        cmd = [_tool(target.nextpnr), *target.nextpnr_args, *router, "--json", "../netlist.json",
-               "--freq", str(target.freq_mhz), "--seed", str(seed), "--timing-allow-fail",
-               "--report", "report.json", "-l", "nextpnr.log", "-q"]
+        args = [*target.nextpnr_args, *options, "--json", "../netlist.json", "--freq",
+                f"{freq:g}", "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
+                "-l", "nextpnr.log", "-q"]
         t0 = time.monotonic()
         try:
-            t = _run(cmd, sdir, "nextpnr.log")
+            t = _place_and_route(target, args, sdir, yosys_key, force)
         except SynthError:
             over = _overfull(sdir / "nextpnr.log")
             if not over:

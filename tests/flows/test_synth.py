@@ -39,6 +39,20 @@ def test_ice40_smoke(tmp_path):
     # Unchanged unit: reused, not rerun.
     again = run_unit(Unit(TARGETS["ice40"], "add8", 1, lambda: AddOp(1), (1,), tmp_path / "add8"))
     assert again.get("cached") and again["luts"] == r["luts"]
+    # A new seed list reruns the unit, but not the seed that has its report already.
+    log = tmp_path / "add8" / "seed1" / "nextpnr.log"
+    stamp = log.stat().st_mtime_ns
+    more = run_unit(Unit(TARGETS["ice40"], "add8", 1, lambda: AddOp(1), (1, 2),
+                         tmp_path / "add8"))
+    assert not more.get("cached") and set(more["seeds"]) == {"1", "2"}
+    assert log.stat().st_mtime_ns == stamp
+    assert more["seeds"]["1"]["fmax_mhz"] == r["seeds"]["1"]["fmax_mhz"]
+    # Other nextpnr options (a clock constraint of the unit) do rerun it.
+    slow = run_unit(Unit(TARGETS["ice40"], "add8", 1, lambda: AddOp(1), (1,), tmp_path / "add8",
+                         freq_mhz=12))
+    assert log.stat().st_mtime_ns != stamp and slow["clock_target_mhz"] == 12
+    report = json.loads((tmp_path / "add8" / "seed1" / "report.json").read_text())
+    assert {round(f["constraint"]) for f in report["fmax"].values()} == {12}
 
 
 def test_plan_default_list():
@@ -64,6 +78,9 @@ def test_plan_item_targets_and_seeds():
     assert units["ecp5/softex_softmax_x8/configured"].seeds == (1,)
     assert units["ecp5/softex_softmax_x8/configured"].latency is None
     assert units["ecp5/softex_lut_b_x8/configured"].router == "router2"
+    assert units["ecp5/softex_lut_b_x8/configured"].freq_mhz is None
+    item = SynthItem("fma_bf16", latencies=(3,), freq_mhz=16, nextpnr_args=["--threads", "1"])
+    assert {(u.freq_mhz, u.nextpnr_args) for u in plan([item])} == {(16, ("--threads", "1"))}
     assert not any(l.startswith("ice40/tensor") or l.startswith("ice40/softex") for l in units)
     assert units["ice40/fma_fp32/L3"].seeds == (1, 2, 3)          # DEFAULT_SEEDS
     assert units["ecp5/fma_bf16/harness"].seeds == (1, 2, 3)
@@ -98,6 +115,10 @@ def test_plan_item_targets_and_seeds():
     ({"latencies": ()}, r"latencies must list at least one latency"),
     ({"latencies": 3}, r"latencies must be a tuple of integers, got 3"),
     ({"router": "router3"}, r"router must be one of router1, router2 \(or None\), got 'router3'"),
+    ({"freq_mhz": 0}, r"freq_mhz must be a number in \(0, 1000\] \(or None\), got 0"),
+    ({"freq_mhz": "16"}, r"freq_mhz must be a number in \(0, 1000\] \(or None\), got '16'"),
+    ({"nextpnr_args": "--seed 2"}, r"nextpnr_args must be a tuple of strings, got '--seed 2'"),
+    ({"nextpnr_args": ("--placer-heap-beta", 0.7)}, r"nextpnr_args must be a tuple of strings"),
 ])
 def test_synth_item_invalid(kwargs, message):
     with pytest.raises(ValueError, match=message):
