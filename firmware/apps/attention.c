@@ -9,9 +9,9 @@
  *            the qk work, where the cores would take longer than the whole head), into qsbuf;
  *   qk       S = Qs KT, SEQ / BK tensor jobs of BQ x BK (K = HD), into sbuf (stride SS);
  *   softmax  P = softmax(S) by rows into pbuf: each row in SEQ / BK chunks of BK elements through
- *            a SoftEx state slot per row, rows interleaved (all first chunks, then all second
- *            chunks, ...): ACC+SAVE (+LOAD after the first chunk, +DIV on the last chunk), then
- *            DIV+LOAD for the earlier chunks; one job per row (ACC | DIV) when SEQ == BK;
+ *            a SoftEx state slot per row, one multi-row job (ROWS.COUNT = the tile's rows) per
+ *            chunk: ACC+SAVE (+LOAD after the first chunk, +DIV on the last chunk), then
+ *            DIV+LOAD for the earlier chunks; one job (ACC | DIV) when SEQ == BK;
  *   pv       O_tile = P V, one tensor job of BQ x HD (K = SEQ).
  * GEMM_SW = 1 runs scale, qk and pv with bf16_gemm on the cores (bit-identical to the tensor
  * unit); SOFTMAX_SW = 1 runs the softmax with bf16_softmax on the cores (not bit-identical to
@@ -108,27 +108,30 @@ static void matmul_wait(uint32_t id)
 }
 
 #if !SOFTMAX_SW
-/* One SoftEx job on chunk c of row r: about 130 cycles of core time, 15 instructions of which
- * 7 peripheral accesses, against about 22 cycles of SoftEx work per 16-element chunk on tiny
- * (JOB_CYCLES summed over the 96 jobs: 2,080 of the 12,448-cycle stage), so the stage is bound
- * by this code.
- * Writing only what changed (an acquired context starts as a copy of the last triggered one)
- * is slower, 13,826 cycles: remembering the last command costs a scratchpad load and store,
- * more than the two peripheral writes it saves. */
-static void softex_job(uint16_t *sb, uint16_t *pb, uint32_t r, uint32_t c, uint32_t cmd)
+/* One SoftEx job on chunk c of every row of a tile (ROWS.COUNT = rows; the scores and the
+ * probabilities advance by SS bytes per row, the state slots by 8). One job per row and chunk
+ * cost core 0 about 130 cycles each (15 instructions, 7 of them peripheral accesses) against
+ * about 22 cycles of SoftEx work per 16-element chunk on tiny, so the stage was bound by this
+ * code; with one job per chunk it is bound by SoftEx. */
+static void softex_job(uint16_t *sb, uint16_t *pb, uint32_t rows, uint32_t c, uint32_t cmd)
 {
     uintptr_t b = SYS_SOFTEX_BASE;
     hwpe_acquire(b);
-    softex_write_in_addr(b, (uint32_t)(ROW(sb, r, SS) + c * BK));
-    softex_write_out_addr(b, (uint32_t)(ROW(pb, r, SS) + c * BK));
-    softex_write_slot_addr(b, (uint32_t)&slots[4 * r]);
+    softex_write_in_addr(b, (uint32_t)(sb + c * BK));
+    softex_write_out_addr(b, (uint32_t)(pb + c * BK));
+    softex_write_slot_addr(b, (uint32_t)slots);
     softex_write_length(b, BK);
     softex_write_command(b, cmd);                          /* OP = SOFTMAX, BF16 in and out */
+    softex_write_rows(b, rows);
+    softex_write_in_stride(b, SS);
+    softex_write_out_stride(b, SS);
+    softex_write_slot_stride(b, 8);
     hwpe_trigger(b);
 }
 #endif
 
-/* P = softmax(S) of one tile's rows, from sb into pb. */
+/* P = softmax(S) of one tile's rows, from sb into pb: every row in NCH chunks through its
+ * slot, all rows of a chunk in one job. */
 static void softmax_tile(uint16_t *sb, uint16_t *pb, uint32_t rows, uint32_t id, uint32_t nc)
 {
 #if SOFTMAX_SW
@@ -140,15 +143,12 @@ static void softmax_tile(uint16_t *sb, uint16_t *pb, uint32_t rows, uint32_t id,
     const uint32_t acc = SOFTEX_COMMAND_ACC_MASK, div = SOFTEX_COMMAND_DIV_MASK;
     const uint32_t load = SOFTEX_COMMAND_LOAD_MASK, save = SOFTEX_COMMAND_SAVE_MASK;
     if (NCH == 1) {
-        for (uint32_t r = 0; r < rows; r++)
-            softex_job(sb, pb, r, 0, acc | div);
+        softex_job(sb, pb, rows, 0, acc | div);
     } else {
         for (uint32_t c = 0; c < NCH; c++)
-            for (uint32_t r = 0; r < rows; r++)
-                softex_job(sb, pb, r, c, acc | save | (c ? load : 0) | (c == NCH - 1 ? div : 0));
+            softex_job(sb, pb, rows, c, acc | save | (c ? load : 0) | (c == NCH - 1 ? div : 0));
         for (uint32_t c = 0; c + 1 < NCH; c++)
-            for (uint32_t r = 0; r < rows; r++)
-                softex_job(sb, pb, r, c, div | load);
+            softex_job(sb, pb, rows, c, div | load);
     }
     hwpe_wait_idle(SYS_SOFTEX_BASE);
 #endif

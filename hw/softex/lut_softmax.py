@@ -33,6 +33,9 @@ Three passes over the row, every one beat (L elements) per grant:
   (half up) and saturation to 255 -> y8; stage C: y8 -> BF16 (IntToFloat, exact) -> INT8
   (FloatToInt with CAST.OUT_*), NaN rows forced to 0x7FC0 / 0, into the FIFO.
 
+A job of ROWS.COUNT rows repeats the three passes per row at IN_ADDR + r IN_STRIDE, OUT_ADDR
++ r OUT_STRIDE (SLOT_STRIDE, like SLOT_ADDR, is ignored), as SoftmaxEngine does.
+
 Cycles: 4 n / L + 8 for a beat-aligned row (``docs/lut_softmax_bench.md``). Every job reads the row
 three times, also NaN and fully masked rows (their outputs are forced): MEM_BEATS = 4 beats
 per beat of the row.
@@ -57,7 +60,7 @@ from ..fp.format import BF16
 from ..params import check_choice, check_int
 from ..regmap import RegisterFile
 from . import lut_tables as T
-from .regmap import LENGTH_BITS, Cause, ElemFormat, SoftexOp, softex_map
+from .regmap import LENGTH_BITS, ROWS_BITS, Cause, ElemFormat, SoftexOp, softex_map
 from .softmax import LANE_CHOICES
 
 __all__ = ["LutSoftmaxEngine", "METHODS", "INT_BITS", "ACC_EXTRA_BITS", "bf16_to_fixed"]
@@ -224,7 +227,7 @@ class LutSoftmaxEngine(wiring.Component):
                    | (cmd.IN_FMT.as_value() > ElemFormat.INT8)
                    | (cmd.OUT_FMT.as_value() > ElemFormat.INT8)
                    | ~cmd.ACC | ~cmd.DIV | cmd.LOAD | cmd.SAVE)
-        bad_len = n == 0
+        bad_len = (n == 0) | (job.ROWS.COUNT == 0)
         bad_align = ((in_addr[0] & ~in8) | (out_addr[0] & ~out8) | (out_off != off))
         bad_addr = outside(in_addr, Mux(in8, n, n * 2)) | outside(out_addr, Mux(out8, n, n * 2))
         cause_now = Mux(bad_cmd, Cause.BAD_CMD, Mux(bad_len, Cause.BAD_LENGTH,
@@ -385,9 +388,14 @@ class LutSoftmaxEngine(wiring.Component):
         done = Signal()
         m.d.comb += [rf.done.eq(done), rf.error.eq(cause)]
         nb_next = ((off + n + (L - 1)) >> lg)[:LENGTH_BITS]
+        row = Signal(ROWS_BITS)                           # the running row of the job
+        row_end = Signal()                                # the last cycle of a row
+        last_row = (cause != 0) | (row == job.ROWS.COUNT - 1)
+        row_ok = row_end & (cause == 0)
         m.d.comb += [rf.counters.STALL_CYCLES.eq(port.req & ~port.gnt),
                      rf.counters.MEM_BEATS.eq(granted),
-                     rf.counters.MASKED_ROW.eq(done & (cause == 0) & ~row_fin & ~row_nan)]
+                     rf.counters.MASKED_ROW.eq(row_ok & ~row_fin & ~row_nan),
+                     rf.counters.ROWS_DONE.eq(row_ok)]
 
         @contextmanager
         def state(name):
@@ -401,11 +409,15 @@ class LutSoftmaxEngine(wiring.Component):
                          q_addr.eq(port_word(rd_addr))]
 
         with m.FSM(name="ctl"):
+            def new_row():
+                m.d.sync += [M.eq(x_min), row_nan.eq(0), row_fin.eq(0), S.eq(0),
+                             rd_beat.eq(0), wr_beat.eq(0)]
+                m.next = "CHECK"
+
             with state("IDLE"):
                 with m.If(rf.start & ~clear):
-                    m.d.sync += [M.eq(x_min), row_nan.eq(0), row_fin.eq(0), S.eq(0),
-                                 rd_beat.eq(0), wr_beat.eq(0), cause.eq(0)]
-                    m.next = "CHECK"
+                    m.d.sync += [cause.eq(0), row.eq(0)]
+                    new_row()
             with state("CHECK"):
                 m.d.sync += [cause.eq(cause_now), nb.eq(nb_next),
                              last_cnt.eq(((off + n - 1) & (L - 1)) + 1)]
@@ -452,9 +464,14 @@ class LutSoftmaxEngine(wiring.Component):
                             m.next = "DONE"
                     with m.Else():
                         m.d.sync += rd_beat.eq(rd_beat + 1)
-            with state("DONE"):
-                m.d.comb += done.eq(1)
-                m.next = "IDLE"
+            with state("DONE"):                  # the end of a row
+                m.d.comb += [row_end.eq(1), done.eq(last_row)]
+                with m.If(last_row):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [in_addr.eq(in_addr + job.IN_STRIDE),
+                                 out_addr.eq(out_addr + job.OUT_STRIDE), row.eq(row + 1)]
+                    new_row()
 
         with m.If(clear):
             m.d.sync += [rd_pend.eq(0), f_valid.eq(0), a_valid.eq(0), b_valid.eq(0),

@@ -5,10 +5,12 @@ import enum
 
 from ..regmap import Counter, ErrorCause, Field, Register, RegisterMap
 
-__all__ = ["SoftexOp", "ElemFormat", "Cause", "softex_map", "LENGTH_BITS"]
+__all__ = ["SoftexOp", "ElemFormat", "Cause", "softex_map", "LENGTH_BITS", "ROWS_BITS"]
 
 #: Width of LENGTH.ELEMS (rows of up to 2**24 - 1 elements).
 LENGTH_BITS = 24
+#: Width of ROWS.COUNT (jobs of up to 2**16 - 1 rows).
+ROWS_BITS = 16
 
 
 class SoftexOp(enum.IntEnum):
@@ -34,7 +36,9 @@ def softex_map(*, n_contexts=2, counter_width=32):
         doc="SoftEx engine: softmax of one BF16 or int8 row (or a chunk of a row) of "
             "LENGTH.ELEMS elements at IN_ADDR, written to OUT_ADDR; the running (max, denominator) state of "
             "a row split over several jobs lives in an 8-byte slot at SLOT_ADDR. OP = GELU "
-            "instead writes GELU of every element. See docs/softmax.md and docs/gelu.md.",
+            "instead writes GELU of every element. A job of ROWS.COUNT rows repeats this for "
+            "row r = 0, 1, ... at the three addresses plus r times their strides. See "
+            "docs/softmax.md and docs/gelu.md.",
         n_contexts=n_contexts,
         counter_width=counter_width,
         job_registers=[
@@ -75,25 +79,40 @@ def softex_map(*, n_contexts=2, counter_width=32):
                           "Q0.8, 1.0 saturates to 255)."),
                 Field("OUT_SIGNED", 1, doc="INT8 output is two's complement (else unsigned)."),
             ]),
+            Register("ROWS", doc="Rows of the job: one row after the other, each exactly a "
+                                 "one-row job at IN_ADDR + r * IN_STRIDE, OUT_ADDR + r * "
+                                 "OUT_STRIDE, SLOT_ADDR + r * SLOT_STRIDE (its own state).",
+                     fields=[
+                Field("COUNT", ROWS_BITS, reset=1, doc="Number of rows (1 .. 2**16-1)."),
+            ]),
+            Register("IN_STRIDE", doc="Bytes from one row's IN_ADDR to the next (added modulo "
+                                      "2**32: a negative stride is its two's complement)."),
+            Register("OUT_STRIDE", doc="Bytes from one row's OUT_ADDR to the next."),
+            Register("SLOT_STRIDE", doc="Bytes from one row's SLOT_ADDR to the next."),
         ],
         counters=[
             Counter("STALL_CYCLES", "Cycles the scratchpad port requested without a grant."),
             Counter("MEM_BEATS", "Granted scratchpad accesses (reads + writes, slot included)."),
-            Counter("MASKED_ROW", "Status flag: 1 when the state after a SOFTMAX job has max "
-                                  "-inf (every element so far masked; DIV wrote zeros); 0 after "
-                                  "GELU."),
+            Counter("MASKED_ROW", "Rows of a SOFTMAX job whose state ended with max -inf "
+                                  "(every element so far masked; DIV wrote zeros): for a "
+                                  "one-row job a status flag; 0 after GELU."),
+            Counter("ROWS_DONE", "Rows the job completed: ROWS.COUNT after a successful job; "
+                                 "after an error, the rows before the one that failed (their "
+                                 "outputs and slots are written)."),
         ],
         error_causes=[
             ErrorCause("BAD_CMD", Cause.BAD_CMD,
                        "Unknown OP or format code, GELU on an engine built without it; for "
                        "SOFTMAX: neither ACC nor DIV, DIV without ACC and without LOAD, or SAVE "
                        "without ACC."),
-            ErrorCause("BAD_LENGTH", Cause.BAD_LENGTH, "LENGTH.ELEMS is 0."),
+            ErrorCause("BAD_LENGTH", Cause.BAD_LENGTH, "LENGTH.ELEMS or ROWS.COUNT is 0."),
             ErrorCause("BAD_ALIGN", Cause.BAD_ALIGN,
                        "IN_ADDR or OUT_ADDR odd for a BF16 buffer, OUT_ADDR at another lane than "
                        "IN_ADDR, "
-                       "or SLOT_ADDR not 8-byte aligned (only the addresses the job uses)."),
+                       "or SLOT_ADDR not 8-byte aligned (only the addresses the job uses; every row is "
+                       "checked when it starts, so a stride can make a later row fail)."),
             ErrorCause("BAD_ADDR", Cause.BAD_ADDR,
-                       "A buffer the job uses is not entirely inside the scratchpad window."),
+                       "A buffer the row uses is not entirely inside the scratchpad window (checked "
+                       "when the row starts, like BAD_ALIGN)."),
         ],
     )

@@ -24,6 +24,10 @@ Datapath (one beat = L lanes):
 Pass 2 shares the port between reads and writes (writes first; credits bound the reads in
 flight to the FIFO depth), so it runs at one beat per two cycles.
 
+A job of ROWS.COUNT rows runs them one after the other: at the end of a row (state DONE) the
+three addresses advance by their strides, the state is reset and the next row is checked and
+started without a return to IDLE; only the last row (or a row that fails) signals done.
+
 GELU jobs (COMMAND.OP = GELU, engines built with ``gelu=True``) use pass 2's port schedule:
 the beats of stage A enter a FIFO, leave it as two half beats into a :class:`Gelu` of L / 2
 lanes (one half beat per cycle: exactly the port's rate of one beat read per two cycles),
@@ -46,7 +50,7 @@ from ..regmap import RegisterFile
 from .expp import MODES, Expp
 from . import gelu_coeffs
 from .gelu import ACC_WIDTH_MAX, ACC_WIDTH_MIN, Gelu
-from .regmap import LENGTH_BITS, Cause, ElemFormat, SoftexOp, softex_map
+from .regmap import LENGTH_BITS, ROWS_BITS, Cause, ElemFormat, SoftexOp, softex_map
 
 __all__ = ["SoftmaxEngine", "SEED_TABLE", "LANE_CHOICES"]
 
@@ -189,7 +193,7 @@ class SoftmaxEngine(wiring.Component):
                    | (cmd.IN_FMT.as_value() > ElemFormat.INT8)
                    | (cmd.OUT_FMT.as_value() > ElemFormat.INT8)
                    | (~is_gelu & (~(acc | div) | (div & ~acc & ~load) | (save & ~acc))))
-        bad_len = n == 0
+        bad_len = (n == 0) | (job.ROWS.COUNT == 0)
         bad_align = ((in_addr[0] & ~in8)
                      | (uses_out & ((out_addr[0] & ~out8) | (out_off != off)))
                      | (uses_slot & (slot_addr[:3] != 0)))
@@ -368,10 +372,15 @@ class SoftmaxEngine(wiring.Component):
         m.d.comb += [rf.done.eq(done), rf.error.eq(cause)]
         nb_next = ((off + n + (L - 1)) >> lg)[:LENGTH_BITS]
 
+        row = Signal(ROWS_BITS)                           # the running row of the job
+        row_end = Signal()                                # the last cycle of a row
+        last_row = (cause != 0) | (row == job.ROWS.COUNT - 1)
+        row_ok = row_end & (cause == 0)
         stall_inc = port.req & ~port.gnt
         m.d.comb += [rf.counters.STALL_CYCLES.eq(stall_inc),
                      rf.counters.MEM_BEATS.eq(granted),
-                     rf.counters.MASKED_ROW.eq(done & (cause == 0) & (mx == NEG_INF) & ~is_gelu)]
+                     rf.counters.MASKED_ROW.eq(row_ok & (mx == NEG_INF) & ~is_gelu),
+                     rf.counters.ROWS_DONE.eq(row_ok)]
 
         slot_rd = port.rdata.word_select(slot_word, 64) if lb > 3 else port.rdata[:64]
 
@@ -385,12 +394,15 @@ class SoftmaxEngine(wiring.Component):
                     m.next = "IDLE"
 
         with m.FSM(name="ctl"):
+            def new_row():
+                m.d.sync += [mx.eq(NEG_INF), rd_beat.eq(0), wr_beat.eq(0), acc_cnt.eq(0)]
+                m.d.sync += [s.eq(0) for s in S]
+                m.next = "CHECK"
+
             with state("IDLE"):
                 with m.If(rf.start & ~clear):
-                    m.d.sync += [mx.eq(NEG_INF), rd_beat.eq(0), wr_beat.eq(0), acc_cnt.eq(0),
-                                 cause.eq(0)]
-                    m.d.sync += [s.eq(0) for s in S]
-                    m.next = "CHECK"
+                    m.d.sync += [cause.eq(0), row.eq(0)]
+                    new_row()
             with state("CHECK"):
                 m.d.sync += [cause.eq(cause_now), nb.eq(nb_next),
                              last_cnt.eq(((off + n - 1) & (L - 1)) + 1)]
@@ -502,9 +514,15 @@ class SoftmaxEngine(wiring.Component):
                             m.next = "DONE"
                     with m.Else():
                         m.d.sync += rd_beat.eq(rd_beat + 1)
-            with state("DONE"):
-                m.d.comb += done.eq(1)
-                m.next = "IDLE"
+            with state("DONE"):                  # the end of a row
+                m.d.comb += [row_end.eq(1), done.eq(last_row)]
+                with m.If(last_row):
+                    m.next = "IDLE"
+                with m.Else():
+                    m.d.sync += [in_addr.eq(in_addr + job.IN_STRIDE),
+                                 out_addr.eq(out_addr + job.OUT_STRIDE),
+                                 slot_addr.eq(slot_addr + job.SLOT_STRIDE), row.eq(row + 1)]
+                    new_row()
 
         with m.If(clear):
             m.d.sync += [rd_pend.eq(0), a_valid.eq(0)]

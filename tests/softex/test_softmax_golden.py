@@ -223,13 +223,16 @@ def test_gelu_job_golden():
 def test_register_map():
     rm = softex_map()
     assert [r.name for r in rm.job_registers] == ["IN_ADDR", "OUT_ADDR", "SLOT_ADDR", "LENGTH",
-                                                   "COMMAND", "CAST"]
+                                                   "COMMAND", "CAST", "ROWS", "IN_STRIDE",
+                                                   "OUT_STRIDE", "SLOT_STRIDE"]
+    assert rm["ROWS"].reset == 1 and rm["SLOT_STRIDE"].offset == 0x64    # one row by default
     assert rm["IN_ADDR"].offset == 0x40 and rm["COMMAND"].offset == 0x50
     assert rm["CAST"].offset == 0x54 and rm["CAST"].reset == 0
     assert {f.name: (f.offset, f.width) for f in rm["CAST"].fields} == {
         "IN_INT_BITS": (0, 4), "IN_SIGNED": (4, 1), "OUT_INT_BITS": (8, 4), "OUT_SIGNED": (12, 1)}
     assert rm["COMMAND"].reset == (1 << 4) | (1 << 5)          # ACC | DIV: a full softmax
-    assert [c.name for c in rm.counters] == ["STALL_CYCLES", "MEM_BEATS", "MASKED_ROW"]
+    assert [c.name for c in rm.counters] == ["STALL_CYCLES", "MEM_BEATS", "MASKED_ROW",
+                                             "ROWS_DONE"]
     assert {e.name: e.code for e in rm.error_causes} == {
         "BAD_CMD": 1, "BAD_LENGTH": 2, "BAD_ALIGN": 3, "BAD_ADDR": 4}
 

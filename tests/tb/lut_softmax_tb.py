@@ -311,6 +311,62 @@ async def misprogrammed(dut):
 
 
 @cocotb.test()
+async def multi_row(dut):
+    """Jobs of several rows (ROWS.COUNT, IN_STRIDE, OUT_STRIDE; SLOT_STRIDE is ignored like
+    SLOT_ADDR): every row as its own job would compute it, with moving lane offsets, a
+    negative stride, a fully masked row, int8 rows; then a row that fails (BAD_ADDR after two
+    rows written, ROWS_DONE = 2) and ROWS.COUNT = 0 (BAD_LENGTH)."""
+    env = await LutEnv(dut, SEED + 8).start()
+    rng = np.random.default_rng(SEED + 108)
+
+    async def rows_job(xs, ia, oa, strides, what, in_cast=None, out_cast=None):
+        size = 1 if in_cast else 2
+        for r, x in enumerate(xs):
+            env.put_row(ia + r * strides[0], x)
+        cause, ctr = await env.run(ia, len(xs[0]), out_addr=oa, rows=len(xs), strides=strides,
+                                   slot=BASE + 3, in_fmt=int(in_cast is not None),
+                                   out_fmt=int(out_cast is not None), in_cast=in_cast or (0, 0),
+                                   out_cast=out_cast or (0, 0))
+        assert cause == 0, f"{what}: error cause {cause}"
+        masked = nb = 0
+        for r, x in enumerate(xs):
+            g = golden(x, in_cast, out_cast)
+            env.exp_out(oa + r * strides[1], g["y"])
+            masked += int(g["masked"])
+            nb += beats(len(x), ia + r * strides[0], size)
+        env.check_memory(what)
+        assert ctr["ROWS_DONE"] == len(xs) and ctr["MASKED_ROW"] == masked, (what, ctr)
+        assert ctr["MEM_BEATS"] == 4 * nb, (what, ctr, nb)
+        return ctr
+
+    xs = [bf(rng.normal(0, 5, 37)) for _ in range(5)]
+    xs[2] = np.full(37, NEG_INF, np.uint16)
+    ctr = await rows_job(xs, BASE + 0x1000, BASE + 0x4000, (0x102, 0x202, 0x13), "lanes move")
+    assert ctr["MASKED_ROW"] == 1
+    await rows_job(xs[:3], BASE + 0x6000, BASE + 0x7000, (-0x180, -0x200, 0), "negative stride")
+    for ci, co in (((3, 1), (0, 0)), ((2, 0), None), (None, (4, 1))):
+        q = [int8_row(rng, 29, ci) if ci else bf(rng.normal(0, 3, 29)) for _ in range(3)]
+        sin, sout = (0x41 if ci else 0x82), (0x41 if co else 0x82)
+        await rows_job(q, BASE + 0x8000 + (3 if ci else 6), BASE + 0x9000 + (3 if co else 6),
+                       (sin, sout, 0), f"int8 {ci} -> {co}", in_cast=ci, out_cast=co)
+
+    xs = [bf(rng.normal(0, 5, 40)) for _ in range(2)]
+    ia, oa = BASE + 0x1000, BASE + 0x2000
+    stride = (BASE + SIZE - ia) // 2
+    for r, x in enumerate(xs):
+        env.put_row(ia + r * stride, x)
+    cause, ctr = await env.run(ia, 40, out_addr=oa, rows=4, strides=(stride, 0x100, 0))
+    assert cause == CAUSE["BAD_ADDR"] and ctr["ROWS_DONE"] == 2, (cause, ctr)
+    for r, x in enumerate(xs):
+        env.exp_out(oa + r * 0x100, golden(x)["y"])
+    env.check_memory("row 2 outside")
+    cause, ctr = await env.run(ia, 40, out_addr=oa, rows=0)
+    assert cause == CAUSE["BAD_LENGTH"] and ctr["JOB_CYCLES"] == 3, (cause, ctr)
+    assert ctr["ROWS_DONE"] == 0 and ctr["MEM_BEATS"] == 0, ctr
+    env.check_memory("no rows")
+
+
+@cocotb.test()
 async def bench(dut):
     """Cycles per row (JOB_CYCLES) for the lengths in params 'bench' (no stalls); also int8 in
     and out (keys "int8_<n>"). Written to result.json."""

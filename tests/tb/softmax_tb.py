@@ -117,10 +117,15 @@ class Env:
 
     # -- jobs --------------------------------------------------------------------------------
     async def submit(self, in_addr, n, out_addr=None, slot=0, acc=1, div=1, load=0, save=0,
-                     op=0, in_fmt=0, out_fmt=0, in_cast=(0, 0), out_cast=(0, 0)):
+                     op=0, in_fmt=0, out_fmt=0, in_cast=(0, 0), out_cast=(0, 0), rows=1,
+                     strides=(0, 0, 0)):
+        """Program and trigger one job; ``strides`` = (IN, OUT, SLOT) in bytes (negative:
+        two's complement)."""
         return await self.drv.program({
             "IN_ADDR": in_addr, "OUT_ADDR": in_addr if out_addr is None else out_addr,
-            "SLOT_ADDR": slot, "LENGTH": {"ELEMS": n},
+            "SLOT_ADDR": slot, "LENGTH": {"ELEMS": n}, "ROWS": {"COUNT": rows},
+            "IN_STRIDE": strides[0] % (1 << 32), "OUT_STRIDE": strides[1] % (1 << 32),
+            "SLOT_STRIDE": strides[2] % (1 << 32),
             "COMMAND": {"OP": op, "ACC": acc, "DIV": div, "LOAD": load, "SAVE": save,
                         "IN_FMT": in_fmt, "OUT_FMT": out_fmt},
             "CAST": {"IN_INT_BITS": in_cast[0], "IN_SIGNED": in_cast[1],
@@ -306,6 +311,111 @@ async def split_rows(dut):
         y = gold.bf16_to_float(env.mem.read_bf16(out_base[r], len(rows[r])))
         ref = gold.reference(rows[r])
         assert np.allclose(y, ref, rtol=0.1, atol=1e-3), (y, ref)
+
+
+@cocotb.test()
+async def multi_row(dut):
+    """Jobs of several rows (ROWS.COUNT, the three strides): every row as its own one-row job
+    would compute it, at lane offsets that move from row to row, with a negative stride, a
+    fully masked row (MASKED_ROW counts it), int8 rows, split rows whose chunks are multi-row
+    jobs with one slot per row, GELU rows; then a row that fails (BAD_ADDR: the rows before it
+    are written, ROWS_DONE says how many) and ROWS.COUNT = 0 (BAD_LENGTH)."""
+    env = await Env(dut, SEED + 8).start()
+    rng = np.random.default_rng(SEED + 108)
+
+    async def rows_job(xs, ia, oa, strides, what, in_cast=None, out_cast=None, **kw):
+        size = 1 if in_cast else 2
+        for r, x in enumerate(xs):
+            env.put_row(ia + r * strides[0], x)
+        cause, ctr = await env.run(ia, len(xs[0]), out_addr=oa, rows=len(xs), strides=strides,
+                                   in_fmt=int(in_cast is not None),
+                                   out_fmt=int(out_cast is not None), in_cast=in_cast or (0, 0),
+                                   out_cast=out_cast or (0, 0), **kw)
+        assert cause == 0, f"{what}: error cause {cause}"
+        masked = 0
+        for r, x in enumerate(xs):
+            off = gold.lane_offset(ia + r * strides[0], L, size)
+            if kw.get("op") == 1:
+                y = gelu_job(x, terms=GELU_K, acc_width=GELU_W, expp_mode=MODE,
+                             in_cast=in_cast, out_cast=out_cast)
+            else:
+                g = gold.softmax_job(x, lanes=L, mode=MODE, in_cast=in_cast, out_cast=out_cast,
+                                     offset=off)
+                y, masked = g["y"], masked + int(g["masked"])
+            env.exp_out(oa + r * strides[1], y)
+        env.check_memory(what)
+        assert ctr["ROWS_DONE"] == len(xs) and ctr["MASKED_ROW"] == masked, (what, ctr)
+        return ctr
+
+    n = 37
+    xs = [bf(rng.normal(0, 5, n)) for _ in range(5)]
+    xs[2] = np.full(n, NEG_INF, np.uint16)
+    # one lane further every row (in and out alike), then the same rows walking down memory
+    one = await rows_job(xs, BASE + 0x1000, BASE + 0x4000, (0x102, 0x202, 0), "lanes move")
+    assert one["MASKED_ROW"] == 1
+    await rows_job(xs[:3], BASE + 0x6000, BASE + 0x7000, (-0x180, -0x200, 0), "negative stride")
+    for ci, co in (((3, 1), (0, 0)), ((2, 0), None), (None, (4, 1))):
+        q = [int8_row(rng, 29, ci) if ci else bf(rng.normal(0, 3, 29)) for _ in range(3)]
+        sin, sout = (0x41 if ci else 0x82), (0x41 if co else 0x82)
+        await rows_job(q, BASE + 0x8000 + (3 if ci else 6), BASE + 0x9000 + (3 if co else 6),
+                       (sin, sout, 0),
+                       f"int8 {ci} -> {co}", in_cast=ci, out_cast=co)
+    if GELU:
+        await rows_job([bf(rng.normal(0, 2, 21)) for _ in range(4)], BASE + 0xA000,
+                       BASE + 0xA800, (0x40, 0x60, 0), "gelu rows", op=1)
+
+    # split rows: chunk c of every row in one job, slots 16 bytes apart
+    R, cuts = 4, [0, 24, 25, 60]
+    pitch, ia0, oa0, slot0 = 0x100, BASE + 0xC000, BASE + 0xD000, BASE + 0xE000
+    rows = [bf(rng.normal(0, 4, cuts[-1])) for _ in range(R)]
+    rows[1][:30] = NEG_INF
+    for r in range(R):
+        env.put_row(ia0 + r * pitch, rows[r])
+    state = [None] * R
+    strides = (pitch, pitch, 16)
+    for c in range(3):
+        a, b = cuts[c], cuts[c + 1]
+        last = c == 2
+        cause, ctr = await env.run(ia0 + 2 * a, b - a, out_addr=oa0 + 2 * a, slot=slot0,
+                                   load=int(c > 0), save=1, div=int(last), rows=R,
+                                   strides=strides)
+        assert cause == 0 and ctr["ROWS_DONE"] == R, ctr
+        for r in range(R):
+            g = gold.softmax_job(rows[r][a:b], lanes=L, offset=gold.lane_offset(ia0 + 2 * a, L),
+                                 div=last, state=state[r], mode=MODE)
+            state[r] = (g["m"], g["D"])
+            env.exp_slot(slot0 + 16 * r, g["m"], g["D"])
+            if last:
+                env.exp_bf16(oa0 + r * pitch + 2 * a, g["y"])
+        env.check_memory(f"split rows, chunk {c}")
+    for c in range(2):
+        a, b = cuts[c], cuts[c + 1]
+        cause, ctr = await env.run(ia0 + 2 * a, b - a, out_addr=oa0 + 2 * a, slot=slot0, acc=0,
+                                   load=1, rows=R, strides=strides)
+        assert cause == 0 and ctr["ROWS_DONE"] == R, ctr
+        for r in range(R):
+            g = gold.softmax_job(rows[r][a:b], lanes=L, offset=gold.lane_offset(ia0 + 2 * a, L),
+                                 acc=False, state=state[r], mode=MODE)
+            env.exp_bf16(oa0 + r * pitch + 2 * a, g["y"])
+        env.check_memory(f"split rows, normalised chunk {c}")
+
+    # row 2 of 4 starts at the end of the scratchpad: rows 0 and 1 are done, nothing else
+    xs = [bf(rng.normal(0, 5, 40)) for _ in range(2)]
+    ia, oa = BASE + 0x1000, BASE + 0x2000
+    stride = (BASE + SIZE - ia) // 2
+    assert stride % (2 * L) == 0
+    for r, x in enumerate(xs):
+        env.put_row(ia + r * stride, x)
+    cause, ctr = await env.run(ia, 40, out_addr=oa, rows=4, strides=(stride, 0x100, 0))
+    assert cause == CAUSE["BAD_ADDR"] and ctr["ROWS_DONE"] == 2, (cause, ctr)
+    for r, x in enumerate(xs):
+        g = gold.softmax_job(x, lanes=L, mode=MODE, offset=gold.lane_offset(ia + r * stride, L))
+        env.exp_bf16(oa + r * 0x100, g["y"])
+    env.check_memory("row 2 outside")
+    cause, ctr = await env.run(ia, 40, out_addr=oa, rows=0)
+    assert cause == CAUSE["BAD_LENGTH"] and ctr["JOB_CYCLES"] == 3, (cause, ctr)
+    assert ctr["ROWS_DONE"] == 0 and ctr["MEM_BEATS"] == 0, ctr
+    env.check_memory("no rows")
 
 
 def int8_row(rng, n, cast):
