@@ -70,13 +70,15 @@ def test_parameters_checked(kwargs, message):
 
 
 @pytest.mark.verilator
-def test_softmax_offload_bit_exact():
+@pytest.mark.parametrize("job_rows", [1, 3, 4])      # a job per row; 3 + a 1-row leftover; one job
+def test_softmax_offload_bit_exact(job_rows):
     from sim.golden.softmax import lane_offset, softmax_row
     sim, params = _sim()
     rows, n = 4, 99                          # packed rows of odd length: lane offsets 0, 3, 2, 1
     lanes = params["softex_lanes"]
     x = softmax_inputs(rows, n, seed=11)
-    elf = build_app("softmax_offload.c", {"sx_in": x, "sx_out": x.size}, dict(ROWS=rows, N=n))
+    elf = build_app("softmax_offload.c", {"sx_in": x, "sx_out": x.size},
+                    dict(ROWS=rows, N=n, JOB_ROWS=job_rows))
     r = run_program(sim, params, elf, {"sx_out": 2 * x.size})
     assert r["exit_code"] == 0, r
     got = r.array("sx_out").reshape(rows, n)
@@ -89,8 +91,8 @@ def test_softmax_offload_bit_exact():
         assert np.array_equal(got[i], want), (i, np.flatnonzero(got[i] != want)[:8])
     assert len(offsets) > 1
     cyc = int(re.search(r"cycles (\d+)", r["output"]).group(1))
-    _record(f"softex_softmax_{rows}x{n}_cycles", cyc)
-    _record("sim_seconds_softmax_offload", round(r["seconds"], 2))
+    _record(f"softex_softmax_{rows}x{n}_jobs_of_{job_rows}_cycles", cyc)
+    _record(f"sim_seconds_softmax_offload_jobs_of_{job_rows}", round(r["seconds"], 2))
 
 
 @pytest.mark.verilator
