@@ -217,9 +217,17 @@ SYNTH_LIST = [
     # diverges on it (77 % of the logic cells: overuse falls to ~6,600 wires, then rises for
     # 16 iterations and more), also with a 16 MHz target (the same placement and routing: the
     # criticalities are relative) and with --placer-heap-beta 0.7. router1 keeps converging,
-    # slowly: 261k arcs, 7k left after 82 min of routing (2 h 15 min with placement).
+    # slowly: 261k arcs, still 1,755 left after 3 h 10 min of routing (a session's length), so
+    # this row needs a run of 4 h or more (the placement alone is ~25 min). The static placer
+    # does not help (router2 worse: 14,600 overuse at iteration 9; router1 about 20 % faster).
     SynthItem("cluster", targets=("ecp5",), seeds=(1,), router="router1",
               params={"softex_engine": "lut_b"}, name="cluster_lut_b"),
+    # The cluster that routes in minutes: the LUT-B engine and a 2 x 4 x 3 tensor unit (8 CEs
+    # instead of 16; the same 256-bit port, D = 16, so the interconnect is the default's). Its
+    # routed Fmax and critical path are those of the whole cluster: cores, interconnect,
+    # peripheral bus and both accelerators.
+    SynthItem("cluster", targets=("ecp5",), seeds=(1,), router="router2",
+              params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
 ]
 DEFAULT_SEEDS = (1, 2, 3)
 

@@ -61,10 +61,11 @@ def test_plan_default_list():
     assert "ice40/fma_fp32/L3" in labels and "ecp5/fma_bf16/L0" in labels
     assert "ice40/fma_fp32/harness" in labels
     # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit, the SoftEx engines
-    # (expp, expp without GELU, LUT A, LUT B) and the cluster (with the expp and with the LUT-B
-    # engine): (as configured + harness) on ECP5
-    assert len(units) == 20 + 7 * 2 and all(u.seeds == (1, 2) for u in units)
+    # (expp, expp without GELU, LUT A, LUT B) and the cluster (with the expp engine, with the
+    # LUT-B engine, and with LUT-B and a 2 x 4 x 3 tensor unit): (as configured + harness) on ECP5
+    assert len(units) == 20 + 8 * 2 and all(u.seeds == (1, 2) for u in units)
     assert "ecp5/cluster/configured" in labels
+    assert "ecp5/cluster_lut_b_2x4x3/configured" in labels
     assert "ecp5/tensor_4x4x3/configured" in labels and "ice40/tensor_4x4x3/configured" \
         not in labels
 
