@@ -218,9 +218,11 @@ SYNTH_LIST = [
     # 16 iterations and more), also with a 16 MHz target (the same placement and routing: the
     # criticalities are relative) and with --placer-heap-beta 0.7. router1 keeps converging,
     # slowly: 261k arcs, still 1,755 left after 3 h 10 min of routing (a session's length), so
-    # this row needs a run of 4 h or more (the placement alone is ~25 min). The static placer
-    # does not help (router2 worse: 14,600 overuse at iteration 9; router1 about 20 % faster).
+    # this row needs a long run. The static placer (~35 min, 7 % less wire than HeAP) makes
+    # router1 faster: 64,854 arcs left after 2,500 s of routing against 119,889 on HeAP's
+    # placement (router2 does worse on it: overuse stuck near 15,100 at iterations 13-14).
     SynthItem("cluster", targets=("ecp5",), seeds=(1,), router="router1",
+              nextpnr_args=("--placer", "static"),
               params={"softex_engine": "lut_b"}, name="cluster_lut_b"),
     # The cluster that routes in minutes: the LUT-B engine and a 2 x 4 x 3 tensor unit (8 CEs
     # instead of 16; the same 256-bit port, D = 16, so the interconnect is the default's). Its
