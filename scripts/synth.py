@@ -194,6 +194,11 @@ def _int_tuple(name, value):
     return tuple(value)
 
 
+# Place and route of the clusters that fit the ECP5-85F only just (54-77 % of its logic cells):
+# the static placer, then router1 (router2 does not converge on them; see SYNTH_LIST).
+_LARGE_CLUSTER_PNR = dict(targets=("ecp5",), seeds=(1,), router="router1",
+                          nextpnr_args=("--placer", "static"))
+
 # The default list of `make synth`. Each latency costs one Yosys run and `seeds` nextpnr runs
 # per target (about 1.5 min for an FMA on one core), so keep the sweep short. The tensor unit
 # and the SoftEx engine do not fit an iCE40 UP5K: ECP5 only, one seed (their place and route
@@ -221,14 +226,12 @@ SYNTH_LIST = [
     # this row needs a long run. The static placer (~35 min, 7 % less wire than HeAP) makes
     # router1 faster: 64,854 arcs left after 2,500 s of routing against 119,889 on HeAP's
     # placement (router2 does worse on it: overuse stuck near 15,100 at iterations 13-14).
-    SynthItem("cluster", targets=("ecp5",), seeds=(1,), router="router1",
-              nextpnr_args=("--placer", "static"),
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR,
               params={"softex_engine": "lut_b"}, name="cluster_lut_b"),
     # The LUT-B cluster with a 2 x 4 x 3 tensor unit (8 CEs instead of 16; the same 256-bit
     # port, D = 16, so the interconnect is the default's): 54 % of the logic cells. router2
     # stalls on it too (overuse 3,230 at iteration 20, 3,889 at 33); router1 as above.
-    SynthItem("cluster", targets=("ecp5",), seeds=(1,), router="router1",
-              nextpnr_args=("--placer", "static"),
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR,
               params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
 ]
 DEFAULT_SEEDS = (1, 2, 3)
