@@ -9,11 +9,11 @@ whatever the beat holds and masked out of the store (byte enables), and the last
 the CEs with ``k >= K`` (see :mod:`hw.tensor.array`).
 """
 
-from amaranth import Const, Signal
+from amaranth import Const, Mux, Signal
 
 from .regmap import DIM_BITS, TensorError, TensorOp
 
-__all__ = ["TileWalk", "check_job"]
+__all__ = ["TileWalk", "WalkAddress", "check_job"]
 
 
 class TileWalk:
@@ -21,7 +21,8 @@ class TileWalk:
     ``inner_step``), plus ``active`` (the walk has not passed the last tile).
 
     ``step`` (comb, set by the user through :meth:`advance`) moves to the next inner index, the
-    next tile at the end of the inner range. :meth:`restart` (in a ``with m.If``) rewinds it."""
+    next tile at the end of the inner range. :meth:`restart` (in a ``with m.If``) rewinds it.
+    :meth:`address` adds a byte address that follows the walk without a multiplier."""
 
     def __init__(self, m, g, name, inner_step, inner_end, M, N):
         self.m, self.g, self.name = m, g, name
@@ -33,15 +34,18 @@ class TileWalk:
         self.inner_step = inner_step
         self.inner_end = inner_end
         self.M, self.N = M, N
+        self._addresses = []
         nxt = self.inner + inner_step
         self.inner_last = Signal(name=f"{name}_inner_last")
         m.d.comb += self.inner_last.eq(nxt >= inner_end)
+        self.n_wrap = Signal(name=f"{name}_n_wrap")      # the step after this one starts a row
+        m.d.comb += self.n_wrap.eq(self.n0 + g.D >= N)
         self.tile_last = Signal(name=f"{name}_tile_last")
-        m.d.comb += self.tile_last.eq((self.n0 + g.D >= N) & (self.m0 + g.L >= M))
+        m.d.comb += self.tile_last.eq(self.n_wrap & (self.m0 + g.L >= M))
         with m.If(self.step):
             with m.If(self.inner_last):
                 m.d.sync += self.inner.eq(0)
-                with m.If(self.n0 + g.D >= N):
+                with m.If(self.n_wrap):
                     m.d.sync += [self.n0.eq(0), self.m0.eq(self.m0 + g.L)]
                     with m.If(self.m0 + g.L >= M):
                         m.d.sync += self.active.eq(0)
@@ -50,8 +54,57 @@ class TileWalk:
             with m.Else():
                 m.d.sync += self.inner.eq(nxt)
 
+    def address(self, width, ptr, *, m_delta=0, n_delta=0, inner_delta=0):
+        """A :class:`WalkAddress` of ``width`` bits: ``ptr + (m0 / L) * m_delta + (n0 / D) *
+        n_delta + (inner / inner_step) * inner_delta`` modulo ``2 ** width``, kept up to date by
+        additions on every step. The deltas are constants or registers stable during a job."""
+        addr = WalkAddress(self, width, ptr, m_delta, n_delta, inner_delta)
+        self._addresses.append(addr)
+        return addr
+
     def restart(self, active=1):
         self.m.d.sync += [self.m0.eq(0), self.n0.eq(0), self.inner.eq(0), self.active.eq(active)]
+        for addr in self._addresses:
+            addr.restart()
+
+
+class WalkAddress:
+    """The byte address of a :class:`TileWalk`'s position, as registers.
+
+    A multiply ``(m0 + row) * stride`` in front of a port's address register sits on the path
+    from the scratchpad grant (which selects the stream) to that register; in the cluster it
+    was the critical path. Here every address is a register updated by one addition per step:
+    ``base`` (the position), ``row_base`` (the position with ``inner = 0``) and ``tile_base``
+    (with ``n0 = 0`` too). ``base_next`` is the value ``base`` takes at the end of a cycle in
+    which the walk steps (comb), for users that reload from it in that same cycle."""
+
+    def __init__(self, walk, width, ptr, m_delta, n_delta, inner_delta):
+        m = walk.m
+        self.walk, self.ptr = walk, ptr
+        name = walk.name
+        self.base = Signal(width, name=f"{name}_addr")
+        self.row_base = Signal(width, name=f"{name}_addr_row")
+        self.tile_base = Signal(width, name=f"{name}_addr_tile")
+        self.base_next = Signal(width, name=f"{name}_addr_next")
+        next_row = Signal(width, name=f"{name}_addr_next_row")
+        next_tile = Signal(width, name=f"{name}_addr_next_tile")
+        m.d.comb += [next_tile.eq(self.tile_base + m_delta),
+                     next_row.eq(Mux(walk.n_wrap, next_tile, self.row_base + n_delta))]
+        with m.If(~walk.step):
+            m.d.comb += self.base_next.eq(self.base)
+        with m.Elif(walk.inner_last):
+            m.d.comb += self.base_next.eq(next_row)
+            m.d.sync += self.row_base.eq(next_row)
+            with m.If(walk.n_wrap):
+                m.d.sync += self.tile_base.eq(next_tile)
+        with m.Else():
+            m.d.comb += self.base_next.eq(self.base + inner_delta)
+        with m.If(walk.step):
+            m.d.sync += self.base.eq(self.base_next)
+
+    def restart(self):
+        self.walk.m.d.sync += [self.base.eq(self.ptr), self.row_base.eq(self.ptr),
+                               self.tile_base.eq(self.ptr)]
 
 
 def check_job(m, g, job, *, mem_base, mem_size, max_dim):

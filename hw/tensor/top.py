@@ -80,6 +80,18 @@ class TensorUnit(wiring.Component):
         yw = TileWalk(m, g, "y", 1, 1, M, N)               # one Y group per tile
         zw = TileWalk(m, g, "z", 1, 1, M, N)               # one Z group per tile
 
+        # Byte addresses as registers that follow the walks by additions (no multiplier between
+        # the port's grant and its address register). A tile of L rows moves a stream by
+        # L * stride bytes (registered in CHECK); the row within a group adds the stride.
+        addr_bits = self.addr_width
+        tile_step = {}
+        for key, stride in (("x", job.X_STRIDE), ("y", job.Y_STRIDE), ("z", job.Z_STRIDE)):
+            tile_step[key] = Signal(addr_bits, name=f"{key}_tile_step")
+        w_walk_addr = ww.address(addr_bits, job.W_PTR, n_delta=2 * D, inner_delta=job.W_STRIDE)
+        x_walk_addr = xw.address(addr_bits, job.X_PTR, m_delta=tile_step["x"], inner_delta=2 * D)
+        y_walk_addr = yw.address(addr_bits, job.Y_PTR, m_delta=tile_step["y"], n_delta=2 * D)
+        z_walk_addr = zw.address(addr_bits, job.Z_PTR, m_delta=tile_step["z"], n_delta=2 * D)
+
         # Three check cycles: `checking` (job constants, walks restarted, check stage 1),
         # `check2` (check stage 2), `checked` (the registered cause decides).
         check2 = Signal()
@@ -91,7 +103,10 @@ class TensorUnit(wiring.Component):
             m.d.sync += [checking.eq(0),
                          has_y.eq(op != TensorOp.MATMUL),
                          kph.eq((K + H - 1) & ~(H - 1)),
-                         k_last.eq(K - (((K + H - 1) & ~(H - 1)) - H))]
+                         k_last.eq(K - (((K + H - 1) & ~(H - 1)) - H)),
+                         tile_step["x"].eq(job.X_STRIDE * L),
+                         tile_step["y"].eq(job.Y_STRIDE * L),
+                         tile_step["z"].eq(job.Z_STRIDE * L)]
             for w in (seq, ww, xw, zw):
                 w.restart()
             yw.restart(op != TensorOp.MATMUL)
@@ -141,7 +156,7 @@ class TensorUnit(wiring.Component):
         w_real = ww.inner < K
         w_dummy = running & ww.active & ~w_real & w_room & (w_inflight == 0)
         w_want = running & ww.active & w_real & w_room
-        w_addr = job.W_PTR + ww.inner * job.W_STRIDE + ww.n0 * 2
+        w_addr = w_walk_addr.base
 
         # -- X group buffer (L beats) + current group ---------------------------------------------
         xq = [Signal(D * 16, name=f"xq{i}") for i in range(L)]
@@ -153,7 +168,7 @@ class TensorUnit(wiring.Component):
         x_open = running & xw.active & (x_req < L)
         x_want = x_open & x_row_real
         x_dummy = x_open & ~x_row_real
-        x_addr = job.X_PTR + (xw.m0 + x_req) * job.X_STRIDE + xw.inner * 2
+        x_addr = Signal(addr_bits)        # = X_PTR + (m0 + x_req) * X_STRIDE + inner * 2
 
         # -- Y group buffer --------------------------------------------------------------------
         yq = [Signal(D * 16, name=f"yq{i}") for i in range(L)]
@@ -165,7 +180,7 @@ class TensorUnit(wiring.Component):
         y_open = running & yw.active & (y_req < L)
         y_want = y_open & y_row_real
         y_dummy = y_open & ~y_row_real
-        y_addr = job.Y_PTR + (yw.m0 + y_req) * job.Y_STRIDE + yw.n0 * 2
+        y_addr = Signal(addr_bits)        # = Y_PTR + (m0 + y_req) * Y_STRIDE + n0 * 2
 
         # -- Z collect / store buffers ------------------------------------------------------------
         zc = [Signal(D * 16, name=f"zc{i}") for i in range(L)]
@@ -176,7 +191,7 @@ class TensorUnit(wiring.Component):
         z_open = running & zs_full & (z_i < L)
         z_want = z_open & z_row_real
         z_dummy = z_open & ~z_row_real
-        z_addr = job.Z_PTR + (zw.m0 + z_i) * job.Z_STRIDE + zw.n0 * 2
+        z_addr = Signal(addr_bits)        # = Z_PTR + (m0 + z_i) * Z_STRIDE + n0 * 2
         z_be = Signal(2 * D)
         for e in range(D):
             m.d.comb += z_be[2 * e:2 * e + 2].eq(Mux(zw.n0 + e < N, 0b11, 0b00))
@@ -199,7 +214,7 @@ class TensorUnit(wiring.Component):
         # X stream progress
         x_issue = ld[STREAM_X] | x_dummy
         with m.If(x_issue):
-            m.d.sync += x_req.eq(x_req + 1)
+            m.d.sync += [x_req.eq(x_req + 1), x_addr.eq(x_addr + job.X_STRIDE)]
         m.d.comb += xw.step.eq(x_issue & (x_req == L - 1))
         x_ret = arb.r_valid & (arb.r_tag == STREAM_X)
         m.d.sync += x_got.eq(x_got + x_ret + x_dummy)
@@ -210,7 +225,7 @@ class TensorUnit(wiring.Component):
         # Y stream progress
         y_issue = ld[STREAM_Y] | y_dummy
         with m.If(y_issue):
-            m.d.sync += y_req.eq(y_req + 1)
+            m.d.sync += [y_req.eq(y_req + 1), y_addr.eq(y_addr + job.Y_STRIDE)]
         m.d.comb += yw.step.eq(y_issue & (y_req == L - 1))
         y_ret = arb.r_valid & (arb.r_tag == STREAM_Y)
         m.d.sync += y_got.eq(y_got + y_ret + y_dummy)
@@ -221,10 +236,10 @@ class TensorUnit(wiring.Component):
         # Z store progress
         z_issue = ld[STREAM_Z] | z_dummy
         with m.If(z_issue):
-            m.d.sync += z_i.eq(z_i + 1)
+            m.d.sync += [z_i.eq(z_i + 1), z_addr.eq(z_addr + job.Z_STRIDE)]
             with m.If(z_i == L - 1):
                 m.d.comb += zw.step.eq(1)
-                m.d.sync += [zs_full.eq(0), z_i.eq(0)]
+                m.d.sync += [zs_full.eq(0), z_i.eq(0), z_addr.eq(z_walk_addr.base_next)]
 
         # -- feeding the array ----------------------------------------------------------------
         x_need = issue & (c == 0) & (sub == 0)
@@ -249,10 +264,10 @@ class TensorUnit(wiring.Component):
             m.d.comb += arr.init[i * aw:(i + 1) * aw].eq(Mux(has_y, y_ext, Const(1 << (aw - 1), aw)))
         with m.If(advance & x_need):
             m.d.sync += [xcur[i].eq(xq[i]) for i in range(L)]
-            m.d.sync += [x_got.eq(0), x_req.eq(0)]
+            m.d.sync += [x_got.eq(0), x_req.eq(0), x_addr.eq(x_walk_addr.base)]
         with m.If(advance & y_need):
             m.d.sync += [ycur[i].eq(yq[i]) for i in range(L)]
-            m.d.sync += [y_got.eq(0), y_req.eq(0)]
+            m.d.sync += [y_got.eq(0), y_req.eq(0), y_addr.eq(y_walk_addr.base)]
         with m.If(advance & arr.o_valid):
             for i in range(L):
                 shifted = Cat(zc[i][16:], arr.z[i * 16:(i + 1) * 16])
@@ -268,7 +283,8 @@ class TensorUnit(wiring.Component):
             m.d.sync += running.eq(0)
         with m.If(checking):
             m.d.sync += [w_cnt.eq(0), w_rd.eq(0), w_wr.eq(0), x_req.eq(0), x_got.eq(0),
-                         y_req.eq(0), y_got.eq(0), zs_full.eq(0), z_i.eq(0)]
+                         y_req.eq(0), y_got.eq(0), zs_full.eq(0), z_i.eq(0),
+                         x_addr.eq(job.X_PTR), y_addr.eq(job.Y_PTR), z_addr.eq(job.Z_PTR)]
 
         # -- counters -------------------------------------------------------------------------
         cnt = rf.counters
