@@ -97,6 +97,22 @@ def softmax_inputs(rows, n, seed=1, scale=3.0):
     return x
 
 
+def softex_softmax_mismatches(x, got, base, lanes):
+    """Rows of ``got`` (SoftEx output of the packed ``x`` read from byte address ``base``) that
+    differ from the golden model: ``{row: first differing columns}``, and the set of lane
+    offsets the rows started at (the SoftEx datapath depends on them)."""
+    from .golden.softmax import lane_offset, softmax_row
+    rows, n = x.shape
+    bad, offsets = {}, set()
+    for i in range(rows):
+        offset = lane_offset(base + 2 * n * i, lanes)
+        offsets.add(offset)
+        want = softmax_row(x[i], lanes=lanes, offset=offset)
+        if not np.array_equal(got[i], want):
+            bad[i] = np.flatnonzero(got[i] != want)[:8].tolist()
+    return bad, offsets
+
+
 def gemm_inputs(m, n, k, seed=2):
     """X (m x k), W (k x n), Y (m x n) BF16 patterns of uniform(-2, 2) values."""
     from .golden.softmax import float_to_bf16

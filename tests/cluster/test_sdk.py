@@ -94,3 +94,18 @@ def test_cluster_header_matches_register_offsets():
         assert found and int(found.group(1), 16) == r.offset, r.name
     offsets = [r.offset for r in CLUSTER_REGISTERS]
     assert offsets == sorted(set(offsets)) and offsets[0] == 0
+
+
+def test_softex_softmax_mismatches_finds_a_flipped_bit():
+    """The row check the system test and bench_cluster share: the golden rows pass, one flipped
+    bit is reported with its row and column, and the lane offsets follow the row addresses."""
+    import numpy as np
+    from sim.golden.softmax import lane_offset, softmax_row
+    from sim.offload import softex_softmax_mismatches, softmax_inputs
+    rows, n, base, lanes = 3, 37, 0x1002, 4
+    x = softmax_inputs(rows, n, seed=4)
+    got = np.stack([softmax_row(x[i], lanes=lanes, offset=lane_offset(base + 2 * n * i, lanes))
+                    for i in range(rows)])
+    assert softex_softmax_mismatches(x, got, base, lanes) == ({}, {1, 2, 3})
+    got[1, 5] ^= 1
+    assert softex_softmax_mismatches(x, got, base, lanes)[0] == {1: [5]}
