@@ -117,6 +117,8 @@ class SynthItem:
     of the component, built with these constructor overrides and reported as ``name``.
     ``freq_mhz`` / ``nextpnr_args``: this item's clock constraint and further nextpnr options
     (a nearly full device routes only with a constraint near what it reaches, see SYNTH_LIST).
+    ``config``: the configuration whose component catalogue the item comes from (None = the
+    run's, ``--config``); a variant of another configuration needs a ``name``.
     """
     component: str                      # name in hw.catalog.components(config)
     latencies: tuple = None             # latency sweep; None = as configured
@@ -127,6 +129,7 @@ class SynthItem:
     name: str = None                    # row / folder name of a variant; None = component
     freq_mhz: float = None              # nextpnr clock constraint; None = the target's
     nextpnr_args: tuple = ()            # further nextpnr options, e.g. ("--placer-heap-beta", "0.7")
+    config: str = None                  # configuration name; None = the run's
 
     @property
     def label(self):
@@ -139,9 +142,11 @@ class SynthItem:
                 isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str)
                 for p in self.params):
             raise ValueError(f"params must be a dict of constructor arguments, got {self.params!r}")
-        if self.params and not self.name:
-            raise ValueError("name must be given for a variant with params (its rows and "
-                             "folders must not be mistaken for the component's)")
+        if (self.params or self.config is not None) and not self.name:
+            raise ValueError("name must be given for a variant with params or a config (its "
+                             "rows and folders must not be mistaken for the component's)")
+        if self.config is not None:
+            get_config(self.config)         # ValueError listing the configuration names
         if self.name is not None and (not isinstance(self.name, str)
                                       or not re.fullmatch(r"[a-z][a-z0-9_]*", self.name)):
             raise ValueError(f"name must be a lower-case identifier, got {self.name!r}")
@@ -194,8 +199,9 @@ def _int_tuple(name, value):
     return tuple(value)
 
 
-# Place and route of the clusters that fit the ECP5-85F only just (54-77 % of its logic cells):
-# the static placer, then router1 (router2 does not converge on them; see SYNTH_LIST).
+# Place and route of the clusters (those of the default size fill 54-77 % of the ECP5-85F's
+# logic cells): the static placer, then router1 (router2 does not converge on them; see
+# SYNTH_LIST).
 _LARGE_CLUSTER_PNR = dict(targets=("ecp5",), seeds=(1,), router="router1",
                           nextpnr_args=("--placer", "static"))
 
@@ -233,6 +239,12 @@ SYNTH_LIST = [
     # stalls on it too (overuse 3,230 at iteration 20, 3,889 at 33); router1 as above.
     SynthItem("cluster", **_LARGE_CLUSTER_PNR,
               params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
+    # The `tiny` configuration's cluster (1 core, 16 KiB in 4 banks, tensor unit 2 x 2 x 1,
+    # SoftEx L = 4) with the LUT-B engine: 29 % of the device, routed in about 12 minutes, so
+    # every `make synth` has a placed-and-routed cluster Fmax (bus, interconnect, both
+    # accelerators and a core on one clock).
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR, config="tiny",
+              params={"softex_engine": "lut_b"}, name="cluster_tiny_lut_b"),
 ]
 DEFAULT_SEEDS = (1, 2, 3)
 
@@ -288,7 +300,7 @@ def plan(items=None, *, config="default", targets=None, seeds=None,
     harness alone (same port widths), on the same targets and seeds.
     """
     config = get_config(config)
-    specs = components(config)
+    catalogues = {None: components(config)}
     items = SYNTH_LIST if items is None else items
     if seeds is not None:
         seeds = tuple(check_int("seed", s, min=0) for s in seeds)
@@ -305,6 +317,9 @@ def plan(items=None, *, config="default", targets=None, seeds=None,
     for item in items:
         if not isinstance(item, SynthItem):
             raise ValueError(f"items must be SynthItem instances, got {item!r}")
+        if item.config not in catalogues:
+            catalogues[item.config] = components(item.config)
+        specs = catalogues[item.config]
         if item.component not in specs:
             raise ValueError(f"unknown component {item.component!r}; components: "
                              f"{', '.join(specs)}")

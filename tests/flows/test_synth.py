@@ -62,10 +62,12 @@ def test_plan_default_list():
     assert "ice40/fma_fp32/harness" in labels
     # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit, the SoftEx engines
     # (expp, expp without GELU, LUT A, LUT B) and the cluster (with the expp engine, with the
-    # LUT-B engine, and with LUT-B and a 2 x 4 x 3 tensor unit): (as configured + harness) on ECP5
-    assert len(units) == 20 + 8 * 2 and all(u.seeds == (1, 2) for u in units)
+    # LUT-B engine, with LUT-B and a 2 x 4 x 3 tensor unit, and the tiny configuration's with
+    # LUT-B): (as configured + harness) on ECP5
+    assert len(units) == 20 + 9 * 2 and all(u.seeds == (1, 2) for u in units)
     assert "ecp5/cluster/configured" in labels
     assert "ecp5/cluster_lut_b_2x4x3/configured" in labels
+    assert "ecp5/cluster_tiny_lut_b/configured" in labels
     assert "ecp5/tensor_4x4x3/configured" in labels and "ice40/tensor_4x4x3/configured" \
         not in labels
 
@@ -243,3 +245,17 @@ def test_partial_run_keeps_earlier_rows(tmp_path):
     assert [r["component"] for r in kept] == ["fma_bf16"] and kept[0]["earlier_run"]
     assert [h["component"] for h in harness] == ["fma_bf16"]
     assert earlier_rows(tmp_path / "missing.json", [], []) == ([], [])
+
+
+def test_item_from_another_configuration():
+    """SynthItem.config takes the component from that configuration's catalogue (the default
+    list's tiny cluster), needs a name, and names the configurations when unknown."""
+    units = {u.label: u for u in plan()}
+    tiny = units["ecp5/cluster_tiny_lut_b/configured"].factory()
+    default = units["ecp5/cluster_lut_b/configured"].factory()
+    pick = lambda c: (c.params["cores"], c.params["banks"], c.params["softex_engine"])
+    assert pick(tiny) == (1, 4, "lut_b") and pick(default) == (2, 16, "lut_b")
+    with pytest.raises(ValueError, match="name must be given"):
+        SynthItem("cluster", config="tiny")
+    with pytest.raises(ValueError, match="unknown configuration 'huge'; configurations: tiny"):
+        SynthItem("cluster", config="huge", name="cluster_huge")
