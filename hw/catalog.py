@@ -141,7 +141,8 @@ def _cluster(config):
         "hw.cluster.system:AcceleratedCluster", c.cores, c.scratchpad_kib, banks=c.banks,
         imem_kib=c.imem_kib, events=c.events, softex_lanes=sx.lanes, softex_engine=sx.engine,
         tensor=[t.rows, t.cols, t.pipes],
-        description=f"cluster: {c.cores} cores, {c.scratchpad_kib} KiB scratchpad, SoftEx "
+        description=f"cluster: {c.cores} core{'s' * (c.cores > 1)}, {c.scratchpad_kib} KiB "
+                    f"scratchpad in {c.banks} banks, SoftEx "
                     f"({sx.engine}, {sx.lanes} lanes) and tensor unit "
                     f"({t.rows}x{t.cols}x{t.pipes})")}
 

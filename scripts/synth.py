@@ -678,6 +678,22 @@ def earlier_rows(path, rows, results):
     return kept, harness
 
 
+def describe(label, config="default"):
+    """What the row ``label`` synthesises, from the catalogue and :data:`SYNTH_LIST`: the
+    component's description, then a variant's configuration and constructor overrides."""
+    item = next((i for i in SYNTH_LIST if i.label == label), None) or SynthItem(label)
+    try:
+        spec = components(item.config or config)[item.component]
+    except (ValueError, KeyError):
+        return "-"
+    text = spec.description
+    if item.config is not None:
+        text += f" (configuration `{item.config}`)"
+    if item.params:
+        text += "; overridden: " + ", ".join(f"`{k}={v}`" for k, v in item.params)
+    return text
+
+
 def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
                  load=(0.0, 0.0), kept_harness=(), kept=0):
     docs = Path(docs)
@@ -723,6 +739,10 @@ def write_report(rows, results, failures, *, docs, seeds, jobs, elapsed, config,
             f"{r['runtime_s'] / 60:.1f} |")
     for label, err in sorted(failures.items()):
         lines.append(f"| {label} | failed: {err.splitlines()[-1][:80]} |||||||||||")
+    labels = list(dict.fromkeys(r["component"] for r in rows))
+    lines += ["", "The components (`hw.catalog`, configuration "
+              f"`{config}` unless a row names another; variants from `SYNTH_LIST`):", ""]
+    lines += [f"- `{label}`: {describe(label, config)}" for label in labels]
     computed = [r for r in results if not r.get("cached")]
     all_tool_s = sum(r["yosys_s"] + r["nextpnr_s"] for r in results)
     harness_fmax = "; ".join(

@@ -193,6 +193,7 @@ def test_report_subtracts_harness(tmp_path):
     assert "failed: ERROR: too big" in md
     assert "| harness LUTs / FFs | seeds | Yosys + nextpnr (min) |" in md
     assert "| 35 / 136 | 1 | 0.1 |" in md                 # seed 1, 3 s of tool time
+    assert "- `fma_fp32`: fused a*b+c, bf16 operands, fp32 accumulator" in md
     data_ = json.loads((tmp_path / "synth.json").read_text())
     assert data_["rows"][0]["component"] == "fma_fp32" and data_["failures"]
 
@@ -259,3 +260,15 @@ def test_item_from_another_configuration():
         SynthItem("cluster", config="tiny")
     with pytest.raises(ValueError, match="unknown configuration 'huge'; configurations: tiny"):
         SynthItem("cluster", config="huge", name="cluster_huge")
+
+
+def test_describe_rows():
+    """synth.md says what every row is: the catalogue's description, the variant's
+    configuration and its constructor overrides ("-" for a name no catalogue has)."""
+    from scripts.synth import describe
+    assert describe("cluster_tiny_lut_b") == (
+        "cluster: 1 core, 16 KiB scratchpad in 4 banks, SoftEx (expp, 4 lanes) and tensor unit "
+        "(2x2x1) (configuration `tiny`); overridden: `softex_engine=lut_b`")
+    assert describe("softex_softmax_nogelu_x8").endswith("; overridden: `gelu=False`")
+    assert describe("tensor_4x4x3") == "tensor unit, 4x4x3 BF16 array, fp32 accumulation"
+    assert describe("no_such_block") == "-"
