@@ -193,6 +193,12 @@ class SynthItem:
             object.__setattr__(self, "seeds", seeds)
 
 
+def item_for(label):
+    """The :data:`SYNTH_LIST` item whose row is ``label``, else the catalogue component of
+    that name as configured (``--component`` and :func:`describe` look rows up alike)."""
+    return next((i for i in SYNTH_LIST if i.label == label), None) or SynthItem(label)
+
+
 def _int_tuple(name, value):
     if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
         raise ValueError(f"{name} must be a tuple of integers, got {value!r}")
@@ -239,10 +245,9 @@ SYNTH_LIST = [
     # stalls on it too (overuse 3,230 at iteration 20, 3,889 at 33); router1 as above.
     SynthItem("cluster", **_LARGE_CLUSTER_PNR,
               params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
-    # The `tiny` configuration's cluster (1 core, 16 KiB in 4 banks, tensor unit 2 x 2 x 1,
-    # SoftEx L = 4) with the LUT-B engine: 29 % of the device, routed in about 12 minutes, so
-    # every `make synth` has a placed-and-routed cluster Fmax (bus, interconnect, both
-    # accelerators and a core on one clock).
+    # The `tiny` configuration's cluster with the LUT-B engine: small enough to route within
+    # minutes, so every `make synth` has a placed-and-routed cluster Fmax (bus, interconnect,
+    # both accelerators and a core on one clock).
     SynthItem("cluster", **_LARGE_CLUSTER_PNR, config="tiny",
               params={"softex_engine": "lut_b"}, name="cluster_tiny_lut_b"),
 ]
@@ -681,7 +686,7 @@ def earlier_rows(path, rows, results):
 def describe(label, config="default"):
     """What the row ``label`` synthesises, from the catalogue and :data:`SYNTH_LIST`: the
     component's description, then a variant's configuration and constructor overrides."""
-    item = next((i for i in SYNTH_LIST if i.label == label), None) or SynthItem(label)
+    item = item_for(label)
     try:
         spec = components(item.config or config)[item.component]
     except (ValueError, KeyError):
@@ -822,8 +827,7 @@ def main(argv=None):
     try:
         items = None
         if args.component:
-            sweep = {i.label: i for i in SYNTH_LIST}
-            items = [sweep.get(c, SynthItem(c)) for c in args.component]
+            items = [item_for(c) for c in args.component]
         units = plan(items, config=args.config, targets=args.target, seeds=args.seeds,
                      out=args.out, latencies=args.latency, harness=not args.no_harness)
     except ValueError as e:

@@ -84,9 +84,8 @@ class TensorUnit(wiring.Component):
         # the port's grant and its address register). A tile of L rows moves a stream by
         # L * stride bytes (registered in CHECK); the row within a group adds the stride.
         addr_bits = self.addr_width
-        tile_step = {}
-        for key, stride in (("x", job.X_STRIDE), ("y", job.Y_STRIDE), ("z", job.Z_STRIDE)):
-            tile_step[key] = Signal(addr_bits, name=f"{key}_tile_step")
+        row_strides = {"x": job.X_STRIDE, "y": job.Y_STRIDE, "z": job.Z_STRIDE}
+        tile_step = {key: Signal(addr_bits, name=f"{key}_tile_step") for key in row_strides}
         w_walk_addr = ww.address(addr_bits, job.W_PTR, n_delta=2 * D, inner_delta=job.W_STRIDE)
         x_walk_addr = xw.address(addr_bits, job.X_PTR, m_delta=tile_step["x"], inner_delta=2 * D)
         y_walk_addr = yw.address(addr_bits, job.Y_PTR, m_delta=tile_step["y"], n_delta=2 * D)
@@ -103,10 +102,8 @@ class TensorUnit(wiring.Component):
             m.d.sync += [checking.eq(0),
                          has_y.eq(op != TensorOp.MATMUL),
                          kph.eq((K + H - 1) & ~(H - 1)),
-                         k_last.eq(K - (((K + H - 1) & ~(H - 1)) - H)),
-                         tile_step["x"].eq(job.X_STRIDE * L),
-                         tile_step["y"].eq(job.Y_STRIDE * L),
-                         tile_step["z"].eq(job.Z_STRIDE * L)]
+                         k_last.eq(K - (((K + H - 1) & ~(H - 1)) - H))]
+            m.d.sync += [tile_step[key].eq(stride * L) for key, stride in row_strides.items()]
             for w in (seq, ww, xw, zw):
                 w.restart()
             yw.restart(op != TensorOp.MATMUL)

@@ -34,9 +34,8 @@ class _Walks(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        g, D = self.g, self.g.D
         for name, (inner_step, inner_end, deltas) in self.shapes(self.stride, self.tile_step).items():
-            walk = TileWalk(m, g, name, inner_step, inner_end, self.M, self.N)
+            walk = TileWalk(m, self.g, name, inner_step, inner_end, self.M, self.N)
             addr = walk.address(WIDTH, self.ptr, **deltas)
             self.steps[name] = Signal(name=f"want_{name}")
             m.d.comb += walk.step.eq(self.steps[name] & walk.active)
