@@ -1,9 +1,15 @@
-"""Instruction memory: one read port per core (TCDM, always granted, data one cycle later) and a
-read/write loader port through which the testbench (or a boot master) writes the program
-while the cores are held in reset. Cores cannot write it: a core write is dropped and pulses
-``bad_write`` (the cluster records it as a bus error)."""
+"""Instruction memory: one read port per core (TCDM, data one cycle later) and a read/write
+loader port through which the testbench (or a boot master) writes the program while the cores
+are held in reset. Cores cannot write it: a core write is dropped and pulses ``bad_write``
+(the cluster records it as a bus error).
 
-from amaranth import Cat, Module, Mux, Signal
+The loader shares core 0's memory port (it has priority; core 0 is refused while the loader
+requests, which only happens while the cores are held or in tests). So the RAM has one
+read/write port plus one read port per further core, and synthesis maps two cores onto each
+dual-port block RAM copy: on the ECP5 the default cluster's 16 KiB take 8 DP16KD instead of
+24 when the loader had a read port of its own."""
+
+from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -43,21 +49,26 @@ class InstructionMemory(wiring.Component):
         m = Module()
         m.submodules.mem = mem = Memory(shape=32, depth=self.words, init=self.init)
         row = slice(2, self.addr_width)
+        ld = self.loader
+        shared = Signal(self.addr_width - 2, name="shared_row")     # core 0's port, or the loader
+        wr = mem.write_port(granularity=8)
+        m.d.comb += [shared.eq(Mux(ld.req, ld.addr[row], self.port(0).addr[row])),
+                     wr.addr.eq(shared), wr.data.eq(ld.wdata),
+                     wr.en.eq(Mux(ld.req & ld.we, ld.be, 0)), ld.gnt.eq(ld.req)]
+        ld_valid = Signal(name="loader_rvalid")
+        m.d.sync += ld_valid.eq(ld.req & ~ld.we)
         for i in range(self.n_ports):
             p = self.port(i)
+            gnt = p.req & ~ld.req if i == 0 else p.req
             rd = mem.read_port()
             valid = Signal(name=f"rvalid{i}")
-            m.d.comb += [rd.addr.eq(p.addr[row]), rd.en.eq(p.req & ~p.we), p.gnt.eq(p.req),
+            m.d.comb += [rd.addr.eq(shared if i == 0 else p.addr[row]), p.gnt.eq(gnt),
                          p.rvalid.eq(valid), p.rdata.eq(Mux(valid, rd.data, 0)),
-                         self.bad_write[i].eq(p.req & p.we)]
-            m.d.sync += valid.eq(p.req & ~p.we)
-        ld = self.loader
-        rd = mem.read_port()
-        wr = mem.write_port(granularity=8)
-        valid = Signal(name="loader_rvalid")
-        m.d.comb += [rd.addr.eq(ld.addr[row]), rd.en.eq(ld.req & ~ld.we), ld.gnt.eq(ld.req),
-                     wr.addr.eq(ld.addr[row]), wr.data.eq(ld.wdata),
-                     wr.en.eq(Mux(ld.req & ld.we, ld.be, 0)),
-                     ld.rvalid.eq(valid), ld.rdata.eq(Mux(valid, rd.data, 0))]
-        m.d.sync += valid.eq(ld.req & ~ld.we)
+                         self.bad_write[i].eq(gnt & p.we)]
+            m.d.sync += valid.eq(gnt & ~p.we)
+            if i == 0:
+                m.d.comb += [rd.en.eq(Mux(ld.req, ~ld.we, p.req & ~p.we)),
+                             ld.rvalid.eq(ld_valid), ld.rdata.eq(Mux(ld_valid, rd.data, 0))]
+            else:
+                m.d.comb += rd.en.eq(p.req & ~p.we)
         return m
