@@ -5,9 +5,8 @@ are held in reset. Cores cannot write it: a core write is dropped and pulses ``b
 
 The loader shares core 0's memory port (it has priority; core 0 is refused while the loader
 requests, which only happens while the cores are held or in tests). So the RAM has one
-read/write port plus one read port per further core, and synthesis maps two cores onto each
-dual-port block RAM copy: on the ECP5 the default cluster's 16 KiB take 8 DP16KD instead of
-24 when the loader had a read port of its own."""
+read port per core and no extra one for the loader: Yosys gives every read port its own copy
+of the RAM, and on the ECP5 the default cluster's 16 KiB take 16 DP16KD instead of 24."""
 
 from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring
