@@ -180,7 +180,7 @@ def main(argv=None):
              f"{item.label} --iterations {args.iterations}`; do not edit. ECP5-85F, "
              f"placer options `{' '.join(unit.nextpnr_args) or 'default'}`, router2 "
              f"iteration {it} (over-use after that many rip-up-and-reroute passes).", "",
-             f"![over-used wires per tile]({png.name})", "",
+             f"![routing over-use per tile]({png.name})", "",
              *summarise(matrix, by_net, by_type), ""]
     (docs / f"congestion_{item.label}.md").write_text("\n".join(lines))
     print(f"wrote {png} and {png.with_suffix('.md')}")
