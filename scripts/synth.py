@@ -672,10 +672,14 @@ def summarise(results):
             "does_not_fit": r.get("does_not_fit", ""),
         }
         rows.append(row)
+    return sorted(rows, key=_row_order)
+
+
+def _row_order(row):
+    """Report order: by target, then component, then latency (the configured one first)."""
     order = {t: i for i, t in enumerate(TARGETS)}
-    rows.sort(key=lambda x: (order.get(x["target"], 99), x["component"],
-                             -1 if x["latency"] is None else x["latency"]))
-    return rows
+    return (order.get(row["target"], 99), row["component"],
+            -1 if row["latency"] is None else row["latency"])
 
 
 def _fmt(v):
@@ -861,7 +865,7 @@ def main(argv=None):
     kept_rows, kept_harness = [], []
     if args.component and not args.no_merge:
         kept_rows, kept_harness = earlier_rows(Path(args.docs) / "synth.json", rows, results)
-    write_report(kept_rows + rows, results, failures, docs=args.docs,
+    write_report(sorted(kept_rows + rows, key=_row_order), results, failures, docs=args.docs,
                  seeds=args.seeds or DEFAULT_SEEDS, jobs=args.jobs,
                  elapsed=elapsed, config=args.config,
                  load=(round(load0, 1), round(os.getloadavg()[0], 1)),

@@ -246,6 +246,15 @@ def test_partial_run_keeps_earlier_rows(tmp_path):
     assert [r["component"] for r in kept] == ["fma_bf16"] and kept[0]["earlier_run"]
     assert [h["component"] for h in harness] == ["fma_bf16"]
     assert earlier_rows(tmp_path / "missing.json", [], []) == ([], [])
+    # Kept and new rows are reported in one order (target, component, latency), whichever
+    # run made them.
+    from scripts.synth import _row_order
+    mixed = [row("tensor_4x4x3"), row("fma_bf16", 3, "ice40"), row("cluster"), row("fma_bf16", 2),
+             row("fma_bf16", None)]
+    assert [(r["target"], r["component"], r["latency"]) for r in sorted(mixed, key=_row_order)] \
+        == [("ice40", "fma_bf16", 3), ("ecp5", "cluster", "configured"),
+            ("ecp5", "fma_bf16", None), ("ecp5", "fma_bf16", 2),
+            ("ecp5", "tensor_4x4x3", "configured")]
 
 
 def test_item_from_another_configuration():
