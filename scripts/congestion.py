@@ -18,7 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .synth import ROOT, SynthError, _tool, item_for, plan, prepare, synthesise
+from .synth import (ROOT, SynthError, _tool, item_for, nextpnr_command, plan, prepare,
+                    synthesise)
 
 __all__ = ["read_matrix", "read_table", "block_of", "summarise", "main"]
 
@@ -117,10 +118,8 @@ def route_until(unit, iterations, *, poll=5.0, log=print):
     heat.mkdir(parents=True, exist_ok=True)
     for f in heat.glob("*.csv"):
         f.unlink()
-    args = [_tool(unit.target.nextpnr), *unit.target.nextpnr_args, *unit.nextpnr_args,
-            "--router", "router2", "--router2-heatmap", "heat/h", "--json", "../netlist.json",
-            "--freq", f"{unit.freq_mhz or unit.target.freq_mhz:g}", "--seed", str(unit.seeds[0]),
-            "--timing-allow-fail", "-l", "nextpnr.log", "-q"]
+    args = [_tool(unit.target.nextpnr), *nextpnr_command(
+        unit, unit.seeds[0], router="router2", extra=("--router2-heatmap", "heat/h"))]
     start = time.monotonic()
     proc = subprocess.Popen(args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)

@@ -505,6 +505,25 @@ def synthesise(unit, text, script):
     return yosys_key, t_yosys
 
 
+def pnr_options(unit, router=None):
+    """nextpnr's placer and router options for ``unit`` (``router`` overrides its own)."""
+    router = router or unit.router
+    return (("--router", router) if router else ()) + tuple(unit.nextpnr_args)
+
+
+def clock_mhz(unit):
+    """The clock constraint ``unit`` is placed and routed at."""
+    return unit.freq_mhz or unit.target.freq_mhz
+
+
+def nextpnr_command(unit, seed, *, router=None, extra=()):
+    """nextpnr's arguments (without the executable) for one ``seed`` of ``unit``, run in a
+    folder beside its netlist.json; ``extra`` options go before the log options."""
+    return [*unit.target.nextpnr_args, *pnr_options(unit, router), "--json", "../netlist.json",
+            "--freq", f"{clock_mhz(unit):g}", "--seed", str(seed), "--timing-allow-fail", *extra,
+            "-l", "nextpnr.log", "-q"]
+
+
 def run_unit(unit, *, force=False, on_step=None):
     """Synthesise, place and route ``unit``; fills and returns ``unit.result``.
 
@@ -517,8 +536,8 @@ def run_unit(unit, *, force=False, on_step=None):
     harness, text, script = prepare(unit)
     # The default router and options stay out of the key, so results routed before they
     # existed hold.
-    options = (("--router", unit.router) if unit.router else ()) + tuple(unit.nextpnr_args)
-    freq = unit.freq_mhz or target.freq_mhz
+    options = pnr_options(unit)
+    freq = clock_mhz(unit)
     key = hashlib.sha256(json.dumps([text, script, target.nextpnr_args + options, freq,
                                      list(unit.seeds), _versions()]).encode()).hexdigest()
     cached = out / "result.json"
@@ -558,9 +577,7 @@ def run_unit(unit, *, force=False, on_step=None):
     for seed in unit.seeds:
         sdir = out / f"seed{seed}"
         sdir.mkdir(exist_ok=True)
-        args = [*target.nextpnr_args, *options, "--json", "../netlist.json", "--freq",
-                f"{freq:g}", "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
-                "-l", "nextpnr.log", "-q"]
+        args = nextpnr_command(unit, seed, extra=("--report", "report.json"))
         t0 = time.monotonic()
         try:
             t = _place_and_route(target, args, sdir, yosys_key, force)
