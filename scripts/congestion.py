@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-from .synth import (ROOT, SynthError, _tool, item_for, nextpnr_command, plan, prepare,
-                    synthesise)
+from .synth import (ROOT, SynthError, _tool, item_for, nextpnr_command, plan, pnr_netlist,
+                    prepare, synthesise)
 
 __all__ = ["read_matrix", "read_table", "block_of", "summarise", "main"]
 
@@ -165,7 +165,7 @@ def main(argv=None):
         return 2
     _, text, script = prepare(unit)
     print(f"Yosys ({unit.out}) ...", flush=True)
-    synthesise(unit, text, script)
+    pnr_netlist(unit, synthesise(unit, text, script)[0])
     print("nextpnr: placement, then router2 with heatmaps ...", flush=True)
     prefix, it = route_until(unit, args.iterations)
     matrix = read_matrix(f"{prefix}_congestion_by_coordinate_{it}.csv")

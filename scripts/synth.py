@@ -119,6 +119,9 @@ class SynthItem:
     (a nearly full device routes only with a constraint near what it reaches, see SYNTH_LIST).
     ``config``: the configuration whose component catalogue the item comes from (None = the
     run's, ``--config``); a variant of another configuration needs a ``name``.
+    ``spread_brams``: fix the block RAMs to evenly spaced sites before placement
+    (:mod:`scripts.placement`; ECP5 only), against the routing congestion of a design whose
+    logic piles up around one block RAM row.
     """
     component: str                      # name in hw.catalog.components(config)
     latencies: tuple = None             # latency sweep; None = as configured
@@ -130,6 +133,7 @@ class SynthItem:
     freq_mhz: float = None              # nextpnr clock constraint; None = the target's
     nextpnr_args: tuple = ()            # further nextpnr options, e.g. ("--placer-heap-beta", "0.7")
     config: str = None                  # configuration name; None = the run's
+    spread_brams: bool = False          # block RAMs on evenly spaced sites (ECP5)
 
     @property
     def label(self):
@@ -150,6 +154,11 @@ class SynthItem:
         if self.name is not None and (not isinstance(self.name, str)
                                       or not re.fullmatch(r"[a-z][a-z0-9_]*", self.name)):
             raise ValueError(f"name must be a lower-case identifier, got {self.name!r}")
+        if not isinstance(self.spread_brams, bool):
+            raise ValueError(f"spread_brams must be True or False, got {self.spread_brams!r}")
+        if self.spread_brams and self.targets != ("ecp5",):
+            raise ValueError("spread_brams needs targets=('ecp5',): block RAM sites are only "
+                             "known for the ECP5")
         if self.router not in (None, *ROUTERS):
             raise ValueError(f"router must be one of {', '.join(ROUTERS)} (or None), "
                              f"got {self.router!r}")
@@ -243,7 +252,7 @@ SYNTH_LIST = [
     # The LUT-B cluster with a 2 x 4 x 3 tensor unit (8 CEs instead of 16; the same 256-bit
     # port, D = 16, so the interconnect is the default's): 54 % of the logic cells. router2
     # stalls on it too (overuse 3,230 at iteration 20, 3,889 at 33); router1 as above.
-    SynthItem("cluster", **_LARGE_CLUSTER_PNR,
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True,
               params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
     # The `tiny` configuration's cluster with the LUT-B engine: small enough to route within
     # minutes, so every `make synth` has a placed-and-routed cluster Fmax (bus, interconnect,
@@ -267,7 +276,13 @@ class Unit:
     freq_mhz: float = None         # None: the target's clock constraint
     nextpnr_args: tuple = ()
     top: str = ""
+    spread_brams: bool = False     # block RAMs on evenly spaced sites (scripts.placement)
     result: dict = field(default_factory=dict)
+
+    @property
+    def netlist(self):
+        """The netlist nextpnr reads, in ``out``."""
+        return "netlist_spread.json" if self.spread_brams else "netlist.json"
 
     @property
     def label(self):
@@ -350,12 +365,14 @@ def plan(items=None, *, config="default", targets=None, seeds=None,
                 folder = f"lat{lat}" if lat is not None else "configured"
                 units.append(Unit(target, name, lat, build(lat), item_seeds,
                                   Path(out) / t / name / folder, item.router,
-                                  item.freq_mhz, item.nextpnr_args))
+                                  item.freq_mhz, item.nextpnr_args,
+                                  spread_brams=item.spread_brams))
             if harness:
                 units.append(Unit(target, name, "harness",
                                   lambda b=build(lats[0]): passthrough_like(b()), item_seeds,
                                   Path(out) / t / name / "harness", item.router,
-                                  item.freq_mhz, item.nextpnr_args))
+                                  item.freq_mhz, item.nextpnr_args,
+                                  spread_brams=item.spread_brams))
     return units
 
 
@@ -505,6 +522,22 @@ def synthesise(unit, text, script):
     return yosys_key, t_yosys
 
 
+def pnr_netlist(unit, yosys_key):
+    """Write the netlist nextpnr reads (``unit.netlist``): Yosys' own, or with the block RAMs
+    fixed to spread-out sites (``unit.spread_brams``); the key of that netlist."""
+    if not unit.spread_brams:
+        return yosys_key
+    from .placement import bram_sites, constrain
+    target = unit.target
+    sites = bram_sites(lambda cmd, cwd: _run([_tool(target.nextpnr), *cmd], cwd, "probe.log"),
+                       target.nextpnr_args, unit.out.parent.parent / "bram_sites")
+    netlist = json.loads((unit.out / "netlist.json").read_text())
+    assignment = constrain(netlist, sites)
+    (unit.out / unit.netlist).write_text(json.dumps(netlist))
+    return hashlib.sha256(json.dumps([yosys_key, sorted(assignment.items())])
+                          .encode()).hexdigest()
+
+
 def pnr_options(unit, router=None):
     """nextpnr's placer and router options for ``unit`` (``router`` overrides its own)."""
     router = router or unit.router
@@ -519,7 +552,7 @@ def clock_mhz(unit):
 def nextpnr_command(unit, seed, *, router=None, extra=()):
     """nextpnr's arguments (without the executable) for one ``seed`` of ``unit``, run in a
     folder beside its netlist.json; ``extra`` options go before the log options."""
-    return [*unit.target.nextpnr_args, *pnr_options(unit, router), "--json", "../netlist.json",
+    return [*unit.target.nextpnr_args, *pnr_options(unit, router), "--json", f"../{unit.netlist}",
             "--freq", f"{clock_mhz(unit):g}", "--seed", str(seed), "--timing-allow-fail", *extra,
             "-l", "nextpnr.log", "-q"]
 
@@ -539,7 +572,9 @@ def run_unit(unit, *, force=False, on_step=None):
     options = pnr_options(unit)
     freq = clock_mhz(unit)
     key = hashlib.sha256(json.dumps([text, script, target.nextpnr_args + options, freq,
-                                     list(unit.seeds), _versions()]).encode()).hexdigest()
+                                     list(unit.seeds), _versions()]
+                                    + (["spread_brams"] if unit.spread_brams else []))
+                         .encode()).hexdigest()
     cached = out / "result.json"
     if not force and cached.exists():
         try:
@@ -561,6 +596,7 @@ def run_unit(unit, *, force=False, on_step=None):
             return unit.result
 
     yosys_key, t_yosys = synthesise(unit, text, script)
+    yosys_key = pnr_netlist(unit, yosys_key)
     result = {
         "key": key, "component": unit.component,
         "latency": lat, "target": target.name, "device": target.device,

@@ -138,7 +138,7 @@ class TCDMArbiter(wiring.Component):
         m = Module()
         n = self.n
         ms = [self.master(i) for i in range(n)]
-        ptr = Signal(range(n))
+        ptr = Signal(range(max(2, n)))        # one master: a constant 0 (no empty vector)
         chosen = Signal(range(max(2, n)))
         # Highest priority: ptr, ptr+1, ...; evaluated last wins, so iterate in reverse order.
         for k in reversed(range(n)):

@@ -139,8 +139,9 @@ class TCDMInterconnect(wiring.Component):
                 m.d.comb += gnt[i].eq(Cat(ok & (idx == i) for idx, ok in grant_pos).any())
         refused = Cat(p.req & ~g for p, g in zip(masters, gnt))
         m.d.comb += self.conflicts.eq(refused)
-        with m.If(refused.any()):
-            m.d.sync += ptr.eq(Mux(ptr == n - 1, 0, ptr + 1))
+        if n > 1:
+            with m.If(refused.any()):
+                m.d.sync += ptr.eq(Mux(ptr == n - 1, 0, ptr + 1))
 
         # Bank requests: owner of each bank (at most one granted master needs it).
         for b, bank in enumerate(banks):

@@ -11,13 +11,20 @@ Address map (byte addresses, :data:`hw.cluster.regs.ADDRESS_MAP`)::
 Each core's Wishbone bus goes through its own :class:`WishboneToTCDM` bridge and address
 demultiplexer: instruction memory reads use the core's own read port (never stalled), scratchpad
 accesses go to the :class:`TCDMInterconnect` (round robin per contended bank, shared with the
-loader and the accelerators' wide ports ``tcdm``), peripheral accesses to one round-robin
-peripheral bus. Unmapped addresses never hang a core: they are granted, read 0 and are recorded
-in BUS_ERROR. The cores stay in reset while ``fetch_enable`` is low, so the testbench loads a
-program through ``loader`` (a 32-bit TCDM master on the same address map) without a rebuild.
+accelerators' wide ports ``tcdm``), peripheral accesses to one round-robin peripheral bus.
+Unmapped addresses never hang a core: they are granted, read 0 and are recorded in BUS_ERROR.
+The cores stay in reset while ``fetch_enable`` is low, so the testbench loads a program through
+``loader`` (a 32-bit TCDM master on the same address map) without a rebuild.
+
+The loader enters through core 0's path (a round-robin :class:`TCDMArbiter` in front of core
+0's demultiplexer): it is a testbench or boot master, busy while the cores are held, and a
+port of its own on the interconnect would be one more 16:1 read multiplexer on every bank's
+read data, the most congested wires of the placed cluster (docs/cluster.md). It keeps its own
+identity: its instruction-memory writes are allowed, CORE_ID reads ``cores`` and its bus
+errors name master ``cores``.
 """
 
-from amaranth import Module, ResetInserter, Signal
+from amaranth import Module, Mux, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -45,6 +52,18 @@ def _link(m, master, slave):
                  slave.be.eq(master.be), slave.wdata.eq(master.wdata),
                  master.gnt.eq(slave.gnt), master.rdata.eq(slave.rdata),
                  master.rvalid.eq(slave.rvalid)]
+
+
+def _split_imem(m, master, core_port, loader_port, loading):
+    """Core 0's instruction-memory accesses to the memory's core port (core writes are bus
+    errors), the loader's (``loading``) to its loader port (writes allowed). Both ports answer
+    0 when they have no read data, so the responses are OR-ed."""
+    for port, mine in ((core_port, ~loading), (loader_port, loading)):
+        m.d.comb += [port.req.eq(master.req & mine), port.addr.eq(master.addr),
+                     port.we.eq(master.we), port.be.eq(master.be), port.wdata.eq(master.wdata)]
+    m.d.comb += [master.gnt.eq(core_port.gnt | loader_port.gnt),
+                 master.rvalid.eq(core_port.rvalid | loader_port.rvalid),
+                 master.rdata.eq(core_port.rdata | loader_port.rdata)]
 
 
 class Cluster(wiring.Component):
@@ -117,16 +136,24 @@ class Cluster(wiring.Component):
 
         m = Module()
         n = self.n_cores
-        masters = n + 1
-        self.cores = []          # the sentinel-cpu instances (testbenches read their PC)                                   # cores, then the loader
+        self.cores = []          # the sentinel-cpu instances (testbenches read their PC)
         imem = m.submodules.imem = InstructionMemory(self.imem_size // 4, n, init=self.imem_init)
         bank_words = self.spm_size // (4 * self.banks)
-        xbar = m.submodules.xbar = TCDMInterconnect([32] * masters + self.wide_ports, self.banks,
+        # One 32-bit interconnect and peripheral-bus master per core (the loader shares core 0's).
+        xbar = m.submodules.xbar = TCDMInterconnect([32] * n + self.wide_ports, self.banks,
                                                     bank_words, addr_width=32)
         spm = m.submodules.spm = Scratchpad(self.banks, bank_words)
         for b in range(self.banks):
             wiring.connect(m, xbar.bank(b), spm.bank(b))
-        parb = m.submodules.periph_arb = TCDMArbiter(masters, addr_width=32)
+        parb = m.submodules.periph_arb = TCDMArbiter(n, addr_width=32)
+        # Core 0 and the loader onto core 0's demultiplexer; ``loading``: the loader's request
+        # is the one presented (valid while a request is).
+        entry = m.submodules.entry0 = TCDMArbiter(2, addr_width=32)
+        loading = Signal()
+        m.d.comb += loading.eq(entry.id == 1)
+        # The peripheral master's index as the registers see it (the loader is master n).
+        who = Signal(range(n + 1))
+        m.d.comb += who.eq(Mux(loading & (parb.id == 0), n, parb.id))
         pregions = [(0, WINDOW)] + [(WINDOW * (i + 1), WINDOW) for i in range(self.accel_slots)]
         pdemux = m.submodules.periph_demux = TCDMDemux(pregions, addr_width=32)
         _link(m, parb.out, pdemux.bus)
@@ -135,22 +162,23 @@ class Cluster(wiring.Component):
         err_sources = []
 
         demuxes = []
-        for c in range(masters):
+        for c in range(n):
             d = TCDMDemux(self.regions, addr_width=32)
             m.submodules[f"demux{c}"] = d
             demuxes.append(d)
-            err_sources.append((d.error, d.error_addr, d.error_we, c))
+            err_sources.append((d.error, d.error_addr, d.error_we, Mux(loading, n, 0) if c == 0
+                                else c))
         for c in range(n):
             err_sources.append((imem.bad_write[c], demuxes[c].bus.addr, 1, c))
         # The peripheral bus carries offsets in the peripheral window: report the full address.
         err_sources.append((pdemux.error, ADDRESS_MAP["PERIPH_BASE"] | pdemux.error_addr[:28],
-                            pdemux.error_we, parb.id))
+                            pdemux.error_we, who))
 
         regs = m.submodules.regs = ClusterRegs(
             n, self.n_events, spm_base=ADDRESS_MAP["SPM_BASE"], spm_size=self.spm_size,
             imem_size=self.imem_size, n_errors=len(err_sources))
         _link(m, pdemux.slave(0), regs.bus)
-        m.d.comb += [regs.id.eq(parb.id), regs.run.eq(self.fetch_enable), regs.events.eq(self.events),
+        m.d.comb += [regs.id.eq(who), regs.run.eq(self.fetch_enable), regs.events.eq(self.events),
                      self.putc_valid.eq(regs.putc_valid), self.putc_data.eq(regs.putc_data),
                      self.exit_valid.eq(regs.exit_valid), self.exit_code.eq(regs.exit_code),
                      self.cycles.eq(regs.cycles)]
@@ -161,26 +189,28 @@ class Cluster(wiring.Component):
         for i in range(self.accel_slots):
             _link(m, pdemux.slave(i + 1), getattr(self.accel, f"a{i}"))
 
-        for c in range(masters):
+        for c in range(n):
             d = demuxes[c]
-            if c < n:
-                core = ResetInserter(~self.fetch_enable)(Top())
-                m.submodules[f"core{c}"] = core
-                self.cores.append(core)
-                bridge = m.submodules[f"bridge{c}"] = WishboneToTCDM()
-                wb = bridge.wb
-                m.d.comb += [wb.adr.eq(core.bus.adr), wb.dat_w.eq(core.bus.dat_w),
-                             wb.sel.eq(core.bus.sel), wb.cyc.eq(core.bus.cyc),
-                             wb.stb.eq(core.bus.stb), wb.we.eq(core.bus.we),
-                             core.bus.dat_r.eq(wb.dat_r), core.bus.ack.eq(wb.ack),
-                             core.irq.eq(regs.irq[c])]
+            core = ResetInserter(~self.fetch_enable)(Top())
+            m.submodules[f"core{c}"] = core
+            self.cores.append(core)
+            bridge = m.submodules[f"bridge{c}"] = WishboneToTCDM()
+            wb = bridge.wb
+            m.d.comb += [wb.adr.eq(core.bus.adr), wb.dat_w.eq(core.bus.dat_w),
+                         wb.sel.eq(core.bus.sel), wb.cyc.eq(core.bus.cyc),
+                         wb.stb.eq(core.bus.stb), wb.we.eq(core.bus.we),
+                         core.bus.dat_r.eq(wb.dat_r), core.bus.ack.eq(wb.ack),
+                         core.irq.eq(regs.irq[c])]
+            if c:
                 _link(m, bridge.tcdm, d.bus)
                 _link(m, d.slave(0), imem.port(c))
             else:
-                _link(m, self.loader, d.bus)
-                _link(m, d.slave(0), imem.loader)
+                _link(m, bridge.tcdm, entry.master(0))
+                _link(m, self.loader, entry.master(1))
+                _link(m, entry.out, d.bus)
+                _split_imem(m, d.slave(0), imem.port(0), imem.loader, loading)
             _link(m, d.slave(1), xbar.master(c))
             _link(m, d.slave(2), parb.master(c))
         for i in range(len(self.wide_ports)):
-            _link(m, getattr(self.tcdm, f"w{i}"), xbar.master(masters + i))
+            _link(m, getattr(self.tcdm, f"w{i}"), xbar.master(n + i))
         return m

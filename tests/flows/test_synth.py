@@ -122,6 +122,9 @@ def test_plan_item_targets_and_seeds():
     ({"freq_mhz": "16"}, r"freq_mhz must be a number in \(0, 1000\] \(or None\), got '16'"),
     ({"nextpnr_args": "--seed 2"}, r"nextpnr_args must be a tuple of strings, got '--seed 2'"),
     ({"nextpnr_args": ("--placer-heap-beta", 0.7)}, r"nextpnr_args must be a tuple of strings"),
+    ({"spread_brams": 1}, r"spread_brams must be True or False, got 1"),
+    ({"spread_brams": True}, r"spread_brams needs targets=\('ecp5',\)"),
+    ({"spread_brams": True, "targets": ("ice40",)}, r"spread_brams needs targets=\('ecp5',\)"),
 ])
 def test_synth_item_invalid(kwargs, message):
     with pytest.raises(ValueError, match=message):
