@@ -247,7 +247,7 @@ SYNTH_LIST = [
     # this row needs a long run. The static placer (~35 min, 7 % less wire than HeAP) makes
     # router1 faster: 64,854 arcs left after 2,500 s of routing against 119,889 on HeAP's
     # placement (router2 does worse on it: overuse stuck near 15,100 at iterations 13-14).
-    SynthItem("cluster", **_LARGE_CLUSTER_PNR,
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True,
               params={"softex_engine": "lut_b"}, name="cluster_lut_b"),
     # The LUT-B cluster with a 2 x 4 x 3 tensor unit (8 CEs instead of 16; the same 256-bit
     # port, D = 16, so the interconnect is the default's): 54 % of the logic cells. router2
@@ -768,6 +768,8 @@ def describe(label, config="default"):
         text += f" (configuration `{item.config}`)"
     if item.params:
         text += "; overridden: " + ", ".join(f"`{k}={v}`" for k, v in item.params)
+    if item.spread_brams:
+        text += "; block RAMs fixed to evenly spaced sites (`scripts.placement`)"
     return text
 
 

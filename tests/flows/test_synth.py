@@ -284,3 +284,5 @@ def test_describe_rows():
     assert describe("softex_softmax_nogelu_x8").endswith("; overridden: `gelu=False`")
     assert describe("tensor_4x4x3") == "tensor unit, 4x4x3 BF16 array, fp32 accumulation"
     assert describe("no_such_block") == "-"
+    assert describe("cluster_lut_b_2x4x3").endswith(
+        "; block RAMs fixed to evenly spaced sites (`scripts.placement`)")
