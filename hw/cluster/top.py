@@ -20,8 +20,8 @@ The loader enters through core 0's path (a round-robin :class:`TCDMArbiter` in f
 0's demultiplexer): it is a testbench or boot master, busy while the cores are held, and a
 port of its own on the interconnect would be one more 16:1 read multiplexer on every bank's
 read data, the most congested wires of the placed cluster (docs/cluster.md). It keeps its own
-identity: its instruction-memory writes are allowed, CORE_ID reads ``cores`` and its bus
-errors name master ``cores``.
+identity: its instruction-memory writes are allowed, its bus errors name master ``cores`` and
+the cluster registers see it as master ``cores`` (which they treat as core 0, as before).
 """
 
 from amaranth import Module, Mux, ResetInserter, Signal
