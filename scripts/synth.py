@@ -214,7 +214,7 @@ def _int_tuple(name, value):
     return tuple(value)
 
 
-# Place and route of the clusters (those of the default size fill 54-77 % of the ECP5-85F's
+# Place and route of the clusters (those of the default size fill 55-79 % of the ECP5-85F's
 # logic cells): the static placer, then router1 (router2 does not converge on them; see
 # SYNTH_LIST).
 _LARGE_CLUSTER_PNR = dict(targets=("ecp5",), seeds=(1,), router="router1",
@@ -239,19 +239,17 @@ SYNTH_LIST = [
     # tensor unit alone are ~105k LUTs of 84k), so its row gives cell counts and "does not fit".
     SynthItem("cluster", targets=("ecp5",), seeds=(1,), router="router2"),
     # The same cluster with the LUT-B softmax engine (softex.engine = lut_b, ~8k LUTs instead of
-    # ~56k): it fits the ECP5-85F, so the cluster itself gets a placed and routed Fmax. router2
-    # diverges on it (77 % of the logic cells: overuse falls to ~6,600 wires, then rises for
-    # 16 iterations and more), also with a 16 MHz target (the same placement and routing: the
-    # criticalities are relative) and with --placer-heap-beta 0.7. router1 keeps converging,
-    # slowly: 261k arcs, still 1,755 left after 3 h 10 min of routing (a session's length), so
-    # this row needs a long run. The static placer (~35 min, 7 % less wire than HeAP) makes
-    # router1 faster: 64,854 arcs left after 2,500 s of routing against 119,889 on HeAP's
-    # placement (router2 does worse on it: overuse stuck near 15,100 at iterations 13-14).
+    # ~56k): it fits the ECP5-85F (79 % of the logic cells), so the default-size cluster gets a
+    # placed and routed Fmax. Its block RAMs are spread over the device (scripts.placement):
+    # left alone, the placers stack them in one row and routing congests around it, and
+    # neither router finished within hours (router2 did not converge on the 2 x 4 x 3 cluster
+    # even with the spread).
     SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True,
               params={"softex_engine": "lut_b"}, name="cluster_lut_b"),
     # The LUT-B cluster with a 2 x 4 x 3 tensor unit (8 CEs instead of 16; the same 256-bit
-    # port, D = 16, so the interconnect is the default's): 54 % of the logic cells. router2
-    # stalls on it too (overuse 3,230 at iteration 20, 3,889 at 33); router1 as above.
+    # port, D = 16, so the interconnect is the default's): 55 % of the logic cells. With the
+    # block RAMs spread, router1 routed it in 22 min on one placement and stalled in its tail
+    # on another (docs/cluster.md).
     SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True,
               params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
     # The `tiny` configuration's cluster with the LUT-B engine: small enough to route within
