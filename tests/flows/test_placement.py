@@ -48,6 +48,9 @@ def test_constrain_sets_bel_attributes():
     assert cells["a.ram1"]["attributes"] == {"src": "x", "BEL": "X6/Y1/EBR1"}
     assert cells["a.ram0"]["attributes"] == {"BEL": "X4/Y1/EBR0"}
     assert "BEL" not in cells["a.lut"]["attributes"]
+    # Only the cells whose names match: the others keep no BEL (the placer's choice).
+    cells["a.ram0"]["attributes"].pop("BEL")
+    assert constrain(netlist, ["X4/Y1/EBR0", "X6/Y1/EBR1"], r"ram0$") == {"a.ram0": "X6/Y1/EBR1"}
     with pytest.raises(ValueError, match="one top module, it has 0"):
         constrain({"modules": {"m": {"cells": {}}}}, [])
 
