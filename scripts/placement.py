@@ -19,9 +19,9 @@ from pathlib import Path
 
 __all__ = ["BRAM_CELL", "probe_netlist", "bram_sites", "serpentine", "spread", "constrain"]
 
-# The ECP5 block RAM primitive (PDPW16KD, its pseudo-dual-port form, takes the same sites).
+# The ECP5 block RAM primitive the probe places (the target's other block RAM cell types,
+# scripts.synth.TARGETS["ecp5"].brams, take the same sites).
 BRAM_CELL = "DP16KD"
-BRAM_CELLS = ("DP16KD", "PDPW16KD")
 _WIDTH = 18
 
 
@@ -130,17 +130,18 @@ def spread(names, sites):
     return {name: order[(2 * i + 1) * s // (2 * n)] for i, name in enumerate(names)}
 
 
-def constrain(netlist, sites, match=""):
-    """Fix the block RAM cells of the Yosys JSON ``netlist`` (a dict, changed in place) whose
-    names ``match`` (a regular expression, searched) to the sites of :func:`spread`, with the
-    ``BEL`` attribute nextpnr honours; the assignment. Other block RAMs stay free."""
+def constrain(netlist, sites, cell_types, match=""):
+    """Fix the cells of the Yosys JSON ``netlist`` (a dict, changed in place) whose type is in
+    ``cell_types`` (the target's block RAMs) and whose names ``match`` (a regular expression,
+    searched) to the sites of :func:`spread`, with the ``BEL`` attribute nextpnr honours; the
+    assignment. Other block RAMs stay free."""
     tops = [m for m in netlist["modules"].values()
             if int(str(m.get("attributes", {}).get("top", "0")), 2)]
     if len(tops) != 1:
         raise ValueError(f"the netlist must have one top module, it has {len(tops)}")
     cells = tops[0]["cells"]
     rams = [name for name, c in cells.items()
-            if c["type"] in BRAM_CELLS and re.search(match, name)]
+            if c["type"] in cell_types and re.search(match, name)]
     assignment = spread(rams, sites)
     for name, bel in assignment.items():
         cells[name].setdefault("attributes", {})["BEL"] = bel

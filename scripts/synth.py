@@ -530,7 +530,7 @@ def pnr_netlist(unit, yosys_key):
     sites = bram_sites(lambda cmd, cwd: _run([_tool(target.nextpnr), *cmd], cwd, "probe.log"),
                        target.nextpnr_args, unit.out.parent.parent / "bram_sites")
     netlist = json.loads((unit.out / "netlist.json").read_text())
-    assignment = constrain(netlist, sites)
+    assignment = constrain(netlist, sites, target.brams)
     (unit.out / unit.netlist).write_text(json.dumps(netlist))
     return hashlib.sha256(json.dumps([yosys_key, sorted(assignment.items())])
                           .encode()).hexdigest()

@@ -14,6 +14,8 @@ from scripts.placement import bram_sites, constrain, serpentine, spread
 from scripts.synth import (TARGETS, SynthError, Unit, _run, _tool, nextpnr_command, pnr_netlist,
                            prepare, synthesise)
 
+BRAMS = TARGETS["ecp5"].brams           # DP16KD and PDPW16KD
+
 
 def test_serpentine_turns_at_row_ends():
     sites = ["X9/Y5/EBR1", "X4/Y5/EBR0", "X4/Y2/EBR0", "X9/Y2/EBR1", "X6/Y2/EBR2"]
@@ -42,7 +44,7 @@ def test_constrain_sets_bel_attributes():
             "a.ram1": {"type": "DP16KD", "attributes": {"src": "x"}},
             "a.ram0": {"type": "PDPW16KD"},
             "a.lut": {"type": "LUT4", "attributes": {}}}}}}
-    got = constrain(netlist, ["X4/Y1/EBR0", "X6/Y1/EBR1"])
+    got = constrain(netlist, ["X4/Y1/EBR0", "X6/Y1/EBR1"], BRAMS)
     assert got == {"a.ram0": "X4/Y1/EBR0", "a.ram1": "X6/Y1/EBR1"}
     cells = netlist["modules"]["top"]["cells"]
     assert cells["a.ram1"]["attributes"] == {"src": "x", "BEL": "X6/Y1/EBR1"}
@@ -50,9 +52,10 @@ def test_constrain_sets_bel_attributes():
     assert "BEL" not in cells["a.lut"]["attributes"]
     # Only the cells whose names match: the others keep no BEL (the placer's choice).
     cells["a.ram0"]["attributes"].pop("BEL")
-    assert constrain(netlist, ["X4/Y1/EBR0", "X6/Y1/EBR1"], r"ram0$") == {"a.ram0": "X6/Y1/EBR1"}
+    assert constrain(netlist, ["X4/Y1/EBR0", "X6/Y1/EBR1"], BRAMS, r"ram0$") == \
+        {"a.ram0": "X6/Y1/EBR1"}
     with pytest.raises(ValueError, match="one top module, it has 0"):
-        constrain({"modules": {"m": {"cells": {}}}}, [])
+        constrain({"modules": {"m": {"cells": {}}}}, [], BRAMS)
 
 
 def _nextpnr(cmd, cwd, log="probe.log"):
