@@ -1,4 +1,5 @@
-"""Named generator configurations: ``tiny`` (fast tests), ``default`` (``make sim``) and ``paper``.
+"""Named generator configurations: ``tiny`` (fast tests), ``default`` (``make sim``), ``large``
+(the block benchmarks' accelerator sizes) and ``paper``.
 
 A configuration is a frozen dataclass made of one section per block. Every field is validated
 when the object is built, so a bad value fails with a ValueError that names the field (as
@@ -189,9 +190,19 @@ CONFIGS = {
         tensor=TensorConfig(rows=2, cols=2, pipes=1),
         softex=SoftExConfig(lanes=4),
     ),
-    # What `make sim` and `make verilog` build.
+    # What `make sim`, `make verilog` and the cluster row of `make synth` build: sized to fit
+    # the ECP5-85F (about 64 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis).
     "default": Config(
         name="default",
+        arith=ArithConfig(),
+        cluster=ClusterConfig(cores=2, scratchpad_kib=64, banks=16, imem_kib=16),
+        tensor=TensorConfig(rows=2, cols=2, pipes=3),
+        softex=SoftExConfig(lanes=4),
+    ),
+    # The default cluster with accelerators twice as wide: the sizes the block benchmarks and
+    # the block rows of `make synth` measure. Its cluster does not fit the ECP5-85F.
+    "large": Config(
+        name="large",
         arith=ArithConfig(),
         cluster=ClusterConfig(cores=2, scratchpad_kib=64, banks=16, imem_kib=16),
         tensor=TensorConfig(rows=4, cols=4, pipes=3),

@@ -23,7 +23,7 @@ from rich.table import Table
 
 import numpy as np
 
-from hw.config import get_config
+from hw.config import config_names, get_config
 from sim.regressions import REGRESSIONS, by_name, run_regression
 from sim.toolchain import BUILD
 
@@ -34,7 +34,7 @@ def _fmt(v, spec="{:,}"):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="default", help="configuration name (tiny, default, paper)")
+    ap.add_argument("--config", default="default", help="configuration name (" + ", ".join(config_names()) + ")")
     ap.add_argument("names", nargs="*", help="only these regressions (default: all)")
     ap.add_argument("--no-attention", action="store_true", help="skip the attention demo")
     ap.add_argument("--attention-only", action="store_true", help="only the attention demo")
@@ -98,7 +98,7 @@ def main(argv=None):
 
 #: The demo head per configuration: (seq, head_dim, block_q, block_k), sized to the scratchpad.
 ATTENTION_SHAPES = {"tiny": (32, 4, 12, 16), "default": (128, 16, 16, 64),
-                    "paper": (256, 64, 32, 128)}
+                    "large": (128, 16, 16, 64), "paper": (256, 64, 32, 128)}
 
 
 def _attention_demo(console, config):

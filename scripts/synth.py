@@ -220,6 +220,10 @@ def _int_tuple(name, value):
 _LARGE_CLUSTER_PNR = dict(targets=("ecp5",), seeds=(1,), router="router1",
                           nextpnr_args=("--placer", "static"))
 
+# The tensor unit and the SoftEx engines: too large for an iCE40 UP5K; one seed, router2 (it
+# routes a congested, large block in a fraction of router1's time).
+_LARGE_BLOCK = dict(targets=("ecp5",), seeds=(1,), router="router2")
+
 # The default list of `make synth`. Each latency costs one Yosys run and `seeds` nextpnr runs
 # per target (about 1.5 min for an FMA on one core), so keep the sweep short. The tensor unit
 # and the SoftEx engine do not fit an iCE40 UP5K: ECP5 only, one seed (their place and route
@@ -227,30 +231,29 @@ _LARGE_CLUSTER_PNR = dict(targets=("ecp5",), seeds=(1,), router="router1",
 SYNTH_LIST = [
     SynthItem("fma_fp32", latencies=(0, 2, 3, 4)),
     SynthItem("fma_bf16", latencies=(0, 2, 3, 4)),
-    SynthItem("tensor_4x4x3", targets=("ecp5",), seeds=(1,), router="router2"),
-    SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,), router="router2"),
+    # The blocks at the sizes of the configuration `large` (the block benchmarks' sizes; the
+    # default cluster has them at half the width).
+    SynthItem("tensor_4x4x3", config="large", name="tensor_4x4x3", **_LARGE_BLOCK),
+    SynthItem("softex_softmax_x8", config="large", name="softex_softmax_x8", **_LARGE_BLOCK),
     # The expp engine without its GELU unit: the like-for-like comparison with the LUT engines
-    # (the default SoftEx needs 143 of the ECP5-85F's 156 MULT18X18D, 68 of them for GELU).
-    SynthItem("softex_softmax_x8", targets=("ecp5",), seeds=(1,), router="router2",
-              params={"gelu": False}, name="softex_softmax_nogelu_x8"),
-    SynthItem("softex_lut_a_x8", targets=("ecp5",), seeds=(1,), router="router2"),
-    SynthItem("softex_lut_b_x8", targets=("ecp5",), seeds=(1,), router="router2"),
-    # The default cluster with both accelerators: larger than the ECP5-85F (the SoftEx and the
-    # tensor unit alone are ~105k LUTs of 84k), so its row gives cell counts and "does not fit".
-    SynthItem("cluster", targets=("ecp5",), seeds=(1,), router="router2"),
-    # The same cluster with the LUT-B softmax engine (softex.engine = lut_b, ~8k LUTs instead of
-    # ~56k): it fits the ECP5-85F (79 % of the logic cells), so the default-size cluster gets a
-    # placed and routed Fmax. Its block RAMs are spread over the device (scripts.placement):
-    # left alone, the placers stack them in one row and routing congests around it, and
-    # neither router finished within hours (router2 did not converge on the 2 x 4 x 3 cluster
-    # even with the spread).
-    SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True,
-              params={"softex_engine": "lut_b"}, name="cluster_lut_b"),
-    # The LUT-B cluster with a 2 x 4 x 3 tensor unit (8 CEs instead of 16; the same 256-bit
-    # port, D = 16, so the interconnect is the default's): 55 % of the logic cells. With the
-    # block RAMs spread, router1 routed it in 22 min on one placement and stalled in its tail
-    # on another (docs/cluster.md).
-    SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True,
+    # (the 8-lane SoftEx needs 143 of the ECP5-85F's 156 MULT18X18D, 68 of them for GELU).
+    SynthItem("softex_softmax_x8", config="large", params={"gelu": False},
+              name="softex_softmax_nogelu_x8", **_LARGE_BLOCK),
+    SynthItem("softex_lut_a_x8", config="large", name="softex_lut_a_x8", **_LARGE_BLOCK),
+    SynthItem("softex_lut_b_x8", config="large", name="softex_lut_b_x8", **_LARGE_BLOCK),
+    # The default cluster (2 cores, SoftEx expp L = 4 with GELU, tensor unit 2 x 2 x 3): about
+    # 64 % of the ECP5-85F's logic cells. Its block RAMs are spread over the device
+    # (scripts.placement): left alone, the placers stack them in one row and routing congests
+    # around it (router2 does not converge on the clusters even with the spread).
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True),
+    # The cluster of the configuration `large` (SoftEx L = 8, tensor unit 4 x 4 x 3): larger
+    # than the ECP5-85F, so its row gives cell counts and "does not fit".
+    SynthItem("cluster", config="large", name="cluster_large", targets=("ecp5",), seeds=(1,),
+              router="router2"),
+    # The `large` cluster with the LUT-B engine and a 2 x 4 x 3 tensor unit (the same 256-bit
+    # port and interconnect): 55 % of the logic cells. Router1 routed it in 22 min on one
+    # placement and stalled in its tail on another (docs/cluster.md).
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True, config="large",
               params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
     # The `tiny` configuration's cluster with the LUT-B engine: small enough to route within
     # minutes, so every `make synth` has a placed-and-routed cluster Fmax (bus, interconnect,

@@ -189,10 +189,12 @@ def _tensor(name, acc, params):
 
 
 ENGINE_REGRESSIONS = [
-    # default SoftEx (L = 8, accurate expp, GELU): every edge case under 30 % grant stalls
+    # SoftEx of configuration `large` (L = 8, accurate expp, GELU): every edge case under 30 %
+    # grant stalls
     _softex("softmax_l8", 8, {"stall": 0.3, "seed": 11}),
-    # default tensor unit (4 x 4 x 3, fp32 accumulation): every shape, special operands and
-    # GEMM-op, misprogrammed and back-to-back jobs, soft clear, 25 % stalls, 30 % bus gaps
+    # tensor unit of configuration `large` (4 x 4 x 3, fp32 accumulation): every shape, special
+    # operands and GEMM-op, misprogrammed and back-to-back jobs, soft clear, 25 % stalls, 30 %
+    # bus gaps
     _tensor("tensor_unit", "fp32", {"stall": 0.25, "seed": 3, "gap_prob": 0.3,
                                     "jobs": tensor_jobs("shapes") + tensor_jobs("special")
                                     + tensor_jobs("b2b")}),

@@ -47,7 +47,7 @@ def buffer_align():
     """Byte alignment that satisfies every named configuration's accelerator ports: the
     tensor unit's beat (2 * H * (P + 1) bytes: pointers and strides must be multiples of it)
     and the SoftEx beat (2 * lanes bytes: OUT_ADDR must sit at IN_ADDR's lane). Firmware that
-    aligns its buffers and strides to it runs unchanged on tiny, default and paper."""
+    aligns its buffers and strides to it runs unchanged on every configuration of hw.config.CONFIGS."""
     from ..config import CONFIGS
     return max(port_align((c.tensor.rows, c.tensor.cols, c.tensor.pipes), c.softex.lanes)
                for c in CONFIGS.values())

@@ -16,7 +16,7 @@ def _spec(name):
                          imem_kib=c.imem_kib, events=c.events)
 
 
-@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "default", "large", "paper"])
 def test_from_config(name):
     cfg = get_config(name).cluster
     cl = Cluster.from_config(name)
@@ -38,7 +38,7 @@ def test_emits_and_lints(name, tmp_path):
     assert (tmp_path / "cluster.v").stat().st_size > 100_000
 
 
-@pytest.mark.parametrize("name", ["tiny", "default", "paper"])
+@pytest.mark.parametrize("name", ["tiny", "default", "large", "paper"])
 def test_accelerator_ports_fit_the_banks(name):
     # The tensor unit (D * 16 bits) and SoftEx (lanes * 16 bits) plug in as wide ports; each
     # must span at most the banks of its configuration (the Cluster checks it).

@@ -169,8 +169,11 @@ def test_catalog_contents():
     specs = components("default")
     assert list(specs) == ["add_bf16", "add_fp32", "mul_bf16", "fma_bf16", "fma_fp32",
                            "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "int8_to_bf16",
-                           "bf16_to_int8", "expp_x8", "softex_softmax_x8", "softex_lut_a_x8",
-                           "softex_lut_b_x8", "tensor_4x4x3", "cluster"]
+                           "bf16_to_int8", "expp_x4", "softex_softmax_x4", "softex_lut_a_x4",
+                           "softex_lut_b_x4", "tensor_2x2x3", "cluster"]
+    # The block rows of `make synth` come from `large`: the same blocks, twice as wide.
+    assert [n for n in components("large") if n not in specs] == [
+        "expp_x8", "softex_softmax_x8", "softex_lut_a_x8", "softex_lut_b_x8", "tensor_4x4x3"]
     assert specs["fma_fp32"].latency == CONFIGS["default"].arith.fma_latency
     assert specs["fma_fp32"].replace(latency=0).latency == 0
     # The fixed-point width names the casts.
@@ -199,7 +202,7 @@ def test_spec_target_checked():
 # ---- configurations ----------------------------------------------------------------------------
 
 def test_named_configs():
-    assert list(CONFIGS) == ["tiny", "default", "paper"]
+    assert list(CONFIGS) == ["tiny", "default", "large", "paper"]
     paper = get_config("paper")
     assert (paper.cluster.cores, paper.cluster.scratchpad_kib) == (8, 256)
     assert (paper.tensor.rows, paper.tensor.cols, paper.softex.lanes) == (24, 8, 16)
@@ -210,7 +213,7 @@ def test_named_configs():
 
 def test_unknown_config_lists_names():
     with pytest.raises(ValueError, match=r"unknown configuration 'huge'; configurations: "
-                                         r"tiny, default, paper"):
+                                         r"tiny, default, large, paper"):
         get_config("huge")
 
 

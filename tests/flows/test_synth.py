@@ -265,9 +265,13 @@ def test_item_from_another_configuration():
     list's tiny cluster), needs a name, and names the configurations when unknown."""
     units = {u.label: u for u in plan()}
     tiny = units["ecp5/cluster_tiny_lut_b/configured"].factory()
-    default = units["ecp5/cluster_lut_b/configured"].factory()
-    pick = lambda c: (c.params["cores"], c.params["banks"], c.params["softex_engine"])
-    assert pick(tiny) == (1, 4, "lut_b") and pick(default) == (2, 16, "lut_b")
+    default = units["ecp5/cluster/configured"].factory()
+    large = units["ecp5/cluster_large/configured"].factory()
+    pick = lambda c: (c.params["cores"], c.params["banks"], c.params["softex_engine"],
+                      c.params["softex_lanes"], c.params["tensor"])
+    assert pick(tiny) == (1, 4, "lut_b", 4, (2, 2, 1))
+    assert pick(default) == (2, 16, "expp", 4, (2, 2, 3))
+    assert pick(large) == (2, 16, "expp", 8, (4, 4, 3))
     with pytest.raises(ValueError, match="name must be given"):
         SynthItem("cluster", config="tiny")
     with pytest.raises(ValueError, match="unknown configuration 'huge'; configurations: tiny"):
@@ -282,7 +286,8 @@ def test_describe_rows():
         "cluster: 1 core, 16 KiB scratchpad in 4 banks, SoftEx (expp, 4 lanes) and tensor unit "
         "(2x2x1) (configuration `tiny`); overridden: `softex_engine=lut_b`")
     assert describe("softex_softmax_nogelu_x8").endswith("; overridden: `gelu=False`")
-    assert describe("tensor_4x4x3") == "tensor unit, 4x4x3 BF16 array, fp32 accumulation"
+    assert describe("tensor_4x4x3") == ("tensor unit, 4x4x3 BF16 array, fp32 accumulation "
+                                        "(configuration `large`)")
     assert describe("no_such_block") == "-"
     assert describe("cluster_lut_b_2x4x3").endswith(
         "; block RAMs fixed to evenly spaced sites (`scripts.placement`)")
