@@ -214,7 +214,7 @@ def _int_tuple(name, value):
     return tuple(value)
 
 
-# Place and route of the clusters (those of the default size fill 55-79 % of the ECP5-85F's
+# Place and route of the clusters (the default one fills about two thirds of the ECP5-85F's
 # logic cells): the static placer, then router1 (router2 does not converge on them; see
 # SYNTH_LIST).
 _LARGE_CLUSTER_PNR = dict(targets=("ecp5",), seeds=(1,), router="router1",
