@@ -191,7 +191,7 @@ CONFIGS = {
         softex=SoftExConfig(lanes=4),
     ),
     # What `make sim`, `make verilog` and the cluster row of `make synth` build: sized to fit
-    # the ECP5-85F (about 64 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis).
+    # the ECP5-85F (67 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis).
     "default": Config(
         name="default",
         arith=ArithConfig(),

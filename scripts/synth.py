@@ -241,10 +241,10 @@ SYNTH_LIST = [
               name="softex_softmax_nogelu_x8", **_LARGE_BLOCK),
     SynthItem("softex_lut_a_x8", config="large", name="softex_lut_a_x8", **_LARGE_BLOCK),
     SynthItem("softex_lut_b_x8", config="large", name="softex_lut_b_x8", **_LARGE_BLOCK),
-    # The default cluster (2 cores, SoftEx expp L = 4 with GELU, tensor unit 2 x 2 x 3): about
-    # 64 % of the ECP5-85F's logic cells. Its block RAMs are spread over the device
+    # The default cluster (2 cores, SoftEx expp L = 4 with GELU, tensor unit 2 x 2 x 3): 67 %
+    # of the ECP5-85F's logic cells. Its block RAMs are spread over the device
     # (scripts.placement): left alone, the placers stack them in one row and routing congests
-    # around it (router2 does not converge on the clusters even with the spread).
+    # around it (router2 did not converge on the larger clusters even with the spread).
     SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True),
     # The cluster of the configuration `large` (SoftEx L = 8, tensor unit 4 x 4 x 3): larger
     # than the ECP5-85F, so its row gives cell counts and "does not fit".
