@@ -116,8 +116,9 @@ def _softex(config):
     return {
         f"expp_x{lanes}": ComponentSpec("hw.softex:Expp", lanes, mode="accurate", latency=2,
                                         description=f"expp exponential, {lanes} lanes, accurate mode"),
-        f"softex_softmax_x{lanes}": ComponentSpec("hw.softex:SoftmaxEngine", lanes,
-                                                  description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),
+        f"softex_softmax_x{lanes}": ComponentSpec(
+            "hw.softex:SoftmaxEngine", lanes, expp_latency=config.softex.expp_latency,
+            description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),
         # The table-based alternatives (config softex.engine chooses the one the cluster gets);
         # always emitted, so that their cost sits next to the expp engine's in `make synth`.
         **{f"softex_lut_{method}_x{lanes}":
@@ -140,11 +141,11 @@ def _cluster(config):
     return {"cluster": ComponentSpec(
         "hw.cluster.system:AcceleratedCluster", c.cores, c.scratchpad_kib, banks=c.banks,
         imem_kib=c.imem_kib, events=c.events, softex_lanes=sx.lanes, softex_engine=sx.engine,
-        tensor=[t.rows, t.cols, t.pipes],
+        softex_expp_latency=sx.expp_latency, tensor=[t.rows, t.cols, t.pipes],
         description=f"cluster: {c.cores} core{'s' * (c.cores > 1)}, {c.scratchpad_kib} KiB "
                     f"scratchpad in {c.banks} banks, SoftEx "
-                    f"({sx.engine}, {sx.lanes} lanes) and tensor unit "
-                    f"({t.rows}x{t.cols}x{t.pipes})")}
+                    f"({sx.engine}, {sx.lanes} lanes, expp latency {sx.expp_latency}) and "
+                    f"tensor unit ({t.rows}x{t.cols}x{t.pipes})")}
 
 
 # One function per block, in emission order. Later blocks append themselves here.

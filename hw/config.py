@@ -118,10 +118,13 @@ class SoftExConfig(_Section):
     """SoftEx datapath lanes (architecture.md: ``paper`` has 16) and the softmax engine the
     block is built with: ``expp`` (hw.softex.SoftmaxEngine: softmax with slots, GELU) or a
     table-based engine, ``lut_a`` / ``lut_b`` (hw.softex.LutSoftmaxEngine, docs/lut_softmax.md).
+    ``expp_latency``: register stages of the expp engine's exponential (its three cut points,
+    then the output; 4 puts a register between the exponential and the pass-2 multiply).
     """
     SECTION = "softex"
     _RANGES = {
         "lanes": (1, 64),
+        "expp_latency": (0, 6),     # SoftmaxEngine(expp_latency=...); the LUT engines have none
     }
     _CHOICES = {
         "engine": ("expp", "lut_a", "lut_b"),
@@ -129,6 +132,7 @@ class SoftExConfig(_Section):
 
     lanes: int = 8
     engine: str = "expp"
+    expp_latency: int = 2
 
 
 @dataclass(frozen=True)
@@ -197,7 +201,7 @@ CONFIGS = {
         arith=ArithConfig(),
         cluster=ClusterConfig(cores=2, scratchpad_kib=64, banks=16, imem_kib=16),
         tensor=TensorConfig(rows=2, cols=2, pipes=3),
-        softex=SoftExConfig(lanes=4),
+        softex=SoftExConfig(lanes=4, expp_latency=4),
     ),
     # The default cluster with accelerators twice as wide: the sizes the block benchmarks and
     # the block rows of `make synth` measure. Its cluster does not fit the ECP5-85F.

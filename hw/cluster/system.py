@@ -82,14 +82,16 @@ def c_header():
 class AcceleratedCluster(wiring.Component):
     """A :class:`Cluster` (``cores``, ``spm_kib``, ``banks``, ``imem_kib``, ``events``,
     ``imem_init`` as there) with the SoftEx engine of ``softex_lanes`` lanes (``softex_engine``:
-    ``expp`` = hw.softex.SoftmaxEngine, ``lut_a`` / ``lut_b`` = hw.softex.LutSoftmaxEngine) and the
-    ``tensor`` = (L, H, P) tensor unit (accumulation ``tensor_acc``) on the slots, event lines
+    ``expp`` = hw.softex.SoftmaxEngine, ``lut_a`` / ``lut_b`` = hw.softex.LutSoftmaxEngine;
+    ``softex_expp_latency``: the expp engine's ``expp_latency``, register stages of its
+    exponential, 4 = one after its last multiply) and the ``tensor`` = (L, H, P) tensor unit (accumulation ``tensor_acc``) on the slots, event lines
     and wide ports of :data:`ACCELERATORS`. The ports are the Cluster's except ``tcdm``,
     ``accel`` and ``events`` (taken by the accelerators; unused event lines are held low).
     ``cluster``, ``softex`` and ``tensor`` are the sub-components."""
 
     def __init__(self, cores=1, spm_kib=64, *, banks=8, imem_kib=16, events=4, softex_lanes=8,
-                 softex_engine="expp", tensor=(4, 4, 3), tensor_acc="fp32", imem_init=()):
+                 softex_engine="expp", softex_expp_latency=2, tensor=(4, 4, 3), tensor_acc="fp32",
+                 imem_init=()):
         from ..softex import LutSoftmaxEngine, SoftmaxEngine
         from ..tensor import TensorUnit
 
@@ -102,9 +104,10 @@ class AcceleratedCluster(wiring.Component):
         spm_size = 1024 * check_int("spm_kib", spm_kib, min=1, max=1024)
         cfg_aw = (WINDOW - 1).bit_length()
         check_choice("softex_engine", softex_engine, SOFTEX_ENGINES)
+        check_int("softex_expp_latency", softex_expp_latency, min=0, max=6)   # expp engine only
         mem = dict(mem_base=spm_base, mem_size=spm_size, cfg_addr_width=cfg_aw)
         if softex_engine == "expp":
-            self.softex = SoftmaxEngine(softex_lanes, **mem)
+            self.softex = SoftmaxEngine(softex_lanes, expp_latency=softex_expp_latency, **mem)
         else:
             self.softex = LutSoftmaxEngine(softex_lanes, method=softex_engine[len("lut_"):], **mem)
         self.tensor = TensorUnit(*tensor, tensor_acc, mem_base=spm_base, mem_size=spm_size,
@@ -118,7 +121,8 @@ class AcceleratedCluster(wiring.Component):
                                imem_init=imem_init)
         self.params = dict(cores=cores, spm_kib=spm_kib, banks=banks, imem_kib=imem_kib,
                            events=events, softex_lanes=softex_lanes,
-                           softex_engine=softex_engine, tensor=tuple(tensor),
+                           softex_engine=softex_engine,
+                           softex_expp_latency=softex_expp_latency, tensor=tuple(tensor),
                            tensor_acc=tensor_acc)
         sig = {k: v for k, v in self.cluster.signature.members.items()
                if k not in ("tcdm", "accel", "events")}
@@ -135,6 +139,7 @@ class AcceleratedCluster(wiring.Component):
         kwargs = dict(cores=c.cores, spm_kib=c.scratchpad_kib, banks=c.banks,
                       imem_kib=c.imem_kib, events=c.events, softex_lanes=cfg.softex.lanes,
                       softex_engine=cfg.softex.engine,
+                      softex_expp_latency=cfg.softex.expp_latency,
                       tensor=(t.rows, t.cols, t.pipes))
         kwargs.update(overrides)
         return cls(**kwargs)

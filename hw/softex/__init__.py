@@ -18,5 +18,5 @@ def engine_from_config(config, **kwargs):
 
     sx = get_config(config).softex
     if sx.engine == "expp":
-        return SoftmaxEngine(sx.lanes, **kwargs)
+        return SoftmaxEngine(sx.lanes, expp_latency=sx.expp_latency, **kwargs)
     return LutSoftmaxEngine(sx.lanes, method=sx.engine[len("lut_"):], **kwargs)

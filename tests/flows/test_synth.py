@@ -283,8 +283,8 @@ def test_describe_rows():
     configuration and its constructor overrides ("-" for a name no catalogue has)."""
     from scripts.synth import describe
     assert describe("cluster_tiny_lut_b") == (
-        "cluster: 1 core, 16 KiB scratchpad in 4 banks, SoftEx (expp, 4 lanes) and tensor unit "
-        "(2x2x1) (configuration `tiny`); overridden: `softex_engine=lut_b`")
+        "cluster: 1 core, 16 KiB scratchpad in 4 banks, SoftEx (expp, 4 lanes, expp latency 2) "
+        "and tensor unit (2x2x1) (configuration `tiny`); overridden: `softex_engine=lut_b`")
     assert describe("softex_softmax_nogelu_x8").endswith("; overridden: `gelu=False`")
     assert describe("tensor_4x4x3") == ("tensor unit, 4x4x3 BF16 array, fp32 accumulation "
                                         "(configuration `large`)")

@@ -11,6 +11,7 @@ from hw.softex import LutSoftmaxEngine, SoftmaxEngine, engine_from_config
 def test_default_is_expp():
     engine = engine_from_config("default")
     assert type(engine) is SoftmaxEngine and engine.lanes == get_config("default").softex.lanes
+    assert engine.expp_latency == get_config("default").softex.expp_latency == 4
 
 
 @pytest.mark.parametrize("method", ["a", "b"])

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from hw.config import get_config
+from hw.softex import engine_from_config
 from hw.softex.softmax import SoftmaxEngine
 from sim.regressions import SOFTEX_MEM, by_name, run_regression
 from sim.runner import VerilatorSim
@@ -46,3 +48,21 @@ def test_softmax_l4_softex_mode():
     sim.run("tests.tb.softmax_tb", params={"lanes": 4, "mem_base": BASE, "mem_size": SIZE,
                                            "stall": 0.6, "seed": 5, "mode": "softex",
                                            "long_n": 1000, "gelu": False})
+
+
+def test_softmax_default_cluster_engine():
+    """The SoftEx of the default cluster (hw/config.py: L = 4, GELU, ``expp_latency`` = 4, a
+    register between the exponential and the pass-2 multiply), 30 % grant stalls: every test
+    case 0-ULP; without stalls a row takes the 3n/L + 17 or 18 cycles of 2 stages (softmax.md)
+    plus at most the two extra stages once in each pass (long rows hide some of them)."""
+    sx = get_config("default").softex
+    sim = VerilatorSim.for_component(engine_from_config("default", mem_base=BASE, mem_size=SIZE),
+                                     name="softmax_default_cluster")
+    sim.run("tests.tb.softmax_tb", params={"lanes": sx.lanes, "mem_base": BASE, "mem_size": SIZE,
+                                           "stall": 0.3, "seed": 9, "long_n": 1000,
+                                           "bench": [64, 1024]})
+    cycles = json.loads((Path(sim.last_run_dir) / "result.json").read_text())
+    extra = 2 * (sx.expp_latency - 2)          # both passes go through the exponential
+    for n in (64, 1024):
+        assert 3 * n // sx.lanes + 17 <= cycles[str(n)] <= 3 * n // sx.lanes + 18 + extra, cycles
+
