@@ -195,7 +195,8 @@ CONFIGS = {
         softex=SoftExConfig(lanes=4),
     ),
     # What `make sim`, `make verilog` and the cluster row of `make synth` build: sized to fit
-    # the ECP5-85F (67 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis).
+    # the ECP5-85F (67 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis). Four
+    # expp stages: a register between the exponential and the pass-2 multiply (+15 % Fmax).
     "default": Config(
         name="default",
         arith=ArithConfig(),
@@ -203,8 +204,9 @@ CONFIGS = {
         tensor=TensorConfig(rows=2, cols=2, pipes=3),
         softex=SoftExConfig(lanes=4, expp_latency=4),
     ),
-    # The default cluster with accelerators twice as wide: the sizes the block benchmarks and
-    # the block rows of `make synth` measure. Its cluster does not fit the ECP5-85F.
+    # The default cluster with accelerators twice as wide (and two expp stages): the sizes the
+    # block benchmarks and the block rows of `make synth` measure; the default until
+    # 2026-12-04. Its cluster does not fit the ECP5-85F.
     "large": Config(
         name="large",
         arith=ArithConfig(),
