@@ -34,7 +34,8 @@ def _fmt(v, spec="{:,}"):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="default", help="configuration name (" + ", ".join(config_names()) + ")")
+    ap.add_argument("--config", default="default",
+                    help="configuration name (" + ", ".join(config_names()) + ")")
     ap.add_argument("names", nargs="*", help="only these regressions (default: all)")
     ap.add_argument("--no-attention", action="store_true", help="skip the attention demo")
     ap.add_argument("--attention-only", action="store_true", help="only the attention demo")

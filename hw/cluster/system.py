@@ -47,7 +47,8 @@ def buffer_align():
     """Byte alignment that satisfies every named configuration's accelerator ports: the
     tensor unit's beat (2 * H * (P + 1) bytes: pointers and strides must be multiples of it)
     and the SoftEx beat (2 * lanes bytes: OUT_ADDR must sit at IN_ADDR's lane). Firmware that
-    aligns its buffers and strides to it runs unchanged on every configuration of hw.config.CONFIGS."""
+    aligns its buffers and strides to it runs unchanged on every named configuration
+    (hw.config.CONFIGS)."""
     from ..config import CONFIGS
     return max(port_align((c.tensor.rows, c.tensor.cols, c.tensor.pipes), c.softex.lanes)
                for c in CONFIGS.values())
@@ -84,9 +85,10 @@ class AcceleratedCluster(wiring.Component):
     ``imem_init`` as there) with the SoftEx engine of ``softex_lanes`` lanes (``softex_engine``:
     ``expp`` = hw.softex.SoftmaxEngine, ``lut_a`` / ``lut_b`` = hw.softex.LutSoftmaxEngine;
     ``softex_expp_latency``: the expp engine's ``expp_latency``, register stages of its
-    exponential, 4 = one after its last multiply) and the ``tensor`` = (L, H, P) tensor unit (accumulation ``tensor_acc``) on the slots, event lines
-    and wide ports of :data:`ACCELERATORS`. The ports are the Cluster's except ``tcdm``,
-    ``accel`` and ``events`` (taken by the accelerators; unused event lines are held low).
+    exponential, 4 = one after its last multiply) and the ``tensor`` = (L, H, P) tensor unit
+    (accumulation ``tensor_acc``) on the slots, event lines and wide ports of
+    :data:`ACCELERATORS`. The ports are the Cluster's except ``tcdm``, ``accel`` and
+    ``events`` (taken by the accelerators; unused event lines are held low).
     ``cluster``, ``softex`` and ``tensor`` are the sub-components."""
 
     def __init__(self, cores=1, spm_kib=64, *, banks=8, imem_kib=16, events=4, softex_lanes=8,

@@ -60,6 +60,7 @@ def test_header_numbers_come_from_the_table():
     (dict(tensor=(4, 4)), r"tensor must be a tuple \(L, H, P\)"),
     (dict(tensor_acc="fp16"), r"tensor_acc must be one of"),
     (dict(softex_lanes=3), r"lanes must be one of"),
+    (dict(softex_expp_latency=7), r"softex_expp_latency must be an integer in \[0, 6\], got 7"),
     (dict(tensor=(4, 3, 3)), r"H"),
     (dict(spm_kib=0), r"spm_kib must be an integer in \[1, 1024\], got 0"),
 ])
