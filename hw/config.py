@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from .params import check_choice, check_int
 
 __all__ = ["ArithConfig", "ClusterConfig", "TensorConfig", "SoftExConfig", "Config",
-           "CONFIGS", "config_names", "get_config"]
+           "CONFIGS", "SOFTEX_ENGINES", "config_names", "get_config"]
+
+#: SoftEx engines (section softex, field engine; hw.softex.build_engine builds them).
+SOFTEX_ENGINES = ("expp", "lut_a", "lut_b")
 
 
 class _Section:
@@ -127,7 +130,7 @@ class SoftExConfig(_Section):
         "expp_latency": (0, 6),     # SoftmaxEngine(expp_latency=...); the LUT engines have none
     }
     _CHOICES = {
-        "engine": ("expp", "lut_a", "lut_b"),
+        "engine": SOFTEX_ENGINES,
     }
 
     lanes: int = 8
@@ -184,6 +187,17 @@ class Config:
         return dataclasses.replace(self, **changes)
 
 
+# What `make sim`, `make verilog` and the cluster row of `make synth` build: sized to fit the
+# ECP5-85F (67 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis). Four expp
+# stages: a register between the exponential and the pass-2 multiply (+15 % Fmax).
+_DEFAULT = Config(
+    name="default",
+    arith=ArithConfig(),
+    cluster=ClusterConfig(cores=2, scratchpad_kib=64, banks=16, imem_kib=16),
+    tensor=TensorConfig(rows=2, cols=2, pipes=3),
+    softex=SoftExConfig(lanes=4, expp_latency=4),
+)
+
 CONFIGS = {
     # Fast tests: shallow pipelines (still registered, so sequential paths are exercised).
     "tiny": Config(
@@ -194,26 +208,12 @@ CONFIGS = {
         tensor=TensorConfig(rows=2, cols=2, pipes=1),
         softex=SoftExConfig(lanes=4),
     ),
-    # What `make sim`, `make verilog` and the cluster row of `make synth` build: sized to fit
-    # the ECP5-85F (67 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis). Four
-    # expp stages: a register between the exponential and the pass-2 multiply (+15 % Fmax).
-    "default": Config(
-        name="default",
-        arith=ArithConfig(),
-        cluster=ClusterConfig(cores=2, scratchpad_kib=64, banks=16, imem_kib=16),
-        tensor=TensorConfig(rows=2, cols=2, pipes=3),
-        softex=SoftExConfig(lanes=4, expp_latency=4),
-    ),
+    "default": _DEFAULT,
     # The default cluster with accelerators twice as wide (and two expp stages): the sizes the
     # block benchmarks and the block rows of `make synth` measure; the default until
     # 2026-12-04. Its cluster does not fit the ECP5-85F.
-    "large": Config(
-        name="large",
-        arith=ArithConfig(),
-        cluster=ClusterConfig(cores=2, scratchpad_kib=64, banks=16, imem_kib=16),
-        tensor=TensorConfig(rows=4, cols=4, pipes=3),
-        softex=SoftExConfig(lanes=8),
-    ),
+    "large": _DEFAULT.replace(name="large", **{"tensor.rows": 4, "tensor.cols": 4,
+                                               "softex.lanes": 8, "softex.expp_latency": 2}),
     # The configuration of docs/architecture.md: 8 cores, 256 KiB, 24 x 8 array, 16-lane SoftEx.
     "paper": Config(
         name="paper",

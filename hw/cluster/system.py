@@ -39,8 +39,6 @@ ACCELERATORS = (
 )
 
 TENSOR_ACC = ("fp32", "bf16")
-#: SoftEx engines (config softex.engine): the expp engine or a LUT engine (same register map).
-SOFTEX_ENGINES = ("expp", "lut_a", "lut_b")
 
 
 def buffer_align():
@@ -94,7 +92,8 @@ class AcceleratedCluster(wiring.Component):
     def __init__(self, cores=1, spm_kib=64, *, banks=8, imem_kib=16, events=4, softex_lanes=8,
                  softex_engine="expp", softex_expp_latency=2, tensor=(4, 4, 3), tensor_acc="fp32",
                  imem_init=()):
-        from ..softex import LutSoftmaxEngine, SoftmaxEngine
+        from ..config import SOFTEX_ENGINES
+        from ..softex import build_engine
         from ..tensor import TensorUnit
 
         need = 1 + max(a.event for a in ACCELERATORS)
@@ -108,10 +107,8 @@ class AcceleratedCluster(wiring.Component):
         check_choice("softex_engine", softex_engine, SOFTEX_ENGINES)
         check_int("softex_expp_latency", softex_expp_latency, min=0, max=6)   # expp engine only
         mem = dict(mem_base=spm_base, mem_size=spm_size, cfg_addr_width=cfg_aw)
-        if softex_engine == "expp":
-            self.softex = SoftmaxEngine(softex_lanes, expp_latency=softex_expp_latency, **mem)
-        else:
-            self.softex = LutSoftmaxEngine(softex_lanes, method=softex_engine[len("lut_"):], **mem)
+        self.softex = build_engine(softex_engine, softex_lanes,
+                                   expp_latency=softex_expp_latency, **mem)
         self.tensor = TensorUnit(*tensor, tensor_acc, mem_base=spm_base, mem_size=spm_size,
                                  cfg_addr_width=cfg_aw)
         units = {"softex": self.softex, "tensor": self.tensor}
