@@ -139,9 +139,10 @@ def _tensor(config):
 def _cluster(config):
     c, t, sx = config.cluster, config.tensor, config.softex
     return {"cluster": ComponentSpec(
-        "hw.cluster.system:AcceleratedCluster", c.cores, c.scratchpad_kib, banks=c.banks,
-        imem_kib=c.imem_kib, events=c.events, softex_lanes=sx.lanes, softex_engine=sx.engine,
-        softex_expp_latency=sx.expp_latency, tensor=[t.rows, t.cols, t.pipes],
+        "hw.cluster.system:AcceleratedCluster", cores=c.cores, spm_kib=c.scratchpad_kib,
+        banks=c.banks, imem_kib=c.imem_kib, events=c.events, softex_lanes=sx.lanes,
+        softex_engine=sx.engine, softex_expp_latency=sx.expp_latency,
+        tensor=[t.rows, t.cols, t.pipes],
         description=f"cluster: {c.cores} core{'s' * (c.cores > 1)}, {c.scratchpad_kib} KiB "
                     f"scratchpad in {c.banks} banks, SoftEx "
                     f"({sx.engine}, {sx.lanes} lanes, expp latency {sx.expp_latency}) and "

@@ -129,19 +129,12 @@ class AcceleratedCluster(wiring.Component):
 
     @classmethod
     def from_config(cls, config, **overrides):
-        """The accelerated cluster of a named configuration (or Config): sections ``cluster``,
-        ``softex`` (lanes, engine) and ``tensor`` (rows x cols x pipes). ``overrides``: constructor
-        arguments (e.g. ``cores=2``)."""
-        from ..config import get_config
-        cfg = get_config(config)
-        c, t = cfg.cluster, cfg.tensor
-        kwargs = dict(cores=c.cores, spm_kib=c.scratchpad_kib, banks=c.banks,
-                      imem_kib=c.imem_kib, events=c.events, softex_lanes=cfg.softex.lanes,
-                      softex_engine=cfg.softex.engine,
-                      softex_expp_latency=cfg.softex.expp_latency,
-                      tensor=(t.rows, t.cols, t.pipes))
-        kwargs.update(overrides)
-        return cls(**kwargs)
+        """The accelerated cluster of a named configuration (or Config): its catalogue entry
+        ``cluster`` (hw.catalog: sections ``cluster``, ``softex`` and ``tensor``). ``overrides``:
+        constructor arguments (e.g. ``cores=2``)."""
+        from ..catalog import components
+        spec = components(config)["cluster"]
+        return cls(*spec.args, **{**spec.kwargs, **overrides})
 
     @property
     def regions(self):
