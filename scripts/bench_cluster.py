@@ -46,7 +46,7 @@ class Bench:
     def softmax(self, n):
         from sim.offload import (build_app, run_program, softex_softmax_mismatches,
                                  softmax_inputs, sw_softmax)
-        from sim.tb.elf import load_elf
+        from flows.elf import load_elf
         x = softmax_inputs(ROWS, n, seed=n)
         out = dict(n=n)
         # One multi-row job (ROWS.COUNT = ROWS) and, for comparison, one job per row.
@@ -74,7 +74,7 @@ class Bench:
 
     # ---- 2. CPI ---------------------------------------------------------------------------
     def cpi(self):
-        from sim.firmware import FIRMWARE, build
+        from flows.firmware import FIRMWARE, build
         from sim.offload import run_program
         elf = build([FIRMWARE / "tests" / "cpi.c"])
         r = run_program(self.plain_sim, self.plain_params, elf, {})
@@ -108,9 +108,9 @@ class Bench:
         and Amaranth (accelerators idle; the attention run gives Verilator with them busy)."""
         from hw.cluster import Cluster
         from hw.cluster.system import AcceleratedCluster
-        from sim.firmware import FIRMWARE, build
+        from flows.firmware import FIRMWARE, build
         from sim.offload import run_program
-        from tests.cluster.harness import run_amaranth
+        from sim.cluster_amaranth import run_amaranth
         out = {}
         hello = build([FIRMWARE / "tests" / "hello.c"])
         progs = {"accelerated": (AcceleratedCluster, self.acc_sim, self.acc_params, hello),
@@ -231,7 +231,7 @@ def write_docs(cfg_name, params, sm, cpi, att, speed, docs):
                     "Amaranth cycles/s", "Verilator / Amaranth"], rows)
     ratio = {name: (s["verilator_cycles"] / s["verilator_s"])
              / (s["amaranth_cycles"] / s["amaranth_s"]) for name, s in speed.items()}
-    L += ["", "Reading: the accelerated cluster's Verilog (several MB) is compiled at C++ -O0 (`sim/runner.py` picks -O0 above 1 MB of Verilog to keep compiles short), and Verilator evaluates the idle accelerators' logic on every cycle, while Amaranth's event-driven simulator only re-evaluates what changed: so on that design Verilator is only "
+    L += ["", "Reading: the accelerated cluster's Verilog (several MB) is compiled at C++ -O0 (`flows/runner.py` picks -O0 above 1 MB of Verilog to keep compiles short), and Verilator evaluates the idle accelerators' logic on every cycle, while Amaranth's event-driven simulator only re-evaluates what changed: so on that design Verilator is only "
           f"{ratio['accelerated']:,.1f}x ahead, against {ratio['plain']:,.0f}x on the plain cluster. With `SIM_CXX_OPT=-O1` (optimised C++; the compile of the `large` accelerated cluster took about 13 CPU-minutes more) the attention head of `make sim` simulates faster (README gives a measurement on `large`)."]
     (docs / "cluster_bench.md").write_text("\n".join(L) + "\n")
 

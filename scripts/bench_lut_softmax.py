@@ -29,7 +29,7 @@ COST_ROWS = {"expp, with GELU (as in the clusters)": "softex_softmax_x{L}",
 def measure_lut(method, lengths=LENGTHS):
     """{n: cycles} of BF16 rows and {n: cycles} of int8 rows (in and out) for LUT ``method``."""
     from sim.regressions import by_name
-    from sim.runner import VerilatorSim
+    from flows.runner import VerilatorSim
     reg = by_name(f"lut_softmax_{method}_l8")
     sim = VerilatorSim.for_component(reg.component(), name=reg.name)
     sim.run(reg.tb, testcase="bench",

@@ -21,12 +21,12 @@ BASE = 0x1000_0000
 
 def measure(lanes=8, lengths=LENGTHS, mode="accurate", expp_latency=2):
     from hw.softex.softmax import SoftmaxEngine
-    from sim.runner import VerilatorSim
+    from flows.runner import VerilatorSim
     size = max(0x20000, 1 << (4 * max(lengths) + 64).bit_length())
     dut = SoftmaxEngine(lanes, mode=mode, expp_latency=expp_latency, mem_base=BASE,
                         mem_size=size)
     sim = VerilatorSim.for_component(dut, name=f"softmax_l{lanes}")  # same build as the tests
-    sim.run("tests.tb.softmax_tb", testcase="bench",
+    sim.run("sim.benches.softmax_tb", testcase="bench",
             params={"lanes": lanes, "mem_base": BASE, "mem_size": size, "mode": mode,
                     "bench": list(lengths), "stall": 0.0})
     result = json.loads((sim.last_run_dir / "result.json").read_text())

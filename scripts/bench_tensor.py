@@ -20,14 +20,14 @@ MEM_BASE, MEM_SIZE = 0x1000_0000, 1 << 19
 
 def run(L, H, P, acc, shapes, op, stall=0.0):
     from hw.tensor.top import TensorUnit
-    from sim.runner import VerilatorSim
+    from flows.runner import VerilatorSim
     dut = TensorUnit(L, H, P, acc, mem_base=MEM_BASE, mem_size=MEM_SIZE)
     name = "tensor_unit" if (L, H, P, acc) == (4, 4, 3, "fp32") else f"tensor_unit_{L}x{H}x{P}_{acc}"
     sim = VerilatorSim.for_component(dut, name=name)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "res.json"
         jobs = [[dict(M=m, N=n, K=k, op=op, seed=i)] for i, (m, n, k) in enumerate(shapes)]
-        sim.run("tests.tb.tensor_tb", name=f"bench_{name}",
+        sim.run("sim.benches.tensor_tb", name=f"bench_{name}",
                 params=dict(L=L, H=H, P=P, acc=acc, mem_base=MEM_BASE, mem_size=MEM_SIZE,
                             jobs=jobs, results=str(out), stall=stall))
         return json.loads(out.read_text())

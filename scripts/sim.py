@@ -25,7 +25,7 @@ import numpy as np
 
 from hw.config import config_names, get_config
 from sim.regressions import REGRESSIONS, by_name, run_regression
-from sim.toolchain import BUILD
+from flows.toolchain import BUILD
 
 
 def _fmt(v, spec="{:,}"):

@@ -1,6 +1,6 @@
 """Offload programs on the accelerated cluster (hw.cluster.system.AcceleratedCluster) under
 Verilator: input data as a generated C file, firmware builds, runs through
-``tests/tb/cluster_tb.py`` with the outputs read back from memory, and the golden models the
+``sim/benches/cluster_tb.py`` with the outputs read back from memory, and the golden models the
 outputs are compared with (SoftEx: ``sim.golden.softmax``; tensor unit: ``sim.golden.gemm``;
 software softmax: :func:`sw_softmax`, a bit-exact Python model of ``firmware/lib/bf16_softmax.c``).
 
@@ -13,8 +13,8 @@ import re
 
 import numpy as np
 
-from .firmware import FIRMWARE, build
-from .toolchain import BUILD
+from flows.firmware import FIRMWARE, build
+from flows.toolchain import BUILD
 
 __all__ = ["ALIGN", "APPS", "SystemRun", "c_array_source", "system_sim", "run_program",
            "plain_sim", "softmax_inputs", "gemm_inputs", "padded", "stride_for", "sw_softmax", "SW_REL_BOUND",
@@ -216,7 +216,7 @@ def system_sim(config="tiny", **overrides):
     key = (config, tuple(sorted(overrides.items())))
     if key not in _SIMS:
         from hw.cluster.system import AcceleratedCluster
-        from .runner import VerilatorSim
+        from flows.runner import VerilatorSim
         top = AcceleratedCluster.from_config(config, **overrides)
         name = "system_" + config + "".join(f"_{k}{v}" for k, v in sorted(overrides.items()))
         _SIMS[key] = (VerilatorSim.for_component(top, name=name), top.params)
@@ -231,7 +231,7 @@ def plain_sim(config="default"):
     if key not in _SIMS:
         from hw.cluster import Cluster
         from hw.config import get_config
-        from .runner import VerilatorSim
+        from flows.runner import VerilatorSim
         c = get_config(config).cluster
         _SIMS[key] = (VerilatorSim.for_component(Cluster.from_config(config),
                                                  name=f"cluster_{config}"),
@@ -241,7 +241,7 @@ def plain_sim(config="default"):
 
 def run_program(sim, params, elf, dump, *, max_cycles=2_000_000):
     """Run ``elf`` to its exit; ``dump``: {symbol: bytes} read back. Returns a SystemRun."""
-    sim.run("tests.tb.cluster_tb", name=elf.parent.name,
+    sim.run("sim.benches.cluster_tb", name=elf.parent.name,
             params=dict(elf=str(elf), imem_size=params["imem_kib"] * 1024,
                         spm_size=params["spm_kib"] * 1024, cores=params["cores"],
                         max_cycles=max_cycles, dump=dump))

@@ -20,7 +20,7 @@ __all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "EXPP_REGRESSIONS", "G
            "ENGINE_REGRESSIONS", "TENSOR_SHAPES", "TENSOR_OPS", "tensor_jobs", "run_regression",
            "by_name", "report", "report_row"]
 
-FP_TB = "tests.tb.fp_tb"
+FP_TB = "sim.benches.fp_tb"
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _expp(mode, lanes, latency):
         return Expp(lanes, mode=mode, latency=latency)
     return Regression(f"expp_{mode}_x{lanes}_l{latency}", factory,
                       {"mode": mode, "lanes": lanes, "seed": 7 + lanes + latency, "gap": 0.25, "stall": 0.25},
-                      tb="tests.tb.expp_tb", result_file="result.json")
+                      tb="sim.benches.expp_tb", result_file="result.json")
 
 
 # expp: all 65,536 BF16 inputs through each configuration (both modes, several lane counts and
@@ -102,7 +102,7 @@ def _gelu(lanes, latency, gap, stall, seed):
     return Regression(f"gelu_x{lanes}_l{latency}{'_stall' if gap else '_full'}", factory,
                       {"terms": DEFAULT_TERMS, "acc_width": 14, "expp_mode": "accurate",
                        "lanes": lanes, "seed": seed, "gap": gap, "stall": stall},
-                      tb="tests.tb.gelu_tb", result_file="result.json")
+                      tb="sim.benches.gelu_tb", result_file="result.json")
 
 
 # GELU (default K, 14-bit accumulator, accurate expp): all 65,536 inputs, once under random
@@ -126,7 +126,7 @@ def _softex(name, lanes, params, **kwargs):
         return SoftmaxEngine(lanes, mem_base=SOFTEX_MEM[0], mem_size=SOFTEX_MEM[1], **kwargs)
     return Regression(name, factory, {"lanes": lanes, "mem_base": SOFTEX_MEM[0],
                                       "mem_size": SOFTEX_MEM[1], **params},
-                      tb="tests.tb.softmax_tb", result_file="summary.json")
+                      tb="sim.benches.softmax_tb", result_file="summary.json")
 
 
 TENSOR_MEM = (0x1000_0000, 1 << 19)
@@ -142,7 +142,7 @@ TENSOR_OPS = ["ADD_MAX", "ADD_MIN", "MUL_MAX", "MUL_MIN", "MAX_MIN", "MIN_MAX"]
 
 
 def tensor_jobs(kind):
-    """Job groups of tests/tb/tensor_tb.py: "shapes" (every regression shape, MATMUL and GEMM),
+    """Job groups of sim/benches/tensor_tb.py: "shapes" (every regression shape, MATMUL and GEMM),
     "special" (special / cancelling operands, every GEMM-op), "b2b" (misprogrammed jobs, pairs
     on both contexts, a soft clear mid-job)."""
     if kind == "shapes":
@@ -185,7 +185,7 @@ def _tensor(name, acc, params):
     return Regression(name, factory, {"L": 4, "H": 4, "P": 3, "acc": acc,
                                       "mem_base": TENSOR_MEM[0], "mem_size": TENSOR_MEM[1],
                                       **params},
-                      tb="tests.tb.tensor_tb", result_file="summary.json")
+                      tb="sim.benches.tensor_tb", result_file="summary.json")
 
 
 ENGINE_REGRESSIONS = [
@@ -209,7 +209,7 @@ def _lut_softex(name, method, lanes, params):
     return Regression(name, factory, {"lanes": lanes, "method": method,
                                       "mem_base": SOFTEX_MEM[0], "mem_size": SOFTEX_MEM[1],
                                       **params},
-                      tb="tests.tb.lut_softmax_tb", result_file="summary.json")
+                      tb="sim.benches.lut_softmax_tb", result_file="summary.json")
 
 
 # LUT softmax engines (issue 5, docs/lut_softmax.md), L = 8: every edge case under 30 % grant
@@ -234,9 +234,9 @@ def run_regression(reg, *, raise_on_failure=False, waves=False, **overrides):
     seconds (wall, incl. build), sim_seconds, first_mismatches, error (text or None), run_dir.
 
     ``overrides`` replace entries of ``reg.params`` (e.g. ``random=1000`` for a quick run).
-    With ``raise_on_failure`` a failing run raises :class:`sim.runner.SimulationFailed`.
+    With ``raise_on_failure`` a failing run raises :class:`flows.runner.SimulationFailed`.
     """
-    from sim.runner import SimulationFailed, VerilatorSim
+    from flows.runner import SimulationFailed, VerilatorSim
     from sim.tb.layout import layout_to_json
 
     t0 = time.perf_counter()

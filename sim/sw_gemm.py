@@ -13,8 +13,8 @@ import sys
 
 import numpy as np
 
-from .firmware import FIRMWARE
-from .toolchain import BUILD, ROOT
+from flows.firmware import FIRMWARE
+from flows.toolchain import BUILD, ROOT
 
 __all__ = ["SW_GEMM_SOURCE", "host_library", "host_gemm"]
 

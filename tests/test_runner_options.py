@@ -1,9 +1,9 @@
-"""sim/runner.py build options (no compile): the C++ optimisation level chosen per design
+"""flows/runner.py build options (no compile): the C++ optimisation level chosen per design
 size, overridable, validated, and part of the build hash."""
 
 import pytest
 
-from sim.runner import LARGE_DESIGN, VerilatorSim
+from flows.runner import LARGE_DESIGN, VerilatorSim
 
 SMALL = "module t(input a, output b); assign b = a; endmodule\n"
 LARGE = SMALL + "// " + "x" * LARGE_DESIGN + "\n"

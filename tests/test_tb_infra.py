@@ -16,11 +16,11 @@ from amaranth.lib.wiring import In, Out
 
 from hw.bus import TCDMSignature
 from hw.pipeline import PipelinedOp
-from sim.runner import SimulationFailed, VerilatorSim
+from flows.runner import SimulationFailed, VerilatorSim
 from sim.tb.layout import (fields, layout_from_json, layout_to_json, pack, pack_array, unpack,
                            unpack_array, width)
 
-TB = "tests.tb.infra_tb"
+TB = "sim.benches.infra_tb"
 
 
 # --- DUTs -------------------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 plus the SoftEx engine (``hw.softex.SoftmaxEngine``) and the tensor unit (``hw.tensor.TensorUnit``).
 
 Where each accelerator sits is decided once, in :data:`ACCELERATORS` (register-file slot on the
-peripheral bus, event line of its done event, wide scratchpad port); :func:`c_header` writes
-the same numbers into ``system.h`` for the firmware (``sim/firmware.py`` generates it next to
+peripheral bus, event line of its done event, wide scratchpad port); ``flows.regmaps.cluster`` writes
+the same numbers into ``system.h`` for the firmware (``flows/firmware.py`` generates it next to
 ``cluster_regs.h``, ``softex.h`` and ``tensor.h``), so no number is typed twice.
 
 Each accelerator checks its pointers against the scratchpad window (``mem_base`` = SPM_BASE,
@@ -24,7 +24,7 @@ from ..params import check_choice, check_int
 from .regs import ADDRESS_MAP, WINDOW
 from .top import Cluster
 
-__all__ = ["AccelSlot", "ACCELERATORS", "AcceleratedCluster", "c_header", "buffer_align",
+__all__ = ["AccelSlot", "ACCELERATORS", "AcceleratedCluster", "buffer_align",
            "port_align"]
 
 #: One accelerator's place in the cluster: register-file slot (base address
@@ -57,25 +57,6 @@ def port_align(tensor, softex_lanes):
     2 * H * (P + 1); the SoftEx beat 2 * lanes; at least 8 (a SoftEx state slot)."""
     _, h, pipes = tensor
     return max(8, 2 * h * (pipes + 1), 2 * softex_lanes)
-
-
-def c_header():
-    """``system.h``: base address, slot, event line and event mask of every accelerator."""
-    lines = ["/* Accelerators of the cluster (hw.cluster.system.ACCELERATORS): generated; do not "
-             "edit. */",
-             "#ifndef SYSTEM_H", "#define SYSTEM_H", "",
-             "/* Byte alignment of accelerator buffers and strides valid for every named "
-             "configuration. */",
-             f"#define SYS_BUF_ALIGN {buffer_align()}", ""]
-    for a in ACCELERATORS:
-        n = a.name.upper()
-        base = ADDRESS_MAP["ACCEL_BASE"] + a.slot * ADDRESS_MAP["ACCEL_STRIDE"]
-        lines += [f"#define SYS_{n}_SLOT  {a.slot}",
-                  f"#define SYS_{n}_BASE  0x{base:08X}u",
-                  f"#define SYS_{n}_EVENT {a.event}",
-                  f"#define SYS_{n}_EVENT_MASK (1u << SYS_{n}_EVENT)", ""]
-    lines += ["#endif /* SYSTEM_H */", ""]
-    return "\n".join(lines)
 
 
 class AcceleratedCluster(wiring.Component):

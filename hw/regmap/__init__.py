@@ -1,14 +1,13 @@
-"""Accelerator register maps: one Python description (:mod:`.description`) generates the
-Amaranth register file (:mod:`.regfile`), the C header (:mod:`.cheader`), the Python constants and
-standalone driver module (:mod:`.pydriver`; the testbench driver is :mod:`sim.tb.regs`) and the
-Markdown documentation (:mod:`.markdown`)."""
+"""Accelerator register maps: one Python description (:mod:`.description`) from which the
+Amaranth register file (:mod:`.regfile`) is elaborated; the tool flows generate the C header,
+the Python constants module and the Markdown documentation from the same object
+(:mod:`flows.regmaps`; the testbench driver is :mod:`sim.tb.regs`)."""
 
-from .description import (ACCESS, CAUSE_WIDTH, Counter, ErrorCause, Field, Register,
-                          RegisterMap)
+from .description import (ACCESS, ACQUIRE_LOCKED, ACQUIRE_NONE_FREE, CAUSE_WIDTH,
+                          RUNNING_JOB_IDLE, Counter, ErrorCause, Field, Register, RegisterMap,
+                          constants)
 from .regfile import RegisterFile
-from .cheader import c_header
-from .markdown import markdown
-from .pydriver import constants, python_module
 
 __all__ = ["Field", "Register", "Counter", "ErrorCause", "RegisterMap", "RegisterFile",
-           "ACCESS", "CAUSE_WIDTH", "c_header", "markdown", "constants", "python_module"]
+           "ACCESS", "CAUSE_WIDTH", "constants", "ACQUIRE_NONE_FREE", "ACQUIRE_LOCKED",
+           "RUNNING_JOB_IDLE"]

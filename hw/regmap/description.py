@@ -1,7 +1,8 @@
 """The description of an accelerator register map: one Python object from which the register
-file (:mod:`hw.regmap.regfile`), the C header (:mod:`hw.regmap.cheader`), the Python driver
-constants (:mod:`hw.regmap.pydriver`, :mod:`sim.tb.regs`) and the Markdown documentation
-(:mod:`hw.regmap.markdown`) are all generated.
+file (:mod:`hw.regmap.regfile`), the list of generated constant names (:func:`constants`), and in
+the tool flows the C header (:mod:`flows.regmaps.cheader`), the Python driver constants
+(:mod:`flows.regmaps.pydriver`, :mod:`sim.tb.regs`) and the Markdown documentation
+(:mod:`flows.regmaps.markdown`) are all generated.
 
 A map has two parts:
 
@@ -27,8 +28,9 @@ from amaranth.lib import enum as am_enum
 
 from ..params import check_int
 
-__all__ = ["Field", "Register", "Counter", "ErrorCause", "RegisterMap",
-           "ACCESS", "CAUSE_WIDTH", "CONTROL_NAMES", "JOB_BASE", "SEMANTICS"]
+__all__ = ["Field", "Register", "Counter", "ErrorCause", "RegisterMap", "constants",
+           "ACCESS", "CAUSE_WIDTH", "CONTROL_NAMES", "JOB_BASE", "SEMANTICS",
+           "ACQUIRE_NONE_FREE", "ACQUIRE_LOCKED", "RUNNING_JOB_IDLE"]
 
 #: Width of an error cause code (the ``error`` input of the register file and ERROR.CAUSE).
 CAUSE_WIDTH = 8
@@ -437,7 +439,6 @@ class RegisterMap:
         self.by_name = {r.name: r for r in self.registers}
         self.by_offset = {r.offset: r for r in self.registers}
         # Building the generated names checks that none of them collide.
-        from .pydriver import constants
         constants(self)
 
     def _control_registers(self):
@@ -522,3 +523,62 @@ class RegisterMap:
 
     def __repr__(self):
         return f"RegisterMap({self.name!r}, {len(self.job_registers)} job registers)"
+
+
+#: ACQUIRE result when every context holds a queued job.
+ACQUIRE_NONE_FREE = -1
+#: ACQUIRE result when a context is already acquired and not yet triggered.
+ACQUIRE_LOCKED = -2
+#: RUNNING_JOB value when no job runs.
+RUNNING_JOB_IDLE = -1
+
+
+def constants(regmap):
+    """Ordered dict ``{C macro name: integer value}`` of every constant of ``regmap``.
+
+    Names (P is the map name in upper case):
+
+    - ``P_N_CONTEXTS``, ``P_JOB_BASE``, ``P_SIZE`` (bytes spanned), ``P_COUNTER_MAX``,
+      ``P_ACQUIRE_NONE_FREE`` (-1), ``P_ACQUIRE_LOCKED`` (-2), ``P_RUNNING_JOB_IDLE`` (-1)
+    - per register R: ``P_R_OFFSET``, ``P_R_RESET``
+    - per field F of R: ``P_R_F_SHIFT``, ``P_R_F_WIDTH``, ``P_R_F_MASK`` (in place), ``P_R_F_RESET``
+    - per enum member E of F: ``P_R_F_E``
+    - per error cause C: ``P_ERR_C``, plus ``P_ERR_NONE`` (0)
+
+    Raises ValueError when two generated names collide.
+    """
+    p = regmap.prefix
+    out = {}
+    origin = {}
+
+    def put(name, value, what):
+        key = name.upper()
+        if key in out:
+            raise ValueError(f"register map {regmap.name}: generated name {key} of {what} "
+                             f"collides with the one of {origin[key]}; rename one of them")
+        out[key] = value
+        origin[key] = what
+
+    put(f"{p}_N_CONTEXTS", regmap.n_contexts, "the map")
+    put(f"{p}_JOB_BASE", regmap.job_base, "the map")
+    put(f"{p}_SIZE", regmap.size, "the map")
+    put(f"{p}_COUNTER_MAX", regmap.counter_max, "the map")
+    put(f"{p}_CAUSE_WIDTH", CAUSE_WIDTH, "the map")
+    put(f"{p}_ACQUIRE_NONE_FREE", ACQUIRE_NONE_FREE, "the map")
+    put(f"{p}_ACQUIRE_LOCKED", ACQUIRE_LOCKED, "the map")
+    put(f"{p}_RUNNING_JOB_IDLE", RUNNING_JOB_IDLE, "the map")
+    put(f"{p}_ERR_NONE", 0, "the map")
+    for e in regmap.error_causes:
+        put(f"{p}_ERR_{e.name}", e.code, f"error cause {e.name}")
+    for r in regmap.registers:
+        put(f"{p}_{r.name}_OFFSET", r.offset, f"register {r.name}")
+        put(f"{p}_{r.name}_RESET", r.reset, f"register {r.name}")
+        for f in r.fields:
+            what = f"field {r.name}.{f.name}"
+            put(f"{p}_{r.name}_{f.name}_SHIFT", f.offset, what)
+            put(f"{p}_{r.name}_{f.name}_WIDTH", f.width, what)
+            put(f"{p}_{r.name}_{f.name}_MASK", f.mask, what)
+            put(f"{p}_{r.name}_{f.name}_RESET", f.reset, what)
+            for k, v in (f.enum or {}).items():
+                put(f"{p}_{r.name}_{f.name}_{k}", v, f"enum member {r.name}.{f.name}.{k}")
+    return out

@@ -20,7 +20,7 @@ integers and the register file's ``job`` / ``counters`` ports (flattened in Veri
 
 from types import SimpleNamespace
 
-from hw.regmap.pydriver import ACQUIRE_LOCKED, ACQUIRE_NONE_FREE, constants
+from hw.regmap import ACQUIRE_LOCKED, ACQUIRE_NONE_FREE, constants
 
 __all__ = ["RegisterDriver", "AcquireTimeout", "DoneTimeout", "to_signed"]
 

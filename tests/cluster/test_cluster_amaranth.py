@@ -6,9 +6,9 @@ interrupts and events, bus errors, traps, and the watchdog on a program that nev
 import pytest
 
 from hw.cluster import Cluster
-from sim.firmware import FIRMWARE, build
+from flows.firmware import FIRMWARE, build
 
-from .harness import Watchdog, run_amaranth
+from sim.cluster_amaranth import Watchdog, run_amaranth
 
 TESTS = FIRMWARE / "tests"
 

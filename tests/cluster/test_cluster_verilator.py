@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The cluster under Verilator (tests/tb/cluster_tb.py), 2 cores: programs loaded through the
+"""The cluster under Verilator (sim/benches/cluster_tb.py), 2 cores: programs loaded through the
 loader port (one simulator for every program), run to the exit code; the watchdog reports a
 program that never exits; the Amaranth simulator and Verilator agree on every cycle count."""
 
@@ -8,9 +8,9 @@ import re
 
 import pytest
 
-from sim.firmware import FIRMWARE, build
+from flows.firmware import FIRMWARE, build
 
-from .harness import run_amaranth
+from sim.cluster_amaranth import run_amaranth
 
 TESTS = FIRMWARE / "tests"
 CFG = dict(cores=2, spm_kib=16, banks=4, imem_kib=8)
@@ -22,7 +22,7 @@ _SIM = []
 def _sim():
     if not _SIM:
         from hw.cluster import Cluster
-        from sim.runner import VerilatorSim
+        from flows.runner import VerilatorSim
         _SIM.append(VerilatorSim.for_component(Cluster(**CFG), name="cluster_2c"))
     return _SIM[0]
 
@@ -30,7 +30,7 @@ def _sim():
 def run_verilator(program, *, sim=None, cfg=CFG, **params):
     sim = sim or _sim()
     elf = build([TESTS / program])
-    sim.run("tests.tb.cluster_tb", name=program.split(".")[0],
+    sim.run("sim.benches.cluster_tb", name=program.split(".")[0],
             params=dict(elf=str(elf), imem_size=cfg["imem_kib"] * 1024,
                         spm_size=cfg["spm_kib"] * 1024, cores=cfg["cores"], **params))
     return json.loads((sim.last_run_dir / "result.json").read_text())
@@ -52,7 +52,7 @@ def test_hello_and_multicore_match_amaranth():
 
 @pytest.mark.verilator
 def test_watchdog_under_verilator():
-    from sim.runner import SimulationFailed
+    from flows.runner import SimulationFailed
     with pytest.raises(SimulationFailed):
         run_verilator("spin.c", max_cycles=20_000)
     sim = _sim()
@@ -70,7 +70,7 @@ def test_paper_cluster_eight_cores():
     # meets the others at the barrier; core 0 prints the 8 partial sums.
     from hw.cluster import Cluster
     from hw.config import get_config
-    from sim.runner import VerilatorSim
+    from flows.runner import VerilatorSim
     c = get_config("paper").cluster
     cfg = dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib)
     sim = VerilatorSim.for_component(Cluster.from_config("paper"), name="cluster_paper")

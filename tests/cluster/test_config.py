@@ -7,7 +7,7 @@ import pytest
 from hw.catalog import ComponentSpec
 from hw.cluster import Cluster
 from hw.config import get_config
-from hw.emit import emit
+from flows.emit import emit
 
 
 def _spec(name):

@@ -11,9 +11,9 @@ from amaranth.sim import Simulator
 
 from hw.cluster import Cluster
 from hw.cluster.regs import ADDRESS_MAP, MAP
-from sim.firmware import FIRMWARE, build
+from flows.firmware import FIRMWARE, build
 
-from .harness import imem_words
+from sim.cluster_amaranth import imem_words
 
 SPM, PERIPH = ADDRESS_MAP["SPM_BASE"], ADDRESS_MAP["PERIPH_BASE"]
 BUS_ERROR = PERIPH + MAP["BUS_ERROR"].offset

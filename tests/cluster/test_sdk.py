@@ -6,9 +6,10 @@ import struct
 
 import pytest
 
-from hw.cluster import CLUSTER_REGISTERS, c_header
-from sim.firmware import FIRMWARE, FirmwareBuildError, build
-from sim.tb.elf import ElfError, load_elf
+from flows.regmaps import cluster_header as c_header
+from hw.cluster import CLUSTER_REGISTERS
+from flows.firmware import FIRMWARE, FirmwareBuildError, build
+from flows.elf import ElfError, load_elf
 
 HELLO = FIRMWARE / "tests" / "hello.c"
 

@@ -29,7 +29,7 @@ def _bf(v):
 
 
 def _record(key, value):
-    from sim.toolchain import BUILD
+    from flows.toolchain import BUILD
     path = BUILD / "system_tests.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     old[key] = value

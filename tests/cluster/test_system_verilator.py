@@ -28,7 +28,7 @@ def _sim():
 
 
 def _record(key, value):
-    from sim.toolchain import BUILD
+    from flows.toolchain import BUILD
     _CYCLES[key] = value
     path = BUILD / "system_tests.json"
     old = json.loads(path.read_text()) if path.exists() else {}
@@ -38,13 +38,14 @@ def _record(key, value):
 
 
 def _symbols(elf):
-    from sim.tb.elf import load_elf
+    from flows.elf import load_elf
     return load_elf(elf).symbols
 
 
 def test_header_numbers_come_from_the_table():
-    from hw.cluster.system import ACCELERATORS, c_header
-    from sim.firmware import generated_headers
+    from flows.regmaps import system_header as c_header
+    from hw.cluster.system import ACCELERATORS
+    from flows.firmware import generated_headers
     text = generated_headers()["system.h"]
     assert text == c_header()
     for a in ACCELERATORS:
@@ -156,7 +157,7 @@ def test_software_softmax_one_and_all_cores():
 def test_misprogrammed_jobs_report_causes():
     from hw.softex.regmap import softex_map
     from hw.tensor.regmap import tensor_map
-    from sim.firmware import FIRMWARE, build
+    from flows.firmware import FIRMWARE, build
     sim, params = _sim()
     elf = build([FIRMWARE / "apps" / "offload_errors.c"])
     r = run_program(sim, params, elf, {})

@@ -5,7 +5,7 @@ the summary tables, and one real ECP5 run of router2 with heatmaps on a tiny uni
 import pytest
 
 from scripts.congestion import block_of, read_matrix, read_table, route_until, summarise
-from scripts.synth import TARGETS, Unit, prepare, synthesise
+from flows.synth import TARGETS, Unit, prepare, synthesise
 
 from .test_synth import AddOp
 

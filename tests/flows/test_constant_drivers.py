@@ -1,6 +1,6 @@
 """Yosys writes bits that Amaranth drives with a constant as `always @*` blocks that read
 nothing; by IEEE 1364 those never run, and Verilator leaves such bits at 0. The emission path
-rewrites them to `always_comb` (hw.emit.constant_drivers_as_always_comb): this checks both the
+rewrites them to `always_comb` (flows.emit.constant_drivers_as_always_comb): this checks both the
 text and, under Verilator, the behaviour of a design whose constant bits are 1."""
 
 import pytest
@@ -9,8 +9,8 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from hw.emit import constant_drivers_as_always_comb
-from sim.runner import VerilatorSim
+from flows.emit import constant_drivers_as_always_comb
+from flows.runner import VerilatorSim
 
 
 class ConstantBits(wiring.Component):
@@ -40,4 +40,4 @@ def test_yosys_output_has_the_constant_always_block():
 
 @pytest.mark.verilator
 def test_constant_bits_simulate_as_one():
-    VerilatorSim.for_component(ConstantBits(), "constant_bits").run("tests.tb.constant_tb")
+    VerilatorSim.for_component(ConstantBits(), "constant_bits").run("sim.benches.constant_tb")

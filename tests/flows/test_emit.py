@@ -8,10 +8,10 @@ import pytest
 from amaranth import Cat, Elaboratable, Module, Signal
 from amaranth.lib import data
 
-from hw.__main__ import main as hw_main
+from flows.__main__ import main as hw_main
 from hw.catalog import ComponentSpec, component, components
 from hw.config import CONFIGS, ArithConfig, Config, SoftExConfig, TensorConfig, get_config
-from hw.emit import LintError, convert, emit
+from flows.emit import LintError, convert, emit
 from hw.fp.format import BF16, FP32
 from hw.pipeline import PipelinedOp
 

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""scripts.placement: the block RAM sites nextpnr reports for the ECP5-85F, the spread-out
+"""flows.placement: the block RAM sites nextpnr reports for the ECP5-85F, the spread-out
 assignment, and a real placement that honours it."""
 
 import json
@@ -10,8 +10,8 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from scripts.placement import bram_sites, constrain, serpentine, spread
-from scripts.synth import (TARGETS, SynthError, Unit, _run, _tool, nextpnr_command, pnr_netlist,
+from flows.placement import bram_sites, constrain, serpentine, spread
+from flows.synth import (TARGETS, SynthError, Unit, _run, _tool, nextpnr_command, pnr_netlist,
                            prepare, synthesise)
 
 BRAMS = TARGETS["ecp5"].brams           # DP16KD and PDPW16KD

@@ -9,7 +9,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from hw.emit import convert
+from flows.emit import convert
 from hw.pipeline import PipelinedOp
 from hw.synth_harness import PassThrough, SynthHarness, flat_members, passthrough_like
 

@@ -2,7 +2,7 @@
 """Verilator/cocotb regressions of the arithmetic operators against the golden models.
 
 One test per entry of ``sim.regressions.FP_REGRESSIONS`` (the list ``make sim`` reports on):
-the emitted Verilog runs tests/tb/fp_tb.py with >= 200,000 random cases plus every corner
+the emitted Verilog runs sim/benches/fp_tb.py with >= 200,000 random cases plus every corner
 combination (binary / ternary ops) or exhaustive inputs (unary ops), under random stalls,
 and must match bit for bit.
 """

@@ -15,7 +15,7 @@ from sim.tb.bus import AmaranthTCDMMaster
 from sim.tb.layout import pack
 from sim.tb.regs import RegisterDriver
 
-from .model import FakeAccelerator
+from sim.tb.fake_accelerator import FakeAccelerator
 
 __all__ = ["run", "Env"]
 

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The demo register file's Verilog under Verilator/cocotb (tests/tb/regfile_tb.py): the cocotb
+"""The demo register file's Verilog under Verilator/cocotb (sim/benches/regfile_tb.py): the cocotb
 TCDM master and the register driver against the emitted Verilog, with random request gaps and
 random grant stalls inserted by a test wrapper."""
 
@@ -39,10 +39,10 @@ class StalledRegisterFile(wiring.Component):
 @pytest.mark.verilator
 @pytest.mark.parametrize("n_contexts", [2, pytest.param(3, marks=pytest.mark.slow)])
 def test_regfile_verilator(n_contexts):
-    from sim.runner import VerilatorSim
+    from flows.runner import VerilatorSim
     sim = VerilatorSim.for_component(StalledRegisterFile(demo_map(n_contexts=n_contexts)),
                                      name="regfile_demo")
-    outcome = sim.run("tests.tb.regfile_tb", name=f"regfile_ctx{n_contexts}",
+    outcome = sim.run("sim.benches.regfile_tb", name=f"regfile_ctx{n_contexts}",
                       params={"n_contexts": n_contexts, "seed": 7 + n_contexts, "n_jobs": 120,
                               "gap_prob": 0.4, "stall_prob": 0.3})
     assert len(outcome) >= 5

@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from hw.regmap import c_header, constants, markdown, python_module
+from flows.regmaps import c_header, markdown, python_module
+from hw.regmap import constants
 from hw.regmap.demo import DEMO, DemoOp, demo_map
 from sim.tb.regs import RegisterDriver
 

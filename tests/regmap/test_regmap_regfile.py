@@ -11,7 +11,7 @@ from hw.regmap.demo import DEMO, DemoOp, demo_map
 from sim.tb.regs import to_signed
 
 from .harness import run
-from .model import demo_error_of, demo_random_job
+from sim.tb.fake_accelerator import demo_error_of, demo_random_job
 
 RESETS = {r.name: r.reset for r in DEMO.registers}
 

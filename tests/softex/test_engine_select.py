@@ -4,7 +4,7 @@
 import pytest
 
 from hw.config import get_config
-from hw.regmap.cheader import c_header
+from flows.regmaps.cheader import c_header
 from hw.softex import LutSoftmaxEngine, SoftmaxEngine, engine_from_config
 
 

@@ -1,5 +1,5 @@
 """LUT softmax engines (methods A and B, issue 5) under Verilator/cocotb
-(tests/tb/lut_softmax_tb.py): bit-exact against sim/golden/lut_softmax.py under 30 % random
+(sim/benches/lut_softmax_tb.py): bit-exact against sim/golden/lut_softmax.py under 30 % random
 grant stalls (the ``make sim`` regressions lut_softmax_a_l8 / lut_softmax_b_l8), then cycles
 per row without stalls."""
 

@@ -241,6 +241,6 @@ def test_register_map_document_is_current():
     """docs/regmaps/softex.md is generated: python -m scripts.regmaps hw.softex.regmap:softex_map"""
     from pathlib import Path
 
-    from hw.regmap import markdown
+    from flows.regmaps import markdown
     doc = Path(__file__).resolve().parents[2] / "docs" / "regmaps" / "softex.md"
     assert doc.read_text() == markdown(softex_map())

@@ -1,4 +1,4 @@
-"""SoftEx softmax engine under Verilator/cocotb (tests/tb/softmax_tb.py): 0-ULP against the
+"""SoftEx softmax engine under Verilator/cocotb (sim/benches/softmax_tb.py): 0-ULP against the
 golden model sim/golden/softmax.py, random grant stalls, slots, contexts, clear, errors, int8
 input / output (both signedness, several integer bits, mixed with BF16)."""
 
@@ -11,7 +11,7 @@ from hw.config import get_config
 from hw.softex import engine_from_config
 from hw.softex.softmax import SoftmaxEngine
 from sim.regressions import SOFTEX_MEM, by_name, run_regression
-from sim.runner import VerilatorSim
+from flows.runner import VerilatorSim
 
 pytestmark = pytest.mark.verilator
 
@@ -45,7 +45,7 @@ def test_softmax_l4_softex_mode():
     built without the GELU unit (OP = GELU ends with BAD_CMD)."""
     sim = VerilatorSim.for_component(engine(4, mode="softex", expp_latency=0, gelu=False),
                                      name="softmax_l4_softex")
-    sim.run("tests.tb.softmax_tb", params={"lanes": 4, "mem_base": BASE, "mem_size": SIZE,
+    sim.run("sim.benches.softmax_tb", params={"lanes": 4, "mem_base": BASE, "mem_size": SIZE,
                                            "stall": 0.6, "seed": 5, "mode": "softex",
                                            "long_n": 1000, "gelu": False})
 
@@ -58,7 +58,7 @@ def test_softmax_default_cluster_engine():
     sx = get_config("default").softex
     sim = VerilatorSim.for_component(engine_from_config("default", mem_base=BASE, mem_size=SIZE),
                                      name="softmax_default_cluster")
-    sim.run("tests.tb.softmax_tb", params={"lanes": sx.lanes, "mem_base": BASE, "mem_size": SIZE,
+    sim.run("sim.benches.softmax_tb", params={"lanes": sx.lanes, "mem_base": BASE, "mem_size": SIZE,
                                            "stall": 0.3, "seed": 9, "long_n": 1000,
                                            "bench": [64, 1024]})
     cycles = json.loads((Path(sim.last_run_dir) / "result.json").read_text())

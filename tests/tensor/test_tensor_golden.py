@@ -109,7 +109,7 @@ def test_unit_parameters():
 
 
 def test_regmap_description():
-    from hw.regmap import markdown
+    from flows.regmaps import markdown
     from hw.tensor.regmap import tensor_map
     rm = tensor_map()
     text = markdown(rm)

@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""The tensor unit under Verilator (tests/tb/tensor_tb.py): every result 0 ULP against
+"""The tensor unit under Verilator (sim/benches/tensor_tb.py): every result 0 ULP against
 sim.golden.gemm, random grant stalls, back-to-back jobs on both contexts, misprogrammed jobs,
 a soft clear in the middle of a job, and the utilisation target at 96 x 96 x 96."""
 
@@ -15,7 +15,7 @@ SHAPES = TENSOR_SHAPES
 
 def _sim(acc="fp32"):
     from hw.tensor.top import TensorUnit
-    from sim.runner import VerilatorSim
+    from flows.runner import VerilatorSim
     dut = TensorUnit(acc=acc, mem_base=MEM_BASE, mem_size=MEM_SIZE)
     return VerilatorSim.for_component(dut, name="tensor_unit" if acc == "fp32" else f"tensor_unit_{acc}")
 
@@ -23,7 +23,7 @@ def _sim(acc="fp32"):
 def _run(tmp_path, name, jobs, acc="fp32", **params):
     sim = _sim(acc)
     out = tmp_path / f"{name}.json"
-    sim.run("tests.tb.tensor_tb", name=name,
+    sim.run("sim.benches.tensor_tb", name=name,
             params=dict(dict(L=4, H=4, P=3, acc=acc, mem_base=MEM_BASE, mem_size=MEM_SIZE,
                              jobs=jobs, results=str(out)), **params))
     return json.loads(out.read_text())

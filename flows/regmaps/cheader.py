@@ -1,4 +1,4 @@
-"""C header of a register map: #defines for every constant of :func:`hw.regmap.pydriver.constants`
+"""C header of a register map: #defines for every constant of :func:`flows.regmaps.pydriver.constants`
 (offsets, resets, field shifts/widths/masks, enum values, error codes) and static inline
 accessors. Freestanding C99: needs only <stdint.h>.
 
@@ -14,7 +14,7 @@ Accessors (p is the map name in lower case, r/f a register/field name in lower c
 
 import re
 
-from .pydriver import constants
+from hw.regmap.description import constants
 
 __all__ = ["c_header"]
 
@@ -33,7 +33,7 @@ def c_header(regmap):
     consts = constants(regmap)
     guard = f"{p}_REGS_H"
     lines = [
-        f"/* Register map {regmap.name}: generated from its Python description by hw.regmap.cheader;",
+        f"/* Register map {regmap.name}: generated from its Python description by flows.regmaps.cheader;",
         " * do not edit. Semantics of the control registers: docs/regmaps/"
         f"{regmap.name}.md. */",
         f"#ifndef {guard}",

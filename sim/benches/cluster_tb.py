@@ -15,7 +15,7 @@ import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from sim.tb.clock import reset, start_clock
-from sim.tb.elf import load_elf
+from flows.elf import load_elf
 from sim.tb.params import load_params
 
 IMEM_BASE = 0x0000_0000

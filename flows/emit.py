@@ -335,7 +335,7 @@ def lint(path, top, *, inputs=(), fields=None, env=None):
     ``inputs``: Verilog names of the top-level input ports (unused bits of these are errors);
     ``fields``: ``{port: {field path: slice}}`` (names.json) to name unused input fields.
     """
-    from sim.toolchain import verilator_env, verilator_root
+    from flows.toolchain import verilator_env, verilator_root
 
     path = Path(path)
     text = path.read_text()
@@ -460,7 +460,7 @@ def emit(specs, out, *, config=None, do_lint=True, jobs=2, log=print):
 
     reports = []
     if do_lint:
-        from sim.toolchain import verilator_env
+        from flows.toolchain import verilator_env
         env = verilator_env()
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             reports = list(pool.map(

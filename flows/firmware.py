@@ -6,7 +6,7 @@ accelerator register map, ``system.h`` with the accelerators' slots and event li
 :mod:`hw.cluster.system`) into ``build/fw/<hash>/prog.elf`` and ``prog.bin``; the hash covers
 the sources, headers, flags and the compiler version, so an unchanged program is never rebuilt.
 
-    python -m sim.firmware firmware/tests/hello.c     # prints the ELF path
+    python -m flows.firmware firmware/tests/hello.c     # prints the ELF path
 """
 
 import fcntl
@@ -15,7 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .tb.elf import load_elf
+from hw.regmap.demo import demo_map
+from hw.softex.regmap import softex_map
+from hw.tensor.regmap import tensor_map
+
+from .elf import load_elf
+from .regmaps import c_header, cluster_header, system_header
 from .toolchain import BUILD, ROOT
 
 __all__ = ["FIRMWARE", "CFLAGS", "build", "generated_headers", "FirmwareBuildError"]
@@ -33,12 +38,6 @@ class FirmwareBuildError(RuntimeError):
 
 def generated_headers():
     """``{file name: text}`` of the headers generated from the hardware descriptions."""
-    from hw.cluster.regs import c_header as cluster_header
-    from hw.cluster.system import c_header as system_header
-    from hw.regmap import c_header
-    from hw.regmap.demo import demo_map
-    from hw.softex.regmap import softex_map
-    from hw.tensor.regmap import tensor_map
     headers = {"cluster_regs.h": cluster_header(), "system.h": system_header()}
     for rm in (softex_map(), tensor_map(), demo_map()):
         headers[f"{rm.name}.h"] = c_header(rm)

@@ -1,7 +1,7 @@
 """cocotb tests of the demo register file (tests/regmap/test_regfile_verilator.py builds it).
 
 The DUT is the register file behind a wrapper whose ``stall`` input withholds the grant. A
-:class:`~tests.regmap.model.FakeAccelerator` answers on the accelerator side (stepped at every
+:class:`~sim.tb.fake_accelerator.FakeAccelerator` answers on the accelerator side (stepped at every
 falling edge), a :class:`~sim.tb.bus.TCDMMonitor` checks the bus protocol, and the test bodies
 drive the registers through :class:`~sim.tb.regs.RegisterDriver` on a :class:`~sim.tb.bus.TCDMMaster`
 with random request gaps. Params: n_contexts, seed, n_jobs, gap_prob, stall_prob.
@@ -18,7 +18,7 @@ from sim.tb.bus import TCDMMaster, TCDMMonitor
 from sim.tb.params import load_params
 from sim.tb.layout import pack
 from sim.tb.regs import RegisterDriver
-from tests.regmap.model import FakeAccelerator, demo_error_of, demo_random_job
+from sim.tb.fake_accelerator import FakeAccelerator, demo_error_of, demo_random_job
 
 P = load_params()
 N_CONTEXTS = P.get("n_contexts", 2)

@@ -10,7 +10,7 @@ from amaranth.sim import Simulator
 
 from hw.cluster import Cluster
 from hw.cluster.regs import ADDRESS_MAP
-from sim.tb.elf import load_elf
+from flows.elf import load_elf
 
 
 class Watchdog(AssertionError):

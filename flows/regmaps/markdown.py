@@ -2,7 +2,7 @@
 with fields, the enum values, error causes, counters, the accelerator-side interface of the
 register file and the semantics of the control registers."""
 
-from .description import ACCESS, CAUSE_WIDTH
+from hw.regmap.description import ACCESS, CAUSE_WIDTH
 
 __all__ = ["markdown"]
 
@@ -19,7 +19,7 @@ def markdown(regmap):
     """Text of the Markdown document for ``regmap``."""
     p = regmap.prefix
     out = [f"# Register map `{regmap.name}`", "",
-           "<!-- Generated from the Python description by hw.regmap.markdown; do not edit. -->", ""]
+           "<!-- Generated from the Python description by flows.regmaps.markdown; do not edit. -->", ""]
     if regmap.doc:
         out += [regmap.doc.strip(), ""]
     out += [

@@ -1,10 +1,10 @@
 """Command line of the generator.
 
-    python -m hw verilog --config default --out build/rtl      # emit + lint every component
-    python -m hw verilog --config paper --list                 # what would be emitted
-    python -m hw verilog --config tiny --only fma_fp32 --set arith.fma_latency=4
-    python -m hw configs                                       # the named configurations
-    python -m hw synth [options]                               # = python -m scripts.synth
+    python -m flows verilog --config default --out build/rtl      # emit + lint every component
+    python -m flows verilog --config paper --list                 # what would be emitted
+    python -m flows verilog --config tiny --only fma_fp32 --set arith.fma_latency=4
+    python -m flows configs                                       # the named configurations
+    python -m flows synth [options]                            # = python -m scripts.synth
 """
 
 import argparse
@@ -12,6 +12,12 @@ import json
 import sys
 import time
 from pathlib import Path
+
+from hw.catalog import components
+from hw.config import CONFIGS, config_names, get_config
+
+from .emit import LintError, emit
+from .synth import main as synth_main
 
 
 def _parse_sets(items):
@@ -38,9 +44,6 @@ def _select(specs, only):
 
 
 def cmd_verilog(args):
-    from .catalog import components
-    from .config import get_config
-
     config = get_config(args.config, **_parse_sets(args.set))
     specs = _select(components(config), args.only)
     if args.list:
@@ -50,8 +53,6 @@ def cmd_verilog(args):
             print(f"{name:<{width}}  {spec.params['class']}({params})  {spec.description}")
         return 0
 
-    from .emit import LintError, emit
-
     out = Path(args.out)
     print(f"config {config.name}: emitting {len(specs)} component(s) into {out}/")
     start = time.monotonic()
@@ -59,7 +60,7 @@ def cmd_verilog(args):
         manifest = emit(specs, out, config=config, do_lint=not args.no_lint, jobs=args.jobs)
     except LintError as e:
         print(f"error: {e}", file=sys.stderr)
-        print(f"(files are in {out}/; lint waivers are listed in hw/emit.py WAIVERS)",
+        print(f"(files are in {out}/; lint waivers are listed in flows/emit.py WAIVERS)",
               file=sys.stderr)
         return 1
     lint = manifest["lint"]
@@ -70,7 +71,6 @@ def cmd_verilog(args):
 
 
 def cmd_configs(args):
-    from .config import CONFIGS
     if args.json:
         print(json.dumps({n: c.to_dict() for n, c in CONFIGS.items()}, indent=1))
         return 0
@@ -85,12 +85,10 @@ def cmd_configs(args):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "synth":
-        from scripts.synth import main as synth_main
         return synth_main(argv[1:])
 
-    from .config import config_names
 
-    parser = argparse.ArgumentParser(prog="python -m hw", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m flows", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("verilog", help="emit Verilog, names.json and manifest.json, then lint")
@@ -110,7 +108,7 @@ def main(argv=None):
     p.set_defaults(func=cmd_configs)
 
     sub.add_parser("synth", help="synthesis report (same as python -m scripts.synth; "
-                                 "see python -m hw synth --help)")
+                                 "see python -m flows synth --help)")
 
     args = parser.parse_args(argv)
     try:

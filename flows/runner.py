@@ -8,7 +8,7 @@ pytest runs, and any change to the generator that changes the Verilog gets a fre
 Typical use from pytest::
 
     sim = VerilatorSim.for_component(BF16FMA(latency=3), name="fma")
-    sim.run("tests.cocotb.fma_tb", params={"cases": 200_000, "seed": 1})
+    sim.run("sim.benches.fp_tb", params={"cases": 200_000, "seed": 1})
 
 The cocotb test module reads ``params`` with :func:`sim.tb.params.load_params`.
 """
@@ -25,7 +25,7 @@ from pathlib import Path
 
 from amaranth.back import verilog
 
-from hw.emit import constant_drivers_as_always_comb
+from flows.emit import constant_drivers_as_always_comb
 
 from .toolchain import BUILD, ROOT, setup_verilator
 
@@ -53,7 +53,7 @@ class SimulationFailed(AssertionError):
 
 def emit_verilog(component, name):
     """Verilog text of an Amaranth component (ports from its signature), with constant drivers
-    made visible to event-driven simulators (see hw.emit.constant_drivers_as_always_comb)."""
+    made visible to event-driven simulators (see flows.emit.constant_drivers_as_always_comb)."""
     return constant_drivers_as_always_comb(verilog.convert(component, name=name, emit_src=False))
 
 

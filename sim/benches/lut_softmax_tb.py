@@ -1,7 +1,7 @@
 """cocotb tests of the LUT softmax engines (tests/softex/test_lut_softmax_verilator.py builds
 them; ``sim.regressions`` entries lut_softmax_a_l8 / lut_softmax_b_l8).
 
-Reuses the SoftEx testbench environment (``tests/tb/softmax_tb.py``: TCDM model with random
+Reuses the SoftEx testbench environment (``sim/benches/softmax_tb.py``: TCDM model with random
 grant stalls, RegisterDriver, whole-memory image checks after every job, the run summary)
 with the LUT golden models ``sim/golden/lut_softmax.py`` as reference: outputs bit-exact,
 nothing else touched, MASKED_ROW, STALL_CYCLES and MEM_BEATS (4 beats per beat of the row)
@@ -16,7 +16,7 @@ import numpy as np
 
 from hw.softex import lut_tables as T
 from sim.golden import lut_softmax as lut
-from tests.tb.softmax_tb import (BASE, CAUSE, L, NEG_INF, P, SEED, SIZE, Env, bf, int8_row,
+from sim.benches.softmax_tb import (BASE, CAUSE, L, NEG_INF, P, SEED, SIZE, Env, bf, int8_row,
                                  special_rows)
 
 METHOD = P.get("method", "a")
