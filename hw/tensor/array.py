@@ -26,7 +26,9 @@ GEMM-ops reuse the FMA: ``x + w = fma(x, 1, w)``, ``x * w = fma(x, w, -0)`` and 
 ``max/min(acc, r)`` with the comparator of :class:`hw.fp.FPCompare` in the accumulation format.
 """
 
-from amaranth import Cat, Const, Elaboratable, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from ..fp import FPCompare, FPConvert, FPFMA
 from ..fp.format import BF16
@@ -42,30 +44,70 @@ def _silent(elaboratable):
     return elaboratable
 
 
-class TensorArray(Elaboratable):
+class TensorArray(wiring.Component):
+    """The ``L x H x P`` systolic array of computing elements (see the module's description).
+
+    Parameters
+    ----------
+    geometry : :class:`~hw.tensor.geometry.TensorGeometry`
+        Array geometry and accumulation format.
+
+    Members
+    -------
+    advance : :py:`In(1)`
+        Every register of the array moves one step (global freeze when low).
+    i_valid : :py:`In(1)`
+        A slot enters CE 0 this step.
+    i_c : :py:`In(range(D))`
+        Its output column.
+    i_first, i_last : :py:`In(1)`
+        Its pass is the first / last of the tile.
+    x_pass : :py:`In(L * H * 16)`
+        The pass's X values, X[i, p*H + j] at bits ``(i * H + j) * 16``.
+    init : :py:`In(L * acc_width)`
+        Initial partial sums of column ``i_c``, row ``i`` at bits ``i * acc_width``.
+    w_row : :py:`In(D * 16)`
+        The W FIFO's head (row ``k`` of the tile's W columns).
+    w_pop : :py:`Out(1)`
+        A CE starts a pass: it takes ``w_row`` when the array advances.
+    op : :py:`In(4)`
+        The job's :class:`~hw.tensor.regmap.TensorOp`.
+    k_last : :py:`In(range(H + 1))`
+        CEs used in the last pass (1..H); the others pass the partial sums through.
+    o_valid : :py:`Out(1)`
+        CE ``H - 1`` of every row outputs a finished column (last pass).
+    o_c : :py:`Out(range(D))`
+        Its column.
+    z : :py:`Out(L * 16)`
+        Its values, rounded to BF16, row ``i`` at bits ``16 * i``.
+    busy : :py:`Out(1)`
+        A valid slot is in the array.
+    flush : :py:`In(1)`
+        Empty the array (new job / soft clear).
+    """
+
     def __init__(self, geometry):
         g = self.g = geometry
         L, H, D = g.L, g.H, g.D
-        aw = g.acc_width
         self.cw = max(1, (D - 1).bit_length())
-        self.advance = Signal()
-        # issue tag (slot entering CE 0)
-        self.i_valid = Signal()
-        self.i_c = Signal(self.cw)
-        self.i_first = Signal()
-        self.i_last = Signal()
-        self.x_pass = Signal(L * H * 16)      # X[i, p*H + j] at bits (i*H + j)*16
-        self.init = Signal(L * aw)            # initial partial sums of column i_c, row i
-        self.w_row = Signal(D * 16)           # W FIFO head
-        self.w_pop = Signal()
-        self.op = Signal(4)                   # TensorOp (job constant)
-        self.k_last = Signal(range(H + 1))    # CEs used in the last pass (1..H)
-        # output (CE H-1 of every row, final pass), already rounded to bf16
-        self.o_valid = Signal()
-        self.o_c = Signal(self.cw)
-        self.z = Signal(L * 16)
-        self.busy = Signal()                  # a valid slot is in the array
-        self.flush = Signal()                 # empty the array (new job / soft clear)
+        super().__init__({
+            "advance": In(1),
+            "i_valid": In(1),
+            "i_c": In(self.cw),
+            "i_first": In(1),
+            "i_last": In(1),
+            "x_pass": In(L * H * 16),
+            "init": In(L * g.acc_width),
+            "w_row": In(D * 16),
+            "w_pop": Out(1),
+            "op": In(4),
+            "k_last": In(range(H + 1)),
+            "o_valid": Out(1),
+            "o_c": Out(self.cw),
+            "z": Out(L * 16),
+            "busy": Out(1),
+            "flush": In(1),
+        })
 
     def _ce(self, m, j, i, x, w, acc, pad, name):
         """One CE: returns its registered output (acc format)."""

@@ -9,11 +9,13 @@ whatever the beat holds and masked out of the store (byte enables), and the last
 the CEs with ``k >= K`` (see :mod:`hw.tensor.array`).
 """
 
-from amaranth import Const, Mux, Signal
+from amaranth import Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from .regmap import DIM_BITS, TensorError, TensorOp
 
-__all__ = ["TileWalk", "WalkAddress", "check_job"]
+__all__ = ["TileWalk", "WalkAddress", "JobChecker"]
 
 
 class TileWalk:
@@ -107,51 +109,80 @@ class WalkAddress:
                                self.tile_base.eq(self.ptr)]
 
 
-def check_job(m, g, job, *, mem_base, mem_size, max_dim):
-    """Error cause (:class:`TensorError`) of the job view ``job``, registered: valid two
-    cycles after ``job`` became stable (it must stay so). The buffer spans ``rows * stride``
-    (DSP multipliers) are registered first, then the comparisons and the priority: one long
-    combinational check was the unit's critical path (27.8 MHz on ECP5)."""
-    M, N, K = job.DIM_MN.M, job.DIM_MN.N, job.DIM_K.K
-    op = job.COMMAND.OP.as_value()
-    has_y = op != TensorOp.MATMUL
-    amask = g.beat_bytes - 1
-    mats = [  # (ptr, stride, rows, row bytes, used)
-        (job.X_PTR, job.X_STRIDE, M, K, Const(1)),
-        (job.W_PTR, job.W_STRIDE, K, N, Const(1)),
-        (job.Y_PTR, job.Y_STRIDE, M, N, has_y),
-        (job.Z_PTR, job.Z_STRIDE, M, N, Const(1)),
-    ]
-    bad_align = Const(0)
-    bad_stride = Const(0)
-    bad_addr = Const(0)
-    end = mem_base + mem_size
-    for k, (ptr, stride, rows, cols, used) in enumerate(mats):
-        ba = Signal(name=f"chk_align{k}")
-        bs = Signal(name=f"chk_stride{k}")
-        bd = Signal(name=f"chk_addr{k}")
-        span = Signal(len(rows) + len(stride), name=f"chk_span{k}")
-        m.d.sync += span.eq(rows * stride)
-        m.d.comb += [
-            ba.eq(used & (((ptr & amask) != 0) | ((stride & amask) != 0))),
-            bs.eq(used & (stride < cols * 2)),
-            bd.eq(used & ((ptr < mem_base) | (ptr + span > end))),
+class JobChecker(wiring.Component):
+    """The error cause (:class:`TensorError`) of a job, registered: valid two cycles after
+    ``job`` became stable (it must stay so). The buffer spans ``rows * stride`` (DSP
+    multipliers) are registered first, then the comparisons and the priority: one long
+    combinational check was the unit's critical path (27.8 MHz on ECP5).
+
+    Parameters
+    ----------
+    geometry : :class:`~hw.tensor.geometry.TensorGeometry`
+        Array geometry (pointers and strides must be multiples of its beat).
+    job_layout : :class:`~amaranth.lib.data.StructLayout`
+        Layout of the register file's ``job`` view (:func:`~hw.tensor.regmap.tensor_map`).
+    mem_base, mem_size : :class:`int`
+        The memory window every used matrix must lie in.
+    max_dim : :class:`int`
+        Largest M, N and K.
+
+    Members
+    -------
+    job : :py:`In(job_layout)`
+        The job's registers.
+    cause : :py:`Out(8)`
+        The error cause, 0 if the job is valid, in priority order BAD_OP, BAD_DIM, BAD_ALIGN,
+        BAD_STRIDE, BAD_ADDR.
+    """
+
+    def __init__(self, geometry, job_layout, *, mem_base, mem_size, max_dim):
+        self.geometry = geometry
+        self.mem_base, self.mem_size, self.max_dim = mem_base, mem_size, max_dim
+        super().__init__({"job": In(job_layout), "cause": Out(8)})
+
+    def elaborate(self, platform):
+        m = Module()
+        job = self.job
+        mem_base, mem_size, max_dim = self.mem_base, self.mem_size, self.max_dim
+        M, N, K = job.DIM_MN.M, job.DIM_MN.N, job.DIM_K.K
+        op = job.COMMAND.OP.as_value()
+        has_y = op != TensorOp.MATMUL
+        align_mask = self.geometry.beat_bytes - 1
+        matrices = [  # (ptr, stride, rows, row elements, used)
+            (job.X_PTR, job.X_STRIDE, M, K, Const(1)),
+            (job.W_PTR, job.W_STRIDE, K, N, Const(1)),
+            (job.Y_PTR, job.Y_STRIDE, M, N, has_y),
+            (job.Z_PTR, job.Z_STRIDE, M, N, Const(1)),
         ]
-        bad_align |= ba
-        bad_stride |= bs
-        bad_addr |= bd
-    bad_dim = ((M == 0) | (N == 0) | (K == 0) | (M > max_dim) | (N > max_dim) | (K > max_dim))
-    cause = Signal(8, name="chk_cause")
-    with m.If(op > max(TensorOp)):
-        m.d.comb += cause.eq(TensorError.BAD_OP)
-    with m.Elif(bad_dim):
-        m.d.comb += cause.eq(TensorError.BAD_DIM)
-    with m.Elif(bad_align):
-        m.d.comb += cause.eq(TensorError.BAD_ALIGN)
-    with m.Elif(bad_stride):
-        m.d.comb += cause.eq(TensorError.BAD_STRIDE)
-    with m.Elif(bad_addr):
-        m.d.comb += cause.eq(TensorError.BAD_ADDR)
-    cause_q = Signal(8, name="chk_cause_q")
-    m.d.sync += cause_q.eq(cause)
-    return cause_q
+        bad_align = Const(0)
+        bad_stride = Const(0)
+        bad_addr = Const(0)
+        end = mem_base + mem_size
+        for k, (ptr, stride, rows, cols, used) in enumerate(matrices):
+            misaligned = Signal(name=f"chk_align{k}")
+            short_stride = Signal(name=f"chk_stride{k}")
+            outside = Signal(name=f"chk_addr{k}")
+            span = Signal(len(rows) + len(stride), name=f"chk_span{k}")
+            m.d.sync += span.eq(rows * stride)
+            m.d.comb += [
+                misaligned.eq(used & (((ptr & align_mask) != 0) | ((stride & align_mask) != 0))),
+                short_stride.eq(used & (stride < cols * 2)),
+                outside.eq(used & ((ptr < mem_base) | (ptr + span > end))),
+            ]
+            bad_align |= misaligned
+            bad_stride |= short_stride
+            bad_addr |= outside
+        bad_dim = ((M == 0) | (N == 0) | (K == 0) | (M > max_dim) | (N > max_dim) | (K > max_dim))
+        cause = Signal(8, name="chk_cause")
+        with m.If(op > max(TensorOp)):
+            m.d.comb += cause.eq(TensorError.BAD_OP)
+        with m.Elif(bad_dim):
+            m.d.comb += cause.eq(TensorError.BAD_DIM)
+        with m.Elif(bad_align):
+            m.d.comb += cause.eq(TensorError.BAD_ALIGN)
+        with m.Elif(bad_stride):
+            m.d.comb += cause.eq(TensorError.BAD_STRIDE)
+        with m.Elif(bad_addr):
+            m.d.comb += cause.eq(TensorError.BAD_ADDR)
+        m.d.sync += self.cause.eq(cause)
+        return m
