@@ -89,11 +89,11 @@ class TensorArray(wiring.Component):
     def __init__(self, geometry):
         g = self.g = geometry
         L, H, D = g.L, g.H, g.D
-        self.cw = max(1, (D - 1).bit_length())
+        self.column_width = max(1, (D - 1).bit_length())
         super().__init__({
             "advance": In(1),
             "i_valid": In(1),
-            "i_c": In(self.cw),
+            "i_c": In(self.column_width),
             "i_first": In(1),
             "i_last": In(1),
             "x_pass": In(L * H * 16),
@@ -103,7 +103,7 @@ class TensorArray(wiring.Component):
             "op": In(4),
             "k_last": In(range(H + 1)),
             "o_valid": Out(1),
-            "o_c": Out(self.cw),
+            "o_c": Out(self.column_width),
             "z": Out(L * 16),
             "busy": Out(1),
             "flush": In(1),
@@ -112,60 +112,62 @@ class TensorArray(wiring.Component):
     def _ce(self, m, j, i, x, w, acc, pad, name):
         """One CE: returns its registered output (acc format)."""
         g = self.g
-        af = g.acc_fmt
-        aw = af.width
-        fma = _silent(FPFMA(af, mul_fmt=BF16))
-        ops = Signal(fma.operand_layout, name=f"{name}_ops")
+        acc_fmt = g.acc_fmt
+        acc_width = acc_fmt.width
+        fma = _silent(FPFMA(acc_fmt, mul_fmt=BF16))
+        fma_operands = Signal(fma.operand_layout, name=f"{name}_ops")
         op = self.op
 
-        def ext(v):  # bf16 -> acc format, exact
-            return Cat(Const(0, aw - 16), v) if aw > 16 else v
+        def widen(value):  # bf16 -> acc format, exact
+            return Cat(Const(0, acc_width - 16), value) if acc_width > 16 else value
 
         one = Const(0x3F80, 16)
-        neg_zero_acc = Const(1 << (aw - 1), aw)
-        cmp1 = _silent(FPCompare(BF16))
-        c1_ops = Signal(cmp1.operand_layout, name=f"{name}_c1")
-        m.d.comb += [c1_ops.a.eq(x), c1_ops.b.eq(w)]
-        c1 = cmp1.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), c1_ops)
-        c1_min, c1_max = c1[0:16], c1[16:32]
-        m.d.comb += ops.as_value().eq(Cat(x, w, acc, Const(0, 2)))  # default: GEMM
+        neg_zero_acc = Const(1 << (acc_width - 1), acc_width)
+        x_w_compare = _silent(FPCompare(BF16))
+        x_w_operands = Signal(x_w_compare.operand_layout, name=f"{name}_c1")
+        m.d.comb += [x_w_operands.a.eq(x), x_w_operands.b.eq(w)]
+        x_w_minmax = x_w_compare.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)),
+                                          x_w_operands)
+        x_w_min, x_w_max = x_w_minmax[0:16], x_w_minmax[16:32]
+        x_w_selected = Mux(op == TensorOp.MAX_MIN, x_w_max, x_w_min)
+        m.d.comb += fma_operands.as_value().eq(Cat(x, w, acc, Const(0, 2)))  # default: GEMM
         with m.Switch(op):
             with m.Case(TensorOp.ADD_MAX, TensorOp.ADD_MIN):
-                m.d.comb += [ops.b.eq(one), ops.c.eq(ext(w))]
+                m.d.comb += [fma_operands.b.eq(one), fma_operands.c.eq(widen(w))]
             with m.Case(TensorOp.MUL_MAX, TensorOp.MUL_MIN):
-                m.d.comb += ops.c.eq(neg_zero_acc)
+                m.d.comb += fma_operands.c.eq(neg_zero_acc)
             with m.Case(TensorOp.MAX_MIN, TensorOp.MIN_MAX):
-                m.d.comb += [ops.a.eq(0x8000), ops.b.eq(0), ops.c.eq(ext(Mux(op == TensorOp.MAX_MIN, c1_max, c1_min)))]
+                m.d.comb += [fma_operands.a.eq(0x8000), fma_operands.b.eq(0),
+                             fma_operands.c.eq(widen(x_w_selected))]
         pipe = Pipeline(m, latency=g.P + 1, n_cuts=fma.N_CUTS, enable=self.advance)
-        r = pipe.finish(fma.datapath(m, pipe, ops))
-        acc_d = pipe.delay(acc, name=f"{name}_acc")
-        cmp2 = _silent(FPCompare(af))
-        c2_ops = Signal(cmp2.operand_layout, name=f"{name}_c2")
-        m.d.comb += [c2_ops.a.eq(acc_d), c2_ops.b.eq(r)]
-        c2 = cmp2.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), c2_ops)
-        red_min, red_max = c2[0:aw], c2[aw:2 * aw]
-        out = Signal(aw, name=f"{name}_out")
+        product = pipe.finish(fma.datapath(m, pipe, fma_operands))
+        acc_delayed = pipe.delay(acc, name=f"{name}_acc")
+        reduce_compare = _silent(FPCompare(acc_fmt))
+        reduce_operands = Signal(reduce_compare.operand_layout, name=f"{name}_c2")
+        m.d.comb += [reduce_operands.a.eq(acc_delayed), reduce_operands.b.eq(product)]
+        reduce_minmax = reduce_compare.datapath(
+            m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), reduce_operands)
+        reduced_min = reduce_minmax[0:acc_width]
+        reduced_max = reduce_minmax[acc_width:2 * acc_width]
+        out = Signal(acc_width, name=f"{name}_out")
         with m.If(pad):
-            m.d.comb += out.eq(acc_d)
+            m.d.comb += out.eq(acc_delayed)
         with m.Elif(op <= TensorOp.GEMM):
-            m.d.comb += out.eq(r)
-        with m.Elif((op == TensorOp.ADD_MAX) | (op == TensorOp.MUL_MAX) | (op == TensorOp.MIN_MAX)):
-            m.d.comb += out.eq(red_max)
+            m.d.comb += out.eq(product)
+        with m.Elif((op == TensorOp.ADD_MAX) | (op == TensorOp.MUL_MAX)
+                    | (op == TensorOp.MIN_MAX)):
+            m.d.comb += out.eq(reduced_max)
         with m.Else():
-            m.d.comb += out.eq(red_min)
+            m.d.comb += out.eq(reduced_min)
         return out
 
     def elaborate(self, platform):
         m = Module()
         g = self.g
         L, H, P, D = g.L, g.H, g.P, g.D
-        aw = g.acc_width
-        adv = self.advance
-        cw = self.cw
-
-        def tag_layout(name):
-            return (Signal(name=f"{name}_v"), Signal(cw, name=f"{name}_c"),
-                    Signal(name=f"{name}_first"), Signal(name=f"{name}_last"))
+        acc_width = g.acc_width
+        advance = self.advance
+        column_width = self.column_width
 
         # -- tags: one chain per CE column, shared by the L rows -----------------------------
         tag_in = [None] * H
@@ -173,50 +175,51 @@ class TensorArray(wiring.Component):
         prev = (self.i_valid, self.i_c, self.i_first, self.i_last)
         for j in range(H):
             tag_in[j] = prev
-            v = Cat(*prev)
-            for s in range(P + 1):
-                r = Signal(len(v), name=f"tag{j}_d{s}")
+            tag = Cat(*prev)
+            for stage in range(P + 1):
+                tag_reg = Signal(len(tag), name=f"tag{j}_d{stage}")
                 with m.If(self.flush):
-                    m.d.sync += r.eq(0)
-                with m.Elif(adv):
-                    m.d.sync += r.eq(v)
-                v = r
-            tag_out[j] = (v[0], v[1:1 + cw], v[1 + cw], v[2 + cw])
+                    m.d.sync += tag_reg.eq(0)
+                with m.Elif(advance):
+                    m.d.sync += tag_reg.eq(tag)
+                tag = tag_reg
+            tag_out[j] = (tag[0], tag[1:1 + column_width], tag[1 + column_width],
+                          tag[2 + column_width])
             prev = tag_out[j]
 
         start = [Signal(name=f"start{j}") for j in range(H)]
         for j in range(H):
-            tv, tc, _, _ = tag_in[j]
-            m.d.comb += start[j].eq(tv & (tc == 0))
+            tag_valid, tag_column, _, _ = tag_in[j]
+            m.d.comb += start[j].eq(tag_valid & (tag_column == 0))
         m.d.comb += self.w_pop.eq(Cat(*start).any())
         busy = Cat(*(t[0] for t in tag_in), tag_out[H - 1][0])
         m.d.comb += self.busy.eq(busy.any())
 
         # -- W: per-CE shift registers -------------------------------------------------------
-        w_val = []
+        w_values = []
         for j in range(H):
-            wreg = Signal(D * 16, name=f"wreg{j}")
-            src = Mux(start[j], self.w_row, wreg)
-            with m.If(adv):
-                m.d.sync += wreg.eq(src >> 16)
-            w_val.append(src[0:16])
+            w_shift = Signal(D * 16, name=f"w_shift{j}")
+            w_segment = Mux(start[j], self.w_row, w_shift)
+            with m.If(advance):
+                m.d.sync += w_shift.eq(w_segment >> 16)
+            w_values.append(w_segment[0:16])
 
         # -- X: staging at CE 0's pass start, per-CE latch at each CE's pass start ------------
-        x_val = [[None] * H for _ in range(L)]
+        x_values = [[None] * H for _ in range(L)]
         for i in range(L):
             for j in range(H):
-                xin = self.x_pass[(i * H + j) * 16:(i * H + j + 1) * 16]
+                x_in = self.x_pass[(i * H + j) * 16:(i * H + j + 1) * 16]
                 if j == 0:
-                    src = xin
+                    x_source = x_in
                 else:
-                    xs = Signal(16, name=f"xs{i}_{j}")
-                    with m.If(adv & start[0]):
-                        m.d.sync += xs.eq(xin)
-                    src = xs
-                xr = Signal(16, name=f"xr{i}_{j}")
-                with m.If(adv & start[j]):
-                    m.d.sync += xr.eq(src)
-                x_val[i][j] = Mux(start[j], src, xr)
+                    x_staged = Signal(16, name=f"x_staged{i}_{j}")
+                    with m.If(advance & start[0]):
+                        m.d.sync += x_staged.eq(x_in)
+                    x_source = x_staged
+                x_held = Signal(16, name=f"x_held{i}_{j}")
+                with m.If(advance & start[j]):
+                    m.d.sync += x_held.eq(x_source)
+                x_values[i][j] = Mux(start[j], x_source, x_held)
 
         # -- CE rings --------------------------------------------------------------------------
         pads = []
@@ -225,18 +228,19 @@ class TensorArray(wiring.Component):
             pad = Signal(name=f"pad{j}")
             m.d.comb += pad.eq(last & (self.k_last <= j))
             pads.append(pad)
-        conv = _silent(FPConvert(g.acc_fmt, BF16)) if aw > 16 else None
+        to_bf16 = _silent(FPConvert(g.acc_fmt, BF16)) if acc_width > 16 else None
         for i in range(L):
-            fb = Signal(aw, name=f"fb{i}")
-            acc = Mux(self.i_first, self.init[i * aw:(i + 1) * aw], fb)
+            feedback = Signal(acc_width, name=f"feedback{i}")
+            acc = Mux(self.i_first, self.init[i * acc_width:(i + 1) * acc_width], feedback)
             for j in range(H):
-                acc = self._ce(m, j, i, x_val[i][j], w_val[j], acc, pads[j], f"ce{i}_{j}")
-            m.d.comb += fb.eq(acc)
-            if conv is not None:
-                c_ops = Signal(conv.operand_layout, name=f"cvt{i}_ops")
-                m.d.comb += c_ops.x.eq(acc)
-                zb = conv.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), c_ops)
-                m.d.comb += self.z[i * 16:(i + 1) * 16].eq(zb)
+                acc = self._ce(m, j, i, x_values[i][j], w_values[j], acc, pads[j], f"ce{i}_{j}")
+            m.d.comb += feedback.eq(acc)
+            if to_bf16 is not None:
+                to_bf16_operands = Signal(to_bf16.operand_layout, name=f"cvt{i}_ops")
+                m.d.comb += to_bf16_operands.x.eq(acc)
+                z_bf16 = to_bf16.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)),
+                                          to_bf16_operands)
+                m.d.comb += self.z[i * 16:(i + 1) * 16].eq(z_bf16)
             else:
                 m.d.comb += self.z[i * 16:(i + 1) * 16].eq(acc)
         ov, oc, _, ol = tag_out[H - 1]

@@ -326,9 +326,10 @@ class ZBuffer(wiring.Component):
         row_open = self.running & store_full & (store_row < L)
         dummy = row_open & ~row_real
         last_column = self.out_valid & (self.out_column == D - 1)
+        store_beat = Array(store)[store_row[:self.row_width]] if L > 1 else store[0]
         m.d.comb += [memory.want.eq(row_open & row_real),
                      memory.addr.eq(row_addr),
-                     memory.wdata.eq(Array(store)[store_row[:self.row_width]] if L > 1 else store[0]),
+                     memory.wdata.eq(store_beat),
                      memory.row.eq(store_row),
                      self.blocked.eq(last_column & store_full),
                      self.active.eq(walk.active)]

@@ -33,6 +33,8 @@ GEMM_OPS = {
 
 
 class TensorError(enum.IntEnum):
+    """Error causes a job can end with (ERROR.CAUSE), checked before it runs, in priority order
+    BAD_OP, BAD_DIM, BAD_ALIGN, BAD_STRIDE, BAD_ADDR (:class:`~hw.tensor.tiler.JobChecker`)."""
     NONE = 0
     BAD_DIM = 1
     BAD_OP = 2
@@ -42,6 +44,9 @@ class TensorError(enum.IntEnum):
 
 
 def tensor_map(*, n_contexts=2, counter_width=32, max_dim=4096, beat_bytes=32):
+    """The tensor unit's :class:`~hw.regmap.RegisterMap`: ``n_contexts`` job contexts,
+    counters of ``counter_width`` bits, dimensions up to ``max_dim``, pointers and strides
+    multiples of ``beat_bytes``."""
     return RegisterMap(
         "tensor",
         doc="Tensor unit: Z[M x N] = X[M x K] W[K x N] (+ Y), or a GEMM-op, BF16 operands, on an "

@@ -2,8 +2,9 @@
 into the order of slots and memory beats.
 
 Tiles are walked row-major (``m0`` outer in steps of ``L``, ``n0`` inner in steps of ``D``); each
-consumer of the walk (the issue sequencer, the W, X, Y streams and the Z store) owns its own
-:class:`TileWalk`, so they run ahead of one another as far as their buffers allow. Leftovers:
+consumer of the walk (the scheduler and the X, Y, W and Z buffers, :mod:`hw.tensor.scheduler`
+and :mod:`hw.tensor.buffers`) owns its own :class:`TileWalk`, so they run ahead of one another
+as far as their buffers allow. Leftovers:
 rows ``m0 + i >= M`` are neither read nor stored, columns ``n0 + e >= N`` are computed on
 whatever the beat holds and masked out of the store (byte enables), and the last pass disables
 the CEs with ``k >= K`` (see :mod:`hw.tensor.array`).
@@ -22,9 +23,11 @@ class TileWalk:
     """Registers ``m0``, ``n0`` and an inner index ``inner`` (0 .. ``inner_end`` - 1, in steps of
     ``inner_step``), plus ``active`` (the walk has not passed the last tile).
 
-    ``step`` (comb, set by the user through :meth:`advance`) moves to the next inner index, the
-    next tile at the end of the inner range. :meth:`restart` (in a ``with m.If``) rewinds it.
-    :meth:`address` adds a byte address that follows the walk without a multiplier."""
+    The walk's logic goes into ``m``, the module of the component that owns the walk (it is
+    part of that component, never of a parent's). ``step`` (comb, driven by the owner) moves to
+    the next inner index, the next tile at the end of the inner range. :meth:`restart` (in a
+    ``with m.If``) rewinds it. :meth:`address` adds a byte address that follows the walk
+    without a multiplier."""
 
     def __init__(self, m, g, name, inner_step, inner_end, M, N):
         self.m, self.g, self.name = m, g, name
@@ -37,9 +40,9 @@ class TileWalk:
         self.inner_end = inner_end
         self.M, self.N = M, N
         self._addresses = []
-        nxt = self.inner + inner_step
+        inner_next = self.inner + inner_step
         self.inner_last = Signal(name=f"{name}_inner_last")
-        m.d.comb += self.inner_last.eq(nxt >= inner_end)
+        m.d.comb += self.inner_last.eq(inner_next >= inner_end)
         self.n_wrap = Signal(name=f"{name}_n_wrap")      # the step after this one starts a row
         m.d.comb += self.n_wrap.eq(self.n0 + g.D >= N)
         self.tile_last = Signal(name=f"{name}_tile_last")
@@ -54,7 +57,7 @@ class TileWalk:
                 with m.Else():
                     m.d.sync += self.n0.eq(self.n0 + g.D)
             with m.Else():
-                m.d.sync += self.inner.eq(nxt)
+                m.d.sync += self.inner.eq(inner_next)
 
     def address(self, width, ptr, *, m_delta=0, n_delta=0, inner_delta=0):
         """A :class:`WalkAddress` of ``width`` bits: ``ptr + (m0 / L) * m_delta + (n0 / D) *
