@@ -1,10 +1,11 @@
 """Firmware builds for the cluster with the ziglang wheel (no system toolchain).
 
 ``build(sources)`` compiles C/assembly sources with ``firmware/crt0.S``, ``firmware/link.ld`` and
-the generated headers (``cluster_regs.h`` from :mod:`hw.cluster.regs`, one ``<map>.h`` per
-accelerator register map, ``system.h`` with the accelerators' slots and event lines from
-:mod:`hw.cluster.system`) into ``build/fw/<hash>/prog.elf`` and ``prog.bin``; the hash covers
-the sources, headers, flags and the compiler version, so an unchanged program is never rebuilt.
+the generated headers (those of the list in :mod:`flows.regmaps.catalog`: ``cluster_regs.h``
+from :mod:`hw.cluster.regs`, one ``<map>.h`` per accelerator register map, ``system.h`` with the
+accelerators' slots and event lines from :mod:`hw.cluster.system`) into
+``build/fw/<hash>/prog.elf`` and ``prog.bin``; the hash covers the sources, headers, flags and
+the compiler version, so an unchanged program is never rebuilt.
 
     python -m flows.firmware firmware/tests/hello.c     # prints the ELF path
 """
@@ -15,12 +16,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hw.regmap.demo import demo_map
-from hw.softex.regmap import softex_map
-from hw.tensor.regmap import tensor_map
-
 from .elf import load_elf
-from .regmaps import c_header, cluster_header, system_header
+from .regmaps.catalog import headers as _catalog_headers
 from .toolchain import BUILD, ROOT
 
 __all__ = ["FIRMWARE", "CFLAGS", "build", "generated_headers", "FirmwareBuildError"]
@@ -37,11 +34,9 @@ class FirmwareBuildError(RuntimeError):
 
 
 def generated_headers():
-    """``{file name: text}`` of the headers generated from the hardware descriptions."""
-    headers = {"cluster_regs.h": cluster_header(), "system.h": system_header()}
-    for rm in (softex_map(), tensor_map(), demo_map()):
-        headers[f"{rm.name}.h"] = c_header(rm)
-    return headers
+    """``{file name: text}`` of the headers generated from the hardware descriptions: the
+    ``header`` entries of :func:`flows.regmaps.catalog.artefacts`."""
+    return _catalog_headers()
 
 
 def _zig(*args, cwd):

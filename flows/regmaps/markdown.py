@@ -1,10 +1,13 @@
 """Markdown documentation of a register map: the register table, one field table per register
 with fields, the enum values, error causes, counters, the accelerator-side interface of the
-register file and the semantics of the control registers."""
+register file and the semantics of the control registers.
+
+The register table, the field tables and the access legend are shared with the cluster's own
+registers (:mod:`.cluster`), which are not a :class:`~hw.regmap.RegisterMap`."""
 
 from hw.regmap.description import ACCESS, CAUSE_WIDTH
 
-__all__ = ["markdown"]
+__all__ = ["markdown", "register_table", "field_tables", "access_legend"]
 
 
 def _cell(text):
@@ -31,31 +34,15 @@ def markdown(regmap):
         "",
         "## Registers",
         "",
-        "| Offset | Name | Access | Reset | Description |",
-        "|---|---|---|---|---|",
     ]
-    for r in regmap.registers:
-        kind = ("job" if r in regmap.job_registers else
-                "counter" if r in regmap.counter_registers else "control")
-        out.append(f"| 0x{r.offset:02X} | {r.name} | {r.access} | 0x{r.reset:08X} | "
-                   f"{_cell(r.doc)} ({kind}) |")
-    out += ["", "Access: " + "; ".join(f"**{k}** {v}" for k, v in ACCESS.items()) + ".", ""]
 
-    out += ["## Fields", ""]
-    for r in regmap.registers:
-        if r.plain:
-            continue
-        out += [f"### {r.name} (0x{r.offset:02X})", "",
-                "| Bits | Field | Reset | Description |", "|---|---|---|---|"]
-        for f in sorted(r.fields, key=lambda f: f.offset):
-            doc = _cell(f.doc)
-            if f.enum:
-                doc += " Values: " + ", ".join(f"{k} = {v}" for k, v in f.enum.items()) + "."
-            out.append(f"| {_bits(f)} | {f.name} | {f.reset:#x} | {doc} |")
-        reserved = 0xFFFF_FFFF & ~r.mask
-        if reserved:
-            out += [f"", f"Reserved bits (mask 0x{reserved:08X}) read as 0 and ignore writes."]
-        out.append("")
+    def kind(r):
+        return ("job" if r in regmap.job_registers else
+                "counter" if r in regmap.counter_registers else "control")
+
+    out += register_table(regmap.registers, kind=kind)
+    out += ["", access_legend(), ""]
+    out += ["## Fields", ""] + field_tables(regmap.registers)
 
     out += ["## Error causes", "",
             f"Codes reported in ERROR.CAUSE ({CAUSE_WIDTH} bits) and on the `error` input.", "",
@@ -94,3 +81,43 @@ def markdown(regmap):
 
     out += ["## Semantics", "", regmap.semantics, ""]
     return "\n".join(out).rstrip() + "\n"
+
+
+def register_table(registers, *, kind=None, reset=True):
+    """Lines of the register table: offset, name, access, reset value (unless ``reset`` is
+    false) and description, followed by ``(kind(r))`` when ``kind`` is given."""
+    head = ["Offset", "Name", "Access"] + (["Reset"] if reset else []) + ["Description"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in registers:
+        cells = [f"0x{r.offset:02X}", r.name, r.access]
+        if reset:
+            cells.append(f"0x{r.reset:08X}")
+        cells.append(_cell(r.doc) + (f" ({kind(r)})" if kind else ""))
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def access_legend(accesses=None):
+    """The legend of the access column (every mode, or those in ``accesses``)."""
+    return "Access: " + "; ".join(f"**{k}** {v}" for k, v in ACCESS.items()
+                                  if accesses is None or k in accesses) + "."
+
+
+def field_tables(registers, *, level="###"):
+    """Lines of one field table per register that has fields (headings at ``level``)."""
+    out = []
+    for r in registers:
+        if r.plain:
+            continue
+        out += [f"{level} {r.name} (0x{r.offset:02X})", "",
+                "| Bits | Field | Reset | Description |", "|---|---|---|---|"]
+        for f in sorted(r.fields, key=lambda f: f.offset):
+            doc = _cell(f.doc)
+            if f.enum:
+                doc += " Values: " + ", ".join(f"{k} = {v}" for k, v in f.enum.items()) + "."
+            out.append(f"| {_bits(f)} | {f.name} | {f.reset:#x} | {doc} |")
+        reserved = 0xFFFF_FFFF & ~r.mask
+        if reserved:
+            out += ["", f"Reserved bits (mask 0x{reserved:08X}) read as 0 and ignore writes."]
+        out.append("")
+    return out

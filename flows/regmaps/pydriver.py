@@ -5,16 +5,17 @@ defines exactly these macros, see :mod:`flows.regmaps.cheader`); :func:`python_m
 as a standalone Python
 module (no dependency on this project) with small encode/decode helpers, for host software and
 tests outside the repository. Testbenches use :class:`sim.tb.regs.RegisterDriver`, which builds
-the same constants from the description object.
+the same constants from the description object. :func:`module_text` is shared with the cluster's
+own registers (:mod:`.cluster`).
 """
 
 from hw.regmap.description import constants
 
-__all__ = ["python_module"]
+__all__ = ["python_module", "module_text"]
 
 _MODULE_TEMPLATE = '''\
-"""Register map {name}: constants and field helpers (generated from its Python description by
-flows.regmaps.pydriver; do not edit). Same names and values as the C header {name}.h."""
+"""{title}: constants and field helpers (generated from its Python description by
+{generator}; do not edit). Same names and values as the C header{s} {headers}."""
 
 {constants}
 
@@ -28,7 +29,7 @@ ENUMS = {enums!r}
 ERRORS = {errors!r}
 #: Register name -> reset value.
 RESETS = {resets!r}
-
+{extra}
 
 def encode(register, **fields):
     """Value of ``register`` with the given fields (enum names accepted); other fields at reset."""
@@ -59,20 +60,31 @@ def to_signed(value):
 
 def python_module(regmap):
     """Text of a standalone Python module with the constants of ``regmap``."""
-    consts = "\n".join(f"{k} = {_pyhex(k, v)}" for k, v in constants(regmap).items())
+    return module_text(f"Register map {regmap.name}", [f"{regmap.name}.h"], constants(regmap),
+                       regmap.registers, errors={e.name: e.code for e in regmap.error_causes})
+
+
+def module_text(title, headers, consts, registers, *, errors=None, extra="",
+                generator="flows.regmaps.pydriver", decimal=()):
+    """Text of a standalone Python module: ``consts`` (``{name: value}``, the names of the C
+    ``headers``), the tables of ``registers`` and ``errors`` and the field helpers; ``extra``
+    (Python source) goes after the tables. Constants whose names end with one of ``decimal``
+    (besides ``_SHIFT``, ``_WIDTH``, ...) are written in decimal."""
     return _MODULE_TEMPLATE.format(
-        name=regmap.name,
-        constants=consts,
-        offsets={r.name: r.offset for r in regmap.registers},
-        fields={r.name: {f.name: (f.offset, f.width) for f in r.fields} for r in regmap.registers},
+        title=title, generator=generator, s="s" if len(headers) > 1 else "",
+        headers=" and ".join(headers),
+        constants="\n".join(f"{k} = {_pyhex(k, v, decimal)}" for k, v in consts.items()),
+        offsets={r.name: r.offset for r in registers},
+        fields={r.name: {f.name: (f.offset, f.width) for f in r.fields} for r in registers},
         enums={r.name: {f.name: dict(f.enum) for f in r.fields if f.enum}
-               for r in regmap.registers if any(f.enum for f in r.fields)},
-        errors={e.name: e.code for e in regmap.error_causes},
-        resets={r.name: r.reset for r in regmap.registers},
+               for r in registers if any(f.enum for f in r.fields)},
+        errors=dict(errors or {}),
+        resets={r.name: r.reset for r in registers},
+        extra=extra,
     )
 
 
-def _pyhex(name, value):
-    if value < 0 or name.endswith(("_WIDTH", "_SHIFT", "_N_CONTEXTS", "_CAUSE_WIDTH")):
+def _pyhex(name, value, decimal=()):
+    if value < 0 or name.endswith(("_WIDTH", "_SHIFT", "_N_CONTEXTS", "_CAUSE_WIDTH", *decimal)):
         return str(value)
     return f"0x{value:X}"

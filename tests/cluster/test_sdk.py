@@ -7,6 +7,7 @@ import struct
 import pytest
 
 from flows.regmaps import cluster_header as c_header
+from flows.regmaps.cluster import cluster_constants, system_constants, system_header
 from hw.cluster import CLUSTER_REGISTERS
 from flows.firmware import FIRMWARE, FirmwareBuildError, build
 from flows.elf import ElfError, load_elf
@@ -95,6 +96,20 @@ def test_cluster_header_matches_register_offsets():
         assert found and int(found.group(1), 16) == r.offset, r.name
     offsets = [r.offset for r in CLUSTER_REGISTERS]
     assert offsets == sorted(set(offsets)) and offsets[0] == 0
+
+
+def test_cluster_headers_define_what_the_firmware_uses():
+    """cluster_regs.h and system.h define exactly the generated names, and every CLUSTER_* /
+    SYS_* name the SDK and the programs under firmware/ use is one of them."""
+    text = c_header() + system_header()
+    defines = set(re.findall(r"^#define[ \t]+(\w+)[ \t]+\S", text, re.M))
+    assert defines == set(cluster_constants()) | set(system_constants())
+    used = set()
+    for p in FIRMWARE.rglob("*"):
+        if p.suffix in (".c", ".h", ".S"):
+            used |= set(re.findall(r"\b(?:CLUSTER|SYS)_[A-Z0-9_]+\b", p.read_text()))
+    used -= {"CLUSTER_REGS_H"}
+    assert used and used <= defines, sorted(used - defines)
 
 
 def test_softex_softmax_mismatches_finds_a_flipped_bit():

@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from flows.regmaps import c_header, markdown, python_module
+from flows.regmaps.catalog import ROOT
 from hw.regmap import constants
 from hw.regmap.demo import DEMO, DemoOp, demo_map
 from sim.tb.regs import RegisterDriver
@@ -157,15 +158,55 @@ def test_markdown_lists_everything():
 
 
 def test_regmaps_cli(tmp_path, capsys):
+    from flows.regmaps import cluster
     from scripts import regmaps
-    args = ["--docs", str(tmp_path / "docs"), "--include", str(tmp_path / "inc")]
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    page = (ROOT / "docs" / "cluster.md").read_text()
+    (pages / "cluster.md").write_text(page.replace("| 0x00 | CORE_ID | ro |", "| 0x00 | CORE_ID | rw |"))
+    args = ["--docs", str(tmp_path / "docs"), "--include", str(tmp_path / "inc"), "--pages", str(pages)]
     assert regmaps.main(["--check"] + args) == 1
     assert regmaps.main(args) == 0
     assert (tmp_path / "docs" / "demo.md").read_text() == markdown(DEMO)
     assert (tmp_path / "inc" / "demo.h").read_text() == c_header(DEMO)
     assert (tmp_path / "inc" / "demo_regs.py").read_text() == python_module(DEMO)
+    assert (tmp_path / "inc" / "cluster_regs.h").read_text() == cluster.cluster_header()
+    assert (tmp_path / "inc" / "system.h").read_text() == cluster.system_header()
+    assert (tmp_path / "inc" / "cluster_regs.py").read_text() == cluster.python_module()
+    assert (tmp_path / "docs" / "cluster.md").read_text() == cluster.markdown()
+    assert (pages / "cluster.md").read_text() == page
     assert regmaps.main(["--check"] + args) == 0
     assert regmaps.main(["hw.regmap.demo:demo_map"] + args) == 0   # a factory works too
     for bad in ("hw.regmap.demo:DemoOp", "hw.regmap.demo"):
         with pytest.raises(SystemExit):
             regmaps.main([bad] + args)
+
+
+def test_cluster_python_module_and_markdown(tmp_path):
+    """The cluster's registers get the same three outputs: the Python module has the names and
+    values of both headers, the page every register, field and slot."""
+    from flows.regmaps import cluster
+    from hw.cluster.regs import ADDRESS_MAP, CLUSTER_REGISTERS
+    from hw.cluster.system import ACCELERATORS
+    mod = _load_module(cluster.python_module(), tmp_path, "cluster_regs")
+    text = cluster.cluster_header() + cluster.system_header()
+    defines = dict(re.findall(r"^#define[ \t]+(\w+)[ \t]+(.+)$", text, re.M))
+    consts = {**cluster.cluster_constants(), **cluster.system_constants()}
+    assert set(defines) == set(consts)
+    for name, value in consts.items():
+        assert getattr(mod, name) == value, name
+        text = defines[name]
+        if not text.startswith("("):                     # SYS_<ACC>_EVENT_MASK: an expression
+            assert int(text.rstrip("u"), 0) == value, name
+    assert mod.OFFSETS == {r.name: r.offset for r in CLUSTER_REGISTERS}
+    assert mod.decode("BUS_ERROR", mod.encode("BUS_ERROR", VALID=1, MASTER=3)) == {
+        "VALID": 1, "WRITE": 0, "OVERFLOW": 0, "MASTER": 3}
+    assert mod.ACCELERATORS["tensor"]["base"] == ADDRESS_MAP["ACCEL_BASE"] + ADDRESS_MAP["ACCEL_STRIDE"]
+    md = cluster.markdown()
+    rows = re.findall(r"^\| (0x[0-9A-F]{2}) \| (\w+) \| (\w+) \| ", md, re.M)
+    assert [(int(o, 16), n, a) for o, n, a in rows] == [
+        (r.offset, r.name, r.access) for r in CLUSTER_REGISTERS]
+    for f in CLUSTER_REGISTERS[-2].fields:
+        assert f"| {f.name} | " in md
+    for a in ACCELERATORS:
+        assert f"| {a.name} | {a.slot} | " in md
