@@ -6,7 +6,8 @@
    software softmax (firmware/apps/softmax_sw.c, firmware/lib/bf16_softmax.c) on 1 core and on
    all cores, ROWS rows of n elements. The software touches no accelerator, so it runs on the
    plain cluster of the same configuration (same cores, memories and banks: the same cycles;
-   tests/cluster/test_system_verilator.py checks that on a small case) -- a model ~70x faster.
+   tests/cluster/test_system_verilator.py checks that on a small case) -- a much faster model
+   (the simulation speeds of both: docs/cluster_bench.md).
 2. The cores' cycles per instruction (firmware/tests/cpi.c), to read the ratios with: the
    cores are sentinel-cpu (RV32I, multi-cycle, no FPU, no multiplier).
 3. The attention head of ``make sim`` (sim/attention.py) with and without each accelerator:

@@ -1,6 +1,6 @@
 """Utilisation benchmark of the tensor unit: writes docs/tensor_bench.md and docs/tensor_bench.png.
 
-    python -m scripts.bench_tensor            # default geometry (L=4, H=4, P=3), ~2-4 min
+    python -m scripts.bench_tensor            # default geometry (L=4, H=4, P=3)
 
 Utilisation = useful MACs / (L * H * JOB_CYCLES), JOB_CYCLES read from the register file (start
 to done, inclusive: error checks, pipeline fill/drain and the last Z stores included). Memory

@@ -1,6 +1,6 @@
 """Accuracy report of expp (both modes): writes docs/expp.md and docs/expp_error.png.
 
-    python -m scripts.expp_report            # ~15 s, deterministic (fixed seeds)
+    python -m scripts.expp_report            # deterministic (fixed seeds)
 
 Every number comes from the golden model ``sim.golden.expp`` (bit-exact with the RTL, which the
 Verilator regression checks on all 65,536 inputs). References: float64 ``exp`` of the BF16
@@ -454,7 +454,7 @@ def main(argv=None):
     ap.add_argument("--doc", type=Path, default=DOC)
     ap.add_argument("--plot", type=Path, default=PLOT)
     ap.add_argument("--no-synth", action="store_true",
-                    help="skip the Yosys cell counts (~30 s); the page then says so")
+                    help="skip the Yosys cell counts (the slow part); the page then says so")
     args = ap.parse_args(argv)
     t0 = time.time()
     print("expp report: golden model over all inputs", flush=True)

@@ -7,8 +7,8 @@
 Where the error of SoftEx's expp comes from (printed as step 1 of the run): stage 1 rounds
 x/ln2 to Q8.7, so the fraction f that feeds 2^f has only 7 bits. A 7-bit f is off by up to
 2^-8, i.e. 2^f is off by up to 2^-8 * ln 2 = 0.27 % relative, before the correction polynomial
-adds its own error; no choice of stage-2 constants can undo it (with an exact 2^f, stage 1's
-Q8.7 alone gives 0.16 % mean error). The product P = (128 + m) * 23637 already holds the
+adds its own error; no choice of stage-2 constants can undo it (step 1 prints the mean error of
+stage 1's Q8.7 alone with an exact 2^f; docs/expp.md has the figures). The product P = (128 + m) * 23637 already holds the
 exact |x|/ln2 (to the precision of A) with 14 more fraction bits, so the accurate mode keeps K
 of them (rounded, half up) and evaluates 2^f - 1 on the K-bit fraction; with an exact 2^f this
 costs almost nothing over the correctly rounded floor from K = 11 on. The remaining design

@@ -6,7 +6,8 @@ are held in reset. Cores cannot write it: a core write is dropped and pulses ``b
 The loader shares core 0's memory port (it has priority; core 0 is refused while the loader
 requests, which only happens while the cores are held or in tests). So the RAM has one
 read port per core and no extra one for the loader: Yosys gives every read port its own copy
-of the RAM, and on the ECP5 the default cluster's 16 KiB take 16 DP16KD instead of 24."""
+of the RAM, so a loader port of its own would cost a copy more (the block RAM counts:
+docs/cluster.md, Structure)."""
 
 from amaranth import Module, Mux, Signal
 from amaranth.lib import wiring

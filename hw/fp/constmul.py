@@ -1,8 +1,8 @@
 """Multiplication by a constant as a shift-add network (canonical signed digits), no multiplier.
 
 Yosys maps every ``$mul`` it finds to a DSP block, constant operand or not; the GELU unit and
-the expp lanes multiply by constants dozens of times per lane, which put the default SoftEx
-over the ECP5-85F's 156 MULT18X18D. A constant with d non-zero canonical-signed-digit
+the expp lanes multiply by constants dozens of times per lane, which put the 8-lane SoftEx
+over the ECP5-85F's DSP blocks (the counts: docs/gelu.md, docs/softmax.md). A constant with d non-zero canonical-signed-digit
 (CSD) digits costs d - 1 adders instead; CSD has the fewest non-zero digits of any signed
 binary form (at most ceil((n + 1) / 2) for an n-bit constant, n / 3 on average).
 
@@ -17,8 +17,8 @@ from ..params import check_int
 __all__ = ["csd_digits", "const_mul", "mul_const", "SHIFT_ADD_MAX_DIGITS"]
 
 #: :func:`mul_const` builds shift-adds up to this many CSD digits (three adders); a constant
-#: with more digits costs more LUTs than it saves and keeps its DSP block. On ECP5 the expp
-#: constant 23637 (7 digits) took about 140 LUT4 as shift-adds versus one MULT18X18D.
+#: with more digits costs more LUTs than it saves and keeps its DSP block (the expp constant
+#: 23637 has 7 digits and keeps its multiplier).
 SHIFT_ADD_MAX_DIGITS = 4
 
 

@@ -17,6 +17,6 @@ A typical test::
     ticker = await Ticker(dut).start()                      # clock + reset (if any)
     drv = StreamDriver(dut, "i", payloads, gap=0.2, seed=1)
     sink = StreamSink(dut, "o", count=len(payloads), stall=0.3, seed=2)
-    await ticker.run(drv, sink)                             # one coroutine, ~70k cycles/s
+    await ticker.run(drv, sink)                             # one coroutine for all agents
     assert sink.received == expected
 """

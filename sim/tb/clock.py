@@ -20,11 +20,12 @@ answer combinationally within the cycle (the TCDM model's ``gnt = req & ~stall``
 :meth:`Ticker.run` runs any number of *agents* (the stream drivers, sinks and memory models of
 this package, or any object with ``drive()`` / ``respond()`` / ``sample()`` methods) in ONE
 coroutine: per cycle it calls every ``drive``, awaits ``ReadOnly`` once, calls every ``sample``
-and awaits the edge once. This costs ~12 us of cocotb overhead per cycle with Verilator however
-many agents there are (one coroutine per agent would cost as much per agent).
+and awaits the edge once. This costs one coroutine's cocotb overhead per cycle with Verilator
+however many agents there are (one coroutine per agent would cost as much per agent).
 
-:class:`Sig` is a fast integer view of a port: ~0.1-0.3 us per access through the GPI handle
-instead of ~1.5-2.5 us through ``handle.value`` / ``int(...)``.
+:class:`Sig` is a fast integer view of a port: an access through the GPI handle costs a fraction
+of one through ``handle.value`` / ``int(...)``. Simulation speeds: docs/cluster.md, Running
+programs.
 """
 
 import copy
