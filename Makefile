@@ -34,7 +34,7 @@ sim: $(STAMP)
 
 ## make verilog [CONFIG=name]: Verilog of every component + names.json, linted, in build/rtl/
 verilog: $(STAMP)
-	$(PY) -m hw verilog --config $(CONFIG) --out build/rtl
+	$(PY) -m flows verilog --config $(CONFIG) --out build/rtl
 
 ## make synth: Yosys + nextpnr (iCE40 UP5K, ECP5-85F): docs/synth.md and docs/synth.json
 synth: $(STAMP)

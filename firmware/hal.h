@@ -1,7 +1,8 @@
 /* Cluster HAL: core id, cycles, mailbox output and exit, barrier, events and interrupts, and
  * the HWPE accelerator sequence (acquire, program, trigger, wait for the done event, read the
  * error cause). The register offsets come from generated headers: cluster_regs.h (hw.cluster.regs)
- * and <map>.h of each accelerator (hw.regmap.cheader), written by sim/firmware.py. */
+ * and <map>.h of each accelerator (flows.regmaps.cheader), written by flows/firmware.py (the list:
+ * flows/regmaps/catalog.py). */
 #ifndef HAL_H
 #define HAL_H
 

@@ -214,7 +214,7 @@ def write_docs(cfg_name, params, sm, cpi, att, speed, docs):
                    ["---"] + ["---:"] * 6)
     L += ["", "## Simulation speed", "",
           "Same design and program in both simulators (Verilator: the cocotb testbench runs "
-          "freely between mailbox bytes; Amaranth: `tests/cluster/harness.run_amaranth`, one "
+          "freely between mailbox bytes; Amaranth: `sim.cluster_amaranth.run_amaranth`, one "
           "Python testbench step per cycle; elaboration not counted; both runs must end with the "
           "same exit code). Program: `hello.c` (startup and "
           "mailbox output; the accelerators idle). With the accelerators busy, the attention "
