@@ -40,7 +40,8 @@ verilog: $(STAMP)
 synth: $(STAMP)
 	$(PY) -m scripts.synth
 
-## make docs: regenerate register-map tables and headers from their Python descriptions
+## make docs: regenerate the register-map pages, headers and Python modules and the generated
+## tables of docs/cluster.md from their Python descriptions (flows/regmaps/catalog.py)
 docs: $(STAMP)
 	$(PY) -m scripts.regmaps
 
