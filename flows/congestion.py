@@ -19,8 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from .synth import (ROOT, SynthError, _tool, item_for, nextpnr_command, plan, pnr_netlist,
-                    prepare, synthesise)
+from .synth import (ROOT, SynthError, item_for, nextpnr_command, plan, pnr_netlist, prepare,
+                    synthesise, tool_path)
 
 __all__ = ["read_matrix", "read_table", "block_of", "summarise", "main"]
 
@@ -119,7 +119,7 @@ def route_until(unit, iterations, *, poll=5.0, log=print):
     heat.mkdir(parents=True, exist_ok=True)
     for f in heat.glob("*.csv"):
         f.unlink()
-    args = [_tool(unit.target.nextpnr), *nextpnr_command(
+    args = [tool_path(unit.target.nextpnr), *nextpnr_command(
         unit, unit.seeds[0], router="router2", extra=("--router2-heatmap", "heat/h"))]
     start = time.monotonic()
     proc = subprocess.Popen(args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

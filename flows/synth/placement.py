@@ -20,7 +20,7 @@ from pathlib import Path
 __all__ = ["BRAM_CELL", "probe_netlist", "bram_sites", "serpentine", "spread", "constrain"]
 
 # The ECP5 block RAM primitive the probe places (the target's other block RAM cell types,
-# flows.synth.TARGETS["ecp5"].brams, take the same sites).
+# flows.synth.targets.TARGETS["ecp5"].brams, take the same sites).
 BRAM_CELL = "DP16KD"
 _WIDTH = 18
 
@@ -49,7 +49,7 @@ def probe_netlist(count):
                             "port_directions": dirs, "connections": conn}
         data = out
     ports["q"] = {"direction": "output", "bits": data}
-    return {"creator": "flows.placement", "modules": {"top": {
+    return {"creator": "flows.synth.placement", "modules": {"top": {
         "attributes": {"top": format(1, "032b")}, "ports": ports, "cells": cells,
         "netnames": {}}}}
 

@@ -1,10 +1,11 @@
 # amaranth: UnusedElaboratable=no
-"""scripts.congestion: reading router2's heatmap CSVs, folding net names into design blocks,
+"""flows.congestion: reading router2's heatmap CSVs, folding net names into design blocks,
 the summary tables, and one real ECP5 run of router2 with heatmaps on a tiny unit."""
 
 import pytest
 
-from scripts.congestion import block_of, read_matrix, read_table, route_until, summarise
+from flows.congestion import block_of, read_matrix, read_table, route_until, summarise
+from flows.congestion import main as congestion_main
 from flows.synth import TARGETS, Unit, prepare, synthesise
 
 from .test_synth import AddOp
@@ -68,8 +69,7 @@ def test_route_until_on_ecp5(tmp_path):
 
 
 def test_cli_invalid(capsys):
-    from scripts.congestion import main
-    assert main(["--component", "nope"]) == 2
+    assert congestion_main(["--component", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
-    assert main(["--iterations", "0"]) == 2
+    assert congestion_main(["--iterations", "0"]) == 2
     assert "iterations must be at least 1" in capsys.readouterr().err

