@@ -44,43 +44,42 @@ Tables: ROMs (``amaranth.lib.memory.Memory`` with ``init``, no write port, async
 ports): method A LUT1 (45 x 8 bits) and LUT2 (508 x 8 bits), L read ports each; method B REXP
 (100 x 8 bits, L read ports) and COMP (32 x 8 bits, one read port: one entry per row). The
 stored contents are exactly the generated tables (``table_bytes``: 553 / 132 bytes).
+
+Structure: the row-job front end of ``hw/softex/rowjob.py`` (:class:`~hw.softex.rowjob.RowJob`,
+:class:`~hw.softex.rowjob.RowPort`, reads tagged with their pass), the controller
+:class:`LutControl` and the datapath stages :class:`LutInput` (R, F), :class:`LutExponent` (A),
+:class:`LutNormalise` (B and the row constants) and :class:`LutOutput` (C).
 """
 
-from contextlib import contextmanager
-
 from amaranth import C, Cat, Module, Mux, ResetInserter, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..bus import TCDMRequester, TCDMSignature
+from ..bus import TCDMSignature
 from ..fp import FloatToInt, IntToFloat
 from ..fp.format import BF16
 from ..params import check_choice, check_int
 from ..regmap import RegisterFile
 from . import lut_tables as T
-from .regmap import LENGTH_BITS, ROWS_BITS, Cause, ElemFormat, SoftexOp, softex_map
-from .softmax import LANE_CHOICES
+from .regmap import SoftexOp, softex_map
+from .rowjob import (LANE_CHOICES, NEG_INF, ElementDecoder, RowJob, RowPort, beat_layout,
+                     comb_op, state_or_clear)
 
-__all__ = ["LutSoftmaxEngine", "METHODS", "INT_BITS", "ACC_EXTRA_BITS", "bf16_to_fixed"]
+__all__ = ["LutSoftmaxEngine", "LutControl", "LutInput", "LutExponent", "LutNormalise",
+           "LutOutput", "METHODS", "INT_BITS", "ACC_EXTRA_BITS", "bf16_to_fixed"]
 
 METHODS = ("a", "b")
 #: Integer bits of the fixed-point input (|x| >= 2^12 saturates), as the golden model.
 INT_BITS = 12
 #: Accumulator bits above the table entry width (rows up to 2^24 - 1 elements).
 ACC_EXTRA_BITS = 24
-NEG_INF = 0xFF80
 NAN16 = 0x7FC0
 #: Pipeline: grant -> R (rdata) -> A -> B -> C -> FIFO; output FIFO depth (credits).
 FIFO_DEPTH = 8
-
-
-def _comb(m, op, name):
-    """Instantiate a latency-0 PipelinedOp as a combinational function."""
-    m.submodules[name] = op
-    m.d.comb += [op.i.valid.eq(1), op.o.ready.eq(1)]
-    return op
+#: Pass of a read (RowPort tag): 1 max, 2 sum, 3 output.
+PASS_MAX, PASS_SUM, PASS_OUT = 1, 2, 3
 
 
 def bf16_to_fixed(m, x, frac_bits, name):
@@ -113,6 +112,382 @@ def bf16_to_fixed(m, x, frac_bits, name):
     out = Signal(signed(xw), name=name)
     m.d.comb += out.eq(Mux(sign, -Mux(mag > lo, lo, mag), Mux(mag > hi, hi, mag)))
     return out
+
+
+class LutControl(wiring.Component):
+    """The passes of a LUT softmax row between its check and its end: MAX and SUM read the row
+    (one beat per grant, reads tagged with the pass), GAP lets the last sum reach the row
+    constants, OUT writes the results (reads tagged as pass 3).
+
+    Members
+    -------
+    clear : :py:`In(1)`
+        Soft clear: back to WAIT.
+    run : :py:`In(1)`
+        A checked row starts (:attr:`RowJob.run`).
+    read_done : :py:`In(1)`
+        The read of the row's last beat is granted.
+    write_done : :py:`In(1)`
+        The write of the row's last beat is granted.
+    read : :py:`Out(1)`
+        A read pass (MAX, SUM).
+    write : :py:`Out(1)`
+        The output pass (OUT).
+    tag : :py:`Out(2)`
+        The pass of the reads requested (:data:`PASS_MAX`, :data:`PASS_SUM`, :data:`PASS_OUT`).
+    rewind : :py:`Out(1)`
+        A read pass ends: the next starts at beat 0.
+    finish : :py:`Out(1)`
+        The row's last state ends.
+    """
+
+    def __init__(self):
+        super().__init__({
+            "clear": In(1), "run": In(1), "read_done": In(1), "write_done": In(1),
+            "read": Out(1), "write": Out(1), "tag": Out(2), "rewind": Out(1), "finish": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def state(name):                                  # soft clear: back to WAIT
+            return state_or_clear(m, name, self.clear, "WAIT")
+
+        def read_pass(tag, following):
+            m.d.comb += [self.read.eq(1), self.tag.eq(tag)]
+            with m.If(self.read_done):
+                m.d.comb += self.rewind.eq(1)
+                m.next = following
+
+        with m.FSM(name="passes"):
+            with state("WAIT"):
+                with m.If(self.run):
+                    m.next = "MAX"
+            with state("MAX"):
+                read_pass(PASS_MAX, "SUM")
+            with state("SUM"):
+                read_pass(PASS_SUM, "GAP")
+            with state("GAP"):           # the last sum reaches S, then the row constants
+                m.next = "OUT"
+            with state("OUT"):
+                m.d.comb += [self.write.eq(1), self.tag.eq(PASS_OUT)]
+                with m.If(self.write_done):
+                    m.d.comb += self.finish.eq(1)
+                    m.next = "WAIT"
+        return m
+
+
+class LutInput(wiring.Component):
+    """Stages R and F: the elements of a read beat as BF16
+    (:class:`~hw.softex.rowjob.ElementDecoder`), registered; then their class (finite, -inf,
+    NaN or +inf) and signed fixed point X (:func:`bf16_to_fixed`), registered for stage A.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+    frac_bits : :class:`int`
+        Fraction bits F of X (``1 + INT_BITS + F`` bits).
+
+    Members
+    -------
+    beat : :py:`In(stream.Signature(beat_layout(lanes, 2), always_ready=True))`
+        The beats read (:attr:`RowPort.beat`), tagged with their pass.
+    int8, int_bits, signed : :py:`In(1)`, :py:`In(4)`, :py:`In(1)`
+        The elements are int8; CAST.IN_INT_BITS, CAST.IN_SIGNED.
+    clear : :py:`In(1)`
+        Soft clear (drops the beats in flight).
+    valid : :py:`Out(1)`
+        A beat is in stage A.
+    tag : :py:`Out(2)`
+        Its pass.
+    fixed : :py:`Out(data.ArrayLayout(signed(1 + INT_BITS + frac_bits), lanes))`
+        Its elements X.
+    finite : :py:`Out(lanes)`
+        Lanes inside the row holding a finite element.
+    bad : :py:`Out(lanes)`
+        Lanes inside the row holding a NaN or +inf.
+    """
+
+    def __init__(self, lanes, *, frac_bits):
+        self.lanes = lanes
+        self.frac_bits = frac_bits
+        super().__init__({
+            "beat": In(stream.Signature(beat_layout(lanes, 2), always_ready=True)),
+            "int8": In(1), "int_bits": In(4), "signed": In(1), "clear": In(1),
+            "valid": Out(1), "tag": Out(2),
+            "fixed": Out(data.ArrayLayout(signed(1 + INT_BITS + frac_bits), lanes)),
+            "finite": Out(lanes), "bad": Out(lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, beat = self.lanes, self.beat.payload
+        decoder = m.submodules.decoder = ElementDecoder(lanes)
+        m.d.comb += [decoder.word.eq(beat.data), decoder.half.eq(beat.half),
+                     decoder.int8.eq(self.int8), decoder.int_bits.eq(self.int_bits),
+                     decoder.signed.eq(self.signed)]
+        # -- stage R -> F
+        f_valid = Signal()
+        f_tag = Signal(2)
+        f_lanes = Signal(lanes)
+        f_x = [Signal(16, name=f"f_x{j}") for j in range(lanes)]
+        m.d.sync += [f_x[j].eq(decoder.elements[16 * j:16 * j + 16]) for j in range(lanes)]
+        m.d.sync += [f_valid.eq(self.beat.valid), f_tag.eq(beat.tag), f_lanes.eq(beat.lanes)]
+        # -- stage F -> A
+        finite, bad = [], []
+        for j, x in enumerate(f_x):
+            special = x[7:15] == 0xFF
+            finite.append(f_lanes[j] & ~special)
+            bad.append(f_lanes[j] & special & ~(x == NEG_INF))     # NaN or +inf
+            m.d.sync += self.fixed[j].eq(bf16_to_fixed(m, x, self.frac_bits, f"fx{j}"))
+        m.d.sync += [self.valid.eq(f_valid), self.tag.eq(f_tag),
+                     self.finite.eq(Cat(*finite)), self.bad.eq(Cat(*bad))]
+        with m.If(self.clear):
+            m.d.sync += [f_valid.eq(0), self.valid.eq(0)]
+        return m
+
+
+class LutExponent(wiring.Component):
+    """Stage A: in pass 1 the maximum of the beat's finite X (a tree) into the running maximum
+    M, and the row's flags (a NaN or +inf; a finite element); in passes 2 and 3 z = M - X and
+    the first table (LUT1 of method A, REXP of B; one ROM read port per lane), 0 for lanes
+    outside the table or not finite, registered for stage B.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+    x_width : :class:`int`
+        Bits of X.
+    table : :class:`tuple` of :class:`int`
+        The first table, indexed by z.
+    entry_bits : :class:`int`
+        Bits of its entries.
+
+    Members
+    -------
+    valid, tag, fixed, finite, bad : see :class:`LutInput`
+        The beat in stage A.
+    restart : :py:`In(1)`
+        A row begins: M = minimum, flags cleared.
+    clear : :py:`In(1)`
+        Soft clear (drops the beat in flight).
+    row_nan : :py:`Out(1)`
+        The row holds a NaN or +inf.
+    row_finite : :py:`Out(1)`
+        The row holds a finite element (else it is fully masked).
+    term_valid : :py:`Out(1)`
+        A beat of passes 2 or 3 is in stage B.
+    term_tag : :py:`Out(2)`
+        Its pass.
+    terms : :py:`Out(data.ArrayLayout(entry_bits, lanes))`
+        Its table entries.
+    """
+
+    def __init__(self, lanes, *, x_width, table, entry_bits):
+        self.lanes = lanes
+        self.x_width = x_width
+        self.table = table
+        self.entry_bits = entry_bits
+        super().__init__({
+            "valid": In(1), "tag": In(2),
+            "fixed": In(data.ArrayLayout(signed(x_width), lanes)),
+            "finite": In(lanes), "bad": In(lanes), "restart": In(1), "clear": In(1),
+            "row_nan": Out(1), "row_finite": Out(1), "term_valid": Out(1), "term_tag": Out(2),
+            "terms": Out(data.ArrayLayout(entry_bits, lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, x_width = self.lanes, self.x_width
+        x_min = -(1 << (x_width - 1))
+        maximum = Signal(signed(x_width), init=x_min, name="M")   # of the finite X
+        level = [Mux(self.finite[j], self.fixed[j], x_min) for j in range(lanes)]
+        while len(level) > 1:
+            level = [Mux(level[i] > level[i + 1], level[i], level[i + 1])
+                     for i in range(0, len(level), 2)]
+        with m.If(self.valid & (self.tag == PASS_MAX)):
+            m.d.sync += [maximum.eq(Mux(level[0] > maximum, level[0], maximum)),
+                         self.row_nan.eq(self.row_nan | self.bad.any()),
+                         self.row_finite.eq(self.row_finite | self.finite.any())]
+
+        depth = len(self.table)
+        rom = m.submodules.rom1 = Memory(shape=self.entry_bits, depth=depth, init=self.table)
+        for j in range(lanes):
+            z = Signal(x_width + 1, name=f"z{j}")
+            m.d.comb += z.eq(maximum - self.fixed[j])
+            read = rom.read_port(domain="comb")
+            m.d.comb += read.addr.eq(z[:(depth - 1).bit_length()])
+            hit = self.finite[j] & (z < depth)
+            m.d.sync += self.terms[j].eq(Mux(hit, read.data, 0))
+        m.d.sync += [self.term_valid.eq(self.valid & (self.tag != PASS_MAX)),
+                     self.term_tag.eq(self.tag)]
+        with m.If(self.restart):
+            m.d.sync += [maximum.eq(x_min), self.row_nan.eq(0), self.row_finite.eq(0)]
+        with m.If(self.clear):
+            m.d.sync += self.term_valid.eq(0)
+        return m
+
+
+class LutNormalise(wiring.Component):
+    """Stage B: in pass 2 the adder tree of the beat's table entries into the sum S; every
+    cycle the row constants from S (its leading one p, the c bits k below it; method A: the
+    LUT2 row base 127 k; method B: COMP[k]; the right shift s = p + ``shift_add``), registered;
+    in pass 3 the second table (A: LUT2[127 k + e - 1] * 256) or product (B: u * COMP[k],
+    8 x 8 bits), a rounding right shift by s (half up) and saturation to 255: the 8-bit result
+    code y8, registered for stage C.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+    method : :class:`str`
+        "a" or "b".
+    entry_bits : :class:`int`
+        Bits of the first table's entries.
+    acc_width : :class:`int`
+        Bits of S.
+    lead_bits : :class:`int`
+        c, bits of k.
+    shift_add : :class:`int`
+        s - p.
+    table : :class:`tuple` of :class:`int`
+        The second table (A: LUT2, rows of ``row_len`` entries; B: COMP).
+    table_bits : :class:`int`
+        Bits of its entries.
+    row_len : :class:`int` or None
+        Entries per LUT2 row (method A).
+
+    Members
+    -------
+    term_valid, term_tag, terms : see :class:`LutExponent`
+        The beat in stage B.
+    restart : :py:`In(1)`
+        A row begins: S = 0.
+    clear : :py:`In(1)`
+        Soft clear (drops the beat in flight).
+    code_valid : :py:`Out(1)`
+        A beat of pass 3 is in stage C.
+    codes : :py:`Out(data.ArrayLayout(8, lanes))`
+        Its result codes y8.
+    """
+
+    def __init__(self, lanes, *, method, entry_bits, acc_width, lead_bits, shift_add, table,
+                 table_bits, row_len):
+        self.lanes = lanes
+        self.method = method
+        self.entry_bits = entry_bits
+        self.acc_width = acc_width
+        self.lead_bits = lead_bits
+        self.shift_add = shift_add
+        self.table = table
+        self.table_bits = table_bits
+        self.row_len = row_len
+        super().__init__({
+            "term_valid": In(1), "term_tag": In(2),
+            "terms": In(data.ArrayLayout(entry_bits, lanes)),
+            "restart": In(1), "clear": In(1),
+            "code_valid": Out(1), "codes": Out(data.ArrayLayout(8, lanes)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, acc_width = self.lanes, self.acc_width
+        terms = [self.terms[j] for j in range(lanes)]
+        total = Signal(acc_width, name="S")
+        with m.If(self.term_valid & (self.term_tag == PASS_SUM)):
+            m.d.sync += total.eq(total + sum(terms))
+
+        # per-row constants, registered from S every cycle
+        lead = Signal(range(acc_width), name="lead")
+        for i in range(acc_width):
+            with m.If(total[i]):
+                m.d.comb += lead.eq(i)
+        k = Signal(self.lead_bits, name="lead_k")
+        below = Signal(range(acc_width), name="lead_shift")   # p - c (p >= c: S >= t1[0])
+        m.d.comb += [below.eq(lead - self.lead_bits), k.eq((total >> below)[:self.lead_bits])]
+        shift = Signal(range(acc_width + self.shift_add + 1), name="shr")     # s - 1
+        m.d.sync += shift.eq(lead + (self.shift_add - 1))
+        rom = m.submodules.rom2 = Memory(shape=self.table_bits, depth=len(self.table),
+                                         init=self.table)
+        if self.method == "a":
+            row_base = Signal(range(len(self.table) + 1))
+            m.d.sync += row_base.eq(k * self.row_len)
+            products = []
+            for j in range(lanes):
+                read = rom.read_port(domain="comb")
+                m.d.comb += read.addr.eq(row_base + terms[j] - 1)
+                products.append(Cat(C(0, 8), Mux(terms[j] != 0, read.data, 0)))   # v * 256
+        else:
+            comp = Signal(self.table_bits)
+            read = rom.read_port(domain="comb")
+            m.d.comb += read.addr.eq(k)
+            m.d.sync += comp.eq(read.data)
+            products = [terms[j] * comp for j in range(lanes)]
+        for j in range(lanes):
+            half_up = (products[j] >> shift) + 1      # rshr(v, s) = ((v >> (s-1)) + 1) >> 1
+            code = half_up[1:]
+            m.d.sync += self.codes[j].eq(Mux(code > 255, 255, code[:8]))
+        m.d.sync += self.code_valid.eq(self.term_valid & (self.term_tag == PASS_OUT))
+        with m.If(self.restart):
+            m.d.sync += total.eq(0)
+        with m.If(self.clear):
+            m.d.sync += self.code_valid.eq(0)
+        return m
+
+
+class LutOutput(wiring.Component):
+    """Stage C: the result codes y8 as BF16 y8 / 256 (IntToFloat, exact) or, for int8 output,
+    float_to_int of that value (CAST.OUT_*); outputs of a fully masked row are 0, of a row
+    with a NaN or +inf 0x7FC0 (BF16) or 0 (int8). The port word goes into the output FIFO.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+
+    Members
+    -------
+    code_valid, codes : see :class:`LutNormalise`
+        The beat in stage C.
+    row_nan, row_finite : :py:`In(1)`
+        The row's flags (:class:`LutExponent`).
+    int8, int_bits, signed : :py:`In(1)`, :py:`In(4)`, :py:`In(1)`
+        The output is int8; CAST.OUT_INT_BITS, CAST.OUT_SIGNED.
+    valid : :py:`Out(1)`
+        A beat of results enters the output FIFO.
+    word : :py:`Out(16 * lanes)`
+        Its port word.
+    """
+
+    def __init__(self, lanes):
+        self.lanes = lanes
+        super().__init__({
+            "code_valid": In(1), "codes": In(data.ArrayLayout(8, lanes)),
+            "row_nan": In(1), "row_finite": In(1),
+            "int8": In(1), "int_bits": In(4), "signed": In(1),
+            "valid": Out(1), "word": Out(16 * lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        values, ints = [], []
+        for j in range(self.lanes):
+            code = Mux(self.row_finite & ~self.row_nan, self.codes[j], 0)
+            to_float = comb_op(m, IntToFloat(8, BF16), f"y2f{j}")
+            m.d.comb += [to_float.i.payload.q.eq(code), to_float.i.payload.int_bits.eq(0),
+                         to_float.i.payload.signed.eq(0)]
+            value = to_float.o.payload.as_value()
+            to_int = comb_op(m, FloatToInt(8, BF16), f"f2i{j}")
+            m.d.comb += [to_int.i.payload.x.eq(value), to_int.i.payload.int_bits.eq(self.int_bits),
+                         to_int.i.payload.signed.eq(self.signed)]
+            values.append(Mux(self.row_nan, NAN16, value))
+            ints.append(Mux(self.row_nan, 0, to_int.o.payload))
+        int_beat = Cat(*ints)
+        m.d.comb += [self.word.eq(Mux(self.int8, Cat(int_beat, int_beat), Cat(*values))),
+                     self.valid.eq(self.code_valid)]
+        return m
 
 
 class LutSoftmaxEngine(wiring.Component):
@@ -179,301 +554,63 @@ class LutSoftmaxEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        L = self.lanes
-        lg = L.bit_length() - 1              # log2 L
-        lb = lg + 1                          # log2 of the beat size in bytes
-        BW = 2 * L
-        XW = self.x_width
-        is_a = self.method == "a"
-        rf = self.rf
-        m.submodules.rf = rf
+        lanes = self.lanes
+        rf = m.submodules.rf = self.rf
         wiring.connect(m, wiring.flipped(self.cfg), rf.bus)
-        m.d.comb += [self.done_event.eq(rf.done_event), self.busy.eq(rf.busy)]
         clear = rf.clear
-        port = self.tcdm
-
-        job = Signal(rf.job.shape())
-        with m.If(rf.start):
-            m.d.sync += job.eq(rf.job)
-        cmd = job.COMMAND
-        n = job.LENGTH.ELEMS
-        in_addr, out_addr = job.IN_ADDR, job.OUT_ADDR
-        cast = job.CAST
-        in8 = cmd.IN_FMT.as_value() == ElemFormat.INT8
-        out8 = cmd.OUT_FMT.as_value() == ElemFormat.INT8
-
-        # -- job geometry and checks (as SoftmaxEngine, without the slot) -------------------
-        off = Mux(in8, in_addr[:lg], in_addr[1:lb])
-        out_off = Mux(out8, out_addr[:lg], out_addr[1:lb])
-        nb = Signal(LENGTH_BITS)
-        last_cnt = Signal(range(L + 1))
-        in_base = Mux(in8, Cat(C(0, lg), in_addr[lg:self.addr_width]),
-                      Cat(C(0, lb), in_addr[lb:self.addr_width]))
-        out_base = Mux(out8, Cat(C(0, lg), out_addr[lg:self.addr_width]),
-                       Cat(C(0, lb), out_addr[lb:self.addr_width]))
-
-        def beat_addr(base, is8, beat):
-            return (base + Mux(is8, beat << lg, beat << lb))[:self.addr_width]
-
-        def port_word(a):
-            return Cat(C(0, lb), a[lb:self.addr_width])
-
-        lo, hi = self.mem_base, self.mem_base + self.mem_size
-
-        def outside(addr, nbytes):
-            return (addr < lo) | (addr + nbytes > hi)
-
-        bad_cmd = ((cmd.OP.as_value() != SoftexOp.SOFTMAX)
-                   | (cmd.IN_FMT.as_value() > ElemFormat.INT8)
-                   | (cmd.OUT_FMT.as_value() > ElemFormat.INT8)
-                   | ~cmd.ACC | ~cmd.DIV | cmd.LOAD | cmd.SAVE)
-        bad_len = (n == 0) | (job.ROWS.COUNT == 0)
-        bad_align = ((in_addr[0] & ~in8) | (out_addr[0] & ~out8) | (out_off != off))
-        bad_addr = outside(in_addr, Mux(in8, n, n * 2)) | outside(out_addr, Mux(out8, n, n * 2))
-        cause_now = Mux(bad_cmd, Cause.BAD_CMD, Mux(bad_len, Cause.BAD_LENGTH,
-                        Mux(bad_align, Cause.BAD_ALIGN, Mux(bad_addr, Cause.BAD_ADDR, 0))))
-        cause = Signal(8)
-
-        # -- row state ---------------------------------------------------------------------
-        x_min = -(1 << (XW - 1))
-        M = Signal(signed(XW), init=x_min)   # running maximum of the finite X
-        row_nan = Signal()                   # a NaN or +inf element
-        row_fin = Signal()                   # a finite element (else: fully masked)
-        S = Signal(self.acc_width)           # pass-2 sum
-        rd_beat = Signal(LENGTH_BITS)
-        wr_beat = Signal(LENGTH_BITS)
-
-        def lane_mask(beat):
-            return Cat(((beat != 0) | (j >= off)) & ((beat != nb - 1) | (j < last_cnt))
-                       for j in range(L))
-
-        # -- memory port (request hold, stale requests after a clear: as SoftmaxEngine) -----
-        rq = TCDMRequester.attach(m, port, clear)
-        hold, req_we, granted, stale = rq.hold, rq.we, rq.granted, rq.stale
-        want_rd, want_wr, q_addr, q_be, q_wdata = rq.want_rd, rq.want_wr, rq.addr, rq.be, rq.wdata
-        g_ok = rq.ok
-
-        # pass of the current read request: 1 max, 2 sum, 3 output (0: no data read)
-        rd_pass = Signal(2)
-        rd_pend = Signal()
-        rd_tag = Signal(2)
-        rd_mask = Signal(L)
-        rd_half = Signal()
-        rd_addr = beat_addr(in_base, in8, rd_beat)
-        beat_rd = granted & (rd_pass != 0) & ~req_we & ~stale & ~clear
-        m.d.sync += rd_pend.eq(beat_rd)
-        with m.If(beat_rd):
-            m.d.sync += [rd_mask.eq(lane_mask(rd_beat)), rd_half.eq(rd_addr[lg]),
-                         rd_tag.eq(rd_pass)]
-
-        # -- stage R: int8 -> bf16 (exact) -------------------------------------------------
-        q_r = port.rdata.word_select(rd_half, 8 * L)
-        f_valid = Signal()
-        f_tag = Signal(2)
-        f_mask = Signal(L)
-        f_x = [Signal(16, name=f"f_x{j}") for j in range(L)]
-        for j in range(L):
-            cv = _comb(m, IntToFloat(8, BF16), f"i2f{j}")
-            m.d.comb += [cv.i.payload.q.eq(q_r[8 * j:8 * j + 8]),
-                         cv.i.payload.int_bits.eq(cast.IN_INT_BITS),
-                         cv.i.payload.signed.eq(cast.IN_SIGNED)]
-            m.d.sync += f_x[j].eq(Mux(in8, cv.o.payload.as_value(),
-                                      port.rdata[16 * j:16 * j + 16]))
-        m.d.sync += [f_valid.eq(rd_pend & port.rvalid), f_tag.eq(rd_tag), f_mask.eq(rd_mask)]
-
-        # -- stage F: classification, bf16 -> fixed point ----------------------------------
-        a_valid = Signal()
-        a_tag = Signal(2)
-        a_x = [Signal(signed(XW), name=f"a_x{j}") for j in range(L)]
-        a_fin = Signal(L)
-        a_bad = Signal(L)
-        fin_f, bad_f = [], []
-        for j, xj in enumerate(f_x):
-            special = xj[7:15] == 0xFF
-            is_ninf = xj == NEG_INF
-            fin_f.append(f_mask[j] & ~special)
-            bad_f.append(f_mask[j] & special & ~is_ninf)     # NaN or +inf
-            m.d.sync += a_x[j].eq(bf16_to_fixed(m, xj, self.frac_bits, f"fx{j}"))
-        m.d.sync += [a_valid.eq(f_valid), a_tag.eq(f_tag),
-                     a_fin.eq(Cat(*fin_f)), a_bad.eq(Cat(*bad_f))]
-
-        # -- stage A: pass 1 beat maximum; passes 2, 3: z = M - X, first table ---------------
-        level = [Mux(a_fin[j], a_x[j], x_min) for j in range(L)]
-        while len(level) > 1:
-            level = [Mux(level[i] > level[i + 1], level[i], level[i + 1])
-                     for i in range(0, len(level), 2)]
-        vmax = level[0]
-        with m.If(a_valid & (a_tag == 1)):
-            m.d.sync += [M.eq(Mux(vmax > M, vmax, M)),
-                         row_nan.eq(row_nan | a_bad.any()),
-                         row_fin.eq(row_fin | a_fin.any())]
-
-        t1_depth = len(self.t1)
-        t1_abits = (t1_depth - 1).bit_length()
-        rom1 = Memory(shape=self.t1_bits, depth=t1_depth, init=self.t1)
-        m.submodules.rom1 = rom1
-        b_valid = Signal()
-        b_tag = Signal(2)
-        b_t = [Signal(self.t1_bits, name=f"b_t{j}") for j in range(L)]
-        for j in range(L):
-            z = Signal(XW + 1, name=f"z{j}")
-            m.d.comb += z.eq(M - a_x[j])
-            rp = rom1.read_port(domain="comb")
-            m.d.comb += rp.addr.eq(z[:t1_abits])
-            hit = a_fin[j] & (z < t1_depth)
-            m.d.sync += b_t[j].eq(Mux(hit, rp.data, 0))
-        m.d.sync += [b_valid.eq(a_valid & (a_tag != 1)), b_tag.eq(a_tag)]
-
-        # -- stage B: pass 2 sum; pass 3 second table / product, shift, saturation ---------
-        bsum = sum(b_t)
-        with m.If(b_valid & (b_tag == 2)):
-            m.d.sync += S.eq(S + bsum)
-
-        # per-row constants, registered from S every cycle
-        c = self.lead_bits
-        p = Signal(range(self.acc_width), name="lead")
-        for i in range(self.acc_width):
-            with m.If(S[i]):
-                m.d.comb += p.eq(i)
-        k = Signal(c, name="lead_k")
-        below = Signal(range(self.acc_width), name="lead_shift")    # p - c (p >= c: S >= t1[0])
-        m.d.comb += [below.eq(p - c), k.eq((S >> below)[:c])]
-        shr = Signal(range(self.acc_width + self.shift_add + 1))   # s - 1
-        m.d.sync += shr.eq(p + (self.shift_add - 1))
-        rom2 = Memory(shape=self.t2_bits, depth=len(self.t2), init=self.t2)
-        m.submodules.rom2 = rom2
-        c_y8 = [Signal(8, name=f"c_y8_{j}") for j in range(L)]
-        if is_a:
-            row_base = Signal(range(len(self.t2) + 1))
-            m.d.sync += row_base.eq(k * self.row_len)
-            prods = []
-            for j in range(L):
-                rp = rom2.read_port(domain="comb")
-                m.d.comb += rp.addr.eq(row_base + b_t[j] - 1)
-                v = Mux(b_t[j] != 0, rp.data, 0)
-                prods.append(Cat(C(0, 8), v))                 # v * 256
-        else:
-            comp = Signal(self.t2_bits)
-            rp = rom2.read_port(domain="comb")
-            m.d.comb += rp.addr.eq(k)
-            m.d.sync += comp.eq(rp.data)
-            prods = [b_t[j] * comp for j in range(L)]
-        for j in range(L):
-            h = (prods[j] >> shr) + 1                          # rshr(v, s) = ((v >> (s-1)) + 1) >> 1
-            y = h[1:]
-            m.d.sync += c_y8[j].eq(Mux(y > 255, 255, y[:8]))
-        c_valid = Signal()
-        m.d.sync += c_valid.eq(b_valid & (b_tag == 3))
-
-        # -- stage C: output formats into the FIFO ------------------------------------------
-        fifo = SyncFIFO(width=16 * L, depth=self.fifo_depth)
+        row_job = m.submodules.row_job = RowJob(
+            rf.job.shape(), lanes, addr_width=self.addr_width, mem_base=self.mem_base,
+            mem_size=self.mem_size, slot=False)
+        port = m.submodules.port = RowPort(lanes, addr_width=self.addr_width,
+                                           fifo_depth=self.fifo_depth, tag_width=2)
+        control = m.submodules.control = LutControl()
+        input_stage = m.submodules.input_stage = LutInput(lanes, frac_bits=self.frac_bits)
+        exponent = m.submodules.exponent = LutExponent(
+            lanes, x_width=self.x_width, table=self.t1, entry_bits=self.t1_bits)
+        normalise = m.submodules.normalise = LutNormalise(
+            lanes, method=self.method, entry_bits=self.t1_bits, acc_width=self.acc_width,
+            lead_bits=self.lead_bits, shift_add=self.shift_add, table=self.t2,
+            table_bits=self.t2_bits, row_len=self.row_len)
+        output = m.submodules.output = LutOutput(lanes)
+        fifo = SyncFIFO(width=16 * lanes, depth=self.fifo_depth)
         m.submodules.fifo = ResetInserter(clear | rf.start)(fifo)
-        ys, qs = [], []
-        for j in range(L):
-            y8 = Mux(row_fin & ~row_nan, c_y8[j], 0)
-            tf = _comb(m, IntToFloat(8, BF16), f"y2f{j}")
-            m.d.comb += [tf.i.payload.q.eq(y8), tf.i.payload.int_bits.eq(0),
-                         tf.i.payload.signed.eq(0)]
-            yb = tf.o.payload.as_value()
-            ti = _comb(m, FloatToInt(8, BF16), f"f2i{j}")
-            m.d.comb += [ti.i.payload.x.eq(yb), ti.i.payload.int_bits.eq(cast.OUT_INT_BITS),
-                         ti.i.payload.signed.eq(cast.OUT_SIGNED)]
-            ys.append(Mux(row_nan, NAN16, yb))
-            qs.append(Mux(row_nan, 0, ti.o.payload))
-        q_beat = Cat(*qs)
-        m.d.comb += [fifo.w_data.eq(Mux(out8, Cat(q_beat, q_beat), Cat(*ys))),
-                     fifo.w_en.eq(c_valid)]
 
-        # -- control ------------------------------------------------------------------------
-        done = Signal()
-        m.d.comb += [rf.done.eq(done), rf.error.eq(cause)]
-        nb_next = ((off + n + (L - 1)) >> lg)[:LENGTH_BITS]
-        row = Signal(ROWS_BITS)                           # the running row of the job
-        row_end = Signal()                                # the last cycle of a row
-        last_row = (cause != 0) | (row == job.ROWS.COUNT - 1)
-        row_ok = row_end & (cause == 0)
-        m.d.comb += [rf.counters.STALL_CYCLES.eq(port.req & ~port.gnt),
-                     rf.counters.MEM_BEATS.eq(granted),
-                     rf.counters.MASKED_ROW.eq(row_ok & ~row_fin & ~row_nan),
-                     rf.counters.ROWS_DONE.eq(row_ok)]
-
-        @contextmanager
-        def state(name):
-            with m.State(name):
-                yield
-                with m.If(clear):
-                    m.next = "IDLE"
-
-        def read_pass(tag):
-            m.d.comb += [want_rd.eq(~hold & (rd_beat != nb)), rd_pass.eq(tag),
-                         q_addr.eq(port_word(rd_addr))]
-
-        with m.FSM(name="ctl"):
-            def new_row():
-                m.d.sync += [M.eq(x_min), row_nan.eq(0), row_fin.eq(0), S.eq(0),
-                             rd_beat.eq(0), wr_beat.eq(0)]
-                m.next = "CHECK"
-
-            with state("IDLE"):
-                with m.If(rf.start & ~clear):
-                    m.d.sync += [cause.eq(0), row.eq(0)]
-                    new_row()
-            with state("CHECK"):
-                m.d.sync += [cause.eq(cause_now), nb.eq(nb_next),
-                             last_cnt.eq(((off + n - 1) & (L - 1)) + 1)]
-                with m.If(cause_now != 0):
-                    m.next = "DONE"
-                with m.Else():
-                    m.next = "MAX"
-            with state("MAX"):
-                read_pass(1)
-                with m.If(g_ok):
-                    m.d.sync += rd_beat.eq(rd_beat + 1)
-                    with m.If(rd_beat == nb - 1):
-                        m.d.sync += rd_beat.eq(0)
-                        m.next = "SUM"
-            with state("SUM"):
-                read_pass(2)
-                with m.If(g_ok):
-                    m.d.sync += rd_beat.eq(rd_beat + 1)
-                    with m.If(rd_beat == nb - 1):
-                        m.d.sync += rd_beat.eq(0)
-                        m.next = "GAP"
-            with state("GAP"):           # the last sum reaches S, then the row constants
-                m.next = "OUT"
-            with state("OUT"):
-                credit = (rd_beat - wr_beat)[:LENGTH_BITS] < self.fifo_depth
-                m.d.comb += [want_wr.eq(~hold & fifo.r_rdy),
-                             want_rd.eq(~hold & ~fifo.r_rdy & (rd_beat != nb) & credit),
-                             rd_pass.eq(3)]
-                wr_addr = beat_addr(out_base, out8, wr_beat)
-                wmask = lane_mask(wr_beat)
-                with m.If(req_we):
-                    m.d.comb += [q_addr.eq(port_word(wr_addr)),
-                                 q_wdata.eq(fifo.r_data),
-                                 q_be.eq(Mux(out8, Mux(wr_addr[lg], Cat(C(0, L), wmask),
-                                                       Cat(wmask, C(0, L))),
-                                             Cat(b.replicate(2) for b in wmask)))]
-                with m.Else():
-                    m.d.comb += q_addr.eq(port_word(rd_addr))
-                with m.If(g_ok):
-                    with m.If(req_we):
-                        m.d.comb += fifo.r_en.eq(1)
-                        m.d.sync += wr_beat.eq(wr_beat + 1)
-                        with m.If(wr_beat == nb - 1):
-                            m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += rd_beat.eq(rd_beat + 1)
-            with state("DONE"):                  # the end of a row
-                m.d.comb += [row_end.eq(1), done.eq(last_row)]
-                with m.If(last_row):
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [in_addr.eq(in_addr + job.IN_STRIDE),
-                                 out_addr.eq(out_addr + job.OUT_STRIDE), row.eq(row + 1)]
-                    new_row()
-
-        with m.If(clear):
-            m.d.sync += [rd_pend.eq(0), f_valid.eq(0), a_valid.eq(0), b_valid.eq(0),
-                         c_valid.eq(0)]
+        job, row = row_job.job, row_job.row
+        cmd, cast = job.COMMAND, job.CAST
+        # a row in one job: OP = SOFTMAX, ACC = DIV = 1, no slot
+        bad_command = ((cmd.OP.as_value() != SoftexOp.SOFTMAX)
+                       | ~cmd.ACC | ~cmd.DIV | cmd.LOAD | cmd.SAVE)
+        wiring.connect(m, wiring.flipped(self.tcdm), port.tcdm)
+        wiring.connect(m, row_job.row, port.row)
+        wiring.connect(m, fifo.r_stream, port.output)
+        wiring.connect(m, port.beat, input_stage.beat)
+        m.d.comb += [
+            self.done_event.eq(rf.done_event), self.busy.eq(rf.busy),
+            rf.done.eq(row_job.done), rf.error.eq(row_job.cause),
+            row_job.start.eq(rf.start), row_job.clear.eq(clear), row_job.programmed.eq(rf.job),
+            row_job.bad_command.eq(bad_command), row_job.uses_out.eq(1),
+            row_job.finish.eq(control.finish),
+            port.clear.eq(clear), port.read.eq(control.read), port.write.eq(control.write),
+            port.rewind.eq(control.rewind), port.tag.eq(control.tag),
+            control.clear.eq(clear), control.run.eq(row_job.run),
+            control.read_done.eq(port.read_done), control.write_done.eq(port.write_done),
+            input_stage.int8.eq(row.in_int8), input_stage.int_bits.eq(cast.IN_INT_BITS),
+            input_stage.signed.eq(cast.IN_SIGNED), input_stage.clear.eq(clear),
+            exponent.valid.eq(input_stage.valid), exponent.tag.eq(input_stage.tag),
+            exponent.fixed.eq(input_stage.fixed), exponent.finite.eq(input_stage.finite),
+            exponent.bad.eq(input_stage.bad), exponent.restart.eq(row.restart),
+            exponent.clear.eq(clear),
+            normalise.term_valid.eq(exponent.term_valid), normalise.term_tag.eq(exponent.term_tag),
+            normalise.terms.eq(exponent.terms), normalise.restart.eq(row.restart),
+            normalise.clear.eq(clear),
+            output.code_valid.eq(normalise.code_valid), output.codes.eq(normalise.codes),
+            output.row_nan.eq(exponent.row_nan), output.row_finite.eq(exponent.row_finite),
+            output.int8.eq(row.out_int8), output.int_bits.eq(cast.OUT_INT_BITS),
+            output.signed.eq(cast.OUT_SIGNED),
+            fifo.w_data.eq(output.word), fifo.w_en.eq(output.valid),
+            rf.counters.STALL_CYCLES.eq(self.tcdm.req & ~self.tcdm.gnt),
+            rf.counters.MEM_BEATS.eq(port.granted),
+            rf.counters.MASKED_ROW.eq(row_job.row_ok & ~exponent.row_finite & ~exponent.row_nan),
+            rf.counters.ROWS_DONE.eq(row_job.row_ok),
+        ]
         return m
