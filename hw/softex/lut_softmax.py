@@ -227,24 +227,25 @@ class LutInput(wiring.Component):
         m.d.comb += [decoder.word.eq(beat.data), decoder.half.eq(beat.half),
                      decoder.int8.eq(self.int8), decoder.int_bits.eq(self.int_bits),
                      decoder.signed.eq(self.signed)]
-        # -- stage R -> F
-        f_valid = Signal()
-        f_tag = Signal(2)
-        f_lanes = Signal(lanes)
-        f_x = [Signal(16, name=f"f_x{j}") for j in range(lanes)]
-        m.d.sync += [f_x[j].eq(decoder.elements[16 * j:16 * j + 16]) for j in range(lanes)]
-        m.d.sync += [f_valid.eq(self.beat.valid), f_tag.eq(beat.tag), f_lanes.eq(beat.lanes)]
-        # -- stage F -> A
+        # -- stage R -> F: the elements as BF16
+        bf16_valid = Signal()
+        bf16_tag = Signal(2)
+        bf16_lanes = Signal(lanes)
+        bf16 = [Signal(16, name=f"bf16_{j}") for j in range(lanes)]
+        m.d.sync += [bf16[j].eq(decoder.elements[16 * j:16 * j + 16]) for j in range(lanes)]
+        m.d.sync += [bf16_valid.eq(self.beat.valid), bf16_tag.eq(beat.tag),
+                     bf16_lanes.eq(beat.lanes)]
+        # -- stage F -> A: class and fixed point
         finite, bad = [], []
-        for j, x in enumerate(f_x):
+        for j, x in enumerate(bf16):
             special = x[7:15] == 0xFF
-            finite.append(f_lanes[j] & ~special)
-            bad.append(f_lanes[j] & special & ~(x == NEG_INF))     # NaN or +inf
+            finite.append(bf16_lanes[j] & ~special)
+            bad.append(bf16_lanes[j] & special & ~(x == NEG_INF))     # NaN or +inf
             m.d.sync += self.fixed[j].eq(bf16_to_fixed(m, x, self.frac_bits, f"fx{j}"))
-        m.d.sync += [self.valid.eq(f_valid), self.tag.eq(f_tag),
+        m.d.sync += [self.valid.eq(bf16_valid), self.tag.eq(bf16_tag),
                      self.finite.eq(Cat(*finite)), self.bad.eq(Cat(*bad))]
         with m.If(self.clear):
-            m.d.sync += [f_valid.eq(0), self.valid.eq(0)]
+            m.d.sync += [bf16_valid.eq(0), self.valid.eq(0)]
         return m
 
 
@@ -420,11 +421,11 @@ class LutNormalise(wiring.Component):
                 m.d.comb += read.addr.eq(row_base + terms[j] - 1)
                 products.append(Cat(C(0, 8), Mux(terms[j] != 0, read.data, 0)))   # v * 256
         else:
-            comp = Signal(self.table_bits)
+            comp_k = Signal(self.table_bits, name="comp_k")       # COMP[k]
             read = rom.read_port(domain="comb")
             m.d.comb += read.addr.eq(k)
-            m.d.sync += comp.eq(read.data)
-            products = [terms[j] * comp for j in range(lanes)]
+            m.d.sync += comp_k.eq(read.data)
+            products = [terms[j] * comp_k for j in range(lanes)]
         for j in range(lanes):
             half_up = (products[j] >> shift) + 1      # rshr(v, s) = ((v >> (s-1)) + 1) >> 1
             code = half_up[1:]
