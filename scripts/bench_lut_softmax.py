@@ -1,20 +1,28 @@
 """Benchmark of the LUT softmax engines next to the expp SoftEx engine: simulated cycles per
-row (JOB_CYCLES) under Verilator for several row lengths, default L = 8, no grant stalls, every
-output checked 0-ULP against its golden model by the testbench; with the synthesis figures of
+row (JOB_CYCLES) under Verilator for several row lengths, no grant stalls, every output checked
+0-ULP against its golden model by the testbench; with the synthesis figures of
 ``docs/synth.json`` (``make synth``) when it holds the three engines.
 
     python -m scripts.bench_lut_softmax                 # docs/lut_softmax_bench.md + .png
 
-The simulators are the ``make sim`` / test builds (``sim.regressions`` lut_softmax_a_l8,
-lut_softmax_b_l8, softmax_l8), so nothing is compiled twice.
+The engines and their lane count L are those of the regressions of configuration
+:data:`~sim.regressions.TEST_CONFIG` (``sim.regressions`` lut_softmax_a_l<L>,
+lut_softmax_b_l<L>, softmax_l<L>), so the simulators are the ``make sim`` / test builds and
+nothing is compiled twice.
 """
 
 import argparse
 import json
+import re
 from pathlib import Path
 
-from scripts.bench_softmax import LENGTHS
+import matplotlib
+import matplotlib.pyplot as plt
+
+from flows.runner import VerilatorSim
+from scripts.bench_softmax import LANES, LENGTHS
 from scripts.bench_softmax import measure as measure_expp
+from sim.regressions import by_name
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = {"expp": "softex_softmax_x{L}", "LUT A": "softex_lut_a_x{L}",
@@ -28,9 +36,7 @@ COST_ROWS = {"expp, with GELU (as in the clusters)": "softex_softmax_x{L}",
 
 def measure_lut(method, lengths=LENGTHS):
     """{n: cycles} of BF16 rows and {n: cycles} of int8 rows (in and out) for LUT ``method``."""
-    from sim.regressions import by_name
-    from flows.runner import VerilatorSim
-    reg = by_name(f"lut_softmax_{method}_l8")
+    reg = by_name(f"lut_softmax_{method}_l{LANES}")
     sim = VerilatorSim.for_component(reg.component(), name=reg.name)
     sim.run(reg.tb, testcase="bench",
             params={**reg.params, "stall": 0.0, "bench": list(lengths), "bench_int8": True})
@@ -100,9 +106,7 @@ def report(cycles, int8, lanes, out_dir, synth=None):
         {"lanes": lanes, "cycles": {e: {str(n): c for n, c in v.items()} for e, v in cycles.items()},
          "int8": {str(n): c for n, c in int8.items()}}, indent=1) + "\n")
 
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 4))
     for engine, style in zip(cycles, ("o-", "s-", "^-")):
         ax.loglog(ns, [cycles[engine][n] for n in ns], style, label=engine)
@@ -125,7 +129,6 @@ def _saved_cycles(out_dir):
         d = json.loads(path.read_text())
         return ({e: {int(n): c for n, c in v.items()} for e, v in d["cycles"].items()},
                 {int(n): c for n, c in d["int8"].items()})
-    import re
     cycles, int8 = {"expp": {}, "LUT A": {}, "LUT B": {}}, {}
     for m in re.finditer(r"^\| (\d+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|",
                          (out_dir / "lut_softmax_bench.md").read_text(), re.M):
@@ -145,7 +148,7 @@ def main(argv=None):
                     help="keep the measured cycles (lut_softmax_bench.json) and only refresh the "
                          "cost table from docs/synth.json")
     args = ap.parse_args(argv)
-    lanes = 8
+    lanes = LANES
     if args.cost_only:
         cycles, int8 = _saved_cycles(Path(args.out))
         report(cycles, int8, lanes, args.out, synth_figures(lanes))

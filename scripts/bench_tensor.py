@@ -1,7 +1,10 @@
 """Utilisation benchmark of the tensor unit: writes docs/tensor_bench.md and docs/tensor_bench.png.
 
-    python -m scripts.bench_tensor            # default geometry (L=4, H=4, P=3)
+    python -m scripts.bench_tensor            # the tensor unit the regressions test
 
+The unit is the tensor regression's (``sim.regressions`` tensor_unit, configuration
+:data:`~sim.regressions.TEST_CONFIG`): the catalogue's tensor unit with the regression's
+scratchpad window, so the simulator is the test build; ``--L/--H/--P/--acc`` change its geometry.
 Utilisation = useful MACs / (L * H * JOB_CYCLES), JOB_CYCLES read from the register file (start
 to done, inclusive: error checks, pipeline fill/drain and the last Z stores included). Memory
 without grant stalls. Every result is also checked 0 ULP against sim.golden.gemm by the testbench.
@@ -12,17 +15,29 @@ import json
 import tempfile
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
+
+from flows.runner import VerilatorSim
+from sim.regressions import TENSOR_SHAPES as SHAPES
+from sim.regressions import by_name
+
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "tensor_bench.md"
 PLOT = ROOT / "docs" / "tensor_bench.png"
-MEM_BASE, MEM_SIZE = 0x1000_0000, 1 << 19
+#: The tensor unit's regression: its spec (catalogue entry with the scratchpad window) and sizes.
+TENSOR = by_name("tensor_unit")
+MEM_BASE, MEM_SIZE = TENSOR.params["mem_base"], TENSOR.params["mem_size"]
+#: (L, H, P, acc) of the regression's unit.
+GEOMETRY = tuple(TENSOR.params[k] for k in ("L", "H", "P", "acc"))
 
 
 def run(L, H, P, acc, shapes, op, stall=0.0):
-    from hw.tensor.top import TensorUnit
-    from flows.runner import VerilatorSim
-    dut = TensorUnit(L, H, P, acc, mem_base=MEM_BASE, mem_size=MEM_SIZE)
-    name = "tensor_unit" if (L, H, P, acc) == (4, 4, 3, "fp32") else f"tensor_unit_{L}x{H}x{P}_{acc}"
+    if (L, H, P, acc) == GEOMETRY:
+        dut, name = TENSOR.component(), TENSOR.name
+    else:
+        dut = TENSOR.spec(rows=L, cols=H, pipes=P, acc=acc)
+        name = f"{TENSOR.name}_{L}x{H}x{P}_{acc}"
     sim = VerilatorSim.for_component(dut, name=name)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "res.json"
@@ -35,13 +50,13 @@ def run(L, H, P, acc, shapes, op, stall=0.0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--L", type=int, default=4)
-    ap.add_argument("--H", type=int, default=4)
-    ap.add_argument("--P", type=int, default=3)
-    ap.add_argument("--acc", default="fp32")
+    L, H, P, acc = GEOMETRY
+    ap.add_argument("--L", type=int, default=L)
+    ap.add_argument("--H", type=int, default=H)
+    ap.add_argument("--P", type=int, default=P)
+    ap.add_argument("--acc", default=acc)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
-    from sim.regressions import TENSOR_SHAPES as SHAPES
     squares = [(s, s, s) for s in (4, 8, 16, 24, 32, 48, 64, 96, 128)]
     g = (args.L, args.H, args.P, args.acc)
     reg = run(*g, SHAPES, "MATMUL")
@@ -90,9 +105,7 @@ def main():
     if args.no_write:
         return
     DOC.write_text(text)
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot([r["M"] for r in sq], [100 * r["util"] for r in sq], "o-", label="MATMUL")
     ax.plot([r["M"] for r in sq_gemm], [100 * r["util"] for r in sq_gemm], "s--", label="GEMM")

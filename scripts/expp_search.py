@@ -46,8 +46,8 @@ those of the exact result's binade (``sim.golden.expp.ulp_error``).
 
 import argparse
 import math
-import textwrap
 import sys
+import textwrap
 import time
 import types
 from pathlib import Path

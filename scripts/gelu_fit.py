@@ -27,19 +27,18 @@ Deterministic (no random numbers). Prints progress.
 import itertools
 import math
 import os
-import sys
-
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):   # one core
-    os.environ.setdefault(_v, "1")
 from pathlib import Path
 
-import numpy as np
+# One core: the BLAS thread counts must be set before numpy (imported below) loads its BLAS.
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np  # noqa: E402
 
 from sim.golden.expp import bf16_to_float, float_to_bf16  # noqa: E402
 from sim.golden.gelu import gelu  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 KS = (3, 4, 5, 6)
 OUT = ROOT / "hw" / "softex" / "gelu_coeffs.py"

@@ -13,25 +13,27 @@ BF16 x with 2^-8 <= |x| <= 1 ("near 0"); phi(0) = P(0) / 2^W is the unit's Phi a
 
 import argparse
 import math
-import sys
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 
+from hw.config import get_config
+from hw.softex import gelu_coeffs
+from sim.golden.expp import bf16_to_float, float_to_bf16
+from sim.golden.gelu import ACC_WIDTH_RANGE, gelu, gelu_phi_fixed
+from sim.regressions import GELU_REGRESSIONS, TEST_CONFIG, run_regression
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from hw.softex import gelu_coeffs  # noqa: E402
-from sim.golden.expp import bf16_to_float, float_to_bf16  # noqa: E402
-from sim.golden.gelu import ACC_WIDTH_RANGE, gelu, gelu_phi_fixed  # noqa: E402
-
 ALL = np.arange(1 << 16, dtype=np.uint16)
 XF = bf16_to_float(ALL)
 FINITE = np.isfinite(XF)
 RANGE = FINITE & (np.abs(XF) <= 8)
 NEAR0 = FINITE & (np.abs(XF) >= 2.0 ** -8) & (np.abs(XF) <= 1)
 DOC = ROOT / "docs" / "gelu.md"
-ENGINE_LINE = ("Inside the SoftEx engine (`docs/softmax_bench.md`, L = 8 port lanes, GELU unit with "
+ENGINE_LINE = ("Inside the SoftEx engine (`docs/softmax_bench.md`, "
+               f"L = {get_config(TEST_CONFIG).softex.lanes} port lanes, GELU unit with "
                "L/2 lanes) GELU jobs run at 0.2627 cycles per element at n = 1024 and 0.2508 at "
                "n = 16384 (roofline 0.25).")
 
@@ -100,8 +102,6 @@ def main(argv=None):
     sim_text = recorded_sim_text()
     if not args.no_sim:
         print("Verilator full-throughput run ...", flush=True)
-        from sim.regressions import GELU_REGRESSIONS
-        from sim.regressions import run_regression
         reg = [r for r in GELU_REGRESSIONS if r.params["gap"] == 0][0]
         r = run_regression(reg, raise_on_failure=True)
         lanes = reg.params["lanes"]
@@ -112,9 +112,7 @@ def main(argv=None):
                     f"{r['mismatches']} mismatches.")
 
     # plot
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     order = np.argsort(XF[RANGE])
     xs = XF[RANGE][order]
     fig, ax = plt.subplots(figsize=(9, 4.5))

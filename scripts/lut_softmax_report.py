@@ -15,7 +15,10 @@ over the class).
 import pathlib
 import sys
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
+from rich.progress import track
 
 from hw.softex import lut_tables as T
 from scripts.lut_softmax_tables import CLASSES, metrics, rows
@@ -38,7 +41,6 @@ METHODS = {
 
 def evaluate(seed=SEED, per_class=100, long_rows=16, progress=True):
     """{class: {method: dict(mean, max, kl, top1, l1)}}."""
-    from rich.progress import track
     rs = rows(seed, per_class, long_rows)
     res = {}
     for cls in CLASSES:
@@ -68,9 +70,7 @@ def table(res):
 
 
 def plot(res):
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     w = 0.2
     xs = np.arange(len(CLASSES))

@@ -35,6 +35,7 @@ import pathlib
 import sys
 
 import numpy as np
+from rich.progress import track
 
 from sim.golden import lut_softmax as L
 from sim.golden.softmax import float_to_bf16, reference
@@ -190,7 +191,6 @@ def candidates(space):
 
 def search(budget=BUDGET, seed=SEED, progress=True):
     """Returns (params_a, params_b, scores) of the best pair under ``budget`` bytes."""
-    from rich.progress import track
     it = (lambda xs, d: track(xs, description=d)) if progress else (lambda xs, d: xs)
     cand_a = [p for p in candidates(A_SPACE) if p["e_bits"] <= 8 * p["entry_bytes"]
               and not (p["entry_bytes"] == 2 and p["e_bits"] > 8)]

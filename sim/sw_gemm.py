@@ -16,6 +16,8 @@ import numpy as np
 from flows.firmware import FIRMWARE
 from flows.toolchain import BUILD, ROOT
 
+from .offload import build_app, padded, stride_for
+
 __all__ = ["SW_GEMM_SOURCE", "host_library", "host_gemm"]
 
 SW_GEMM_SOURCE = FIRMWARE / "lib" / "bf16_gemm.c"
@@ -66,7 +68,6 @@ def gemm_sw_elf(x, w, cores=0):
     """ELF of ``firmware/apps/gemm_sw.c`` for X (m x k), W (k x n) and ``cores`` (0 = all),
     with the data file and defines of :mod:`sim.offload` (rows at ``stride_for`` strides), and
     the number of output words (``gz_sw``, m rows at the Z stride)."""
-    from .offload import build_app, padded, stride_for
     x = np.asarray(x, dtype=np.uint16)
     w = np.asarray(w, dtype=np.uint16)
     (m, k), n = x.shape, w.shape[1]

@@ -28,6 +28,7 @@ import time
 import cocotb
 import numpy as np
 
+from hw.fp.format import float_format
 from sim.golden import fp as G
 from sim.golden import vectors as V
 from sim.tb.clock import Ticker
@@ -39,7 +40,6 @@ RESULT_FILE = "fp_result.json"
 
 
 def _fmt(name):
-    from hw.fp.format import float_format
     return float_format(name)
 
 

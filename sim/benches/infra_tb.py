@@ -9,11 +9,11 @@ import random
 import time
 
 import cocotb
-from cocotb.triggers import ReadOnly
 import numpy as np
+from cocotb.triggers import ReadOnly
 
 from sim.tb.clock import Sig, Ticker
-from sim.tb.layout import layout_from_json
+from sim.tb.layout import layout_from_json, pack, unpack
 from sim.tb.params import load_params
 from sim.tb.stream import StreamDriver, StreamSink
 from sim.tb.tcdm import TCDMMemory
@@ -80,7 +80,6 @@ async def stream_dict_payloads(dut):
     layout = layout_from_json(p["layout"])
     rng = random.Random(p.get("seed", 5))
     ticker = await Ticker(dut).start()
-    from sim.tb.layout import pack, unpack
     width = Sig(dut, "i__payload").width
     values = [unpack(layout, rng.getrandbits(width)) for _ in range(300)]
     drv = StreamDriver(dut, "i", values, layout=layout, gap=0.3, seed=2)

@@ -36,6 +36,7 @@ from decimal import Decimal, localcontext
 import numpy as np
 
 from hw.fp.format import BF16
+from hw.softex.expp import ExppConstants
 
 __all__ = [
     "MODES", "SOFTEX_A", "E_LIMIT", "expp", "expp_stage1", "accurate_constants",
@@ -128,7 +129,6 @@ def accurate_constants(constants=None):
     """Validated accurate-mode constants: ``constants`` (any object with the attribute names of
     ``hw/softex/expp_constants.py``) or, by default, that generated module. ValueError naming
     the offending constant if one is out of range."""
-    from hw.softex.expp import ExppConstants
     return ExppConstants.load(constants)
 
 

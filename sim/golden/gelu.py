@@ -20,9 +20,11 @@ NaN -> 0x7FC0, +inf -> +inf, -inf -> -0 (0x8000), +-0 -> +-0, subnormals -> x * 
 
 import numpy as np
 
+from hw.fp.format import BF16
+from hw.softex import gelu_coeffs
 from sim.golden import fp
 from sim.golden.expp import expp
-from hw.fp.format import BF16
+from sim.golden.softmax import bf16_to_int8, int8_to_bf16
 
 __all__ = ["gelu", "gelu_job", "gelu_phi_fixed", "coeffs_for", "ACC_WIDTH_RANGE"]
 
@@ -31,7 +33,6 @@ ACC_WIDTH_RANGE = (8, 15)
 
 def coeffs_for(terms):
     """(NA, B) tuples of BF16 bit patterns for ``terms`` K from hw/softex/gelu_coeffs.py."""
-    from hw.softex import gelu_coeffs
     if terms not in gelu_coeffs.COEFFS:
         raise ValueError(f"terms must be one of {sorted(gelu_coeffs.COEFFS)}, got {terms!r}")
     return gelu_coeffs.COEFFS[terms]
@@ -57,8 +58,7 @@ def gelu(x, terms=None, acc_width=14, expp_mode="accurate", coeffs=None):
     """GELU of BF16 bit patterns ``x`` (array or int) -> np.uint16 patterns."""
     if coeffs is None:
         if terms is None:
-            from hw.softex.gelu_coeffs import DEFAULT_TERMS
-            terms = DEFAULT_TERMS
+            terms = gelu_coeffs.DEFAULT_TERMS
         coeffs = coeffs_for(terms)
     na, b = coeffs
     lo, hi = ACC_WIDTH_RANGE
@@ -79,7 +79,6 @@ def gelu_job(x, *, terms=None, acc_width=14, expp_mode="accurate", in_cast=None,
     ``np.uint8``, ``in_cast`` = (int_bits, signed)) are converted exactly to BF16 first, int8
     outputs (``out_cast``) are ``float_to_int`` of the BF16 GELU (RNE, saturating, NaN -> 0);
     ``None`` means BF16. Returns the output patterns (np.uint16 or np.uint8)."""
-    from sim.golden.softmax import bf16_to_int8, int8_to_bf16
     x = np.asarray(x)
     if in_cast is not None:
         x = int8_to_bf16(x, in_cast)

@@ -28,6 +28,7 @@ import numpy as np
 from hw.fp.format import BF16, FP32
 from sim.golden import fp
 from sim.golden.expp import expp
+from sim.golden.expp import float_to_bf16 as _exact_float_to_bf16
 
 __all__ = ["NEG_INF", "ONE32", "TWO32", "lane_offset", "int8_to_bf16", "bf16_to_int8", "beats", "pass1", "reduce", "seed",
            "reciprocal", "pass2", "softmax_job", "softmax_row", "reference", "bf16_to_float",
@@ -210,8 +211,7 @@ def bf16_to_float(x):
 
 def float_to_bf16(v):
     """float64 -> bf16, one rounding (nearest even) through the exact converter."""
-    from sim.golden.expp import float_to_bf16 as f
-    return f(v)
+    return _exact_float_to_bf16(v)
 
 
 def reference(x):

@@ -15,6 +15,9 @@ idle gaps between requests (``gap_prob``, ``max_gap``).
 
 import random
 
+from cocotb.triggers import Lock, ReadOnly, RisingEdge
+from cocotb.utils import get_sim_time
+
 __all__ = ["TCDMMaster", "TCDMMonitor", "AmaranthTCDMMaster", "BusError"]
 
 
@@ -47,7 +50,6 @@ class TCDMMaster:
 
     def __init__(self, dut, clk=None, *, prefix="bus__", rng=None, gap_prob=0.0, max_gap=4,
                  max_wait=10_000):
-        from cocotb.triggers import Lock
         self.clk = clk if clk is not None else dut.clk
         self.req, self.gnt = getattr(dut, prefix + "req"), getattr(dut, prefix + "gnt")
         self.addr, self.we = getattr(dut, prefix + "addr"), getattr(dut, prefix + "we")
@@ -61,18 +63,14 @@ class TCDMMaster:
         self.reads = self.writes = self.wait_cycles = 0
 
     async def _edge(self):
-        from cocotb.triggers import RisingEdge
-        from cocotb.utils import get_sim_time
         await RisingEdge(self.clk)
         self._edge_time = get_sim_time("step")
 
     async def _align(self):
-        from cocotb.utils import get_sim_time
         if self._edge_time != get_sim_time("step"):
             await self._edge()
 
     async def _request(self, addr, we, be, wdata):
-        from cocotb.triggers import ReadOnly
         await self._align()
         for _ in range(self.gaps.cycles()):
             await self._edge()
@@ -98,7 +96,6 @@ class TCDMMaster:
             self.writes += 1
 
     async def read(self, addr):
-        from cocotb.triggers import ReadOnly
         async with self._lock:
             await self._request(addr, 0, 0xF, 0)
             await ReadOnly()
@@ -125,7 +122,6 @@ class TCDMMonitor:
         return int(getattr(self.dut, self.prefix + name).value)
 
     async def run(self):
-        from cocotb.triggers import ReadOnly, RisingEdge
         expect_rvalid = False
         pending = None
         while True:

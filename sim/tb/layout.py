@@ -266,8 +266,7 @@ def layout_from_json(desc):
     ``ArrayLayout`` of evenly spaced elements); ``pack``/``unpack`` treat both the same."""
     if "fields" not in desc:
         w = desc["width"]
-        from amaranth.hdl import signed, unsigned
-        return signed(w) if desc["signed"] else unsigned(w)
+        return Shape(w, signed=desc["signed"])
     members = {}
     for key, offset, sub in desc["fields"]:
         members[key] = data.Field(layout_from_json(sub), offset)
