@@ -1,57 +1,73 @@
-"""The catalogue of components a configuration emits (``make verilog``) and synthesises.
+"""The catalogue: the one registry of the components a configuration builds, used by
+emission (``make verilog``), synthesis (``make synth``), the block regressions (``make sim``)
+and the benchmarks.
 
-``components(config)`` returns ``{name: factory}``. A factory is a :class:`ComponentSpec`:
-calling it builds a fresh component; keyword arguments override its parameters (the synthesis
-flow sweeps ``latency`` this way: ``spec(latency=0)``). ``spec.params`` is the JSON-safe
-parameter record written to ``manifest.json``.
+``components(config)`` returns ``{name: ComponentSpec}``. A :class:`ComponentSpec` is a
+deferred constructor call: calling it builds a fresh component; keyword arguments override its
+parameters (the synthesis flow sweeps ``latency`` this way: ``spec(latency=0)``; a dict-valued
+argument such as the cluster's ``softex`` is merged key by key). ``spec.params`` is the
+JSON-safe parameter record written to ``manifest.json``. ``build(config, name, **overrides)``
+builds one component.
 
-Adding a block: write ``def _myblock(config) -> dict[str, ComponentSpec]`` reading its section
-of the configuration and append it to :data:`_PROVIDERS`. Names must be unique, lower-case
+This is the one road from a configuration to hardware: each entry passes its configuration
+section to the component unchanged (the fields have the constructor's argument names, see
+:mod:`hw.config`). Adding a block: write ``def _myblock(config) -> dict[str, ComponentSpec]``
+reading its section and append it to :data:`_PROVIDERS`. Names must be unique, lower-case
 identifiers; they become Verilog module and file names.
 """
 
-import importlib
 import re
+import sys
 
+from .cluster.system import AcceleratedCluster
 from .config import get_config
+from .fp import FPFMA, FPAdd, FPCompare, FPConvert, FPMul, FloatToInt, IntToFloat
 from .fp.format import BF16, FP32, FloatFormat
+from .softex import Expp, Gelu, LutSoftmaxEngine, SoftmaxEngine
+from .tensor import TensorUnit
 
-__all__ = ["ComponentSpec", "components", "component"]
+__all__ = ["ComponentSpec", "components", "component", "build"]
+
+
+def _public_name(cls):
+    """``package.Class`` for the shortest package path that exports ``cls`` (``hw.fp.FPAdd``
+    rather than ``hw.fp.add.FPAdd``)."""
+    parts = cls.__module__.split(".")
+    for n in range(1, len(parts) + 1):
+        module = sys.modules.get(".".join(parts[:n]))
+        if getattr(module, cls.__qualname__, None) is cls:
+            return f"{'.'.join(parts[:n])}.{cls.__qualname__}"
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 class ComponentSpec:
-    """A deferred component constructor: ``"module:Class"``, positional and keyword arguments.
+    """A deferred call of ``constructor`` (a component class or a function that returns one)
+    with positional and keyword arguments, and a one-line ``description``."""
 
-    The class is imported only when the component is built, so the catalogue can be listed
-    (and this module imported) while a block is still missing.
-    """
-
-    def __init__(self, target, *args, description="", **kwargs):
-        if not isinstance(target, str) or ":" not in target:
-            raise ValueError(f"target must be 'module:Class', got {target!r}")
-        self.target = target
+    def __init__(self, constructor, *args, description="", **kwargs):
+        if not callable(constructor):
+            raise ValueError(f"constructor must be a component class or function, "
+                             f"got {constructor!r}")
+        self.constructor = constructor
         self.args = args
         self.kwargs = kwargs
         self.description = description
 
-    def resolve(self):
-        module, _, qualname = self.target.partition(":")
-        try:
-            obj = importlib.import_module(module)
-        except ImportError as e:
-            raise ImportError(f"cannot build {self.target}: module {module!r} is not available "
-                              f"({e})") from e
-        for part in qualname.split("."):
-            obj = getattr(obj, part)
-        return obj
+    def _merged(self, overrides):
+        merged = dict(self.kwargs)
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(merged.get(key), dict):
+                value = {**merged[key], **value}
+            merged[key] = value
+        return merged
 
     def __call__(self, **overrides):
-        return self.resolve()(*self.args, **{**self.kwargs, **overrides})
+        return self.constructor(*self.args, **self._merged(overrides))
 
     def replace(self, **overrides):
-        """A spec with some keyword parameters changed."""
-        return ComponentSpec(self.target, *self.args, description=self.description,
-                             **{**self.kwargs, **overrides})
+        """A spec with some keyword parameters changed (dict-valued ones merged)."""
+        return ComponentSpec(self.constructor, *self.args, description=self.description,
+                             **self._merged(overrides))
 
     @property
     def latency(self):
@@ -65,8 +81,10 @@ class ComponentSpec:
                 return v.name
             if isinstance(v, (list, tuple)):
                 return [plain(x) for x in v]
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
             return v
-        record = {"class": self.target.replace(":", ".")}
+        record = {"class": _public_name(self.constructor)}
         if self.args:
             record["args"] = [plain(a) for a in self.args]
         record.update({k: plain(v) for k, v in self.kwargs.items()})
@@ -74,38 +92,38 @@ class ComponentSpec:
 
     def __repr__(self):
         args = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]
-        return f"ComponentSpec({self.target}({', '.join(args)}))"
+        return f"ComponentSpec({_public_name(self.constructor)}({', '.join(args)}))"
 
 
 def _arith(config):
     a = config.arith
     w = a.fixed_width
     return {
-        "add_bf16": ComponentSpec("hw.fp:FPAdd", fmt=BF16, latency=a.add_latency,
+        "add_bf16": ComponentSpec(FPAdd, fmt=BF16, latency=a.add_latency,
                                   description="bf16 add/sub"),
-        "add_fp32": ComponentSpec("hw.fp:FPAdd", fmt=FP32, latency=a.add_latency,
+        "add_fp32": ComponentSpec(FPAdd, fmt=FP32, latency=a.add_latency,
                                   description="fp32 add/sub"),
-        "mul_bf16": ComponentSpec("hw.fp:FPMul", fmt=BF16, latency=a.mul_latency,
+        "mul_bf16": ComponentSpec(FPMul, fmt=BF16, latency=a.mul_latency,
                                   description="bf16 multiply"),
-        "fma_bf16": ComponentSpec("hw.fp:FPFMA", acc_fmt=BF16, mul_fmt=BF16,
+        "fma_bf16": ComponentSpec(FPFMA, acc_fmt=BF16, mul_fmt=BF16,
                                   latency=a.fma_latency,
                                   description="fused a*b+c, bf16 operands, bf16 accumulator"),
-        "fma_fp32": ComponentSpec("hw.fp:FPFMA", acc_fmt=FP32, mul_fmt=BF16,
+        "fma_fp32": ComponentSpec(FPFMA, acc_fmt=FP32, mul_fmt=BF16,
                                   latency=a.fma_latency,
                                   description="fused a*b+c, bf16 operands, fp32 accumulator"),
-        "compare_bf16": ComponentSpec("hw.fp:FPCompare", fmt=BF16,
+        "compare_bf16": ComponentSpec(FPCompare, fmt=BF16,
                                       latency=a.compare_latency,
                                       description="bf16 min/max/lt/eq/gt/unordered"),
-        "cvt_fp32_bf16": ComponentSpec("hw.fp:FPConvert", src_fmt=FP32, dst_fmt=BF16,
+        "cvt_fp32_bf16": ComponentSpec(FPConvert, src_fmt=FP32, dst_fmt=BF16,
                                        latency=a.convert_latency,
                                        description="fp32 -> bf16, round to nearest even"),
-        "cvt_bf16_fp32": ComponentSpec("hw.fp:FPConvert", src_fmt=BF16, dst_fmt=FP32,
+        "cvt_bf16_fp32": ComponentSpec(FPConvert, src_fmt=BF16, dst_fmt=FP32,
                                        latency=a.convert_latency,
                                        description="bf16 -> fp32, exact"),
-        f"int{w}_to_bf16": ComponentSpec("hw.fp:IntToFloat", width=w, fmt=BF16,
+        f"int{w}_to_bf16": ComponentSpec(IntToFloat, width=w, fmt=BF16,
                                          latency=a.int_latency,
                                          description=f"{w}-bit fixed point -> bf16"),
-        f"bf16_to_int{w}": ComponentSpec("hw.fp:FloatToInt", width=w, fmt=BF16,
+        f"bf16_to_int{w}": ComponentSpec(FloatToInt, width=w, fmt=BF16,
                                          latency=a.int_latency,
                                          description=f"bf16 -> {w}-bit fixed point, saturating"),
     }
@@ -114,15 +132,17 @@ def _arith(config):
 def _softex(config):
     lanes = config.softex.lanes
     return {
-        f"expp_x{lanes}": ComponentSpec("hw.softex:Expp", lanes, mode="accurate", latency=2,
+        f"expp_x{lanes}": ComponentSpec(Expp, lanes=lanes, mode="accurate", latency=2,
                                         description=f"expp exponential, {lanes} lanes, accurate mode"),
+        f"gelu_x{lanes}": ComponentSpec(Gelu, lanes=lanes, latency=6,
+                                        description=f"GELU unit (the SoftEx engine's), {lanes} lanes"),
         f"softex_softmax_x{lanes}": ComponentSpec(
-            "hw.softex:SoftmaxEngine", lanes, expp_latency=config.softex.expp_latency,
+            SoftmaxEngine, lanes, expp_latency=config.softex.expp_latency,
             description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),
         # The table-based alternatives (config softex.engine chooses the one the cluster gets);
         # always emitted, so that their cost sits next to the expp engine's in `make synth`.
         **{f"softex_lut_{method}_x{lanes}":
-           ComponentSpec("hw.softex:LutSoftmaxEngine", lanes, method=method,
+           ComponentSpec(LutSoftmaxEngine, lanes, method=method,
                          description=f"LUT softmax engine, method {method.upper()}, {lanes} lanes")
            for method in ("a", "b")},
     }
@@ -131,7 +151,7 @@ def _softex(config):
 def _tensor(config):
     t = config.tensor
     name = f"tensor_{t.rows}x{t.cols}x{t.pipes}"
-    return {name: ComponentSpec("hw.tensor:TensorUnit", t.rows, t.cols, t.pipes, "fp32",
+    return {name: ComponentSpec(TensorUnit, **t.to_dict(), acc="fp32",
                                 description=f"tensor unit, {t.rows}x{t.cols}x{t.pipes} BF16 array, "
                                             "fp32 accumulation")}
 
@@ -139,10 +159,7 @@ def _tensor(config):
 def _cluster(config):
     c, t, sx = config.cluster, config.tensor, config.softex
     return {"cluster": ComponentSpec(
-        "hw.cluster.system:AcceleratedCluster", cores=c.cores, spm_kib=c.scratchpad_kib,
-        banks=c.banks, imem_kib=c.imem_kib, events=c.events, softex_lanes=sx.lanes,
-        softex_engine=sx.engine, softex_expp_latency=sx.expp_latency,
-        tensor=[t.rows, t.cols, t.pipes],
+        AcceleratedCluster, **c.to_dict(), softex=sx.to_dict(), tensor=t.to_dict(),
         description=f"cluster: {c.cores} core{'s' * (c.cores > 1)}, {c.scratchpad_kib} KiB "
                     f"scratchpad in {c.banks} banks, SoftEx "
                     f"({sx.engine}, {sx.lanes} lanes, expp latency {sx.expp_latency}) and "
@@ -175,3 +192,8 @@ def component(config, name):
     if name not in specs:
         raise ValueError(f"unknown component {name!r}; components: {', '.join(specs)}")
     return specs[name]
+
+
+def build(config, name, **overrides):
+    """Component ``name`` of ``config`` (a Config or its name), built with ``overrides``."""
+    return component(config, name)(**overrides)

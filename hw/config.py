@@ -5,65 +5,60 @@ A configuration is a frozen dataclass made of one section per block. Every field
 when the object is built, so a bad value fails with a ValueError that names the field (as
 ``section.field``) and its allowed range before anything is elaborated.
 
-Adding a block's parameters: add a field to its section (or a new ``_Section`` subclass with a
-``SECTION`` name and a ``_RANGES`` table, plus a field of that type on :class:`Config`), give it
-a value in each of :data:`CONFIGS`, and read it in that block's entry of ``hw/catalog.py``.
-
-Every section is read by its block's entry of ``hw/catalog.py`` (and the cluster by
-``hw.cluster.Cluster.from_config``); ``paper`` holds the sizes ``docs/architecture.md`` fixes.
+One road from configuration to hardware: a section's fields have the names of its component's
+constructor arguments and are validated against that component's own range constants
+(``PARAMETERS``), and :mod:`hw.catalog` passes a section to its component unchanged. Adding a
+block's parameter: give the component the argument and its range, add the field to the section
+(or a new ``_Section`` subclass with a ``SECTION`` name and ``PARAMETERS``, plus a field of that
+type on :class:`Config`), give it a value where a configuration differs from the default, and
+read it in that block's entry of ``hw/catalog.py``. ``paper`` holds the sizes of the reference
+design (docs/architecture.md).
 """
 
 import dataclasses
 from dataclasses import dataclass, field
 
-from .params import check_choice, check_int
+from .cluster.system import AcceleratedCluster, port_align
+from .fp.fixed import IntToFloat
+from .params import Range
+from .pipeline import PipelinedOp
+from .softex import ENGINE_PARAMETERS
+from .tensor.geometry import TensorGeometry
 
 __all__ = ["ArithConfig", "ClusterConfig", "TensorConfig", "SoftExConfig", "Config",
-           "CONFIGS", "SOFTEX_ENGINES", "config_names", "get_config"]
-
-#: SoftEx engines (section softex, field engine; hw.softex.build_engine builds them).
-SOFTEX_ENGINES = ("expp", "lut_a", "lut_b")
+           "CONFIGS", "config_names", "get_config", "buffer_align"]
 
 
 class _Section:
-    """Base of a configuration section: integer fields checked against ``_RANGES``, choice
-    fields against ``_CHOICES``."""
+    """Base of a configuration section: every field is checked against ``PARAMETERS``, the
+    range objects (:class:`hw.params.Range` / :class:`~hw.params.Choice`) of the component
+    that takes it, under the same name."""
 
     SECTION = ""
-    _RANGES = {}      # integer field name -> (min, max)
-    _CHOICES = {}     # choice field name -> allowed values
+    PARAMETERS = {}   # field name -> Range or Choice (the component's own)
 
     def __post_init__(self):
         for f in dataclasses.fields(self):
-            name, value = f"{self.SECTION}.{f.name}", getattr(self, f.name)
-            if f.name in self._CHOICES:
-                check_choice(name, value, self._CHOICES[f.name])
-            else:
-                lo, hi = self._RANGES[f.name]
-                check_int(name, value, min=lo, max=hi)
+            self.PARAMETERS[f.name].check(f"{self.SECTION}.{f.name}", getattr(self, f.name))
 
     def to_dict(self):
         return dataclasses.asdict(self)
-
-
-_LATENCY = (0, 16)
 
 
 @dataclass(frozen=True)
 class ArithConfig(_Section):
     """BF16/FP32 arithmetic library (``hw.fp``): register stages per operator, fixed-point width.
 
-    Each ``*_latency`` is the ``latency`` argument of the operator (0 = combinational).
+    Each ``*_latency`` is the ``latency`` argument of the operator (0 = combinational):
+    ``add`` FPAdd (bf16 and fp32), ``mul`` FPMul, ``fma`` FPFMA (bf16 and fp32 accumulation),
+    ``compare`` FPCompare, ``convert`` FPConvert (fp32 <-> bf16), ``int`` IntToFloat and
+    FloatToInt, whose ``width`` is ``fixed_width``.
     """
     SECTION = "arith"
-    _RANGES = {
-        "add_latency": _LATENCY,        # FPAdd, bf16 and fp32
-        "mul_latency": _LATENCY,        # FPMul
-        "fma_latency": _LATENCY,        # FPFMA, bf16 and fp32 accumulation
-        "compare_latency": _LATENCY,    # FPCompare
-        "convert_latency": _LATENCY,    # FPConvert, fp32 <-> bf16
-        "int_latency": _LATENCY,        # IntToFloat, FloatToInt
-        "fixed_width": (2, 16),         # fixed-point width of IntToFloat/FloatToInt (their range)
+    PARAMETERS = {
+        **{f"{op}_latency": PipelinedOp.LATENCY
+           for op in ("add", "mul", "fma", "compare", "convert", "int")},
+        "fixed_width": IntToFloat.WIDTH,
     }
 
     add_latency: int = 2
@@ -77,20 +72,13 @@ class ArithConfig(_Section):
 
 @dataclass(frozen=True)
 class ClusterConfig(_Section):
-    """RISC-V cluster (hw.cluster.Cluster; architecture.md: ``paper`` has 8 cores and 256 KiB).
-
-    ``scratchpad_kib``, ``banks`` and ``imem_kib`` must be powers of two (checked by Cluster);
-    ``banks`` word-interleaved 32-bit banks should be at least as wide as the widest
-    accelerator port (tensor ``D * 16`` bits, SoftEx ``lanes * 16`` bits) so that a wide
-    access takes one cycle. ``events``: event lines (accelerator done events)."""
+    """RISC-V cluster: the arguments of :class:`hw.cluster.system.AcceleratedCluster` (and
+    :class:`hw.cluster.Cluster`) of the same names. ``banks`` word-interleaved 32-bit banks
+    should be at least as wide as the widest accelerator port (tensor ``cols * (pipes + 1) *
+    16`` bits, SoftEx ``lanes * 16`` bits) so that a wide access takes one cycle; ``events``:
+    event lines (accelerator done events)."""
     SECTION = "cluster"
-    _RANGES = {
-        "cores": (1, 16),           # hw.cluster.Cluster accepts 1..8
-        "scratchpad_kib": (1, 4096),
-        "banks": (1, 64),
-        "imem_kib": (1, 4096),
-        "events": (1, 32),
-    }
+    PARAMETERS = AcceleratedCluster.PARAMETERS
 
     cores: int = 1
     scratchpad_kib: int = 64
@@ -102,39 +90,38 @@ class ClusterConfig(_Section):
 @dataclass(frozen=True)
 class TensorConfig(_Section):
     """Tensor unit FMA array: ``rows`` x ``cols`` computing elements with ``pipes`` pipeline
-    registers each (L x H x P of architecture.md; ``paper`` 24 x 8). The geometry rules
-    (H*(P+1) a power of two, L <= H*(P+1)) are checked by hw.tensor.TensorGeometry."""
+    registers each (L x H x P; :class:`hw.tensor.TensorUnit` takes the same names). The geometry
+    rules (cols * (pipes + 1) a power of two, rows <= cols * (pipes + 1)) are
+    :class:`hw.tensor.geometry.TensorGeometry`'s, checked here by building one."""
     SECTION = "tensor"
-    _RANGES = {
-        "rows": (1, 64),
-        "cols": (1, 64),
-        "pipes": (0, 15),
-    }
+    PARAMETERS = TensorGeometry.PARAMETERS
 
     rows: int = 4
     cols: int = 4
     pipes: int = 3
 
+    def __post_init__(self):
+        super().__post_init__()
+        try:
+            TensorGeometry(self.rows, self.cols, self.pipes)
+        except ValueError as e:
+            raise ValueError(f"tensor: {e}") from None
+
 
 @dataclass(frozen=True)
 class SoftExConfig(_Section):
-    """SoftEx datapath lanes (architecture.md: ``paper`` has 16) and the softmax engine the
-    block is built with: ``expp`` (hw.softex.SoftmaxEngine: softmax with slots, GELU) or a
-    table-based engine, ``lut_a`` / ``lut_b`` (hw.softex.LutSoftmaxEngine, docs/lut_softmax.md).
-    ``expp_latency``: register stages of the expp engine's exponential (its three cut points,
-    then the output; 4 puts a register between the exponential and the pass-2 multiply).
+    """The SoftEx engine: the arguments of :func:`hw.softex.build_engine` of the same names.
+    ``engine``: ``expp`` (hw.softex.SoftmaxEngine: softmax with slots, GELU) or a table-based
+    engine, ``lut_a`` / ``lut_b`` (hw.softex.LutSoftmaxEngine, docs/lut_softmax.md);
+    ``lanes``: datapath lanes; ``expp_latency``: register stages of the expp engine's
+    exponential (its three cut points, then the output; 4 puts a register between the
+    exponential and the pass-2 multiply; the LUT engines have none).
     """
     SECTION = "softex"
-    _RANGES = {
-        "lanes": (1, 64),
-        "expp_latency": (0, 6),     # SoftmaxEngine(expp_latency=...); the LUT engines have none
-    }
-    _CHOICES = {
-        "engine": SOFTEX_ENGINES,
-    }
+    PARAMETERS = ENGINE_PARAMETERS
 
-    lanes: int = 8
     engine: str = "expp"
+    lanes: int = 8
     expp_latency: int = 2
 
 
@@ -240,3 +227,10 @@ def get_config(name_or_config, **overrides):
         raise ValueError(f"unknown configuration {name_or_config!r}; configurations: "
                          f"{', '.join(CONFIGS)}")
     return config.replace(**overrides) if overrides else config
+
+
+def buffer_align():
+    """Byte alignment that satisfies every named configuration's accelerator ports
+    (:func:`hw.cluster.system.port_align`): firmware that aligns its buffers and strides to it
+    runs unchanged on every configuration of :data:`CONFIGS`."""
+    return max(port_align(c.tensor.to_dict(), c.softex.to_dict()) for c in CONFIGS.values())

@@ -6,8 +6,9 @@ elaboration with a message the user can act on.
 """
 
 import numbers
+from dataclasses import dataclass
 
-__all__ = ["check_int", "check_choice", "check_bool"]
+__all__ = ["check_int", "check_pow2", "check_choice", "check_bool", "Range", "Choice"]
 
 
 def check_int(name, value, *, min=None, max=None):
@@ -16,6 +17,14 @@ def check_int(name, value, *, min=None, max=None):
         raise ValueError(f"{name} must be an integer{_range_text(min, max)}, got {value!r}")
     if (min is not None and value < min) or (max is not None and value > max):
         raise ValueError(f"{name} must be an integer{_range_text(min, max)}, got {value!r}")
+    return int(value)
+
+
+def check_pow2(name, value, *, min, max):
+    """Return ``value`` if it is a power of two in [min, max]."""
+    check_int(name, value, min=min, max=max)
+    if value & (value - 1):
+        raise ValueError(f"{name} must be a power of two in [{min}, {max}], got {value}")
     return int(value)
 
 
@@ -41,3 +50,27 @@ def _range_text(min, max):
     if max is not None:
         return f" <= {max}"
     return ""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of an integer parameter: ``min`` .. ``max``, only powers of two when
+    ``pow2``. A component declares its ranges once as such constants; the configuration
+    (:mod:`hw.config`) validates its fields against the same objects."""
+    min: int
+    max: int
+    pow2: bool = False
+
+    def check(self, name, value):
+        if self.pow2:
+            return check_pow2(name, value, min=self.min, max=self.max)
+        return check_int(name, value, min=self.min, max=self.max)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The allowed values of a parameter that takes one of a few values."""
+    values: tuple
+
+    def check(self, name, value):
+        return check_choice(name, value, self.values)

@@ -14,7 +14,7 @@ from amaranth import Module, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .params import check_int
+from .params import Range, check_int
 
 __all__ = ["Pipeline", "PipelinedOp"]
 
@@ -90,9 +90,11 @@ class PipelinedOp(wiring.Component):
     """
 
     N_CUTS = 0
+    #: Register stages an operator accepts (configuration section ``arith`` reads it).
+    LATENCY = Range(0, 16)
 
     def __init__(self, operand_layout, result_layout, *, latency):
-        self.latency = check_int("latency", latency, min=0)
+        self.latency = self.LATENCY.check("latency", latency)
         self.operand_layout = operand_layout
         self.result_layout = result_layout
         super().__init__({

@@ -25,7 +25,14 @@ import numpy as np
 from rich.console import Console
 from rich.progress import Progress
 
-from hw.config import get_config
+from flows.elf import load_elf
+from flows.firmware import FIRMWARE, build
+from hw.cluster import Cluster
+from hw.cluster.system import AcceleratedCluster
+from sim.attention import attention_inputs, demo_shape, golden_attention, run_attention
+from sim.cluster_amaranth import run_amaranth
+from sim.offload import (build_app, plain_sim, run_program, softex_softmax_mismatches,
+                         softmax_inputs, sw_softmax, system_sim)
 
 ROOT_DOCS = "docs"
 ROWS = 4
@@ -37,7 +44,6 @@ def _cycles(text, key="cycles"):
 
 class Bench:
     def __init__(self, config, console):
-        from sim.offload import plain_sim, system_sim
         self.config = config
         self.console = console
         self.acc_sim, self.acc_params = system_sim(config)
@@ -45,9 +51,6 @@ class Bench:
 
     # ---- 1. softmax ---------------------------------------------------------------------
     def softmax(self, n):
-        from sim.offload import (build_app, run_program, softex_softmax_mismatches,
-                                 softmax_inputs, sw_softmax)
-        from flows.elf import load_elf
         x = softmax_inputs(ROWS, n, seed=n)
         out = dict(n=n)
         # One multi-row job (ROWS.COUNT = ROWS) and, for comparison, one job per row.
@@ -56,7 +59,7 @@ class Bench:
                             dict(ROWS=ROWS, N=n, JOB_ROWS=job_rows), preload=True)
             r = run_program(self.acc_sim, self.acc_params, elf, {"sx_out": 2 * x.size})
             assert r["exit_code"] == 0, r
-            base, lanes = load_elf(elf).symbols["sx_in"], self.acc_params["softex_lanes"]
+            base, lanes = load_elf(elf).symbols["sx_in"], self.acc_params["softex"]["lanes"]
             bad, _ = softex_softmax_mismatches(x, r.array("sx_out").reshape(ROWS, n), base, lanes)
             assert not bad, f"SoftEx rows differ from the golden model (row: columns): {bad}"
             out[key] = _cycles(r["output"])
@@ -75,21 +78,17 @@ class Bench:
 
     # ---- 2. CPI ---------------------------------------------------------------------------
     def cpi(self):
-        from flows.firmware import FIRMWARE, build
-        from sim.offload import run_program
         elf = build([FIRMWARE / "tests" / "cpi.c"])
         r = run_program(self.plain_sim, self.plain_params, elf, {})
         return {m.group(1): int(m.group(2)) / 64
                 for m in re.finditer(r"^(\w+) (\d+)$", r["output"], re.M) if m.group(1) != "base"}
 
     # ---- 3. attention ---------------------------------------------------------------------
-    def attention(self, shape_tuple):
-        from sim.attention import (AttentionShape, attention_inputs, buffer_align_for,
-                                   golden_attention, run_attention)
-        shape = AttentionShape(*shape_tuple, align=buffer_align_for(self.acc_params))
+    def attention(self):
+        shape = demo_shape(self.config)
         q, k, v = attention_inputs(shape)
         hw = run_attention(self.acc_sim, self.acc_params, shape, q, k, v)
-        want = golden_attention(shape, q, k, v, lanes=self.acc_params["softex_lanes"],
+        want = golden_attention(shape, q, k, v, lanes=self.acc_params["softex"]["lanes"],
                                 sbuf_addr=hw["sbuf_addr"])
         assert np.array_equal(hw["o"], want["o"]), "attention O differs from the golden model"
         sw = run_attention(self.plain_sim, self.plain_params, shape, q, k, v, gemm_sw=True,
@@ -107,11 +106,6 @@ class Bench:
     def sim_speed(self, amaranth_cycles):
         """Cycles per second of hello.c on the accelerated and on the plain cluster, Verilator
         and Amaranth (accelerators idle; the attention run gives Verilator with them busy)."""
-        from hw.cluster import Cluster
-        from hw.cluster.system import AcceleratedCluster
-        from flows.firmware import FIRMWARE, build
-        from sim.offload import run_program
-        from sim.cluster_amaranth import run_amaranth
         out = {}
         hello = build([FIRMWARE / "tests" / "hello.c"])
         progs = {"accelerated": (AcceleratedCluster, self.acc_sim, self.acc_params, hello),
@@ -119,12 +113,7 @@ class Bench:
         for name, (top, vsim, params, elf) in progs.items():
             r = run_program(vsim, params, elf, {})
             out[name] = dict(verilator_cycles=r["cycles"], verilator_s=r["seconds"])
-            kw = dict(cores=params["cores"], spm_kib=params["spm_kib"], imem_kib=params["imem_kib"],
-                      banks=get_config(self.config).cluster.banks)
-            if top is AcceleratedCluster:
-                kw.update(softex_lanes=params["softex_lanes"], tensor=params["tensor"],
-                          softex_engine=params["softex_engine"])
-            res = run_amaranth(elf, top=top, max_cycles=amaranth_cycles, **kw)
+            res = run_amaranth(elf, top=top, max_cycles=amaranth_cycles, **params)
             assert res.exit_code == r["exit_code"], (res, r)
             out[name].update(amaranth_cycles=res.cycles, amaranth_s=res.seconds)
         return out
@@ -163,9 +152,9 @@ def write_docs(cfg_name, params, sm, cpi, att, speed, docs):
     nc = params["cores"]
     L = ["# Cluster benchmarks", "",
          "Generated by `python -m scripts.bench_cluster` (simulated cycles; do not edit). "
-         f"Configuration `{cfg_name}`: {nc} sentinel-cpu cores, SoftEx {params['softex_lanes']} "
-         f"lanes, tensor unit {'x'.join(map(str, params['tensor']))}, "
-         f"{params['spm_kib']} KiB scratchpad in {params['banks']} banks.", "",
+         f"Configuration `{cfg_name}`: {nc} sentinel-cpu cores, SoftEx {params['softex']['lanes']} "
+         f"lanes, tensor unit {'x'.join(str(params['tensor'][k]) for k in ('rows', 'cols', 'pipes'))}, "
+         f"{params['scratchpad_kib']} KiB scratchpad in {params['banks']} banks.", "",
          f"## Softmax: SoftEx against software on the cores ({ROWS} rows of n elements)", "",
          f"SoftEx: `softmax_offload.c`, one job of {ROWS} rows (ROWS.COUNT = {ROWS}) and, for "
          "comparison, one job per row on both job contexts; cycles from the first ACQUIRE to "
@@ -262,7 +251,6 @@ def main(argv=None):
                     help="watchdog of the Amaranth runs")
     ap.add_argument("--docs", default=ROOT_DOCS)
     args = ap.parse_args(argv)
-    from scripts.sim import ATTENTION_SHAPES
     console = Console()
     ns = (64,) if args.quick else (64, 256, 1024)
     with Progress(console=console) as progress:
@@ -277,7 +265,7 @@ def main(argv=None):
         cpi = b.cpi()
         progress.advance(task)
         progress.update(task, description="attention head (software: first tile)")
-        att = b.attention(ATTENTION_SHAPES[args.config])
+        att = b.attention()
         progress.advance(task)
         progress.update(task, description="simulation speed (Amaranth)")
         speed = b.sim_speed(args.amaranth_cycles)

@@ -1,8 +1,8 @@
 """`make sim`: run every block regression under Verilator/cocotb, then the attention head on the
 accelerated cluster, and print a report.
 
-The regressions are the ones listed in ``sim.regressions.REGRESSIONS`` (the same list the
-pytest suite runs): each component's emitted Verilog is built once (cached in build/sim/),
+The regressions are ``sim.regressions.regressions(CONFIG)``, the configuration's blocks from
+the catalogue (the pytest suite runs the same list for configuration ``large``): each component's emitted Verilog is built once (cached in build/sim/),
 driven with random stalls, and compared bit for bit with its golden model. The attention demo
 (``sim.attention``, ``firmware/apps/attention.c``) runs one head on the configuration's
 AcceleratedCluster (cores + SoftEx + tensor unit) with the query tiles pipelined over two
@@ -23,9 +23,11 @@ from rich.table import Table
 
 import numpy as np
 
-from hw.config import config_names, get_config
-from sim.regressions import REGRESSIONS, by_name, run_regression
 from flows.toolchain import BUILD
+from hw.config import config_names, get_config
+from sim.attention import attention_inputs, demo_shape, errors_vs_float64, golden_attention, run_attention
+from sim.offload import build_app, plain_sim, run_program, system_sim
+from sim.regressions import by_name, regressions, run_regression
 
 
 def _fmt(v, spec="{:,}"):
@@ -40,8 +42,10 @@ def main(argv=None):
     ap.add_argument("--no-attention", action="store_true", help="skip the attention demo")
     ap.add_argument("--attention-only", action="store_true", help="only the attention demo")
     args = ap.parse_args(argv)
-    config = get_config(args.config)  # validates the name; the regressions use its block defaults
-    regs = [by_name(n) for n in args.names] if args.names else REGRESSIONS
+    config = get_config(args.config)
+    regs = regressions(config)
+    if args.names:
+        regs = [by_name(n, regs) for n in args.names]
     if args.attention_only:
         regs = []
 
@@ -97,24 +101,16 @@ def main(argv=None):
     return 1 if failed else 0
 
 
-#: The demo head per configuration: (seq, head_dim, block_q, block_k), sized to the scratchpad.
-ATTENTION_SHAPES = {"tiny": (32, 4, 12, 16), "default": (128, 16, 16, 64),
-                    "large": (128, 16, 16, 64), "paper": (256, 64, 32, 128)}
-
-
 def _attention_demo(console, config):
     """Run the attention head; returns (passed, markdown lines)."""
-    from sim.attention import (AttentionShape, attention_inputs, buffer_align_for,
-                               errors_vs_float64, golden_attention, run_attention)
-    from sim.offload import build_app, plain_sim, run_program, system_sim
     t0 = time.perf_counter()
     with console.status(f"attention head on the {config} accelerated cluster: building / running"):
         sim, params = system_sim(config)
-        seq, hd, bq, bk = ATTENTION_SHAPES[config]
-        shape = AttentionShape(seq, hd, bq, bk, align=buffer_align_for(params))
+        shape = demo_shape(config)
+        seq, hd, bq, bk = shape.seq, shape.head_dim, shape.block_q, shape.block_k
         q, k, v = attention_inputs(shape)
         got = run_attention(sim, params, shape, q, k, v, pipeline=True)
-    want = golden_attention(shape, q, k, v, lanes=params["softex_lanes"],
+    want = golden_attention(shape, q, k, v, lanes=params["softex"]["lanes"],
                             sbuf_addr=got["sbuf_addr"], pipeline=got["pipelined"])
     mism = {n: int(np.count_nonzero(got[n] != want[n])) for n in ("o", "s", "p")}
     err = errors_vs_float64(shape, q, k, v, got["o"])
@@ -135,8 +131,8 @@ def _attention_demo(console, config):
     ok = not any(mism.values()) and r["exit_code"] == 0
 
     table = Table(title=f"Attention head {seq} x {hd} (query tiles {bq}, key chunks {bk}) on the "
-                        f"{config} cluster ({params['cores']} cores, SoftEx {params['softex_lanes']} "
-                        f"lanes, tensor {'x'.join(map(str, params['tensor']))})")
+                        f"{config} cluster ({params['cores']} cores, SoftEx {params['softex']['lanes']} "
+                        f"lanes, tensor {'x'.join(str(params['tensor'][k]) for k in ('rows', 'cols', 'pipes'))})")
     # Pipelined: a stage's cycles are its driving core's busy time (tensor stages on core 1,
     # softmax on core 0) and the stages overlap; serial (1 core): they add up to the total.
     def driver(stage):

@@ -12,16 +12,25 @@ Used by ``tests/cluster/test_attention_verilator.py``, ``scripts/sim.py`` (``mak
 demo on the default configuration) and ``scripts/bench_cluster.py``.
 """
 
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 
 import numpy as np
 
+from flows.elf import load_elf
+from hw.cluster.system import port_align
+from hw.config import get_config
+from hw.params import check_int
+from hw.tensor.regmap import TensorOp
+
+from .golden.gemm import gemm
+from .golden.softmax import bf16_to_float, float_to_bf16, lane_offset, softmax_job
 from .offload import ALIGN, SW_LIB, build_app, padded, run_program, sw_softmax
 from .sw_gemm import SW_GEMM_SOURCE
 
 __all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention", "build_attention",
-           "run_attention", "float64_attention", "STAGES", "errors_vs_float64", "buffer_align_for"]
+           "run_attention", "float64_attention", "STAGES", "errors_vs_float64", "buffer_align_for",
+           "DEMO_SHAPES", "demo_shape"]
 
 STAGES = ("scale", "qk", "softmax", "pv")
 
@@ -44,7 +53,6 @@ class AttentionShape:
     align: int = ALIGN
 
     def __post_init__(self):
-        from hw.params import check_int
         check_int("seq", self.seq, min=1, max=4096)
         check_int("head_dim", self.head_dim, min=1, max=1024)
         if self.head_dim & (self.head_dim - 1) or (self.head_dim.bit_length() - 1) % 2:
@@ -87,13 +95,42 @@ class AttentionShape:
 
 def buffer_align_for(params):
     """Alignment (bytes) of the accelerator buffers of one AcceleratedCluster (its ``params``)."""
-    from hw.cluster.system import port_align
-    return port_align(params["tensor"], params["softex_lanes"])
+    return port_align(params["tensor"], params["softex"])
+
+
+#: Heads the attention demo can run, smallest first, as (seq, head_dim, block_q, block_k).
+#: :func:`demo_shape` takes the largest one that fits a configuration's cluster.
+DEMO_SHAPES = ((32, 4, 12, 16), (128, 16, 16, 64), (256, 64, 32, 128))
+
+#: Stack bytes per core that the attention program needs beside its buffers.
+STACK_BYTES = 2048
+
+
+def demo_shape(config, *, pipeline=True):
+    """The attention head of ``make sim`` on ``config`` (a Config or its name): the largest of
+    :data:`DEMO_SHAPES` whose buffers (query tiles pipelined when ``pipeline``) and the cores'
+    stacks fit its scratchpad, with strides aligned to its accelerators' ports. ValueError
+    when even the smallest does not fit."""
+    config = get_config(config)
+    align = port_align(config.tensor.to_dict(), config.softex.to_dict())
+    room = 1024 * config.cluster.scratchpad_kib - STACK_BYTES * config.cluster.cores
+    fitting = []
+    for seq, head_dim, block_q, block_k in DEMO_SHAPES:
+        if (2 * block_k) % align:
+            continue
+        shape = AttentionShape(seq, head_dim, block_q, block_k, align=align)
+        if shape.scratchpad_bytes(pipeline) <= room:
+            fitting.append(shape)
+    if not fitting:
+        raise ValueError(f"configuration {config.name}: no attention head of {DEMO_SHAPES} fits "
+                         f"{config.cluster.scratchpad_kib} KiB of scratchpad with "
+                         f"{config.cluster.cores} stacks of {STACK_BYTES} bytes and "
+                         f"{align}-byte strides")
+    return fitting[-1]
 
 
 def attention_inputs(shape, seed=7):
     """Q, K, V (BF16 patterns, seq x head_dim) of normal(0, 1) values."""
-    from .golden.softmax import float_to_bf16
     rng = np.random.default_rng(seed)
 
     def mat():
@@ -114,9 +151,6 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=N
     ``softex``: SoftEx jobs (``lanes``, buffers at ``sbuf_addr`` for the
     lane offsets; ``pipeline``: tile t in half t % 2 of the doubled buffers) or the software
     softmax. The GEMMs are the tensor unit's (the software GEMM is bit-identical to it)."""
-    from hw.tensor.regmap import TensorOp
-    from .golden.gemm import gemm
-    from .golden.softmax import lane_offset, softmax_job
     ident = scaled_identity(shape)
     kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
     n, bq, bk = shape.seq, shape.block_q, shape.block_k
@@ -154,7 +188,6 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=N
 
 def float64_attention(shape, q, k, v):
     """softmax(Q K^T / sqrt(d)) V in float64 from the BF16 inputs (no rounding anywhere)."""
-    from .golden.softmax import bf16_to_float
     qf, kf, vf = (bf16_to_float(x) for x in (q, k, v))
     s = qf @ kf.T / np.sqrt(shape.head_dim)
     e = np.exp(s - s.max(axis=1, keepdims=True))
@@ -164,7 +197,6 @@ def float64_attention(shape, q, k, v):
 def errors_vs_float64(shape, q, k, v, o):
     """Max and mean absolute error of O (BF16) against float64 attention, and the error of
     float64 attention rounded once to BF16 (the floor for any BF16 output)."""
-    from .golden.softmax import bf16_to_float, float_to_bf16
     ref = float64_attention(shape, q, k, v)
     err = np.abs(bf16_to_float(o) - ref)
     floor = np.abs(bf16_to_float(np.asarray(float_to_bf16(ref.ravel()), dtype=np.uint16))
@@ -198,13 +230,12 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
     overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
     more cores (both accelerators only)."""
-    from flows.elf import load_elf
     if pipeline and (gemm_sw or softmax_sw):
         raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
     need = shape.scratchpad_bytes(pipeline)
-    if need + 2048 * params["cores"] > params["spm_kib"] * 1024:
+    if need + STACK_BYTES * params["cores"] > params["scratchpad_kib"] * 1024:
         raise ValueError(f"attention {shape} needs {need} bytes of scratchpad "
-                         f"plus stacks; the cluster has {params['spm_kib']} KiB")
+                         f"plus stacks; the cluster has {params['scratchpad_kib']} KiB")
     st = shape.strides
     elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles,
                           pipeline=pipeline)

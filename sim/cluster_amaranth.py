@@ -39,13 +39,13 @@ def imem_words(elf, imem_size):
     return [words.get(4 * i, 0) for i in range(n)]
 
 
-def run_amaranth(elf, *, cores=1, spm_kib=16, banks=4, imem_kib=4, max_cycles=200_000,
+def run_amaranth(elf, *, cores=1, scratchpad_kib=16, banks=4, imem_kib=4, max_cycles=200_000,
                  events=None, probe=None, top=Cluster, **kwargs):
     """Run ``elf`` to its exit code. ``events``: optional ``{cycle: mask}`` pulses on the event
     lines. ``probe(ctx, dut, cycle)`` is called every cycle (after the edge) for extra checks.
     ``top``: the component class (a Cluster or a wrapper with the same ports)."""
-    dut = top(cores, spm_kib, banks=banks, imem_kib=imem_kib,
-                  imem_init=imem_words(elf, imem_kib * 1024), **kwargs)
+    dut = top(cores, scratchpad_kib, banks=banks, imem_kib=imem_kib,
+              imem_init=imem_words(elf, imem_kib * 1024), **kwargs)
     result = {}
     image = load_elf(elf)
 

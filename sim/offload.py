@@ -14,7 +14,13 @@ import re
 import numpy as np
 
 from flows.firmware import FIRMWARE, build
+from flows.runner import VerilatorSim
 from flows.toolchain import BUILD
+from hw.catalog import build as build_component
+from hw.cluster import Cluster
+from hw.config import buffer_align, get_config
+
+from .golden.softmax import float_to_bf16, lane_offset, softmax_row
 
 __all__ = ["ALIGN", "APPS", "SystemRun", "c_array_source", "system_sim", "run_program",
            "plain_sim", "softmax_inputs", "gemm_inputs", "padded", "stride_for", "sw_softmax", "SW_REL_BOUND",
@@ -24,12 +30,7 @@ APPS = FIRMWARE / "apps"
 SW_LIB = [FIRMWARE / "lib" / "bf16_softmax.c"]
 
 
-def _align():
-    from hw.cluster.system import buffer_align
-    return buffer_align()
-
-
-ALIGN = _align()
+ALIGN = buffer_align()
 
 #: Error bound of the software softmax (firmware/lib/bf16_softmax.c) against float64:
 #: |y - ref| <= SW_REL_BOUND * ref + 2^-126.
@@ -85,7 +86,6 @@ def build_app(app, arrays, defines, *, sw_lib=False, libs=(), preload=False, noi
 
 def softmax_inputs(rows, n, seed=1, scale=3.0):
     """``rows`` x ``n`` BF16 patterns, normal(0, scale) rounded to BF16, a few -inf masks."""
-    from .golden.softmax import float_to_bf16
     rng = np.random.default_rng(seed)
     x = np.asarray(float_to_bf16(rng.normal(0, scale, rows * n)), dtype=np.uint16)
     masked = rng.random(rows * n) < 0.03
@@ -101,7 +101,6 @@ def softex_softmax_mismatches(x, got, base, lanes):
     """Rows of ``got`` (SoftEx output of the packed ``x`` read from byte address ``base``) that
     differ from the golden model: ``{row: first differing columns}``, and the set of lane
     offsets the rows started at (the SoftEx datapath depends on them)."""
-    from .golden.softmax import lane_offset, softmax_row
     rows, n = x.shape
     bad, offsets = {}, set()
     for i in range(rows):
@@ -115,7 +114,6 @@ def softex_softmax_mismatches(x, got, base, lanes):
 
 def gemm_inputs(m, n, k, seed=2):
     """X (m x k), W (k x n), Y (m x n) BF16 patterns of uniform(-2, 2) values."""
-    from .golden.softmax import float_to_bf16
     rng = np.random.default_rng(seed)
 
     def mat(r, c):
@@ -211,31 +209,34 @@ _SIMS = {}
 
 
 def system_sim(config="tiny", **overrides):
-    """The (cached) Verilator simulator of ``AcceleratedCluster.from_config(config, **overrides)``
-    and its parameters."""
-    key = (config, tuple(sorted(overrides.items())))
+    """The (cached) Verilator simulator of the catalogue's ``cluster`` of ``config`` (a
+    configuration name) built with ``overrides`` (constructor arguments, e.g. ``cores=2`` or
+    ``softex={"engine": "lut_b"}``), and its parameters."""
+    key = (config, repr(sorted(overrides.items())))
     if key not in _SIMS:
-        from hw.cluster.system import AcceleratedCluster
-        from flows.runner import VerilatorSim
-        top = AcceleratedCluster.from_config(config, **overrides)
-        name = "system_" + config + "".join(f"_{k}{v}" for k, v in sorted(overrides.items()))
+        top = build_component(config, "cluster", **overrides)
+        name = "system_" + config + "".join(
+            f"_{k}{_flat(v)}" for k, v in sorted(overrides.items()))
         _SIMS[key] = (VerilatorSim.for_component(top, name=name), top.params)
     return _SIMS[key]
 
 
+def _flat(value):
+    """An override as part of a Verilog module name: ``{"engine": "lut_b"}`` -> ``lut_b``."""
+    if isinstance(value, dict):
+        return "_".join(_flat(v) for v in value.values())
+    return re.sub(r"\W", "", str(value))
+
+
 def plain_sim(config="default"):
-    """The (cached) Verilator simulator of the plain ``Cluster.from_config(config)`` (no
-    accelerators; software runs on it in the same cycles, ~70x faster) and its parameters
-    for :func:`run_program`."""
+    """The (cached) Verilator simulator of the plain :class:`hw.cluster.Cluster` of ``config``
+    (its section ``cluster``; no accelerators: software runs on it in the same cycles, much
+    faster) and its parameters for :func:`run_program`."""
     key = ("plain", config)
     if key not in _SIMS:
-        from hw.cluster import Cluster
-        from hw.config import get_config
-        from flows.runner import VerilatorSim
-        c = get_config(config).cluster
-        _SIMS[key] = (VerilatorSim.for_component(Cluster.from_config(config),
-                                                 name=f"cluster_{config}"),
-                      dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib))
+        params = get_config(config).cluster.to_dict()
+        _SIMS[key] = (VerilatorSim.for_component(Cluster(**params), name=f"cluster_{config}"),
+                      params)
     return _SIMS[key]
 
 
@@ -243,6 +244,6 @@ def run_program(sim, params, elf, dump, *, max_cycles=2_000_000):
     """Run ``elf`` to its exit; ``dump``: {symbol: bytes} read back. Returns a SystemRun."""
     sim.run("sim.benches.cluster_tb", name=elf.parent.name,
             params=dict(elf=str(elf), imem_size=params["imem_kib"] * 1024,
-                        spm_size=params["spm_kib"] * 1024, cores=params["cores"],
+                        spm_size=params["scratchpad_kib"] * 1024, cores=params["cores"],
                         max_cycles=max_cycles, dump=dump))
     return SystemRun(json.loads((sim.last_run_dir / "result.json").read_text()))

@@ -1,24 +1,39 @@
-"""The block regressions under Verilator/cocotb, listed in ONE place.
+"""The block regressions under Verilator/cocotb, built from the catalogue of a configuration.
 
-``REGRESSIONS`` is used by the pytest suite (tests/fp/test_fp_verilator.py: one test each) and
-by the ``make sim`` report: each entry names a component factory, the cocotb module that tests
-it and its parameters. :func:`run_regression` builds (cached under build/sim/<hash>/), runs,
-and returns the numbers the test module left in its run folder::
+``regressions(config)`` lists them for a configuration: every block comes from the catalogue
+(:mod:`hw.catalog`, the registry that emission and synthesis use too) with that configuration's
+parameters, plus, for the expp and GELU units, variants of the catalogue entry over lanes,
+modes and latencies. ``make sim CONFIG=...`` runs ``regressions(CONFIG)``; the pytest suite and
+the block benchmarks run :data:`REGRESSIONS`, the list of configuration :data:`TEST_CONFIG`.
+Each entry names the component, the cocotb bench that tests it (``sim.benches``) and its
+parameters. :func:`run_regression` builds (cached under build/sim/<hash>/), runs, and returns
+the numbers the bench left in its run folder::
 
-    for reg in REGRESSIONS:
+    for reg in regressions("default"):
         r = run_regression(reg)
         print(r["name"], r["cases"], r["mismatches"], r["cycles"], r["passed"])
 """
 
+import argparse
 import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Callable
 
-__all__ = ["Regression", "REGRESSIONS", "FP_REGRESSIONS", "EXPP_REGRESSIONS", "GELU_REGRESSIONS",
-           "ENGINE_REGRESSIONS", "TENSOR_SHAPES", "TENSOR_OPS", "tensor_jobs", "run_regression",
-           "by_name", "report", "report_row"]
+from flows.runner import SimulationFailed, VerilatorSim
+from hw.catalog import ComponentSpec, components
+from hw.config import get_config
+from hw.softex.gelu_coeffs import DEFAULT_TERMS
+
+from .tb.layout import layout_to_json
+
+__all__ = ["Regression", "regressions", "REGRESSIONS", "TEST_CONFIG", "FP_REGRESSIONS",
+           "EXPP_REGRESSIONS", "GELU_REGRESSIONS", "ENGINE_REGRESSIONS", "TENSOR_SHAPES",
+           "TENSOR_OPS", "SOFTEX_MEM", "TENSOR_MEM", "tensor_jobs", "run_regression", "by_name",
+           "report", "report_row"]
+
+#: The configuration whose blocks the pytest suite and the block benchmarks regress.
+TEST_CONFIG = "large"
 
 FP_TB = "sim.benches.fp_tb"
 
@@ -26,109 +41,84 @@ FP_TB = "sim.benches.fp_tb"
 @dataclass(frozen=True)
 class Regression:
     name: str                        # also the Verilog top-level name (unique)
-    factory: Callable[[], object]    # builds the Amaranth component (imports lazily)
+    spec: ComponentSpec              # the catalogue entry, with its overrides
     params: dict = field(default_factory=dict)
     tb: str = FP_TB                  # cocotb module
     result_file: str = "fp_result.json"
 
     def component(self):
-        return self.factory()
+        return self.spec()
 
 
-def _fp(cls_name, *args, **kwargs):
-    def factory():
-        import hw.fp
-        from hw.fp import BF16, FP32
-        fmts = {"bf16": BF16, "fp32": FP32}
-        args_ = [fmts.get(a, a) if isinstance(a, str) else a for a in args]
-        kwargs_ = {k: fmts.get(v, v) if isinstance(v, str) else v for k, v in kwargs.items()}
-        return getattr(hw.fp, cls_name)(*args_, **kwargs_)
-    return factory
-
-
+# ---- arithmetic: the configuration's operators ---------------------------------------------
 # Stimulus sizes: >= 200,000 random cases plus every corner combination for the binary and
 # ternary ops; exhaustive unary ops. Stalls: the first 20,000 cases run with heavy random
 # stalls (input gaps 30 %, output stalls 50 %), the rest with light ones (5 % / 5 %).
 _RANDOM = 200_000
 
-FP_REGRESSIONS = [
-    Regression("fp_add_bf16", _fp("FPAdd", "bf16", latency=2),
-               {"op": "add", "fmt": "bf16", "random": _RANDOM, "seed": 1}),
-    Regression("fp_add_fp32", _fp("FPAdd", "fp32", latency=2),
-               {"op": "add", "fmt": "fp32", "random": _RANDOM, "seed": 2}),
-    Regression("fp_mul_bf16", _fp("FPMul", "bf16", latency=2),
-               {"op": "mul", "fmt": "bf16", "random": _RANDOM, "seed": 3}),
-    Regression("fp_fma_bf16", _fp("FPFMA", "bf16", latency=2, mul_fmt="bf16"),
-               {"op": "fma", "acc_fmt": "bf16", "mul_fmt": "bf16", "random": _RANDOM, "seed": 4,
-                "corner_neg": "all"}),
-    Regression("fp_fma_fp32", _fp("FPFMA", "fp32", latency=3, mul_fmt="bf16"),
-               {"op": "fma", "acc_fmt": "fp32", "mul_fmt": "bf16", "random": _RANDOM, "seed": 5,
-                "corner_neg": "all"}),
-    Regression("fp_compare_bf16", _fp("FPCompare", "bf16", latency=2),
-               {"op": "compare", "fmt": "bf16", "random": _RANDOM, "seed": 6}),
-    Regression("fp_convert_fp32_bf16", _fp("FPConvert", "fp32", "bf16", latency=2),
-               {"op": "convert", "src_fmt": "fp32", "dst_fmt": "bf16", "random": _RANDOM, "seed": 7}),
-    Regression("fp_convert_bf16_fp32", _fp("FPConvert", "bf16", "fp32", latency=0),
-               {"op": "convert", "src_fmt": "bf16", "dst_fmt": "fp32", "seed": 8}),
-    Regression("fp_int_to_float_8", _fp("IntToFloat", 8, "bf16", latency=0),
-               {"op": "int_to_float", "width": 8, "fmt": "bf16", "seed": 9}),
-    Regression("fp_float_to_int_8", _fp("FloatToInt", 8, "bf16", latency=2),
-               {"op": "float_to_int", "width": 8, "fmt": "bf16", "seed": 10}),
-]
 
-def _expp(mode, lanes, latency):
-    def factory():
-        from hw.softex import Expp
-        return Expp(lanes, mode=mode, latency=latency)
-    return Regression(f"expp_{mode}_x{lanes}_l{latency}", factory,
-                      {"mode": mode, "lanes": lanes, "seed": 7 + lanes + latency, "gap": 0.25, "stall": 0.25},
-                      tb="sim.benches.expp_tb", result_file="result.json")
+def _fp_regressions(specs, width):
+    """(regression name, catalogue name, bench parameters) of every arithmetic operator."""
+    table = [
+        ("fp_add_bf16", "add_bf16", {"op": "add", "fmt": "bf16", "random": _RANDOM}),
+        ("fp_add_fp32", "add_fp32", {"op": "add", "fmt": "fp32", "random": _RANDOM}),
+        ("fp_mul_bf16", "mul_bf16", {"op": "mul", "fmt": "bf16", "random": _RANDOM}),
+        ("fp_fma_bf16", "fma_bf16", {"op": "fma", "acc_fmt": "bf16", "mul_fmt": "bf16",
+                                     "random": _RANDOM, "corner_neg": "all"}),
+        ("fp_fma_fp32", "fma_fp32", {"op": "fma", "acc_fmt": "fp32", "mul_fmt": "bf16",
+                                     "random": _RANDOM, "corner_neg": "all"}),
+        ("fp_compare_bf16", "compare_bf16", {"op": "compare", "fmt": "bf16",
+                                             "random": _RANDOM}),
+        ("fp_convert_fp32_bf16", "cvt_fp32_bf16", {"op": "convert", "src_fmt": "fp32",
+                                                   "dst_fmt": "bf16", "random": _RANDOM}),
+        ("fp_convert_bf16_fp32", "cvt_bf16_fp32", {"op": "convert", "src_fmt": "bf16",
+                                                   "dst_fmt": "fp32"}),
+        (f"fp_int_to_float_{width}", f"int{width}_to_bf16", {"op": "int_to_float",
+                                                              "width": width, "fmt": "bf16"}),
+        (f"fp_float_to_int_{width}", f"bf16_to_int{width}", {"op": "float_to_int",
+                                                              "width": width, "fmt": "bf16"}),
+    ]
+    return [Regression(name, specs[entry], {**params, "seed": seed})
+            for seed, (name, entry, params) in enumerate(table, 1)]
 
 
-# expp: all 65,536 BF16 inputs through each configuration (both modes, several lane counts and
-# latencies; latency 0 is combinational and has no clock in the Verilog).
-EXPP_REGRESSIONS = [
-    _expp("softex", 1, 2),
-    _expp("accurate", 1, 3),
-    _expp("accurate", 4, 1),
-    _expp("softex", 4, 0),
-]
+# ---- expp and GELU: the configuration's unit and variants over lanes, modes, latencies ------
 
-def _gelu(lanes, latency, gap, stall, seed):
-    def factory():
-        from hw.softex.gelu import Gelu
-        return Gelu(lanes, latency=latency)
-    from hw.softex.gelu_coeffs import DEFAULT_TERMS
-    return Regression(f"gelu_x{lanes}_l{latency}{'_stall' if gap else '_full'}", factory,
-                      {"terms": DEFAULT_TERMS, "acc_width": 14, "expp_mode": "accurate",
-                       "lanes": lanes, "seed": seed, "gap": gap, "stall": stall},
-                      tb="sim.benches.gelu_tb", result_file="result.json")
+def _expp_regressions(spec):
+    """All 65,536 BF16 inputs through the catalogue's expp unit and variants of it (both modes,
+    several lane counts and latencies; latency 0 is combinational and has no clock)."""
+    variants = [dict(mode="softex", lanes=1, latency=2), dict(mode="accurate", lanes=1, latency=3),
+                dict(mode="accurate", lanes=4, latency=1), dict(mode="softex", lanes=4, latency=0)]
+    out = []
+    for v in variants:
+        mode, lanes, latency = v["mode"], v["lanes"], v["latency"]
+        out.append(Regression(f"expp_{mode}_x{lanes}_l{latency}", spec.replace(**v),
+                              {"mode": mode, "lanes": lanes, "seed": 7 + lanes + latency,
+                               "gap": 0.25, "stall": 0.25},
+                              tb="sim.benches.expp_tb", result_file="result.json"))
+    return out
 
 
-# GELU (default K, 14-bit accumulator, accurate expp): all 65,536 inputs, once under random
-# stalls and once at full throughput (the benchmark: cycles per element = 1/lanes + fill).
-GELU_REGRESSIONS = [
-    _gelu(1, 6, 0.25, 0.25, 21),
-    _gelu(2, 3, 0.0, 0.0, 22),
-]
+def _gelu_regressions(spec):
+    """GELU (default K, 14-bit accumulator, accurate expp): all 65,536 inputs, once under random
+    stalls and once at full throughput (the benchmark: cycles per element = 1/lanes + fill)."""
+    out = []
+    for lanes, latency, gap, stall, seed in ((1, 6, 0.25, 0.25, 21), (2, 3, 0.0, 0.0, 22)):
+        out.append(Regression(
+            f"gelu_x{lanes}_l{latency}{'_stall' if gap else '_full'}",
+            spec.replace(lanes=lanes, latency=latency),
+            {"terms": DEFAULT_TERMS, "acc_width": 14, "expp_mode": "accurate", "lanes": lanes,
+             "seed": seed, "gap": gap, "stall": stall},
+            tb="sim.benches.gelu_tb", result_file="result.json"))
+    return out
 
-# -- engines: whole jobs through the register file and a stalling scratchpad ---------------
+
+# ---- engines: whole jobs through the register file and a stalling scratchpad ---------------
 # Their testbenches compare the whole memory image after every job; `cases` counts the output
 # elements (and state slots) compared, `mismatches` the failing checks (a test stops at its
 # first), `cycles` the simulated cycles (sim/tb/summary.py).
 
 SOFTEX_MEM = (0x1000_0000, 0x20000)          # scratchpad window (base, size) of the SoftEx runs
-
-
-def _softex(name, lanes, params, **kwargs):
-    def factory():
-        from hw.softex.softmax import SoftmaxEngine
-        return SoftmaxEngine(lanes, mem_base=SOFTEX_MEM[0], mem_size=SOFTEX_MEM[1], **kwargs)
-    return Regression(name, factory, {"lanes": lanes, "mem_base": SOFTEX_MEM[0],
-                                      "mem_size": SOFTEX_MEM[1], **params},
-                      tb="sim.benches.softmax_tb", result_file="summary.json")
-
-
 TENSOR_MEM = (0x1000_0000, 1 << 19)
 #: (M, N, K) with L=4, D=16, H=4: 1s, primes, just below/at/above tile multiples in every
 #: dimension (M vs L, N vs D, K vs H and vs the X beat D), and 96^3.
@@ -178,55 +168,55 @@ def tensor_jobs(kind):
     raise ValueError(f"kind must be one of shapes, special, b2b; got {kind!r}")
 
 
-def _tensor(name, acc, params):
-    def factory():
-        from hw.tensor.top import TensorUnit
-        return TensorUnit(acc=acc, mem_base=TENSOR_MEM[0], mem_size=TENSOR_MEM[1])
-    return Regression(name, factory, {"L": 4, "H": 4, "P": 3, "acc": acc,
-                                      "mem_base": TENSOR_MEM[0], "mem_size": TENSOR_MEM[1],
-                                      **params},
-                      tb="sim.benches.tensor_tb", result_file="summary.json")
+def _engine_regressions(specs, config):
+    """The SoftEx engines (expp and both LUT methods; every edge case under 30 % grant stalls)
+    and the tensor unit (every shape, special operands and GEMM-op, misprogrammed and
+    back-to-back jobs, soft clear; 25 % stalls, 30 % bus gaps) of ``config``."""
+    lanes, t = config.softex.lanes, config.tensor
+    softex_mem = dict(mem_base=SOFTEX_MEM[0], mem_size=SOFTEX_MEM[1])
+    tensor_mem = dict(mem_base=TENSOR_MEM[0], mem_size=TENSOR_MEM[1])
+    tensor = specs[f"tensor_{t.rows}x{t.cols}x{t.pipes}"]
+    return [
+        Regression(f"softmax_l{lanes}", specs[f"softex_softmax_x{lanes}"].replace(**softex_mem),
+                   {"lanes": lanes, **softex_mem, "stall": 0.3, "seed": 11},
+                   tb="sim.benches.softmax_tb", result_file="summary.json"),
+        Regression("tensor_unit", tensor.replace(**tensor_mem),
+                   {"L": t.rows, "H": t.cols, "P": t.pipes, "acc": tensor.kwargs["acc"],
+                    **tensor_mem, "stall": 0.25, "seed": 3, "gap_prob": 0.3,
+                    "jobs": tensor_jobs("shapes") + tensor_jobs("special") + tensor_jobs("b2b")},
+                   tb="sim.benches.tensor_tb", result_file="summary.json"),
+        *(Regression(f"lut_softmax_{method}_l{lanes}",
+                     specs[f"softex_lut_{method}_x{lanes}"].replace(**softex_mem),
+                     {"lanes": lanes, "method": method, **softex_mem, "stall": 0.3,
+                      "seed": seed},
+                     tb="sim.benches.lut_softmax_tb", result_file="summary.json")
+          for method, seed in (("a", 21), ("b", 22))),
+    ]
 
 
-ENGINE_REGRESSIONS = [
-    # SoftEx of configuration `large` (L = 8, accurate expp, GELU): every edge case under 30 %
-    # grant stalls
-    _softex("softmax_l8", 8, {"stall": 0.3, "seed": 11}),
-    # tensor unit of configuration `large` (4 x 4 x 3, fp32 accumulation): every shape, special
-    # operands and GEMM-op, misprogrammed and back-to-back jobs, soft clear, 25 % stalls, 30 %
-    # bus gaps
-    _tensor("tensor_unit", "fp32", {"stall": 0.25, "seed": 3, "gap_prob": 0.3,
-                                    "jobs": tensor_jobs("shapes") + tensor_jobs("special")
-                                    + tensor_jobs("b2b")}),
-]
+def regressions(config="default"):
+    """Every block regression of ``config`` (a Config or its name), in report order."""
+    config = get_config(config)
+    specs = components(config)
+    lanes = config.softex.lanes
+    return (_fp_regressions(specs, config.arith.fixed_width)
+            + _expp_regressions(specs[f"expp_x{lanes}"])
+            + _gelu_regressions(specs[f"gelu_x{lanes}"])
+            + _engine_regressions(specs, config))
 
 
-def _lut_softex(name, method, lanes, params):
-    def factory():
-        from hw.softex.lut_softmax import LutSoftmaxEngine
-        return LutSoftmaxEngine(lanes, method=method, mem_base=SOFTEX_MEM[0],
-                                mem_size=SOFTEX_MEM[1])
-    return Regression(name, factory, {"lanes": lanes, "method": method,
-                                      "mem_base": SOFTEX_MEM[0], "mem_size": SOFTEX_MEM[1],
-                                      **params},
-                      tb="sim.benches.lut_softmax_tb", result_file="summary.json")
+REGRESSIONS = regressions(TEST_CONFIG)
+FP_REGRESSIONS = [r for r in REGRESSIONS if r.tb == FP_TB]
+EXPP_REGRESSIONS = [r for r in REGRESSIONS if r.tb == "sim.benches.expp_tb"]
+GELU_REGRESSIONS = [r for r in REGRESSIONS if r.tb == "sim.benches.gelu_tb"]
+ENGINE_REGRESSIONS = [r for r in REGRESSIONS if r.result_file == "summary.json"]
 
 
-# LUT softmax engines (issue 5, docs/lut_softmax.md), L = 8: every edge case under 30 % grant
-# stalls, bit-exact against sim/golden/lut_softmax.py.
-ENGINE_REGRESSIONS += [
-    _lut_softex("lut_softmax_a_l8", "a", 8, {"stall": 0.3, "seed": 21}),
-    _lut_softex("lut_softmax_b_l8", "b", 8, {"stall": 0.3, "seed": 22}),
-]
-
-REGRESSIONS = FP_REGRESSIONS + EXPP_REGRESSIONS + GELU_REGRESSIONS + ENGINE_REGRESSIONS
-
-
-def by_name(name):
-    for reg in REGRESSIONS:
+def by_name(name, regs=REGRESSIONS):
+    for reg in regs:
         if reg.name == name:
             return reg
-    raise KeyError(f"no regression {name!r}; known: {', '.join(r.name for r in REGRESSIONS)}")
+    raise KeyError(f"no regression {name!r}; known: {', '.join(r.name for r in regs)}")
 
 
 def run_regression(reg, *, raise_on_failure=False, waves=False, **overrides):
@@ -236,9 +226,6 @@ def run_regression(reg, *, raise_on_failure=False, waves=False, **overrides):
     ``overrides`` replace entries of ``reg.params`` (e.g. ``random=1000`` for a quick run).
     With ``raise_on_failure`` a failing run raises :class:`flows.runner.SimulationFailed`.
     """
-    from flows.runner import SimulationFailed, VerilatorSim
-    from sim.tb.layout import layout_to_json
-
     t0 = time.perf_counter()
     component = reg.component()
     params = {**reg.params, **overrides, "name": reg.name, "run_id": uuid.uuid4().hex,
@@ -304,7 +291,6 @@ def report(results):
 
 
 def main(argv=None):
-    import argparse
     ap = argparse.ArgumentParser(description="Run the Verilator/cocotb block regressions")
     ap.add_argument("names", nargs="*", help="regressions to run (default: all)")
     ap.add_argument("--random", type=int, help="override the number of random cases")

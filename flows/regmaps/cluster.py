@@ -17,10 +17,7 @@ event line), the same three as for an accelerator's register map:
 from hw.cluster.regs import ADDRESS_MAP, CLUSTER_REGISTERS, WINDOW
 from hw.cluster.system import ACCELERATORS
 
-try:        # buffer_align moves from hw.cluster.system to hw.config (issue 20, in progress)
-    from hw.config import buffer_align
-except ImportError:
-    from hw.cluster.system import buffer_align
+from hw.config import buffer_align
 
 from . import markdown as _md
 from .pydriver import module_text

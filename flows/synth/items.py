@@ -211,12 +211,12 @@ SYNTH_LIST = [
     # port and interconnect). Router1 routed it on one placement and stalled in its tail on
     # another (docs/cluster.md, "Routing the large clusters").
     SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True, config="large",
-              params={"softex_engine": "lut_b", "tensor": [2, 4, 3]}, name="cluster_lut_b_2x4x3"),
+              params={"softex": {"engine": "lut_b"}, "tensor": {"rows": 2, "cols": 4, "pipes": 3}}, name="cluster_lut_b_2x4x3"),
     # The `tiny` configuration's cluster with the LUT-B engine: small enough to route in every
     # `make synth` (its tool time: docs/synth.md), so every run has a placed-and-routed cluster
     # Fmax (bus, interconnect, both accelerators and a core on one clock).
     SynthItem("cluster", **_LARGE_CLUSTER_PNR, config="tiny",
-              params={"softex_engine": "lut_b"}, name="cluster_tiny_lut_b"),
+              params={"softex": {"engine": "lut_b"}}, name="cluster_tiny_lut_b"),
 ]
 DEFAULT_SEEDS = (1, 2, 3)
 

@@ -26,20 +26,13 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..bus import TCDMSignature
-from ..params import check_int
+from ..params import check_int, check_pow2
 
 __all__ = ["TCDMInterconnect", "BankSignature", "Scratchpad"]
 
 
 def _log2(n):
     return n.bit_length() - 1
-
-
-def _pow2(name, value, lo, hi):
-    check_int(name, value, min=lo, max=hi)
-    if value & (value - 1):
-        raise ValueError(f"{name} must be a power of two in [{lo}, {hi}], got {value}")
-    return value
 
 
 class BankSignature(wiring.Signature):
@@ -66,11 +59,11 @@ class TCDMInterconnect(wiring.Component):
     def __init__(self, widths, n_banks, bank_words, *, addr_width=32):
         widths = list(widths)
         check_int("number of masters (len(widths))", len(widths), min=1, max=32)
-        self.n_banks = _pow2("n_banks", n_banks, 1, 64)
-        self.bank_words = _pow2("bank_words", bank_words, 1, 1 << 24)
+        self.n_banks = check_pow2("n_banks", n_banks, min=1, max=64)
+        self.bank_words = check_pow2("bank_words", bank_words, min=1, max=1 << 24)
         self.addr_width = check_int("addr_width", addr_width, min=1, max=32)
         for i, w in enumerate(widths):
-            _pow2(f"widths[{i}]", w, 8, 32 * self.n_banks)
+            check_pow2(f"widths[{i}]", w, min=8, max=32 * self.n_banks)
         self.widths = widths
         self.size = 4 * n_banks * bank_words
         if (1 << addr_width) < self.size:
@@ -189,8 +182,8 @@ class Scratchpad(wiring.Component):
     the cycle after the request). Ports: ``banks[b]`` (flipped :class:`BankSignature`)."""
 
     def __init__(self, n_banks, bank_words):
-        self.n_banks = _pow2("n_banks", n_banks, 1, 64)
-        self.bank_words = _pow2("bank_words", bank_words, 1, 1 << 24)
+        self.n_banks = check_pow2("n_banks", n_banks, min=1, max=64)
+        self.bank_words = check_pow2("bank_words", bank_words, min=1, max=1 << 24)
         self.row_width = max(1, _log2(bank_words))
         super().__init__({
             "banks": In(wiring.Signature({f"b{b}": Out(BankSignature(self.row_width))

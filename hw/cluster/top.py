@@ -4,7 +4,7 @@ peripheral bus (cluster registers and accelerator register-file slots), event li
 Address map (byte addresses, :data:`hw.cluster.regs.ADDRESS_MAP`)::
 
     0x0000_0000  instruction memory (imem_kib; cores fetch and load, the loader writes)
-    0x1000_0000  scratchpad (spm_kib, ``banks`` word-interleaved 32-bit banks)
+    0x1000_0000  scratchpad (scratchpad_kib, ``banks`` word-interleaved 32-bit banks)
     0x2000_0000  cluster registers (4 KiB: core id, cycles, mailbox, events, barrier, bus errors)
     0x2000_1000  accelerator register file i at 0x2000_1000 + i * 0x1000 (``accel`` ports)
 
@@ -29,20 +29,13 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..bus import TCDMSignature
-from ..params import check_int
+from ..params import Range, check_int, check_pow2
 from .bus import TCDMArbiter, TCDMDemux, WishboneToTCDM
 from .imem import InstructionMemory
 from .interconnect import Scratchpad, TCDMInterconnect
 from .regs import ADDRESS_MAP, WINDOW, ClusterRegs
 
 __all__ = ["Cluster"]
-
-
-def _pow2(name, value, lo, hi):
-    check_int(name, value, min=lo, max=hi)
-    if value & (value - 1):
-        raise ValueError(f"{name} must be a power of two in [{lo}, {hi}], got {value}")
-    return value
 
 
 def _link(m, master, slave):
@@ -67,9 +60,9 @@ def _split_imem(m, master, core_port, loader_port, loading):
 
 
 class Cluster(wiring.Component):
-    """``cores`` 1..8 sentinel-cpu cores; ``spm_kib`` scratchpad KiB (power of two); ``banks``
-    32-bit scratchpad banks (power of two, 1..64); ``imem_kib`` instruction memory KiB (power of
-    two); ``events`` event lines (1..32); ``wide_ports``: data widths of the external scratchpad
+    """``cores`` sentinel-cpu cores; ``scratchpad_kib`` scratchpad KiB; ``banks`` 32-bit
+    scratchpad banks; ``imem_kib`` instruction memory KiB; ``events`` event lines (ranges:
+    :attr:`PARAMETERS`); ``wide_ports``: data widths of the external scratchpad
     masters (accelerator TCDM ports, ``tcdm.w<i>``, absolute byte addresses, aligned to their
     width); ``accel_slots``: accelerator register-file slots on the peripheral bus
     (``accel.a<i>``, 12-bit offsets); ``imem_init``: initial instruction memory words.
@@ -79,21 +72,34 @@ class Cluster(wiring.Component):
     ``exit_valid``/``exit_code``, ``cycles``, ``bus_error`` (pulse per bus error).
     """
 
-    def __init__(self, cores=1, spm_kib=64, *, banks=8, imem_kib=16, events=4, wide_ports=(),
-                 accel_slots=0, imem_init=()):
-        self.n_cores = check_int("cores", cores, min=1, max=8)
-        self.spm_size = 1024 * _pow2("spm_kib", spm_kib, 1, 65536 // 64)
-        self.banks = _pow2("banks", banks, 1, 64)
+    #: Ranges of the size parameters (configuration section ``cluster`` reads them).
+    PARAMETERS = {
+        "cores": Range(1, 8),
+        "scratchpad_kib": Range(1, 1024, pow2=True),
+        "banks": Range(1, 64, pow2=True),
+        "imem_kib": Range(1, 4096, pow2=True),
+        "events": Range(1, 32),
+    }
+
+    def __init__(self, cores=1, scratchpad_kib=64, *, banks=8, imem_kib=16, events=4,
+                 wide_ports=(), accel_slots=0, imem_init=()):
+        sizes = dict(cores=cores, scratchpad_kib=scratchpad_kib, banks=banks, imem_kib=imem_kib,
+                     events=events)
+        for name, value in sizes.items():
+            self.PARAMETERS[name].check(name, value)
+        self.n_cores = cores
+        self.spm_size = 1024 * scratchpad_kib
+        self.banks = banks
         if self.spm_size < 4 * banks:
-            raise ValueError(f"spm_kib ({spm_kib}) is too small for {banks} banks")
-        self.imem_size = 1024 * _pow2("imem_kib", imem_kib, 1, 4096)
+            raise ValueError(f"scratchpad_kib ({scratchpad_kib}) is too small for {banks} banks")
+        self.imem_size = 1024 * imem_kib
         if self.imem_size > ADDRESS_MAP["SPM_BASE"] or self.spm_size > ADDRESS_MAP["SPM_BASE"]:
-            raise ValueError("imem_kib and spm_kib must each fit in 256 MiB")
-        self.n_events = check_int("events", events, min=1, max=32)
+            raise ValueError("imem_kib and scratchpad_kib must each fit in 256 MiB")
+        self.n_events = events
         self.wide_ports = list(wide_ports)
         check_int("number of wide_ports", len(self.wide_ports), min=0, max=8)
         for i, w in enumerate(self.wide_ports):
-            _pow2(f"wide_ports[{i}]", w, 8, 32 * self.banks)
+            check_pow2(f"wide_ports[{i}]", w, min=8, max=32 * self.banks)
         self.accel_slots = check_int("accel_slots", accel_slots, min=0, max=15)
         self.imem_init = list(imem_init)
         periph = WINDOW * (1 + self.accel_slots)
@@ -116,15 +122,6 @@ class Cluster(wiring.Component):
                 f"a{i}": Out(TCDMSignature(addr_width=12, data_width=32))
                 for i in range(self.accel_slots)}))
         super().__init__(members)
-
-    @classmethod
-    def from_config(cls, config, **overrides):
-        """The cluster of a named configuration (or Config): its ``cluster`` section."""
-        from ..config import get_config
-        c = get_config(config).cluster
-        kwargs = dict(banks=c.banks, imem_kib=c.imem_kib, events=c.events)
-        kwargs.update(overrides)
-        return cls(c.cores, c.scratchpad_kib, **kwargs)
 
     @property
     def regions(self):

@@ -4,14 +4,15 @@ from amaranth import Cat, Const, Mux
 from amaranth.lib import data
 from amaranth.utils import bits_for
 
-from ..params import check_int
+from ..params import Range
 from ..pipeline import PipelinedOp
 from .core import exp_shape, normalize, round_pack, shift_right_sticky, unpack, wire
 from .format import BF16, float_format
 
 __all__ = ["IntToFloat", "FloatToInt"]
 
-MIN_WIDTH, MAX_WIDTH = 2, 16
+#: Fixed-point widths IntToFloat and FloatToInt accept (configuration field arith.fixed_width).
+WIDTH = Range(2, 16)
 
 
 def _fixed_operands(width, value_shape, value_name):
@@ -32,9 +33,10 @@ class IntToFloat(PipelinedOp):
     """
 
     N_CUTS = 1
+    WIDTH = WIDTH
 
     def __init__(self, width=8, fmt=BF16, *, latency=0):
-        self.width = check_int("width", width, min=MIN_WIDTH, max=MAX_WIDTH)
+        self.width = WIDTH.check("width", width)
         self.fmt = float_format(fmt, param="fmt")
         super().__init__(_fixed_operands(self.width, self.width, "q"), self.fmt.layout,
                          latency=latency)
@@ -64,9 +66,10 @@ class FloatToInt(PipelinedOp):
     """
 
     N_CUTS = 1
+    WIDTH = WIDTH
 
     def __init__(self, width=8, fmt=BF16, *, latency=0):
-        self.width = check_int("width", width, min=MIN_WIDTH, max=MAX_WIDTH)
+        self.width = WIDTH.check("width", width)
         self.fmt = float_format(fmt, param="fmt")
         super().__init__(_fixed_operands(self.width, self.fmt.layout, "x"), self.width,
                          latency=latency)

@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 from ..bus import TCDMRequester, TCDMSignature
 from ..fp import FloatToInt, FPAdd, FPCompare, FPFMA, IntToFloat
 from ..fp.format import BF16, FP32
-from ..params import check_choice, check_int
+from ..params import Range, check_choice, check_int
 from ..regmap import RegisterFile
 from .expp import MODES, Expp
 from . import gelu_coeffs
@@ -93,12 +93,15 @@ class SoftmaxEngine(wiring.Component):
     the GELU unit, 0..6). The GELU expp uses ``mode`` too.
     """
 
+    #: Register stages of the exponential (its three cut points, then the output).
+    EXPP_LATENCY = Range(0, 6)
+
     def __init__(self, lanes=8, *, mode="accurate", expp_latency=2, addr_width=32,
                  mem_base=0, mem_size=None, n_contexts=2, cfg_addr_width=None, gelu=True,
                  gelu_terms=None, gelu_acc_width=14, gelu_latency=6):
         self.lanes = check_choice("lanes", lanes, LANE_CHOICES)
         self.mode = check_choice("mode", mode, MODES)
-        self.expp_latency = check_int("expp_latency", expp_latency, min=0, max=6)
+        self.expp_latency = self.EXPP_LATENCY.check("expp_latency", expp_latency)
         self.addr_width = check_int("addr_width", addr_width, min=8, max=32)
         self.mem_base = check_int("mem_base", mem_base, min=0, max=(1 << addr_width) - 1)
         if mem_size is None:

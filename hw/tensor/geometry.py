@@ -8,7 +8,7 @@ TCDM master of ``D * 16`` bits (one BF16 row segment of a tile per beat), as Red
 """
 
 from ..fp.format import BF16, FP32
-from ..params import check_int
+from ..params import Range
 
 __all__ = ["TensorGeometry", "ACC_FORMATS"]
 
@@ -18,7 +18,7 @@ ACC_FORMATS = {"fp32": FP32, "bf16": BF16}
 class TensorGeometry:
     """Validated parameters. Rules:
 
-    - ``L`` in 1..64, ``H`` in 1..32, ``P`` in 0..8;
+    - ``rows`` = ``L``, ``cols`` = ``H``, ``pipes`` = ``P`` in the ranges of :attr:`PARAMETERS`;
     - ``L <= H * (P + 1)`` (RedMulE's rule: an X beat of ``D`` elements per row; more rows than
       columns in flight would leave the port too little time to refill X);
     - ``D = H * (P + 1)`` a power of two between 2 and 64 (beats are ``2 * D`` bytes; addresses
@@ -27,10 +27,13 @@ class TensorGeometry:
       bf16 chain, every FMA rounds to bf16).
     """
 
-    def __init__(self, L=4, H=4, P=3, acc="fp32"):
-        self.L = check_int("L", L, min=1, max=64)
-        self.H = check_int("H", H, min=1, max=32)
-        self.P = check_int("P", P, min=0, max=8)
+    #: Ranges of the array's dimensions (configuration section ``tensor`` reads them).
+    PARAMETERS = {"rows": Range(1, 64), "cols": Range(1, 32), "pipes": Range(0, 8)}
+
+    def __init__(self, rows=4, cols=4, pipes=3, acc="fp32"):
+        self.L = self.PARAMETERS["rows"].check("rows (L)", rows)
+        self.H = self.PARAMETERS["cols"].check("cols (H)", cols)
+        self.P = self.PARAMETERS["pipes"].check("pipes (P)", pipes)
         if acc not in ACC_FORMATS:
             raise ValueError(f"acc must be one of 'fp32', 'bf16', got {acc!r}")
         self.acc = acc
@@ -38,10 +41,10 @@ class TensorGeometry:
         self.mul_fmt = BF16
         D = self.H * (self.P + 1)
         if D & (D - 1) or not 2 <= D <= 64:
-            raise ValueError(f"H * (P + 1) must be a power of two in 2..64 (port width H*(P+1)*16 "
+            raise ValueError(f"cols * (pipes + 1) = H * (P + 1) must be a power of two in 2..64 (port width H*(P+1)*16 "
                              f"bits = 32..1024), got H={self.H}, P={self.P} -> {D}")
         if self.L > D:
-            raise ValueError(f"L must be an integer in [1, H*(P+1)] = [1, {D}] "
+            raise ValueError(f"rows (L) must be an integer in [1, H*(P+1)] = [1, {D}] "
                              f"(rows <= output columns in flight), got {self.L}")
         self.D = D
 

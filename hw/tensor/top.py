@@ -38,9 +38,9 @@ class TensorUnit(wiring.Component):
 
     Parameters
     ----------
-    L, H, P : :class:`int`
-        Rows, CEs per row and pipeline registers per CE (:class:`~hw.tensor.geometry.
-        TensorGeometry`).
+    rows, cols, pipes : :class:`int`
+        Rows (L), CEs per row (H) and pipeline registers per CE (P) of the array
+        (:class:`~hw.tensor.geometry.TensorGeometry`; configuration section ``tensor``).
     acc : :class:`str`
         Accumulation format, ``"fp32"`` or ``"bf16"``.
     n_contexts : :class:`int`
@@ -67,9 +67,9 @@ class TensorUnit(wiring.Component):
         One-cycle pulse for every finished job.
     """
 
-    def __init__(self, L=4, H=4, P=3, acc="fp32", *, n_contexts=2, addr_width=32,
+    def __init__(self, rows=4, cols=4, pipes=3, acc="fp32", *, n_contexts=2, addr_width=32,
                  mem_base=0, mem_size=1 << 20, max_dim=4096, w_depth=4, cfg_addr_width=None):
-        self.g = TensorGeometry(L, H, P, acc)
+        self.g = TensorGeometry(rows, cols, pipes, acc)
         self.addr_width = check_int("addr_width", addr_width, min=8, max=32)
         self.mem_base = check_int("mem_base", mem_base, min=0, max=(1 << self.addr_width) - 1)
         self.mem_size = check_int("mem_size", mem_size, min=self.g.beat_bytes,

@@ -80,8 +80,8 @@ class ClusterWithCopy(wiring.Component):
     """A Cluster with one CopyAccel on slot 0 / event line 0 / wide port 0; the Cluster's other
     ports are forwarded."""
 
-    def __init__(self, cores=1, spm_kib=16, *, width=64, **kwargs):
-        self.cluster = Cluster(cores, spm_kib, wide_ports=[width], accel_slots=1, **kwargs)
+    def __init__(self, cores=1, scratchpad_kib=16, *, width=64, **kwargs):
+        self.cluster = Cluster(cores, scratchpad_kib, wide_ports=[width], accel_slots=1, **kwargs)
         self.accel = CopyAccel(width)
         sig = {k: v for k, v in self.cluster.signature.members.items()
                if k not in ("tcdm", "accel", "events")}

@@ -52,7 +52,7 @@ def test_attention_head_bit_exact(pipeline):
     q, k, v = attention_inputs(shape, seed=21)
     got = run_attention(sim, params, shape, q, k, v, pipeline=pipeline)
     assert got["pipelined"] == pipeline and params["cores"] >= 2
-    want = golden_attention(shape, q, k, v, lanes=params["softex_lanes"],
+    want = golden_attention(shape, q, k, v, lanes=params["softex"]["lanes"],
                             sbuf_addr=got["sbuf_addr"], pipeline=pipeline)
     for name in ("s", "p", "o"):
         bad = np.argwhere(got[name] != want[name])

@@ -50,7 +50,7 @@ def test_watchdog_reports_a_program_that_never_exits():
 def test_parameters_validated():
     with pytest.raises(ValueError, match=r"cores must be an integer in \[1, 8\], got 9"):
         Cluster(9)
-    with pytest.raises(ValueError, match=r"spm_kib must be a power of two"):
+    with pytest.raises(ValueError, match=r"scratchpad_kib must be a power of two"):
         Cluster(1, 48)
     with pytest.raises(ValueError, match=r"wide_ports\[0\] must be an integer in \[8, 128\]"):
         Cluster(1, 16, banks=4, wide_ports=[256])

@@ -13,7 +13,7 @@ from flows.firmware import FIRMWARE, build
 from sim.cluster_amaranth import run_amaranth
 
 TESTS = FIRMWARE / "tests"
-CFG = dict(cores=2, spm_kib=16, banks=4, imem_kib=8)
+CFG = dict(cores=2, scratchpad_kib=16, banks=4, imem_kib=8)
 
 
 _SIM = []
@@ -32,7 +32,7 @@ def run_verilator(program, *, sim=None, cfg=CFG, **params):
     elf = build([TESTS / program])
     sim.run("sim.benches.cluster_tb", name=program.split(".")[0],
             params=dict(elf=str(elf), imem_size=cfg["imem_kib"] * 1024,
-                        spm_size=cfg["spm_kib"] * 1024, cores=cfg["cores"], **params))
+                        spm_size=cfg["scratchpad_kib"] * 1024, cores=cfg["cores"], **params))
     return json.loads((sim.last_run_dir / "result.json").read_text())
 
 
@@ -72,8 +72,8 @@ def test_paper_cluster_eight_cores():
     from hw.config import get_config
     from flows.runner import VerilatorSim
     c = get_config("paper").cluster
-    cfg = dict(cores=c.cores, spm_kib=c.scratchpad_kib, imem_kib=c.imem_kib)
-    sim = VerilatorSim.for_component(Cluster.from_config("paper"), name="cluster_paper")
+    cfg = dict(cores=c.cores, scratchpad_kib=c.scratchpad_kib, imem_kib=c.imem_kib)
+    sim = VerilatorSim.for_component(Cluster(**c.to_dict()), name="cluster_paper")
     v = run_verilator("multicore.c", sim=sim, cfg=cfg, max_cycles=400_000)
     assert v["exit_code"] == 0, v
     sums = [sum(range(k + 1, 97, 8)) for k in range(8)]

@@ -12,20 +12,19 @@ from flows.emit import emit
 
 def _spec(name):
     c = get_config(name).cluster
-    return ComponentSpec("hw.cluster:Cluster", c.cores, c.scratchpad_kib, banks=c.banks,
-                         imem_kib=c.imem_kib, events=c.events)
+    return ComponentSpec(Cluster, **c.to_dict())
 
 
 @pytest.mark.parametrize("name", ["tiny", "default", "large", "paper"])
-def test_from_config(name):
+def test_section_is_the_constructor_arguments(name):
     cfg = get_config(name).cluster
-    cl = Cluster.from_config(name)
+    cl = Cluster(**cfg.to_dict())
     assert (cl.n_cores, cl.spm_size, cl.banks, cl.imem_size) == \
         (cfg.cores, cfg.scratchpad_kib * 1024, cfg.banks, cfg.imem_kib * 1024)
 
 
 def test_paper_sizes():
-    cl = Cluster.from_config("paper")
+    cl = Cluster(**get_config("paper").cluster.to_dict())
     assert (cl.n_cores, cl.spm_size) == (8, 256 * 1024)
     # The widest accelerator port of paper (tensor 24x8x3: 32 x 16 bits) fits in the banks.
     assert 32 * 16 <= 32 * cl.banks
@@ -46,6 +45,6 @@ def test_accelerator_ports_fit_the_banks(name):
     cfg = get_config(name)
     t = cfg.tensor
     widths = [TensorGeometry(t.rows, t.cols, t.pipes).port_width, 16 * cfg.softex.lanes]
-    cl = Cluster.from_config(name, wide_ports=widths, accel_slots=2)
+    cl = Cluster(**cfg.cluster.to_dict(), wide_ports=widths, accel_slots=2)
     assert cl.wide_ports == widths
     assert max(widths) <= 32 * cl.banks

@@ -58,18 +58,20 @@ def test_header_numbers_come_from_the_table():
 
 @pytest.mark.parametrize("kwargs, message", [
     (dict(events=1), r"events must be an integer in \[2, 32\], got 1"),
-    (dict(tensor=(4, 4)), r"tensor must be a tuple \(L, H, P\)"),
-    (dict(tensor_acc="fp16"), r"tensor_acc must be one of"),
-    (dict(softex_lanes=3), r"lanes must be one of"),
-    (dict(softex_expp_latency=7), r"softex_expp_latency must be an integer in \[0, 6\], got 7"),
-    (dict(tensor=(4, 3, 3)), r"H"),
-    (dict(spm_kib=0), r"spm_kib must be an integer in \[1, 1024\], got 0"),
+    (dict(tensor={"depth": 4}), r"tensor takes the keys rows, cols, pipes, acc; got depth"),
+    (dict(tensor={"acc": "fp16"}), r"acc must be one of"),
+    (dict(softex={"lanes": 3}), r"lanes must be one of"),
+    (dict(softex={"expp_latency": 7}), r"expp_latency must be an integer in \[0, 6\], got 7"),
+    (dict(softex={"engine": "lut_c"}), r"engine must be one of 'expp', 'lut_a', 'lut_b'"),
+    (dict(tensor={"cols": 3}), r"H \* \(P \+ 1\) must be a power of two"),
+    (dict(scratchpad_kib=0), r"scratchpad_kib must be an integer in \[1, 1024\], got 0"),
 ])
 def test_parameters_checked(kwargs, message):
     from hw.cluster.system import AcceleratedCluster
     with pytest.raises(ValueError, match=message):
-        AcceleratedCluster(**{**dict(cores=1, spm_kib=16, banks=4, imem_kib=8, softex_lanes=4,
-                                     tensor=(2, 2, 1)), **kwargs})
+        AcceleratedCluster(**{**dict(cores=1, scratchpad_kib=16, banks=4, imem_kib=8,
+                                     softex={"lanes": 4},
+                                     tensor={"rows": 2, "cols": 2, "pipes": 1}), **kwargs})
 
 
 @pytest.mark.verilator
@@ -77,7 +79,7 @@ def test_parameters_checked(kwargs, message):
 def test_softmax_offload_bit_exact(job_rows):
     sim, params = _sim()
     rows, n = 4, 99                          # packed rows of odd length: lane offsets 0, 3, 2, 1
-    lanes = params["softex_lanes"]
+    lanes = params["softex"]["lanes"]
     x = softmax_inputs(rows, n, seed=11)
     elf = build_app("softmax_offload.c", {"sx_in": x, "sx_out": x.size},
                     dict(ROWS=rows, N=n, JOB_ROWS=job_rows))

@@ -169,11 +169,12 @@ def test_catalog_contents():
     specs = components("default")
     assert list(specs) == ["add_bf16", "add_fp32", "mul_bf16", "fma_bf16", "fma_fp32",
                            "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "int8_to_bf16",
-                           "bf16_to_int8", "expp_x4", "softex_softmax_x4", "softex_lut_a_x4",
-                           "softex_lut_b_x4", "tensor_2x2x3", "cluster"]
+                           "bf16_to_int8", "expp_x4", "gelu_x4", "softex_softmax_x4",
+                           "softex_lut_a_x4", "softex_lut_b_x4", "tensor_2x2x3", "cluster"]
     # The block rows of `make synth` come from `large`: the same blocks, twice as wide.
     assert [n for n in components("large") if n not in specs] == [
-        "expp_x8", "softex_softmax_x8", "softex_lut_a_x8", "softex_lut_b_x8", "tensor_4x4x3"]
+        "expp_x8", "gelu_x8", "softex_softmax_x8", "softex_lut_a_x8", "softex_lut_b_x8",
+        "tensor_4x4x3"]
     assert specs["fma_fp32"].latency == CONFIGS["default"].arith.fma_latency
     assert specs["fma_fp32"].replace(latency=0).latency == 0
     # The fixed-point width names the casts.
@@ -192,11 +193,14 @@ def test_spec_overrides_latency():
     assert built[1].latency == 0
 
 
-def test_spec_target_checked():
-    with pytest.raises(ValueError, match="target must be 'module:Class'"):
+def test_spec_constructor_checked():
+    with pytest.raises(ValueError, match="constructor must be a component class or function"):
         ComponentSpec("hw.fp.FPAdd")
-    with pytest.raises(ImportError, match="hw.nonexistent"):
-        ComponentSpec("hw.nonexistent:X")()
+
+
+def test_spec_merges_dict_arguments():
+    spec = components("tiny")["cluster"].replace(softex={"engine": "lut_b"})
+    assert spec.kwargs["softex"] == {**get_config("tiny").softex.to_dict(), "engine": "lut_b"}
 
 
 # ---- configurations ----------------------------------------------------------------------------
@@ -225,8 +229,18 @@ def test_unknown_config_lists_names():
     (lambda: SoftExConfig(engine="lut_c"),
      r"softex\.engine must be one of 'expp', 'lut_a', 'lut_b', got 'lut_c'"),
     (lambda: get_config("default", **{"softex.engine": 2}), r"softex\.engine must be one of"),
-    (lambda: get_config("paper", **{"cluster.cores": 17}),
-     r"cluster\.cores must be an integer in \[1, 16\], got 17"),
+    (lambda: get_config("paper", **{"cluster.cores": 9}),
+     r"cluster\.cores must be an integer in \[1, 8\], got 9"),
+    (lambda: get_config("tiny", **{"cluster.scratchpad_kib": 48}),
+     r"cluster\.scratchpad_kib must be a power of two in \[1, 1024\], got 48"),
+    (lambda: get_config("tiny", **{"cluster.events": 1}),
+     r"cluster\.events must be an integer in \[2, 32\], got 1"),
+    (lambda: get_config("tiny", **{"softex.lanes": 6}),
+     r"softex\.lanes must be one of 4, 8, 16, 32, got 6"),
+    (lambda: get_config("tiny", **{"softex.expp_latency": 7}),
+     r"softex\.expp_latency must be an integer in \[0, 6\], got 7"),
+    (lambda: get_config("tiny", **{"tensor.cols": 3}),
+     r"tensor: cols \* \(pipes \+ 1\) = H \* \(P \+ 1\) must be a power of two"),
     (lambda: get_config("tiny", **{"arith.nope": 1}), r"unknown configuration field 'arith\.nope'"),
     (lambda: get_config("tiny", **{"nope.x": 1}), r"unknown configuration section 'nope'"),
     (lambda: Config(name="bad name"), r"name must be an identifier"),
@@ -235,6 +249,30 @@ def test_unknown_config_lists_names():
 def test_invalid_config(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_ranges_are_the_components():
+    """One range per parameter: each configuration section checks its fields against the very
+    objects the component it configures checks its arguments with."""
+    from hw.cluster import Cluster
+    from hw.cluster.system import AcceleratedCluster
+    from hw.fp.fixed import IntToFloat
+    from hw.softex import ENGINE_PARAMETERS, SoftmaxEngine
+    from hw.tensor.geometry import TensorGeometry
+    from hw.config import ClusterConfig
+    assert ClusterConfig.PARAMETERS is AcceleratedCluster.PARAMETERS
+    assert AcceleratedCluster.PARAMETERS["cores"] is Cluster.PARAMETERS["cores"]
+    assert SoftExConfig.PARAMETERS is ENGINE_PARAMETERS
+    assert ENGINE_PARAMETERS["expp_latency"] is SoftmaxEngine.EXPP_LATENCY
+    assert TensorConfig.PARAMETERS is TensorGeometry.PARAMETERS
+    assert ArithConfig.PARAMETERS["fma_latency"] is PipelinedOp.LATENCY
+    assert ArithConfig.PARAMETERS["fixed_width"] is IntToFloat.WIDTH
+    # ... and the sections' fields are the constructor arguments of the same names.
+    for name in ("tiny", "default", "large", "paper"):
+        config = get_config(name)
+        spec = components(config)["cluster"]
+        assert spec.kwargs == {**config.cluster.to_dict(), "softex": config.softex.to_dict(),
+                               "tensor": config.tensor.to_dict()}
 
 
 # ---- command line ----------------------------------------------------------------------------

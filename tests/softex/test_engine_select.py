@@ -1,15 +1,15 @@
 # amaranth: UnusedElaboratable=no
-"""Configuration section softex.engine chooses the SoftEx engine (hw.softex.engine_from_config)."""
+"""Configuration section softex.engine chooses the SoftEx engine (hw.softex.build_engine with the section's fields)."""
 
 import pytest
 
 from hw.config import get_config
 from flows.regmaps.cheader import c_header
-from hw.softex import LutSoftmaxEngine, SoftmaxEngine, engine_from_config
+from hw.softex import LutSoftmaxEngine, SoftmaxEngine, build_engine
 
 
 def test_default_is_expp():
-    engine = engine_from_config("default")
+    engine = build_engine(**get_config("default").softex.to_dict())
     assert type(engine) is SoftmaxEngine and engine.lanes == get_config("default").softex.lanes
     assert engine.expp_latency == get_config("default").softex.expp_latency == 4
 
@@ -17,7 +17,7 @@ def test_default_is_expp():
 @pytest.mark.parametrize("method", ["a", "b"])
 def test_lut_engines(method):
     config = get_config("tiny", **{"softex.engine": f"lut_{method}"})
-    engine = engine_from_config(config, mem_base=0x1000, mem_size=0x1000)
+    engine = build_engine(**config.softex.to_dict(), mem_base=0x1000, mem_size=0x1000)
     assert type(engine) is LutSoftmaxEngine
     assert (engine.method, engine.lanes, engine.mem_base) == (method, 4, 0x1000)
     # both engines share the register map and the port shape

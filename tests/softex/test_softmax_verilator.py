@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hw.config import get_config
-from hw.softex import engine_from_config
+from hw.softex import build_engine
 from hw.softex.softmax import SoftmaxEngine
 from sim.regressions import SOFTEX_MEM, by_name, run_regression
 from flows.runner import VerilatorSim
@@ -56,7 +56,7 @@ def test_softmax_default_cluster_engine():
     case 0-ULP; without stalls a row takes the 3n/L + 17 or 18 cycles of 2 stages (softmax.md)
     plus at most the two extra stages once in each pass (long rows hide some of them)."""
     sx = get_config("default").softex
-    sim = VerilatorSim.for_component(engine_from_config("default", mem_base=BASE, mem_size=SIZE),
+    sim = VerilatorSim.for_component(build_engine(**sx.to_dict(), mem_base=BASE, mem_size=SIZE),
                                      name="softmax_default_cluster")
     sim.run("sim.benches.softmax_tb", params={"lanes": sx.lanes, "mem_base": BASE, "mem_size": SIZE,
                                            "stall": 0.3, "seed": 9, "long_n": 1000,

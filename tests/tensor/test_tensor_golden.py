@@ -85,16 +85,16 @@ def test_geometry_validation():
     assert (g.L, g.H, g.P, g.D, g.port_width) == (4, 4, 3, 16, 256)
     assert TensorGeometry(24, 8, 3).D == 32
     assert TensorGeometry(12, 4, 3, "bf16").acc_width == 16
-    with pytest.raises(ValueError, match="L must"):
-        TensorGeometry(L=17, H=4, P=3)
+    with pytest.raises(ValueError, match=r"rows \(L\) must"):
+        TensorGeometry(rows=17, cols=4, pipes=3)
     with pytest.raises(ValueError, match="power of two"):
-        TensorGeometry(H=3, P=3)
+        TensorGeometry(cols=3, pipes=3)
     with pytest.raises(ValueError, match="power of two"):
-        TensorGeometry(H=4, P=2)
+        TensorGeometry(cols=4, pipes=2)
     with pytest.raises(ValueError, match="acc"):
         TensorGeometry(acc="fp16")
     with pytest.raises(ValueError, match="P"):
-        TensorGeometry(P=-1)
+        TensorGeometry(pipes=-1)
 
 
 def test_unit_parameters():
