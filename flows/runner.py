@@ -23,9 +23,7 @@ import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
 
-from amaranth.back import verilog
-
-from flows.emit import constant_drivers_as_always_comb
+from flows.emit import to_verilog
 
 from .toolchain import BUILD, ROOT, setup_verilator
 
@@ -52,9 +50,9 @@ class SimulationFailed(AssertionError):
 
 
 def emit_verilog(component, name):
-    """Verilog text of an Amaranth component (ports from its signature), with constant drivers
-    made visible to event-driven simulators (see flows.emit.constant_drivers_as_always_comb)."""
-    return constant_drivers_as_always_comb(verilog.convert(component, name=name, emit_src=False))
+    """Verilog-2005 text of an Amaranth component (ports from its signature): the same text as
+    ``make verilog`` writes (flows.emit.to_verilog)."""
+    return to_verilog(component, name)[0]
 
 
 @contextmanager
