@@ -33,29 +33,35 @@ the beats of stage A enter a FIFO, leave it as two half beats into a :class:`Gel
 lanes (one half beat per cycle: exactly the port's rate of one beat read per two cycles),
 and are paired again into the output FIFO (then int8 casts, as for softmax). Half the lanes
 halve GELU's area (K expp and 2K + 2 multipliers per lane) at no cost in cycles.
+
+Structure: the row-job front end of ``hw/softex/rowjob.py`` (:class:`~hw.softex.rowjob.RowJob`,
+:class:`~hw.softex.rowjob.RowPort`), the controller :class:`SoftmaxControl` (the states of a
+row between its check and its end) and the datapath stages :class:`BeatMaximum` (R),
+:class:`OnlineExp` (A, the exponential), :class:`LaneSums` (the lane FMAs: pass-1 sums,
+reduction, reciprocal), :class:`GeluPath` and :class:`SoftmaxOutput` (pass 2 and GELU results
+into the output FIFO).
 """
 
-from contextlib import contextmanager
-
 from amaranth import Array, C, Cat, Const, Module, Mux, ResetInserter, Signal
-from amaranth.lib import wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from ..bus import TCDMRequester, TCDMSignature
-from ..fp import FloatToInt, FPAdd, FPCompare, FPFMA, IntToFloat
+from ..bus import TCDMSignature
+from ..fp import FloatToInt, FPAdd, FPCompare, FPFMA
 from ..fp.format import BF16, FP32
 from ..params import Range, check_choice, check_int
 from ..regmap import RegisterFile
-from .expp import MODES, Expp
 from . import gelu_coeffs
+from .expp import MODES, Expp
 from .gelu import ACC_WIDTH_MAX, ACC_WIDTH_MIN, Gelu
-from .regmap import LENGTH_BITS, ROWS_BITS, Cause, ElemFormat, SoftexOp, softex_map
+from .regmap import LENGTH_BITS, SoftexOp, softex_map
+from .rowjob import (LANE_CHOICES, NEG_INF, ElementDecoder, RowJob, RowPort, beat_layout,
+                     comb_op, state_or_clear)
 
-__all__ = ["SoftmaxEngine", "SEED_TABLE", "LANE_CHOICES"]
+__all__ = ["SoftmaxEngine", "SoftmaxControl", "BeatMaximum", "OnlineExp", "LaneSums",
+           "GeluPath", "SoftmaxOutput", "SEED_TABLE", "LANE_CHOICES"]
 
-LANE_CHOICES = (4, 8, 16, 32)
-NEG_INF = 0xFF80
 ONE32 = 0x3F80_0000
 TWO32 = 0x4000_0000
 
@@ -68,14 +74,577 @@ def _seed_table():
     return tuple(t)
 
 
+#: 7-bit mantissa seeds of the reciprocal, indexed by the denominator's upper 7 mantissa bits.
 SEED_TABLE = _seed_table()
 
 
-def _comb(m, op, name):
-    """Instantiate a latency-0 PipelinedOp as a combinational function."""
-    m.submodules[name] = op
-    m.d.comb += [op.i.valid.eq(1), op.o.ready.eq(1)]
-    return op
+def _log2(lanes):
+    return lanes.bit_length() - 1
+
+
+def command_checks(cmd, gelu):
+    """The SoftmaxEngine's verdict on COMMAND ``cmd`` (a view of the job's COMMAND register) for
+    an engine with (``gelu``) or without the GELU unit: ``(is_gelu, bad_command, uses_out,
+    uses_slot)``. Softmax jobs need ACC or DIV; DIV alone needs LOAD, SAVE needs ACC; GELU jobs
+    ignore the four flags."""
+    op = cmd.OP.as_value()
+    acc, div, load, save = cmd.ACC, cmd.DIV, cmd.LOAD, cmd.SAVE
+    is_gelu = (op == SoftexOp.GELU) if gelu else C(0, 1)
+    bad_command = (((op != SoftexOp.SOFTMAX) & ~is_gelu)
+                   | (~is_gelu & (~(acc | div) | (div & ~acc & ~load) | (save & ~acc))))
+    return is_gelu, bad_command, div | is_gelu, (load | save) & ~is_gelu
+
+
+class SoftmaxControl(wiring.Component):
+    """The states of a softmax or GELU row between its check and its end.
+
+    From ``run``: GELU jobs go to pass 2 (P2); softmax jobs load the slot (LOAD, LOAD_WAIT) if
+    LOAD, run pass 1 (P1) if ACC, reduce the lane sums (REDUCE, log2 L cycles), save the slot
+    (SAVE) if SAVE and, if DIV, compute the reciprocal (SEED, RECIP: two Newton-Raphson steps)
+    and run pass 2. ``finish`` leaves the last state. The pass flags (``pass1``, ``pass2``,
+    ``gelu_pass``) tell the datapath which pass its beats belong to; ``clear`` resets them
+    first, so a transition in the cycle of ``clear`` still sets them.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat (REDUCE has log2 ``lanes`` levels).
+
+    Members
+    -------
+    clear : :py:`In(1)`
+        Soft clear: back to WAIT.
+    run : :py:`In(1)`
+        A checked row starts (:attr:`RowJob.run`).
+    restart : :py:`In(1)`
+        A row begins (:attr:`RowSignature.restart`): the count of pass-1 beats returns to 0.
+    gelu, acc, div, load, save : :py:`In(1)`
+        The job is a GELU job; COMMAND.ACC, DIV, LOAD, SAVE.
+    beats : :py:`In(LENGTH_BITS)`
+        Beats of the row.
+    exp_valid : :py:`In(1)`
+        The exponentials of a beat leave the Expp.
+    ok : :py:`In(1)`
+        A grant of this job's request.
+    write_done : :py:`In(1)`
+        Pass 2 wrote the row's last beat.
+    finish : :py:`Out(1)`
+        The row's last state ends.
+    load_slot, slot_loaded, read, accumulate, reduce, save_slot, seed, newton, write : :py:`Out(1)`
+        The states LOAD, LOAD_WAIT, P1, P1 with ``exp_valid``, REDUCE, SAVE, SEED, RECIP, P2.
+    rewind : :py:`Out(1)`
+        The reciprocal is ready: pass 2 starts at beat 0.
+    step : :py:`Out(range(max(log2(lanes), 4) + 1))`
+        The level of REDUCE, the step of RECIP.
+    pass1, pass2, gelu_pass : :py:`Out(1)`
+        The beats leaving the port belong to pass 1, pass 2, a GELU job.
+    """
+
+    def __init__(self, lanes):
+        self.lanes = lanes
+        super().__init__({
+            "clear": In(1), "run": In(1), "restart": In(1),
+            "gelu": In(1), "acc": In(1), "div": In(1), "load": In(1), "save": In(1),
+            "beats": In(LENGTH_BITS), "exp_valid": In(1), "ok": In(1), "write_done": In(1),
+            "finish": Out(1),
+            "load_slot": Out(1), "slot_loaded": Out(1), "read": Out(1), "accumulate": Out(1),
+            "reduce": Out(1), "save_slot": Out(1), "seed": Out(1), "newton": Out(1),
+            "write": Out(1), "rewind": Out(1),
+            "step": Out(range(max(_log2(lanes), 4) + 1)),
+            "pass1": Out(1), "pass2": Out(1), "gelu_pass": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        levels = _log2(self.lanes)
+        step = self.step
+        accumulated = Signal(LENGTH_BITS)                 # pass-1 beats summed
+
+        def after_pass1():                                # REDUCE or P1 next
+            with m.If(self.acc):
+                m.d.sync += self.pass1.eq(1)
+                m.next = "P1"
+            with m.Else():
+                m.d.sync += step.eq(0)
+                m.next = "REDUCE"
+
+        def end_or(state, condition):                     # `state` if condition, else the end
+            with m.If(condition):
+                m.next = state
+            with m.Else():
+                m.d.comb += self.finish.eq(1)
+                m.next = "WAIT"
+
+        def state(name):                                  # soft clear: back to WAIT
+            return state_or_clear(m, name, self.clear, "WAIT")
+
+        with m.If(self.clear):
+            m.d.sync += [self.pass1.eq(0), self.pass2.eq(0), self.gelu_pass.eq(0)]
+        with m.FSM(name="softmax"):
+            with state("WAIT"):
+                with m.If(self.run):
+                    with m.If(self.gelu):
+                        m.d.sync += self.gelu_pass.eq(1)
+                        m.next = "P2"
+                    with m.Elif(self.load):
+                        m.next = "LOAD"
+                    with m.Else():
+                        after_pass1()
+            with state("LOAD"):
+                m.d.comb += self.load_slot.eq(1)
+                with m.If(self.ok):
+                    m.next = "LOAD_WAIT"
+            with state("LOAD_WAIT"):
+                m.d.comb += self.slot_loaded.eq(1)
+                after_pass1()
+            with state("P1"):
+                m.d.comb += self.read.eq(1)
+                with m.If(self.exp_valid):
+                    m.d.comb += self.accumulate.eq(1)
+                    m.d.sync += accumulated.eq(accumulated + 1)
+                    with m.If(accumulated == self.beats - 1):
+                        m.d.sync += [self.pass1.eq(0), step.eq(0)]
+                        m.next = "REDUCE"
+            with state("REDUCE"):
+                m.d.comb += self.reduce.eq(1)
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == levels - 1):
+                    m.d.sync += step.eq(0)
+                    with m.If(self.save):
+                        m.next = "SAVE"
+                    with m.Else():
+                        end_or("SEED", self.div)
+            with state("SAVE"):
+                m.d.comb += self.save_slot.eq(1)
+                with m.If(self.ok):
+                    end_or("SEED", self.div)
+            with state("SEED"):
+                m.d.comb += self.seed.eq(1)
+                m.d.sync += step.eq(0)
+                m.next = "RECIP"
+            with state("RECIP"):
+                m.d.comb += self.newton.eq(1)
+                m.d.sync += step.eq(step + 1)
+                with m.If(step == 3):
+                    m.d.comb += self.rewind.eq(1)
+                    m.d.sync += self.pass2.eq(1)
+                    m.next = "P2"
+            with state("P2"):
+                m.d.comb += self.write.eq(1)
+                with m.If(self.write_done):
+                    m.d.sync += [self.pass2.eq(0), self.gelu_pass.eq(0)]
+                    m.d.comb += self.finish.eq(1)
+                    m.next = "WAIT"
+        with m.If(self.restart):
+            m.d.sync += accumulated.eq(0)
+        return m
+
+
+class BeatMaximum(wiring.Component):
+    """Stage R: the elements of a read beat as BF16 (:class:`~hw.softex.rowjob.ElementDecoder`),
+    lanes outside the row as -inf, and their maximum (a tree of FPCompare), registered for
+    stage A.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+
+    Members
+    -------
+    beat : :py:`In(stream.Signature(beat_layout(lanes), always_ready=True))`
+        The beats read (:attr:`RowPort.beat`).
+    int8 : :py:`In(1)`
+        The elements are int8.
+    int_bits, signed : :py:`In(4)`, :py:`In(1)`
+        CAST.IN_INT_BITS, CAST.IN_SIGNED.
+    clear : :py:`In(1)`
+        Soft clear (drops the beat in flight).
+    valid : :py:`Out(1)`
+        A beat is in stage A.
+    elements : :py:`Out(16 * lanes)`
+        Its BF16 elements.
+    maximum : :py:`Out(16)`
+        Their maximum.
+    """
+
+    def __init__(self, lanes):
+        self.lanes = lanes
+        super().__init__({
+            "beat": In(stream.Signature(beat_layout(lanes), always_ready=True)),
+            "int8": In(1), "int_bits": In(4), "signed": In(1), "clear": In(1),
+            "valid": Out(1), "elements": Out(16 * lanes), "maximum": Out(16),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        beat = self.beat.payload
+        decoder = m.submodules.decoder = ElementDecoder(self.lanes)
+        m.d.comb += [decoder.word.eq(beat.data), decoder.half.eq(beat.half),
+                     decoder.int8.eq(self.int8), decoder.int_bits.eq(self.int_bits),
+                     decoder.signed.eq(self.signed)]
+        elements = [Mux(beat.lanes[j], decoder.elements[16 * j:16 * j + 16], NEG_INF)
+                    for j in range(self.lanes)]
+        level = elements
+        k = 0
+        while len(level) > 1:
+            pairs = []
+            for i in range(0, len(level), 2):
+                compare = comb_op(m, FPCompare(BF16), f"beat_max{k}")
+                k += 1
+                m.d.comb += [compare.i.payload.a.eq(level[i]),
+                             compare.i.payload.b.eq(level[i + 1])]
+                pairs.append(compare.o.payload.max.as_value())
+            level = pairs
+        m.d.sync += [self.valid.eq(self.beat.valid), self.elements.eq(Cat(*elements)),
+                     self.maximum.eq(level[0])]
+        with m.If(self.clear):
+            m.d.sync += self.valid.eq(0)
+        return m
+
+
+class OnlineExp(wiring.Component):
+    """Stage A and the exponential: the running maximum m (pass 1: m_new = maximum(m, beat
+    maximum); otherwise m), the L differences bf16(x_j - m_new) and the rescale argument
+    bf16(m - m_new) into one :class:`~hw.softex.expp.Expp` of L + 1 lanes, with the side band
+    (m grew, m_new = -inf) delayed alongside.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+    mode : :class:`str`
+        Expp mode.
+    latency : :class:`int`
+        Register stages of the Expp.
+
+    Members
+    -------
+    valid : :py:`In(1)`
+        A beat is in stage A.
+    elements : :py:`In(16 * lanes)`
+        Its BF16 elements.
+    beat_max : :py:`In(16)`
+        Their maximum.
+    pass1 : :py:`In(1)`
+        The beat belongs to pass 1 (m follows the maximum).
+    load : :py:`In(1)`
+        Set m to ``load_max`` (a slot was read).
+    load_max : :py:`In(16)`
+        The maximum of the slot.
+    restart : :py:`In(1)`
+        A row begins: m = -inf.
+    clear : :py:`In(1)`
+        Soft clear (empties the Expp).
+    maximum : :py:`Out(16)`
+        The running maximum m.
+    exp_valid : :py:`Out(1)`
+        The exponentials of a beat leave the Expp.
+    exponentials : :py:`Out(16 * (lanes + 1))`
+        e_j = exp(x_j - m_new) in lanes 0 .. L - 1, the rescale factor f = exp(m - m_new) in
+        lane L.
+    grown : :py:`Out(1)`
+        m grew with that beat (pass 1).
+    masked : :py:`Out(1)`
+        m_new was -inf (every element so far masked).
+    """
+
+    def __init__(self, lanes, *, mode, latency):
+        self.lanes = lanes
+        self.mode = mode
+        self.latency = latency
+        super().__init__({
+            "valid": In(1), "elements": In(16 * lanes), "beat_max": In(16), "pass1": In(1),
+            "load": In(1), "load_max": In(16), "restart": In(1), "clear": In(1),
+            "maximum": Out(16, init=NEG_INF), "exp_valid": Out(1),
+            "exponentials": Out(16 * (lanes + 1)), "grown": Out(1), "masked": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes = self.lanes
+        current = self.maximum
+        running = comb_op(m, FPCompare(BF16), "running_max")
+        m.d.comb += [running.i.payload.a.eq(current), running.i.payload.b.eq(self.beat_max)]
+        new_max = Signal(16, name="m_new")
+        m.d.comb += new_max.eq(Mux(self.pass1, running.o.payload.max.as_value(), current))
+        growth = comb_op(m, FPCompare(BF16), "growth")
+        m.d.comb += [growth.i.payload.a.eq(new_max), growth.i.payload.b.eq(current)]
+        grown = self.pass1 & growth.o.payload.gt
+        masked = new_max == NEG_INF
+        with m.If(self.valid & self.pass1):
+            m.d.sync += current.eq(new_max)
+        differences = []
+        for j in range(lanes + 1):
+            sub = comb_op(m, FPAdd(BF16), f"sub{j}")
+            src = self.elements[16 * j:16 * j + 16] if j < lanes else current
+            m.d.comb += [sub.i.payload.a.eq(src), sub.i.payload.b.eq(new_max),
+                         sub.i.payload.sub.eq(1)]
+            differences.append(sub.o.payload.as_value())
+
+        expp = Expp(lanes + 1, mode=self.mode, latency=self.latency)
+        m.submodules.expp = ResetInserter(self.clear)(expp)
+        m.d.comb += [expp.i.payload.as_value().eq(Cat(*differences)),
+                     expp.i.valid.eq(self.valid), expp.o.ready.eq(1)]
+        side = Cat(grown, masked)
+        for i in range(self.latency):
+            delayed = Signal(2, name=f"side{i}")
+            m.d.sync += delayed.eq(side)
+            side = delayed
+        m.d.comb += [self.exp_valid.eq(expp.o.valid),
+                     self.exponentials.eq(expp.o.payload.as_value()),
+                     self.grown.eq(side[0]), self.masked.eq(side[1])]
+        with m.If(self.load):
+            m.d.sync += current.eq(self.load_max)
+        with m.If(self.restart):
+            m.d.sync += current.eq(NEG_INF)
+        return m
+
+
+class LaneSums(wiring.Component):
+    """The L lane FMAs (fp32 x fp32 + fp32) and the fp32 state they compute: the partial sums
+    S_j of pass 1 (S_j = S_j * (grown ? f : 1) + e_j per beat), their fixed pairwise reduction
+    into S_0 = D (level ``step``: S_j += S_(j + 2^step) for j a multiple of 2^(step + 1)), and
+    the reciprocal r of D on lane 0's FMA: a 7-bit table seed (:data:`SEED_TABLE`) and two
+    Newton-Raphson steps (t = 2 - D y, y = y t), NaN, infinities and zeros handled apart.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+
+    Members
+    -------
+    exponentials : :py:`In(16 * (lanes + 1))`
+        The Expp's output (:attr:`OnlineExp.exponentials`).
+    grown, masked : :py:`In(1)`
+        Its side band (:attr:`OnlineExp.grown`, :attr:`OnlineExp.masked`).
+    accumulate, reduce, seed, newton : :py:`In(1)`
+        Add a beat; reduce level ``step``; seed the reciprocal; Newton-Raphson ``step``.
+    step : :py:`In(range(max(log2(lanes), 4) + 1))`
+        The reduction level or Newton-Raphson step (r is taken after step 3).
+    load : :py:`In(1)`
+        Set D to ``load_sum`` (a slot was read).
+    load_sum : :py:`In(32)`
+        The denominator of the slot.
+    restart : :py:`In(1)`
+        A row begins: every S_j = 0.
+    denominator : :py:`Out(32)`
+        D = S_0.
+    reciprocal : :py:`Out(32)`
+        r = 1 / D (fp32).
+    """
+
+    def __init__(self, lanes):
+        self.lanes = lanes
+        super().__init__({
+            "exponentials": In(16 * (lanes + 1)), "grown": In(1), "masked": In(1),
+            "accumulate": In(1), "reduce": In(1), "seed": In(1), "newton": In(1),
+            "step": In(range(max(_log2(lanes), 4) + 1)),
+            "load": In(1), "load_sum": In(32), "restart": In(1),
+            "denominator": Out(32), "reciprocal": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes, step = self.lanes, self.step
+        sums = [Signal(32, name=f"S{j}") for j in range(lanes)]
+        iterate = Signal(32, name="y")                    # reciprocal iterate
+        correction = Signal(32, name="t")                 # 2 - D y
+        e = self.exponentials
+        factor = Cat(C(0, 16), e[16 * lanes:16 * lanes + 16])
+        fmas = []
+        for j in range(lanes):
+            fma = comb_op(m, FPFMA(FP32, mul_fmt=FP32), f"fma{j}")
+            fmas.append(fma)
+            p = fma.i.payload
+            # default: accumulation S_j * (grown ? f : 1) + e_j
+            m.d.comb += [p.a.eq(sums[j]), p.b.eq(Mux(self.grown, factor, ONE32)),
+                         p.c.eq(Mux(self.masked, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
+                         p.neg_ab.eq(0), p.neg_c.eq(0)]
+        with m.If(self.accumulate):
+            m.d.sync += [sums[j].eq(fmas[j].o.payload.as_value()) for j in range(lanes)]
+        with m.If(self.reduce):
+            for level in range(_log2(lanes)):
+                s = 1 << level
+                with m.If(step == level):
+                    for j in range(0, lanes, 2 * s):
+                        p = fmas[j].i.payload
+                        m.d.comb += [p.a.eq(sums[j + s]), p.b.eq(ONE32), p.c.eq(sums[j])]
+                        m.d.sync += sums[j].eq(fmas[j].o.payload.as_value())
+
+        denominator = sums[0]
+        exponent, sign = denominator[23:31], denominator[31]
+        seeds = Array(Const(v, 7) for v in SEED_TABLE)
+        seed = Cat(C(0, 16), seeds[denominator[16:23]], (C(253, 9) - exponent)[:8], sign)
+        is_nan = (exponent == 0xFF) & (denominator[:23] != 0)
+        is_inf = exponent == 0                          # D zero or subnormal: r = +-inf
+        is_zero = exponent >= 253                       # D huge (or inf): r = +-0
+        special = Mux(is_nan, 0x7FC0_0000, Mux(is_inf, Cat(C(0x7F80_0000, 31), sign),
+                                               Cat(C(0, 31), sign)))
+        with m.If(self.seed):
+            m.d.sync += iterate.eq(seed)
+        with m.If(self.newton):
+            p = fmas[0].i.payload
+            result = fmas[0].o.payload.as_value()
+            with m.If(step[0] == 0):                    # t = 2 - D * y
+                m.d.comb += [p.a.eq(denominator), p.b.eq(iterate), p.c.eq(TWO32),
+                             p.neg_ab.eq(1)]
+                m.d.sync += correction.eq(result)
+            with m.Else():                              # y = y * t
+                m.d.comb += [p.a.eq(iterate), p.b.eq(correction), p.c.eq(0)]
+                m.d.sync += iterate.eq(result)
+            with m.If(step == 3):
+                m.d.sync += self.reciprocal.eq(Mux(is_nan | is_inf | is_zero, special, result))
+        with m.If(self.load):
+            m.d.sync += sums[0].eq(self.load_sum)
+        with m.If(self.restart):
+            m.d.sync += [s.eq(0) for s in sums]
+        m.d.comb += self.denominator.eq(denominator)
+        return m
+
+
+class GeluPath(wiring.Component):
+    """GELU jobs: the beats of stage A enter a FIFO, leave it as two half beats into a
+    :class:`~hw.softex.gelu.Gelu` of L / 2 lanes (one half beat per cycle: the port's rate of
+    one beat read per two cycles) and are paired again towards the output FIFO.
+
+    Parameters
+    ----------
+    unit : :class:`~hw.softex.gelu.Gelu`
+        The GELU unit, of ``lanes // 2`` lanes.
+    lanes : :class:`int`
+        Elements per beat.
+    depth : :class:`int`
+        Depth of the input FIFO (the pass-2 credits keep it from overflowing).
+
+    Members
+    -------
+    restart : :py:`In(1)`
+        Empty the FIFO, the unit and the pairing (a soft clear or a job start).
+    valid : :py:`In(1)`
+        A beat of a GELU job is in stage A.
+    elements : :py:`In(16 * lanes)`
+        Its BF16 elements.
+    room : :py:`In(1)`
+        The output FIFO accepts a beat.
+    result_valid : :py:`Out(1)`
+        A beat of results enters the output FIFO.
+    result : :py:`Out(16 * lanes)`
+        The beat of results.
+    """
+
+    def __init__(self, unit, lanes, *, depth):
+        self.unit = unit
+        self.lanes = lanes
+        self.depth = depth
+        super().__init__({
+            "restart": In(1), "valid": In(1), "elements": In(16 * lanes), "room": In(1),
+            "result_valid": Out(1), "result": Out(16 * lanes),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        half_bits = 8 * self.lanes
+        queue = SyncFIFO(width=16 * self.lanes, depth=self.depth)
+        m.submodules.gelu_in = ResetInserter(self.restart)(queue)
+        gelu = self.unit
+        m.submodules.gelu = ResetInserter(self.restart)(gelu)
+        half_in = Signal()                  # which half of the FIFO head enters next
+        half_out = Signal()                 # which half leaves the GELU next
+        low = Signal(half_bits)             # the first half of the beat being paired
+        m.d.comb += [queue.w_data.eq(self.elements), queue.w_en.eq(self.valid),
+                     gelu.i.valid.eq(queue.r_rdy),
+                     gelu.i.payload.as_value().eq(queue.r_data.word_select(half_in, half_bits)),
+                     queue.r_en.eq(gelu.i.ready & half_in),
+                     gelu.o.ready.eq(~half_out | self.room)]
+        with m.If(gelu.i.valid & gelu.i.ready):
+            m.d.sync += half_in.eq(~half_in)
+        with m.If(gelu.o.valid & gelu.o.ready):
+            m.d.sync += half_out.eq(~half_out)
+            with m.If(~half_out):
+                m.d.sync += low.eq(gelu.o.payload.as_value())
+        with m.If(self.restart):
+            m.d.sync += [half_in.eq(0), half_out.eq(0)]
+        m.d.comb += [self.result_valid.eq(gelu.o.valid & half_out & self.room),
+                     self.result.eq(Cat(low, gelu.o.payload.as_value()))]
+        return m
+
+
+class SoftmaxOutput(wiring.Component):
+    """Pass 2 and the output format: y_j = bf16(e_j * r) (an fp32 x fp32 + bf16 FMA per lane:
+    one rounding), 0 when the row's maximum is -inf, or the GELU results of a GELU job; for int8
+    output float_to_int(y_j) (CAST.OUT_*) in both halves of the port word.
+
+    Parameters
+    ----------
+    lanes : :class:`int`
+        Elements per beat.
+    gelu : :class:`bool`
+        The engine has the GELU unit (members ``gelu_pass``, ``gelu_valid``, ``gelu_result``).
+
+    Members
+    -------
+    exponentials : :py:`In(16 * (lanes + 1))`
+        The Expp's output (lanes 0 .. L - 1 used).
+    exp_valid : :py:`In(1)`
+        It is valid.
+    pass2 : :py:`In(1)`
+        It belongs to pass 2.
+    reciprocal : :py:`In(32)`
+        r = 1 / D.
+    masked_row : :py:`In(1)`
+        The row's maximum is -inf (every output 0).
+    gelu_pass : :py:`In(1)`
+        A GELU job runs (with ``gelu``).
+    gelu_valid, gelu_result : :py:`In(1)`, :py:`In(16 * lanes)`
+        A beat of GELU results (:class:`GeluPath`; with ``gelu``).
+    int8, int_bits, signed : :py:`In(1)`, :py:`In(4)`, :py:`In(1)`
+        The output is int8; CAST.OUT_INT_BITS, CAST.OUT_SIGNED.
+    valid : :py:`Out(1)`
+        A beat of results enters the output FIFO.
+    word : :py:`Out(16 * lanes)`
+        Its port word.
+    """
+
+    def __init__(self, lanes, *, gelu):
+        self.lanes = lanes
+        self.gelu = gelu
+        members = {"exponentials": In(16 * (lanes + 1)), "exp_valid": In(1), "pass2": In(1),
+                   "reciprocal": In(32), "masked_row": In(1)}
+        if gelu:
+            members.update({"gelu_pass": In(1), "gelu_valid": In(1),
+                            "gelu_result": In(16 * lanes)})
+        members.update({"int8": In(1), "int_bits": In(4), "signed": In(1),
+                        "valid": Out(1), "word": Out(16 * lanes)})
+        super().__init__(members)
+
+    def elaborate(self, platform):
+        m = Module()
+        lanes = self.lanes
+        results = []
+        for j in range(lanes):
+            mul = comb_op(m, FPFMA(BF16, mul_fmt=FP32), f"mul{j}")
+            p = mul.i.payload
+            m.d.comb += [p.a.eq(Cat(C(0, 16), self.exponentials[16 * j:16 * j + 16])),
+                         p.b.eq(self.reciprocal), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
+            results.append(Mux(self.masked_row, 0, mul.o.payload.as_value()))
+        gelu_valid = C(0, 1)
+        if self.gelu:
+            gelu_valid = self.gelu_valid
+            results = [Mux(self.gelu_pass, self.gelu_result[16 * j:16 * j + 16], results[j])
+                       for j in range(lanes)]
+        ints = []                                         # int8 outputs: float_to_int(y_j)
+        for j in range(lanes):
+            convert = comb_op(m, FloatToInt(8, BF16), f"f2i{j}")
+            m.d.comb += [convert.i.payload.x.eq(results[j]),
+                         convert.i.payload.int_bits.eq(self.int_bits),
+                         convert.i.payload.signed.eq(self.signed)]
+            ints.append(convert.o.payload)
+        int_beat = Cat(*ints)
+        m.d.comb += [self.word.eq(Mux(self.int8, Cat(int_beat, int_beat), Cat(*results))),
+                     self.valid.eq((self.exp_valid & self.pass2) | gelu_valid)]
+        return m
 
 
 class SoftmaxEngine(wiring.Component):
@@ -136,397 +705,79 @@ class SoftmaxEngine(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        L = self.lanes
-        lg = L.bit_length() - 1              # log2 L
-        lb = lg + 1                          # log2 of the beat size in bytes
-        BW = 2 * L
-        rf = self.rf
-        m.submodules.rf = rf
+        lanes = self.lanes
+        rf = m.submodules.rf = self.rf
         wiring.connect(m, wiring.flipped(self.cfg), rf.bus)
-        m.d.comb += [self.done_event.eq(rf.done_event), self.busy.eq(rf.busy)]
         clear = rf.clear
-        port = self.tcdm
-
-        # The job registers, latched at start (the register file resets them on a soft clear
-        # one cycle before the `clear` pulse).
-        job = Signal(rf.job.shape())
-        with m.If(rf.start):
-            m.d.sync += job.eq(rf.job)
-        cmd = job.COMMAND
-        n = job.LENGTH.ELEMS
-        in_addr, out_addr, slot_addr = job.IN_ADDR, job.OUT_ADDR, job.SLOT_ADDR
-        acc, div, load, save = cmd.ACC, cmd.DIV, cmd.LOAD, cmd.SAVE
-        cast = job.CAST
-        in8 = cmd.IN_FMT.as_value() == ElemFormat.INT8    # int8: 1 byte, lane (addr mod L)
-        out8 = cmd.OUT_FMT.as_value() == ElemFormat.INT8
-
-        # -- job geometry and checks --------------------------------------------------------
-        # A beat holds one element per lane: 2L bytes (BF16, the whole port word) or L bytes
-        # (int8, one half of the port word, selected by address bit lg).
-        off = Mux(in8, in_addr[:lg], in_addr[1:lb])       # lane of the first element
-        out_off = Mux(out8, out_addr[:lg], out_addr[1:lb])
-        nb = Signal(LENGTH_BITS)                          # beats of the chunk
-        last_cnt = Signal(range(L + 1))                   # valid lanes of the last beat
-        in_base = Mux(in8, Cat(C(0, lg), in_addr[lg:self.addr_width]),
-                      Cat(C(0, lb), in_addr[lb:self.addr_width]))
-        out_base = Mux(out8, Cat(C(0, lg), out_addr[lg:self.addr_width]),
-                       Cat(C(0, lb), out_addr[lb:self.addr_width]))
-
-        def beat_addr(base, is8, beat):
-            return (base + Mux(is8, beat << lg, beat << lb))[:self.addr_width]
-
-        def port_word(a):                                 # port word of byte address a
-            return Cat(C(0, lb), a[lb:self.addr_width])
-
-        slot_base = Cat(C(0, lb), slot_addr[lb:self.addr_width])
-        slot_word = slot_addr[3:lb]                       # 8-byte word of the slot in its beat
-
-        lo, hi = self.mem_base, self.mem_base + self.mem_size
-
-        def outside(addr, nbytes):
-            return (addr < lo) | (addr + nbytes > hi)
-
-        op = cmd.OP.as_value()
-        is_gelu = C(0, 1)
-        if self.gelu:
-            is_gelu = op == SoftexOp.GELU
-        uses_out = div | is_gelu
-        uses_slot = (load | save) & ~is_gelu
-        bad_cmd = (((op != SoftexOp.SOFTMAX) & ~is_gelu)
-                   | (cmd.IN_FMT.as_value() > ElemFormat.INT8)
-                   | (cmd.OUT_FMT.as_value() > ElemFormat.INT8)
-                   | (~is_gelu & (~(acc | div) | (div & ~acc & ~load) | (save & ~acc))))
-        bad_len = (n == 0) | (job.ROWS.COUNT == 0)
-        bad_align = ((in_addr[0] & ~in8)
-                     | (uses_out & ((out_addr[0] & ~out8) | (out_off != off)))
-                     | (uses_slot & (slot_addr[:3] != 0)))
-        bad_addr = (outside(in_addr, Mux(in8, n, n * 2))
-                    | (uses_out & outside(out_addr, Mux(out8, n, n * 2)))
-                    | (uses_slot & outside(slot_addr, 8)))
-        cause_now = Mux(bad_cmd, Cause.BAD_CMD, Mux(bad_len, Cause.BAD_LENGTH,
-                        Mux(bad_align, Cause.BAD_ALIGN, Mux(bad_addr, Cause.BAD_ADDR, 0))))
-        cause = Signal(8)
-
-        # -- state --------------------------------------------------------------------------
-        mx = Signal(16, init=NEG_INF)                     # running max (bf16)
-        S = [Signal(32, name=f"S{j}") for j in range(L)]  # fp32 partial sums
-        y = Signal(32)                                    # reciprocal iterate
-        t = Signal(32)
-        rd_beat = Signal(LENGTH_BITS)
-        wr_beat = Signal(LENGTH_BITS)
-        acc_cnt = Signal(LENGTH_BITS)
-        step = Signal(range(max(lg, 4) + 1))
-        in_p1 = Signal()
-        in_p2 = Signal()
-        in_gelu = Signal()
-
-        def lane_mask(beat):
-            return Cat(((beat != 0) | (j >= off)) & ((beat != nb - 1) | (j < last_cnt))
-                       for j in range(L))
-
-        # -- memory port ----------------------------------------------------------------------
-        # A request not granted is held in registers (even across a soft clear: the protocol
-        # forbids withdrawing it); `stale` marks one left over from an aborted job.
-        rq = TCDMRequester.attach(m, port, clear)
-        hold, req_we, granted, stale = rq.hold, rq.we, rq.granted, rq.stale
-        want_rd, want_wr, q_addr, q_be, q_wdata = rq.want_rd, rq.want_wr, rq.addr, rq.be, rq.wdata
-        data_read = Signal()     # the current request is a data beat read (pass 1 or 2)
-        g_ok = rq.ok             # a grant of this job's request
-
-        rd_pend = Signal()
-        rd_mask = Signal(L)
-        rd_half = Signal()                                # int8: upper half of the port word
-        rd_addr = beat_addr(in_base, in8, rd_beat)
-        beat_rd = granted & data_read & ~req_we & ~stale & ~clear
-        m.d.sync += rd_pend.eq(beat_rd)
-        with m.If(beat_rd):
-            m.d.sync += [rd_mask.eq(lane_mask(rd_beat)), rd_half.eq(rd_addr[lg])]
-
-        # -- stage R: int8 -> bf16 (exact), lane masking, beat maximum -----------------------
-        q_r = port.rdata.word_select(rd_half, 8 * L)
-        x_r = []
-        for j in range(L):
-            cv = _comb(m, IntToFloat(8, BF16), f"i2f{j}")
-            m.d.comb += [cv.i.payload.q.eq(q_r[8 * j:8 * j + 8]),
-                         cv.i.payload.int_bits.eq(cast.IN_INT_BITS),
-                         cv.i.payload.signed.eq(cast.IN_SIGNED)]
-            xj = Mux(in8, cv.o.payload.as_value(), port.rdata[16 * j:16 * j + 16])
-            x_r.append(Mux(rd_mask[j], xj, NEG_INF))
-        level = x_r
-        k = 0
-        while len(level) > 1:
-            nxt = []
-            for i in range(0, len(level), 2):
-                c = _comb(m, FPCompare(BF16), f"vmax{k}")
-                k += 1
-                m.d.comb += [c.i.payload.a.eq(level[i]), c.i.payload.b.eq(level[i + 1])]
-                nxt.append(c.o.payload.max.as_value())
-            level = nxt
-        vmax_r = level[0]
-        a_valid = Signal()
-        a_x = Signal(16 * L)
-        a_vmax = Signal(16)
-        m.d.sync += [a_valid.eq(rd_pend & port.rvalid), a_x.eq(Cat(*x_r)), a_vmax.eq(vmax_r)]
-
-        # -- stage A: running max, differences ---------------------------------------------
-        cm = _comb(m, FPCompare(BF16), "mcmp")
-        m.d.comb += [cm.i.payload.a.eq(mx), cm.i.payload.b.eq(a_vmax)]
-        m_new = Signal(16)
-        m.d.comb += m_new.eq(Mux(in_p1, cm.o.payload.max.as_value(), mx))
-        cg = _comb(m, FPCompare(BF16), "gcmp")
-        m.d.comb += [cg.i.payload.a.eq(m_new), cg.i.payload.b.eq(mx)]
-        grown_a = in_p1 & cg.o.payload.gt
-        ninf_a = m_new == NEG_INF
-        with m.If(a_valid & in_p1):
-            m.d.sync += mx.eq(m_new)
-        diffs = []
-        for j in range(L + 1):
-            ad = _comb(m, FPAdd(BF16), f"sub{j}")
-            src = a_x[16 * j:16 * j + 16] if j < L else mx
-            m.d.comb += [ad.i.payload.a.eq(src), ad.i.payload.b.eq(m_new), ad.i.payload.sub.eq(1)]
-            diffs.append(ad.o.payload.as_value())
-
-        expp = Expp(L + 1, mode=self.mode, latency=self.expp_latency)
-        m.submodules.expp = ResetInserter(clear)(expp)
-        m.d.comb += [expp.i.payload.as_value().eq(Cat(*diffs)), expp.i.valid.eq(a_valid),
-                     expp.o.ready.eq(1)]
-        side = Cat(grown_a, ninf_a)
-        for i in range(self.expp_latency):
-            nxt = Signal(2, name=f"side{i}")
-            m.d.sync += nxt.eq(side)
-            side = nxt
-        grown_e, ninf_e = side[0], side[1]
-        e_valid = expp.o.valid
-        e_out = expp.o.payload.as_value()
-        e32 = [Cat(C(0, 16), e_out[16 * j:16 * j + 16]) for j in range(L)]
-        f32 = Cat(C(0, 16), e_out[16 * L:16 * L + 16])
-
-        # -- lane FMAs (fp32 x fp32 + fp32): accumulate, reduce, Newton-Raphson ----------------
-        fmas = []
-        for j in range(L):
-            f = _comb(m, FPFMA(FP32, mul_fmt=FP32), f"fma{j}")
-            fmas.append(f)
-            p = f.i.payload
-            # default: accumulation S_j * (grown ? f : 1) + e_j
-            m.d.comb += [p.a.eq(S[j]), p.b.eq(Mux(grown_e, f32, ONE32)),
-                         p.c.eq(Mux(ninf_e, 0, e32[j])), p.neg_ab.eq(0), p.neg_c.eq(0)]
-
-        # -- pass-2 multiply (fp32 x fp32 + bf16: one rounding to bf16) -------------------
-        fifo = SyncFIFO(width=16 * L, depth=self.fifo_depth)
+        row_job = m.submodules.row_job = RowJob(
+            rf.job.shape(), lanes, addr_width=self.addr_width, mem_base=self.mem_base,
+            mem_size=self.mem_size, slot=True)
+        port = m.submodules.port = RowPort(lanes, addr_width=self.addr_width,
+                                           fifo_depth=self.fifo_depth, slot=True)
+        control = m.submodules.control = SoftmaxControl(lanes)
+        read_stage = m.submodules.read_stage = BeatMaximum(lanes)
+        exp_stage = m.submodules.exp_stage = OnlineExp(lanes, mode=self.mode,
+                                                       latency=self.expp_latency)
+        sums = m.submodules.sums = LaneSums(lanes)
+        output = m.submodules.output = SoftmaxOutput(lanes, gelu=self.gelu)
+        fifo = SyncFIFO(width=16 * lanes, depth=self.fifo_depth)
         m.submodules.fifo = ResetInserter(clear | rf.start)(fifo)
-        r = Signal(32)
-        ys = []
-        for j in range(L):
-            f = _comb(m, FPFMA(BF16, mul_fmt=FP32), f"mul{j}")
-            p = f.i.payload
-            m.d.comb += [p.a.eq(e32[j]), p.b.eq(r), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
-            ys.append(Mux(mx == NEG_INF, 0, f.o.payload.as_value()))
-        # -- GELU: stage A beats -> FIFO -> two half beats -> Gelu(L/2) -> paired again -----
-        g_valid = C(0, 1)
+
+        job, row = row_job.job, row_job.row
+        cmd, cast = job.COMMAND, job.CAST
+        is_gelu, bad_command, uses_out, uses_slot = command_checks(cmd, self.gelu)
+        maximum = exp_stage.maximum
+        m.d.comb += [
+            self.done_event.eq(rf.done_event), self.busy.eq(rf.busy),
+            rf.done.eq(row_job.done), rf.error.eq(row_job.cause),
+            row_job.start.eq(rf.start), row_job.clear.eq(clear), row_job.programmed.eq(rf.job),
+            row_job.bad_command.eq(bad_command), row_job.uses_out.eq(uses_out),
+            row_job.uses_slot.eq(uses_slot), row_job.finish.eq(control.finish),
+            port.clear.eq(clear), port.read.eq(control.read), port.write.eq(control.write),
+            port.rewind.eq(control.rewind), port.slot_load.eq(control.load_slot),
+            port.slot_save.eq(control.save_slot),
+            port.slot_word.eq(Cat(sums.denominator, maximum, C(0, 16))),
+        ]
+        wiring.connect(m, wiring.flipped(self.tcdm), port.tcdm)
+        wiring.connect(m, row_job.row, port.row)
+        wiring.connect(m, fifo.r_stream, port.output)
+        wiring.connect(m, port.beat, read_stage.beat)
+        m.d.comb += [
+            control.clear.eq(clear), control.run.eq(row_job.run), control.restart.eq(row.restart),
+            control.gelu.eq(is_gelu), control.acc.eq(cmd.ACC), control.div.eq(cmd.DIV),
+            control.load.eq(cmd.LOAD), control.save.eq(cmd.SAVE), control.beats.eq(row.beats),
+            control.exp_valid.eq(exp_stage.exp_valid), control.ok.eq(port.ok),
+            control.write_done.eq(port.write_done),
+            read_stage.int8.eq(row.in_int8), read_stage.int_bits.eq(cast.IN_INT_BITS),
+            read_stage.signed.eq(cast.IN_SIGNED), read_stage.clear.eq(clear),
+            exp_stage.valid.eq(read_stage.valid), exp_stage.elements.eq(read_stage.elements),
+            exp_stage.beat_max.eq(read_stage.maximum), exp_stage.pass1.eq(control.pass1),
+            exp_stage.load.eq(control.slot_loaded), exp_stage.load_max.eq(port.slot_data[32:48]),
+            exp_stage.restart.eq(row.restart), exp_stage.clear.eq(clear),
+            sums.exponentials.eq(exp_stage.exponentials), sums.grown.eq(exp_stage.grown),
+            sums.masked.eq(exp_stage.masked), sums.accumulate.eq(control.accumulate),
+            sums.reduce.eq(control.reduce), sums.seed.eq(control.seed),
+            sums.newton.eq(control.newton), sums.step.eq(control.step),
+            sums.load.eq(control.slot_loaded), sums.load_sum.eq(port.slot_data[:32]),
+            sums.restart.eq(row.restart),
+            output.exponentials.eq(exp_stage.exponentials),
+            output.exp_valid.eq(exp_stage.exp_valid), output.pass2.eq(control.pass2),
+            output.reciprocal.eq(sums.reciprocal), output.masked_row.eq(maximum == NEG_INF),
+            output.int8.eq(row.out_int8), output.int_bits.eq(cast.OUT_INT_BITS),
+            output.signed.eq(cast.OUT_SIGNED),
+            fifo.w_data.eq(output.word), fifo.w_en.eq(output.valid),
+        ]
         if self.gelu:
-            g_in = SyncFIFO(width=16 * L, depth=self.fifo_depth)
-            m.submodules.gelu_in = ResetInserter(clear | rf.start)(g_in)
-            gelu = self.gelu_unit
-            m.submodules.gelu = ResetInserter(clear | rf.start)(gelu)
-            half_in = Signal()                  # which half of the FIFO head enters next
-            half_out = Signal()                 # which half leaves the GELU next
-            low = Signal(8 * L)                 # the first half of the beat being paired
-            m.d.comb += [g_in.w_data.eq(a_x), g_in.w_en.eq(a_valid & in_gelu),
-                         gelu.i.valid.eq(g_in.r_rdy),
-                         gelu.i.payload.as_value().eq(g_in.r_data.word_select(half_in, 8 * L)),
-                         g_in.r_en.eq(gelu.i.ready & half_in),
-                         gelu.o.ready.eq(~half_out | fifo.w_rdy)]
-            with m.If(gelu.i.valid & gelu.i.ready):
-                m.d.sync += half_in.eq(~half_in)
-            with m.If(gelu.o.valid & gelu.o.ready):
-                m.d.sync += half_out.eq(~half_out)
-                with m.If(~half_out):
-                    m.d.sync += low.eq(gelu.o.payload.as_value())
-            with m.If(clear | rf.start):
-                m.d.sync += [half_in.eq(0), half_out.eq(0)]
-            g_valid = gelu.o.valid & half_out & fifo.w_rdy
-            g_beat = Cat(low, gelu.o.payload.as_value())
-            ys = [Mux(in_gelu, g_beat[16 * j:16 * j + 16], ys[j]) for j in range(L)]
-        qs = []                                           # int8 outputs: float_to_int(y_j)
-        for j in range(L):
-            cv = _comb(m, FloatToInt(8, BF16), f"f2i{j}")
-            m.d.comb += [cv.i.payload.x.eq(ys[j]), cv.i.payload.int_bits.eq(cast.OUT_INT_BITS),
-                         cv.i.payload.signed.eq(cast.OUT_SIGNED)]
-            qs.append(cv.o.payload)
-        q_beat = Cat(*qs)
-        m.d.comb += [fifo.w_data.eq(Mux(out8, Cat(q_beat, q_beat), Cat(*ys))),
-                     fifo.w_en.eq((e_valid & in_p2) | g_valid)]
-
-        # -- reciprocal seed and specials ---------------------------------------------------
-        D = S[0]
-        d_exp = D[23:31]
-        d_sign = D[31]
-        seed_tab = Array(Const(v, 7) for v in SEED_TABLE)
-        seed = Cat(C(0, 16), seed_tab[D[16:23]], (C(253, 9) - d_exp)[:8], d_sign)
-        r_nan = (d_exp == 0xFF) & (D[:23] != 0)
-        r_inf = d_exp == 0
-        r_zero = d_exp >= 253
-        r_special = Mux(r_nan, 0x7FC0_0000, Mux(r_inf, Cat(C(0x7F80_0000, 31), d_sign),
-                                                 Cat(C(0, 31), d_sign)))
-        r_is_special = r_nan | r_inf | r_zero
-
-        # -- control ------------------------------------------------------------------------
-        done = Signal()
-        m.d.comb += [rf.done.eq(done), rf.error.eq(cause)]
-        nb_next = ((off + n + (L - 1)) >> lg)[:LENGTH_BITS]
-
-        row = Signal(ROWS_BITS)                           # the running row of the job
-        row_end = Signal()                                # the last cycle of a row
-        last_row = (cause != 0) | (row == job.ROWS.COUNT - 1)
-        row_ok = row_end & (cause == 0)
-        stall_inc = port.req & ~port.gnt
-        m.d.comb += [rf.counters.STALL_CYCLES.eq(stall_inc),
-                     rf.counters.MEM_BEATS.eq(granted),
-                     rf.counters.MASKED_ROW.eq(row_ok & (mx == NEG_INF) & ~is_gelu),
-                     rf.counters.ROWS_DONE.eq(row_ok)]
-
-        slot_rd = port.rdata.word_select(slot_word, 64) if lb > 3 else port.rdata[:64]
-
-        with m.If(clear):
-            m.d.sync += [in_p1.eq(0), in_p2.eq(0), in_gelu.eq(0)]
-        @contextmanager
-        def state(name):
-            with m.State(name):
-                yield
-                with m.If(clear):            # soft clear: back to IDLE from any state
-                    m.next = "IDLE"
-
-        with m.FSM(name="ctl"):
-            def new_row():
-                m.d.sync += [mx.eq(NEG_INF), rd_beat.eq(0), wr_beat.eq(0), acc_cnt.eq(0)]
-                m.d.sync += [s.eq(0) for s in S]
-                m.next = "CHECK"
-
-            with state("IDLE"):
-                with m.If(rf.start & ~clear):
-                    m.d.sync += [cause.eq(0), row.eq(0)]
-                    new_row()
-            with state("CHECK"):
-                m.d.sync += [cause.eq(cause_now), nb.eq(nb_next),
-                             last_cnt.eq(((off + n - 1) & (L - 1)) + 1)]
-                with m.If(cause_now != 0):
-                    m.next = "DONE"
-                with m.Elif(is_gelu):
-                    m.d.sync += in_gelu.eq(1)
-                    m.next = "P2"
-                with m.Elif(load):
-                    m.next = "LOAD"
-                with m.Elif(acc):
-                    m.d.sync += in_p1.eq(1)
-                    m.next = "P1"
-                with m.Else():
-                    m.d.sync += step.eq(0)
-                    m.next = "REDUCE"
-            with state("LOAD"):
-                m.d.comb += [want_rd.eq(~hold), q_addr.eq(slot_base)]
-                with m.If(g_ok):
-                    m.next = "LOAD_WAIT"
-            with state("LOAD_WAIT"):
-                m.d.sync += [S[0].eq(slot_rd[:32]), mx.eq(slot_rd[32:48])]
-                with m.If(acc):
-                    m.d.sync += in_p1.eq(1)
-                    m.next = "P1"
-                with m.Else():
-                    m.d.sync += step.eq(0)
-                    m.next = "REDUCE"
-            with state("P1"):
-                m.d.comb += [want_rd.eq(~hold & (rd_beat != nb)), data_read.eq(1),
-                             q_addr.eq(port_word(rd_addr))]
-                with m.If(g_ok):
-                    m.d.sync += rd_beat.eq(rd_beat + 1)
-                with m.If(e_valid):
-                    for j in range(L):
-                        m.d.sync += S[j].eq(fmas[j].o.payload.as_value())
-                    m.d.sync += acc_cnt.eq(acc_cnt + 1)
-                    with m.If(acc_cnt == nb - 1):
-                        m.d.sync += [in_p1.eq(0), step.eq(0)]
-                        m.next = "REDUCE"
-            with state("REDUCE"):
-                # level `step`: S_j += S_(j + 2^step) for j multiple of 2^(step + 1)
-                for lvl in range(lg):
-                    s = 1 << lvl
-                    with m.If(step == lvl):
-                        for j in range(0, L, 2 * s):
-                            p = fmas[j].i.payload
-                            m.d.comb += [p.a.eq(S[j + s]), p.b.eq(ONE32), p.c.eq(S[j])]
-                            m.d.sync += S[j].eq(fmas[j].o.payload.as_value())
-                m.d.sync += step.eq(step + 1)
-                with m.If(step == lg - 1):
-                    m.d.sync += step.eq(0)
-                    with m.If(save):
-                        m.next = "SAVE"
-                    with m.Elif(div):
-                        m.next = "SEED"
-                    with m.Else():
-                        m.next = "DONE"
-            with state("SAVE"):
-                word = Cat(D, mx, C(0, 16))
-                if lb > 3:
-                    m.d.comb += [q_wdata.eq(word << (slot_word * 64)),
-                                 q_be.eq(C(0xFF, BW) << (slot_word * 8))]
-                else:
-                    m.d.comb += [q_wdata.eq(word), q_be.eq(0xFF)]
-                m.d.comb += [want_wr.eq(~hold), q_addr.eq(slot_base)]
-                with m.If(g_ok):
-                    with m.If(div):
-                        m.next = "SEED"
-                    with m.Else():
-                        m.next = "DONE"
-            with state("SEED"):
-                m.d.sync += [y.eq(seed), step.eq(0)]
-                m.next = "RECIP"
-            with state("RECIP"):
-                p = fmas[0].i.payload
-                with m.If(step[0] == 0):       # t = 2 - D * y
-                    m.d.comb += [p.a.eq(D), p.b.eq(y), p.c.eq(TWO32), p.neg_ab.eq(1)]
-                    m.d.sync += t.eq(fmas[0].o.payload.as_value())
-                with m.Else():                 # y = y * t
-                    m.d.comb += [p.a.eq(y), p.b.eq(t), p.c.eq(0)]
-                    m.d.sync += y.eq(fmas[0].o.payload.as_value())
-                m.d.sync += step.eq(step + 1)
-                with m.If(step == 3):
-                    m.d.sync += [r.eq(Mux(r_is_special, r_special, fmas[0].o.payload.as_value())),
-                                 rd_beat.eq(0), wr_beat.eq(0), in_p2.eq(1)]
-                    m.next = "P2"
-            with state("P2"):
-                credit = (rd_beat - wr_beat)[:LENGTH_BITS] < self.fifo_depth
-                m.d.comb += [want_wr.eq(~hold & fifo.r_rdy),
-                             want_rd.eq(~hold & ~fifo.r_rdy & (rd_beat != nb) & credit),
-                             data_read.eq(1)]
-                wr_addr = beat_addr(out_base, out8, wr_beat)
-                wmask = lane_mask(wr_beat)
-                with m.If(req_we):
-                    m.d.comb += [q_addr.eq(port_word(wr_addr)),
-                                 q_wdata.eq(fifo.r_data),
-                                 q_be.eq(Mux(out8, Mux(wr_addr[lg], Cat(C(0, L), wmask),
-                                                       Cat(wmask, C(0, L))),
-                                             Cat(b.replicate(2) for b in wmask)))]
-                with m.Else():
-                    m.d.comb += q_addr.eq(port_word(rd_addr))
-                with m.If(g_ok):
-                    with m.If(req_we):
-                        m.d.comb += fifo.r_en.eq(1)
-                        m.d.sync += wr_beat.eq(wr_beat + 1)
-                        with m.If(wr_beat == nb - 1):
-                            m.d.sync += [in_p2.eq(0), in_gelu.eq(0)]
-                            m.next = "DONE"
-                    with m.Else():
-                        m.d.sync += rd_beat.eq(rd_beat + 1)
-            with state("DONE"):                  # the end of a row
-                m.d.comb += [row_end.eq(1), done.eq(last_row)]
-                with m.If(last_row):
-                    m.next = "IDLE"
-                with m.Else():
-                    m.d.sync += [in_addr.eq(in_addr + job.IN_STRIDE),
-                                 out_addr.eq(out_addr + job.OUT_STRIDE),
-                                 slot_addr.eq(slot_addr + job.SLOT_STRIDE), row.eq(row + 1)]
-                    new_row()
-
-        with m.If(clear):
-            m.d.sync += [rd_pend.eq(0), a_valid.eq(0)]
+            gelu = m.submodules.gelu_path = GeluPath(self.gelu_unit, lanes,
+                                                     depth=self.fifo_depth)
+            m.d.comb += [gelu.restart.eq(clear | rf.start),
+                         gelu.valid.eq(read_stage.valid & control.gelu_pass),
+                         gelu.elements.eq(read_stage.elements), gelu.room.eq(fifo.w_rdy),
+                         output.gelu_pass.eq(control.gelu_pass),
+                         output.gelu_valid.eq(gelu.result_valid),
+                         output.gelu_result.eq(gelu.result)]
+        m.d.comb += [rf.counters.STALL_CYCLES.eq(self.tcdm.req & ~self.tcdm.gnt),
+                     rf.counters.MEM_BEATS.eq(port.granted),
+                     rf.counters.MASKED_ROW.eq(row_job.row_ok & (maximum == NEG_INF) & ~is_gelu),
+                     rf.counters.ROWS_DONE.eq(row_job.row_ok)]
         return m
