@@ -19,6 +19,10 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
 from .synth import (ROOT, SynthError, item_for, nextpnr_command, plan, pnr_netlist, prepare,
                     synthesise, tool_path)
 
@@ -90,11 +94,7 @@ def summarise(matrix, by_net, by_type, *, top=12):
 
 
 def _plot(matrix, path, title):
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
     data = np.array(matrix, dtype=float).T
     fig, ax = plt.subplots(figsize=(8, 6))
     im = ax.imshow(data, origin="lower", cmap="inferno", interpolation="nearest")

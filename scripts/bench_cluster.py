@@ -20,7 +20,10 @@
 
 import argparse
 import re
+from pathlib import Path
 
+import matplotlib
+import matplotlib.pyplot as plt
 import numpy as np
 from rich.console import Console
 from rich.progress import Progress
@@ -144,10 +147,7 @@ def plot_variants(ax, variants):
 
 
 def write_docs(cfg_name, params, sm, cpi, att, speed, docs):
-    from pathlib import Path
-    import matplotlib
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     docs = Path(docs)
     nc = params["cores"]
     L = ["# Cluster benchmarks", "",

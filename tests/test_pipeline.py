@@ -44,7 +44,7 @@ def test_in_order_under_stalls(latency):
 
 
 def test_latency_is_validated():
-    with pytest.raises(ValueError, match="latency must be an integer >= 0"):
+    with pytest.raises(ValueError, match=r"latency must be an integer in \[0, 16\]"):
         MulAdd(-1)
     with pytest.raises(ValueError, match="latency"):
         MulAdd(1.5)

@@ -27,6 +27,7 @@ the cluster registers see it as master ``cores`` (which they treat as core 0, as
 from amaranth import Module, Mux, ResetInserter, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+from sentinel_cpu.top import Top
 
 from ..bus import TCDMSignature
 from ..params import Range, check_int, check_pow2
@@ -129,7 +130,6 @@ class Cluster(wiring.Component):
                 (ADDRESS_MAP["PERIPH_BASE"], self.periph_size)]
 
     def elaborate(self, platform):
-        from sentinel_cpu.top import Top
 
         m = Module()
         n = self.n_cores

@@ -30,6 +30,7 @@ from amaranth.lib import data
 from ..fp.format import BF16
 from ..params import check_choice, check_int
 from ..pipeline import PipelinedOp
+from . import expp_constants
 
 __all__ = ["Expp", "ExppConstants", "MODES", "SOFTEX_A", "E_LIMIT"]
 
@@ -70,7 +71,7 @@ class ExppConstants:
         module or a SimpleNamespace; None = the generated ``expp_constants`` module).
         Raises ValueError naming the offending constant."""
         if obj is None:
-            from . import expp_constants as obj
+            obj = expp_constants
         if isinstance(obj, cls):
             return obj
         missing = [n for n in _SCALARS + _TABLES if not hasattr(obj, n)]

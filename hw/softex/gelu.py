@@ -22,6 +22,7 @@ from amaranth.lib import data
 from ..fp import BF16, FloatToInt, FPMul, FPMulConst, IntToFloat
 from ..params import check_choice, check_int
 from ..pipeline import Pipeline, PipelinedOp
+from . import gelu_coeffs
 from .expp import MODES as EXPP_MODES
 from .expp import Expp
 
@@ -59,7 +60,6 @@ class Gelu(PipelinedOp):
     N_CUTS = 6
 
     def __init__(self, lanes=1, *, terms=None, acc_width=14, latency=6, expp_mode="accurate"):
-        from . import gelu_coeffs
         self.lanes = check_int("lanes", lanes, min=1, max=64)
         if terms is None:
             terms = gelu_coeffs.DEFAULT_TERMS

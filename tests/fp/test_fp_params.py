@@ -16,9 +16,9 @@ ALL_CTORS = [
 
 
 @pytest.mark.parametrize("ctor", ALL_CTORS)
-@pytest.mark.parametrize("latency", [-1, -5])
-def test_negative_latency(ctor, latency):
-    with pytest.raises(ValueError, match=r"latency must be an integer >= 0, got -"):
+@pytest.mark.parametrize("latency", [-1, -5, 17])
+def test_latency_out_of_range(ctor, latency):
+    with pytest.raises(ValueError, match=rf"latency must be an integer in \[0, 16\], got {latency}"):
         ctor(latency=latency)
 
 
