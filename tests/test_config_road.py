@@ -23,6 +23,10 @@ def _configs():
     return [get_config(n) for n in NAMED] + [get_config("default", **o) for o in OTHERS]
 
 
+def _ids():
+    return NAMED + [",".join(f"{k}={v}" for k, v in o.items()) for o in OTHERS]
+
+
 @pytest.mark.parametrize("name, shape", [
     ("tiny", (32, 4, 12, 16)), ("default", (128, 16, 16, 64)), ("large", (128, 16, 16, 64)),
     ("paper", (256, 64, 32, 128))])
@@ -32,7 +36,7 @@ def test_demo_shape_of_the_named_configurations(name, shape):
     assert (s.seq, s.head_dim, s.block_q, s.block_k) == shape
 
 
-@pytest.mark.parametrize("config", _configs(), ids=lambda c: c.name + str(id(c) % 97))
+@pytest.mark.parametrize("config", _configs(), ids=_ids())
 def test_demo_shape_fits_any_configuration(config):
     s = demo_shape(config)
     c = config.cluster
@@ -54,7 +58,7 @@ def test_demo_shape_too_small_a_scratchpad():
         demo_shape(get_config("tiny", **{"cluster.scratchpad_kib": 2}))
 
 
-@pytest.mark.parametrize("config", _configs(), ids=lambda c: c.name + str(id(c) % 97))
+@pytest.mark.parametrize("config", _configs(), ids=_ids())
 def test_regressions_use_the_configuration(config):
     """make sim CONFIG=...: every block is the catalogue's entry of that configuration."""
     regs = {r.name: r for r in regressions(config)}
