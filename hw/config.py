@@ -175,8 +175,8 @@ class Config:
 
 
 # What `make sim`, `make verilog` and the cluster row of `make synth` build: sized to fit the
-# ECP5-85F (67 % of its logic cells, 85 of 156 DSPs; docs/cluster.md, Synthesis). Four expp
-# stages: a register between the exponential and the pass-2 multiply (+15 % Fmax).
+# ECP5-85F. Four expp stages: a register between the exponential and the pass-2 multiply, for
+# a higher clock (the figures of both: docs/cluster.md, Synthesis).
 _DEFAULT = Config(
     name="default",
     arith=ArithConfig(),
@@ -197,8 +197,8 @@ CONFIGS = {
     ),
     "default": _DEFAULT,
     # The default cluster with accelerators twice as wide (and two expp stages): the sizes the
-    # block benchmarks and the block rows of `make synth` measure; the default until
-    # 2026-12-04. Its cluster does not fit the ECP5-85F.
+    # block benchmarks and the block rows of `make synth` measure (the former default). Its
+    # cluster does not fit the ECP5-85F (docs/cluster.md, Synthesis).
     "large": _DEFAULT.replace(name="large", **{"tensor.rows": 4, "tensor.cols": 4,
                                                "softex.lanes": 8, "softex.expp_latency": 2}),
     # The configuration of docs/architecture.md: 8 cores, 256 KiB, 24 x 8 array, 16-lane SoftEx.

@@ -20,7 +20,7 @@ Three passes over the row, every one beat (L elements) per grant:
   IntToFloat with CAST.IN_*); stage F: classification (finite / -inf / NaN or +inf), BF16 ->
   signed fixed point X with F fraction bits (RNE, saturating at |x| >= 4096); stage A: the
   maximum of the beat's finite X (a tree) into the running maximum M, the NaN and "some
-  finite" flags. (R and F were one stage at first: 30 MHz on ECP5, the critical path.)
+  finite" flags. (R and F were one stage at first; on the ECP5 that stage was the critical path.)
 - pass 2 (sum): one beat per cycle, reads start on the cycle after the last pass-1 grant (M is
   final when their stage A comes). Stage A: z = M - X, the first table (LUT1 of A / REXP of B,
   L read ports) -> stage B: adder tree into the (table bits + 24)-bit sum S.

@@ -116,7 +116,7 @@ class JobChecker(wiring.Component):
     """The error cause (:class:`TensorError`) of a job, registered: valid two cycles after
     ``job`` became stable (it must stay so). The buffer spans ``rows * stride`` (DSP
     multipliers) are registered first, then the comparisons and the priority: one long
-    combinational check was the unit's critical path (27.8 MHz on ECP5).
+    combinational check was the unit's critical path (docs/tensor.md).
 
     Parameters
     ----------
