@@ -27,7 +27,7 @@ def test_fp_regression_reports_mismatches():
     """The regression catches a wrong operator: FPAdd(BF16) checked against the multiplier's
     golden model must fail, with the mismatches counted and the first ones in hex."""
     reg = by_name("fp_add_bf16")
-    wrong = Regression(reg.name, reg.factory, {**reg.params, "op": "mul", "random": 3000,
+    wrong = Regression(reg.name, reg.spec, {**reg.params, "op": "mul", "random": 3000,
                                                "corners": False, "stress": 1000})
     result = run_regression(wrong)
     assert not result["passed"]
