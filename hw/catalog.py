@@ -134,8 +134,10 @@ def _softex(config):
     return {
         f"expp_x{lanes}": ComponentSpec(Expp, lanes=lanes, mode="accurate", latency=2,
                                         description=f"expp exponential, {lanes} lanes, accurate mode"),
-        f"gelu_x{lanes}": ComponentSpec(Gelu, lanes=lanes, latency=6,
-                                        description=f"GELU unit (the SoftEx engine's), {lanes} lanes"),
+        # The engine's GELU unit: half a beat per cycle.
+        f"gelu_x{lanes // 2}": ComponentSpec(
+            Gelu, lanes=lanes // 2, latency=6,
+            description=f"GELU unit (the SoftEx engine's), {lanes // 2} lanes"),
         f"softex_softmax_x{lanes}": ComponentSpec(
             SoftmaxEngine, lanes, expp_latency=config.softex.expp_latency,
             description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),

@@ -201,7 +201,7 @@ def regressions(config="default"):
     lanes = config.softex.lanes
     return (_fp_regressions(specs, config.arith.fixed_width)
             + _expp_regressions(specs[f"expp_x{lanes}"])
-            + _gelu_regressions(specs[f"gelu_x{lanes}"])
+            + _gelu_regressions(specs[f"gelu_x{lanes // 2}"])
             + _engine_regressions(specs, config))
 
 

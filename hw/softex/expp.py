@@ -135,8 +135,11 @@ class Expp(PipelinedOp):
 
     N_CUTS = 3
 
+    #: Most lanes one unit takes.
+    MAX_LANES = 64
+
     def __init__(self, lanes=1, *, mode="softex", latency=2, constants=None):
-        self.lanes = check_int("lanes", lanes, min=1, max=64)
+        self.lanes = check_int("lanes", lanes, min=1, max=self.MAX_LANES)
         self.mode = check_choice("mode", mode, MODES)
         if mode == "accurate":
             self.constants = ExppConstants.load(constants)

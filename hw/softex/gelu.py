@@ -52,7 +52,7 @@ def _comb(m, op, name, **fields):
 class Gelu(PipelinedOp):
     """GELU on ``lanes`` BF16 lanes per beat.
 
-    Parameters: ``lanes`` in [1, 64]; ``terms`` K, one of the fitted K in
+    Parameters: ``lanes`` in [1, 64 // K] (its expp unit has ``lanes * K`` lanes); ``terms`` K, one of the fitted K in
     ``hw/softex/gelu_coeffs.py`` (3..6); ``acc_width`` W in [8, 15] (fixed-point accumulator
     bits, Phi is Q1.W); ``latency`` >= 0; ``expp_mode`` "accurate" or "softex".
     """
@@ -60,10 +60,10 @@ class Gelu(PipelinedOp):
     N_CUTS = 6
 
     def __init__(self, lanes=1, *, terms=None, acc_width=14, latency=6, expp_mode="accurate"):
-        self.lanes = check_int("lanes", lanes, min=1, max=64)
         if terms is None:
             terms = gelu_coeffs.DEFAULT_TERMS
         self.terms = check_choice("terms", terms, tuple(sorted(gelu_coeffs.COEFFS)))
+        self.lanes = check_int("lanes", lanes, min=1, max=Expp.MAX_LANES // self.terms)
         self.acc_width = check_int("acc_width", acc_width, min=ACC_WIDTH_MIN, max=ACC_WIDTH_MAX)
         self.expp_mode = check_choice("expp_mode", expp_mode, EXPP_MODES)
         self.na, self.b = gelu_coeffs.COEFFS[self.terms]
