@@ -47,6 +47,8 @@ from amaranth.back import rtlil
 from amaranth.hdl import Fragment, ValueCastable
 from amaranth.lib import data, wiring
 
+from .toolchain import verilator_env, verilator_root
+
 __all__ = ["convert", "to_verilog", "emit", "lint", "LintError", "LintReport", "WAIVERS",
            "LINT_FLAGS", "YOSYS_SCRIPT"]
 
@@ -391,7 +393,6 @@ def lint(path, top, *, inputs=(), fields=None, env=None):
     ``inputs``: Verilog names of the top-level input ports (unused bits of these are errors);
     ``fields``: ``{port: {field path: slice}}`` (names.json) to name unused input fields.
     """
-    from flows.toolchain import verilator_env, verilator_root
 
     path = Path(path)
     text = path.read_text()
@@ -516,7 +517,6 @@ def emit(specs, out, *, config=None, do_lint=True, jobs=2, log=print):
 
     reports = []
     if do_lint:
-        from flows.toolchain import verilator_env
         env = verilator_env()
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
             reports = list(pool.map(

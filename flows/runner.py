@@ -23,8 +23,9 @@ import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
 
-from flows.emit import to_verilog
+from cocotb_tools.runner import get_runner
 
+from .emit import to_verilog
 from .toolchain import BUILD, ROOT, setup_verilator
 
 __all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog"]
@@ -103,7 +104,6 @@ class VerilatorSim:
                 return self
             self.build_dir.mkdir(parents=True, exist_ok=True)
             self.source.write_text(self._verilog_text)
-            from cocotb_tools.runner import get_runner
             flags = os.environ.get("MAKEFLAGS", "")
             # OPT_SLOW: the model's construction code (Vtop__Syms__ctor*, *__Slow.cpp) runs once;
             # at -O1 one such 670 kB file of a 0.7 MB design took over 20 min to compile.
@@ -128,7 +128,6 @@ class VerilatorSim:
         """
         self.build()
         setup_verilator()
-        from cocotb_tools.runner import get_runner
         run_name = name or test_module.rsplit(".", 1)[-1]
         run_dir = self.build_dir / "runs" / f"{run_name}-{os.getpid()}"
         run_dir.mkdir(parents=True, exist_ok=True)

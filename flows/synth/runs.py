@@ -6,7 +6,6 @@ a rerun repeats only what changed: the whole result, else Yosys' netlist, else e
 """
 
 import json
-import re
 import statistics
 import threading
 import time
@@ -43,12 +42,9 @@ def prepare(unit):
                                         "configured" if lat is None else f"l{lat}")
     harness = SynthHarness(unit.factory())
     text, _ = convert(harness, unit.top)
-    # flows.emit writes constant drivers as SystemVerilog `always_comb` blocks, which Yosys only
-    # parses with -sv. Plain Verilog-2005 text keeps the plain read (the script is part of the
-    # cache key, so results of such units stay valid).
-    read = "read_verilog -sv top.v" if re.search(r"\balways_comb\b", text) else "read_verilog top.v"
+    # flows.emit writes Verilog-2005, so the plain read (the script is part of the cache key).
     script = "\n".join([
-        read,
+        "read_verilog top.v",
         f"{unit.target.synth} -top {unit.top} -json netlist.json",
         "tee -q -o stat.json stat -json",
         "",
