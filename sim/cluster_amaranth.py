@@ -40,9 +40,9 @@ def imem_words(elf, imem_size):
 
 
 def run_amaranth(elf, *, cores=1, scratchpad_kib=16, banks=4, imem_kib=4, max_cycles=200_000,
-                 events=None, probe=None, top=Cluster, **kwargs):
-    """Run ``elf`` to its exit code. ``events``: optional ``{cycle: mask}`` pulses on the event
-    lines. ``probe(ctx, dut, cycle)`` is called every cycle (after the edge) for extra checks.
+                 event_pulses=None, probe=None, top=Cluster, **kwargs):
+    """Run ``elf`` to its exit code. ``event_pulses``: optional ``{cycle: mask}`` pulses on the
+    event lines. ``probe(ctx, dut, cycle)`` is called every cycle (after the edge) for extra checks.
     ``top``: the component class (a Cluster or a wrapper with the same ports)."""
     dut = top(cores, scratchpad_kib, banks=banks, imem_kib=imem_kib,
               imem_init=imem_words(elf, imem_kib * 1024), **kwargs)
@@ -53,9 +53,9 @@ def run_amaranth(elf, *, cores=1, scratchpad_kib=16, banks=4, imem_kib=4, max_cy
         out = bytearray()
         ctx.set(dut.fetch_enable, 1)
         for cycle in range(max_cycles):
-            if events and cycle in events:
-                ctx.set(dut.events, events[cycle])
-            elif events:
+            if event_pulses and cycle in event_pulses:
+                ctx.set(dut.events, event_pulses[cycle])
+            elif event_pulses:
                 ctx.set(dut.events, 0)
             await ctx.tick()
             if ctx.get(dut.putc_valid):

@@ -31,7 +31,7 @@ def test_multicore_split_and_barrier(slots):
 
 
 def test_events_interrupt_and_bus_error():
-    r = run_amaranth(build([TESTS / "events.c"]), events={3000: 0b0010, 6000: 0b0100},
+    r = run_amaranth(build([TESTS / "events.c"]), event_pulses={3000: 0b0010, 6000: 0b0100},
                      max_cycles=60_000)
     assert r.exit_code == 0, f"exit {r.exit_code:#x}, output {r.output!r}"
     assert "irq 4\n" in r.output and "poll 2\n" in r.output and "buserr ok\n" in r.output
