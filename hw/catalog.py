@@ -132,8 +132,9 @@ def _arith(config):
 def _softex(config):
     lanes = config.softex.lanes
     return {
-        f"expp_x{lanes}": ComponentSpec(Expp, lanes=lanes, mode="accurate", latency=2,
-                                        description=f"expp exponential, {lanes} lanes, accurate mode"),
+        f"expp_x{lanes}": ComponentSpec(
+            Expp, lanes=lanes, mode="accurate", latency=2,
+            description=f"expp exponential, {lanes} lanes, accurate mode"),
         # The engine's GELU unit: half a beat per cycle.
         f"gelu_x{lanes // 2}": ComponentSpec(
             Gelu, lanes=lanes // 2, latency=6,

@@ -2,8 +2,8 @@
 accelerated cluster, and print a report.
 
 The regressions are ``sim.regressions.regressions(CONFIG)``, the configuration's blocks from
-the catalogue (the pytest suite runs the same list for configuration ``large``): each component's emitted Verilog is built once (cached in build/sim/),
-driven with random stalls, and compared bit for bit with its golden model. The attention demo
+the catalogue (the pytest suite runs the same list for configuration ``large``): each
+component's emitted Verilog is built once (cached in build/sim/), driven with random stalls, and compared bit for bit with its golden model. The attention demo
 (``sim.attention``, ``firmware/apps/attention.c``) runs one head on the configuration's
 AcceleratedCluster (cores + SoftEx + tensor unit) with the query tiles pipelined over two
 cores (core 1 drives the tensor unit, core 0 SoftEx), checks O and the last tile's scores and
@@ -25,9 +25,15 @@ import numpy as np
 
 from flows.toolchain import BUILD
 from hw.config import config_names, get_config
-from sim.attention import attention_inputs, demo_shape, errors_vs_float64, golden_attention, run_attention
+from sim.attention import (attention_inputs, demo_shape, errors_vs_float64, golden_attention,
+                           run_attention)
 from sim.offload import build_app, plain_sim, run_program, system_sim
 from sim.regressions import by_name, regressions, run_regression
+
+
+def _array(tensor):
+    """``rows x cols x pipes`` of a cluster's ``tensor`` argument."""
+    return "x".join(str(tensor[k]) for k in ("rows", "cols", "pipes"))
 
 
 def _fmt(v, spec="{:,}"):
@@ -132,7 +138,7 @@ def _attention_demo(console, config):
 
     table = Table(title=f"Attention head {seq} x {hd} (query tiles {bq}, key chunks {bk}) on the "
                         f"{config} cluster ({params['cores']} cores, SoftEx {params['softex']['lanes']} "
-                        f"lanes, tensor {'x'.join(str(params['tensor'][k]) for k in ('rows', 'cols', 'pipes'))})")
+                        f"lanes, tensor {_array(params['tensor'])})")
     # Pipelined: a stage's cycles are its driving core's busy time (tensor stages on core 1,
     # softmax on core 0) and the stages overlap; serial (1 core): they add up to the total.
     def driver(stage):

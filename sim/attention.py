@@ -28,8 +28,8 @@ from .golden.softmax import bf16_to_float, float_to_bf16, lane_offset, softmax_j
 from .offload import ALIGN, SW_LIB, build_app, padded, run_program, sw_softmax
 from .sw_gemm import SW_GEMM_SOURCE
 
-__all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention", "build_attention",
-           "run_attention", "float64_attention", "STAGES", "errors_vs_float64", "buffer_align_for",
+__all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention",
+           "build_attention", "run_attention", "float64_attention", "STAGES", "errors_vs_float64", "buffer_align_for",
            "DEMO_SHAPES", "demo_shape"]
 
 STAGES = ("scale", "qk", "softmax", "pv")

@@ -52,9 +52,9 @@ def _comb(m, op, name, **fields):
 class Gelu(PipelinedOp):
     """GELU on ``lanes`` BF16 lanes per beat.
 
-    Parameters: ``lanes`` in [1, 64 // K] (its expp unit has ``lanes * K`` lanes); ``terms`` K, one of the fitted K in
-    ``hw/softex/gelu_coeffs.py`` (3..6); ``acc_width`` W in [8, 15] (fixed-point accumulator
-    bits, Phi is Q1.W); ``latency`` >= 0; ``expp_mode`` "accurate" or "softex".
+    Parameters: ``lanes`` in [1, 64 // K] (its expp unit has ``lanes * K`` lanes); ``terms``
+    K, one of the fitted K in ``hw/softex/gelu_coeffs.py`` (3..6); ``acc_width`` W in [8, 15]
+    (fixed-point accumulator bits, Phi is Q1.W); ``latency`` >= 0; ``expp_mode`` "accurate" or "softex".
     """
 
     N_CUTS = 6

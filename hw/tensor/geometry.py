@@ -41,8 +41,9 @@ class TensorGeometry:
         self.mul_fmt = BF16
         D = self.H * (self.P + 1)
         if D & (D - 1) or not 2 <= D <= 64:
-            raise ValueError(f"cols * (pipes + 1) = H * (P + 1) must be a power of two in 2..64 (port width H*(P+1)*16 "
-                             f"bits = 32..1024), got H={self.H}, P={self.P} -> {D}")
+            raise ValueError(f"cols * (pipes + 1) = H * (P + 1) must be a power of two in 2..64 "
+                             f"(port width H*(P+1)*16 bits = 32..1024), got H={self.H}, "
+                             f"P={self.P} -> {D}")
         if self.L > D:
             raise ValueError(f"rows (L) must be an integer in [1, H*(P+1)] = [1, {D}] "
                              f"(rows <= output columns in flight), got {self.L}")
