@@ -1,12 +1,15 @@
 """Finds the tools the project installs from PyPI and prepares their environment, so that no
-user shell set-up is ever needed."""
+user shell set-up is ever needed. Icarus Verilog, the one tool not on PyPI, is found on PATH or
+installed from the distribution's packages (:func:`icarus`)."""
 
+import fcntl
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["verilator_root", "verilator_env", "setup_verilator", "ROOT", "BUILD"]
+__all__ = ["verilator_root", "verilator_env", "setup_verilator", "icarus", "ROOT", "BUILD"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -41,3 +44,41 @@ def verilator_env(base=None):
 def setup_verilator():
     """Apply :func:`verilator_env` to this process (cocotb's runner reads os.environ)."""
     os.environ.update(verilator_env())
+
+
+def _install_command():
+    """apt-get as this user can run it (root, or password-less sudo), or None."""
+    if shutil.which("apt-get") is None:
+        return None
+    if os.geteuid() == 0:
+        return ["apt-get"]
+    if shutil.which("sudo") and subprocess.run(["sudo", "-n", "true"],
+                                               capture_output=True).returncode == 0:
+        return ["sudo", "-n", "apt-get"]
+    return None
+
+
+def icarus():
+    """``(iverilog, vvp)`` paths of Icarus Verilog. Found on PATH, or else installed once from
+    Debian's package ``iverilog`` (serialised across pytest workers). RuntimeError saying what
+    to install when neither works."""
+    def found():
+        paths = shutil.which("iverilog"), shutil.which("vvp")
+        return paths if all(paths) else None
+
+    if found():
+        return found()
+    BUILD.mkdir(parents=True, exist_ok=True)
+    with open(BUILD / ".icarus.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        apt = _install_command()
+        if not found() and apt is not None:
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            install = [*apt, "install", "-y", "--no-install-recommends", "iverilog"]
+            if subprocess.run(install, env=env, capture_output=True).returncode != 0:
+                subprocess.run([*apt, "update"], env=env, capture_output=True)
+                subprocess.run(install, env=env, capture_output=True)
+    if not found():
+        raise RuntimeError("Icarus Verilog (iverilog, vvp) is not installed and could not be "
+                           "installed with apt-get: install the package iverilog")
+    return found()

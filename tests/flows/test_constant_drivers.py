@@ -5,10 +5,9 @@ process, and write_verilog states them as a one-line `always @*` block that read
 IEEE 1364 it never runs (Icarus leaves the bits x, Verilator 0). flows.emit converts with
 `proc_prune` left out (flows.emit.YOSYS_SCRIPT), so the bits stay in their process, which
 write_verilog's time-zero trigger evaluates at time zero. This checks the text, and the behaviour
-under Verilator and, where it is installed, Icarus Verilog."""
+under Verilator and Icarus Verilog (found or installed by flows.toolchain.icarus)."""
 
 import re
-import shutil
 import subprocess
 
 import pytest
@@ -106,26 +105,25 @@ endmodule
 """
 
 
-def icarus_run(tmp_path, design):
+def icarus_run(tmp_path, design, iverilog):
+    compiler, runtime = iverilog
     (tmp_path / "design.v").write_text(design)
     (tmp_path / "tb.v").write_text(_ICARUS_TB.format(first=2))
-    subprocess.run(["iverilog", "-g2005", "-s", "tb", "-o", "sim.vvp", "design.v", "tb.v"],
+    subprocess.run([compiler, "-g2005", "-s", "tb", "-o", "sim.vvp", "design.v", "tb.v"],
                    cwd=tmp_path, check=True, capture_output=True, text=True)
-    out = subprocess.run(["vvp", "-n", "sim.vvp"], cwd=tmp_path, check=True,
+    out = subprocess.run([runtime, "-n", "sim.vvp"], cwd=tmp_path, check=True,
                          capture_output=True, text=True).stdout
     return re.findall(r"^a=(\d) o=([01xz]{4})$", out, re.M)
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog not installed")
-def test_constant_bits_simulate_under_icarus(tmp_path):
+def test_constant_bits_simulate_under_icarus(tmp_path, iverilog):
     text, _ = to_verilog(ConstantBits(), "constant_bits")
-    rows = icarus_run(tmp_path, text)
+    rows = icarus_run(tmp_path, text, iverilog)
     assert rows == [(str(a), f"{expected(a):04b}") for a in (2, 0, 1, 2, 3)]
 
 
-@pytest.mark.skipif(shutil.which("iverilog") is None, reason="Icarus Verilog not installed")
-def test_amaranth_script_form_never_runs_under_icarus(tmp_path):
+def test_amaranth_script_form_never_runs_under_icarus(tmp_path, iverilog):
     # Why flows.emit does not use Amaranth's script as it is: the constant bits stay x.
     raw = verilog.convert(ConstantBits(), name="constant_bits", emit_src=False)
-    rows = icarus_run(tmp_path, raw)
+    rows = icarus_run(tmp_path, raw, iverilog)
     assert rows and all(o[:2] == "xx" for _, o in rows)
