@@ -42,7 +42,7 @@ reduction, reciprocal), :class:`GeluPath` and :class:`SoftmaxOutput` (pass 2 and
 into the output FIFO).
 """
 
-from amaranth import Array, C, Cat, Const, Module, Mux, ResetInserter, Signal
+from amaranth import Array, C, Cat, Const, Module, Mux, ResetInserter, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -55,6 +55,7 @@ from ..regmap import RegisterFile
 from . import gelu_coeffs
 from .expp import MODES, Expp
 from .gelu import ACC_WIDTH_MAX, ACC_WIDTH_MIN, Gelu
+from .reference import RowReference
 from .regmap import LENGTH_BITS, SoftexOp, softex_map
 from .rowjob import (LANE_CHOICES, NEG_INF, ElementDecoder, RowJob, RowPort, beat_layout,
                      comb_op, state_or_clear)
@@ -225,7 +226,7 @@ class SoftmaxControl(wiring.Component):
             with state("RECIP"):
                 m.d.comb += self.newton.eq(1)
                 m.d.sync += step.eq(step + 1)
-                with m.If(step == 3):
+                with m.If(step == 4):
                     m.d.comb += self.rewind.eq(1)
                     m.d.sync += self.pass2.eq(1)
                     m.next = "P2"
@@ -305,9 +306,11 @@ class BeatMaximum(wiring.Component):
 
 class OnlineExp(wiring.Component):
     """Stage A and the exponential: the running maximum m (pass 1: m_new = maximum(m, beat
-    maximum); otherwise m), the L differences bf16(x_j - m_new) and the rescale argument
-    bf16(m - m_new) into one :class:`~hw.softex.expp.Expp` of L + 1 lanes, with the side band
-    (m grew, m_new = -inf) delayed alongside.
+    maximum); otherwise m), the L differences bf16(x_j - m_new) into one
+    :class:`~hw.softex.expp.Expp` of L lanes and, alongside, the
+    :class:`~hw.softex.reference.RowReference` of the step from m to m_new (how the partial
+    sums follow it, the element factor c); both arrive together after :attr:`latency` cycles
+    (the longer of the two, the shorter one delayed), with the side band (m_new = -inf).
 
     Parameters
     ----------
@@ -315,8 +318,13 @@ class OnlineExp(wiring.Component):
         Elements per beat.
     mode : :class:`str`
         Expp mode.
-    latency : :class:`int`
+    expp_latency : :class:`int`
         Register stages of the Expp.
+
+    Attributes
+    ----------
+    latency : :class:`int`
+        Cycles from stage A to the outputs: max(``expp_latency``, RowReference.LATENCY).
 
     Members
     -------
@@ -340,24 +348,26 @@ class OnlineExp(wiring.Component):
         The running maximum m.
     exp_valid : :py:`Out(1)`
         The exponentials of a beat leave the Expp.
-    exponentials : :py:`Out(16 * (lanes + 1))`
-        e_j = exp(x_j - m_new) in lanes 0 .. L - 1, the rescale factor f = exp(m - m_new) in
-        lane L.
-    grown : :py:`Out(1)`
-        m grew with that beat (pass 1).
+    exponentials : :py:`Out(16 * lanes)`
+        e_j = exp(x_j - m_new).
+    delta, reset, factor : :py:`Out(signed(9))`, :py:`Out(1)`, :py:`Out(32)`
+        The reference of that beat (:class:`~hw.softex.reference.RowReference`); between
+        beats (m unchanged for at least :attr:`latency` cycles) ``factor`` is c of m.
     masked : :py:`Out(1)`
         m_new was -inf (every element so far masked).
     """
 
-    def __init__(self, lanes, *, mode, latency):
+    def __init__(self, lanes, *, mode, expp_latency):
         self.lanes = lanes
         self.mode = mode
-        self.latency = latency
+        self.expp_latency = expp_latency
+        self.latency = max(expp_latency, RowReference.LATENCY)
         super().__init__({
             "valid": In(1), "elements": In(16 * lanes), "beat_max": In(16), "pass1": In(1),
             "load": In(1), "load_max": In(16), "restart": In(1), "clear": In(1),
             "maximum": Out(16, init=NEG_INF), "exp_valid": Out(1),
-            "exponentials": Out(16 * (lanes + 1)), "grown": Out(1), "masked": Out(1),
+            "exponentials": Out(16 * lanes), "delta": Out(signed(9)), "reset": Out(1),
+            "factor": Out(32), "masked": Out(1),
         })
 
     def elaborate(self, platform):
@@ -370,30 +380,44 @@ class OnlineExp(wiring.Component):
         m.d.comb += new_max.eq(Mux(self.pass1, running.o.payload.max.as_value(), current))
         growth = comb_op(m, FPCompare(BF16), "growth")
         m.d.comb += [growth.i.payload.a.eq(new_max), growth.i.payload.b.eq(current)]
-        grown = self.pass1 & growth.o.payload.gt
         masked = new_max == NEG_INF
         with m.If(self.valid & self.pass1):
             m.d.sync += current.eq(new_max)
         differences = []
-        for j in range(lanes + 1):
+        for j in range(lanes):
             sub = comb_op(m, FPAdd(BF16), f"sub{j}")
-            src = self.elements[16 * j:16 * j + 16] if j < lanes else current
-            m.d.comb += [sub.i.payload.a.eq(src), sub.i.payload.b.eq(new_max),
-                         sub.i.payload.sub.eq(1)]
+            m.d.comb += [sub.i.payload.a.eq(self.elements[16 * j:16 * j + 16]),
+                         sub.i.payload.b.eq(new_max), sub.i.payload.sub.eq(1)]
             differences.append(sub.o.payload.as_value())
 
-        expp = Expp(lanes + 1, mode=self.mode, latency=self.latency)
+        reference = m.submodules.reference = RowReference()
+        m.d.comb += [reference.m_old.eq(current), reference.m_new.eq(new_max),
+                     reference.grown.eq(self.pass1 & growth.o.payload.gt)]
+        expp = Expp(lanes, mode=self.mode, latency=self.expp_latency)
         m.submodules.expp = ResetInserter(self.clear)(expp)
         m.d.comb += [expp.i.payload.as_value().eq(Cat(*differences)),
                      expp.i.valid.eq(self.valid), expp.o.ready.eq(1)]
-        side = Cat(grown, masked)
-        for i in range(self.latency):
-            delayed = Signal(2, name=f"side{i}")
-            m.d.sync += delayed.eq(side)
-            side = delayed
-        m.d.comb += [self.exp_valid.eq(expp.o.valid),
-                     self.exponentials.eq(expp.o.payload.as_value()),
-                     self.grown.eq(side[0]), self.masked.eq(side[1])]
+
+        def delay(value, stages, name, clear=False):
+            for i in range(stages):
+                reg = Signal(len(value), name=f"{name}{i}")
+                m.d.sync += reg.eq(value)
+                if clear:
+                    with m.If(self.clear):
+                        m.d.sync += reg.eq(0)
+                value = reg
+            return value
+
+        extra = self.latency - self.expp_latency          # the Expp's output waits
+        ref_extra = self.latency - RowReference.LATENCY   # the reference waits
+        m.d.comb += [
+            self.exp_valid.eq(delay(expp.o.valid, extra, "exp_valid", clear=True)),
+            self.exponentials.eq(delay(expp.o.payload.as_value(), extra, "exponentials")),
+            self.delta.eq(delay(reference.delta, ref_extra, "delta")),
+            self.reset.eq(delay(reference.reset, ref_extra, "reset")),
+            self.factor.eq(delay(reference.factor, ref_extra, "factor")),
+            self.masked.eq(delay(masked, self.latency, "masked")),
+        ]
         with m.If(self.load):
             m.d.sync += current.eq(self.load_max)
         with m.If(self.restart):
@@ -403,10 +427,12 @@ class OnlineExp(wiring.Component):
 
 class LaneSums(wiring.Component):
     """The L lane FMAs (fp32 x fp32 + fp32) and the fp32 state they compute: the partial sums
-    S_j of pass 1 (S_j = S_j * (grown ? f : 1) + e_j per beat), their fixed pairwise reduction
-    into S_0 = D (level ``step``: S_j += S_(j + 2^step) for j a multiple of 2^(step + 1)), and
-    the reciprocal r of D on lane 0's FMA: a 7-bit table seed (:data:`SEED_TABLE`) and two
-    Newton-Raphson steps (t = 2 - D y, y = y t), NaN, infinities and zeros handled apart.
+    S_j of pass 1 (S_j = e_j * c + S_j * 2^delta per beat: the shift only moves S_j's exponent
+    field, see :func:`shift_exponent`), their fixed pairwise reduction into S_0 = D (level
+    ``step``: S_j += S_(j + 2^step) for j a multiple of 2^(step + 1)), and the scaled
+    reciprocal c / D on lane 0's FMA: a 7-bit table seed (:data:`SEED_TABLE`), two
+    Newton-Raphson steps (t = 2 - D y, y = y t), NaN, infinities and zeros handled apart, and
+    the product with c of the row's maximum.
 
     Parameters
     ----------
@@ -415,14 +441,16 @@ class LaneSums(wiring.Component):
 
     Members
     -------
-    exponentials : :py:`In(16 * (lanes + 1))`
+    exponentials : :py:`In(16 * lanes)`
         The Expp's output (:attr:`OnlineExp.exponentials`).
-    grown, masked : :py:`In(1)`
-        Its side band (:attr:`OnlineExp.grown`, :attr:`OnlineExp.masked`).
+    delta, reset, factor, masked : :py:`In(signed(9))`, :py:`In(1)`, :py:`In(32)`, :py:`In(1)`
+        Its side band (:class:`OnlineExp`); ``factor`` is also c of the row's maximum for the
+        last reciprocal step.
     accumulate, reduce, seed, newton : :py:`In(1)`
-        Add a beat; reduce level ``step``; seed the reciprocal; Newton-Raphson ``step``.
+        Add a beat; reduce level ``step``; seed the reciprocal; reciprocal ``step`` (0 .. 3
+        Newton-Raphson, 4 the product with c).
     step : :py:`In(range(max(log2(lanes), 4) + 1))`
-        The reduction level or Newton-Raphson step (r is taken after step 3).
+        The reduction level or reciprocal step (r is taken after step 4).
     load : :py:`In(1)`
         Set D to ``load_sum`` (a slot was read).
     load_sum : :py:`In(32)`
@@ -432,13 +460,14 @@ class LaneSums(wiring.Component):
     denominator : :py:`Out(32)`
         D = S_0.
     reciprocal : :py:`Out(32)`
-        r = 1 / D (fp32).
+        r = c / D (fp32).
     """
 
     def __init__(self, lanes):
         self.lanes = lanes
         super().__init__({
-            "exponentials": In(16 * (lanes + 1)), "grown": In(1), "masked": In(1),
+            "exponentials": In(16 * lanes), "delta": In(signed(9)), "reset": In(1),
+            "factor": In(32), "masked": In(1),
             "accumulate": In(1), "reduce": In(1), "seed": In(1), "newton": In(1),
             "step": In(range(max(_log2(lanes), 4) + 1)),
             "load": In(1), "load_sum": In(32), "restart": In(1),
@@ -452,15 +481,15 @@ class LaneSums(wiring.Component):
         iterate = Signal(32, name="y")                    # reciprocal iterate
         correction = Signal(32, name="t")                 # 2 - D y
         e = self.exponentials
-        factor = Cat(C(0, 16), e[16 * lanes:16 * lanes + 16])
         fmas = []
         for j in range(lanes):
             fma = comb_op(m, FPFMA(FP32, mul_fmt=FP32), f"fma{j}")
             fmas.append(fma)
             p = fma.i.payload
-            # default: accumulation S_j * (grown ? f : 1) + e_j
-            m.d.comb += [p.a.eq(sums[j]), p.b.eq(Mux(self.grown, factor, ONE32)),
-                         p.c.eq(Mux(self.masked, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
+            # default: accumulation e_j * c + S_j * 2^delta
+            m.d.comb += [p.a.eq(Mux(self.masked, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
+                         p.b.eq(self.factor),
+                         p.c.eq(shift_exponent(m, sums[j], self.delta, self.reset, f"shift{j}")),
                          p.neg_ab.eq(0), p.neg_c.eq(0)]
         with m.If(self.accumulate):
             m.d.sync += [sums[j].eq(fmas[j].o.payload.as_value()) for j in range(lanes)]
@@ -487,21 +516,43 @@ class LaneSums(wiring.Component):
         with m.If(self.newton):
             p = fmas[0].i.payload
             result = fmas[0].o.payload.as_value()
-            with m.If(step[0] == 0):                    # t = 2 - D * y
+            with m.If(step == 4):                       # r = c * (1 / D)
+                m.d.comb += [p.a.eq(self.factor), p.b.eq(iterate), p.c.eq(0)]
+                m.d.sync += self.reciprocal.eq(result)
+            with m.Elif(step[0] == 0):                  # t = 2 - D * y
                 m.d.comb += [p.a.eq(denominator), p.b.eq(iterate), p.c.eq(TWO32),
                              p.neg_ab.eq(1)]
                 m.d.sync += correction.eq(result)
             with m.Else():                              # y = y * t
                 m.d.comb += [p.a.eq(iterate), p.b.eq(correction), p.c.eq(0)]
                 m.d.sync += iterate.eq(result)
-            with m.If(step == 3):
-                m.d.sync += self.reciprocal.eq(Mux(is_nan | is_inf | is_zero, special, result))
+                with m.If(step == 3):
+                    m.d.sync += iterate.eq(Mux(is_nan | is_inf | is_zero, special, result))
         with m.If(self.load):
             m.d.sync += sums[0].eq(self.load_sum)
         with m.If(self.restart):
             m.d.sync += [s.eq(0) for s in sums]
         m.d.comb += self.denominator.eq(denominator)
         return m
+
+
+def shift_exponent(m, value, delta, reset, name):
+    """fp32 ``value`` times 2^``delta`` (``delta`` <= 0) by its exponent field: +0 when the field
+    would drop below 1 or on ``reset``; infinities and NaN (field 255) unchanged. Returns the
+    result (a combinational signal added to ``m``)."""
+    field = value[23:31]
+    moved = Signal(signed(10), name=f"{name}_field")
+    m.d.comb += moved.eq(field + delta)
+    result = Signal(32, name=name)
+    with m.If(reset):
+        m.d.comb += result.eq(0)
+    with m.Elif((delta == 0) | (field == 0xFF)):
+        m.d.comb += result.eq(value)
+    with m.Elif(moved >= 1):
+        m.d.comb += result.eq(Cat(value[:23], moved[:8], value[31]))
+    with m.Else():
+        m.d.comb += result.eq(0)
+    return result
 
 
 class GeluPath(wiring.Component):
@@ -585,8 +636,8 @@ class SoftmaxOutput(wiring.Component):
 
     Members
     -------
-    exponentials : :py:`In(16 * (lanes + 1))`
-        The Expp's output (lanes 0 .. L - 1 used).
+    exponentials : :py:`In(16 * lanes)`
+        The Expp's output.
     exp_valid : :py:`In(1)`
         It is valid.
     pass2 : :py:`In(1)`
@@ -610,7 +661,7 @@ class SoftmaxOutput(wiring.Component):
     def __init__(self, lanes, *, gelu):
         self.lanes = lanes
         self.gelu = gelu
-        members = {"exponentials": In(16 * (lanes + 1)), "exp_valid": In(1), "pass2": In(1),
+        members = {"exponentials": In(16 * lanes), "exp_valid": In(1), "pass2": In(1),
                    "reciprocal": In(32), "masked_row": In(1)}
         if gelu:
             members.update({"gelu_pass": In(1), "gelu_valid": In(1),
@@ -690,10 +741,12 @@ class SoftmaxEngine(wiring.Component):
                 expp_mode=self.mode)
         self.regmap = softex_map(n_contexts=n_contexts)
         self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
+        # Stage A to the lane FMAs and pass 2: the Expp and the row reference side by side.
+        self.exp_latency = max(self.expp_latency, RowReference.LATENCY)
         # Pass-2 credits: reads in flight + results waiting in the FIFO (grant -> FIFO write
-        # takes 3 + expp_latency cycles; for GELU 4 + gelu_latency, the second half beat
+        # takes 3 + exp_latency cycles; for GELU 4 + gelu_latency, the second half beat
         # leaving the input FIFO one cycle after the first).
-        self.fifo_depth = self.expp_latency + 5
+        self.fifo_depth = self.exp_latency + 5
         if self.gelu:
             self.fifo_depth = max(self.fifo_depth, self.gelu_unit.latency + 7)
         super().__init__({
@@ -717,7 +770,7 @@ class SoftmaxEngine(wiring.Component):
         control = m.submodules.control = SoftmaxControl(lanes)
         read_stage = m.submodules.read_stage = BeatMaximum(lanes)
         exp_stage = m.submodules.exp_stage = OnlineExp(lanes, mode=self.mode,
-                                                       latency=self.expp_latency)
+                                                       expp_latency=self.expp_latency)
         sums = m.submodules.sums = LaneSums(lanes)
         output = m.submodules.output = SoftmaxOutput(lanes, gelu=self.gelu)
         fifo = SyncFIFO(width=16 * lanes, depth=self.fifo_depth)
@@ -754,7 +807,8 @@ class SoftmaxEngine(wiring.Component):
             exp_stage.beat_max.eq(read_stage.maximum), exp_stage.pass1.eq(control.pass1),
             exp_stage.load.eq(control.slot_loaded), exp_stage.load_max.eq(port.slot_data[32:48]),
             exp_stage.restart.eq(row.restart), exp_stage.clear.eq(clear),
-            sums.exponentials.eq(exp_stage.exponentials), sums.grown.eq(exp_stage.grown),
+            sums.exponentials.eq(exp_stage.exponentials), sums.delta.eq(exp_stage.delta),
+            sums.reset.eq(exp_stage.reset), sums.factor.eq(exp_stage.factor),
             sums.masked.eq(exp_stage.masked), sums.accumulate.eq(control.accumulate),
             sums.reduce.eq(control.reduce), sums.seed.eq(control.seed),
             sums.newton.eq(control.newton), sums.step.eq(control.step),

@@ -2,19 +2,30 @@
 reference. Words: ``docs/softmax.md``.
 
 Every value is a bit pattern (BF16 ``np.uint16``, FP32 ``np.uint32``). The model performs
-exactly the operations of the hardware, in the same order:
+exactly the operations of the hardware, in the same order.
+
+The reference of a running maximum m (:func:`row_reference`): for |m| < 2^15 the integer
+K(m) = +-round_half_up(|m| * REF_LOG2E / 2^16) (:func:`reference_exponent`, REF_LOG2E =
+round(2^16 / ln 2)) and r = fp32(fp32(K) * fp32(ln 2)); otherwise (|m| >= 2^15, inf, NaN)
+r = m. So |m - r| <= 0.35 and two references of the first kind differ by exactly (K_new -
+K_old) ln 2 up to the rounding of each r, which never accumulates.
 
 pass 1 (per beat k of L lanes, lanes outside the row read as -inf):
     vmax_k  = IEEE maximum of the beat's lanes (order irrelevant: maximum is associative)
     m_new   = maximum(m, vmax_k);  grown = m_new > m (IEEE)
-    d_j     = bf16(x_j - m_new);   f = expp(bf16(m - m_new))
+    r       = row_reference(m_new)
+    d_j     = bf16(fp32(x_j - r))  (fp32 subtraction, then rounded to BF16)
     e_j     = expp(d_j), or +0 for the whole beat when m_new = -inf
-    S_j     = fma32(S_j, grown ? f : 1.0, e_j)       (fp32 x fp32 + fp32, one rounding)
+    f       = 1.0 if not grown; else 2^(K(m) - K(m_new)) (exact) if both have a K, else +0
+              (then m_new - m >= 128: e^-128 underflows anyway)
+    S_j     = fma32(S_j, f, e_j)       (fp32 x fp32 + fp32, one rounding; S_j * f is exact)
     m       = m_new
 reduction: for s = 1, 2, 4, ..: S_j = S_j + S_(j+s) for j multiple of 2s;  D = S_0
 reciprocal: seed(D), then twice  t = fma32(-D, y, 2.0); y = fma32(y, t, +0)
-pass 2: y_j = bf16(expp(bf16(x_j - m)) * r)  (exact product rounded once), or +0 when m = -inf.
+pass 2: y_j = bf16(expp(bf16(fp32(x_j - r))) * rD), r = row_reference(m), rD = 1/D (exact
+product rounded once), or +0 when m = -inf.
 
+The state (m, D) of a row is therefore D = sum over the row of e^(x - r(m)) (not e^(x - m)).
 A job's initial state is (m, S) = (-inf, 0...) or, with LOAD, (m_slot, [D_slot, 0, ...]).
 
 int8 I/O (``in_cast`` / ``out_cast`` = (int_bits, signed), None = BF16): int8 input elements
@@ -26,11 +37,13 @@ saturating, NaN -> 0). An int8 element at byte address a sits in lane a mod L (B
 import numpy as np
 
 from hw.fp.format import BF16, FP32
+from hw.softex.reference import EXP2_TABLE, FRAC, LN2_Q30, LOG2E_Q40, REF_EXP_LIMIT
 from sim.golden import fp
 from sim.golden.expp import expp
 from sim.golden.expp import float_to_bf16 as _exact_float_to_bf16
 
-__all__ = ["NEG_INF", "ONE32", "TWO32", "lane_offset", "int8_to_bf16", "bf16_to_int8", "beats", "pass1", "reduce", "seed",
+__all__ = ["NEG_INF", "ONE32", "TWO32", "reference_fields", "rescale", "shift_sums",
+           "scaled_reciprocal", "lane_offset", "int8_to_bf16", "bf16_to_int8", "beats", "pass1", "reduce", "seed",
            "reciprocal", "pass2", "softmax_job", "softmax_row", "reference", "bf16_to_float",
            "float_to_bf16", "SEED_TABLE"]
 
@@ -93,9 +106,58 @@ def _max_reduce(v):
     return v[..., 0]
 
 
+def reference_fields(m):
+    """The reference of BF16 maxima ``m`` (``hw/softex/reference.py``): K (int64), whether m
+    has one (|m| < 2^15), and c = 2^(m log2 e - K) (fp32 bits; 1.0 without K)."""
+    m = np.asarray(m, dtype=np.uint16).astype(np.int64)
+    s, e, mant = m >> 15, (m >> 7) & 0xFF, m & 0x7F
+    has = e < REF_EXP_LIMIT
+    shift = np.clip(134 + 40 - FRAC - e, 0, 63)
+    t = np.where(e == 0, 0, ((128 + mant) * LOG2E_Q40) >> shift)
+    k_abs = (t + (1 << (FRAC - 1))) >> FRAC
+    u_abs = t - (k_abs << FRAC)
+    u = np.where(s == 1, -u_abs, u_abs)
+    w = u + (1 << (FRAC - 1))
+    h, low = w >> (FRAC - 8), w & ((1 << (FRAC - 8)) - 1)
+    a = (low * LN2_Q30) >> FRAC
+    b = (a * a) >> 31
+    q = (np.asarray(EXP2_TABLE, dtype=np.int64)[h] * ((1 << 30) + a + b)) >> 30
+    big = q >= (1 << 30)                      # c >= 1: exponent 127, else 126
+    sig = np.where(big, (q + (1 << 6)) >> 7, (q + (1 << 5)) >> 6)      # 24 bits, half up
+    exp = np.where(big, 127, 126) + (sig >> 24)
+    sig = np.where(sig >> 24, sig >> 1, sig)
+    c = (exp << 23) | (sig & 0x7F_FFFF)
+    k = np.where(has, np.where(s == 1, -k_abs, k_abs), 0)
+    return k, has, np.where(has, c, ONE32).astype(np.uint32)
+
+
+def rescale(m_old, m_new):
+    """How the partial sums follow the maximum from ``m_old`` to ``m_new``: (delta, reset)
+    with delta = K(m_old) - K(m_new) <= 0 when m grew and both have a K (else 0) and reset
+    when m grew and one of them has none (the sums become +0)."""
+    grown = fp.compare(np.asarray(m_new, np.uint16), np.asarray(m_old, np.uint16),
+                       BF16)["gt"].astype(bool)
+    k_old, has_old, _ = reference_fields(m_old)
+    k_new, has_new, _ = reference_fields(m_new)
+    both = has_old & has_new
+    return np.where(grown & both, k_old - k_new, 0), grown & ~both
+
+
+def shift_sums(S, delta, reset):
+    """fp32 partial sums ``S`` times 2^delta (delta <= 0) by their exponent field: +0 when the
+    field would drop below 1 or on ``reset``; infinities and NaN unchanged."""
+    S = np.asarray(S, dtype=np.uint32).astype(np.int64)
+    field = (S >> 23) & 0xFF
+    moved = field + delta
+    shifted = np.where(moved >= 1, (S & ~(0xFF << 23)) | (moved << 23), 0)
+    out = np.where((delta == 0) | (field == 0xFF), S, shifted)
+    return np.where(reset, 0, out).astype(np.uint32)
+
+
 def pass1(x, offset, lanes, mode="accurate", state=None):
     """Pass 1 over row chunk ``x`` starting at lane ``offset``. ``state`` = (m, D) loaded from a
-    slot, or None. Returns (m, S) with S the ``lanes`` fp32 partial sums (uint32 array)."""
+    slot, or None. Returns (m, S) with S the ``lanes`` fp32 partial sums (uint32 array),
+    relative to e^row_reference(m)."""
     if state is None:
         m = NEG_INF
         S = np.zeros(lanes, dtype=np.uint32)
@@ -115,15 +177,13 @@ def pass1(x, offset, lanes, mode="accurate", state=None):
         cur = np.uint16(fp.compare(cur, vmax[k], BF16)["max"])
         m_new[k] = cur
     m_final = cur
-    grown = fp.compare(m_new, m_old, BF16)["gt"].astype(bool)
-    d = fp.add(X, m_new[:, None], BF16, sub=1)
-    e = expp(d, mode)
+    e = expp(fp.add(X, m_new[:, None], BF16, sub=1), mode)
     e[m_new == NEG_INF, :] = 0
-    f = expp(fp.add(m_old, m_new, BF16, sub=1), mode)
     e32 = fp.convert(e, BF16, FP32)
-    f32 = np.where(grown, fp.convert(f, BF16, FP32), ONE32).astype(np.uint32)
+    _, _, c = reference_fields(m_new)
+    delta, reset = rescale(m_old, m_new)
     for k in range(nb):
-        S = fp.fma(S, f32[k], e32[k], mul_fmt=FP32, acc_fmt=FP32)
+        S = fp.fma(e32[k], c[k], shift_sums(S, delta[k], reset[k]), mul_fmt=FP32, acc_fmt=FP32)
     return np.uint16(m_final), np.asarray(S, dtype=np.uint32)
 
 
@@ -165,6 +225,14 @@ def reciprocal(D):
     return np.uint32(y)
 
 
+def scaled_reciprocal(D, m):
+    """fp32 c(m) / D as the engine forms it: fma32(c, reciprocal(D), +0), so that pass 2's
+    e^(x - m) times it is e^(x - m) c / D = e^(x - K ln 2) / D."""
+    _, _, c = reference_fields(np.uint16(m))
+    return np.uint32(fp.fma(np.uint32(c), reciprocal(D), np.uint32(0), mul_fmt=FP32,
+                            acc_fmt=FP32))
+
+
 def pass2(x, m, r, mode="accurate"):
     """Outputs of pass 2 for the elements ``x`` (lane placement does not matter)."""
     x = np.asarray(x, dtype=np.uint16)
@@ -193,7 +261,7 @@ def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="a
         S = np.zeros(lanes, dtype=np.uint32)
         S[0] = np.uint32(state[1])
     D = reduce(S)
-    y = pass2(x, m, reciprocal(D), mode) if div else None
+    y = pass2(x, m, scaled_reciprocal(D, m), mode) if div else None
     if y is not None and out_cast is not None:
         y = bf16_to_int8(y, out_cast)
     return {"y": y, "m": np.uint16(m), "D": np.uint32(D), "masked": bool(np.uint16(m) == NEG_INF)}

@@ -3,10 +3,13 @@ the same operation order (exact integer arithmetic, sim/golden/exact.py), docume
 semantics, accuracy against float64, reciprocal accuracy, slot chaining; parameters and the
 register map of the RTL."""
 
+from decimal import Decimal, getcontext
+
 import numpy as np
 import pytest
 
 from hw.fp.format import BF16, FP32
+from hw.softex import reference as ref
 from hw.softex.regmap import softex_map
 from hw.softex.softmax import SEED_TABLE, SoftmaxEngine
 from sim.golden import exact
@@ -18,6 +21,34 @@ NEG_INF = 0xFF80
 
 def bf(v):
     return float_to_bf16(np.asarray(v, dtype=np.float64))
+
+
+def scalar_reference(m):
+    """The reference recipe of hw/softex/reference.py written again on Python integers:
+    (K, has K, c as fp32 bits)."""
+    s, e, mant = m >> 15, (m >> 7) & 0xFF, m & 0x7F
+    if e >= ref.REF_EXP_LIMIT:
+        return 0, False, 0x3F80_0000
+    t = 0 if e == 0 else ((128 + mant) * ref.LOG2E_Q40) >> min(146 - e, 63)
+    k = (t + (1 << 27)) >> 28
+    u = (t - (k << 28)) * (-1 if s else 1)
+    w = u + (1 << 27)
+    h, low = w >> 20, w % (1 << 20)
+    a = (low * ref.LN2_Q30) >> 28
+    q = (ref.EXP2_TABLE[h] * ((1 << 30) + a + ((a * a) >> 31))) >> 30
+    exp, sig = (127, (q + 64) >> 7) if q >= 1 << 30 else (126, (q + 32) >> 6)
+    if sig >> 24:
+        exp, sig = exp + 1, sig >> 1
+    return (-k if s else k), True, (exp << 23) | (sig % (1 << 23))
+
+
+def scalar_shift(S, delta, reset):
+    field = (S >> 23) & 0xFF
+    if reset:
+        return 0
+    if delta == 0 or field == 0xFF:
+        return S
+    return (S & ~(0xFF << 23)) | ((field + delta) << 23) if field + delta >= 1 else 0
 
 
 def scalar_job(x, lanes, offset, mode="accurate", state=None):
@@ -35,11 +66,14 @@ def scalar_job(x, lanes, offset, mode="accurate", state=None):
             vmax = exact.compare(vmax, v, BF16)["max"]
         m_new = exact.compare(m, vmax, BF16)["max"]
         grown = exact.compare(m_new, m, BF16)["gt"]
-        f = int(expp(np.uint16(exact.add(m, m_new, BF16, sub=1)), mode))
-        b = exact.convert(f, BF16, FP32) if grown else 0x3F80_0000
+        k_old, has_old, _ = scalar_reference(m)
+        k_new, has_new, c = scalar_reference(m_new)
+        delta = k_old - k_new if grown and has_old and has_new else 0
+        reset = grown and not (has_old and has_new)
         for j, v in enumerate(beat):
             e = 0 if m_new == NEG_INF else int(expp(np.uint16(exact.add(v, m_new, BF16, sub=1)), mode))
-            S[j] = exact.fma(S[j], b, exact.convert(e, BF16, FP32), mul_fmt=FP32, acc_fmt=FP32)
+            S[j] = exact.fma(exact.convert(e, BF16, FP32), c, scalar_shift(S[j], delta, reset),
+                             mul_fmt=FP32, acc_fmt=FP32)
         m = m_new
     s = 1
     while s < lanes:
@@ -47,7 +81,7 @@ def scalar_job(x, lanes, offset, mode="accurate", state=None):
             S[j] = exact.fma(S[j + s], 0x3F80_0000, S[j], mul_fmt=FP32, acc_fmt=FP32)
         s *= 2
     D = S[0]
-    r = int(g.reciprocal(D))
+    r = exact.fma(scalar_reference(m)[2], int(g.reciprocal(D)), 0, mul_fmt=FP32, acc_fmt=FP32)
     y = []
     for v in x:
         if m == NEG_INF:
@@ -56,6 +90,30 @@ def scalar_job(x, lanes, offset, mode="accurate", state=None):
         e = int(expp(np.uint16(exact.add(int(v), m, BF16, sub=1)), mode))
         y.append(exact.fma(exact.convert(e, BF16, FP32), r, 0, mul_fmt=FP32, acc_fmt=BF16))
     return y, m, D
+
+
+def test_reference_recipe_every_maximum():
+    """The vectorised reference (K, has K, c) equals the scalar recipe for all 65,536 BF16
+    maxima; |m - K ln 2| <= 0.35 and c is e^(m - K ln 2) within 1.1 ulp of fp32 (exact
+    Decimal exponential) on every maximum that has a K."""
+    every = np.arange(1 << 16, dtype=np.uint16)
+    k, has, c = g.reference_fields(every)
+    getcontext().prec = 40
+    ln2 = Decimal(2).ln()
+    worst = Decimal(0)
+    for i in range(1 << 16):
+        sk, shas, sc = scalar_reference(i)
+        assert (int(k[i]), bool(has[i]), int(c[i])) == (sk, shas, sc), hex(i)
+        if not shas:
+            continue
+        mv = Decimal(float(g.bf16_to_float(np.uint16(i))))
+        arg = mv - sk * ln2
+        assert abs(arg) <= Decimal("0.35"), hex(i)
+        if i % 3 == 0:                          # a third of them: Decimal exp is slow
+            exactc = arg.exp()
+            cv = Decimal(float(np.uint32(sc).view(np.float32)))
+            worst = max(worst, abs(cv - exactc) / exactc)
+    assert worst <= Decimal(1.1) * Decimal(2) ** -24, worst
 
 
 ROWS = {
@@ -202,9 +260,9 @@ def test_engine_gelu_configuration():
     """GELU runs at L / 2 lanes (the port's rate); the FIFOs cover its latency."""
     e = SoftmaxEngine(8, gelu_latency=4, gelu_terms=5, gelu_acc_width=12)
     assert e.gelu_unit.lanes == 4 and e.gelu_unit.terms == 5 and e.gelu_unit.acc_width == 12
-    assert e.fifo_depth == max(e.expp_latency + 5, 4 + 7)
+    assert e.fifo_depth == max(max(e.expp_latency, 3) + 5, 4 + 7)
     e = SoftmaxEngine(4, gelu=False)
-    assert e.gelu_unit is None and e.fifo_depth == e.expp_latency + 5
+    assert e.gelu_unit is None and e.fifo_depth == max(e.expp_latency, 3) + 5
 
 
 def test_gelu_job_golden():
