@@ -1,6 +1,8 @@
 """Fit the GELU sum-of-exponentials coefficients for K = 3..6 terms; write hw/softex/gelu_coeffs.py.
 
-    .venv/bin/python -m scripts.gelu_fit
+    .venv/bin/python -m scripts.gelu_fit           # the fit (writes hw/softex/gelu_coeffs.py)
+    .venv/bin/python -m scripts.gelu_fit --tail    # the negative tail's constants: prints the
+                                                   # search (TAIL_X, TAIL_C of hw/softex/gelu.py)
 
 Model (sim/golden/gelu.py): 1 - Phi(t) ~ sum_k b_k exp(-a_k t^2), t >= 0, Phi(-t) = 1 - Phi(t).
 phi(0) constraint: at x = 0 every expp term is exactly 1.0, so q_k = round(B_k * 2^W) and
@@ -22,8 +24,14 @@ B_k * 2^15 integer with sum_k round(B_k * 2^W) = 2^(W-1) for W = 14 and 15 (hard
 4. repair for W = 8..13: +-1..2 ulp of the largest B (compensated as above) when it makes
    phi(0) = 0.5 hold at more of these widths at a cost under 3 % of the objective.
 Deterministic (no random numbers). Prints progress.
+
+The negative tail (x <= TAIL_X, G = -bf16(TAIL_C * expp(-u/2)), sim/golden/gelu.py) does not
+depend on the coefficients, so the fit scores the sum-of-exponentials path alone, for every x
+(``gelu(..., tail=None)``: the figures written are those of that path; docs/gelu.md has the
+unit's), and ``--tail`` (:func:`tail_search`) scores the tail's two constants.
 """
 
+import argparse
 import itertools
 import math
 import os
@@ -35,8 +43,10 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
+from hw.fp.constmul import SHIFT_ADD_MAX_DIGITS, csd_digits  # noqa: E402
+from hw.softex.gelu import TAIL_C, TAIL_X  # noqa: E402
 from sim.golden.expp import bf16_to_float, float_to_bf16  # noqa: E402
-from sim.golden.gelu import gelu  # noqa: E402
+from sim.golden.gelu import gelu, gelu_exact, gelu_tail, in_tail  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -179,7 +189,9 @@ def round_to_constraint(aq, bq, radius=4, max_moves=3):
 
 
 def bit_err(na, b, w=14):
-    g = bf16_to_float(gelu(X_BITS, coeffs=(tuple(na), tuple(b)), acc_width=w))
+    """(max, mean) |G - GELU| over X_BITS and (max, mean) relative error over NEAR0 of the
+    sum-of-exponentials path (no tail formula: what the coefficients decide)."""
+    g = bf16_to_float(gelu(X_BITS, coeffs=(tuple(na), tuple(b)), acc_width=w, tail=None))
     d = np.abs(g - G_EXACT)
     r = d[NEAR0] / np.abs(G_EXACT[NEAR0])
     return float(d.max()), float(d.mean()), float(r.max()), float(r.mean())
@@ -309,7 +321,9 @@ def main():
         "1 - Phi(t) ~ sum_k B_k * expp(NA_k * t^2); NA_k = -a_k, BF16 bit patterns.",
         "B_k * 2^15 are integers with sum_k round(B_k * 2^W) = 2^(W-1) at W = 14, 15: phi(0) = 0.5.",
         "Bit-exact max / mean |G - GELU| over all BF16 x in [-8, 8] and max / mean relative error",
-        "|G - GELU| / |GELU| over BF16 x with 2^-8 <= |x| <= 1 (acc width 14, accurate expp):",
+        "|G - GELU| / |GELU| over BF16 x with 2^-8 <= |x| <= 1 (acc width 14, accurate expp) of",
+        "the sum-of-exponentials path for every x (gelu(..., tail=None); the unit's tail formula",
+        "below x = -2.86 does not depend on these coefficients; its figures: docs/gelu.md):",
     ]
     for k in KS:
         e = results[k][2]
@@ -322,7 +336,8 @@ def main():
         lines.append(f"    {k}: ({tuple(f'0x{v:04X}' for v in na)}, "
                      f"{tuple(f'0x{v:04X}' for v in b)}),".replace("'", ""))
     lines.append("}")
-    lines += ["", "# terms -> (max, mean) |G - GELU| over BF16 x in [-8, 8], W = 14, accurate expp",
+    lines += ["", "# terms -> (max, mean) |G - GELU| over BF16 x in [-8, 8], W = 14, accurate "
+              "expp, no tail",
               "ERRORS = {"]
     for k in KS:
         lines.append(f"    {k}: ({results[k][2][0]!r}, {results[k][2][1]!r}),")
@@ -346,5 +361,85 @@ def main():
     print(f"wrote {OUT.relative_to(ROOT)} (DEFAULT_TERMS = {default})")
 
 
+# The tail search: thresholds and scales tried, the x range scored
+TAIL_X_RANGE = (-4.5, -2.5)
+TAIL_C_RANGE = (0.36, 0.40)
+TAIL_SCORED = (-8.0, -2.0)
+
+
+def csd_count(bits):
+    """Non-zero canonical signed digits of a BF16 constant's 8-bit significand (the adders of
+    its FPMulConst + 1)."""
+    return len(csd_digits((bits & 0x7F) | 0x80))
+
+
+def tail_search(terms=None):
+    """Score the tail constants: every negative BF16 threshold in TAIL_X_RANGE and every BF16
+    scale in TAIL_C_RANGE whose significand has at most SHIFT_ADD_MAX_DIGITS canonical signed
+    digits (a shift-add FPMulConst, no DSP block).
+
+    Score: the largest relative error |G - GELU| / |GELU| over every BF16 x in TAIL_SCORED
+    (exact GELU of :func:`sim.golden.gelu.gelu_exact`; default K, W = 14), the larger of the two
+    expp modes; then fewer digits, then the mean relative error of both modes. (Below -8 the
+    error is the rounding of u = bf16(x^2), whatever the constants.)
+
+    Returns
+    -------
+    list of tuple
+        ``(score, digits, mean, tail_x, tail_c, max_accurate, max_softex)``, best first.
+    """
+    x = np.arange(1 << 16, dtype=np.uint16)
+    xf = bf16_to_float(x)
+    keep = np.isfinite(xf) & (xf >= TAIL_SCORED[0]) & (xf <= TAIL_SCORED[1])
+    x, xf = x[keep], xf[keep]
+    ref = gelu_exact(x)
+    modes = ("accurate", "softex")
+    base = {m: bf16_to_float(gelu(x, terms=terms, expp_mode=m, tail=None)) for m in modes}
+    pats = np.arange(0x8000, 0xFF80)
+    vals = bf16_to_float(pats)
+    thresholds = pats[(vals >= TAIL_X_RANGE[0]) & (vals <= TAIL_X_RANGE[1])]
+    pos = np.arange(0x0000, 0x7F80)
+    pv = bf16_to_float(pos)
+    scales = [int(c) for c in pos[(pv >= TAIL_C_RANGE[0]) & (pv <= TAIL_C_RANGE[1])]
+              if csd_count(int(c)) <= SHIFT_ADD_MAX_DIGITS]
+    rows = []
+    for c in scales:
+        tails = {m: bf16_to_float(gelu_tail(x, m, c)) for m in modes}
+        for t in thresholds:
+            sel = in_tail(x, int(t))
+            rel = [np.abs(np.where(sel, tails[m], base[m]) - ref) / np.abs(ref) for m in modes]
+            mx = [float(r.max()) for r in rel]
+            mean = float(np.mean([r.mean() for r in rel]))
+            rows.append((max(mx), csd_count(c), mean, int(t), c, *mx))
+    rows.sort()
+    return rows
+
+
+def tail_main(top=12):
+    """Print the best ``top`` pairs of :func:`tail_search` and the RTL's pair."""
+    rows = tail_search()
+    print(f"tail search: x in {TAIL_SCORED}, thresholds in {TAIL_X_RANGE}, scales in "
+          f"{TAIL_C_RANGE} with <= {SHIFT_ADD_MAX_DIGITS} CSD digits ({len(rows)} pairs)")
+    print("max rel  digits  mean rel  TAIL_X             TAIL_C                "
+          "max rel acc / softex")
+    current = None
+    for i, r in enumerate(rows):
+        if (r[3], r[4]) == (TAIL_X, TAIL_C):
+            current = i
+        if i < top or (r[3], r[4]) == (TAIL_X, TAIL_C):
+            print(f"{r[0]:.4f}   {r[1]}       {r[2]:.4f}    0x{r[3]:04X} "
+                  f"({bf16_to_float(np.uint16(r[3])):+.5f})  0x{r[4]:04X} "
+                  f"({bf16_to_float(np.uint16(r[4])):.8f})  {r[5]:.4f} / {r[6]:.4f}"
+                  f"{'   <- hw/softex/gelu.py' if i == current else ''}")
+    if current != 0:
+        print("hw/softex/gelu.py's TAIL_X, TAIL_C are not the best pair: update them")
+
+
 if __name__ == "__main__":
-    main()
+    _ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    _ap.add_argument("--tail", action="store_true",
+                     help="print the search of the tail constants instead of fitting")
+    if _ap.parse_args().tail:
+        tail_main()
+    else:
+        main()

@@ -8,7 +8,9 @@ words and accuracy in ``docs/gelu.md``), built from the shared blocks' combinati
 
 per lane: 1 FPMul (x^2), K FPMulConst (NA_k * x^2: shift-adds, no multiplier), K expp, K
 FPMulConst (B_k * e_k), K FloatToInt (Q0.W), a K-input W-bit saturating adder, a (W+1)-bit
-subtract-from-2^W by sign, 1 IntToFloat (W+1 bits), 1 FPMul (x * phi).
+subtract-from-2^W by sign, 1 IntToFloat (W+1 bits), 1 FPMul (x * phi); for the negative tail
+(finite x <= ``TAIL_X``) 2 more FPMulConst (-u/2 into the first term's expp, ``TAIL_C`` * its
+result) and two 16-bit multiplexers (that expp's input, the output).
 
 Cut points (``N_CUTS`` = 6; ``latency`` registers spread over them, see hw/pipeline.py): after
 x^2, after the K argument products, after expp, after the K coefficient products, after the
@@ -26,9 +28,18 @@ from . import gelu_coeffs
 from .expp import MODES as EXPP_MODES
 from .expp import Expp
 
-__all__ = ["Gelu", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX"]
+__all__ = ["Gelu", "ACC_WIDTH_MIN", "ACC_WIDTH_MAX", "TAIL_X", "TAIL_NA", "TAIL_C"]
 
 ACC_WIDTH_MIN, ACC_WIDTH_MAX = 8, 15
+
+#: Negative tail: finite x <= TAIL_X (-2.859375) give G = -bf16(TAIL_C * expp(TAIL_NA * u))
+#: instead of x * phi: there Phi(x) < 2^-8, which the Q1.W sum holds to a few bits only (and
+#: rounds to 0 from x ~ -3.97 at W = 14); see sim/golden/gelu.py. TAIL_NA = -0.5 makes the
+#: expp argument exactly -u/2; TAIL_C = 0.384765625 (197/512, 4 canonical signed digits, a
+#: shift-add product) = 0.964 / sqrt(2 pi) takes the factor 1 - 1/x^2 + 3/x^4 - ... of the
+#: asymptotic series. The pair minimises the largest relative error over x in [-8, -2], both
+#: expp modes (``python -m scripts.gelu_fit --tail``).
+TAIL_X, TAIL_NA, TAIL_C = 0xC037, 0xBF00, 0x3EC5
 
 
 def _comb(m, op, name, **fields):
@@ -78,10 +89,14 @@ class Gelu(PipelinedOp):
         us = [_comb(m, mul, f"sq{i}", a=xs[i], b=xs[i]) for i in range(n)]
         cut = pipe.cut(*xs, *us, name="sq")
         xs, us = list(cut[:n]), list(cut[n:])
-        # 2. y_k = NA_k * u
+        # 2. y_k = NA_k * u; in the tail the first term's expp takes y_T = TAIL_NA * u instead
         na_mul = [FPMulConst(na, BF16, latency=0) for na in self.na]
+        tail_mul = FPMulConst(TAIL_NA, BF16, latency=0)
         ys = [_comb(m, na_mul[j], f"arg{i}_{j}", _value=us[i])
               for i in range(n) for j in range(k)]
+        for i in range(n):
+            y_t = _comb(m, tail_mul, f"tail_arg{i}", _value=us[i])
+            ys[i * k] = Mux(_in_tail(xs[i]), y_t, ys[i * k])
         cut = pipe.cut(*xs, *ys, name="arg")
         xs, ys = list(cut[:n]), list(cut[n:])
         # 3. e_k = expp(y_k), all n*k at once
@@ -90,12 +105,14 @@ class Gelu(PipelinedOp):
         es = [e_all[16 * j:16 * (j + 1)] for j in range(n * k)]
         cut = pipe.cut(*xs, *es, name="expp")
         xs, es = list(cut[:n]), list(cut[n:])
-        # 4. p_k = B_k * e_k
+        # 4. p_k = B_k * e_k; tail p_T = TAIL_C * (the first term's e = expp(y_T) in the tail)
         b_mul = [FPMulConst(b, BF16, latency=0) for b in self.b]
         ps = [_comb(m, b_mul[j], f"coef{i}_{j}", _value=es[i * k + j])
               for i in range(n) for j in range(k)]
-        cut = pipe.cut(*xs, *ps, name="coef")
-        xs, ps = list(cut[:n]), list(cut[n:])
+        c_mul = FPMulConst(TAIL_C, BF16, latency=0)
+        pts = [_comb(m, c_mul, f"tail_coef{i}", _value=es[i * k]) for i in range(n)]
+        cut = pipe.cut(*xs, *pts, *ps, name="coef")
+        xs, pts, ps = list(cut[:n]), list(cut[n:2 * n]), list(cut[2 * n:])
         # 5-7. Q0.W terms, saturating sum, Phi in Q1.W
         f2i = FloatToInt(w, BF16, latency=0)
         pfix = []
@@ -108,16 +125,23 @@ class Gelu(PipelinedOp):
             p = Signal(w + 1, name=f"phi_fix{i}")
             m.d.comb += p.eq(Mux(xs[i][15], s, (1 << w) - s))
             pfix.append(p)
-        cut = pipe.cut(*xs, *pfix, name="acc")
-        xs, pfix = list(cut[:n]), list(cut[n:])
+        cut = pipe.cut(*xs, *pts, *pfix, name="acc")
+        xs, pts, pfix = list(cut[:n]), list(cut[n:2 * n]), list(cut[2 * n:])
         # 8. phi = bf16(P * 2^-W)
         i2f = IntToFloat(w + 1, BF16, latency=0)
         phis = [_comb(m, i2f, f"phi{i}", q=pfix[i], int_bits=1, signed=0) for i in range(n)]
-        cut = pipe.cut(*xs, *phis, name="phi")
-        xs, phis = list(cut[:n]), list(cut[n:])
-        # 9. G = x * phi; -inf -> -0
+        cut = pipe.cut(*xs, *pts, *phis, name="phi")
+        xs, pts, phis = list(cut[:n]), list(cut[n:2 * n]), list(cut[2 * n:])
+        # 9. G = x * phi; -inf -> -0; tail -> -p_T
         gs = []
         for i in range(n):
             g = _comb(m, mul, f"out{i}", a=xs[i], b=phis[i])
-            gs.append(Mux(xs[i] == 0xFF80, C(0x8000, 16), g))
+            g = Mux(xs[i] == 0xFF80, C(0x8000, 16), g)
+            gs.append(Mux(_in_tail(xs[i]), Cat(pts[i][:15], C(1, 1)), g))
         return Cat(*gs)
+
+
+def _in_tail(x):
+    """x (BF16 bits) is finite and <= TAIL_X: the tail formula's inputs."""
+    mag = x[:15]
+    return x[15] & (mag >= (TAIL_X & 0x7FFF)) & (mag < 0x7F80)

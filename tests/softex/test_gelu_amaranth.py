@@ -1,10 +1,10 @@
 # amaranth: UnusedElaboratable=no
 """RTL of GELU (hw/softex/gelu.py) in the Amaranth simulator against the golden model.
 
-Special values, boundaries and seeded random inputs, K = 3 and the default K, acc_width 14 and
-10, lanes 1 and 2, latency 0 and > 0, softex and accurate expp, under random valid gaps and
-ready stalls. The exhaustive sweep (all 65,536 inputs) runs under Verilator
-(test_gelu_verilator.py). Parameter validation is checked here too.
+Special values, boundaries (the negative tail's threshold and end included) and seeded random
+inputs, K = 3 and the default K, acc_width 14 and 10, lanes 1 and 2, latency 0 and > 0, softex
+and accurate expp, under random valid gaps and ready stalls. The exhaustive sweep (all 65,536
+inputs) runs under Verilator (test_gelu_verilator.py). Parameter validation is checked here too.
 """
 
 import numpy as np
@@ -18,7 +18,9 @@ from sim.amaranth_stream import run_stream
 
 CORNERS = [0x0000, 0x8000, 0x0001, 0x8001, 0x007F, 0x807F, 0x0080, 0x8080, 0x7F80, 0xFF80,
            0x7FC0, 0xFFC1, 0x7F81, 0x7F7F, 0xFF7F, 0x3F80, 0xBF80, 0x4000, 0xC000, 0x4100,
-           0xC100, 0x4120, 0xC120, 0x5F80, 0xDF80, 0x3C00, 0xBC00, 0x2000, 0xA000]
+           0xC100, 0x4120, 0xC120, 0x5F80, 0xDF80, 0x3C00, 0xBC00, 0x2000, 0xA000,
+           # the negative tail: around its threshold (TAIL_X = 0xC037), deep, where expp flushes
+           0xC036, 0xC037, 0xC038, 0xC080, 0xC0C3, 0xC150, 0xC153, 0xC154, 0xC160, 0xFFC1]
 
 
 def run_lanes(dut, inputs, *, seed):
