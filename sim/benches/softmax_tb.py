@@ -6,7 +6,9 @@ applied to a copy of the memory) is compared with the whole memory: outputs 0-UL
 bit-exact, nothing else touched. Params: lanes, mem_base, mem_size, stall, seed, mode,
 bench (list of row lengths: only measure cycles, written to result.json), bench_int8 (also
 measure int8 -> int8 rows, keys "int8_<n>"), gelu (the engine has the GELU unit), gelu_terms,
-gelu_acc_width (its K and W; bench also measures GELU jobs, keys "gelu_<n>").
+gelu_acc_width (its K and W; bench also measures GELU jobs, keys "gelu_<n>"), adversarial
+(default True: run the short adversarial rows of ``sim.softmax_accuracy``, test
+``adversarial_rows``).
 """
 
 import json
@@ -16,6 +18,7 @@ import cocotb
 import numpy as np
 
 from hw.softex.regmap import softex_map
+from sim import softmax_accuracy
 from sim.golden import softmax as gold
 from sim.golden.gelu import gelu_job
 from sim.golden.expp import float_to_bf16
@@ -311,6 +314,44 @@ async def split_rows(dut):
         y = gold.bf16_to_float(env.mem.read_bf16(out_base[r], len(rows[r])))
         ref = gold.reference(rows[r])
         assert np.allclose(y, ref, rtol=0.1, atol=1e-3), (y, ref)
+
+
+@cocotb.test(skip=not P.get("adversarial", True))
+async def adversarial_rows(dut):
+    """Short rows of the adversarial accuracy suite (``sim.softmax_accuracy.rtl_rows``: the
+    maximum rising by a small step on every beat, position biases up and down, n <= 2048) at
+    moving lane offsets, and one rising row split into chunks through a slot (first, middle,
+    last, then normalise-only jobs): outputs 0-ULP and the slot bit-exact, as every row."""
+    env = await Env(dut, SEED + 11).start()
+    ia, oa, slot = BASE + 0x100, BASE + 0x8000, BASE + 0x7F00
+    for i, (name, x) in enumerate(softmax_accuracy.rtl_rows(L)):
+        off = 2 * ((3 * i) % L)
+        await env.softmax(x, ia + off, oa + off, what=f"adversarial {name}")
+    for name, x, cuts in softmax_accuracy.rtl_split_rows(L):
+        ib, ob = ia + 2 * 3, oa + 2 * 3
+        env.put_row(ib, x)
+        bounds = list(zip(cuts[:-1], cuts[1:]))
+        state = None
+        for c, (a, b) in enumerate(bounds):
+            last = c == len(bounds) - 1
+            cause, _ = await env.run(ib + 2 * a, b - a, out_addr=ob + 2 * a, slot=slot, acc=1,
+                                       div=int(last), load=int(c > 0), save=1)
+            assert cause == 0, (name, c, cause)
+            g = gold.softmax_job(x[a:b], lanes=L, offset=gold.lane_offset(ib + 2 * a, L),
+                                 div=last, state=state, mode=MODE)
+            state = (g["m"], g["D"])
+            env.exp_slot(slot, g["m"], g["D"])
+            if last:
+                env.exp_bf16(ob + 2 * a, g["y"])
+            env.check_memory(f"{name} chunk {c}")
+        for a, b in bounds[:-1]:
+            cause, _ = await env.run(ib + 2 * a, b - a, out_addr=ob + 2 * a, slot=slot, acc=0,
+                                     div=1, load=1)
+            assert cause == 0, (name, cause)
+            g = gold.softmax_job(x[a:b], lanes=L, offset=gold.lane_offset(ib + 2 * a, L),
+                                 acc=False, state=state, mode=MODE)
+            env.exp_bf16(ob + 2 * a, g["y"])
+        env.check_memory(f"{name} normalised")
 
 
 @cocotb.test()
