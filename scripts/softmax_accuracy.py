@@ -46,8 +46,23 @@ def golden_blob(path=GOLDEN):
 
 
 def measure(slow=True, shuffles=A.SHUFFLES, progress=True):
-    """Evaluate every case (the long classes only with ``slow``), every shuffle run (also for
-    rows where no bound needs it). Returns dict(meta=..., rows=[...])."""
+    """Measure the suite, every shuffle run (also for rows where no bound needs it).
+
+    Parameters
+    ----------
+    slow : bool
+        Include the long (slow) classes.
+    shuffles : int
+        Random orders per row.
+    progress : bool
+        Show a progress bar (rich).
+
+    Returns
+    -------
+    dict
+        meta (golden_blob, shuffles, slow, cases, seconds, command) and rows (the table of
+        :func:`sim.softmax_accuracy.accuracy_table`).
+    """
     selected = A.cases(slow)
     t0 = time.perf_counter()
     rows = []
@@ -172,8 +187,20 @@ def _summary(rows):
 
 
 def body(data, before=None):
-    """The generated Markdown (without the markers): definitions, classes, the tables and, when
-    ``before`` (a saved table of another golden model) is given, the before/after table."""
+    """The generated Markdown of the section (without the markers).
+
+    Parameters
+    ----------
+    data : dict
+        A table as :func:`measure` returns it (or its JSON).
+    before : dict or None
+        A saved table of the model before the rewrite: adds the before/after table while the
+        golden model differs from it.
+
+    Returns
+    -------
+    str
+    """
     meta, rows = data["meta"], data["rows"]
     label = f" ({meta['label']})" if meta.get("label") else ""
     out = [
@@ -219,7 +246,19 @@ def body(data, before=None):
 
 
 def splice(text, block):
-    """``text`` with what lies between :data:`BEGIN` and :data:`END` replaced by ``block``."""
+    """Replace the generated section of a page.
+
+    Parameters
+    ----------
+    text : str
+        The page (one :data:`BEGIN` ... :data:`END` pair).
+    block : str
+        The new text between the markers.
+
+    Returns
+    -------
+    str
+    """
     if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
         raise SystemExit(f"{DOC} needs exactly one '{BEGIN}' ... '{END}' pair")
     head, rest = text.split(BEGIN, 1)

@@ -119,8 +119,22 @@ def bf16_float(x):
 
 
 def bf16_values(lo, hi, *, min_abs=0.0, closed=False):
-    """Every finite BF16 value in [lo, hi) ([lo, hi] with ``closed``) with |x| >= ``min_abs``,
-    ascending, as bit patterns (-0 left out so that zero appears once)."""
+    """Every finite BF16 value in a range, ascending.
+
+    Parameters
+    ----------
+    lo, hi : float
+        The range [lo, hi) ([lo, hi] with ``closed``).
+    min_abs : float
+        Leave out values with |x| < ``min_abs``.
+    closed : bool
+        Include ``hi``.
+
+    Returns
+    -------
+    np.ndarray of np.uint16
+        The bit patterns, ascending by value (-0 left out, so that zero appears once).
+    """
     with np.errstate(invalid="ignore"):
         v = bf16_float(_ALL_BF16)
         ok = (np.isfinite(v) & (v >= lo) & ((v <= hi) if closed else (v < hi))
@@ -130,20 +144,55 @@ def bf16_values(lo, hi, *, min_abs=0.0, closed=False):
 
 
 def per_beat(values, lanes):
-    """Each value repeated on all ``lanes`` lanes: a row of len(values) beats whose beat k holds
-    values[k] only, so an ascending ``values`` raises the running max on every beat."""
+    """Each value repeated on all lanes of a beat.
+
+    Parameters
+    ----------
+    values : array of np.uint16
+        BF16 bit patterns, one per beat.
+    lanes : int
+        Lanes L of the engine.
+
+    Returns
+    -------
+    np.ndarray of np.uint16
+        A row of len(values) beats at lane offset 0 whose beat k holds values[k] only, so an
+        ascending ``values`` raises the running max on every beat.
+    """
     return np.repeat(np.asarray(values, dtype=np.uint16), lanes)
 
 
 def ulp_walk(first, last):
-    """Consecutive positive BF16 bit patterns from the value ``first`` up to (not including)
-    ``last``: one ulp per step, across binades (the step doubles at each power of two)."""
+    """Consecutive positive BF16 bit patterns: one ulp per step, across binades.
+
+    Parameters
+    ----------
+    first, last : float
+        Positive values (rounded to BF16): the walk starts at ``first`` and stops before
+        ``last``; the step doubles at each power of two.
+
+    Returns
+    -------
+    np.ndarray of np.uint16
+    """
     a, b = (int(float_to_bf16(np.array([v]))[0]) for v in (first, last))
     return np.arange(a, b, dtype=np.uint32).astype(np.uint16)
 
 
 def ramp(start, step, n):
-    """A linear position bias: bf16(start + i step), i = 0 .. n - 1 (one rounding each)."""
+    """A linear position bias.
+
+    Parameters
+    ----------
+    start, step : float
+        x_i = bf16(start + i step) (one rounding each).
+    n : int
+        Length.
+
+    Returns
+    -------
+    np.ndarray of np.uint16
+    """
     return float_to_bf16(start + step * np.arange(n, dtype=np.float64))
 
 
@@ -233,7 +282,17 @@ _SORTED = lambda lanes: _sorted_normal_bits()                           # noqa: 
 
 
 def row_classes(slow=True):
-    """The row classes (:class:`RowClass`), the ``slow`` ones included unless ``slow=False``."""
+    """The row classes of the suite.
+
+    Parameters
+    ----------
+    slow : bool
+        Include the classes marked slow (long rows).
+
+    Returns
+    -------
+    list of RowClass
+    """
     rows = [
         # -- slowly rising maxima: one value per beat, all lanes alike -----------------------
         RowClass("rise_8_16", "every BF16 value in [8, 16), ascending, one value per beat "
@@ -304,7 +363,17 @@ def class_by_name(name):
 
 @dataclass(frozen=True)
 class Case:
-    """One measurement: a row class on one engine (expp mode or LUT method) at ``lanes``."""
+    """One measurement: a row class on one engine at some lanes.
+
+    Parameters
+    ----------
+    cls : RowClass
+        The row class.
+    engine : str
+        "accurate" / "softex" (the expp engine in that mode) or "lut_a" / "lut_b".
+    lanes : int
+        Lanes of the expp engine (and of the per-beat rows).
+    """
 
     cls: RowClass
     engine: str
@@ -327,9 +396,23 @@ class Case:
 
 
 def cases(slow=True, engines=ENGINES):
-    """Every :class:`Case`: each class at each of its lane counts (``slow_lanes`` too with
-    ``slow``) in both expp modes, and the one-job classes on the LUT engines (their L = 8 row;
-    lanes do not change a LUT result)."""
+    """Every measurement of the suite.
+
+    Each class at each of its lane counts (``slow_lanes`` too with ``slow``) in both expp modes,
+    and the one-job classes on the LUT engines (their L = 8 row; lanes do not change a LUT
+    result).
+
+    Parameters
+    ----------
+    slow : bool
+        Include the slow classes and lane counts.
+    engines : tuple of str
+        Engines to include (:data:`ENGINES`).
+
+    Returns
+    -------
+    list of Case
+    """
     out = []
     for c in row_classes(slow):
         for lanes in sorted(c.lanes + (c.slow_lanes if slow else ())):
@@ -343,18 +426,50 @@ def cases(slow=True, engines=ENGINES):
 # ---- engines ----------------------------------------------------------------------------------
 
 def split_cuts(n, chunks, key):
-    """Chunk boundaries [0, c1, .., n] of a row of ``n`` elements in ``chunks`` non-empty
-    chunks, seeded by ``key``."""
+    """Seeded chunk boundaries of a split row.
+
+    Parameters
+    ----------
+    n : int
+        Row length.
+    chunks : int
+        Number of chunks, each non-empty (2 <= chunks <= n).
+    key : str
+        Seed key (the class name).
+
+    Returns
+    -------
+    list of int
+        [0, c1, .., n], strictly increasing.
+    """
     inner = np.sort(_rng("cuts", key).choice(np.arange(1, n), chunks - 1, replace=False))
     return [0, *(int(c) for c in inner), n]
 
 
 def split_softmax(x, cuts, *, lanes=8, offset=0, mode="accurate"):
-    """Softmax of row ``x`` as jobs over the chunks ``x[cuts[k]:cuts[k+1]]`` with one slot:
-    ACC | SAVE, then ACC | LOAD | SAVE, the last chunk ACC | LOAD | SAVE | DIV, then LOAD | DIV
-    on every earlier chunk (``docs/softmax.md``, "Rows over several jobs"). Chunk k starts at
-    lane ``(offset + cuts[k]) mod lanes``, as a row stored contiguously. Returns the BF16
-    outputs of the whole row."""
+    """Softmax of a row as jobs over its chunks, with one slot.
+
+    ACC | SAVE on the first chunk, ACC | LOAD | SAVE on the middle ones, ACC | LOAD | SAVE | DIV
+    on the last, then LOAD | DIV on every earlier chunk (``docs/softmax.md``, "Rows over
+    several jobs"). Chunk k starts at lane ``(offset + cuts[k]) mod lanes``, as a row stored
+    contiguously.
+
+    Parameters
+    ----------
+    x : array of np.uint16
+        The row (BF16 bit patterns).
+    cuts : list of int
+        Chunk boundaries [0, .., len(x)].
+    lanes, offset : int
+        Lanes of the engine and lane of x[0].
+    mode : str
+        expp mode, "accurate" or "softex".
+
+    Returns
+    -------
+    np.ndarray of np.uint16
+        The BF16 outputs of the whole row.
+    """
     x = np.asarray(x, dtype=np.uint16)
     y = np.empty(len(x), np.uint16)
     state = None
@@ -380,9 +495,24 @@ _OUTPUTS = {}
 
 
 def engine_outputs(x, engine, lanes=8, offset=0, cuts=None):
-    """BF16 outputs of ``engine`` ("accurate" / "softex": the expp engine in that mode; "lut_a"
-    / "lut_b": the LUT methods, y8 / 256) on row ``x``; ``cuts``: split the row into jobs
-    (:func:`split_softmax`, expp only). Memoised on the row's bits and the arguments."""
+    """BF16 outputs of one engine on one row (memoised on the row's bits and the arguments).
+
+    Parameters
+    ----------
+    x : array of np.uint16
+        The row.
+    engine : str
+        "accurate" / "softex": the expp engine in that mode; "lut_a" / "lut_b": the LUT
+        methods with the tables of :mod:`hw.softex.lut_tables`, outputs y8 / 256.
+    lanes, offset : int
+        Lanes of the expp engine and lane of x[0] (ignored by the LUT engines).
+    cuts : list of int or None
+        Split the row into jobs (:func:`split_softmax`; expp only).
+
+    Returns
+    -------
+    np.ndarray of np.uint16
+    """
     key = (_digest(x), engine, lanes, offset, None if cuts is None else tuple(cuts))
     if key not in _OUTPUTS:
         if engine in EXPP_MODES:
@@ -403,9 +533,21 @@ def engine_outputs(x, engine, lanes=8, offset=0, cuts=None):
 
 
 def row_metrics(y, p):
-    """Errors of BF16 outputs ``y`` against the float64 softmax ``p``: dict(sum_err, max_rel,
-    max_rel_all, max_abs, n_rel) (see the module docstring; max_rel is None when no p_i reaches
-    :data:`REL_FLOOR`; n_rel = how many do)."""
+    """Errors of outputs against the float64 softmax (module docstring).
+
+    Parameters
+    ----------
+    y : array of np.uint16
+        BF16 outputs.
+    p : array of float
+        The float64 softmax of the same row (:func:`reference`).
+
+    Returns
+    -------
+    dict
+        sum_err, max_rel (None when no p_i reaches :data:`REL_FLOOR`), max_rel_all, max_abs,
+        n_rel (how many p_i reach it).
+    """
     v = bf16_float(y)
     p = np.asarray(p, dtype=np.float64)
     err = np.abs(v - p)
@@ -418,10 +560,23 @@ def row_metrics(y, p):
 
 
 def shuffled_rows(x, k=SHUFFLES):
-    """``k`` seeded random orders of the values of row ``x`` as (perm, row) pairs with
-    ``row == x[perm]``. The rows depend only on the multiset of values (a permutation of the
-    sorted bit patterns, seeded by them), so every order of the same values gets the same
-    shuffled rows."""
+    """Seeded random orders of the values of a row.
+
+    The rows depend only on the multiset of values (a permutation of the sorted bit patterns,
+    seeded by them), so every order of the same values gets the same shuffled rows.
+
+    Parameters
+    ----------
+    x : array of np.uint16
+        The row.
+    k : int
+        Number of orders.
+
+    Returns
+    -------
+    list of (np.ndarray, np.ndarray)
+        (perm, row) pairs with ``row == x[perm]``.
+    """
     x = np.asarray(x, dtype=np.uint16)
     order = np.argsort(x, kind="stable")
     rng = _rng("shuffle", _digest(x[order]))
@@ -438,16 +593,28 @@ def _median(values):
 
 
 def evaluate(case, shuffles=SHUFFLES, always_shuffle=False):
-    """Measure one :class:`Case`. Returns a dict: case (id), class, description, engine, kind
-    ("expp" / "lut"), lanes, n, chunks, slow, the metrics of :func:`row_metrics`,
-    shuffled_max_rel (median over the shuffles), shuffled_max_rels (each), shuffled_sum_err
-    (median), ratio, one_job_sum_err / one_job_max_rel (split rows: the same row in one job;
-    else None), order_independent (LUT: every shuffle's outputs are the permuted outputs; expp:
-    None).
+    """Measure one case.
 
-    The shuffled rows of the expp engine are only run when the order bound applies (some
-    output >= 2^-10) or with ``always_shuffle``; otherwise the shuffled_* entries are None (the
-    rows without such outputs are the long flat ones, where shuffles cost the most)."""
+    Parameters
+    ----------
+    case : Case
+        Class, engine and lanes.
+    shuffles : int
+        Random orders for the shuffled error (their median).
+    always_shuffle : bool
+        Run the shuffles of the expp engine even where no bound needs them (rows without an
+        output >= 2^-10, the long flat ones, where they cost the most).
+
+    Returns
+    -------
+    dict
+        case (id), class, description, engine, kind ("expp" / "lut"), lanes, n, chunks, slow,
+        the metrics of :func:`row_metrics`, shuffled_max_rel (median over the shuffles),
+        shuffled_max_rels (each), shuffled_sum_err (median), ratio (max_rel /
+        shuffled_max_rel), one_job_sum_err / one_job_max_rel (split rows: the same row in one
+        job; else None), order_independent (LUT: every shuffle gives the permuted outputs bit
+        for bit; expp: None). The shuffled entries are None where the shuffles did not run.
+    """
     c, lanes, engine = case.cls, case.lanes, case.engine
     x = c.row(lanes)
     p = reference(x)
@@ -480,17 +647,43 @@ def evaluate(case, shuffles=SHUFFLES, always_shuffle=False):
 
 def accuracy_table(selected=None, *, slow=False, shuffles=SHUFFLES, always_shuffle=False,
                    progress=None):
-    """The suite's table: :func:`evaluate` of every case of ``selected`` (default:
-    :func:`cases` (``slow``)), a list of dicts in case order. ``progress``: optional wrapper of
-    the case iterable (e.g. ``rich.progress.track``)."""
+    """The suite's table.
+
+    Parameters
+    ----------
+    selected : iterable of Case or None
+        Cases to measure; default :func:`cases` (``slow``).
+    slow : bool
+        With the default selection: include the slow cases.
+    shuffles, always_shuffle
+        As for :func:`evaluate`.
+    progress : callable or None
+        Wrapper of the case iterable (e.g. ``rich.progress.track``).
+
+    Returns
+    -------
+    list of dict
+        :func:`evaluate` of every case, in case order.
+    """
     selected = cases(slow) if selected is None else list(selected)
     it = selected if progress is None else progress(selected)
     return [evaluate(c, shuffles, always_shuffle) for c in it]
 
 
 def check(row):
-    """Violations of one :func:`evaluate` result: a list of dicts (case, bound, value, limit,
-    message); empty when the row keeps its bounds (module docstring)."""
+    """Violations of one row of the table.
+
+    Parameters
+    ----------
+    row : dict
+        A result of :func:`evaluate`.
+
+    Returns
+    -------
+    list of dict
+        case, bound ("sum" or "order"), value, limit, message; empty when the row keeps its
+        bounds (module docstring).
+    """
     out = []
 
     def bad(bound, value, limit, message):
@@ -514,21 +707,42 @@ def check(row):
 
 
 def violations(table):
-    """Every violation of every row of ``table`` (see :func:`check`), in table order."""
+    """Every violation of a table.
+
+    Parameters
+    ----------
+    table : list of dict
+        Results of :func:`evaluate`.
+
+    Returns
+    -------
+    list of dict
+        :func:`check` of every row, in table order.
+    """
     return [v for row in table for v in check(row)]
 
 
 # ---- short rows for the RTL regression --------------------------------------------------------
 
 def rtl_rows(lanes):
-    """Short adversarial rows the RTL bench runs bit for bit against the golden model (a few
-    thousand cycles in all): (name, row) pairs.
+    """Short adversarial rows the RTL bench runs bit for bit against the golden model.
 
     ``rising_steps`` (128 beats, one value per beat) raises the max on every beat by steps of
     every size in turn: 1 ulp in [0.25, 0.5) (2^-9), 1 ulp across 1.0 (0.9375 .. 1.125: 2^-8,
     then 2^-7), 1 ulp in [8, 11) (2^-4), then 0.5 (12 .. 19.5). ``ramp_-1_2^-9`` is the
     position bias -1 + i 2^-9 (n = 512: the max rises on almost every element);
-    ``ramp_noise`` -4 + i 2^-6 + N(0, 1) (n = 256)."""
+    ``ramp_noise`` -4 + i 2^-6 + N(0, 1) (n = 256). A few thousand cycles in all.
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes L of the engine (the per-beat row has 128 L elements).
+
+    Returns
+    -------
+    list of (str, np.ndarray)
+        (name, row) pairs.
+    """
     steps = np.concatenate([bf16_values(0.25, 0.5)[:32], ulp_walk(0.9375, 1.125),
                             bf16_values(8.0, 11.0), ramp(12.0, 0.5, 16)])
     noise = float_to_bf16(-4.0 + 2.0 ** -6 * np.arange(256)
@@ -539,8 +753,20 @@ def rtl_rows(lanes):
 
 
 def rtl_split_rows(lanes):
-    """Adversarial rows the RTL bench splits over a slot: (name, row, cuts) triples. One: every
-    BF16 value in [8, 10) one per beat (32 beats, steps of 2^-4) in 3 chunks (seeded cuts), so
-    the max also rises at every LOAD."""
+    """Adversarial rows the RTL bench splits over a slot.
+
+    One: every BF16 value in [8, 10), one per beat (32 beats, steps of 2^-4), in 3 chunks
+    (seeded cuts), so the max also rises at every LOAD.
+
+    Parameters
+    ----------
+    lanes : int
+        Lanes L of the engine.
+
+    Returns
+    -------
+    list of (str, np.ndarray, list of int)
+        (name, row, cuts) triples (cuts as :func:`split_cuts`).
+    """
     x = per_beat(bf16_values(8.0, 10.0), lanes)
     return [("split_rise_8_10", x, split_cuts(len(x), 3, f"rtl_split_{lanes}"))]
