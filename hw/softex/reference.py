@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from ..fp.constmul import mul_const
 
 __all__ = ["FRAC", "LOG2E_Q40", "LN2_Q30", "REF_EXP_LIMIT", "K_BITS", "DELTA_MIN",
-           "EXP2_TABLE", "RowReference"]
+           "EXP2_TABLE", "RowReference", "rescale"]
 
 #: Fraction bits of |m| log2 e.
 FRAC = 28
@@ -79,24 +79,32 @@ def _exponent(m, value):
     return t, k_abs, has, sign
 
 
+def rescale(m, slot_max, slot_exponent, slot_has, beat_max, beat_exponent, beat_has, name):
+    """How a partial sum last updated with maximum ``slot_max`` (its K ``slot_exponent``,
+    ``slot_has``) follows a beat with maximum ``beat_max`` (``beat_exponent``, ``beat_has``):
+    ``(delta, reset)``, delta = K_slot - K_beat saturated at :data:`DELTA_MIN` when both have a
+    K (else 0), reset when the maxima differ and not both have a K."""
+    both = slot_has & beat_has
+    step = Signal(signed(K_BITS + 1), name=f"{name}_step")
+    m.d.comb += step.eq(slot_exponent - beat_exponent)
+    delta = Signal(signed(9), name=f"{name}_delta")
+    m.d.comb += delta.eq(Mux(both, Mux(step < DELTA_MIN, DELTA_MIN, step), 0))
+    return delta, (slot_max != beat_max) & ~both
+
+
 class RowReference(wiring.Component):
-    """The reference of the running maximum, three register stages deep: for the step of the
-    maximum from ``m_old`` to ``m_new``, how the partial sums follow it (``delta``, ``reset``)
-    and the element factor c = 2^(m_new log2 e - K(m_new)) (the recipe of this module; 1.0
-    when m_new has no K). The golden model is ``sim/golden/softmax.py`` (``reference_fields``,
-    ``rescale``).
+    """The reference of a BF16 maximum ``m``, three register stages deep: K(m), whether m has
+    one, and c = 2^(m log2 e - K) in fp32 (the recipe of this module; 1.0 without K). The
+    golden model is ``sim/golden/softmax.py`` (``reference_fields``).
 
     Members
     -------
-    m_old, m_new : :py:`In(16)`
-        The maximum before and after a beat (BF16).
-    grown : :py:`In(1)`
-        m_new > m_old.
-    delta : :py:`Out(signed(9))`
-        K(m_old) - K(m_new), saturated at :data:`DELTA_MIN`, when m grew and both have a K;
-        else 0.
-    reset : :py:`Out(1)`
-        m grew and one of them has no K: the sums become +0.
+    m : :py:`In(16)`
+        The maximum (BF16).
+    exponent : :py:`Out(signed(K_BITS))`
+        K(m) (0 without K).
+    has_exponent : :py:`Out(1)`
+        |m| < 2^15.
     factor : :py:`Out(32)`
         c (fp32).
     """
@@ -106,30 +114,21 @@ class RowReference(wiring.Component):
 
     def __init__(self):
         super().__init__({
-            "m_old": In(16), "m_new": In(16), "grown": In(1),
-            "delta": Out(signed(9)), "reset": Out(1), "factor": Out(32),
+            "m": In(16),
+            "exponent": Out(signed(K_BITS)), "has_exponent": Out(1), "factor": Out(32),
         })
 
     def elaborate(self, platform):
         m = Module()
-        # stage 1: T and K of both maxima, the rescale, the signed fraction u
-        t_new, k_new, has_new, sign_new = _exponent(m, self.m_new)
-        _, k_old, has_old, sign_old = _exponent(m, self.m_old)
-        signed_new = Mux(sign_new, -k_new, k_new)
-        signed_old = Mux(sign_old, -k_old, k_old)
-        step = Signal(signed(K_BITS + 1))
-        m.d.comb += step.eq(signed_old - signed_new)
+        # stage 1: T and K, the signed fraction u
+        t, k_abs, has, sign = _exponent(m, self.m)
         u_abs = Signal(signed(FRAC + 1))
-        m.d.comb += u_abs.eq(t_new - (k_new << FRAC))
+        m.d.comb += u_abs.eq(t - (k_abs << FRAC))
         u1 = Signal(signed(FRAC + 1))
-        delta1 = Signal(signed(9))
-        reset1, has1 = Signal(), Signal()
-        both = has_old & has_new
-        m.d.sync += [
-            u1.eq(Mux(sign_new, -u_abs, u_abs)),
-            delta1.eq(Mux(self.grown & both, Mux(step < DELTA_MIN, DELTA_MIN, step), 0)),
-            reset1.eq(self.grown & ~both), has1.eq(has_new),
-        ]
+        k1 = Signal(signed(K_BITS))
+        has1 = Signal()
+        m.d.sync += [u1.eq(Mux(sign, -u_abs, u_abs)),
+                     k1.eq(Mux(has, Mux(sign, -k_abs, k_abs), 0)), has1.eq(has)]
         # stage 2: table index h and 2^l = 1 + a + b
         w = Signal(FRAC + 1)
         m.d.comb += w.eq(u1 + (1 << (FRAC - 1)))
@@ -139,9 +138,9 @@ class RowReference(wiring.Component):
         square = Signal(46)
         m.d.comb += square.eq(a * a)
         index2, poly2 = Signal(9), Signal(32)
-        delta2, reset2, has2 = Signal(signed(9)), Signal(), Signal()
+        k2, has2 = Signal(signed(K_BITS)), Signal()
         m.d.sync += [index2.eq(w[FRAC - 8:]), poly2.eq((1 << 30) + a + (square >> 31)),
-                     delta2.eq(delta1), reset2.eq(reset1), has2.eq(has1)]
+                     k2.eq(k1), has2.eq(has1)]
         # stage 3: c = table[h] * p, rounded half up to fp32
         table = Array(Const(v, 31) for v in EXP2_TABLE)
         product = Signal(63)
@@ -156,5 +155,5 @@ class RowReference(wiring.Component):
         m.d.comb += exponent.eq(Mux(big, 127, 126) + carry)
         mantissa = Mux(carry, sig[1:24], sig[:23])
         m.d.sync += [self.factor.eq(Mux(has2, Cat(mantissa, exponent, C(0, 1)), ONE32)),
-                     self.delta.eq(delta2), self.reset.eq(reset2)]
+                     self.exponent.eq(k2), self.has_exponent.eq(has2)]
         return m

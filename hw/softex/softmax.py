@@ -55,16 +55,28 @@ from ..regmap import RegisterFile
 from . import gelu_coeffs
 from .expp import MODES, Expp
 from .gelu import ACC_WIDTH_MAX, ACC_WIDTH_MIN, Gelu
-from .reference import RowReference
+from .reference import K_BITS, RowReference, rescale
 from .regmap import LENGTH_BITS, SoftexOp, softex_map
 from .rowjob import (LANE_CHOICES, NEG_INF, ElementDecoder, RowJob, RowPort, beat_layout,
                      comb_op, state_or_clear)
 
 __all__ = ["SoftmaxEngine", "SoftmaxControl", "BeatMaximum", "OnlineExp", "LaneSums",
-           "GeluPath", "SoftmaxOutput", "SEED_TABLE", "LANE_CHOICES"]
+           "GeluPath", "SoftmaxOutput", "SEED_TABLE", "LANE_CHOICES", "SUM_LATENCY", "SLOTS",
+           "OUTPUT_LATENCY", "reduction_levels", "reduce_schedule", "RECIP_OPS"]
 
 ONE32 = 0x3F80_0000
 TWO32 = 0x4000_0000
+
+#: Register stages of the lane FMAs (pass 1, reduction, reciprocal): the pass-1 recurrence
+#: is cut in three (unpack, product and alignment | add and normalisation | rounding).
+SUM_LATENCY = 2
+#: Partial sums per lane, a power of two above SUM_LATENCY: a slot is read again SLOTS beats
+#: after its last update, when its result has left the FMA, so pass 1 still takes one beat
+#: per cycle.
+SLOTS = 4
+assert SLOTS > SUM_LATENCY and SLOTS & (SLOTS - 1) == 0
+#: Register stages of the pass-2 multiply (e_j * r rounded to BF16).
+OUTPUT_LATENCY = 2
 
 
 def _seed_table():
@@ -96,20 +108,80 @@ def command_checks(cmd, gelu):
     return is_gelu, bad_command, div | is_gelu, (load | save) & ~is_gelu
 
 
+#: The reciprocal's operations on lane 0's FMA, in order (LaneSums): t = 2 - D y, y = y t,
+#: t = 2 - D y, y = y t (or the special result), r = c y.
+RECIP_OPS = ("t", "y", "t", "y_special", "r")
+_DEST_T, _DEST_Y, _DEST_Y_SPECIAL, _DEST_R = SLOTS, SLOTS + 1, SLOTS + 2, SLOTS + 3
+
+
+def reduction_levels(lanes, slots=SLOTS):
+    """The reduction of the (slots, lanes) partial sums as levels of additions
+    ``(j, (p_src, j_src), p_dst)``: lane j's FMA computes S[p_dst][j] = S[p_src][j_src] * 1.0 +
+    S[p_dst][j]. First the slots of each lane by a pairwise tree, then slot 0 of the lanes."""
+    levels = []
+    s = 1
+    while s < slots:
+        levels.append([(j, (p + s, j), p) for p in range(0, slots, 2 * s)
+                       for j in range(lanes)])
+        s *= 2
+    s = 1
+    while s < lanes:
+        levels.append([(j, (0, j + s), 0) for j in range(0, lanes, 2 * s)])
+        s *= 2
+    return levels
+
+
+def reduce_schedule(lanes, slots=SLOTS, latency=SUM_LATENCY):
+    """Issue cycles of the reduction: ``({cycle: [op, ...]}, cycles)``. REDUCE starts the cycle
+    after the last FLUSH issue, so the partial sums are readable from cycle ``latency`` on; a
+    level starts when the previous one's results are readable (``latency + 1`` cycles after its
+    last issue); each lane's FMA takes one addition per cycle. D is readable from cycle
+    ``cycles`` on (REDUCE's length)."""
+    start = latency
+    cycles = {}
+    for level in reduction_levels(lanes, slots):
+        used = {}
+        last = start
+        for op in level:
+            t = start + used.get(op[0], 0)
+            used[op[0]] = used.get(op[0], 0) + 1
+            cycles.setdefault(t, []).append(op)
+            last = max(last, t)
+        start = last + latency + 1
+    return cycles, start
+
+
+def recip_cycles(latency=SUM_LATENCY):
+    """RECIP's length: one operation of :data:`RECIP_OPS` every ``latency + 1`` cycles; r is
+    readable the cycle after."""
+    return len(RECIP_OPS) * (latency + 1)
+
+
+def tail_steps(lanes):
+    """Values the step counter of REDUCE and RECIP takes (0 .. the longer length - 1)."""
+    return max(reduce_schedule(lanes)[1], recip_cycles())
+
+
 class SoftmaxControl(wiring.Component):
     """The states of a softmax or GELU row between its check and its end.
 
     From ``run``: GELU jobs go to pass 2 (P2); softmax jobs load the slot (LOAD, LOAD_WAIT) if
-    LOAD, run pass 1 (P1) if ACC, reduce the lane sums (REDUCE, log2 L cycles), save the slot
-    (SAVE) if SAVE and, if DIV, compute the reciprocal (SEED, RECIP: two Newton-Raphson steps)
-    and run pass 2. ``finish`` leaves the last state. The pass flags (``pass1``, ``pass2``,
-    ``gelu_pass``) tell the datapath which pass its beats belong to; ``clear`` resets them
-    first, so a transition in the cycle of ``clear`` still sets them.
+    LOAD and wait until the reference of the loaded maximum has left the row reference
+    (SETTLE, ``exp_latency`` + 1 cycles: every partial-sum slot takes it), run pass 1 (P1)
+    and FLUSH (one beat of zeros per slot) if ACC, reduce the partial sums (REDUCE, the
+    cycles of :func:`reduce_schedule`), save the slot (SAVE) if SAVE and, if DIV, seed and
+    compute the reciprocal (SEED, RECIP: :func:`recip_cycles`) and run pass 2. ``finish``
+    leaves the last state. The pass flags (``pass1``, ``pass2``, ``gelu_pass``) tell the
+    datapath which pass its beats belong to; ``clear`` resets them after the states are
+    decided, so a transition in the cycle of ``clear`` (which returns the FSM to WAIT) cannot
+    leave a flag set.
 
     Parameters
     ----------
     lanes : :class:`int`
-        Elements per beat (REDUCE has log2 ``lanes`` levels).
+        Elements per beat (REDUCE's length depends on it).
+    exp_latency : :class:`int`
+        Cycles from stage A to the lane FMAs (:attr:`OnlineExp.latency`).
 
     Members
     -------
@@ -131,42 +203,46 @@ class SoftmaxControl(wiring.Component):
         Pass 2 wrote the row's last beat.
     finish : :py:`Out(1)`
         The row's last state ends.
-    load_slot, slot_loaded, read, accumulate, reduce, save_slot, seed, newton, write : :py:`Out(1)`
-        The states LOAD, LOAD_WAIT, P1, P1 with ``exp_valid``, REDUCE, SAVE, SEED, RECIP, P2.
+    load_slot, slot_loaded, load_reference, read, accumulate, flush, reduce, save_slot, seed, newton, write : :py:`Out(1)`
+        The states LOAD, LOAD_WAIT, the last cycle of SETTLE, P1, P1 with ``exp_valid``,
+        FLUSH, REDUCE, SAVE, SEED, RECIP, P2.
     rewind : :py:`Out(1)`
         The reciprocal is ready: pass 2 starts at beat 0.
-    step : :py:`Out(range(max(log2(lanes), 4) + 1))`
-        The level of REDUCE, the step of RECIP.
+    step : :py:`Out(range(tail_steps(lanes)))`
+        The cycle of SETTLE, FLUSH, REDUCE and RECIP.
     pass1, pass2, gelu_pass : :py:`Out(1)`
         The beats leaving the port belong to pass 1, pass 2, a GELU job.
     """
 
-    def __init__(self, lanes):
+    def __init__(self, lanes, *, exp_latency):
         self.lanes = lanes
+        self.exp_latency = exp_latency
+        steps = max(tail_steps(lanes), exp_latency + 1, SLOTS)
         super().__init__({
             "clear": In(1), "run": In(1), "restart": In(1),
             "gelu": In(1), "acc": In(1), "div": In(1), "load": In(1), "save": In(1),
             "beats": In(LENGTH_BITS), "exp_valid": In(1), "ok": In(1), "write_done": In(1),
             "finish": Out(1),
-            "load_slot": Out(1), "slot_loaded": Out(1), "read": Out(1), "accumulate": Out(1),
+            "load_slot": Out(1), "slot_loaded": Out(1), "load_reference": Out(1),
+            "read": Out(1), "accumulate": Out(1), "flush": Out(1),
             "reduce": Out(1), "save_slot": Out(1), "seed": Out(1), "newton": Out(1),
             "write": Out(1), "rewind": Out(1),
-            "step": Out(range(max(_log2(lanes), 4) + 1)),
+            "step": Out(range(steps)),
             "pass1": Out(1), "pass2": Out(1), "gelu_pass": Out(1),
         })
 
     def elaborate(self, platform):
         m = Module()
-        levels = _log2(self.lanes)
+        reduce_cycles = reduce_schedule(self.lanes)[1]
         step = self.step
         accumulated = Signal(LENGTH_BITS)                 # pass-1 beats summed
 
         def after_pass1():                                # REDUCE or P1 next
+            m.d.sync += step.eq(0)
             with m.If(self.acc):
                 m.d.sync += self.pass1.eq(1)
                 m.next = "P1"
             with m.Else():
-                m.d.sync += step.eq(0)
                 m.next = "REDUCE"
 
         def end_or(state, condition):                     # `state` if condition, else the end
@@ -176,11 +252,31 @@ class SoftmaxControl(wiring.Component):
                 m.d.comb += self.finish.eq(1)
                 m.next = "WAIT"
 
+        def counted(last, then):                          # `step` 0 .. last, then `then()`
+            m.d.sync += step.eq(step + 1)
+            with m.If(step == last):
+                m.d.sync += step.eq(0)
+                then()
+
         def state(name):                                  # soft clear: back to WAIT
             return state_or_clear(m, name, self.clear, "WAIT")
 
-        with m.If(self.clear):
-            m.d.sync += [self.pass1.eq(0), self.pass2.eq(0), self.gelu_pass.eq(0)]
+        def after_reduce():
+            with m.If(self.save):
+                m.next = "SAVE"
+            with m.Else():
+                end_or("SEED", self.div)
+
+        def to_pass2():
+            m.d.comb += self.rewind.eq(1)
+            m.d.sync += self.pass2.eq(1)
+            m.next = "P2"
+
+        def to(name):
+            def go():
+                m.next = name
+            return go
+
         with m.FSM(name="softmax"):
             with state("WAIT"):
                 with m.If(self.run):
@@ -197,7 +293,12 @@ class SoftmaxControl(wiring.Component):
                     m.next = "LOAD_WAIT"
             with state("LOAD_WAIT"):
                 m.d.comb += self.slot_loaded.eq(1)
-                after_pass1()
+                m.d.sync += step.eq(0)
+                m.next = "SETTLE"
+            with state("SETTLE"):
+                with m.If(step == self.exp_latency):
+                    m.d.comb += self.load_reference.eq(1)
+                counted(self.exp_latency, after_pass1)
             with state("P1"):
                 m.d.comb += self.read.eq(1)
                 with m.If(self.exp_valid):
@@ -205,16 +306,13 @@ class SoftmaxControl(wiring.Component):
                     m.d.sync += accumulated.eq(accumulated + 1)
                     with m.If(accumulated == self.beats - 1):
                         m.d.sync += [self.pass1.eq(0), step.eq(0)]
-                        m.next = "REDUCE"
+                        m.next = "FLUSH"
+            with state("FLUSH"):
+                m.d.comb += self.flush.eq(1)
+                counted(SLOTS - 1, to("REDUCE"))
             with state("REDUCE"):
                 m.d.comb += self.reduce.eq(1)
-                m.d.sync += step.eq(step + 1)
-                with m.If(step == levels - 1):
-                    m.d.sync += step.eq(0)
-                    with m.If(self.save):
-                        m.next = "SAVE"
-                    with m.Else():
-                        end_or("SEED", self.div)
+                counted(reduce_cycles - 1, after_reduce)
             with state("SAVE"):
                 m.d.comb += self.save_slot.eq(1)
                 with m.If(self.ok):
@@ -225,17 +323,15 @@ class SoftmaxControl(wiring.Component):
                 m.next = "RECIP"
             with state("RECIP"):
                 m.d.comb += self.newton.eq(1)
-                m.d.sync += step.eq(step + 1)
-                with m.If(step == 4):
-                    m.d.comb += self.rewind.eq(1)
-                    m.d.sync += self.pass2.eq(1)
-                    m.next = "P2"
+                counted(recip_cycles() - 1, to_pass2)
             with state("P2"):
                 m.d.comb += self.write.eq(1)
                 with m.If(self.write_done):
                     m.d.sync += [self.pass2.eq(0), self.gelu_pass.eq(0)]
                     m.d.comb += self.finish.eq(1)
                     m.next = "WAIT"
+        with m.If(self.clear):                           # after the FSM: clear wins
+            m.d.sync += [self.pass1.eq(0), self.pass2.eq(0), self.gelu_pass.eq(0)]
         with m.If(self.restart):
             m.d.sync += accumulated.eq(0)
         return m
@@ -308,8 +404,8 @@ class OnlineExp(wiring.Component):
     """Stage A and the exponential: the running maximum m (pass 1: m_new = maximum(m, beat
     maximum); otherwise m), the L differences bf16(x_j - m_new) into one
     :class:`~hw.softex.expp.Expp` of L lanes and, alongside, the
-    :class:`~hw.softex.reference.RowReference` of the step from m to m_new (how the partial
-    sums follow it, the element factor c); both arrive together after :attr:`latency` cycles
+    :class:`~hw.softex.reference.RowReference` of m_new (K and the element factor c); both
+    arrive together after :attr:`latency` cycles
     (the longer of the two, the shorter one delayed), with the side band (m_new = -inf).
 
     Parameters
@@ -350,9 +446,11 @@ class OnlineExp(wiring.Component):
         The exponentials of a beat leave the Expp.
     exponentials : :py:`Out(16 * lanes)`
         e_j = exp(x_j - m_new).
-    delta, reset, factor : :py:`Out(signed(9))`, :py:`Out(1)`, :py:`Out(32)`
-        The reference of that beat (:class:`~hw.softex.reference.RowReference`); between
-        beats (m unchanged for at least :attr:`latency` cycles) ``factor`` is c of m.
+    new_max : :py:`Out(16)`
+        m_new of that beat.
+    exponent, has_exponent, factor : :py:`Out(signed(17))`, :py:`Out(1)`, :py:`Out(32)`
+        Its reference (:class:`~hw.softex.reference.RowReference`: K, whether m_new has one,
+        c); between beats (m unchanged for at least :attr:`latency` cycles) that of m.
     masked : :py:`Out(1)`
         m_new was -inf (every element so far masked).
     """
@@ -366,8 +464,9 @@ class OnlineExp(wiring.Component):
             "valid": In(1), "elements": In(16 * lanes), "beat_max": In(16), "pass1": In(1),
             "load": In(1), "load_max": In(16), "restart": In(1), "clear": In(1),
             "maximum": Out(16, init=NEG_INF), "exp_valid": Out(1),
-            "exponentials": Out(16 * lanes), "delta": Out(signed(9)), "reset": Out(1),
-            "factor": Out(32), "masked": Out(1),
+            "exponentials": Out(16 * lanes), "new_max": Out(16),
+            "exponent": Out(signed(K_BITS)), "has_exponent": Out(1), "factor": Out(32),
+            "masked": Out(1),
         })
 
     def elaborate(self, platform):
@@ -377,9 +476,10 @@ class OnlineExp(wiring.Component):
         running = comb_op(m, FPCompare(BF16), "running_max")
         m.d.comb += [running.i.payload.a.eq(current), running.i.payload.b.eq(self.beat_max)]
         new_max = Signal(16, name="m_new")
-        m.d.comb += new_max.eq(Mux(self.pass1, running.o.payload.max.as_value(), current))
-        growth = comb_op(m, FPCompare(BF16), "growth")
-        m.d.comb += [growth.i.payload.a.eq(new_max), growth.i.payload.b.eq(current)]
+        # without a valid beat m_new is m: the side band between beats (FLUSH, the reciprocal)
+        # describes m, never the stale beat maximum of stage R
+        m.d.comb += new_max.eq(Mux(self.pass1 & self.valid, running.o.payload.max.as_value(),
+                                   current))
         masked = new_max == NEG_INF
         with m.If(self.valid & self.pass1):
             m.d.sync += current.eq(new_max)
@@ -391,8 +491,7 @@ class OnlineExp(wiring.Component):
             differences.append(sub.o.payload.as_value())
 
         reference = m.submodules.reference = RowReference()
-        m.d.comb += [reference.m_old.eq(current), reference.m_new.eq(new_max),
-                     reference.grown.eq(self.pass1 & growth.o.payload.gt)]
+        m.d.comb += reference.m.eq(new_max)
         expp = Expp(lanes, mode=self.mode, latency=self.expp_latency)
         m.submodules.expp = ResetInserter(self.clear)(expp)
         m.d.comb += [expp.i.payload.as_value().eq(Cat(*differences)),
@@ -413,9 +512,10 @@ class OnlineExp(wiring.Component):
         m.d.comb += [
             self.exp_valid.eq(delay(expp.o.valid, extra, "exp_valid", clear=True)),
             self.exponentials.eq(delay(expp.o.payload.as_value(), extra, "exponentials")),
-            self.delta.eq(delay(reference.delta, ref_extra, "delta")),
-            self.reset.eq(delay(reference.reset, ref_extra, "reset")),
+            self.exponent.eq(delay(reference.exponent, ref_extra, "exponent")),
+            self.has_exponent.eq(delay(reference.has_exponent, ref_extra, "has_exponent")),
             self.factor.eq(delay(reference.factor, ref_extra, "factor")),
+            self.new_max.eq(delay(new_max, self.latency, "new_max")),
             self.masked.eq(delay(masked, self.latency, "masked")),
         ]
         with m.If(self.load):
@@ -426,13 +526,23 @@ class OnlineExp(wiring.Component):
 
 
 class LaneSums(wiring.Component):
-    """The L lane FMAs (fp32 x fp32 + fp32) and the fp32 state they compute: the partial sums
-    S_j of pass 1 (S_j = e_j * c + S_j * 2^delta per beat: the shift only moves S_j's exponent
-    field, see :func:`shift_exponent`), their fixed pairwise reduction into S_0 = D (level
-    ``step``: S_j += S_(j + 2^step) for j a multiple of 2^(step + 1)), and the scaled
-    reciprocal c / D on lane 0's FMA: a 7-bit table seed (:data:`SEED_TABLE`), two
-    Newton-Raphson steps (t = 2 - D y, y = y t), NaN, infinities and zeros handled apart, and
-    the product with c of the row's maximum.
+    """The L lane FMAs (fp32 x fp32 + fp32, :data:`SUM_LATENCY` register stages) and the fp32
+    state they compute: :data:`SLOTS` interleaved partial sums per lane, their fixed reduction
+    into D and the scaled reciprocal c / D.
+
+    - Pass 1: beat k goes to slot p = k mod SLOTS of every lane:
+      S[p][j] = e_j * c + shift(S[p][j]), where shift moves S[p][j] from the reference of the
+      maximum it was last updated with (kept per slot) to that of the beat
+      (:func:`shift_exponent`). A slot is read again SLOTS = SUM_LATENCY + 1 beats later, after
+      its previous result has left the FMA, so one beat per cycle still goes in; the order is
+      fixed whatever the stalls. After the last beat, FLUSH issues one beat of zeros per slot,
+      which brings every slot to the reference of the final maximum.
+    - Reduction (:func:`reduction_ops`, scheduled by :func:`schedule`): within each lane the
+      slots by a pairwise tree (S[p] += S[p + s]), then slot 0 of the lanes by a pairwise tree
+      (S[0][j] += S[0][j + s]); D = S[0][0].
+    - Reciprocal on lane 0's FMA, one operation every SUM_LATENCY + 1 cycles: a 7-bit table
+      seed (:data:`SEED_TABLE`), two Newton-Raphson steps (t = 2 - D y, y = y t; NaN,
+      infinities and zeros replace the second y), then r = c * y with c of the row's maximum.
 
     Parameters
     ----------
@@ -443,66 +553,96 @@ class LaneSums(wiring.Component):
     -------
     exponentials : :py:`In(16 * lanes)`
         The Expp's output (:attr:`OnlineExp.exponentials`).
-    delta, reset, factor, masked : :py:`In(signed(9))`, :py:`In(1)`, :py:`In(32)`, :py:`In(1)`
-        Its side band (:class:`OnlineExp`); ``factor`` is also c of the row's maximum for the
-        last reciprocal step.
-    accumulate, reduce, seed, newton : :py:`In(1)`
-        Add a beat; reduce level ``step``; seed the reciprocal; reciprocal ``step`` (0 .. 3
-        Newton-Raphson, 4 the product with c).
-    step : :py:`In(range(max(log2(lanes), 4) + 1))`
-        The reduction level or reciprocal step (r is taken after step 4).
+    maximum, exponent, has_exponent, factor, masked : :py:`In(16)`, :py:`In(signed(17))`, :py:`In(1)`, :py:`In(32)`, :py:`In(1)`
+        Its side band (:class:`OnlineExp`): the beat's m_new, K(m_new), whether it has one,
+        c(m_new), m_new = -inf. Between beats they describe the row's maximum.
+    accumulate, flush : :py:`In(1)`
+        Add a beat; add a beat of zeros (FLUSH).
+    reduce, seed, newton : :py:`In(1)`
+        The reduction, the seed, the reciprocal; ``step`` counts their cycles.
+    step : :py:`In(range(TAIL_STEPS))`
+        The cycle of REDUCE or RECIP.
     load : :py:`In(1)`
-        Set D to ``load_sum`` (a slot was read).
+        Set D to ``load_sum`` and every slot's maximum to ``load_max`` (a slot was read).
     load_sum : :py:`In(32)`
         The denominator of the slot.
+    load_max : :py:`In(16)`
+        Its maximum.
     restart : :py:`In(1)`
-        A row begins: every S_j = 0.
+        A row begins: every S = 0, every slot's maximum -inf.
+    clear : :py:`In(1)`
+        Soft clear: results in flight are dropped.
     denominator : :py:`Out(32)`
-        D = S_0.
+        D = S[0][0].
     reciprocal : :py:`Out(32)`
         r = c / D (fp32).
     """
 
     def __init__(self, lanes):
         self.lanes = lanes
+        self.reduce_cycles = reduce_schedule(lanes)[1]
         super().__init__({
-            "exponentials": In(16 * lanes), "delta": In(signed(9)), "reset": In(1),
-            "factor": In(32), "masked": In(1),
-            "accumulate": In(1), "reduce": In(1), "seed": In(1), "newton": In(1),
-            "step": In(range(max(_log2(lanes), 4) + 1)),
-            "load": In(1), "load_sum": In(32), "restart": In(1),
+            "exponentials": In(16 * lanes), "maximum": In(16), "exponent": In(signed(K_BITS)),
+            "has_exponent": In(1), "factor": In(32), "masked": In(1),
+            "accumulate": In(1), "flush": In(1), "reduce": In(1), "seed": In(1),
+            "newton": In(1), "step": In(range(tail_steps(lanes))),
+            "load": In(1), "load_sum": In(32), "load_reference": In(1), "restart": In(1),
+            "clear": In(1),
             "denominator": Out(32), "reciprocal": Out(32),
         })
 
     def elaborate(self, platform):
         m = Module()
-        lanes, step = self.lanes, self.step
-        sums = [Signal(32, name=f"S{j}") for j in range(lanes)]
+        lanes, step, latency = self.lanes, self.step, SUM_LATENCY
+        sums = [[Signal(32, name=f"S{p}_{j}") for j in range(lanes)] for p in range(SLOTS)]
+        slot_max = Array(Signal(16, name=f"slot_max{p}", init=NEG_INF) for p in range(SLOTS))
+        # K of each slot as plain bits: an Array of signed signals loses its sign in the
+        # emitted Verilog (Amaranth 0.5 sim and Verilator disagreed); the selected one is cast
+        slot_exponent = Array(Signal(K_BITS, name=f"slot_k{p}") for p in range(SLOTS))
+        slot_has = Array(Signal(name=f"slot_has{p}") for p in range(SLOTS))
+        slot = Signal(range(SLOTS))                       # SLOTS is a power of two: wraps
         iterate = Signal(32, name="y")                    # reciprocal iterate
         correction = Signal(32, name="t")                 # 2 - D y
+        denominator = sums[0][0]
         e = self.exponentials
-        fmas = []
-        for j in range(lanes):
-            fma = comb_op(m, FPFMA(FP32, mul_fmt=FP32), f"fma{j}")
-            fmas.append(fma)
-            p = fma.i.payload
-            # default: accumulation e_j * c + S_j * 2^delta
-            m.d.comb += [p.a.eq(Mux(self.masked, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
-                         p.b.eq(self.factor),
-                         p.c.eq(shift_exponent(m, sums[j], self.delta, self.reset, f"shift{j}")),
-                         p.neg_ab.eq(0), p.neg_c.eq(0)]
-        with m.If(self.accumulate):
-            m.d.sync += [sums[j].eq(fmas[j].o.payload.as_value()) for j in range(lanes)]
-        with m.If(self.reduce):
-            for level in range(_log2(lanes)):
-                s = 1 << level
-                with m.If(step == level):
-                    for j in range(0, lanes, 2 * s):
-                        p = fmas[j].i.payload
-                        m.d.comb += [p.a.eq(sums[j + s]), p.b.eq(ONE32), p.c.eq(sums[j])]
-                        m.d.sync += sums[j].eq(fmas[j].o.payload.as_value())
 
-        denominator = sums[0]
+        fmas, issue, dest = [], [], []
+        for j in range(lanes):
+            fmas.append(comb_op(m, FPFMA(FP32, mul_fmt=FP32, latency=latency), f"fma{j}"))
+            issue.append(Signal(name=f"issue{j}"))
+            dest.append(Signal(range(_DEST_R + 1), name=f"dest{j}"))
+
+        # pass 1 and FLUSH: slot `slot` of every lane, moved to the beat's reference
+        selected_exponent = Signal(K_BITS)
+        m.d.comb += selected_exponent.eq(slot_exponent[slot])
+        delta, reset = rescale(m, slot_max[slot], selected_exponent.as_signed(), slot_has[slot],
+                               self.maximum, self.exponent, self.has_exponent, "slot")
+        with m.If(self.accumulate | self.flush):
+            for j in range(lanes):
+                p = fmas[j].i.payload
+                current = Array(sums[q][j] for q in range(SLOTS))[slot]
+                m.d.comb += [
+                    p.a.eq(Mux(self.masked | self.flush, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
+                    p.b.eq(self.factor),
+                    p.c.eq(shift_exponent(m, current, delta, reset, f"shift{j}")),
+                    issue[j].eq(1), dest[j].eq(slot),
+                ]
+            m.d.sync += [slot.eq(slot + 1), slot_max[slot].eq(self.maximum),
+                         slot_exponent[slot].eq(self.exponent),
+                         slot_has[slot].eq(self.has_exponent)]
+
+        # the reduction: the static schedule of reduce_schedule()
+        with m.If(self.reduce):
+            with m.Switch(step):
+                for cycle, ops in sorted(reduce_schedule(lanes)[0].items()):
+                    with m.Case(cycle):
+                        for j, (p_src, j_src), p_dst in ops:
+                            p = fmas[j].i.payload
+                            m.d.comb += [p.a.eq(sums[p_src][j_src]), p.b.eq(ONE32),
+                                         p.c.eq(sums[p_dst][j]), issue[j].eq(1),
+                                         dest[j].eq(p_dst)]
+
+        # the reciprocal on lane 0's FMA, one operation every latency + 1 cycles
         exponent, sign = denominator[23:31], denominator[31]
         seeds = Array(Const(v, 7) for v in SEED_TABLE)
         seed = Cat(C(0, 16), seeds[denominator[16:23]], (C(253, 9) - exponent)[:8], sign)
@@ -515,23 +655,57 @@ class LaneSums(wiring.Component):
             m.d.sync += iterate.eq(seed)
         with m.If(self.newton):
             p = fmas[0].i.payload
-            result = fmas[0].o.payload.as_value()
-            with m.If(step == 4):                       # r = c * (1 / D)
-                m.d.comb += [p.a.eq(self.factor), p.b.eq(iterate), p.c.eq(0)]
-                m.d.sync += self.reciprocal.eq(result)
-            with m.Elif(step[0] == 0):                  # t = 2 - D * y
-                m.d.comb += [p.a.eq(denominator), p.b.eq(iterate), p.c.eq(TWO32),
-                             p.neg_ab.eq(1)]
-                m.d.sync += correction.eq(result)
-            with m.Else():                              # y = y * t
-                m.d.comb += [p.a.eq(iterate), p.b.eq(correction), p.c.eq(0)]
-                m.d.sync += iterate.eq(result)
-                with m.If(step == 3):
-                    m.d.sync += iterate.eq(Mux(is_nan | is_inf | is_zero, special, result))
+            with m.Switch(step):
+                for i, op in enumerate(RECIP_OPS):
+                    with m.Case(i * (latency + 1)):
+                        m.d.comb += issue[0].eq(1)
+                        if op == "t":                   # t = 2 - D * y
+                            m.d.comb += [p.a.eq(denominator), p.b.eq(iterate), p.c.eq(TWO32),
+                                         p.neg_ab.eq(1), dest[0].eq(_DEST_T)]
+                        elif op == "r":                 # r = c * y
+                            m.d.comb += [p.a.eq(self.factor), p.b.eq(iterate), p.c.eq(0),
+                                         dest[0].eq(_DEST_R)]
+                        else:                           # y = y * t
+                            m.d.comb += [p.a.eq(iterate), p.b.eq(correction), p.c.eq(0),
+                                         dest[0].eq(_DEST_Y_SPECIAL if op == "y_special"
+                                                    else _DEST_Y)]
+
+        # results leave the FMAs `latency` cycles after their issue
+        for j in range(lanes):
+            valid, where = issue[j], dest[j]
+            for i in range(latency):
+                valid_d = Signal(name=f"issued{j}_{i}")
+                where_d = Signal(range(_DEST_R + 1), name=f"dest{j}_{i}")
+                m.d.sync += [valid_d.eq(Mux(self.clear, 0, valid)), where_d.eq(where)]
+                valid, where = valid_d, where_d
+            result = fmas[j].o.payload.as_value()
+            with m.If(valid):
+                with m.Switch(where):
+                    for q in range(SLOTS):
+                        with m.Case(q):
+                            m.d.sync += sums[q][j].eq(result)
+                    if j == 0:
+                        with m.Case(_DEST_T):
+                            m.d.sync += correction.eq(result)
+                        with m.Case(_DEST_Y):
+                            m.d.sync += iterate.eq(result)
+                        with m.Case(_DEST_Y_SPECIAL):
+                            m.d.sync += iterate.eq(Mux(is_nan | is_inf | is_zero, special,
+                                                       result))
+                        with m.Case(_DEST_R):
+                            m.d.sync += self.reciprocal.eq(result)
+
         with m.If(self.load):
-            m.d.sync += sums[0].eq(self.load_sum)
+            m.d.sync += sums[0][0].eq(self.load_sum)
+        with m.If(self.load_reference):                 # every slot: the loaded maximum's
+            for q in range(SLOTS):
+                m.d.sync += [slot_max[q].eq(self.maximum), slot_exponent[q].eq(self.exponent),
+                             slot_has[q].eq(self.has_exponent)]
         with m.If(self.restart):
-            m.d.sync += [s.eq(0) for s in sums]
+            m.d.sync += [slot.eq(0)] + [v.eq(0) for row in sums for v in row]
+            for q in range(SLOTS):
+                m.d.sync += [slot_max[q].eq(NEG_INF), slot_exponent[q].eq(0),
+                             slot_has[q].eq(0)]
         m.d.comb += self.denominator.eq(denominator)
         return m
 
@@ -646,6 +820,8 @@ class SoftmaxOutput(wiring.Component):
         r = 1 / D.
     masked_row : :py:`In(1)`
         The row's maximum is -inf (every output 0).
+    clear : :py:`In(1)`
+        Soft clear: products in flight are dropped.
     gelu_pass : :py:`In(1)`
         A GELU job runs (with ``gelu``).
     gelu_valid, gelu_result : :py:`In(1)`, :py:`In(16 * lanes)`
@@ -662,7 +838,7 @@ class SoftmaxOutput(wiring.Component):
         self.lanes = lanes
         self.gelu = gelu
         members = {"exponentials": In(16 * lanes), "exp_valid": In(1), "pass2": In(1),
-                   "reciprocal": In(32), "masked_row": In(1)}
+                   "reciprocal": In(32), "masked_row": In(1), "clear": In(1)}
         if gelu:
             members.update({"gelu_pass": In(1), "gelu_valid": In(1),
                             "gelu_result": In(16 * lanes)})
@@ -675,11 +851,16 @@ class SoftmaxOutput(wiring.Component):
         lanes = self.lanes
         results = []
         for j in range(lanes):
-            mul = comb_op(m, FPFMA(BF16, mul_fmt=FP32), f"mul{j}")
+            mul = comb_op(m, FPFMA(BF16, mul_fmt=FP32, latency=OUTPUT_LATENCY), f"mul{j}")
             p = mul.i.payload
             m.d.comb += [p.a.eq(Cat(C(0, 16), self.exponentials[16 * j:16 * j + 16])),
                          p.b.eq(self.reciprocal), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
             results.append(Mux(self.masked_row, 0, mul.o.payload.as_value()))
+        softmax_valid = self.exp_valid & self.pass2
+        for i in range(OUTPUT_LATENCY):
+            delayed = Signal(name=f"product_valid{i}")
+            m.d.sync += delayed.eq(Mux(self.clear, 0, softmax_valid))
+            softmax_valid = delayed
         gelu_valid = C(0, 1)
         if self.gelu:
             gelu_valid = self.gelu_valid
@@ -694,7 +875,7 @@ class SoftmaxOutput(wiring.Component):
             ints.append(convert.o.payload)
         int_beat = Cat(*ints)
         m.d.comb += [self.word.eq(Mux(self.int8, Cat(int_beat, int_beat), Cat(*results))),
-                     self.valid.eq((self.exp_valid & self.pass2) | gelu_valid)]
+                     self.valid.eq(softmax_valid | gelu_valid)]
         return m
 
 
@@ -744,9 +925,9 @@ class SoftmaxEngine(wiring.Component):
         # Stage A to the lane FMAs and pass 2: the Expp and the row reference side by side.
         self.exp_latency = max(self.expp_latency, RowReference.LATENCY)
         # Pass-2 credits: reads in flight + results waiting in the FIFO (grant -> FIFO write
-        # takes 3 + exp_latency cycles; for GELU 4 + gelu_latency, the second half beat
-        # leaving the input FIFO one cycle after the first).
-        self.fifo_depth = self.exp_latency + 5
+        # takes 3 + exp_latency + OUTPUT_LATENCY cycles; for GELU 4 + gelu_latency, the second
+        # half beat leaving the input FIFO one cycle after the first).
+        self.fifo_depth = self.exp_latency + OUTPUT_LATENCY + 5
         if self.gelu:
             self.fifo_depth = max(self.fifo_depth, self.gelu_unit.latency + 7)
         super().__init__({
@@ -767,7 +948,7 @@ class SoftmaxEngine(wiring.Component):
             mem_size=self.mem_size, slot=True)
         port = m.submodules.port = RowPort(lanes, addr_width=self.addr_width,
                                            fifo_depth=self.fifo_depth, slot=True)
-        control = m.submodules.control = SoftmaxControl(lanes)
+        control = m.submodules.control = SoftmaxControl(lanes, exp_latency=self.exp_latency)
         read_stage = m.submodules.read_stage = BeatMaximum(lanes)
         exp_stage = m.submodules.exp_stage = OnlineExp(lanes, mode=self.mode,
                                                        expp_latency=self.expp_latency)
@@ -807,16 +988,19 @@ class SoftmaxEngine(wiring.Component):
             exp_stage.beat_max.eq(read_stage.maximum), exp_stage.pass1.eq(control.pass1),
             exp_stage.load.eq(control.slot_loaded), exp_stage.load_max.eq(port.slot_data[32:48]),
             exp_stage.restart.eq(row.restart), exp_stage.clear.eq(clear),
-            sums.exponentials.eq(exp_stage.exponentials), sums.delta.eq(exp_stage.delta),
-            sums.reset.eq(exp_stage.reset), sums.factor.eq(exp_stage.factor),
-            sums.masked.eq(exp_stage.masked), sums.accumulate.eq(control.accumulate),
+            sums.exponentials.eq(exp_stage.exponentials), sums.maximum.eq(exp_stage.new_max),
+            sums.exponent.eq(exp_stage.exponent), sums.has_exponent.eq(exp_stage.has_exponent),
+            sums.factor.eq(exp_stage.factor), sums.masked.eq(exp_stage.masked),
+            sums.accumulate.eq(control.accumulate), sums.flush.eq(control.flush),
             sums.reduce.eq(control.reduce), sums.seed.eq(control.seed),
             sums.newton.eq(control.newton), sums.step.eq(control.step),
             sums.load.eq(control.slot_loaded), sums.load_sum.eq(port.slot_data[:32]),
-            sums.restart.eq(row.restart),
+            sums.load_reference.eq(control.load_reference),
+            sums.restart.eq(row.restart), sums.clear.eq(clear),
             output.exponentials.eq(exp_stage.exponentials),
             output.exp_valid.eq(exp_stage.exp_valid), output.pass2.eq(control.pass2),
             output.reciprocal.eq(sums.reciprocal), output.masked_row.eq(maximum == NEG_INF),
+            output.clear.eq(clear),
             output.int8.eq(row.out_int8), output.int_bits.eq(cast.OUT_INT_BITS),
             output.signed.eq(cast.OUT_SIGNED),
             fifo.w_data.eq(output.word), fifo.w_en.eq(output.valid),

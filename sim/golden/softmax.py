@@ -4,29 +4,30 @@ reference. Words: ``docs/softmax.md``.
 Every value is a bit pattern (BF16 ``np.uint16``, FP32 ``np.uint32``). The model performs
 exactly the operations of the hardware, in the same order.
 
-The reference of a running maximum m (:func:`row_reference`): for |m| < 2^15 the integer
-K(m) = +-round_half_up(|m| * REF_LOG2E / 2^16) (:func:`reference_exponent`, REF_LOG2E =
-round(2^16 / ln 2)) and r = fp32(fp32(K) * fp32(ln 2)); otherwise (|m| >= 2^15, inf, NaN)
-r = m. So |m - r| <= 0.35 and two references of the first kind differ by exactly (K_new -
-K_old) ln 2 up to the rounding of each r, which never accumulates.
+The reference of a maximum m (:func:`reference_fields`, recipe in ``hw/softex/reference.py``):
+for |m| < 2^15 the integer K(m) = round(m log2 e) and c(m) = e^(m - K ln 2) in fp32 (within
+1.1 ulp); otherwise no K and c = 1. Partial sums are kept relative to e^(K ln 2) = 2^K.
 
-pass 1 (per beat k of L lanes, lanes outside the row read as -inf):
+pass 1 (per beat k of L lanes, lanes outside the row read as -inf; P = SLOTS partial sums per
+lane, beat k updates slot p = k mod P):
     vmax_k  = IEEE maximum of the beat's lanes (order irrelevant: maximum is associative)
-    m_new   = maximum(m, vmax_k);  grown = m_new > m (IEEE)
-    r       = row_reference(m_new)
-    d_j     = bf16(fp32(x_j - r))  (fp32 subtraction, then rounded to BF16)
+    m_new   = maximum(m, vmax_k)
+    d_j     = bf16(x_j - m_new)
     e_j     = expp(d_j), or +0 for the whole beat when m_new = -inf
-    f       = 1.0 if not grown; else 2^(K(m) - K(m_new)) (exact) if both have a K, else +0
-              (then m_new - m >= 128: e^-128 underflows anyway)
-    S_j     = fma32(S_j, f, e_j)       (fp32 x fp32 + fp32, one rounding; S_j * f is exact)
-    m       = m_new
-reduction: for s = 1, 2, 4, ..: S_j = S_j + S_(j+s) for j multiple of 2s;  D = S_0
-reciprocal: seed(D), then twice  t = fma32(-D, y, 2.0); y = fma32(y, t, +0)
-pass 2: y_j = bf16(expp(bf16(fp32(x_j - r))) * rD), r = row_reference(m), rD = 1/D (exact
-product rounded once), or +0 when m = -inf.
+    delta, reset = rescale(m_p, m_new), m_p = the maximum slot p was last updated with:
+              delta = K(m_p) - K(m_new) if both have a K (else 0); reset if m_p != m_new and
+              not both have a K
+    S_pj    = fma32(e_j, c(m_new), shift(S_pj, delta, reset))   (one rounding; the shift adds
+              delta to the exponent field: exact, +0 below field 1 or on reset)
+    m_p     = m_new;  m = m_new
+then P beats of zeros (FLUSH, slots continuing k mod P) with m_new = the final m.
+reduction: per lane, slots by a pairwise tree (S_p += S_(p+s)), then slot 0 across lanes by a
+pairwise tree (S_0j += S_0(j+s)); D = S_00 = sum of e^(x - K(m) ln 2) over the row.
+reciprocal: seed(D), then twice  t = fma32(-D, y, 2.0); y = fma32(y, t, +0); r = fma32(c(m), y, +0)
+pass 2: y_j = bf16(expp(bf16(x_j - m)) * r) (exact product rounded once), or +0 when m = -inf.
 
-The state (m, D) of a row is therefore D = sum over the row of e^(x - r(m)) (not e^(x - m)).
-A job's initial state is (m, S) = (-inf, 0...) or, with LOAD, (m_slot, [D_slot, 0, ...]).
+A job's initial state is (m, S) = (-inf, 0...) or, with LOAD, (m_slot, S_00 = D_slot, 0 ...),
+every m_p = m.
 
 int8 I/O (``in_cast`` / ``out_cast`` = (int_bits, signed), None = BF16): int8 input elements
 (``np.uint8`` raw patterns) are converted exactly to BF16 (``fp.int_to_float``) and then
@@ -38,6 +39,7 @@ import numpy as np
 
 from hw.fp.format import BF16, FP32
 from hw.softex.reference import EXP2_TABLE, FRAC, LN2_Q30, LOG2E_Q40, REF_EXP_LIMIT
+from hw.softex.softmax import SLOTS
 from sim.golden import fp
 from sim.golden.expp import expp
 from sim.golden.expp import float_to_bf16 as _exact_float_to_bf16
@@ -131,16 +133,17 @@ def reference_fields(m):
     return k, has, np.where(has, c, ONE32).astype(np.uint32)
 
 
-def rescale(m_old, m_new):
-    """How the partial sums follow the maximum from ``m_old`` to ``m_new``: (delta, reset)
-    with delta = K(m_old) - K(m_new) <= 0 when m grew and both have a K (else 0) and reset
-    when m grew and one of them has none (the sums become +0)."""
-    grown = fp.compare(np.asarray(m_new, np.uint16), np.asarray(m_old, np.uint16),
-                       BF16)["gt"].astype(bool)
-    k_old, has_old, _ = reference_fields(m_old)
+def rescale(m_slot, m_new):
+    """How a partial sum last updated with maximum ``m_slot`` follows a beat with maximum
+    ``m_new``: (delta, reset) with delta = K(m_slot) - K(m_new) <= 0 when both have a K (else
+    0) and reset when the two differ (bit patterns) and one of them has none (the sum becomes
+    +0: a rise by at least 128, or from -inf)."""
+    m_slot = np.asarray(m_slot, np.uint16)
+    m_new = np.asarray(m_new, np.uint16)
+    k_old, has_old, _ = reference_fields(m_slot)
     k_new, has_new, _ = reference_fields(m_new)
     both = has_old & has_new
-    return np.where(grown & both, k_old - k_new, 0), grown & ~both
+    return np.where(both, k_old - k_new, 0), (m_slot != m_new) & ~both
 
 
 def shift_sums(S, delta, reset):
@@ -154,48 +157,57 @@ def shift_sums(S, delta, reset):
     return np.where(reset, 0, out).astype(np.uint32)
 
 
-def pass1(x, offset, lanes, mode="accurate", state=None):
+def pass1(x, offset, lanes, mode="accurate", state=None, slots=SLOTS):
     """Pass 1 over row chunk ``x`` starting at lane ``offset``. ``state`` = (m, D) loaded from a
-    slot, or None. Returns (m, S) with S the ``lanes`` fp32 partial sums (uint32 array),
-    relative to e^row_reference(m)."""
-    if state is None:
-        m = NEG_INF
-        S = np.zeros(lanes, dtype=np.uint32)
-    else:
-        m = np.uint16(state[0])
-        S = np.zeros(lanes, dtype=np.uint32)
-        S[0] = np.uint32(state[1])
+    slot, or None. Returns (m, S) with S the (``slots``, ``lanes``) fp32 partial sums (uint32),
+    relative to the reference of m: beat k updates slot k mod ``slots``, then ``slots`` beats
+    of zeros (FLUSH) bring every slot to the final maximum's reference."""
+    S = np.zeros((slots, lanes), dtype=np.uint32)
+    m = NEG_INF if state is None else np.uint16(state[0])
+    if state is not None:
+        S[0, 0] = np.uint32(state[1])
     X = _beat_matrix(x, offset, lanes)
     nb = X.shape[0]
     vmax = _max_reduce(X)
     # running maximum (sequential, cheap: scalars)
-    m_old = np.empty(nb, np.uint16)
     m_new = np.empty(nb, np.uint16)
     cur = m
     for k in range(nb):
-        m_old[k] = cur
         cur = np.uint16(fp.compare(cur, vmax[k], BF16)["max"])
         m_new[k] = cur
     m_final = cur
     e = expp(fp.add(X, m_new[:, None], BF16, sub=1), mode)
     e[m_new == NEG_INF, :] = 0
-    e32 = fp.convert(e, BF16, FP32)
-    _, _, c = reference_fields(m_new)
-    delta, reset = rescale(m_old, m_new)
-    for k in range(nb):
-        S = fp.fma(e32[k], c[k], shift_sums(S, delta[k], reset[k]), mul_fmt=FP32, acc_fmt=FP32)
-    return np.uint16(m_final), np.asarray(S, dtype=np.uint32)
+    e32 = np.concatenate([fp.convert(e, BF16, FP32), np.zeros((slots, lanes), np.uint32)])
+    maxima = np.concatenate([m_new, np.full(slots, m_final, np.uint16)])
+    previous = np.concatenate([np.full(slots, m, np.uint16), maxima[:-slots]])
+    _, _, c = reference_fields(maxima)
+    delta, reset = rescale(previous, maxima)
+    for k in range(nb + slots):
+        p = k % slots
+        S[p] = fp.fma(e32[k], c[k], shift_sums(S[p], delta[k], reset[k]), mul_fmt=FP32,
+                      acc_fmt=FP32)
+    return np.uint16(m_final), S
 
 
 def reduce(S):
-    """Fixed pairwise tree: ((S0+S1)+(S2+S3))+((S4+S5)+(S6+S7)) for 8 lanes."""
+    """The fixed reduction of the (slots, lanes) partial sums: within each lane the slots by a
+    pairwise tree (S[p] += S[p + s], s = 1, 2, ..), then slot 0 of the lanes by a pairwise tree:
+    ((S0+S1)+(S2+S3))+((S4+S5)+(S6+S7)) for 8 lanes. Returns D."""
     S = np.array(S, dtype=np.uint32)
+    slots, lanes = S.shape
     s = 1
-    while s < len(S):
-        for j in range(0, len(S), 2 * s):
-            S[j] = fp.fma(S[j + s], ONE32, S[j], mul_fmt=FP32, acc_fmt=FP32)
+    while s < slots:
+        for p in range(0, slots, 2 * s):
+            S[p] = fp.fma(S[p + s], ONE32, S[p], mul_fmt=FP32, acc_fmt=FP32)
         s *= 2
-    return np.uint32(S[0])
+    row = S[0]
+    s = 1
+    while s < lanes:
+        for j in range(0, lanes, 2 * s):
+            row[j] = fp.fma(row[j + s], ONE32, row[j], mul_fmt=FP32, acc_fmt=FP32)
+        s *= 2
+    return np.uint32(row[0])
 
 
 def seed(D):
@@ -258,8 +270,8 @@ def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="a
         if state is None:
             raise ValueError("a job without ACC needs a loaded state")
         m = np.uint16(state[0])
-        S = np.zeros(lanes, dtype=np.uint32)
-        S[0] = np.uint32(state[1])
+        S = np.zeros((SLOTS, lanes), dtype=np.uint32)
+        S[0, 0] = np.uint32(state[1])
     D = reduce(S)
     y = pass2(x, m, scaled_reciprocal(D, m), mode) if div else None
     if y is not None and out_cast is not None:

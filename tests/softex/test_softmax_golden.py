@@ -11,7 +11,7 @@ import pytest
 from hw.fp.format import BF16, FP32
 from hw.softex import reference as ref
 from hw.softex.regmap import softex_map
-from hw.softex.softmax import SEED_TABLE, SoftmaxEngine
+from hw.softex.softmax import OUTPUT_LATENCY, SEED_TABLE, SoftmaxEngine
 from sim.golden import exact
 from sim.golden import softmax as g
 from sim.golden.expp import expp, float_to_bf16
@@ -51,36 +51,52 @@ def scalar_shift(S, delta, reset):
     return (S & ~(0xFF << 23)) | ((field + delta) << 23) if field + delta >= 1 else 0
 
 
-def scalar_job(x, lanes, offset, mode="accurate", state=None):
+def scalar_job(x, lanes, offset, mode="accurate", state=None, slots=g.SLOTS):
     """The algorithm of docs/softmax.md written again, element by element, on exact.*."""
     xs = [NEG_INF] * offset + [int(v) for v in x]
     xs += [NEG_INF] * (-len(xs) % lanes)
     m = NEG_INF if state is None else int(state[0])
-    S = [0] * lanes
+    S = [[0] * lanes for _ in range(slots)]
+    ref_max = [m] * slots                      # the maximum each slot was last updated with
     if state is not None:
-        S[0] = int(state[1])
-    for k in range(0, len(xs), lanes):
-        beat = xs[k:k + lanes]
-        vmax = beat[0]
-        for v in beat[1:]:
-            vmax = exact.compare(vmax, v, BF16)["max"]
-        m_new = exact.compare(m, vmax, BF16)["max"]
-        grown = exact.compare(m_new, m, BF16)["gt"]
-        k_old, has_old, _ = scalar_reference(m)
+        S[0][0] = int(state[1])
+
+    def update(p, m_new, elements):
+        k_old, has_old, _ = scalar_reference(ref_max[p])
         k_new, has_new, c = scalar_reference(m_new)
-        delta = k_old - k_new if grown and has_old and has_new else 0
-        reset = grown and not (has_old and has_new)
-        for j, v in enumerate(beat):
-            e = 0 if m_new == NEG_INF else int(expp(np.uint16(exact.add(v, m_new, BF16, sub=1)), mode))
-            S[j] = exact.fma(exact.convert(e, BF16, FP32), c, scalar_shift(S[j], delta, reset),
-                             mul_fmt=FP32, acc_fmt=FP32)
-        m = m_new
+        both = has_old and has_new
+        delta = k_old - k_new if both else 0
+        reset = ref_max[p] != m_new and not both
+        for j, e in enumerate(elements):
+            S[p][j] = exact.fma(exact.convert(e, BF16, FP32), c, scalar_shift(S[p][j], delta, reset),
+                                mul_fmt=FP32, acc_fmt=FP32)
+        ref_max[p] = m_new
+
+    beat = 0
+    for k in range(0, len(xs), lanes):
+        vmax = xs[k]
+        for v in xs[k + 1:k + lanes]:
+            vmax = exact.compare(vmax, v, BF16)["max"]
+        m = exact.compare(m, vmax, BF16)["max"]
+        update(beat % slots, m, [0 if m == NEG_INF else
+                                 int(expp(np.uint16(exact.add(v, m, BF16, sub=1)), mode))
+                                 for v in xs[k:k + lanes]])
+        beat += 1
+    for _ in range(slots):                     # FLUSH: beats of zeros
+        update(beat % slots, m, [0] * lanes)
+        beat += 1
+    s = 1
+    while s < slots:
+        for p in range(0, slots, 2 * s):
+            S[p] = [exact.fma(S[p + s][j], 0x3F80_0000, S[p][j], mul_fmt=FP32, acc_fmt=FP32)
+                    for j in range(lanes)]
+        s *= 2
     s = 1
     while s < lanes:
         for j in range(0, lanes, 2 * s):
-            S[j] = exact.fma(S[j + s], 0x3F80_0000, S[j], mul_fmt=FP32, acc_fmt=FP32)
+            S[0][j] = exact.fma(S[0][j + s], 0x3F80_0000, S[0][j], mul_fmt=FP32, acc_fmt=FP32)
         s *= 2
-    D = S[0]
+    D = S[0][0]
     r = exact.fma(scalar_reference(m)[2], int(g.reciprocal(D)), 0, mul_fmt=FP32, acc_fmt=FP32)
     y = []
     for v in x:
@@ -260,9 +276,9 @@ def test_engine_gelu_configuration():
     """GELU runs at L / 2 lanes (the port's rate); the FIFOs cover its latency."""
     e = SoftmaxEngine(8, gelu_latency=4, gelu_terms=5, gelu_acc_width=12)
     assert e.gelu_unit.lanes == 4 and e.gelu_unit.terms == 5 and e.gelu_unit.acc_width == 12
-    assert e.fifo_depth == max(max(e.expp_latency, 3) + 5, 4 + 7)
+    assert e.fifo_depth == max(e.exp_latency + OUTPUT_LATENCY + 5, 4 + 7)
     e = SoftmaxEngine(4, gelu=False)
-    assert e.gelu_unit is None and e.fifo_depth == max(e.expp_latency, 3) + 5
+    assert e.gelu_unit is None and e.fifo_depth == max(e.expp_latency, 3) + OUTPUT_LATENCY + 5
 
 
 def test_gelu_job_golden():
