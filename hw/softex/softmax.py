@@ -62,7 +62,7 @@ from .rowjob import (LANE_CHOICES, NEG_INF, ElementDecoder, RowJob, RowPort, bea
 
 __all__ = ["SoftmaxEngine", "SoftmaxControl", "BeatMaximum", "OnlineExp", "LaneSums",
            "GeluPath", "SoftmaxOutput", "SEED_TABLE", "LANE_CHOICES", "SUM_LATENCY", "SLOTS",
-           "OUTPUT_LATENCY", "reduction_levels", "reduce_schedule", "RECIP_OPS"]
+           "OUTPUT_LATENCY", "PASS1_MODE", "reduction_levels", "reduce_schedule", "RECIP_OPS"]
 
 ONE32 = 0x3F80_0000
 TWO32 = 0x4000_0000
@@ -77,6 +77,13 @@ SLOTS = 4
 assert SLOTS > SUM_LATENCY and SLOTS & (SLOTS - 1) == 0
 #: Register stages of the pass-2 multiply (e_j * r rounded to BF16).
 OUTPUT_LATENCY = 2
+#: Expp mode of the denominator's terms (pass 1) by engine mode, where they differ: SoftEx's
+#: truncating expp is biased (about 0.2 %); in pass-2 numerators the bias cancels against a
+#: denominator of the same terms, but when the maximum rises on every beat the pass-1 terms
+#: have small arguments while the numerators do not, so a biased D made the error depend on the
+#: order (docs/softmax.md, adversarial rows). An accurate Expp beside it gives D the same
+#: unbiased terms in every order.
+PASS1_MODE = {"softex": "accurate"}
 
 
 def _seed_table():
@@ -203,9 +210,10 @@ class SoftmaxControl(wiring.Component):
         Pass 2 wrote the row's last beat.
     finish : :py:`Out(1)`
         The row's last state ends.
-    load_slot, slot_loaded, load_reference, read, accumulate, flush, reduce, save_slot, seed, newton, write : :py:`Out(1)`
-        The states LOAD, LOAD_WAIT, the last cycle of SETTLE, P1, P1 with ``exp_valid``,
-        FLUSH, REDUCE, SAVE, SEED, RECIP, P2.
+    load_slot, slot_loaded, load_reference, read, accumulate : :py:`Out(1)`
+        The states LOAD, LOAD_WAIT, the last cycle of SETTLE, P1, P1 with ``exp_valid``.
+    flush, reduce, save_slot, seed, newton, write : :py:`Out(1)`
+        The states FLUSH, REDUCE, SAVE, SEED, RECIP, P2.
     rewind : :py:`Out(1)`
         The reciprocal is ready: pass 2 starts at beat 0.
     step : :py:`Out(range(tail_steps(lanes)))`
@@ -445,7 +453,10 @@ class OnlineExp(wiring.Component):
     exp_valid : :py:`Out(1)`
         The exponentials of a beat leave the Expp.
     exponentials : :py:`Out(16 * lanes)`
-        e_j = exp(x_j - m_new).
+        e_j = exp(x_j - m_new) (the engine's expp mode: pass-2 numerators).
+    terms : :py:`Out(16 * lanes)`
+        The same from the expp of :data:`PASS1_MODE` (the denominator's terms; the same signal
+        unless the mode is "softex").
     new_max : :py:`Out(16)`
         m_new of that beat.
     exponent, has_exponent, factor : :py:`Out(signed(17))`, :py:`Out(1)`, :py:`Out(32)`
@@ -464,7 +475,7 @@ class OnlineExp(wiring.Component):
             "valid": In(1), "elements": In(16 * lanes), "beat_max": In(16), "pass1": In(1),
             "load": In(1), "load_max": In(16), "restart": In(1), "clear": In(1),
             "maximum": Out(16, init=NEG_INF), "exp_valid": Out(1),
-            "exponentials": Out(16 * lanes), "new_max": Out(16),
+            "exponentials": Out(16 * lanes), "terms": Out(16 * lanes), "new_max": Out(16),
             "exponent": Out(signed(K_BITS)), "has_exponent": Out(1), "factor": Out(32),
             "masked": Out(1),
         })
@@ -496,6 +507,15 @@ class OnlineExp(wiring.Component):
         m.submodules.expp = ResetInserter(self.clear)(expp)
         m.d.comb += [expp.i.payload.as_value().eq(Cat(*differences)),
                      expp.i.valid.eq(self.valid), expp.o.ready.eq(1)]
+        terms = expp.o.payload.as_value()
+        separate = PASS1_MODE.get(self.mode, self.mode) != self.mode
+        if separate:
+            # the denominator's terms from their own (accurate) Expp: see PASS1_MODE
+            term_expp = Expp(lanes, mode=PASS1_MODE[self.mode], latency=self.expp_latency)
+            m.submodules.term_expp = ResetInserter(self.clear)(term_expp)
+            m.d.comb += [term_expp.i.payload.as_value().eq(Cat(*differences)),
+                         term_expp.i.valid.eq(self.valid), term_expp.o.ready.eq(1)]
+            terms = term_expp.o.payload.as_value()
 
         def delay(value, stages, name, clear=False):
             for i in range(stages):
@@ -512,6 +532,7 @@ class OnlineExp(wiring.Component):
         m.d.comb += [
             self.exp_valid.eq(delay(expp.o.valid, extra, "exp_valid", clear=True)),
             self.exponentials.eq(delay(expp.o.payload.as_value(), extra, "exponentials")),
+            self.terms.eq(delay(terms, extra, "terms") if separate else self.exponentials),
             self.exponent.eq(delay(reference.exponent, ref_extra, "exponent")),
             self.has_exponent.eq(delay(reference.has_exponent, ref_extra, "has_exponent")),
             self.factor.eq(delay(reference.factor, ref_extra, "factor")),
@@ -553,7 +574,8 @@ class LaneSums(wiring.Component):
     -------
     exponentials : :py:`In(16 * lanes)`
         The Expp's output (:attr:`OnlineExp.exponentials`).
-    maximum, exponent, has_exponent, factor, masked : :py:`In(16)`, :py:`In(signed(17))`, :py:`In(1)`, :py:`In(32)`, :py:`In(1)`
+    maximum, exponent : :py:`In(16)`, :py:`In(signed(17))`
+    has_exponent, factor, masked : :py:`In(1)`, :py:`In(32)`, :py:`In(1)`
         Its side band (:class:`OnlineExp`): the beat's m_new, K(m_new), whether it has one,
         c(m_new), m_new = -inf. Between beats they describe the row's maximum.
     accumulate, flush : :py:`In(1)`
@@ -988,7 +1010,7 @@ class SoftmaxEngine(wiring.Component):
             exp_stage.beat_max.eq(read_stage.maximum), exp_stage.pass1.eq(control.pass1),
             exp_stage.load.eq(control.slot_loaded), exp_stage.load_max.eq(port.slot_data[32:48]),
             exp_stage.restart.eq(row.restart), exp_stage.clear.eq(clear),
-            sums.exponentials.eq(exp_stage.exponentials), sums.maximum.eq(exp_stage.new_max),
+            sums.exponentials.eq(exp_stage.terms), sums.maximum.eq(exp_stage.new_max),
             sums.exponent.eq(exp_stage.exponent), sums.has_exponent.eq(exp_stage.has_exponent),
             sums.factor.eq(exp_stage.factor), sums.masked.eq(exp_stage.masked),
             sums.accumulate.eq(control.accumulate), sums.flush.eq(control.flush),

@@ -13,7 +13,8 @@ lane, beat k updates slot p = k mod P):
     vmax_k  = IEEE maximum of the beat's lanes (order irrelevant: maximum is associative)
     m_new   = maximum(m, vmax_k)
     d_j     = bf16(x_j - m_new)
-    e_j     = expp(d_j), or +0 for the whole beat when m_new = -inf
+    e_j     = expp(d_j) in mode PASS1_MODE (accurate for mode "softex": an unbiased D), or +0
+              for the whole beat when m_new = -inf
     delta, reset = rescale(m_p, m_new), m_p = the maximum slot p was last updated with:
               delta = K(m_p) - K(m_new) if both have a K (else 0); reset if m_p != m_new and
               not both have a K
@@ -39,13 +40,14 @@ import numpy as np
 
 from hw.fp.format import BF16, FP32
 from hw.softex.reference import EXP2_TABLE, FRAC, LN2_Q30, LOG2E_Q40, REF_EXP_LIMIT
-from hw.softex.softmax import SLOTS
+from hw.softex.softmax import PASS1_MODE, SLOTS
 from sim.golden import fp
 from sim.golden.expp import expp
 from sim.golden.expp import float_to_bf16 as _exact_float_to_bf16
 
 __all__ = ["NEG_INF", "ONE32", "TWO32", "reference_fields", "rescale", "shift_sums",
-           "scaled_reciprocal", "lane_offset", "int8_to_bf16", "bf16_to_int8", "beats", "pass1", "reduce", "seed",
+           "scaled_reciprocal", "lane_offset", "int8_to_bf16", "bf16_to_int8", "beats", "pass1",
+           "reduce", "seed",
            "reciprocal", "pass2", "softmax_job", "softmax_row", "reference", "bf16_to_float",
            "float_to_bf16", "SEED_TABLE"]
 
@@ -176,7 +178,7 @@ def pass1(x, offset, lanes, mode="accurate", state=None, slots=SLOTS):
         cur = np.uint16(fp.compare(cur, vmax[k], BF16)["max"])
         m_new[k] = cur
     m_final = cur
-    e = expp(fp.add(X, m_new[:, None], BF16, sub=1), mode)
+    e = expp(fp.add(X, m_new[:, None], BF16, sub=1), PASS1_MODE.get(mode, mode))
     e[m_new == NEG_INF, :] = 0
     e32 = np.concatenate([fp.convert(e, BF16, FP32), np.zeros((slots, lanes), np.uint32)])
     maxima = np.concatenate([m_new, np.full(slots, m_final, np.uint16)])

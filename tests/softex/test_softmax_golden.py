@@ -68,8 +68,9 @@ def scalar_job(x, lanes, offset, mode="accurate", state=None, slots=g.SLOTS):
         delta = k_old - k_new if both else 0
         reset = ref_max[p] != m_new and not both
         for j, e in enumerate(elements):
-            S[p][j] = exact.fma(exact.convert(e, BF16, FP32), c, scalar_shift(S[p][j], delta, reset),
-                                mul_fmt=FP32, acc_fmt=FP32)
+            moved = scalar_shift(S[p][j], delta, reset)
+            S[p][j] = exact.fma(exact.convert(e, BF16, FP32), c, moved, mul_fmt=FP32,
+                                acc_fmt=FP32)
         ref_max[p] = m_new
 
     beat = 0
@@ -78,8 +79,9 @@ def scalar_job(x, lanes, offset, mode="accurate", state=None, slots=g.SLOTS):
         for v in xs[k + 1:k + lanes]:
             vmax = exact.compare(vmax, v, BF16)["max"]
         m = exact.compare(m, vmax, BF16)["max"]
+        term_mode = g.PASS1_MODE.get(mode, mode)
         update(beat % slots, m, [0 if m == NEG_INF else
-                                 int(expp(np.uint16(exact.add(v, m, BF16, sub=1)), mode))
+                                 int(expp(np.uint16(exact.add(v, m, BF16, sub=1)), term_mode))
                                  for v in xs[k:k + lanes]])
         beat += 1
     for _ in range(slots):                     # FLUSH: beats of zeros
