@@ -11,15 +11,20 @@ Datapath (one beat = L lanes):
 - read stage R (the cycle of ``rdata``): int8 elements (one half of the port word: L bytes,
   one per lane) are converted exactly to BF16 (IntToFloat, CAST.IN_*); lanes outside the row
   become -inf; the beat maximum (a tree of FPCompare) is registered with the beat (stage A).
-- stage A: m_new = maximum(m, vmax) (pass 1; pass 2 keeps m); d_j = bf16(x_j - m_new) and the
-  rescale argument bf16(m - m_new) (L + 1 BF16 subtractors) enter one Expp of L + 1 lanes.
-- stage E (Expp output): pass 1 updates the L fp32 partial sums, one fp32 FMA per lane:
-  S_j = S_j * (grown ? f : 1) + e_j, so pass 1 takes one beat per cycle with a data-independent
-  order. Pass 2 multiplies e_j (exact in fp32) by the fp32 reciprocal and rounds once to BF16
-  (an fp32 x fp32 + bf16 FMA per lane), then, for int8 output, FloatToInt (CAST.OUT_*), into
-  a FIFO towards the write port.
-- After pass 1 the lane FMAs reduce the partial sums in a fixed pairwise tree (log2 L cycles),
-  then lane 0's FMA runs two Newton-Raphson steps from a 7-bit table seed (4 cycles).
+- stage A: m_new = maximum(m, vmax) (pass 1 with a beat; otherwise m); d_j = bf16(x_j -
+  m_new) (L BF16 subtractors) enter one Expp of L lanes, and m_new enters the
+  :class:`~hw.softex.reference.RowReference` (K(m_new) and c = e^(m_new - K ln 2), three
+  stages) beside it; both arrive after max(expp_latency, 3) cycles.
+- stage E: pass 1 updates slot k mod SLOTS of the lane partial sums, one pipelined fp32 FMA
+  per lane (SUM_LATENCY stages): S = e_j * c + S * 2^delta (the power of two an exponent
+  shift), so pass 1 takes one beat per cycle with a data-independent order. Pass 2 multiplies
+  e_j (exact in fp32) by r = c / D and rounds once to BF16 (an fp32 x fp32 + bf16 FMA per lane,
+  OUTPUT_LATENCY stages), then, for int8 output, FloatToInt (CAST.OUT_*), into a FIFO towards
+  the write port.
+- After pass 1, FLUSH moves every slot to the final reference, the lane FMAs reduce the slots
+  and lanes in a fixed static schedule (:func:`reduce_schedule`), then lane 0's FMA computes
+  r: a 7-bit table seed, two Newton-Raphson steps and the product with c (:data:`RECIP_OPS`,
+  one operation every SUM_LATENCY + 1 cycles).
 
 Pass 2 shares the port between reads and writes (writes first; credits bound the reads in
 flight to the FIFO depth), so it runs at one beat per two cycles.
