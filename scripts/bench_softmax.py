@@ -25,6 +25,7 @@ from flows.runner import VerilatorSim
 from hw.catalog import ComponentSpec
 from hw.config import get_config
 from hw.softex.gelu_coeffs import DEFAULT_TERMS
+from hw.softex.softmax import SLOTS, recip_cycles, reduce_schedule
 from sim.regressions import TEST_CONFIG, by_name
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,8 +93,11 @@ def report(cycles, lanes, out_dir, gelu_cycles=None):
     lines += [
         "",
         "The overhead is constant (independent of n): job start and checks, the pass-1 "
-        "pipeline drain (read, maximum, differences, expp, accumulate), the log2 L reduction "
-        "steps, the reciprocal (seed + 4 FMA steps), the pass-2 pipeline fill, and `done`.",
+        "pipeline drain (read, maximum, differences, expp beside the row reference, "
+        f"accumulate), the tail of the pipelined lane FMAs ({SLOTS} FLUSH beats, "
+        f"{reduce_schedule(lanes)[1]} cycles of reduction, the seed and {recip_cycles()} "
+        "cycles of reciprocal: docs/softmax.md, Numerics), the pass-2 pipeline fill, and "
+        "`done`.",
         "",
         "![cycles per row](softmax_bench.png)",
         "",
