@@ -40,6 +40,25 @@ def test_golden_attention_close_to_float64():
         assert e["mean_abs"] < 4 * e["bf16_floor_mean_abs"], e
 
 
+def test_golden_error_distribution():
+    """The error of the small head's O (the shape of the Verilator test) against float64
+    attention, over 40 random heads, as a multiple of the BF16 floor (float64 attention rounded
+    once): one head is one sample (the max-abs ratio of a single head ranges from about 1 to 11,
+    above 4 on about one head in seven, with the SoftEx before and after issue 21 alike), so
+    the bounds are on the distribution: median max-abs ratio below 3, 90th percentile below 5,
+    median mean-abs ratio below 3.5 (measured: 2.4, 4.2 and 2.7)."""
+    shape = AttentionShape(seq=32, head_dim=4, block_q=12, block_k=16, align=16)
+    ratios = []
+    for seed in range(40):
+        q, k, v = attention_inputs(shape, seed=seed)
+        e = errors_vs_float64(shape, q, k, v, golden_attention(shape, q, k, v, lanes=4)["o"])
+        ratios.append((e["max_abs"] / e["bf16_floor_max_abs"],
+                       e["mean_abs"] / e["bf16_floor_mean_abs"]))
+    ratios = np.array(ratios)
+    assert np.median(ratios[:, 0]) < 3 and np.percentile(ratios[:, 0], 90) < 5, ratios
+    assert np.median(ratios[:, 1]) < 3.5, ratios
+
+
 @pytest.mark.verilator
 @pytest.mark.parametrize("pipeline", [False, True], ids=["serial", "pipelined"])
 def test_attention_head_bit_exact(pipeline):
@@ -66,8 +85,10 @@ def test_attention_head_bit_exact(pipeline):
     for stage, cyc in got["stages"].items():
         _record(f"attention{mode}_{shape.seq}x{shape.head_dim}_{stage}_cycles", cyc)
     _record(f"attention{mode}_{shape.seq}x{shape.head_dim}_total_cycles", got["total"])
+    # O is the golden model's bit for bit (above); the golden model's accuracy is a property
+    # of its error distribution, checked over many heads in test_golden_error_distribution
     err = errors_vs_float64(shape, q, k, v, got["o"])
-    assert err["max_abs"] < 4 * err["bf16_floor_max_abs"], err
+    _record(f"attention{mode}_{shape.seq}x{shape.head_dim}_max_abs_error", err["max_abs"])
 
 
 @pytest.mark.slow
