@@ -57,10 +57,9 @@ def _constants():
     return log2e_q40, ln2_q30, table
 
 
-#: round(log2 e * 2^40) and round(ln 2 * 2^30).
-LOG2E_Q40, LN2_Q30, EXP2_TABLE_VALUES = _constants()
-#: round(2^((h - 128) / 256) * 2^30), h = 0 .. 256.
-EXP2_TABLE = EXP2_TABLE_VALUES
+#: round(log2 e * 2^40), round(ln 2 * 2^30) and the table round(2^((h - 128) / 256) * 2^30),
+#: h = 0 .. 256.
+LOG2E_Q40, LN2_Q30, EXP2_TABLE = _constants()
 
 ONE32 = 0x3F80_0000
 

@@ -623,8 +623,7 @@ class LaneSums(wiring.Component):
         lanes, step, latency = self.lanes, self.step, SUM_LATENCY
         sums = [[Signal(32, name=f"S{p}_{j}") for j in range(lanes)] for p in range(SLOTS)]
         slot_max = Array(Signal(16, name=f"slot_max{p}", init=NEG_INF) for p in range(SLOTS))
-        # K of each slot as plain bits: an Array of signed signals loses its sign in the
-        # emitted Verilog (Amaranth 0.5 sim and Verilator disagreed); the selected one is cast
+        # K of each slot as plain bits; the selected one is cast to signed
         slot_exponent = Array(Signal(K_BITS, name=f"slot_k{p}") for p in range(SLOTS))
         slot_has = Array(Signal(name=f"slot_has{p}") for p in range(SLOTS))
         slot = Signal(range(SLOTS))                       # SLOTS is a power of two: wraps
