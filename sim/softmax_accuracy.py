@@ -81,11 +81,13 @@ import numpy as np
 
 from hw.softex import lut_tables
 from sim.golden import lut_softmax
-from sim.golden.softmax import float_to_bf16, reference, softmax_job, softmax_row
+from sim.golden.expp import ALL_INPUTS
+from sim.golden.softmax import (bf16_to_float, float_to_bf16, reference, softmax_job,
+                                softmax_row)
 
 __all__ = ["SEED", "SUM_BOUND", "ORDER_FACTOR", "REL_FLOOR", "NORMAL_FLOOR", "SHUFFLES",
            "EXPP_MODES", "LUT_ENGINES", "ENGINES", "NEG_INF", "RowClass", "Case",
-           "bf16_values", "bf16_float", "per_beat", "ulp_walk", "ramp", "row_classes",
+           "bf16_values", "per_beat", "ulp_walk", "ramp", "row_classes",
            "class_by_name", "cases", "split_cuts", "split_softmax", "engine_outputs",
            "row_metrics", "shuffled_rows", "evaluate", "accuracy_table", "check",
            "violations", "rtl_rows", "rtl_split_rows"]
@@ -107,16 +109,7 @@ LUT_ENGINES = ("lut_a", "lut_b")
 ENGINES = EXPP_MODES + LUT_ENGINES
 NEG_INF = np.uint16(0xFF80)
 
-_ALL_BF16 = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
-
-
 # ---- row generators -------------------------------------------------------------------------
-
-def bf16_float(x):
-    """float64 values of BF16 bit patterns ``x`` (NaN patterns stay NaN, quietly)."""
-    x = np.asarray(x, dtype=np.uint16)
-    return ((x.astype(np.uint32) << 16).view(np.float32)).astype(np.float64)
-
 
 def bf16_values(lo, hi, *, min_abs=0.0, closed=False):
     """Every finite BF16 value in a range, ascending.
@@ -136,10 +129,10 @@ def bf16_values(lo, hi, *, min_abs=0.0, closed=False):
         The bit patterns, ascending by value (-0 left out, so that zero appears once).
     """
     with np.errstate(invalid="ignore"):
-        v = bf16_float(_ALL_BF16)
+        v = bf16_to_float(ALL_INPUTS)
         ok = (np.isfinite(v) & (v >= lo) & ((v <= hi) if closed else (v < hi))
-              & (np.abs(v) >= min_abs) & (_ALL_BF16 != 0x8000))
-    bits = _ALL_BF16[ok]
+              & (np.abs(v) >= min_abs) & (ALL_INPUTS != 0x8000))
+    bits = ALL_INPUTS[ok]
     return bits[np.argsort(v[ok], kind="stable")]
 
 
@@ -270,7 +263,7 @@ def _shuffled(name, make):
 
 def _sorted_normal_bits():
     x = _normal("sorted_normal", 2.0, 1024)
-    return x[np.argsort(bf16_float(x), kind="stable")]
+    return x[np.argsort(bf16_to_float(x), kind="stable")]
 
 
 _R816 = _rise(8.0, 16.0)
@@ -548,7 +541,7 @@ def row_metrics(y, p):
         sum_err, max_rel (None when no p_i reaches :data:`REL_FLOOR`), max_rel_all, max_abs,
         n_rel (how many p_i reach it).
     """
-    v = bf16_float(y)
+    v = bf16_to_float(y)
     p = np.asarray(p, dtype=np.float64)
     err = np.abs(v - p)
     big, normal = p >= REL_FLOOR, p >= NORMAL_FLOOR
