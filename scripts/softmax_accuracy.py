@@ -1,7 +1,6 @@
 """Accuracy of the softmax engines on adversarial rows (issue 21): prints the per-class table of
 ``sim.softmax_accuracy`` and writes it into ``docs/softmax.md`` (section "Accuracy on
-adversarial rows", between ``<!-- BEGIN softmax_accuracy -->`` and
-``<!-- END softmax_accuracy -->``).
+adversarial rows", the generated section ``softmax accuracy`` of :mod:`flows.docs`).
 
     python -m scripts.softmax_accuracy              # every class, long rows included (~4 min)
     python -m scripts.softmax_accuracy --quick      # without the long (slow) classes (~1 min)
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows import docs
 from sim import softmax_accuracy as A
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +34,8 @@ BEFORE_MD = ROOT / "docs" / "softmax_accuracy_before.md"
 BEFORE_JSON = ROOT / "docs" / "softmax_accuracy_before.json"
 LAST_JSON = ROOT / "build" / "softmax_accuracy.json"
 GOLDEN = ROOT / "sim" / "golden" / "softmax.py"
-BEGIN, END = "<!-- BEGIN softmax_accuracy -->", "<!-- END softmax_accuracy -->"
+#: The generated section of docs/softmax.md (flows.docs markers).
+SECTION = "softmax accuracy"
 COMMAND = "python -m scripts.softmax_accuracy"
 
 
@@ -245,26 +246,6 @@ def body(data, before=None):
     return "\n".join(out) + "\n"
 
 
-def splice(text, block):
-    """Replace the generated section of a page.
-
-    Parameters
-    ----------
-    text : str
-        The page (one :data:`BEGIN` ... :data:`END` pair).
-    block : str
-        The new text between the markers.
-
-    Returns
-    -------
-    str
-    """
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise SystemExit(f"{DOC} needs exactly one '{BEGIN}' ... '{END}' pair")
-    head, rest = text.split(BEGIN, 1)
-    return head + BEGIN + "\n" + block + END + rest.split(END, 1)[1]
-
-
 def before_page(data):
     meta = data["meta"]
     label = meta.get("label") or "the golden model before the pass-1 rewrite"
@@ -312,7 +293,7 @@ def main(argv=None):
         BEFORE_MD.write_text(before_page(data))
         print(f"wrote {BEFORE_MD.relative_to(ROOT)} and {BEFORE_JSON.relative_to(ROOT)}")
         block = body(data, data)
-    DOC.write_text(splice(DOC.read_text(), block))
+    DOC.write_text(docs.splice(DOC.read_text(), SECTION, block))
     print(f"wrote {DOC.relative_to(ROOT)}")
     return 0
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from flows import docs
 from sim import softmax_accuracy as A
 from sim.golden.softmax import bf16_to_float, float_to_bf16, reference, softmax_row
 
@@ -134,10 +135,9 @@ def test_rtl_rows_are_short():
 def test_docs_section():
     """docs/softmax.md has the generated section, just before "Performance and counters"."""
     text = DOC.read_text()
-    assert text.count("<!-- BEGIN softmax_accuracy -->") == 1
-    assert text.count("<!-- END softmax_accuracy -->") == 1
+    table = docs.section(text, "softmax accuracy")       # exactly one pair of markers
     heads = re.findall(r"^## (.+)$", text, re.M)
     i = heads.index("Accuracy on adversarial rows")
     assert heads[i + 1] == "Performance and counters"
     assert text.index("## Accuracy on adversarial rows") < text.index(
-        "<!-- BEGIN softmax_accuracy -->") < text.index("## Performance and counters")
+        table) < text.index("## Performance and counters")
