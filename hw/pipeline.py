@@ -10,13 +10,25 @@ and makes the unit usable both in elastic datapaths and, with ``o.ready`` tied h
 fixed-latency pipeline.
 """
 
-from amaranth import Module, Signal, Value
+from amaranth import Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import Range, check_int
 
-__all__ = ["Pipeline", "PipelinedOp"]
+__all__ = ["Pipeline", "PipelinedOp", "delay"]
+
+
+def delay(m, value, stages, name, *, clear=None):
+    """``value`` through ``stages`` registers added to ``m``'s sync domain (named ``name0``,
+    ``name1``, ...), free-running; with ``clear`` (a signal) the registers load 0 while it is
+    high (valid bits of a pipeline that a soft clear empties). ``stages`` = 0 returns ``value``."""
+    value = Value.cast(value)
+    for i in range(stages):
+        reg = Signal(len(value), name=f"{name}{i}")
+        m.d.sync += reg.eq(value if clear is None else Mux(clear, 0, value))
+        value = reg
+    return value
 
 
 class Pipeline:

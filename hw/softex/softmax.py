@@ -56,6 +56,7 @@ from ..bus import TCDMSignature
 from ..fp import FloatToInt, FPAdd, FPCompare, FPFMA
 from ..fp.format import BF16, FP32
 from ..params import Range, check_choice, check_int
+from ..pipeline import delay
 from ..regmap import RegisterFile
 from . import gelu_coeffs
 from .expp import MODES, Expp
@@ -467,8 +468,6 @@ class OnlineExp(wiring.Component):
     exponent, has_exponent, factor : :py:`Out(signed(17))`, :py:`Out(1)`, :py:`Out(32)`
         Its reference (:class:`~hw.softex.reference.RowReference`: K, whether m_new has one,
         c); between beats (m unchanged for at least :attr:`latency` cycles) that of m.
-    masked : :py:`Out(1)`
-        m_new was -inf (every element so far masked).
     """
 
     def __init__(self, lanes, *, mode, expp_latency):
@@ -482,7 +481,6 @@ class OnlineExp(wiring.Component):
             "maximum": Out(16, init=NEG_INF), "exp_valid": Out(1),
             "exponentials": Out(16 * lanes), "terms": Out(16 * lanes), "new_max": Out(16),
             "exponent": Out(signed(K_BITS)), "has_exponent": Out(1), "factor": Out(32),
-            "masked": Out(1),
         })
 
     def elaborate(self, platform):
@@ -496,7 +494,6 @@ class OnlineExp(wiring.Component):
         # describes m, never the stale beat maximum of stage R
         m.d.comb += new_max.eq(Mux(self.pass1 & self.valid, running.o.payload.max.as_value(),
                                    current))
-        masked = new_max == NEG_INF
         with m.If(self.valid & self.pass1):
             m.d.sync += current.eq(new_max)
         differences = []
@@ -508,41 +505,30 @@ class OnlineExp(wiring.Component):
 
         reference = m.submodules.reference = RowReference()
         m.d.comb += reference.m.eq(new_max)
-        expp = Expp(lanes, mode=self.mode, latency=self.expp_latency)
-        m.submodules.expp = ResetInserter(self.clear)(expp)
-        m.d.comb += [expp.i.payload.as_value().eq(Cat(*differences)),
-                     expp.i.valid.eq(self.valid), expp.o.ready.eq(1)]
-        terms = expp.o.payload.as_value()
-        separate = PASS1_MODE.get(self.mode, self.mode) != self.mode
-        if separate:
-            # the denominator's terms from their own (accurate) Expp: see PASS1_MODE
-            term_expp = Expp(lanes, mode=PASS1_MODE[self.mode], latency=self.expp_latency)
-            m.submodules.term_expp = ResetInserter(self.clear)(term_expp)
-            m.d.comb += [term_expp.i.payload.as_value().eq(Cat(*differences)),
-                         term_expp.i.valid.eq(self.valid), term_expp.o.ready.eq(1)]
-            terms = term_expp.o.payload.as_value()
 
-        def delay(value, stages, name, clear=False):
-            for i in range(stages):
-                reg = Signal(len(value), name=f"{name}{i}")
-                m.d.sync += reg.eq(value)
-                if clear:
-                    with m.If(self.clear):
-                        m.d.sync += reg.eq(0)
-                value = reg
-            return value
+        def exponential(name, mode):                      # an Expp of the differences
+            unit = Expp(lanes, mode=mode, latency=self.expp_latency)
+            m.submodules[name] = ResetInserter(self.clear)(unit)
+            m.d.comb += [unit.i.payload.as_value().eq(Cat(*differences)),
+                         unit.i.valid.eq(self.valid), unit.o.ready.eq(1)]
+            return unit
 
+        expp = exponential("expp", self.mode)
         extra = self.latency - self.expp_latency          # the Expp's output waits
         ref_extra = self.latency - RowReference.LATENCY   # the reference waits
+        numerators = delay(m, expp.o.payload.as_value(), extra, "exponentials")
+        terms = numerators
+        if PASS1_MODE.get(self.mode, self.mode) != self.mode:
+            # the denominator's terms from their own (accurate) Expp: see PASS1_MODE
+            term_expp = exponential("term_expp", PASS1_MODE[self.mode])
+            terms = delay(m, term_expp.o.payload.as_value(), extra, "terms")
         m.d.comb += [
-            self.exp_valid.eq(delay(expp.o.valid, extra, "exp_valid", clear=True)),
-            self.exponentials.eq(delay(expp.o.payload.as_value(), extra, "exponentials")),
-            self.terms.eq(delay(terms, extra, "terms") if separate else self.exponentials),
-            self.exponent.eq(delay(reference.exponent, ref_extra, "exponent")),
-            self.has_exponent.eq(delay(reference.has_exponent, ref_extra, "has_exponent")),
-            self.factor.eq(delay(reference.factor, ref_extra, "factor")),
-            self.new_max.eq(delay(new_max, self.latency, "new_max")),
-            self.masked.eq(delay(masked, self.latency, "masked")),
+            self.exp_valid.eq(delay(m, expp.o.valid, extra, "exp_valid", clear=self.clear)),
+            self.exponentials.eq(numerators), self.terms.eq(terms),
+            self.exponent.eq(delay(m, reference.exponent, ref_extra, "exponent")),
+            self.has_exponent.eq(delay(m, reference.has_exponent, ref_extra, "has_exponent")),
+            self.factor.eq(delay(m, reference.factor, ref_extra, "factor")),
+            self.new_max.eq(delay(m, new_max, self.latency, "new_max")),
         ]
         with m.If(self.load):
             m.d.sync += current.eq(self.load_max)
@@ -580,9 +566,10 @@ class LaneSums(wiring.Component):
     exponentials : :py:`In(16 * lanes)`
         The Expp's output (:attr:`OnlineExp.exponentials`).
     maximum, exponent : :py:`In(16)`, :py:`In(signed(17))`
-    has_exponent, factor, masked : :py:`In(1)`, :py:`In(32)`, :py:`In(1)`
-        Its side band (:class:`OnlineExp`): the beat's m_new, K(m_new), whether it has one,
-        c(m_new), m_new = -inf. Between beats they describe the row's maximum.
+    has_exponent, factor : :py:`In(1)`, :py:`In(32)`
+        Its side band (:class:`OnlineExp`): the beat's m_new (-inf: every element so far
+        masked, the beat adds nothing), K(m_new), whether it has one, c(m_new). Between beats
+        they describe the row's maximum.
     accumulate, flush : :py:`In(1)`
         Add a beat; add a beat of zeros (FLUSH).
     reduce, seed, newton : :py:`In(1)`
@@ -610,7 +597,7 @@ class LaneSums(wiring.Component):
         self.reduce_cycles = reduce_schedule(lanes)[1]
         super().__init__({
             "exponentials": In(16 * lanes), "maximum": In(16), "exponent": In(signed(K_BITS)),
-            "has_exponent": In(1), "factor": In(32), "masked": In(1),
+            "has_exponent": In(1), "factor": In(32),
             "accumulate": In(1), "flush": In(1), "reduce": In(1), "seed": In(1),
             "newton": In(1), "step": In(range(tail_steps(lanes))),
             "load": In(1), "load_sum": In(32), "load_reference": In(1), "restart": In(1),
@@ -631,6 +618,7 @@ class LaneSums(wiring.Component):
         correction = Signal(32, name="t")                 # 2 - D y
         denominator = sums[0][0]
         e = self.exponentials
+        masked = self.maximum == NEG_INF                   # every element so far masked
 
         fmas, issue, dest = [], [], []
         for j in range(lanes):
@@ -648,7 +636,7 @@ class LaneSums(wiring.Component):
                 p = fmas[j].i.payload
                 current = Array(sums[q][j] for q in range(SLOTS))[slot]
                 m.d.comb += [
-                    p.a.eq(Mux(self.masked | self.flush, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
+                    p.a.eq(Mux(masked | self.flush, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
                     p.b.eq(self.factor),
                     p.c.eq(shift_exponent(m, current, delta, reset, f"shift{j}")),
                     issue[j].eq(1), dest[j].eq(slot),
@@ -698,12 +686,8 @@ class LaneSums(wiring.Component):
 
         # results leave the FMAs `latency` cycles after their issue
         for j in range(lanes):
-            valid, where = issue[j], dest[j]
-            for i in range(latency):
-                valid_d = Signal(name=f"issued{j}_{i}")
-                where_d = Signal(range(_DEST_R + 1), name=f"dest{j}_{i}")
-                m.d.sync += [valid_d.eq(Mux(self.clear, 0, valid)), where_d.eq(where)]
-                valid, where = valid_d, where_d
+            valid = delay(m, issue[j], latency, f"issued{j}_", clear=self.clear)
+            where = delay(m, dest[j], latency, f"dest{j}_")
             result = fmas[j].o.payload.as_value()
             with m.If(valid):
                 with m.Switch(where):
@@ -882,11 +866,8 @@ class SoftmaxOutput(wiring.Component):
             m.d.comb += [p.a.eq(Cat(C(0, 16), self.exponentials[16 * j:16 * j + 16])),
                          p.b.eq(self.reciprocal), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
             results.append(Mux(self.masked_row, 0, mul.o.payload.as_value()))
-        softmax_valid = self.exp_valid & self.pass2
-        for i in range(OUTPUT_LATENCY):
-            delayed = Signal(name=f"product_valid{i}")
-            m.d.sync += delayed.eq(Mux(self.clear, 0, softmax_valid))
-            softmax_valid = delayed
+        softmax_valid = delay(m, self.exp_valid & self.pass2, OUTPUT_LATENCY, "product_valid",
+                              clear=self.clear)
         gelu_valid = C(0, 1)
         if self.gelu:
             gelu_valid = self.gelu_valid
@@ -1016,7 +997,7 @@ class SoftmaxEngine(wiring.Component):
             exp_stage.restart.eq(row.restart), exp_stage.clear.eq(clear),
             sums.exponentials.eq(exp_stage.terms), sums.maximum.eq(exp_stage.new_max),
             sums.exponent.eq(exp_stage.exponent), sums.has_exponent.eq(exp_stage.has_exponent),
-            sums.factor.eq(exp_stage.factor), sums.masked.eq(exp_stage.masked),
+            sums.factor.eq(exp_stage.factor),
             sums.accumulate.eq(control.accumulate), sums.flush.eq(control.flush),
             sums.reduce.eq(control.reduce), sums.seed.eq(control.seed),
             sums.newton.eq(control.newton), sums.step.eq(control.step),
