@@ -23,27 +23,25 @@ import xml.etree.ElementTree as ET
 from contextlib import contextmanager
 from pathlib import Path
 
+import subprocess
+import time
+
+import cocotb_tools.config
 from cocotb_tools.runner import get_runner
 
 from .emit import to_verilog
-from .toolchain import BUILD, ROOT, setup_verilator
+from .toolchain import BUILD, ROOT, setup_verilator, verilator_env
 
-__all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog"]
+__all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog", "DEFAULT_CXX_OPT"]
 
 # Bump when the build recipe changes in a way the hash below cannot see.
-_RECIPE = "2"  # 2: OPT_SLOW=-O0
+_RECIPE = "3"  # 3: own build, only the top level's ports public
 _DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3", "--x-assign", "fast")
-#: C++ optimisation of the Verilated model (verilated.mk's OPT_FAST / OPT_SLOW; its default,
-#: -Os, is the slowest to compile). Measured on one core: the default SoftEx engine (3 MB of
-#: Verilog, few simulated cycles) compiles in 74 s at -O0, 265 s at -O1, over 15 min at -Os;
-#: the fp32 FMA regression (small design, 3 M cycles) takes 75 s build + run at -O1, 89 s at
-#: -Os, 127 s at -O0. So: -O1 below ``LARGE_DESIGN`` characters of Verilog, -O0 above.
-#: ``SIM_CXX_OPT`` in the environment or ``cxx_opt=`` overrides it (part of the build hash).
-LARGE_DESIGN = 1_000_000
-
-
-def default_cxx_opt(verilog_text):
-    return "-O0" if len(verilog_text) > LARGE_DESIGN else "-O1"
+#: C++ optimisation of the Verilated model's evaluation code (verilated.mk's OPT_FAST; its
+#: construction code is compiled at -O0, it runs once). ``SIM_CXX_OPT`` in the environment or
+#: ``cxx_opt=`` overrides it (part of the build hash). Compile times and speeds of each level:
+#: docs/sim_speed.md.
+DEFAULT_CXX_OPT = "-O1"
 
 
 class SimulationFailed(AssertionError):
@@ -71,21 +69,29 @@ def _locked(path):
 class VerilatorSim:
     """A built Verilator simulator of one Verilog top level, ready to run cocotb modules."""
 
-    def __init__(self, verilog_text, toplevel, *, waves=False, build_args=(), cxx_opt=None):
+    def __init__(self, verilog_text, toplevel, *, waves=False, build_args=(), cxx_opt=None,
+                 public_flat=False, jobs=None):
+        """``public_flat``: make every signal of the design visible to cocotb (Verilator's
+        ``--public-flat-rw``, what cocotb's own runner always adds). The model is then several
+        times slower and larger; only the top-level ports are public otherwise, which is all
+        the project's testbenches use. ``jobs``: parallel compiler processes (default: the
+        machine's cores)."""
         self.toplevel = toplevel
         self.waves = waves
+        self.public_flat = bool(public_flat)
+        self.jobs = jobs or os.cpu_count() or 1
         self.build_args = list(_DEFAULT_BUILD_ARGS) + list(build_args)
-        self.cxx_opt = (cxx_opt or os.environ.get("SIM_CXX_OPT")
-                        or default_cxx_opt(verilog_text))
+        self.cxx_opt = cxx_opt or os.environ.get("SIM_CXX_OPT") or DEFAULT_CXX_OPT
         if not re.fullmatch(r"-O[0-3sg]", self.cxx_opt):
             raise ValueError(f"cxx_opt must be one of -O0..-O3, -Os, -Og; got {self.cxx_opt!r}")
         key = hashlib.sha256("\0".join(
-            [_RECIPE, toplevel, str(waves), self.cxx_opt, *self.build_args,
-             verilog_text]).encode()).hexdigest()[:16]
+            [_RECIPE, toplevel, str(waves), str(self.public_flat), self.cxx_opt,
+             *self.build_args, verilog_text]).encode()).hexdigest()[:16]
         self.build_dir = BUILD / "sim" / key
         self.source = self.build_dir / f"{toplevel}.v"
         self._verilog_text = verilog_text
         self.last_run_dir = None
+        self.build_seconds = None
 
     @classmethod
     def for_component(cls, component, name, **kwargs):
@@ -96,27 +102,43 @@ class VerilatorSim:
         return self.build_dir / self.toplevel
 
     def build(self):
-        """Compile the simulator unless an identical one is already built. Returns self."""
+        """Compile the simulator unless an identical one is already built. Returns self.
+
+        The commands are those of cocotb's runner (``cocotb_tools.runner.Verilator``: the
+        model with cocotb's ``verilator.cpp`` main and VPI library) without its
+        ``--public-flat-rw`` unless ``public_flat``; the runner's ``test()`` runs the result.
+        """
         setup_verilator()
         stamp = self.build_dir / ".built"
         with _locked(BUILD / "sim" / f".{self.build_dir.name}.lock"):
             if stamp.exists() and self.binary.exists():
                 return self
+            t0 = time.perf_counter()
             self.build_dir.mkdir(parents=True, exist_ok=True)
             self.source.write_text(self._verilog_text)
-            flags = os.environ.get("MAKEFLAGS", "")
-            # OPT_SLOW: the model's construction code (Vtop__Syms__ctor*, *__Slow.cpp) runs once;
-            # at -O1 one such 670 kB file of a 0.7 MB design took over 20 min to compile.
-            os.environ["MAKEFLAGS"] = f"{flags} OPT_FAST={self.cxx_opt} OPT_SLOW=-O0"
-            try:
-                runner = get_runner("verilator")
-                runner.build(sources=[self.source], hdl_toplevel=self.toplevel,
-                             build_dir=self.build_dir, build_args=self.build_args,
-                             waves=self.waves, always=True,
-                             log_file=self.build_dir / "build.log")
-            finally:
-                os.environ["MAKEFLAGS"] = flags
-            stamp.write_text("ok\n")
+            libs = cocotb_tools.config.libs_dir
+            main = cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
+            verilate = (["verilator", "-cc", "--exe", "-Mdir", str(self.build_dir),
+                         "--top-module", self.toplevel, "--vpi"]
+                        + (["--public-flat-rw"] if self.public_flat else [])
+                        + ["--prefix", "Vtop", "-o", self.toplevel, "-LDFLAGS",
+                           f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator"]
+                        + (["--trace"] if self.waves else []) + self.build_args
+                        + [str(main), str(self.source)])
+            make = ["make", "-j", str(self.jobs), "-C", str(self.build_dir), "-f", "Vtop.mk",
+                    f"VM_TRACE={int(self.waves)}", f"OPT_FAST={self.cxx_opt}", "OPT_SLOW=-O0",
+                    "OPT_GLOBAL=-O1"]
+            log = self.build_dir / "build.log"
+            env = verilator_env()
+            with open(log, "w") as out:
+                for cmd in (verilate, make):
+                    out.write("$ " + " ".join(cmd) + "\n")
+                    out.flush()
+                    if subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode:
+                        raise SimulationFailed(f"{cmd[0]} failed; {log} (tail):\n"
+                                               + log.read_text()[-4000:])
+            self.build_seconds = time.perf_counter() - t0
+            stamp.write_text(f"{self.build_seconds:.1f}\n")
         return self
 
     def run(self, test_module, *, params=None, testcase=None, seed=None, waves=None, name=None):

@@ -1,6 +1,6 @@
 """Offload programs on the accelerated cluster (hw.cluster.system.AcceleratedCluster) under
-Verilator: input data as a generated C file, firmware builds, runs through
-``sim/benches/cluster_tb.py`` with the outputs read back from memory, and the golden models the
+Verilator: input data as a generated C file, firmware builds, runs on the compiled simulator
+(``sim.system``) with the outputs read back from memory, and the golden models the
 outputs are compared with (SoftEx: ``sim.golden.softmax``; tensor unit: ``sim.golden.gemm``;
 software softmax: :func:`sw_softmax`, a bit-exact Python model of ``firmware/lib/bf16_softmax.c``).
 
@@ -14,13 +14,13 @@ import re
 import numpy as np
 
 from flows.firmware import FIRMWARE, build
-from flows.runner import VerilatorSim
 from flows.toolchain import BUILD
 from hw.catalog import build as build_component
 from hw.cluster import Cluster
 from hw.config import buffer_align, get_config
 
 from .golden.softmax import float_to_bf16, lane_offset, softmax_row
+from .system import SystemSim
 
 __all__ = ["ALIGN", "APPS", "SystemRun", "c_array_source", "system_sim", "run_program",
            "plain_sim", "softmax_inputs", "gemm_inputs", "padded", "stride_for", "sw_softmax", "SW_REL_BOUND",
@@ -209,15 +209,15 @@ _SIMS = {}
 
 
 def system_sim(config="tiny", **overrides):
-    """The (cached) Verilator simulator of the catalogue's ``cluster`` of ``config`` (a
-    configuration name) built with ``overrides`` (constructor arguments, e.g. ``cores=2`` or
-    ``softex={"engine": "lut_b"}``), and its parameters."""
+    """The (cached) compiled simulator (:class:`sim.system.SystemSim`) of the catalogue's
+    ``cluster`` of ``config`` (a configuration name) built with ``overrides`` (constructor
+    arguments, e.g. ``cores=2`` or ``softex={"engine": "lut_b"}``), and its parameters."""
     key = (config, repr(sorted(overrides.items())))
     if key not in _SIMS:
         top = build_component(config, "cluster", **overrides)
         name = "system_" + config + "".join(
             f"_{k}{_flat(v)}" for k, v in sorted(overrides.items()))
-        _SIMS[key] = (VerilatorSim.for_component(top, name=name), top.params)
+        _SIMS[key] = (SystemSim.for_component(top, name, top.params), top.params)
     return _SIMS[key]
 
 
@@ -229,19 +229,25 @@ def _flat(value):
 
 
 def plain_sim(config="default"):
-    """The (cached) Verilator simulator of the plain :class:`hw.cluster.Cluster` of ``config``
+    """The (cached) compiled simulator of the plain :class:`hw.cluster.Cluster` of ``config``
     (its section ``cluster``; no accelerators: software runs on it in the same cycles, much
     faster) and its parameters for :func:`run_program`."""
     key = ("plain", config)
     if key not in _SIMS:
         params = get_config(config).cluster.to_dict()
-        _SIMS[key] = (VerilatorSim.for_component(Cluster(**params), name=f"cluster_{config}"),
+        _SIMS[key] = (SystemSim.for_component(Cluster(**params), f"cluster_{config}", params),
                       params)
     return _SIMS[key]
 
 
 def run_program(sim, params, elf, dump, *, max_cycles=2_000_000):
-    """Run ``elf`` to its exit; ``dump``: {symbol: bytes} read back. Returns a SystemRun."""
+    """Run ``elf`` to its exit; ``dump``: {symbol: bytes} read back. Returns a SystemRun.
+
+    ``sim``: a compiled :class:`sim.system.SystemSim` (a timeout raises
+    :class:`sim.system.SystemTimeout`), or a cocotb :class:`flows.runner.VerilatorSim` of a
+    cluster (the bench ``sim/benches/cluster_tb.py``, the same protocol and cycles)."""
+    if isinstance(sim, SystemSim):
+        return SystemRun(sim.run_or_raise(elf, dump, max_cycles=max_cycles))
     sim.run("sim.benches.cluster_tb", name=elf.parent.name,
             params=dict(elf=str(elf), imem_size=params["imem_kib"] * 1024,
                         spm_size=params["scratchpad_kib"] * 1024, cores=params["cores"],

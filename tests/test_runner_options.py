@@ -1,18 +1,17 @@
-"""flows/runner.py build options (no compile): the C++ optimisation level chosen per design
-size, overridable, validated, and part of the build hash."""
+"""flows/runner.py build options (no compile): the C++ optimisation level, overridable,
+validated, and part of the build hash with the visibility of the design's signals."""
 
 import pytest
 
-from flows.runner import LARGE_DESIGN, VerilatorSim
+from flows.runner import DEFAULT_CXX_OPT, VerilatorSim
 
 SMALL = "module t(input a, output b); assign b = a; endmodule\n"
-LARGE = SMALL + "// " + "x" * LARGE_DESIGN + "\n"
 
 
-def test_level_by_design_size(monkeypatch):
+def test_default_level(monkeypatch):
     monkeypatch.delenv("SIM_CXX_OPT", raising=False)
-    assert VerilatorSim(SMALL, "t").cxx_opt == "-O1"
-    assert VerilatorSim(LARGE, "t").cxx_opt == "-O0"
+    assert VerilatorSim(SMALL, "t").cxx_opt == DEFAULT_CXX_OPT
+    assert VerilatorSim(SMALL + "// " + "x" * 2_000_000, "t").cxx_opt == DEFAULT_CXX_OPT
 
 
 def test_override_changes_the_build_folder(monkeypatch):
@@ -21,6 +20,11 @@ def test_override_changes_the_build_folder(monkeypatch):
     assert b.cxx_opt == "-Os" and a.build_dir != b.build_dir
     monkeypatch.setenv("SIM_CXX_OPT", "-O2")
     assert VerilatorSim(SMALL, "t").cxx_opt == "-O2"
+
+
+def test_public_flat_is_its_own_build(monkeypatch):
+    monkeypatch.delenv("SIM_CXX_OPT", raising=False)
+    assert VerilatorSim(SMALL, "t").build_dir != VerilatorSim(SMALL, "t", public_flat=True).build_dir
 
 
 @pytest.mark.parametrize("bad", ["O2", "-O9", "-march=native", "-O1 -g"])

@@ -1,0 +1,261 @@
+"""System runs: a firmware image on a cluster top, from load to exit code, with no Python per
+cycle (the compiled harness of :mod:`flows.native`), one run or a batch of runs per build.
+
+A run loads the ELF's instruction-memory and preloaded-scratchpad words through the cluster's
+``loader`` port while the cores are held (``fetch_enable`` low), raises ``fetch_enable``,
+collects the mailbox bytes (``putc_valid``/``putc_data``) and stops at ``exit_valid`` or after
+``max_cycles`` cycles (a timeout, not an error: fault campaigns count them). Afterwards the
+memory named by ``dump`` ({symbol: bytes}) is read back through the loader. This is the protocol
+of the cocotb testbench ``sim/benches/cluster_tb.py``, with the same cycle counts (the cluster's
+own counter, read in the exit cycle); tests/cluster/test_native_system.py checks that the two
+agree.
+
+:meth:`SystemSim.run_batch` runs a list of :class:`Run` on one build: each run in a fresh model
+by default; runs that share an image (same ELF) start from a copy of the model taken after reset
+and load (``os.fork``: the loaded model is copied on write), several at a time (``jobs``).
+"""
+
+import os
+import pickle
+import select
+import struct
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from flows.elf import load_elf
+from flows.emit import to_verilog
+from flows.native import NativeBuild, top_ports
+
+__all__ = ["IMEM_BASE", "SPM_BASE", "Run", "SystemResult", "SystemSim", "SystemTimeout"]
+
+IMEM_BASE = 0x0000_0000
+SPM_BASE = 0x1000_0000
+
+
+class SystemTimeout(AssertionError):
+    """A run that had to finish did not exit within its cycle limit."""
+
+
+@dataclass
+class Run:
+    """One system run: ``elf`` (path), ``dump`` ({symbol: bytes} read back after the exit),
+    ``max_cycles`` (the watchdog), ``tag`` (anything, returned with the result)."""
+
+    elf: str
+    dump: dict = field(default_factory=dict)
+    max_cycles: int = 2_000_000
+    tag: object = None
+
+
+class SystemResult(dict):
+    """Result of one run: ``exit_code`` (None on a timeout), ``timeout``, ``output`` (the mailbox
+    text), ``cycles`` (the cluster's counter in the exit cycle), ``load_cycles``, ``seconds``
+    (the run from ``fetch_enable``), ``load_seconds``, ``cycles_per_second``, ``dump``
+    ({symbol: hex}), ``tag``. The same keys as the cocotb bench's result.json."""
+
+    def array(self, name, dtype=np.uint16):
+        return np.frombuffer(bytes.fromhex(self["dump"][name]), dtype=dtype)
+
+
+class _Image:
+    """The words of an ELF that a run loads, and its symbols."""
+
+    def __init__(self, elf, imem_size, spm_size):
+        self.image = load_elf(elf)
+        self.image.check_fits({"imem": (IMEM_BASE, imem_size), "spm": (SPM_BASE, spm_size)})
+        words = self.image.words(IMEM_BASE, imem_size)
+        words.update(self.image.words(SPM_BASE, spm_size))         # .spm_data (firmware/link.ld)
+        self.addrs = np.fromiter(words.keys(), dtype=np.uint64, count=len(words))
+        self.words = np.fromiter(words.values(), dtype=np.uint32, count=len(words))
+        self.symbols = self.image.symbols
+
+
+class SystemSim:
+    """The compiled simulator of one cluster top (ports ``loader__*``, ``fetch_enable``,
+    ``putc_*``, ``exit_*``, ``cycles``).
+
+    Parameters
+    ----------
+    build : flows.native.NativeBuild
+        The cluster's build.
+    params : dict
+        The cluster's parameters (``imem_kib``, ``scratchpad_kib``, ``cores``).
+    """
+
+    def __init__(self, build, params):
+        self.build = build
+        self.params = params
+        self.imem_size = params["imem_kib"] * 1024
+        self.spm_size = params["scratchpad_kib"] * 1024
+        self._images = {}
+
+    #: Inputs registered on the way in (flows.native.registering_wrapper), and the loader's
+    #: requests: then no logic depends combinationally on a top-level input. The inputs are
+    #: held for whole cycles, and the cluster's counter starts with the registered
+    #: fetch_enable, so cycle counts are unchanged; a loader access takes one cycle more.
+    REGISTERED_INPUTS = ("rst", "fetch_enable", "events")
+
+    @classmethod
+    def for_component(cls, component, name, params, **kwargs):
+        verilog = to_verilog(component, name)[0]
+        inputs = {n for d, _, n in top_ports(verilog, name) if d == "input"}
+        kwargs.setdefault("registered_inputs", [n for n in cls.REGISTERED_INPUTS if n in inputs])
+        kwargs.setdefault("registered_buses", ["loader__"])
+        kwargs.setdefault("pgo", True)
+        return cls(NativeBuild(verilog, name, **kwargs), params)
+
+    def _image(self, elf):
+        key = (str(elf), os.stat(elf).st_mtime_ns)
+        if key not in self._images:
+            self._images[key] = _Image(elf, self.imem_size, self.spm_size)
+        return self._images[key]
+
+    # -- one run ---------------------------------------------------------------------------
+    def _ensure_built(self, image, run):
+        """Build (with ``pgo``, profiled on ``run`` of ``image``: its own first run)."""
+        if self.build.built:
+            return
+
+        def profile(model):
+            loader, load_cycles, load_seconds = self._load(model, image, False)
+            self._execute(model, loader, image, run, load_cycles, load_seconds)
+        self.build.build(profile=profile if self.build.pgo else None)
+
+    def _loaded(self, image, verify, run):
+        """A fresh model, reset, with ``image`` loaded; returns (model, loader, load cycles,
+        load seconds)."""
+        self._ensure_built(image, run)
+        model = self.build.open()
+        return (model, *self._load(model, image, verify))
+
+    @staticmethod
+    def _load(model, image, verify):
+        model["fetch_enable"] = 0
+        model.reset()
+        model.step(1)
+        loader = model.bus("loader__")
+        t0 = time.perf_counter()
+        c0 = model.cycle
+        loader.write_words(image.addrs, image.words, verify=verify)
+        return loader, model.cycle - c0, time.perf_counter() - t0
+
+    @staticmethod
+    def _execute(model, loader, image, run, load_cycles, load_seconds):
+        """From the loaded model to the result (the model is left after the run)."""
+        sink = model.byte_sink("putc_valid", "putc_data")
+        model["fetch_enable"] = 1
+        t1 = time.perf_counter()
+        _, exited = model.run_until("exit_valid", 1, run.max_cycles)
+        seconds = time.perf_counter() - t1
+        cycles = model["cycles"]
+        result = SystemResult(
+            exit_code=model["exit_code"] if exited else None, timeout=not exited,
+            output=sink.bytes().decode(errors="replace"), cycles=cycles, seconds=seconds,
+            cycles_per_second=cycles / seconds if seconds > 0 else None,
+            load_cycles=load_cycles, load_seconds=load_seconds, dump={}, tag=run.tag)
+        if exited and run.dump:
+            model.step(1)                       # leave the exit cycle
+            for sym, nbytes in run.dump.items():
+                if sym not in image.symbols:
+                    raise KeyError(f"dump: no symbol {sym!r} in {run.elf}")
+                base = image.symbols[sym]
+                data = b"".join(loader.read(a).to_bytes(4, "little")
+                                for a in range(base & ~3, base + nbytes, 4))
+                result["dump"][sym] = data[base & 3:(base & 3) + nbytes].hex()
+        return result
+
+    def run(self, elf, dump=None, *, max_cycles=2_000_000, verify_load=False, tag=None):
+        """One run of ``elf`` in a fresh model; returns a :class:`SystemResult`.
+        ``verify_load``: read every loaded word back before starting (as the cocotb bench)."""
+        run = Run(str(elf), dict(dump or {}), max_cycles, tag)
+        image = self._image(elf)
+        model, loader, load_cycles, load_seconds = self._loaded(image, verify_load, run)
+        try:
+            return self._execute(model, loader, image, run, load_cycles, load_seconds)
+        finally:
+            model.close()
+
+    def run_or_raise(self, elf, dump=None, *, max_cycles=2_000_000, **kwargs):
+        """:meth:`run`, raising :class:`SystemTimeout` (with the output so far) on a timeout."""
+        r = self.run(elf, dump, max_cycles=max_cycles, **kwargs)
+        if r["timeout"]:
+            raise SystemTimeout(f"watchdog: no exit after {max_cycles} cycles (cycle counter "
+                                f"{r['cycles']}); output so far: {r['output']!r}")
+        return r
+
+    # -- batches ---------------------------------------------------------------------------
+    def run_batch(self, runs, *, jobs=None, fork=True, progress=None):
+        """Results of ``runs`` (a list of :class:`Run`), in order.
+
+        ``fork``: load each distinct image once and start its runs from copies of the loaded
+        model (``os.fork``); else every run loads a fresh model. ``jobs``: runs in flight at
+        once (default: the machine's cores). ``progress``: called with the number of runs done.
+        """
+        runs = list(runs)
+        jobs = max(1, jobs or os.cpu_count() or 1)
+        if not fork:
+            results = []
+            for i, run in enumerate(runs):
+                results.append(self.run(run.elf, run.dump, max_cycles=run.max_cycles, tag=run.tag))
+                if progress:
+                    progress(i + 1)
+            return results
+        results = [None] * len(runs)
+        by_image = {}
+        for i, run in enumerate(runs):
+            by_image.setdefault(str(run.elf), []).append(i)
+        done = 0
+        for elf, indices in by_image.items():
+            image = self._image(elf)
+            model, loader, load_cycles, load_seconds = self._loaded(image, False, runs[indices[0]])
+            try:
+                for i, result in _forked(indices, jobs, lambda i: self._execute(
+                        model, loader, image, runs[i], load_cycles, load_seconds)):
+                    results[i] = result
+                    done += 1
+                    if progress:
+                        progress(done)
+            finally:
+                model.close()
+        return results
+
+
+def _forked(indices, jobs, work):
+    """Yield ``(i, work(i))`` for each index, each computed in a forked child (at most ``jobs``
+    at once) that sends its pickled result through a pipe."""
+    pending = list(indices)
+    running = {}                       # pid -> (i, read fd)
+
+    def start(i):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:                   # child: the parent's loaded model, copied on write
+            os.close(r)
+            try:
+                payload = pickle.dumps((True, work(i)))
+            except BaseException as e:  # noqa: BLE001 - reported by the parent
+                payload = pickle.dumps((False, f"{type(e).__name__}: {e}"))
+            with os.fdopen(w, "wb") as f:
+                f.write(struct.pack("<Q", len(payload)) + payload)
+            os._exit(0)
+        os.close(w)
+        running[pid] = (i, r)
+
+    while pending or running:
+        while pending and len(running) < jobs:
+            start(pending.pop(0))
+        # Read a result to its end before reaping the child: a child blocks on a full pipe.
+        ready, _, _ = select.select([r for _, r in running.values()], [], [])
+        pid = next(p for p, (_, r) in running.items() if r == ready[0])
+        i, r = running.pop(pid)
+        with os.fdopen(r, "rb") as f:
+            payload = f.read()
+        _, status = os.waitpid(pid, 0)
+        if len(payload) < 8 or len(payload) != 8 + struct.unpack("<Q", payload[:8])[0]:
+            raise RuntimeError(f"run {i}: the simulation process died (status {status:#x})")
+        ok, value = pickle.loads(payload[8:])
+        if not ok:
+            raise RuntimeError(f"run {i}: {value}")
+        yield i, value
