@@ -30,12 +30,13 @@ import cocotb_tools.config
 from cocotb_tools.runner import get_runner
 
 from .emit import to_verilog
+from .native import top_ports
 from .toolchain import BUILD, ROOT, setup_verilator, verilator_env
 
 __all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog", "DEFAULT_CXX_OPT"]
 
 # Bump when the build recipe changes in a way the hash below cannot see.
-_RECIPE = "3"  # 3: own build, only the top level's ports public
+_RECIPE = "4"  # 4: own build, only the top level's ports public (public.vlt)
 _DEFAULT_BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3", "--x-assign", "fast")
 #: C++ optimisation of the Verilated model's evaluation code (verilated.mk's OPT_FAST; its
 #: construction code is compiled at -O0, it runs once). ``SIM_CXX_OPT`` in the environment or
@@ -70,12 +71,13 @@ class VerilatorSim:
     """A built Verilator simulator of one Verilog top level, ready to run cocotb modules."""
 
     def __init__(self, verilog_text, toplevel, *, waves=False, build_args=(), cxx_opt=None,
-                 public_flat=False, jobs=None):
+                 public_flat=False, jobs=None, build_root=None):
         """``public_flat``: make every signal of the design visible to cocotb (Verilator's
         ``--public-flat-rw``, what cocotb's own runner always adds). The model is then several
         times slower and larger; only the top-level ports are public otherwise, which is all
         the project's testbenches use. ``jobs``: parallel compiler processes (default: the
-        machine's cores)."""
+        machine's cores). ``build_root``: where the hashed build folders go (default
+        ``build/sim``)."""
         self.toplevel = toplevel
         self.waves = waves
         self.public_flat = bool(public_flat)
@@ -87,7 +89,8 @@ class VerilatorSim:
         key = hashlib.sha256("\0".join(
             [_RECIPE, toplevel, str(waves), str(self.public_flat), self.cxx_opt,
              *self.build_args, verilog_text]).encode()).hexdigest()[:16]
-        self.build_dir = BUILD / "sim" / key
+        self.build_root = Path(build_root) if build_root else BUILD / "sim"
+        self.build_dir = self.build_root / key
         self.source = self.build_dir / f"{toplevel}.v"
         self._verilog_text = verilog_text
         self.last_run_dir = None
@@ -110,17 +113,25 @@ class VerilatorSim:
         """
         setup_verilator()
         stamp = self.build_dir / ".built"
-        with _locked(BUILD / "sim" / f".{self.build_dir.name}.lock"):
+        with _locked(self.build_root / f".{self.build_dir.name}.lock"):
             if stamp.exists() and self.binary.exists():
                 return self
             t0 = time.perf_counter()
             self.build_dir.mkdir(parents=True, exist_ok=True)
             self.source.write_text(self._verilog_text)
+            visibility = ["--public-flat-rw"]
+            if not self.public_flat:
+                # Only the top level's ports, which is all cocotb needs to find and drive them.
+                vlt = self.build_dir / "public.vlt"
+                vlt.write_text("`verilator_config\n" + "".join(
+                    f'public_flat_rw -module "{self.toplevel}" -var "{name}"\n'
+                    for _, _, name in top_ports(self._verilog_text, self.toplevel)))
+                visibility = [str(vlt)]
             libs = cocotb_tools.config.libs_dir
             main = cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
             verilate = (["verilator", "-cc", "--exe", "-Mdir", str(self.build_dir),
                          "--top-module", self.toplevel, "--vpi"]
-                        + (["--public-flat-rw"] if self.public_flat else [])
+                        + visibility
                         + ["--prefix", "Vtop", "-o", self.toplevel, "-LDFLAGS",
                            f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator"]
                         + (["--trace"] if self.waves else []) + self.build_args

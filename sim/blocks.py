@@ -69,7 +69,12 @@ class BlockSim:
 
     def open(self, *, stall=0.0, seed=0):
         """A fresh :class:`Block`, reset, its memory zeroed."""
-        return Block(self, stall=stall, seed=seed)
+        return Block(self, self.build.open(), stall=stall, seed=seed)
+
+    def wrap(self, model, *, stall=0.0, seed=0):
+        """A :class:`Block` around ``model`` (a fresh model of this build, e.g. the
+        instrumented one a profile-guided build hands its profile workload)."""
+        return Block(self, model, stall=stall, seed=seed)
 
 
 class Block:
@@ -77,9 +82,9 @@ class Block:
     (RegisterDriver; call its coroutines through :meth:`call`), ``last_run`` (cycles and
     seconds from the trigger to the done event of the last job)."""
 
-    def __init__(self, sim, *, stall, seed):
+    def __init__(self, sim, model, *, stall, seed):
         self.sim = sim
-        self.model = model = sim.build.open()
+        self.model = model
         model.reset()
         self.mem = model.memory(sim.mem_base, sim.mem_size)
         self.mem.attach("tcdm__", stall=stall, seed=seed)
@@ -87,6 +92,12 @@ class Block:
 
     def close(self):
         self.model.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
     def call(self, coro):
         return run_sync(coro)

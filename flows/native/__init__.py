@@ -167,6 +167,9 @@ class NativeBuild:
     registered_memories : tuple of str
         TCDM master ports (prefixes) whose responses reach the design through registers
         (the :class:`Memory` serving them writes them a cycle ahead).
+    build_root : Path
+        Where the hashed build folders go (default ``build/native``; benchmarks measure cold
+        builds in a folder of their own).
     pgo : bool
         Profile-guided optimisation: :meth:`build` compiles an instrumented library, runs the
         ``profile`` workload it is given on it, and compiles the evaluation code again with
@@ -182,7 +185,7 @@ class NativeBuild:
 
     def __init__(self, verilog_text, toplevel, *, cxx_opt=None, jobs=None, verilator_args=(),
                  registered_inputs=("rst",), registered_buses=(), registered_memories=(),
-                 pgo=False):
+                 pgo=False, build_root=None):
         self.design = toplevel
         self.pgo = bool(pgo)
         self.registered_inputs = tuple(registered_inputs)
@@ -204,7 +207,8 @@ class NativeBuild:
             [_RECIPE, toplevel, self.cxx_opt, str(self.pgo), *self.verilator_args,
              HARNESS.read_text(),
              verilog_text]).encode()).hexdigest()[:16]
-        self.build_dir = BUILD / "native" / key
+        self.build_root = Path(build_root) if build_root else BUILD / "native"
+        self.build_dir = self.build_root / key
         self.library = self.build_dir / "libsim.so"
         self._verilog_text = verilog_text
         self.build_seconds = None
@@ -222,7 +226,7 @@ class NativeBuild:
 
         ``profile`` (needed the first time if ``pgo``): a function of a :class:`Model` that
         runs a representative workload on it (the instrumented library's model)."""
-        with _locked(BUILD / "native" / f".{self.build_dir.name}.lock"):
+        with _locked(self.build_root / f".{self.build_dir.name}.lock"):
             if self.built:
                 return self
             if self.pgo and profile is None:

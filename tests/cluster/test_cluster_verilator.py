@@ -1,7 +1,9 @@
 # amaranth: UnusedElaboratable=no
-"""The cluster under Verilator (sim/benches/cluster_tb.py), 2 cores: programs loaded through the
-loader port (one simulator for every program), run to the exit code; the watchdog reports a
-program that never exits; the Amaranth simulator and Verilator agree on every cycle count."""
+"""The cluster under Verilator, 2 cores: programs loaded through the loader port (one simulator
+for every program), run to the exit code, under cocotb (sim/benches/cluster_tb.py) and on the
+compiled harness (sim.system); the watchdog reports a program that never exits; the Amaranth
+simulator, cocotb and the compiled harness agree on every cycle count and byte of output; a batch
+of runs forked from one load gives the results of separate runs."""
 
 import json
 import re
@@ -16,15 +18,26 @@ TESTS = FIRMWARE / "tests"
 CFG = dict(cores=2, scratchpad_kib=16, banks=4, imem_kib=8)
 
 
-_SIM = []
+_SIM = {}
 
 
-def _sim():
-    if not _SIM:
+def _sim(public_flat=False):
+    """The cocotb simulator; ``public_flat``: every signal visible (the watchdog reads the
+    cores' program counters)."""
+    if public_flat not in _SIM:
         from hw.cluster import Cluster
         from flows.runner import VerilatorSim
-        _SIM.append(VerilatorSim.for_component(Cluster(**CFG), name="cluster_2c"))
-    return _SIM[0]
+        _SIM[public_flat] = VerilatorSim.for_component(Cluster(**CFG), name="cluster_2c",
+                                                       public_flat=public_flat)
+    return _SIM[public_flat]
+
+
+def _native():
+    if "native" not in _SIM:
+        from hw.cluster import Cluster
+        from sim.system import SystemSim
+        _SIM["native"] = SystemSim.for_component(Cluster(**CFG), "cluster_2c", CFG)
+    return _SIM["native"]
 
 
 def run_verilator(program, *, sim=None, cfg=CFG, **params):
@@ -48,14 +61,36 @@ def test_hello_and_multicore_match_amaranth():
             assert sorted(v["output"]) == sorted(text), v["output"]
         a = run_amaranth(build([TESTS / program]), **CFG)
         assert (a.exit_code, a.output, a.cycles) == (v["exit_code"], v["output"], v["cycles"])
+        n = _native().run(build([TESTS / program]), max_cycles=200_000)
+        assert (n["exit_code"], n["output"], n["cycles"]) == (v["exit_code"], v["output"], v["cycles"])
+
+
+@pytest.mark.verilator
+def test_native_batch_matches_single_runs():
+    from sim.system import Run
+    sim = _native()
+    runs = [Run(str(build([TESTS / p])), max_cycles=m, tag=p)
+            for p, m in [("hello.c", 200_000), ("spin.c", 20_000), ("multicore.c", 200_000),
+                         ("hello.c", 200_000)]]
+    keys = ("exit_code", "timeout", "output", "cycles", "tag")
+    single = [sim.run(r.elf, max_cycles=r.max_cycles, tag=r.tag) for r in runs]
+    for fork in (True, False):
+        batch = sim.run_batch(runs, jobs=2, fork=fork)
+        assert [[b[k] for k in keys] for b in batch] == [[s[k] for k in keys] for s in single]
+    spin = single[1]
+    assert spin["timeout"] and spin["exit_code"] is None and spin["output"] == "ssppiinn\n\n"
+    assert spin["cycles"] >= 20_000
+    from sim.system import SystemTimeout
+    with pytest.raises(SystemTimeout, match="no exit after 20000 cycles"):
+        sim.run_or_raise(runs[1].elf, max_cycles=20_000)
 
 
 @pytest.mark.verilator
 def test_watchdog_under_verilator():
     from flows.runner import SimulationFailed
+    sim = _sim(public_flat=True)
     with pytest.raises(SimulationFailed):
-        run_verilator("spin.c", max_cycles=20_000)
-    sim = _sim()
+        run_verilator("spin.c", sim=sim, max_cycles=20_000)
     r = json.loads((sim.last_run_dir / "result.json").read_text())
     assert r["exit_code"] is None and r["output"] == "ssppiinn\n\n" and r["cycles"] >= 20_000
     log = (sim.last_run_dir / "sim.log").read_text()

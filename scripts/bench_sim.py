@@ -1,0 +1,398 @@
+"""Simulation speed: writes docs/sim_speed.md and docs/sim_speed.json.
+
+    python -m scripts.bench_sim                # everything (about 25 minutes on 2 cores)
+    python -m scripts.bench_sim --only system  # one part: system, steps, blocks, batch
+
+What is measured, each on this machine (its load is recorded before and after):
+
+- **system**: the default accelerated cluster running the attention head of ``make sim``
+  (firmware to exit code), simulated cycles per second of the run (load excluded), and the
+  cold build of each simulator, built afresh in build/bench_sim/: the compiled harness with a
+  profile-guided build (what ``make sim`` and the system tests use), the same without the
+  profile, the project's cocotb bench on the project's build (top ports public), the cocotb bench
+  on the build recipe of cocotb's runner (``--public-flat-rw``, C++ at -O0; the recipe before
+  this benchmark existed), and Amaranth's simulator (the first cycles of the same program).
+- **steps**: the compiled harness on the same run, one change at a time, to show what each
+  change is worth.
+- **blocks**: the tensor unit alone on a 96 x 96 x 96 GEMM and the SoftEx engine alone on
+  long rows (the ``make sim`` regressions' builds of the two blocks), compiled harness, cocotb
+  bench and Amaranth's simulator.
+- **batch**: runs per second of short jobs on one build: a 16 x 16 x 16 GEMM on the tensor
+  unit, one SoftEx row job, the tiny configuration's attention head (system runs forked from one
+  load), on 1 and 2 processes.
+
+Every speed is the median of ``--repeat`` runs; every simulated result is checked (the system
+runs' O against the golden model, the block jobs bit for bit), so a fast wrong simulator cannot
+enter the table.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from flows.docs import splice
+from flows.elf import load_elf
+from flows.emit import to_verilog
+from flows.native import NativeBuild
+from flows.runner import VerilatorSim
+from flows.toolchain import BUILD
+from hw.catalog import build as build_component
+from sim.amaranth_speed import amaranth_block_rate, amaranth_system_rate
+from sim.attention import attention_inputs, build_attention, demo_shape, golden_attention
+from sim.blocks import BlockSim, gemm_job, softmax_row_job
+from sim.offload import run_program
+from sim.regressions import by_name
+from sim.system import Run, SystemSim
+
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "sim_speed.md"
+JSON = ROOT / "docs" / "sim_speed.json"
+SCRATCH = BUILD / "bench_sim"
+console = Console()
+
+
+def _load():
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _median(values):
+    return statistics.median(values) if values else None
+
+
+# ---- system: the default accelerated cluster, attention head ------------------------------
+
+class SystemBench:
+    def __init__(self, config="default"):
+        self.config = config
+        t = time.perf_counter()
+        self.top = build_component(config, "cluster")
+        self.verilog = to_verilog(self.top, f"system_{config}")[0]
+        self.emit_seconds = time.perf_counter() - t
+        self.params = self.top.params
+        self.shape = demo_shape(config)
+        self.q, self.k, self.v = attention_inputs(self.shape)
+        self.elf = build_attention(self.shape, self.q, self.k, self.v, pipeline=True)
+        self.name = f"system_{config}"
+        self.want_o = golden_attention(self.shape, self.q, self.k, self.v,
+                                       lanes=self.params["softex"]["lanes"], pipeline=True,
+                                       sbuf_addr=load_elf(self.elf).symbols["sbuf"])["o"]
+
+    def check(self, result):
+        """O, read back from memory, against the golden model (bit for bit)."""
+        st = self.shape.strides
+        o = result.array("o").reshape(self.shape.seq, st["OS"] // 2)[:, :self.shape.head_dim]
+        if not np.array_equal(o, self.want_o):
+            raise AssertionError("the attention head's O differs from the golden model")
+
+    def native(self, label, repeat, *, fresh=True, **kwargs):
+        root = SCRATCH / "native" / label
+        if fresh:
+            shutil.rmtree(root, ignore_errors=True)
+        inputs = ("rst", "fetch_enable")
+        kwargs = dict(dict(registered_inputs=inputs, registered_buses=["loader__"], pgo=True),
+                      **kwargs)
+        sim = SystemSim(NativeBuild(self.verilog, self.name, build_root=root, **kwargs),
+                        self.params)
+        dump = {"o": self.shape.seq * self.shape.strides["OS"]}
+        rates, cycles = [], None
+        for _ in range(repeat):
+            r = sim.run_or_raise(self.elf, dump, max_cycles=20_000_000)
+            rates.append(r["cycles_per_second"])
+            cycles = r["cycles"]
+        self.check(r)
+        return dict(label=label, cycles=cycles, cycles_per_second=_median(rates),
+                    runs=[round(x) for x in rates], build_seconds=sim.build.build_seconds)
+
+    def cocotb(self, label, repeat, **kwargs):
+        root = SCRATCH / "cocotb" / label
+        shutil.rmtree(root, ignore_errors=True)
+        sim = VerilatorSim(self.verilog, self.name, build_root=root, **kwargs)
+        t = time.perf_counter()
+        sim.build()
+        build = time.perf_counter() - t
+        dump = {"o": self.shape.seq * self.shape.strides["OS"]}
+        rates = []
+        for _ in range(repeat):
+            r = run_program(sim, self.params, self.elf, dump, max_cycles=20_000_000)
+            rates.append(r["cycles"] / r["seconds"])
+        self.check(r)
+        return dict(label=label, cycles=r["cycles"], cycles_per_second=_median(rates),
+                    runs=[round(x) for x in rates], build_seconds=build)
+
+    def amaranth(self, cycles):
+        r = amaranth_system_rate(self.top, self.elf, imem_size=self.params["imem_kib"] * 1024,
+                                 spm_size=self.params["scratchpad_kib"] * 1024, cycles=cycles)
+        return dict(label="Amaranth simulator", cycles=r["cycles"],
+                    cycles_per_second=r["cycles_per_second"], runs=[round(r["cycles_per_second"])],
+                    build_seconds=None, note=f"first {r['cycles']:,} cycles after the load")
+
+
+def bench_system(repeat, amaranth_cycles):
+    b = SystemBench()
+    rows = [b.native("compiled harness, -O3, profile-guided (make sim, system tests)", repeat),
+            b.native("compiled harness, -O3", repeat, pgo=False),
+            b.cocotb("cocotb bench, top ports public, -O1 (block tests)", repeat),
+            b.cocotb("cocotb bench, --public-flat-rw, -O0 (cocotb runner's recipe)", 1,
+                     public_flat=True, cxx_opt="-O0"),
+            b.amaranth(amaranth_cycles)]
+    return dict(design=f"default accelerated cluster, attention head {b.shape.seq} x "
+                       f"{b.shape.head_dim}", emit_seconds=b.emit_seconds, rows=rows)
+
+
+def bench_steps(repeat):
+    """The compiled harness, one change at a time (each a cold build)."""
+    b = SystemBench()
+    steps = [
+        ("top ports only, clock loop in C++, -O2", dict(registered_inputs=(), registered_buses=(),
+                                                     pgo=False, cxx_opt="-O2")),
+        ("+ reset and fetch_enable registered", dict(registered_buses=(), pgo=False,
+                                                     cxx_opt="-O2")),
+        ("+ loader requests registered (no input-combinational logic)", dict(pgo=False,
+                                                                              cxx_opt="-O2")),
+        ("+ C++ -O3", dict(pgo=False, cxx_opt="-O3")),
+        ("+ profile-guided build", dict(cxx_opt="-O3")),
+    ]
+    rows = []
+    for i, (label, kwargs) in enumerate(steps):
+        rows.append(b.native(f"step{i}", repeat, **kwargs) | {"label": label})
+    return dict(design="default accelerated cluster, attention head", rows=rows)
+
+
+# ---- blocks --------------------------------------------------------------------------------
+
+def _block(reg_name, label, *, fresh, **kwargs):
+    reg = by_name(reg_name)
+    root = SCRATCH / "blocks" / reg_name / label
+    if fresh:
+        shutil.rmtree(root, ignore_errors=True)
+    p = reg.params
+    return reg, BlockSim(reg.component(), reg.name, mem_base=p["mem_base"], mem_size=p["mem_size"],
+                         build_root=root, **kwargs)
+
+
+def _block_native(reg_name, label, job, profile_job, repeat, **kwargs):
+    kwargs.setdefault("pgo", True)
+    reg, sim = _block(reg_name, label, fresh=True, **kwargs)
+    if sim.build.pgo:
+        sim.build.build(profile=lambda model: profile_job(sim.wrap(model)))
+    rates = []
+    with sim.open() as blk:
+        for i in range(repeat):
+            job(blk, i)
+            rates.append(blk.last_run[0] / blk.last_run[1])
+        cycles = blk.last_run[0]
+    return dict(label=label, cycles=cycles, cycles_per_second=_median(rates),
+                runs=[round(x) for x in rates], build_seconds=sim.build.build_seconds)
+
+
+def bench_blocks(repeat, amaranth_cycles):
+    out = []
+    t_job = lambda blk, i: gemm_job(blk, 96, 96, 96, seed=i)                    # noqa: E731
+    t_prof = lambda blk: gemm_job(blk, 32, 32, 32, seed=99)                     # noqa: E731
+    lanes = by_name("softmax_l8").component().lanes
+    n_row = 16_384
+    s_job = lambda blk, i: softmax_row_job(blk, n_row, lanes=lanes, seed=i)    # noqa: E731
+    s_prof = lambda blk: softmax_row_job(blk, 1024, lanes=lanes, seed=99)       # noqa: E731
+    for reg_name, design, job, prof, am in [
+            ("tensor_unit", "tensor unit alone (4 x 4 x 3), 96 x 96 x 96 GEMM", t_job, t_prof,
+             _amaranth_gemm),
+            ("softmax_l8", f"SoftEx engine alone ({lanes} lanes, GELU), softmax rows of "
+                           f"{n_row:,}", s_job, s_prof, _amaranth_softmax)]:
+        rows = [_block_native(reg_name, "compiled harness, -O3, profile-guided", job, prof,
+                              repeat),
+                _block_native(reg_name, "compiled harness, -O3", job, prof, repeat, pgo=False)]
+        rows.append(am(by_name(reg_name), amaranth_cycles))
+        out.append(dict(design=design, rows=rows))
+    return out
+
+
+def _amaranth_gemm(reg, cycles):
+    from hw.tensor.regmap import TensorOp
+    p = reg.params
+    dut = reg.component()
+    base = p["mem_base"]
+    beat = len(dut.tcdm.wdata) // 8
+    stride = -(-2 * 96 // beat) * beat
+    rng = np.random.default_rng(1)
+    data = rng.integers(0x3C00, 0x4000, 96 * stride // 2, dtype=np.uint16).tobytes()
+    regs = dict(X_PTR=base, W_PTR=base + 96 * stride, Y_PTR=base + 2 * 96 * stride,
+                Z_PTR=base + 3 * 96 * stride, X_STRIDE=stride, W_STRIDE=stride, Y_STRIDE=stride,
+                Z_STRIDE=stride, DIM_MN={"M": 96, "N": 96}, DIM_K={"K": 96},
+                COMMAND={"OP": int(TensorOp.GEMM)})
+    r = amaranth_block_rate(dut, regs, mem_base=base, mem_size=p["mem_size"],
+                            preload=[(base + i * 96 * stride, data) for i in range(3)],
+                            cycles=cycles)
+    return dict(label="Amaranth simulator", cycles=r["cycles"],
+                cycles_per_second=r["cycles_per_second"], runs=[round(r["cycles_per_second"])],
+                build_seconds=None, note=f"first {r['cycles']:,} cycles of the job")
+
+
+def _amaranth_softmax(reg, cycles):
+    p = reg.params
+    dut = reg.component()
+    base = p["mem_base"]
+    n = 16_384
+    rng = np.random.default_rng(1)
+    from sim.golden.softmax import float_to_bf16
+    x = np.asarray(float_to_bf16(rng.normal(0, 3, n)), np.uint16)
+    regs = {"IN_ADDR": base, "OUT_ADDR": base, "LENGTH": {"ELEMS": n}, "ROWS": {"COUNT": 1},
+            "COMMAND": {"OP": 0, "ACC": 1, "DIV": 1}}
+    r = amaranth_block_rate(dut, regs, mem_base=base, mem_size=p["mem_size"],
+                            preload=[(base, x.tobytes())], cycles=cycles)
+    return dict(label="Amaranth simulator", cycles=r["cycles"],
+                cycles_per_second=r["cycles_per_second"], runs=[round(r["cycles_per_second"])],
+                build_seconds=None, note=f"first {r['cycles']:,} cycles of the job")
+
+
+# ---- batch ---------------------------------------------------------------------------------
+
+def _block_worker(args):
+    reg_name, kind, n_runs, seed0 = args
+    _, sim = _block(reg_name, "batch", fresh=False, pgo=False)
+    lanes = by_name("softmax_l8").component().lanes
+    t = time.perf_counter()
+    with sim.open() as blk:
+        for i in range(n_runs):
+            if kind == "gemm":
+                gemm_job(blk, 16, 16, 16, seed=seed0 + i)
+            else:
+                softmax_row_job(blk, 1024, lanes=lanes, seed=seed0 + i)
+    return time.perf_counter() - t
+
+
+def _block_batch(reg_name, kind, n_runs):
+    _block(reg_name, "batch", fresh=True, pgo=False)[1].build.build()
+    out = {}
+    for procs in (1, 2):
+        t = time.perf_counter()
+        with ProcessPoolExecutor(procs, mp_context=get_context("fork")) as pool:
+            list(pool.map(_block_worker, [(reg_name, kind, n_runs // procs, 1000 * w)
+                                          for w in range(procs)]))
+        out[procs] = n_runs / (time.perf_counter() - t)
+    return out
+
+
+def bench_batch(n_runs):
+    rows = []
+    g = _block_batch("tensor_unit", "gemm", n_runs)
+    rows.append(dict(job="16 x 16 x 16 GEMM on the tensor unit (program, run, read back, "
+                         "check)", per_second=g))
+    s = _block_batch("softmax_l8", "softmax", n_runs)
+    rows.append(dict(job="one SoftEx softmax row job, 1,024 elements (program, run, read "
+                         "back, check)", per_second=s))
+    top = build_component("tiny", "cluster")
+    sim = SystemSim.for_component(top, "system_tiny", top.params)
+    shape = demo_shape("tiny")
+    q, k, v = attention_inputs(shape)
+    elf = build_attention(shape, q, k, v, pipeline=True)
+    first = sim.run_or_raise(elf, {"o": shape.seq * shape.strides["OS"]})
+    runs = [Run(str(elf), {"o": shape.seq * shape.strides["OS"]}, tag=i) for i in range(n_runs)]
+    per = {}
+    for procs in (1, 2):
+        t = time.perf_counter()
+        res = sim.run_batch(runs, jobs=procs)
+        per[procs] = n_runs / (time.perf_counter() - t)
+        if any(r["dump"] != first["dump"] or r["cycles"] != first["cycles"] for r in res):
+            raise AssertionError("a batch run differs from the single run")
+    rows.append(dict(job=f"tiny configuration's attention head {shape.seq} x {shape.head_dim} "
+                         f"({first['cycles']:,} cycles; forked from one load, O read back)",
+                     per_second=per))
+    return rows
+
+
+# ---- report --------------------------------------------------------------------------------
+
+def _fmt(v, spec="{:,.0f}"):
+    return "-" if v is None else spec.format(v)
+
+
+def _speed_table(part):
+    lines = [f"**{part['design']}**", "",
+             "| simulator | cold build (s) | cycles | cycles/s (median) | runs | note |",
+             "|---|---:|---:|---:|---|---|"]
+    for r in part["rows"]:
+        lines.append(f"| {r['label']} | {_fmt(r.get('build_seconds'), '{:.0f}')} | "
+                     f"{_fmt(r['cycles'])} | {_fmt(r['cycles_per_second'])} | "
+                     f"{', '.join(f'{x:,}' for x in r['runs'])} | {r.get('note', '')} |")
+    return lines
+
+
+def render(results):
+    m = results["machine"]
+    out = [f"Measured {results['date']} by `python -m scripts.bench_sim` on {m['cpu']} "
+           f"({m['cores']} cores), load average {m['load_before']} before and "
+           f"{m['load_after']} after. One simulation runs on one core; builds use both.", ""]
+    if "system" in results:
+        s = results["system"]
+        out += ["### System: firmware to exit code", ""] + _speed_table(s) + [
+            "", f"Verilog emission (Amaranth elaboration and Yosys) of this design: "
+                f"{s['emit_seconds']:.0f} s, not part of the build times.", ""]
+    if "steps" in results:
+        out += ["### What each change is worth", "",
+                "The compiled harness on the same run, one change at a time (each a cold "
+                "build):", ""] + _speed_table(results["steps"]) + [""]
+    if "blocks" in results:
+        out += ["### Blocks alone", ""]
+        for part in results["blocks"]:
+            out += _speed_table(part) + [""]
+    if "batch" in results:
+        out += ["### Many runs per build", "",
+                "| job | runs/s, 1 process | runs/s, 2 processes |", "|---|---:|---:|"]
+        for r in results["batch"]:
+            out.append(f"| {r['job']} | {r['per_second']['1']:,.1f} | "
+                       f"{r['per_second']['2']:,.1f} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="*", choices=("system", "steps", "blocks", "batch"),
+                    help="parts to run (default: all); the others keep their last results")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--amaranth-cycles", type=int, default=3000)
+    ap.add_argument("--batch-runs", type=int, default=40)
+    ap.add_argument("--no-write", action="store_true")
+    args = ap.parse_args(argv)
+    parts = args.only or ["system", "steps", "blocks", "batch"]
+    results = json.loads(JSON.read_text()) if JSON.exists() and args.only else {}
+    load_before = _load()
+    for part in parts:
+        with console.status(f"[bold]{part}[/]: building and simulating ..."):
+            t = time.perf_counter()
+            if part == "system":
+                results["system"] = bench_system(args.repeat, args.amaranth_cycles)
+            elif part == "steps":
+                results["steps"] = bench_steps(args.repeat)
+            elif part == "blocks":
+                results["blocks"] = bench_blocks(args.repeat, args.amaranth_cycles)
+            else:
+                results["batch"] = [dict(r, per_second={str(k): v for k, v in
+                                                        r["per_second"].items()})
+                                    for r in bench_batch(args.batch_runs)]
+        console.print(f"{part}: {time.perf_counter() - t:.0f} s")
+    results["date"] = time.strftime("%Y-%m-%d")
+    results["machine"] = dict(cpu=platform.processor() or platform.machine(),
+                              cores=os.cpu_count(), load_before=load_before,
+                              load_after=_load())
+    text = render(results)
+    console.print(text)
+    if not args.no_write:
+        JSON.write_text(json.dumps(results, indent=1) + "\n")
+        page = DOC.read_text()
+        DOC.write_text(splice(page, "sim speed", text))
+        console.print(f"wrote {DOC.relative_to(ROOT)} and {JSON.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
