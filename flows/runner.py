@@ -31,7 +31,8 @@ from cocotb_tools.runner import get_runner
 
 from .emit import to_verilog
 from .native import top_ports
-from .toolchain import BUILD, ROOT, setup_verilator, verilator_env
+from .toolchain import (BUILD, ROOT, restore_runtime, save_runtime, setup_verilator,
+                        verilator_env)
 
 __all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog", "DEFAULT_CXX_OPT"]
 
@@ -143,11 +144,14 @@ class VerilatorSim:
             env = verilator_env()
             with open(log, "w") as out:
                 for cmd in (verilate, make):
+                    if cmd is make:
+                        restore_runtime(self.build_dir, "-O1", f"trace={self.waves}")
                     out.write("$ " + " ".join(cmd) + "\n")
                     out.flush()
                     if subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode:
                         raise SimulationFailed(f"{cmd[0]} failed; {log} (tail):\n"
                                                + log.read_text()[-4000:])
+                save_runtime(self.build_dir, "-O1", f"trace={self.waves}")
             self.build_seconds = time.perf_counter() - t0
             stamp.write_text(f"{self.build_seconds:.1f}\n")
         return self

@@ -3,13 +3,16 @@ user shell set-up is ever needed. Icarus Verilog, the one tool not on PyPI, is f
 installed from the distribution's packages (:func:`icarus`)."""
 
 import fcntl
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-__all__ = ["verilator_root", "verilator_env", "setup_verilator", "icarus", "ROOT", "BUILD"]
+__all__ = ["verilator_root", "verilator_env", "setup_verilator", "icarus", "ROOT", "BUILD",
+           "restore_runtime", "save_runtime"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -82,3 +85,51 @@ def icarus():
         raise RuntimeError("Icarus Verilog (iverilog, vvp) is not installed and could not be "
                            "installed with apt-get: install the package iverilog")
     return found()
+
+
+# ---- Verilator runtime objects, compiled once --------------------------------------------
+
+_GLOBAL_LIST = re.compile(r"^VM_GLOBAL_(?:FAST|SLOW) \+= \\\n((?:  \S+ \\\n)*)", re.M)
+
+
+def _runtime_key(build_dir, opt_global, extra=""):
+    """Names of the Verilator runtime objects a Verilated Makefile builds (verilated,
+    verilated_threads, verilated_vpi, ...) and a key of everything they are compiled with."""
+    classes = (build_dir / "Vtop_classes.mk").read_text()
+    names = sorted(n for block in _GLOBAL_LIST.findall(classes) for n in block.split()
+                   if n != "\\")
+    defines = re.findall(r"^(VM_\w+) = (\S*)$", classes, re.M)
+    cflags = re.search(r"^VM_USER_CFLAGS = \\\n((?:  \S+ \\\n)*)", (build_dir / "Vtop.mk").read_text(),
+                       re.M)
+    root = verilator_root()
+    version = (root / "include" / "verilated_config.h").read_text()
+    key = hashlib.sha256("\0".join([version, opt_global, extra, *names, repr(defines),
+                                    cflags.group(1) if cflags else ""]).encode()).hexdigest()[:16]
+    return names, key
+
+
+def restore_runtime(build_dir, opt_global, extra=""):
+    """Before ``make``: copy the runtime objects of an earlier build with the same key into
+    ``build_dir`` (newer than their sources, so make keeps them). Returns the key."""
+    names, key = _runtime_key(build_dir, opt_global, extra)
+    cache = BUILD / "verilator-runtime" / key
+    if all((cache / f"{n}.o").exists() for n in names):
+        for n in names:
+            shutil.copy(cache / f"{n}.o", build_dir / f"{n}.o")
+    return key
+
+
+def save_runtime(build_dir, opt_global, extra=""):
+    """After ``make``: keep the runtime objects for the next build with the same key."""
+    names, key = _runtime_key(build_dir, opt_global, extra)
+    cache = BUILD / "verilator-runtime" / key
+    if cache.exists() or not all((build_dir / f"{n}.o").exists() for n in names):
+        return
+    tmp = cache.with_name(f"{key}.tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for n in names:
+        shutil.copy(build_dir / f"{n}.o", tmp / f"{n}.o")
+    try:
+        tmp.rename(cache)
+    except OSError:              # another process saved it first
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -21,14 +21,12 @@ import time
 import numpy as np
 from amaranth.sim import Simulator
 
-from flows.elf import load_elf
 from sim.tb.bus import AmaranthTCDMMaster
 from sim.tb.regs import RegisterDriver
 
-__all__ = ["amaranth_system_rate", "amaranth_block_rate"]
+from .system import LoadImage
 
-IMEM_BASE = 0x0000_0000
-SPM_BASE = 0x1000_0000
+__all__ = ["amaranth_system_rate", "amaranth_block_rate"]
 
 
 def _rate(cycles, seconds):
@@ -46,7 +44,7 @@ def amaranth_system_rate(component, elf, *, imem_size, spm_size, cycles):
     elf : str or path-like
         The firmware image.
     imem_size, spm_size : int
-        Sizes in bytes of the instruction memory and of the scratchpad (at 0x1000_0000).
+        Sizes in bytes of the instruction memory and of the scratchpad.
     cycles : int
         Cycle budget after ``fetch_enable``; the run ends earlier at the exit code.
 
@@ -57,10 +55,8 @@ def amaranth_system_rate(component, elf, *, imem_size, spm_size, cycles):
         ``cycles_per_second``, ``load_cycles``, ``load_seconds``, ``exited`` (bool),
         ``exit_code`` (None if not exited) and ``output`` (the mailbox bytes, decoded).
     """
-    image = load_elf(elf)
-    image.check_fits({"imem": (IMEM_BASE, imem_size), "spm": (SPM_BASE, spm_size)})
-    words = image.words(IMEM_BASE, imem_size)
-    words.update(image.words(SPM_BASE, spm_size))
+    image = LoadImage(elf, imem_size, spm_size)
+    words = dict(zip(image.addrs.tolist(), image.words.tolist()))
     dut = component
     result = {}
 

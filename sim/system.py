@@ -27,11 +27,13 @@ import numpy as np
 from flows.elf import load_elf
 from flows.emit import to_verilog
 from flows.native import NativeBuild, top_ports
+from hw.cluster.regs import ADDRESS_MAP
 
-__all__ = ["IMEM_BASE", "SPM_BASE", "Run", "SystemResult", "SystemSim", "SystemTimeout"]
+__all__ = ["IMEM_BASE", "SPM_BASE", "LoadImage", "Run", "SystemResult", "SystemSim",
+           "SystemTimeout"]
 
-IMEM_BASE = 0x0000_0000
-SPM_BASE = 0x1000_0000
+IMEM_BASE = ADDRESS_MAP["IMEM_BASE"]
+SPM_BASE = ADDRESS_MAP["SPM_BASE"]
 
 
 class SystemTimeout(AssertionError):
@@ -59,8 +61,10 @@ class SystemResult(dict):
         return np.frombuffer(bytes.fromhex(self["dump"][name]), dtype=dtype)
 
 
-class _Image:
-    """The words of an ELF that a run loads, and its symbols."""
+class LoadImage:
+    """The words of an ELF that a run loads through the cluster's loader port: its instruction
+    memory and its preloaded scratchpad data (``.spm_data``, firmware/link.ld); ``addrs`` and
+    ``words`` (numpy, in address order of the ELF), ``symbols``, ``image`` (flows.elf)."""
 
     def __init__(self, elf, imem_size, spm_size):
         self.image = load_elf(elf)
@@ -109,7 +113,7 @@ class SystemSim:
     def _image(self, elf):
         key = (str(elf), os.stat(elf).st_mtime_ns)
         if key not in self._images:
-            self._images[key] = _Image(elf, self.imem_size, self.spm_size)
+            self._images[key] = LoadImage(elf, self.imem_size, self.spm_size)
         return self._images[key]
 
     # -- one run ---------------------------------------------------------------------------

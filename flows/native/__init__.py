@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ..emit import to_verilog
-from ..toolchain import BUILD, verilator_env
+from ..toolchain import BUILD, restore_runtime, save_runtime, verilator_env
 
 __all__ = ["NativeBuild", "top_ports", "registering_wrapper", "Model", "Memory", "Bus", "ByteSink", "BuildFailed", "HARNESS",
            "DEFAULT_CXX_OPT"]
@@ -249,6 +249,7 @@ class NativeBuild:
             with open(log, "w") as out:
                 self._call(verilate, env, out, log)
                 (d / "ports.inc").write_text(_ports_inc((d / "Vtop.h").read_text()))
+                restore_runtime(d, "-O1")          # verilated.o & co. of an earlier build
                 if not self.pgo:
                     self._call(make(self.cxx_opt), env, out, log)
                 else:
@@ -273,6 +274,7 @@ class NativeBuild:
                             f.unlink()
                     self._call(make(f"{self.cxx_opt} -fprofile-use -fprofile-correction "
                                     "-Wno-missing-profile"), env, out, log)
+            save_runtime(d, "-O1")
             self.build_seconds = time.perf_counter() - t0
             (d / ".built").write_text(f"{self.build_seconds:.1f}\n")
         return self

@@ -15,11 +15,9 @@ import cocotb
 from cocotb.triggers import First, ReadOnly, RisingEdge, Timer
 
 from sim.tb.clock import reset, start_clock
-from flows.elf import load_elf
 from sim.tb.params import load_params
+from sim.system import LoadImage
 
-IMEM_BASE = 0x0000_0000
-SPM_BASE = 0x1000_0000
 
 
 async def _loader_access(dut, addr, we, data=0, max_wait=1000):
@@ -49,11 +47,9 @@ async def _loader_access(dut, addr, we, data=0, max_wait=1000):
 @cocotb.test()
 async def run_elf(dut):
     p = load_params()
-    image = load_elf(p["elf"])
-    imem_size = p["imem_size"]
-    image.check_fits({"imem": (IMEM_BASE, imem_size), "spm": (0x1000_0000, p["spm_size"])})
-    words = image.words(IMEM_BASE, imem_size)
-    words.update(image.words(SPM_BASE, p["spm_size"]))      # .spm_data (firmware/link.ld)
+    loaded = LoadImage(p["elf"], p["imem_size"], p["spm_size"])
+    image = loaded.image
+    words = dict(zip(loaded.addrs.tolist(), loaded.words.tolist()))
 
     dut.fetch_enable.value = 0
     dut.events.value = 0
