@@ -30,7 +30,7 @@ test-slow: $(STAMP)
 
 ## make sim: block regressions under Verilator/cocotb against the golden models, with a report
 sim: $(STAMP)
-	$(PY) -m scripts.sim --config $(CONFIG)
+	$(PY) -m scripts.sim --config $(CONFIG) --jobs $(JOBS)
 
 ## make verilog [CONFIG=name]: Verilog of every component + names.json, linted, in build/rtl/
 verilog: $(STAMP)

@@ -14,9 +14,11 @@ the exit code is non-zero if anything failed.
 """
 
 import argparse
+import os
 import re
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from rich.console import Console
 from rich.table import Table
@@ -47,6 +49,8 @@ def main(argv=None):
     ap.add_argument("names", nargs="*", help="only these regressions (default: all)")
     ap.add_argument("--no-attention", action="store_true", help="skip the attention demo")
     ap.add_argument("--attention-only", action="store_true", help="only the attention demo")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="regressions simulated at once (default: the machine's cores)")
     args = ap.parse_args(argv)
     config = get_config(args.config)
     regs = regressions(config)
@@ -58,16 +62,18 @@ def main(argv=None):
     console = Console()
     console.print(f"[bold]make sim[/]: {len(regs)} block regressions, configuration "
                   f"[cyan]{config.name}[/], Verilator + cocotb against the golden models")
-    results = []
+    results = [None] * len(regs)
     t0 = time.perf_counter()
-    with console.status("") as status:
-        for i, reg in enumerate(regs, 1):
-            status.update(f"[{i}/{len(regs)}] {reg.name}: building / simulating ...")
-            r = run_regression(reg)
-            results.append(r)
+    # Each regression is its own simulator process: run `--jobs` of them at once.
+    with console.status("") as status, ThreadPoolExecutor(max(1, args.jobs)) as pool:
+        running = {pool.submit(run_regression, reg): i for i, reg in enumerate(regs)}
+        status.update(f"{len(regs)} regressions, {args.jobs} at a time: building / simulating ...")
+        for n, done in enumerate(as_completed(running), 1):
+            r = results[running[done]] = done.result()
             mark = "[green]PASS[/]" if r["passed"] else "[red]FAIL[/]"
             console.print(f"  {mark} {r['name']:<26} {_fmt(r['cases']):>10} cases  "
                           f"{_fmt(r['mismatches'])} mismatches  {r['seconds']:.0f} s")
+            status.update(f"{n}/{len(regs)} regressions done: building / simulating ...")
 
     table = Table(title="Block regressions (bit-exact, random valid/ready stalls)")
     for col, justify in [("regression", "left"), ("cases", "right"), ("mismatches", "right"),

@@ -101,6 +101,10 @@ class SystemSim:
     #: fetch_enable, so cycle counts are unchanged; a loader access takes one cycle more.
     REGISTERED_INPUTS = ("rst", "fetch_enable", "events")
 
+    #: Cycles of the profile workload of a profile-guided build: the first requested run, cut
+    #: here (the instrumented model runs at about half speed).
+    PROFILE_CYCLES = 200_000
+
     @classmethod
     def for_component(cls, component, name, params, **kwargs):
         verilog = to_verilog(component, name)[0]
@@ -118,13 +122,15 @@ class SystemSim:
 
     # -- one run ---------------------------------------------------------------------------
     def _ensure_built(self, image, run):
-        """Build (with ``pgo``, profiled on ``run`` of ``image``: its own first run)."""
+        """Build (with ``pgo``, profiled on ``run`` of ``image``, its own first run, for at
+        most PROFILE_CYCLES cycles)."""
         if self.build.built:
             return
 
         def profile(model):
             loader, load_cycles, load_seconds = self._load(model, image, False)
-            self._execute(model, loader, image, run, load_cycles, load_seconds)
+            sample = Run(run.elf, {}, min(run.max_cycles, self.PROFILE_CYCLES))
+            self._execute(model, loader, image, sample, load_cycles, load_seconds)
         self.build.build(profile=profile if self.build.pgo else None)
 
     def _loaded(self, image, verify, run):

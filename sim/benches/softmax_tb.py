@@ -13,6 +13,7 @@ gelu_acc_width (its K and W; bench also measures GELU jobs, keys "gelu_<n>"), ad
 
 import json
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -68,6 +69,7 @@ class Env:
         self.stall = stall
         self.seed = seed
         self.expected = 0        # outputs and slots expected since the last check
+        self.waited = [0, 0.0]   # cycles and seconds spent waiting for done events
 
     async def start(self):
         dut = self.dut
@@ -136,10 +138,13 @@ class Env:
 
     async def wait_events(self, count, max_cycles=2_000_000):
         start = self.ticker.cycle
+        t0 = time.perf_counter()
         while self.events.count < count:
             await self.ticker.tick()
             if self.ticker.cycle - start > max_cycles:
                 raise AssertionError(f"no done event after {max_cycles} cycles: hang")
+        self.waited[0] += self.ticker.cycle - start      # simulated cycles and seconds of the
+        self.waited[1] += time.perf_counter() - t0       # jobs (scripts.bench_sim)
 
     async def run(self, in_addr, n, **kw):
         """Submit one job, wait for its done event; returns (cause, counters)."""
@@ -743,5 +748,6 @@ async def bench(dut):
             ctr = await env.gelu(x, BASE, BASE + 2 * n, what=f"bench gelu {n}")
             out[f"gelu_{n}"] = ctr["JOB_CYCLES"]
             dut._log.info("gelu n=%d: %d cycles", n, ctr["JOB_CYCLES"])
+    out["wait_cycles"], out["wait_seconds"] = env.waited
     with open("result.json", "w") as f:      # the run folder (VerilatorSim.last_run_dir)
         json.dump({str(k): v for k, v in out.items()}, f)

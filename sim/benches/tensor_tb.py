@@ -14,6 +14,7 @@ around Z (stride padding, rows and beats around it) must be untouched.
 
 import json
 import random
+import time
 
 import cocotb
 import numpy as np
@@ -204,12 +205,14 @@ async def tensor_jobs(dut):
         ids = []
         for j in jobs:
             ids.append(await drv.program(j.regs))
-        for _ in range(2_000_000):
+        t_wait = time.perf_counter()
+        for waited in range(2_000_000):
             if events[0] - before >= len(jobs):
                 break
             await RisingEdge(dut.clk)
         else:
             raise AssertionError(f"jobs {group} did not finish")
+        wait = (waited, time.perf_counter() - t_wait)   # simulated cycles and seconds to done
         # the counters describe the most recent job (last of the group)
         counters = await drv.counters()
         err = await drv.error()
@@ -223,8 +226,8 @@ async def tensor_jobs(dut):
                 j.check(mem)
         last = jobs[-1]
         if last.bad is None:
-            results.append(dict(last.spec, counters=counters,
-                                macs=last.M * last.N * last.K,
+            results.append(dict(last.spec, counters=counters, wait_cycles=wait[0],
+                                wait_seconds=wait[1], macs=last.M * last.N * last.K,
                                 util=last.M * last.N * last.K / (L * H * counters["JOB_CYCLES"])))
     port.check()
     if PRM.get("results"):
