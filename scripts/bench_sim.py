@@ -106,7 +106,7 @@ class SystemBench:
             shutil.rmtree(root, ignore_errors=True)
         inputs = ("rst", "fetch_enable")
         kwargs = dict(dict(registered_inputs=inputs, registered_buses=["loader__"], pgo=True),
-                      **kwargs)
+                      **kwargs)       # SystemSim's wrapper; profile-guided unless told
         sim = SystemSim(NativeBuild(self.verilog, self.name, build_root=root, **kwargs),
                         self.params)
         dump = {"o": self.shape.seq * self.shape.strides["OS"]}
@@ -155,8 +155,8 @@ def _row(label, measure, *args, **kwargs):
 
 def bench_system(repeat, amaranth_cycles):
     b = SystemBench()
-    pgo = "compiled harness, -O3, profile-guided (make sim, system tests)"
-    o3 = "compiled harness, -O3"
+    pgo = "compiled harness, -O3, profile-guided (SIM_PGO=1)"
+    o3 = "compiled harness, -O3 (make sim, system tests)"
     new = "cocotb bench, top ports public, -O1 (block tests)"
     old = "cocotb bench, --public-flat-rw, -O0 (cocotb runner's recipe)"
     rows = [_row(pgo, b.native, pgo, repeat),
@@ -316,14 +316,17 @@ def _block_worker(args):
     reg_name, kind, n_runs, seed0 = args
     _, sim = _block(reg_name, "batch", fresh=False, pgo=False)
     lanes = by_name("softmax_l8").component().lanes
-    t = time.perf_counter()
     with sim.open() as blk:
-        for i in range(n_runs):
+        def job(expect=None):
             if kind == "gemm":
-                gemm_job(blk, 16, 16, 16, seed=seed0 + i)
-            else:
-                softmax_row_job(blk, 1024, lanes=lanes, seed=seed0 + i)
-    return time.perf_counter() - t
+                return gemm_job(blk, 16, 16, 16, seed=seed0, expect=expect)
+            return softmax_row_job(blk, 1024, lanes=lanes, seed=seed0, expect=expect)
+        job()                                    # checked against the golden model once
+        expect = blk.last_output.copy()
+        t = time.perf_counter()
+        for _ in range(n_runs):                  # each run checked against the first
+            job(expect)
+        return time.perf_counter() - t
 
 
 def _block_batch(reg_name, kind, n_runs):
@@ -341,11 +344,12 @@ def _block_batch(reg_name, kind, n_runs):
 def bench_batch(n_runs):
     rows = []
     g = _block_batch("tensor_unit", "gemm", n_runs)
-    rows.append(dict(job="16 x 16 x 16 GEMM on the tensor unit (program, run, read back, "
-                         "check)", per_second=g))
+    rows.append(dict(job="16 x 16 x 16 GEMM on the tensor unit (inputs written, program, "
+                         "run, read back, compared with the first run's golden-checked result)",
+                     per_second=g))
     s = _block_batch("softmax_l8", "softmax", n_runs)
-    rows.append(dict(job="one SoftEx softmax row job, 1,024 elements (program, run, read "
-                         "back, check)", per_second=s))
+    rows.append(dict(job="one SoftEx softmax row job, 1,024 elements (the same)",
+                     per_second=s))
     top = build_component("tiny", "cluster")
     sim = SystemSim.for_component(top, "system_tiny", top.params)
     shape = demo_shape("tiny")
@@ -356,13 +360,13 @@ def bench_batch(n_runs):
     per = {}
     for procs in (1, 2):
         t = time.perf_counter()
-        res = sim.run_batch(runs, jobs=procs)
+        res = sim.run_batch(runs, jobs=procs)           # worker processes, fresh model per run
         per[procs] = n_runs / (time.perf_counter() - t)
         if any(r["dump"] != first["dump"] or r["cycles"] != first["cycles"] for r in res):
             raise AssertionError("a batch run differs from the single run")
     rows.append(dict(job=f"tiny configuration's attention head {shape.seq} x {shape.head_dim} "
-                         f"({first['cycles']:,} cycles; forked from one load, O read back)",
-                     per_second=per))
+                         f"({first['cycles']:,} cycles; load, run, O read back and compared; "
+                         f"worker start-up included)", per_second=per))
     return rows
 
 
@@ -417,7 +421,7 @@ def main(argv=None):
                     help="parts to run (default: all); the others keep their last results")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--amaranth-cycles", type=int, default=3000)
-    ap.add_argument("--batch-runs", type=int, default=40)
+    ap.add_argument("--batch-runs", type=int, default=100)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args(argv)
     parts = args.only or ["system", "steps", "blocks", "batch"]

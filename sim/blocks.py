@@ -126,9 +126,11 @@ def _stride(cols, beat):
     return -(-2 * cols // beat) * beat
 
 
-def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None):
+def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None, expect=None):
     """One M x N x K job on a tensor unit Block (X, W, Y of normal values; Z = X W + Y for
-    GEMM), checked bit for bit against sim.golden.gemm. Returns its counters."""
+    GEMM), checked bit for bit against sim.golden.gemm, or against ``expect`` (a Z of an
+    earlier run of the same job: no golden model). Returns its counters; ``block.last_output``
+    is Z."""
     from hw.tensor.regmap import TensorOp
 
     rng = np.random.default_rng(seed)
@@ -158,16 +160,19 @@ def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None):
     if cause:
         raise AssertionError(f"tensor job ended with cause {cause}")
     got = np.frombuffer(block.mem.read(za, m * sz), np.uint16).reshape(m, sz // 2)[:, :n]
-    want = gemm(x, w, y, TensorOp[op], acc)
+    block.last_output = got
+    want = gemm(x, w, y, TensorOp[op], acc) if expect is None else expect
     if not np.array_equal(got, want):
         raise AssertionError(f"tensor job {m}x{n}x{k}: {int(np.count_nonzero(got != want))} "
                              f"of {m * n} results differ from the golden model")
     return ctr
 
 
-def softmax_row_job(block, n, *, lanes, mode="accurate", seed=1, scale=3.0):
+def softmax_row_job(block, n, *, lanes, mode="accurate", seed=1, scale=3.0, expect=None):
     """A softmax of one row of ``n`` normal(0, scale) BF16 values on a SoftEx engine Block,
-    in place, checked bit for bit against sim.golden.softmax. Returns its counters."""
+    in place, checked bit for bit against sim.golden.softmax, or against ``expect`` (the
+    output of an earlier run of the same job). Returns its counters; ``block.last_output`` is
+    the row."""
     from sim.golden.softmax import float_to_bf16
 
     rng = np.random.default_rng(seed)
@@ -180,7 +185,9 @@ def softmax_row_job(block, n, *, lanes, mode="accurate", seed=1, scale=3.0):
     if cause:
         raise AssertionError(f"softmax job ended with cause {cause}")
     got = np.frombuffer(block.mem.read(addr, 2 * n), np.uint16)
-    want = softmax_job(x, lanes=lanes, mode=mode, offset=lane_offset(addr, lanes, 2))["y"]
+    block.last_output = got
+    want = (softmax_job(x, lanes=lanes, mode=mode, offset=lane_offset(addr, lanes, 2))["y"]
+            if expect is None else expect)
     if not np.array_equal(got, want):
         raise AssertionError(f"softmax row n={n}: {int(np.count_nonzero(got != want))} of {n} "
                              f"outputs differ from the golden model")

@@ -10,15 +10,18 @@ of the cocotb testbench ``sim/benches/cluster_tb.py``, with the same cycle count
 own counter, read in the exit cycle); tests/cluster/test_native_system.py checks that the two
 agree.
 
-:meth:`SystemSim.run_batch` runs a list of :class:`Run` on one build: each run in a fresh model
-by default; runs that share an image (same ELF) start from a copy of the model taken after reset
-and load (``os.fork``: the loaded model is copied on write), several at a time (``jobs``).
+:meth:`SystemSim.run_batch` runs a list of :class:`Run` on one build, several at a time: in
+lean worker processes, each run on a fresh model (default), or forked from one model loaded
+once per image (``os.fork``: the loaded model is copied on write).
 """
 
+import gc
 import os
 import pickle
 import select
 import struct
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -27,6 +30,7 @@ import numpy as np
 from flows.elf import load_elf
 from flows.emit import to_verilog
 from flows.native import NativeBuild, top_ports
+from flows.toolchain import ROOT
 from hw.cluster.regs import ADDRESS_MAP
 
 __all__ = ["IMEM_BASE", "SPM_BASE", "LoadImage", "Run", "SystemResult", "SystemSim",
@@ -101,8 +105,9 @@ class SystemSim:
     #: fetch_enable, so cycle counts are unchanged; a loader access takes one cycle more.
     REGISTERED_INPUTS = ("rst", "fetch_enable", "events")
 
-    #: Cycles of the profile workload of a profile-guided build: the first requested run, cut
-    #: here (the instrumented model runs at about half speed).
+    #: Cycles of the profile workload of a profile-guided build (``pgo=True`` or SIM_PGO=1 in
+    #: the environment: about 5-8 % faster runs for twice the build time, docs/sim_speed.md):
+    #: the first requested run, cut here (the instrumented model runs at about half speed).
     PROFILE_CYCLES = 200_000
 
     @classmethod
@@ -111,7 +116,7 @@ class SystemSim:
         inputs = {n for d, _, n in top_ports(verilog, name) if d == "input"}
         kwargs.setdefault("registered_inputs", [n for n in cls.REGISTERED_INPUTS if n in inputs])
         kwargs.setdefault("registered_buses", ["loader__"])
-        kwargs.setdefault("pgo", True)
+        kwargs.setdefault("pgo", os.environ.get("SIM_PGO", "0") == "1")
         return cls(NativeBuild(verilog, name, **kwargs), params)
 
     def _image(self, elf):
@@ -198,40 +203,127 @@ class SystemSim:
         return r
 
     # -- batches ---------------------------------------------------------------------------
-    def run_batch(self, runs, *, jobs=None, fork=True, progress=None):
+    def __getstate__(self):              # sent to batch workers: without the image cache
+        return dict(self.__dict__, _images={})
+
+    def run_batch(self, runs, *, jobs=None, mode="pool", progress=None):
         """Results of ``runs`` (a list of :class:`Run`), in order.
 
-        ``fork``: load each distinct image once and start its runs from copies of the loaded
-        model (``os.fork``); else every run loads a fresh model. ``jobs``: runs in flight at
-        once (default: the machine's cores). ``progress``: called with the number of runs done.
+        ``mode``: ``"pool"``, worker processes (``jobs`` of them, default the machine's cores,
+        fresh interpreters), each running whole runs on fresh models of the build;
+        ``"fork"``, each distinct image loaded once here and its runs started from copies of
+        the loaded model (``os.fork``, ``jobs`` at once), which saves the load of large images
+        but copies this process's page tables per run; ``"serial"``, one run after the other
+        here. ``progress``: called with the number of runs done.
         """
         runs = list(runs)
         jobs = max(1, jobs or os.cpu_count() or 1)
-        if not fork:
-            results = []
-            for i, run in enumerate(runs):
-                results.append(self.run(run.elf, run.dump, max_cycles=run.max_cycles, tag=run.tag))
-                if progress:
-                    progress(i + 1)
-            return results
+        if mode not in ("pool", "fork", "serial"):
+            raise ValueError(f"mode must be 'pool', 'fork' or 'serial', got {mode!r}")
         results = [None] * len(runs)
-        by_image = {}
-        for i, run in enumerate(runs):
-            by_image.setdefault(str(run.elf), []).append(i)
+        if not runs:
+            return results
+        self._ensure_built(self._image(runs[0].elf), runs[0])
         done = 0
-        for elf, indices in by_image.items():
-            image = self._image(elf)
-            model, loader, load_cycles, load_seconds = self._loaded(image, False, runs[indices[0]])
-            try:
-                for i, result in _forked(indices, jobs, lambda i: self._execute(
-                        model, loader, image, runs[i], load_cycles, load_seconds)):
-                    results[i] = result
-                    done += 1
-                    if progress:
-                        progress(done)
-            finally:
-                model.close()
+
+        def finished(i, result):
+            nonlocal done
+            results[i] = result
+            done += 1
+            if progress:
+                progress(done)
+
+        if mode == "serial":
+            for i, run in enumerate(runs):
+                finished(i, self.run(run.elf, run.dump, max_cycles=run.max_cycles, tag=run.tag))
+        elif mode == "pool":
+            for i, result in _pooled(self, runs, jobs):
+                finished(i, result)
+        else:
+            by_image = {}
+            for i, run in enumerate(runs):
+                by_image.setdefault(str(run.elf), []).append(i)
+            for elf, indices in by_image.items():
+                image = self._image(elf)
+                model, loader, load_cycles, load_seconds = self._loaded(image, False,
+                                                                        runs[indices[0]])
+                try:
+                    for i, result in _forked(indices, jobs, lambda i: self._execute(
+                            model, loader, image, runs[i], load_cycles, load_seconds)):
+                        finished(i, result)
+                finally:
+                    model.close()
         return results
+
+
+def _send(stream, obj):
+    payload = pickle.dumps(obj)
+    stream.write(struct.pack("<Q", len(payload)) + payload)
+    stream.flush()
+
+
+def _receive(stream):
+    head = stream.read(8)
+    if len(head) < 8:
+        raise EOFError
+    return pickle.loads(stream.read(struct.unpack("<Q", head)[0]))
+
+
+def _pooled(system_sim, runs, jobs):
+    """Yield ``(i, result)`` for every run, computed by ``jobs`` worker processes (fresh
+    interpreters running :func:`_worker`: small, so nothing of this process is copied), each
+    given the next run as soon as it returns one."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    workers = [subprocess.Popen([sys.executable, "-c", "from sim.system import _worker; _worker()"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+               for _ in range(min(jobs, len(runs)))]
+    pending = list(enumerate(runs))
+    busy = {}                                   # worker stdout fd -> (worker, run index)
+    try:
+        for w in workers:
+            _send(w.stdin, system_sim)
+            if pending:
+                i, run = pending.pop(0)
+                _send(w.stdin, run)
+                busy[w.stdout.fileno()] = (w, i)
+        while busy:
+            ready, _, _ = select.select(list(busy), [], [])
+            w, i = busy.pop(ready[0])
+            try:
+                ok, value = _receive(w.stdout)
+            except EOFError:
+                raise RuntimeError(f"run {i}: the worker process died "
+                                   f"(exit status {w.wait()})") from None
+            if not ok:
+                raise RuntimeError(f"run {i}: {value}")
+            yield i, value
+            if pending:
+                j, run = pending.pop(0)
+                _send(w.stdin, run)
+                busy[w.stdout.fileno()] = (w, j)
+    finally:
+        for w in workers:
+            try:
+                _send(w.stdin, None)
+                w.stdin.close()
+            except OSError:
+                pass
+            w.wait()
+
+
+def _worker():
+    """A batch worker: reads a SystemSim, then runs until None, answering each with
+    ``(True, result)`` or ``(False, error text)``."""
+    inp, out = sys.stdin.buffer, sys.stdout.buffer
+    system_sim = _receive(inp)
+    while (run := _receive(inp)) is not None:
+        try:
+            reply = (True, system_sim.run(run.elf, run.dump, max_cycles=run.max_cycles,
+                                          tag=run.tag))
+        except Exception as e:  # noqa: BLE001 - reported by the parent
+            reply = (False, f"{type(e).__name__}: {e}")
+        _send(out, reply)
 
 
 def _forked(indices, jobs, work):
@@ -239,11 +331,15 @@ def _forked(indices, jobs, work):
     at once) that sends its pickled result through a pipe."""
     pending = list(indices)
     running = {}                       # pid -> (i, read fd)
+    # The children share the parent's memory copy-on-write; a garbage collection in a child
+    # would touch (and so copy) every object: keep the collector out of the children.
+    gc.freeze()
 
     def start(i):
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:                   # child: the parent's loaded model, copied on write
+            gc.disable()
             os.close(r)
             try:
                 payload = pickle.dumps((True, work(i)))
@@ -271,3 +367,4 @@ def _forked(indices, jobs, work):
         if not ok:
             raise RuntimeError(f"run {i}: {value}")
         yield i, value
+    gc.unfreeze()

@@ -74,8 +74,8 @@ def test_native_batch_matches_single_runs():
                          ("hello.c", 200_000)]]
     keys = ("exit_code", "timeout", "output", "cycles", "tag")
     single = [sim.run(r.elf, max_cycles=r.max_cycles, tag=r.tag) for r in runs]
-    for fork in (True, False):
-        batch = sim.run_batch(runs, jobs=2, fork=fork)
+    for mode in ("pool", "fork", "serial"):
+        batch = sim.run_batch(runs, jobs=2, mode=mode)
         assert [[b[k] for k in keys] for b in batch] == [[s[k] for k in keys] for s in single]
     spin = single[1]
     assert spin["timeout"] and spin["exit_code"] is None and spin["output"] == "ssppiinn\n\n"

@@ -223,3 +223,31 @@ def test_bus_master(registered):
         bus.write_words([0, 4], [1, 2], verify=True)
         with pytest.raises(KeyError, match="no TCDM slave port"):
             model.bus("other__")
+
+
+@pytest.mark.verilator
+def test_profile_guided_build(tmp_path):
+    """pgo=True: the profile workload runs on an instrumented model, which writes a profile;
+    the final library is compiled with it (not instrumented) and computes the same."""
+    from flows.native import _library
+    ran = []
+
+    def workload(model):
+        model.reset()
+        mem = model.memory(0x1000, 4096)
+        mem.attach("tcdm__")
+        mem.write(0x1000, np.arange(WORDS, dtype=np.uint32))
+        _copy(model, mem, 0x1000, 0x1800, WORDS)
+        ran.append(np.frombuffer(mem.read(0x1800, 4 * WORDS), np.uint32).copy())
+
+    build = NativeBuild.for_component(Copier(), "copier_pgo", pgo=True, build_root=tmp_path)
+    with pytest.raises(ValueError, match="profile workload"):
+        build.build()
+    build.build(profile=workload)
+    assert len(ran) == 1 and np.array_equal(ran[0], np.arange(WORDS) + 1)
+    assert "profile workload:" in (build.build_dir / "build.log").read_text()
+    assert any(build.build_dir.glob("*.gcda"))
+    assert _library(build.library).sim_profile_dump() == 0       # not instrumented
+    with build.open() as model:
+        workload(model)
+    assert np.array_equal(ran[1], ran[0])
