@@ -312,10 +312,12 @@ def _amaranth_softmax(reg, cycles):
 
 # ---- batch ---------------------------------------------------------------------------------
 
+_BATCH = {}          # the block's simulator, made before the workers fork (they inherit it)
+
+
 def _block_worker(args):
     reg_name, kind, n_runs, seed0 = args
-    _, sim = _block(reg_name, "batch", fresh=False, pgo=False)
-    lanes = by_name("softmax_l8").component().lanes
+    sim, lanes = _BATCH[reg_name]
     with sim.open() as blk:
         def job(expect=None):
             if kind == "gemm":
@@ -330,7 +332,9 @@ def _block_worker(args):
 
 
 def _block_batch(reg_name, kind, n_runs):
-    _block(reg_name, "batch", fresh=True, pgo=False)[1].build.build()
+    reg, sim = _block(reg_name, "batch", fresh=True, pgo=False)
+    sim.build.build()
+    _BATCH[reg_name] = (sim, reg.params.get("lanes"))
     out = {}
     for procs in (1, 2):
         t = time.perf_counter()
@@ -423,7 +427,12 @@ def main(argv=None):
     ap.add_argument("--amaranth-cycles", type=int, default=3000)
     ap.add_argument("--batch-runs", type=int, default=100)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--render", action="store_true",
+                    help="only write docs/sim_speed.md again from docs/sim_speed.json")
     args = ap.parse_args(argv)
+    if args.render:
+        DOC.write_text(splice(DOC.read_text(), "sim speed", render(json.loads(JSON.read_text()))))
+        return 0
     parts = args.only or ["system", "steps", "blocks", "batch"]
     results = json.loads(JSON.read_text()) if JSON.exists() and args.only else {}
     load_before = _load()
