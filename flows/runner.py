@@ -13,14 +13,12 @@ Typical use from pytest::
 The cocotb test module reads ``params`` with :func:`sim.tb.params.load_params`.
 """
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import sys
 import xml.etree.ElementTree as ET
-from contextlib import contextmanager
 from pathlib import Path
 
 import subprocess
@@ -31,8 +29,8 @@ from cocotb_tools.runner import get_runner
 
 from .emit import to_verilog
 from .native import top_ports
-from .toolchain import (BUILD, ROOT, restore_runtime, save_runtime, setup_verilator,
-                        verilator_env)
+from .toolchain import (BUILD, ROOT, build_lock, restore_runtime, save_runtime,
+                        setup_verilator, verilator_env)
 
 __all__ = ["VerilatorSim", "SimulationFailed", "emit_verilog", "DEFAULT_CXX_OPT"]
 
@@ -54,18 +52,6 @@ def emit_verilog(component, name):
     """Verilog-2005 text of an Amaranth component (ports from its signature): the same text as
     ``make verilog`` writes (flows.emit.to_verilog)."""
     return to_verilog(component, name)[0]
-
-
-@contextmanager
-def _locked(path):
-    """Serialise builds of the same design across pytest-xdist workers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 class VerilatorSim:
@@ -114,7 +100,7 @@ class VerilatorSim:
         """
         setup_verilator()
         stamp = self.build_dir / ".built"
-        with _locked(self.build_root / f".{self.build_dir.name}.lock"):
+        with build_lock(self.build_root / f".{self.build_dir.name}.lock"):
             if stamp.exists() and self.binary.exists():
                 return self
             t0 = time.perf_counter()

@@ -9,13 +9,27 @@ import re
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = ["verilator_root", "verilator_env", "setup_verilator", "icarus", "ROOT", "BUILD",
-           "restore_runtime", "save_runtime"]
+           "restore_runtime", "save_runtime", "build_lock"]
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
+
+
+@contextmanager
+def build_lock(path):
+    """An exclusive lock on the file ``path``: serialises builds of the same design across
+    processes (pytest-xdist workers, batch workers)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def verilator_root():

@@ -21,19 +21,17 @@ Typical use::
 """
 
 import ctypes
-import fcntl
 import hashlib
 import os
 import re
 import subprocess
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..emit import to_verilog
-from ..toolchain import BUILD, restore_runtime, save_runtime, verilator_env
+from ..toolchain import BUILD, build_lock, restore_runtime, save_runtime, verilator_env
 
 __all__ = ["NativeBuild", "top_ports", "registering_wrapper", "Model", "Memory", "Bus", "ByteSink", "BuildFailed", "HARNESS",
            "DEFAULT_CXX_OPT"]
@@ -52,17 +50,6 @@ _PORT_DECL = re.compile(r"VL_(IN|OUT|INOUT)(8|16|32|64|W)?\(&(\w+),(\d+),(\d+)")
 
 class BuildFailed(RuntimeError):
     pass
-
-
-@contextmanager
-def _locked(path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def _ports_inc(header_text):
@@ -226,7 +213,7 @@ class NativeBuild:
 
         ``profile`` (needed the first time if ``pgo``): a function of a :class:`Model` that
         runs a representative workload on it (the instrumented library's model)."""
-        with _locked(self.build_root / f".{self.build_dir.name}.lock"):
+        with build_lock(self.build_root / f".{self.build_dir.name}.lock"):
             if self.built:
                 return self
             if self.pgo and profile is None:

@@ -221,6 +221,18 @@ struct Sim {
         return -1;
     }
 
+    // The eight ports of a TCDM port ``prefix`` in the order req, gnt, addr, we, be, wdata,
+    // rdata, rvalid; false if one is missing.
+    bool tcdm_ports(const char* prefix, const Port* out[8]) const {
+        static const char* names[8] = {"req", "gnt", "addr", "we", "be", "wdata", "rdata", "rvalid"};
+        for (int k = 0; k < 8; ++k) {
+            const int i = find((std::string(prefix) + names[k]).c_str());
+            if (i < 0) return false;
+            out[k] = &ports[i];
+        }
+        return true;
+    }
+
     void settle() {
         for (auto& m : mem_ports) m->drive();
         if (clk) set64(*clk, 0);
@@ -328,13 +340,8 @@ uint8_t* sim_memory_data(void* h, int m) { return static_cast<Sim*>(h)->memories
 int sim_memory_port(void* h, int m, const char* prefix, double stall, int comb_gnt, int early,
                     uint64_t seed) {
     Sim* s = static_cast<Sim*>(h);
-    static const char* names[8] = {"req", "gnt", "addr", "we", "be", "wdata", "rdata", "rvalid"};
     const Port* p[8];
-    for (int k = 0; k < 8; ++k) {
-        const int i = s->find((std::string(prefix) + names[k]).c_str());
-        if (i < 0) return -1;
-        p[k] = &s->ports[i];
-    }
+    if (!s->tcdm_ports(prefix, p)) return -1;
     if (p[5]->width > 2048) return -2;
     if (early && comb_gnt) return -3;
     s->mem_ports.emplace_back(new MemPort(s->memories[m].get(), p, stall, comb_gnt != 0,
@@ -369,13 +376,8 @@ void sim_byte_sink_clear(void* h, int k) { static_cast<Sim*>(h)->sinks[k].bytes.
 // we, be, wdata, rdata, rvalid). Returns its index, or -1 (a port missing).
 int sim_bus(void* h, const char* prefix) {
     Sim* s = static_cast<Sim*>(h);
-    static const char* names[8] = {"req", "gnt", "addr", "we", "be", "wdata", "rdata", "rvalid"};
     const Port* p[8];
-    for (int k = 0; k < 8; ++k) {
-        const int i = s->find((std::string(prefix) + names[k]).c_str());
-        if (i < 0) return -1;
-        p[k] = &s->ports[i];
-    }
+    if (!s->tcdm_ports(prefix, p)) return -1;
     s->buses.push_back(Bus{p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]});
     return int(s->buses.size() - 1);
 }
