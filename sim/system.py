@@ -351,20 +351,22 @@ def _forked(indices, jobs, work):
         os.close(w)
         running[pid] = (i, r)
 
-    while pending or running:
-        while pending and len(running) < jobs:
-            start(pending.pop(0))
-        # Read a result to its end before reaping the child: a child blocks on a full pipe.
-        ready, _, _ = select.select([r for _, r in running.values()], [], [])
-        pid = next(p for p, (_, r) in running.items() if r == ready[0])
-        i, r = running.pop(pid)
-        with os.fdopen(r, "rb") as f:
-            payload = f.read()
-        _, status = os.waitpid(pid, 0)
-        if len(payload) < 8 or len(payload) != 8 + struct.unpack("<Q", payload[:8])[0]:
-            raise RuntimeError(f"run {i}: the simulation process died (status {status:#x})")
-        ok, value = pickle.loads(payload[8:])
-        if not ok:
-            raise RuntimeError(f"run {i}: {value}")
-        yield i, value
-    gc.unfreeze()
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                start(pending.pop(0))
+            # Read a result to its end before reaping the child: a child blocks on a full pipe.
+            ready, _, _ = select.select([r for _, r in running.values()], [], [])
+            pid = next(p for p, (_, r) in running.items() if r == ready[0])
+            i, r = running.pop(pid)
+            with os.fdopen(r, "rb") as f:
+                payload = f.read()
+            _, status = os.waitpid(pid, 0)
+            if len(payload) < 8 or len(payload) != 8 + struct.unpack("<Q", payload[:8])[0]:
+                raise RuntimeError(f"run {i}: the simulation process died (status {status:#x})")
+            ok, value = pickle.loads(payload[8:])
+            if not ok:
+                raise RuntimeError(f"run {i}: {value}")
+            yield i, value
+    finally:
+        gc.unfreeze()
