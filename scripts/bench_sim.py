@@ -393,9 +393,12 @@ def _speed_table(part):
 
 def render(results):
     m = results["machine"]
-    out = [f"Measured {results['date']} by `python -m scripts.bench_sim` on {m['cpu']} "
-           f"({m['cores']} cores), load average {m['load_before']} before and "
-           f"{m['load_after']} after. One simulation runs on one core; builds use both.", ""]
+    out = [f"Measured by `python -m scripts.bench_sim` on {m['cpu']} ({m['cores']} cores). One "
+           f"simulation runs on one core; builds use both. Load averages (1, 5, 15 min) before "
+           f"and after each part:", ""]
+    for part, load in results.get("load", {}).items():
+        out.append(f"- {part}: {load['date']}, {load['before']} -> {load['after']}")
+    out.append("")
     if "system" in results:
         s = results["system"]
         out += ["### System: firmware to exit code", ""] + _speed_table(s) + [
@@ -435,8 +438,9 @@ def main(argv=None):
         return 0
     parts = args.only or ["system", "steps", "blocks", "batch"]
     results = json.loads(JSON.read_text()) if JSON.exists() and args.only else {}
-    load_before = _load()
+    results.setdefault("load", {})
     for part in parts:
+        load_before = _load()
         with console.status(f"[bold]{part}[/]: building and simulating ..."):
             t = time.perf_counter()
             if part == "system":
@@ -449,11 +453,12 @@ def main(argv=None):
                 results["batch"] = [dict(r, per_second={str(k): v for k, v in
                                                         r["per_second"].items()})
                                     for r in bench_batch(args.batch_runs)]
+        results["load"][part] = dict(date=time.strftime("%Y-%m-%d %H:%M"), before=load_before,
+                                     after=_load())
         console.print(f"{part}: {time.perf_counter() - t:.0f} s")
     results["date"] = time.strftime("%Y-%m-%d")
     results["machine"] = dict(cpu=platform.processor() or platform.machine(),
-                              cores=os.cpu_count(), load_before=load_before,
-                              load_after=_load())
+                              cores=os.cpu_count())
     text = render(results)
     console.print(text)
     if not args.no_write:

@@ -9,8 +9,9 @@ from scripts.bench_sim import DOC, JSON, _row, _slug, render
 
 RESULTS = {
     "date": "2026-12-06",
-    "machine": {"cpu": "x86_64", "cores": 2, "load_before": [0.1, 0.2, 0.3],
-                "load_after": [0.4, 0.5, 0.6]},
+    "machine": {"cpu": "x86_64", "cores": 2},
+    "load": {"system": {"date": "2026-12-06 12:35", "before": [0.1, 0.2, 0.3],
+                        "after": [0.4, 0.5, 0.6]}},
     "system": {"design": "default accelerated cluster, attention head 128 x 16",
                "emit_seconds": 24.2,
                "rows": [{"label": "compiled harness, -O3", "cycles": 159536,
@@ -28,7 +29,7 @@ def test_render_tables():
     assert "| compiled harness, -O3 | 34 | 159,536 | 258,329 | 223,790, 258,329, 266,334 |  |" in text
     assert "| Amaranth simulator | - | 3,000 | 373 | 373 | first 3,000 cycles after the load |" in text
     assert "| tiny head | 16.6 | 29.4 |" in text
-    assert "load average [0.1, 0.2, 0.3] before" in text
+    assert "- system: 2026-12-06 12:35, [0.1, 0.2, 0.3] -> [0.4, 0.5, 0.6]" in text
     assert "Verilog emission" in text and "24 s" in text
 
 
