@@ -44,7 +44,6 @@ from rich.console import Console
 from flows.docs import splice
 from flows.elf import load_elf
 from flows.emit import to_verilog
-from flows.native import NativeBuild
 from flows.runner import VerilatorSim
 from flows.toolchain import BUILD
 from hw.catalog import build as build_component
@@ -104,11 +103,9 @@ class SystemBench:
         root = SCRATCH / "native" / _slug(label)
         if fresh:
             shutil.rmtree(root, ignore_errors=True)
-        inputs = ("rst", "fetch_enable")
-        kwargs = dict(dict(registered_inputs=inputs, registered_buses=["loader__"], pgo=True),
-                      **kwargs)       # SystemSim's wrapper; profile-guided unless told
-        sim = SystemSim(NativeBuild(self.verilog, self.name, build_root=root, **kwargs),
-                        self.params)
+        kwargs.setdefault("pgo", True)              # profile-guided unless told
+        sim = SystemSim.for_verilog(self.verilog, self.name, self.params, build_root=root,
+                                    **kwargs)
         dump = {"o": self.shape.seq * self.shape.strides["OS"]}
         rates, cycles = [], None
         for _ in range(repeat):
@@ -201,7 +198,7 @@ def _block(reg_name, label, *, fresh, **kwargs):
 
 def _block_native(reg_name, label, job, profile_job, repeat, **kwargs):
     kwargs.setdefault("pgo", True)
-    reg, sim = _block(reg_name, label, fresh=True, **kwargs)
+    _, sim = _block(reg_name, label, fresh=True, **kwargs)
     if sim.build.pgo:
         sim.build.build(profile=lambda model: profile_job(sim.wrap(model)))
     rates = []

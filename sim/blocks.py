@@ -19,7 +19,8 @@ import numpy as np
 from flows.emit import to_verilog
 from flows.native import NativeBuild
 from sim.golden.gemm import gemm
-from sim.golden.softmax import lane_offset, softmax_job
+from sim.golden.softmax import float_to_bf16, lane_offset, softmax_job
+from sim.offload import padded
 from sim.tb.regs import RegisterDriver
 
 __all__ = ["BlockSim", "Block", "run_sync", "gemm_job", "softmax_row_job"]
@@ -137,7 +138,6 @@ def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None, expect
     beat = beat or block.model.ports["tcdm__wdata"][1] // 8
 
     def mat(r, c):
-        from sim.golden.softmax import float_to_bf16
         return np.asarray(float_to_bf16(rng.standard_normal(r * c)), np.uint16).reshape(r, c)
 
     x, w, y = mat(m, k), mat(k, n), mat(m, n)
@@ -150,9 +150,7 @@ def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None, expect
     if za + m * sz > base + block.sim.mem_size:
         raise ValueError(f"{m} x {n} x {k} does not fit the block's memory")
     for addr, mtx, stride in ((xa, x, sx), (wa, w, sw), (ya, y, sz)):
-        padded = np.zeros((mtx.shape[0], stride // 2), np.uint16)
-        padded[:, :mtx.shape[1]] = mtx
-        block.mem.write(addr, padded)
+        block.mem.write(addr, padded(mtx, stride))
     cause, ctr, _ = block.job(dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx,
                                    W_STRIDE=sw, Y_STRIDE=sz, Z_STRIDE=sz,
                                    DIM_MN={"M": m, "N": n}, DIM_K={"K": k},
@@ -173,8 +171,6 @@ def softmax_row_job(block, n, *, lanes, mode="accurate", seed=1, scale=3.0, expe
     in place, checked bit for bit against sim.golden.softmax, or against ``expect`` (the
     output of an earlier run of the same job). Returns its counters; ``block.last_output`` is
     the row."""
-    from sim.golden.softmax import float_to_bf16
-
     rng = np.random.default_rng(seed)
     x = np.asarray(float_to_bf16(rng.normal(0, scale, n)), np.uint16)
     addr = block.sim.mem_base

@@ -112,7 +112,13 @@ class SystemSim:
 
     @classmethod
     def for_component(cls, component, name, params, **kwargs):
-        verilog = to_verilog(component, name)[0]
+        return cls.for_verilog(to_verilog(component, name)[0], name, params, **kwargs)
+
+    @classmethod
+    def for_verilog(cls, verilog, name, params, **kwargs):
+        """The simulator of a cluster's emitted Verilog: its inputs of REGISTERED_INPUTS and
+        the loader's requests registered, profile-guided if SIM_PGO=1; ``kwargs`` (NativeBuild
+        options) override these."""
         inputs = {n for d, _, n in top_ports(verilog, name) if d == "input"}
         kwargs.setdefault("registered_inputs", [n for n in cls.REGISTERED_INPUTS if n in inputs])
         kwargs.setdefault("registered_buses", ["loader__"])
