@@ -33,6 +33,7 @@ With no taps (the default everywhere) nothing is wrapped: the emitted Verilog is
 """
 
 import enum
+import fnmatch
 import re
 
 from amaranth import Cat, Const, Elaboratable, Module, Mux, Shape, Signal, unsigned
@@ -193,6 +194,16 @@ class FaultTapped(Elaboratable):
     select : iterable of str
         Module paths below the top (``"tensor"``, ``"softex.lanes"``, ...) whose registers and
         memories, their submodules' included, get taps; ``""`` selects everything.
+    classes : sequence of (str, str)
+        ``(pattern, class)`` pairs that override :func:`classify` for the targets whose name
+        matches the ``fnmatch`` pattern (the first match wins): what only the design knows,
+        e.g. which pipeline registers hold a running sum.
+    digest : bool
+        Compute ``fault_digest`` (else it is 0: a faster model that cannot tell latent faults
+        from masked ones).
+    component_level : int
+        How many levels of the module path name a target's ``component`` in the fault map
+        (1: ``cluster``; 2: ``cluster.core0``, ``cluster.spm``).
 
     Members
     -------
@@ -210,9 +221,19 @@ class FaultTapped(Elaboratable):
     ``fault`` port.
     """
 
-    def __init__(self, component, select=("",)):
+    def __init__(self, component, select=("",), *, component_level=1, digest=True,
+                 classes=()):
         self.component = component
         self.select = tuple(select)
+        if component_level < 1:
+            raise ValueError(f"component_level must be >= 1, got {component_level}")
+        self.component_level = component_level
+        self.digest = digest
+        self.classes = tuple(classes)
+        for pattern, cls in self.classes:
+            if cls not in CLASSES:
+                raise ValueError(f"classes: {cls!r} (for {pattern!r}) is not one of "
+                                 f"{', '.join(CLASSES)}")
         if not self.select:
             raise ValueError("select must name at least one module path ('' for all)")
         self._fragment = Fragment.get(component, None)
@@ -259,7 +280,7 @@ class FaultTapped(Elaboratable):
     # -- collection ----------------------------------------------------------------------------
     def _collect(self, fragment, path):
         selected = _selected(path, self.select)
-        component = path[0] if path else ""
+        component = ".".join(path[:self.component_level])
         if isinstance(fragment, MemoryInstance):
             if selected:
                 width = Shape.cast(fragment._data.shape).width
@@ -288,6 +309,10 @@ class FaultTapped(Elaboratable):
         if width == 0:
             return None
         target = _Target(len(self._targets), name, kind, width, depth, component, **objects)
+        for pattern, cls in self.classes:
+            if fnmatch.fnmatchcase(name, pattern):
+                target.cls = cls
+                break
         self._targets.append(target)
         return target
 
@@ -381,7 +406,7 @@ class FaultTapped(Elaboratable):
             chunks = [value[lo:lo + DIGEST_BITS] for lo in range(0, len(value), DIGEST_BITS)]
             folded = _xor_tree([Cat(c, Const(0, DIGEST_BITS - len(c))) for c in chunks])
             terms.append(folded.rotate_left((tid * 7) % DIGEST_BITS))
-        m.d.comb += self.fault_digest.eq(_xor_tree(terms) if terms else 0)
+        m.d.comb += self.fault_digest.eq(_xor_tree(terms) if terms and self.digest else 0)
 
         controller = Fragment.get(m, platform)
         self._fragment.add_subfragment(controller, "fault_taps")

@@ -1,0 +1,368 @@
+"""Campaign targets: a design built with fault-injection taps (:class:`hw.faults.FaultTapped`)
+on the compiled harness, the job it runs, its golden run and one faulty run.
+
+A target is a small picklable description (configuration, job, which modules get taps).
+:meth:`prepare` elaborates and builds it (the build is cached by content, like every harness
+build) and returns a :class:`Prepared` that the campaign engine sends to its workers:
+``golden()`` runs the job with no fault and checks it against the golden model;
+``execute(fault, max_cycles)`` runs it once with one fault, on a fresh model.
+
+Block targets (:class:`TensorGemm`, :class:`SoftmaxRows`, :class:`LutSoftmaxRows`) compare the
+block's whole memory after the job (so a stray write is seen as well as a wrong result) and read
+the error cause; :class:`AttentionHead` runs the attention firmware on a cluster from load to
+exit and compares the output matrix O and the exit code. Cycles (``window``) are the tap
+controller's (``fault_now``): from the job's trigger (blocks) or ``fetch_enable`` (systems) to
+the done event or exit.
+"""
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.faults import FaultKind, FaultTapped
+
+__all__ = ["Fault", "pack_fault", "TensorGemm", "SoftmaxRows", "LutSoftmaxRows", "AttentionHead",
+           "TARGETS", "target"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One fault: ``target`` (id in the fault map), ``word`` (memories), ``bit``, ``cycle``
+    (tap-controller cycles), ``kind`` (:class:`hw.faults.FaultKind`), ``duration``
+    (stuck-at); ``index``: its run's number in the campaign."""
+    index: int
+    target: int
+    word: int
+    bit: int
+    cycle: int
+    kind: int = int(FaultKind.FLIP)
+    duration: int = 0
+
+
+NO_FAULT = Fault(-1, 0, 0, 0, 0, int(FaultKind.NONE))
+
+
+def pack_fault(layout, fault):
+    """The ``fault`` port's bytes (little-endian) for ``fault``."""
+    value = layout.const(dict(kind=fault.kind, target=fault.target, word=fault.word,
+                              bit=fault.bit, cycle=fault.cycle, duration=fault.duration))
+    return value.as_value().value.to_bytes((layout.size + 7) // 8, "little")
+
+
+class Prepared:
+    """A built target (see the module docstring); ``fault_map``, ``layout``, ``name``."""
+
+    def golden(self):
+        record = self.execute(NO_FAULT, self.GOLDEN_LIMIT)
+        if record["hang"]:
+            raise RuntimeError(f"{self.name}: the golden run did not finish in "
+                               f"{self.GOLDEN_LIMIT} cycles")
+        self.check(record)
+        return record
+
+    GOLDEN_LIMIT = 50_000_000
+
+
+# ---- blocks ------------------------------------------------------------------------------------
+
+class _PreparedBlock(Prepared):
+    def __init__(self, spec, sim, fault_map, layout):
+        self.spec, self.sim, self.fault_map, self.layout = spec, sim, fault_map, layout
+        self.name = spec.name
+
+    def execute(self, fault, max_cycles):
+        from sim.blocks import run_sync
+        with self.sim.open(stall=self.spec.stall, seed=self.spec.stall_seed) as blk:
+            model = blk.model
+            model.set_bytes("fault", pack_fault(self.layout, fault))
+            registers = self.spec.setup(blk)
+            run_sync(blk.regs.program(registers))
+            start = model["fault_now"]
+            _, done = model.run_until("done_event", 1, max_cycles)
+            end = model["fault_now"]
+            record = dict(hang=not done, window=(start, end), cycles=end - start, cause=None,
+                          outputs=None, digest=None, pending=False)
+            if done:
+                model.step(1)
+                try:
+                    record["cause"] = run_sync(blk.regs.error())["CAUSE"]
+                except (TimeoutError, AssertionError):       # the register port hangs
+                    record["hang"] = True
+                    return record
+                record["outputs"] = np.frombuffer(
+                    blk.mem.read(self.sim.mem_base, self.sim.mem_size), np.uint16).copy()
+                record["digest"] = model["fault_digest"]
+                record["pending"] = bool(model["fault_pending"])
+            return record
+
+    def check(self, record):
+        if record["cause"]:
+            raise RuntimeError(f"{self.name}: the golden run ended with cause {record['cause']}")
+        self.spec.check(record["outputs"], self.sim.mem_base)
+
+
+@dataclass
+class _BlockTarget:
+    """Common fields: ``config`` (configuration whose block regression this is), ``select``
+    (module paths that get taps; ``""``: all), ``stall``/``stall_seed`` (grant stalls of the
+    memory, drawn from the seed: the same in every run)."""
+    config: str = "default"
+    select: tuple = ("",)
+    stall: float = 0.0
+    stall_seed: int = 1
+
+    REGRESSION = ""
+    #: Class overrides of the fault map (hw.faults.FaultTapped's ``classes``).
+    CLASSES = ()
+
+    @property
+    def name(self):
+        return f"{self.KIND}_{self.config}"
+
+    def regression(self):
+        from sim.regressions import by_name, regressions
+        lanes = None
+        if "{lanes}" in self.REGRESSION:
+            from hw.config import get_config
+            lanes = get_config(self.config).softex.lanes
+        return by_name(self.REGRESSION.format(lanes=lanes), regressions(self.config))
+
+    def prepare(self):
+        from sim.blocks import BlockSim
+        reg = self.regression()
+        tapped = FaultTapped(reg.component(), self.select, classes=self.CLASSES)
+        p = reg.params
+        sim = BlockSim(tapped, f"faults_{self.name}", mem_base=p["mem_base"],
+                       mem_size=p["mem_size"], registered_inputs=("rst", "fault"))
+        sim.build.build()
+        self.params = p
+        return _PreparedBlock(self, sim, tapped.fault_map, tapped.layout)
+
+    def describe(self):
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class TensorGemm(_BlockTarget):
+    """The tensor unit on one M x N x K GEMM (Z = X W + Y, fp32 accumulation), normal BF16
+    operands from ``seed``."""
+    m: int = 32
+    n: int = 32
+    k: int = 32
+    seed: int = 1
+
+    KIND = "tensor"
+    REGRESSION = "tensor_unit"
+    #: The running sums of a GEMM are the FMA pipelines' normalised sums (``normal*`` stages),
+    #: fed back to the next k; ``*_acc_d*`` delay the accumulator for the min/max operations
+    #: and padding only.
+    CLASSES = (("array.normal*", "accumulator"), ("array.*_acc_d*", "datapath"))
+
+    def _layout(self, beat):
+        from sim.blocks import _stride
+        return _stride(self.k, beat), _stride(self.n, beat), _stride(self.n, beat)
+
+    def _matrices(self):
+        from sim.golden.softmax import float_to_bf16
+        rng = np.random.default_rng(self.seed)
+
+        def mat(r, c):
+            return np.asarray(float_to_bf16(rng.standard_normal(r * c)), np.uint16).reshape(r, c)
+        return mat(self.m, self.k), mat(self.k, self.n), mat(self.m, self.n)
+
+    def setup(self, blk):
+        from hw.tensor.regmap import TensorOp
+        from sim.offload import padded
+        beat = blk.model.ports["tcdm__wdata"][1] // 8
+        sx, sw, sz = self._layout(beat)
+        x, w, y = self._matrices()
+        base = blk.sim.mem_base
+        xa, wa = base, base + self.m * sx
+        ya = wa + self.k * sw
+        za = ya + self.m * sz
+        for addr, mtx, stride in ((xa, x, sx), (wa, w, sw), (ya, y, sz)):
+            blk.mem.write(addr, padded(mtx, stride))
+        self._z = (za - base, sz)
+        return dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx, W_STRIDE=sw,
+                    Y_STRIDE=sz, Z_STRIDE=sz, DIM_MN={"M": self.m, "N": self.n},
+                    DIM_K={"K": self.k}, COMMAND={"OP": int(TensorOp.GEMM)})
+
+    def check(self, memory, base):
+        from hw.tensor.regmap import TensorOp
+        from sim.golden.gemm import gemm
+        x, w, y = self._matrices()
+        offset, sz = self._z
+        got = memory[offset // 2:offset // 2 + self.m * sz // 2].reshape(self.m, sz // 2)
+        want = gemm(x, w, y, TensorOp.GEMM, "fp32")
+        if not np.array_equal(got[:, :self.n], want):
+            raise AssertionError(f"{self.name}: the golden run differs from the golden model")
+
+
+@dataclass
+class SoftmaxRows(_BlockTarget):
+    """The SoftEx engine on ``rows`` softmax rows of ``n`` normal(0, 3) BF16 values (one job,
+    rows one after the other, in place)."""
+    n: int = 256
+    rows: int = 4
+    seed: int = 1
+
+    KIND = "softmax"
+    REGRESSION = "softmax_l{lanes}"
+
+    def _inputs(self):
+        from sim.golden.softmax import float_to_bf16
+        rng = np.random.default_rng(self.seed)
+        return np.asarray(float_to_bf16(rng.normal(0, 3.0, (self.rows, self.n)).ravel()),
+                          np.uint16).reshape(self.rows, self.n)
+
+    def setup(self, blk):
+        addr = blk.sim.mem_base
+        blk.mem.write(addr, self._inputs())
+        stride = 2 * self.n
+        return {"IN_ADDR": addr, "OUT_ADDR": addr, "LENGTH": {"ELEMS": self.n},
+                "ROWS": {"COUNT": self.rows}, "IN_STRIDE": stride, "OUT_STRIDE": stride,
+                "COMMAND": {"OP": 0, "ACC": 1, "DIV": 1}}
+
+    def _golden_rows(self, base):
+        from sim.golden.softmax import lane_offset, softmax_job
+        lanes = self.params["lanes"]
+        return [softmax_job(row, lanes=lanes, mode="accurate",
+                            offset=lane_offset(base + 2 * self.n * r, lanes, 2))["y"]
+                for r, row in enumerate(self._inputs())]
+
+    def check(self, memory, base):
+        got = memory[:self.rows * self.n].reshape(self.rows, self.n)
+        for r, want in enumerate(self._golden_rows(base)):
+            if not np.array_equal(got[r], want):
+                raise AssertionError(f"{self.name}: row {r} of the golden run differs from the "
+                                     f"golden model")
+
+
+@dataclass
+class LutSoftmaxRows(SoftmaxRows):
+    """The LUT softmax engine (``method`` a or b) on the same rows."""
+    method: str = "b"
+
+    KIND = "lut_softmax"
+
+    @property
+    def REGRESSION(self):                                   # noqa: N802 - as the base's
+        return f"lut_softmax_{self.method}_l{{lanes}}"
+
+    @property
+    def name(self):
+        return f"lut_softmax_{self.method}_{self.config}"
+
+    def _golden_rows(self, base):
+        from hw.softex import lut_tables
+        from sim.golden import lut_softmax
+        tables = lut_tables.METHOD_A if self.method == "a" else lut_tables.METHOD_B
+        gold = lut_softmax.method_a if self.method == "a" else lut_softmax.method_b
+        return [gold(row, tables, out="bf16")["y"] for row in self._inputs()]
+
+
+# ---- systems -----------------------------------------------------------------------------------
+
+class _PreparedSystem(Prepared):
+    def __init__(self, spec, sim, elf, dump, fault_map, layout):
+        self.spec, self.sim, self.elf, self.dump = spec, sim, elf, dump
+        self.fault_map, self.layout, self.name = fault_map, layout, spec.name
+
+    def execute(self, fault, max_cycles):
+        from sim.system import Run
+        run = Run(self.elf, self.dump, max_cycles)
+        image = self.sim._image(self.elf)
+        model, loader, load_cycles, load_seconds = self.sim._loaded(image, False, run)
+        try:
+            model.set_bytes("fault", pack_fault(self.layout, fault))
+            start = model["fault_now"] + 1          # fetch_enable reaches the cores an edge later
+            try:
+                result = self.sim._execute(model, loader, image, run, load_cycles, load_seconds)
+            except (TimeoutError, AssertionError):   # the loader port hangs reading O back
+                return dict(hang=True, window=(start, None), cycles=None, cause=None,
+                            outputs=None, digest=None, pending=False)
+            end = start + result["cycles"]
+            record = dict(hang=result["timeout"], window=(start, end), cycles=result["cycles"],
+                          cause=result["exit_code"], outputs=None, digest=None, pending=False)
+            if not result["timeout"]:
+                record["outputs"] = result.array("o").copy()
+                record["digest"] = model["fault_digest"]
+                record["pending"] = bool(model["fault_pending"])
+            return record
+        finally:
+            model.close()
+
+    def check(self, record):
+        from flows.elf import load_elf
+        self.spec.check(record, load_elf(self.elf).symbols["sbuf"])
+
+
+@dataclass
+class AttentionHead:
+    """The attention firmware (pipelined, the demo's shape) on the ``config`` cluster with
+    taps in the modules under ``select`` (``""``: the whole cluster: cores, interconnect,
+    scratchpad, instruction memory and both accelerators)."""
+    config: str = "tiny"
+    select: tuple = ("",)
+    seed: int = 7
+
+    KIND = "attention"
+
+    @property
+    def name(self):
+        return f"{self.KIND}_{self.config}"
+
+    def _shape(self):
+        from sim.attention import attention_inputs, demo_shape
+        shape = demo_shape(self.config)
+        return shape, attention_inputs(shape, seed=self.seed)
+
+    def prepare(self):
+        from flows.emit import to_verilog
+        from flows.native import top_ports
+        from hw.catalog import build as build_component
+        from sim.attention import build_attention
+        from sim.system import SystemSim
+        top = build_component(self.config, "cluster")
+        tapped = FaultTapped(top, self.select, component_level=2)
+        name = f"faults_{self.name}"
+        verilog = to_verilog(tapped, name)[0]
+        inputs = {n for d, _, n in top_ports(verilog, name) if d == "input"}
+        registered = [n for n in SystemSim.REGISTERED_INPUTS if n in inputs] + ["fault"]
+        sim = SystemSim.for_verilog(verilog, name, top.params, registered_inputs=registered,
+                                    pgo=False)
+        sim.build.build()
+        shape, (q, k, v) = self._shape()
+        elf = build_attention(shape, q, k, v, pipeline=True)
+        self.params = top.params
+        return _PreparedSystem(self, sim, str(elf), {"o": shape.seq * shape.strides["OS"]},
+                               tapped.fault_map, tapped.layout)
+
+    def check(self, record, sbuf_addr):
+        from sim.attention import golden_attention
+        shape, (q, k, v) = self._shape()
+        if record["cause"] != 0:
+            raise RuntimeError(f"{self.name}: the golden run exited with {record['cause']}")
+        st = shape.strides
+        o = record["outputs"].reshape(shape.seq, st["OS"] // 2)[:, :shape.head_dim]
+        want = golden_attention(shape, q, k, v, lanes=self.params["softex"]["lanes"],
+                                sbuf_addr=sbuf_addr, pipeline=self.params["cores"] >= 2)["o"]
+        if not np.array_equal(o, want):
+            raise AssertionError(f"{self.name}: O of the golden run differs from the golden "
+                                 f"model")
+
+    def describe(self):
+        return dataclasses.asdict(self)
+
+
+#: Campaign targets by the name the command line takes.
+TARGETS = {"tensor": TensorGemm, "softmax": SoftmaxRows, "lut_softmax": LutSoftmaxRows,
+           "attention": AttentionHead}
+
+
+def target(kind, **kwargs):
+    """A target of ``kind`` (a key of :data:`TARGETS`) with ``kwargs``; ValueError if unknown."""
+    if kind not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {kind!r}")
+    return TARGETS[kind](**kwargs)
