@@ -8,7 +8,7 @@ JOBS    ?= 2
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: all venv test test-slow sim verilog synth docs clean distclean
+.PHONY: all venv test test-slow sim verilog synth docs faults clean distclean
 
 all: test
 
@@ -39,6 +39,11 @@ verilog: $(STAMP)
 ## make synth: Yosys + nextpnr (iCE40 UP5K, ECP5-85F): docs/synth.md and docs/synth.json
 synth: $(STAMP)
 	$(PY) -m scripts.synth
+
+## make faults: the baseline fault-injection campaigns (docs/fault_injection.md, docs/faults/);
+## SCHEDULER=tcp://host:8786 runs them on a Dask cluster instead of this machine's cores
+faults: $(STAMP)
+	$(PY) -m scripts.faults baseline $(if $(SCHEDULER),--scheduler $(SCHEDULER),--workers $(JOBS))
 
 ## make docs: regenerate the register-map pages, headers and Python modules and the generated
 ## tables of docs/cluster.md from their Python descriptions (flows/regmaps/catalog.py)

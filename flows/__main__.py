@@ -3,6 +3,7 @@
     python -m flows verilog --config default --out build/rtl      # emit + lint every component
     python -m flows verilog --config paper --list                 # what would be emitted
     python -m flows verilog --config tiny --only fma_fp32 --set arith.fma_latency=4
+    python -m flows verilog --config tiny --only cluster --taps cluster:softex,tensor  # + faults
     python -m flows configs                                       # the named configurations
     python -m flows synth [options]                            # = python -m scripts.synth
 """
@@ -54,10 +55,15 @@ def cmd_verilog(args):
         return 0
 
     out = Path(args.out)
+    taps = {}
+    for item in args.taps or ():
+        name, _, paths = item.partition(":")
+        taps[name] = tuple(p.strip() for p in paths.split(",")) if paths else ("",)
     print(f"config {config.name}: emitting {len(specs)} component(s) into {out}/")
     start = time.monotonic()
     try:
-        manifest = emit(specs, out, config=config, do_lint=not args.no_lint, jobs=args.jobs)
+        manifest = emit(specs, out, config=config, do_lint=not args.no_lint, jobs=args.jobs,
+                        taps=taps)
     except LintError as e:
         print(f"error: {e}", file=sys.stderr)
         print(f"(files are in {out}/; lint waivers are listed in flows/emit.py WAIVERS)",
@@ -99,6 +105,9 @@ def main(argv=None):
     p.add_argument("--only", nargs="+", metavar="NAME", help="emit only these components")
     p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE",
                    help="override a configuration field (repeatable)")
+    p.add_argument("--taps", action="append", metavar="NAME[:PATH,...]",
+                   help="fault-injection taps in component NAME (in the modules under the "
+                        "given paths; default everywhere) and its fault map NAME.faults.json")
     p.add_argument("--no-lint", action="store_true", help="skip the Verilator lint")
     p.add_argument("--jobs", type=int, default=2, help="parallel lint jobs (default: 2)")
     p.set_defaults(func=cmd_verilog)

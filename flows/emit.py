@@ -459,19 +459,39 @@ def _write_if_changed(path, text):
         path.write_text(text)
 
 
-def emit(specs, out, *, config=None, do_lint=True, jobs=2, log=print):
+def emit(specs, out, *, config=None, do_lint=True, jobs=2, log=print, taps=None):
     """Emit every component of ``specs`` (``{name: factory}``) into ``out`` and lint it.
 
-    ``config`` (a :class:`hw.config.Config`, optional) is recorded in the manifest. Returns the
-    manifest dict. Raises :class:`LintError` if any file fails lint (after writing all files,
-    so they can be inspected).
+    ``config`` (a :class:`hw.config.Config`, optional) is recorded in the manifest. ``taps``:
+    ``{name: module paths}``: these components get fault-injection taps in those modules
+    (:class:`hw.faults.FaultTapped`; ``("",)``: everywhere) and a fault map
+    ``<name>.faults.json``; the others are emitted as without the option, byte for byte.
+    Returns the manifest dict. Raises :class:`LintError` if any file fails lint (after writing
+    all files, so they can be inspected).
     """
+    taps = dict(taps or {})
+    unknown = sorted(set(taps) - set(specs))
+    if unknown:
+        raise ValueError(f"taps: unknown component(s) {', '.join(map(repr, unknown))}; "
+                         f"components: {', '.join(specs)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     names, manifest_components, inputs, fields = {}, {}, {}, {}
     for name, factory in specs.items():
         try:
             component = factory()
+            if name in taps:
+                from hw.faults import FaultTapped
+                component = FaultTapped(component, taps[name])
+                _write_if_changed(out / f"{name}.faults.json", json.dumps(
+                    {"top": name, "select": list(component.select),
+                     "port": {f: {"offset": fld.offset, "width": fld.width}
+                              for f, fld in component.layout},
+                     "targets": component.fault_map}, indent=1) + "\n")
+            else:
+                stale = out / f"{name}.faults.json"
+                if stale.exists():
+                    stale.unlink()
             text, entry = convert(component, name)
         except Exception as e:
             e.add_note(f"while emitting component {name!r}")
@@ -484,6 +504,7 @@ def emit(specs, out, *, config=None, do_lint=True, jobs=2, log=print):
         params = getattr(factory, "params", None) or {"class": type(component).__qualname__}
         manifest_components[name] = {
             "file": path.name,
+            **({"fault_taps": list(taps[name])} if name in taps else {}),
             "top": name,
             "sha256": _sha256(path),
             "parameters": params,

@@ -335,6 +335,8 @@ class FaultTapped(Elaboratable):
             flip.eq((fault.kind == FaultKind.FLIP) & (now == fault.cycle)),
             stuck.eq(fault.kind[1] & (now >= fault.cycle) & (now < end)),
         ]
+        active = Signal(name="fault_active")
+        m.d.comb += active.eq(flip | stuck)
         onehot = Signal(max_width, name="bit_mask")
         m.d.comb += onehot.eq(Const(1, max_width) << fault.bit)
         stuck_value = fault.kind == FaultKind.STUCK_1
@@ -358,9 +360,11 @@ class FaultTapped(Elaboratable):
                 nxt, w = mapping[signal], len(signal)
                 hit = fault.target == target.id
                 mask = onehot[:w]
-                stuck_next = Mux(stuck_value, nxt | mask, nxt & ~mask)
+                faulted = Mux(stuck, Mux(stuck_value, nxt | mask, nxt & ~mask), nxt ^ mask)
+                # `active` first: in the cycles without a fault (nearly all), a simulator that
+                # evaluates the selected operand only skips the target comparison.
                 fragment.add_statements(domain, signal.eq(
-                    Mux(stuck & hit, stuck_next, Mux(flip & hit, nxt ^ mask, nxt))))
+                    Mux(active, Mux(hit, faulted, nxt), nxt)))
                 digest_terms.append((signal, target.id))
 
         # Memories: read, invert, write back.

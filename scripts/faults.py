@@ -47,11 +47,11 @@ def _print(summary):
                   f"[{100 * r['low']:.2f}, {100 * r['high']:.2f}]")
 
 
-def _run(kind, kwargs, options, runs, seed, args, out):
+def _run(kind, kwargs, options, runs, seed, args, out, compact=False):
     spec = target(kind, **kwargs)
     campaign = run_campaign(spec, runs, seed, workers=args.workers, scheduler=args.scheduler,
                             **options)
-    summary = write(campaign, out)
+    summary = write(campaign, out, compact=compact)
     _print(summary)
     return summary
 
@@ -114,7 +114,7 @@ def main(argv=None):
         for name, (kind, kw, options, runs, seed) in BASELINE.items():
             if args.only and name not in args.only:
                 continue
-            _run(kind, kw, options, args.runs or runs, seed, args, DOCS)
+            _run(kind, kw, options, args.runs or runs, seed, args, DOCS, compact=True)
         render()
         print(f"wrote {PAGE.relative_to(ROOT)} and docs/faults/")
     else:

@@ -8,6 +8,7 @@ summaries of several campaigns for docs/fault_injection.md.
 """
 
 import csv
+import gzip
 import json
 import math
 from collections import Counter, defaultdict
@@ -90,16 +91,21 @@ def summarize(campaign):
         sdc_ulp=sdc)
 
 
-def write(campaign, out):
-    """Write ``<out>/<name>.json`` (summary, fault map, rows) and ``<out>/<name>.csv`` and the
-    plots; returns the summary."""
+def write(campaign, out, *, compact=False):
+    """Write ``<out>/<name>.json`` (summary, fault map, rows) and ``<out>/<name>.csv`` (one
+    row per run) and the plot; returns the summary. ``compact`` (the committed baseline): the
+    rows only in the CSV, gzip-compressed (``<name>.csv.gz``)."""
     data = campaign.to_dict() if hasattr(campaign, "to_dict") else campaign
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(data)
+    record = dict(summary=summary, **data)
+    if compact:
+        record["rows"] = f"{data['name']}.csv.gz"
     (out / f"{data['name']}.json").write_text(json.dumps(
-        dict(summary=summary, **data), indent=None, separators=(",", ":")) + "\n")
-    with open(out / f"{data['name']}.csv", "w", newline="") as f:
+        record, indent=None, separators=(",", ":")) + "\n")
+    path = out / f"{data['name']}.csv{'.gz' if compact else ''}"
+    with (gzip.open(path, "wt", newline="") if compact else open(path, "w", newline="")) as f:
         w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
         w.writeheader()
         w.writerows(data["rows"])
