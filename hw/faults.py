@@ -390,11 +390,14 @@ class FaultTapped(Elaboratable):
                                    merged[i * g:(i + 1) * g])
                                for i in range(len(wp._en))))
                 written = written | (same & wp._en.any())
-            hit = flip & (fault.target == target.id)
-            mem.write_port(domain=domain, addr=addr, data=merged ^ onehot[:target.width],
-                           en=hit)
+            hit = Signal(name=f"mem{target.id}_flip")
+            m.d.comb += hit.eq(Mux(flip, fault.target == target.id, 0))
+            # As for registers: the merge is evaluated only in the cycle of a flip, the
+            # comparisons that end `pending` only while it is set.
+            mem.write_port(domain=domain, addr=addr,
+                           data=Mux(flip, merged ^ onehot[:target.width], 0), en=hit)
             pending_set.append(hit)
-            pending_clear.append((fault.target == target.id) & written)
+            pending_clear.append(Mux(pending, (fault.target == target.id) & written, 0))
         if pending_set:
             clear = Cat(*pending_clear).any()
             with m.If(Cat(*pending_set).any()):
