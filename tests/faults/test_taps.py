@@ -208,3 +208,27 @@ def test_select_limits_the_targets():
     ("abft.checksum_q", 32, "checksum"), ("lanes.sum_slot", 32, "accumulator")])
 def test_class_rule(name, width, cls):
     assert classify(name, width) == cls
+
+
+@pytest.mark.verilator
+def test_generator_option(tmp_path):
+    """emit(taps=...): the tapped component's Verilog (linted) and fault map; the others, and
+    every component without the option, are the text emitted without it."""
+    import json
+
+    from flows.emit import emit, to_verilog
+
+    specs = {"toy": _Toy, "sub": _Sub}
+    emit(specs, tmp_path / "plain", log=None)
+    emit(specs, tmp_path / "taps", log=None, taps={"toy": ("",)})
+    plain = {n: (tmp_path / "plain" / f"{n}.v").read_text() for n in specs}
+    assert plain["toy"] == to_verilog(_Toy(), "toy")[0]
+    assert (tmp_path / "taps" / "sub.v").read_text() == plain["sub"]
+    assert (tmp_path / "taps" / "toy.v").read_text() != plain["toy"]
+    fmap = json.loads((tmp_path / "taps" / "toy.faults.json").read_text())
+    assert [t["name"] for t in fmap["targets"]] == [t["name"]
+                                                    for t in FaultTapped(_Toy()).fault_map]
+    assert set(fmap["port"]) == {"kind", "target", "word", "bit", "cycle", "duration"}
+    assert not (tmp_path / "plain" / "toy.faults.json").exists()
+    with pytest.raises(ValueError, match="unknown component"):
+        emit(specs, tmp_path / "x", log=None, taps={"nothing": ("",)})
