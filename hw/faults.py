@@ -96,7 +96,7 @@ _CLASS_WORDS = (
         "column", "tile", "step", "iter", "remaining", "left", "num", "len", "length", "head",
         "tail", "wait", "slot", "owner", "lock", "ctx", "context", "contexts", "irq", "event",
         "clear", "restart", "queued", "acquired", "received", "inner", "walk", "full", "empty",
-        "read", "write", "rp", "wp", "stride", "dim", "shift", "part", "stale", "checked",
+        "read", "write", "rp", "wp", "stride", "dim", "part", "stale", "checked",
         "check", "has", "elems", "lanes", "lane", "bank", "port", "ptrs", "wrap", "count",
         "stage", "timer", "cycles", "mtvec", "mepc", "mcause", "csr", "priv"}),
 )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from flows.docs import splice
 from sim.faults import TARGETS, run_campaign, target
+from sim.faults.campaign import _classes_suffix
 from sim.faults.report import load, markdown, plot, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,9 +59,7 @@ def _run(kind, kwargs, options, runs, seed, args, out, compact=False):
 
 def _path(name):
     kind, kw, options, _, _ = BASELINE[name]
-    classes = options.get("classes")
-    return DOCS / (target(kind, **kw).name + (f"_{'_'.join(classes)}" if classes else "")
-                   + ".json")
+    return DOCS / (target(kind, **kw).name + _classes_suffix(options.get("classes")) + ".json")
 
 
 def render():

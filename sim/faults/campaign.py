@@ -16,6 +16,7 @@ shared). ``workers=0`` runs in this process, without Dask.
 
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -137,7 +138,7 @@ def run_campaign(target, runs, seed, *, workers=None, scheduler=None, chunk=CHUN
     faults = draw_faults(prepared.fault_map, golden["window"], runs, seed, classes=classes)
     summary = dict(cycles=golden["cycles"], window=list(golden["window"]),
                    cause=golden["cause"], hang_limit=limit)
-    name = prepared.name + (f"_{'_'.join(classes)}" if classes else "")
+    name = prepared.name + _classes_suffix(classes)
     campaign = Campaign(name, dict(target.describe(), classes=classes), seed, runs, summary,
                         prepared.fault_map, build_seconds=build_seconds)
     chunks = [faults[i:i + chunk] for i in range(0, len(faults), chunk)]
@@ -173,13 +174,27 @@ def run_campaign(target, runs, seed, *, workers=None, scheduler=None, chunk=CHUN
     return campaign
 
 
+def _classes_suffix(classes):
+    """How a campaign restricted to ``classes`` is named: ``_logic`` for every class but
+    memory, else the classes joined."""
+    if not classes:
+        return ""
+    if set(classes) == set(CLASSES) - {"memory"}:
+        return "_logic"
+    return "_" + "_".join(classes)
+
+
 class _Progress:
+    """A rich progress bar on a terminal; elsewhere (a log) a line per tenth of the runs."""
+
     def __init__(self, total, label, enabled):
         self.total, self.label, self.enabled = total, label, enabled
         self._bar = None
+        self._done = self._shown = 0
+        self._t0 = time.perf_counter()
 
     def __enter__(self):
-        if self.enabled:
+        if self.enabled and sys.stdout.isatty():
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeRemainingColumn)
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
@@ -189,8 +204,13 @@ class _Progress:
         return self
 
     def advance(self, n):
+        self._done += n
         if self._bar is not None:
             self._bar.advance(self._task, n)
+        elif self.enabled and self._done * 10 // self.total > self._shown:
+            self._shown = self._done * 10 // self.total
+            rate = self._done / (time.perf_counter() - self._t0)
+            print(f"{self.label}: {self._done:,} done, {rate:.1f} runs/s", flush=True)
 
     def __exit__(self, *exc):
         if self._bar is not None:

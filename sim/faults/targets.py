@@ -209,6 +209,8 @@ class SoftmaxRows(_BlockTarget):
 
     KIND = "softmax"
     REGRESSION = "softmax_l{lanes}"
+    #: The pass-1 partial sums: S<lane>_<slot> (sums of e^(x - K ln 2) per slot).
+    CLASSES = (("sums.S*", "accumulator"),)
 
     def _inputs(self):
         from sim.golden.softmax import float_to_bf16
@@ -245,6 +247,8 @@ class LutSoftmaxRows(SoftmaxRows):
     method: str = "b"
 
     KIND = "lut_softmax"
+    #: The running sum of the table exponentials.
+    CLASSES = (("normalise.S", "accumulator"),)
 
     @property
     def REGRESSION(self):                                   # noqa: N802 - as the base's
@@ -325,7 +329,9 @@ class AttentionHead:
         from sim.attention import build_attention
         from sim.system import SystemSim
         top = build_component(self.config, "cluster")
-        tapped = FaultTapped(top, self.select, component_level=2)
+        tapped = FaultTapped(top, self.select, component_level=2, classes=(
+            *((f"tensor.{p}", c) for p, c in TensorGemm.CLASSES),
+            *((f"softex.{p}", c) for p, c in SoftmaxRows.CLASSES)))
         name = f"faults_{self.name}"
         verilog = to_verilog(tapped, name)[0]
         inputs = {n for d, _, n in top_ports(verilog, name) if d == "input"}
