@@ -140,7 +140,7 @@ def markdown(summaries):
         lines.append(f"| {s['name']} | {s['runs']:,} | {s['seed']} | "
                      f"{s['runs_per_second']:.1f} | "
                      + " | ".join(_interval(s["outcomes"][o]) for o in outcomes) + " |")
-    lines += ["", "Rates in %, 95 % Wilson intervals in brackets. Failures (critical SDC and "
+    lines += ["", "Rates in %, 95 % Wilson intervals in parentheses. Failures (critical SDC and "
               "hangs):", ""]
     for s in summaries:
         f = s["failures"]

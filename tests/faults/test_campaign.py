@@ -206,3 +206,21 @@ def test_short_campaign_is_reproducible_across_workers(tensor):
     def strip(rows):
         return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
     assert strip(dask.rows) == strip(serial.rows[:60])
+
+
+@pytest.mark.verilator
+def test_campaign_on_a_scheduler_address(tensor):
+    """``scheduler=``: the campaign runs on the workers of an existing Dask cluster (here a
+    local one started beside it), with the same rows."""
+    import logging
+
+    from dask.distributed import LocalCluster
+    spec, prepared, _ = tensor
+    serial = run_campaign(spec, 20, seed=8, workers=0, prepared=prepared, progress=False)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster:
+        remote = run_campaign(spec, 20, seed=8, scheduler=cluster.scheduler_address,
+                              prepared=prepared, progress=False, chunk=6)
+    assert remote.workers == 1
+    assert ([{k: v for k, v in r.items() if k != "seconds"} for r in remote.rows]
+            == [{k: v for k, v in r.items() if k != "seconds"} for r in serial.rows])
