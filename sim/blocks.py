@@ -23,7 +23,8 @@ from sim.golden.softmax import float_to_bf16, lane_offset, softmax_job
 from sim.offload import padded
 from sim.tb.regs import RegisterDriver
 
-__all__ = ["BlockSim", "Block", "run_sync", "gemm_job", "softmax_row_job"]
+__all__ = ["BlockSim", "Block", "run_sync", "gemm_operands", "gemm_setup", "gemm_job",
+           "softmax_row_job"]
 
 
 def run_sync(coro):
@@ -127,20 +128,24 @@ def _stride(cols, beat):
     return -(-2 * cols // beat) * beat
 
 
-def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None, expect=None):
-    """One M x N x K job on a tensor unit Block (X, W, Y of normal values; Z = X W + Y for
-    GEMM), checked bit for bit against sim.golden.gemm, or against ``expect`` (a Z of an
-    earlier run of the same job: no golden model). Returns its counters; ``block.last_output``
-    is Z."""
-    from hw.tensor.regmap import TensorOp
-
+def gemm_operands(m, n, k, seed):
+    """X (m x k), W (k x n), Y (m x n): normal BF16 values from ``seed``."""
     rng = np.random.default_rng(seed)
-    beat = beat or block.model.ports["tcdm__wdata"][1] // 8
 
     def mat(r, c):
         return np.asarray(float_to_bf16(rng.standard_normal(r * c)), np.uint16).reshape(r, c)
+    return mat(m, k), mat(k, n), mat(m, n)
 
-    x, w, y = mat(m, k), mat(k, n), mat(m, n)
+
+def gemm_setup(block, m, n, k, *, seed=1, op="GEMM", beat=None):
+    """Write the operands of an M x N x K job (:func:`gemm_operands`) into a tensor unit
+    Block's memory, one after the other from its base, rows padded to the port's beat.
+    Returns ``(registers, (x, w, y), (z_addr, z_stride))``: the job's register values, the
+    operands and where Z goes."""
+    from hw.tensor.regmap import TensorOp
+
+    beat = beat or block.model.ports["tcdm__wdata"][1] // 8
+    x, w, y = gemm_operands(m, n, k, seed)
     sx, sw, sz = _stride(k, beat), _stride(n, beat), _stride(n, beat)
     base = block.sim.mem_base
     xa = base
@@ -151,10 +156,21 @@ def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None, expect
         raise ValueError(f"{m} x {n} x {k} does not fit the block's memory")
     for addr, mtx, stride in ((xa, x, sx), (wa, w, sw), (ya, y, sz)):
         block.mem.write(addr, padded(mtx, stride))
-    cause, ctr, _ = block.job(dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx,
-                                   W_STRIDE=sw, Y_STRIDE=sz, Z_STRIDE=sz,
-                                   DIM_MN={"M": m, "N": n}, DIM_K={"K": k},
-                                   COMMAND={"OP": int(TensorOp[op])}))
+    registers = dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx, W_STRIDE=sw,
+                     Y_STRIDE=sz, Z_STRIDE=sz, DIM_MN={"M": m, "N": n}, DIM_K={"K": k},
+                     COMMAND={"OP": int(TensorOp[op])})
+    return registers, (x, w, y), (za, sz)
+
+
+def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None, expect=None):
+    """One M x N x K job on a tensor unit Block (X, W, Y of normal values; Z = X W + Y for
+    GEMM), checked bit for bit against sim.golden.gemm, or against ``expect`` (a Z of an
+    earlier run of the same job: no golden model). Returns its counters; ``block.last_output``
+    is Z."""
+    from hw.tensor.regmap import TensorOp
+
+    registers, (x, w, y), (za, sz) = gemm_setup(block, m, n, k, seed=seed, op=op, beat=beat)
+    cause, ctr, _ = block.job(registers)
     if cause:
         raise AssertionError(f"tensor job ended with cause {cause}")
     got = np.frombuffer(block.mem.read(za, m * sz), np.uint16).reshape(m, sz // 2)[:, :n]

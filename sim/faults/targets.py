@@ -159,39 +159,17 @@ class TensorGemm(_BlockTarget):
     #: and padding only.
     CLASSES = (("array.normal*", "accumulator"), ("array.*_acc_d*", "datapath"))
 
-    def _layout(self, beat):
-        from sim.blocks import _stride
-        return _stride(self.k, beat), _stride(self.n, beat), _stride(self.n, beat)
-
-    def _matrices(self):
-        from sim.golden.softmax import float_to_bf16
-        rng = np.random.default_rng(self.seed)
-
-        def mat(r, c):
-            return np.asarray(float_to_bf16(rng.standard_normal(r * c)), np.uint16).reshape(r, c)
-        return mat(self.m, self.k), mat(self.k, self.n), mat(self.m, self.n)
-
     def setup(self, blk):
-        from hw.tensor.regmap import TensorOp
-        from sim.offload import padded
-        beat = blk.model.ports["tcdm__wdata"][1] // 8
-        sx, sw, sz = self._layout(beat)
-        x, w, y = self._matrices()
-        base = blk.sim.mem_base
-        xa, wa = base, base + self.m * sx
-        ya = wa + self.k * sw
-        za = ya + self.m * sz
-        for addr, mtx, stride in ((xa, x, sx), (wa, w, sw), (ya, y, sz)):
-            blk.mem.write(addr, padded(mtx, stride))
-        self._z = (za - base, sz)
-        return dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx, W_STRIDE=sw,
-                    Y_STRIDE=sz, Z_STRIDE=sz, DIM_MN={"M": self.m, "N": self.n},
-                    DIM_K={"K": self.k}, COMMAND={"OP": int(TensorOp.GEMM)})
+        from sim.blocks import gemm_setup
+        registers, _, (za, sz) = gemm_setup(blk, self.m, self.n, self.k, seed=self.seed)
+        self._z = (za - blk.sim.mem_base, sz)
+        return registers
 
     def check(self, memory, base):
         from hw.tensor.regmap import TensorOp
+        from sim.blocks import gemm_operands
         from sim.golden.gemm import gemm
-        x, w, y = self._matrices()
+        x, w, y = gemm_operands(self.m, self.n, self.k, self.seed)
         offset, sz = self._z
         got = memory[offset // 2:offset // 2 + self.m * sz // 2].reshape(self.m, sz // 2)
         want = gemm(x, w, y, TensorOp.GEMM, "fp32")
