@@ -189,14 +189,23 @@ class SystemSim:
                 result["dump"][sym] = data[base & 3:(base & 3) + nbytes].hex()
         return result
 
-    def run(self, elf, dump=None, *, max_cycles=2_000_000, verify_load=False, tag=None):
+    def run(self, elf, dump=None, *, max_cycles=2_000_000, verify_load=False, tag=None,
+            setup=None, inspect=None):
         """One run of ``elf`` in a fresh model; returns a :class:`SystemResult`.
-        ``verify_load``: read every loaded word back before starting (as the cocotb bench)."""
+        ``verify_load``: read every loaded word back before starting (as the cocotb bench).
+        ``setup(model)``: called once the image is loaded, before the cores start (e.g. to
+        program a design's other inputs); ``inspect(model, result)``: called after the run,
+        before the model is freed (e.g. to read other outputs into the result)."""
         run = Run(str(elf), dict(dump or {}), max_cycles, tag)
         image = self._image(elf)
         model, loader, load_cycles, load_seconds = self._loaded(image, verify_load, run)
         try:
-            return self._execute(model, loader, image, run, load_cycles, load_seconds)
+            if setup is not None:
+                setup(model)
+            result = self._execute(model, loader, image, run, load_cycles, load_seconds)
+            if inspect is not None:
+                inspect(model, result)
+            return result
         finally:
             model.close()
 

@@ -252,28 +252,28 @@ class _PreparedSystem(Prepared):
         self.fault_map, self.layout, self.name = fault_map, layout, spec.name
 
     def execute(self, fault, max_cycles):
-        from sim.system import Run
-        run = Run(self.elf, self.dump, max_cycles)
-        image = self.sim._image(self.elf)
-        model, loader, load_cycles, load_seconds = self.sim._loaded(image, False, run)
-        try:
+        record = dict(hang=True, window=(None, None), cycles=None, cause=None, outputs=None,
+                      digest=None, pending=False)
+
+        def setup(model):
             model.set_bytes("fault", pack_fault(self.layout, fault))
-            start = model["fault_now"] + 1          # fetch_enable reaches the cores an edge later
-            try:
-                result = self.sim._execute(model, loader, image, run, load_cycles, load_seconds)
-            except (TimeoutError, AssertionError):   # the loader port hangs reading O back
-                return dict(hang=True, window=(start, None), cycles=None, cause=None,
-                            outputs=None, digest=None, pending=False)
-            end = start + result["cycles"]
-            record = dict(hang=result["timeout"], window=(start, end), cycles=result["cycles"],
-                          cause=result["exit_code"], outputs=None, digest=None, pending=False)
+            # fetch_enable reaches the cores an edge after it is raised
+            record["window"] = (model["fault_now"] + 1, None)
+
+        def inspect(model, result):
+            start = record["window"][0]
+            record.update(hang=result["timeout"], cycles=result["cycles"],
+                          window=(start, start + result["cycles"]), cause=result["exit_code"])
             if not result["timeout"]:
-                record["outputs"] = result.array("o").copy()
-                record["digest"] = model["fault_digest"]
-                record["pending"] = bool(model["fault_pending"])
-            return record
-        finally:
-            model.close()
+                record.update(outputs=result.array("o").copy(), digest=model["fault_digest"],
+                              pending=bool(model["fault_pending"]))
+
+        try:
+            self.sim.run(self.elf, self.dump, max_cycles=max_cycles, setup=setup,
+                         inspect=inspect)
+        except (TimeoutError, AssertionError):   # the loader port hangs reading O back
+            record["hang"] = True
+        return record
 
     def check(self, record):
         from flows.elf import load_elf
