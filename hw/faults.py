@@ -236,6 +236,9 @@ class FaultTapped(Elaboratable):
                                  f"{', '.join(CLASSES)}")
         if not self.select:
             raise ValueError("select must name at least one module path ('' for all)")
+        for name in ("fault", "fault_now", "fault_digest", "fault_pending"):
+            if name in component.signature.members:
+                raise ValueError(f"the component already has a port {name!r}")
         self._fragment = Fragment.get(component, None)
         self._targets = []
         self._registers = []          # (fragment, path, domain, signal, target)
@@ -254,9 +257,6 @@ class FaultTapped(Elaboratable):
             "fault_digest": Out(DIGEST_BITS),
             "fault_pending": Out(1),
         })
-        for name in ("fault", "fault_now", "fault_digest", "fault_pending"):
-            if name in component.signature.members:
-                raise ValueError(f"the component already has a port {name!r}")
         self.fault = Signal(self.layout, name="fault")
         self.fault_now = Signal(CYCLE_BITS, name="fault_now")
         self.fault_digest = Signal(DIGEST_BITS, name="fault_digest")
