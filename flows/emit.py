@@ -35,6 +35,7 @@ warnings that are accepted in Amaranth's output and why. Anything else raises
 
 import hashlib
 import json
+import os
 import re
 import subprocess
 import tempfile
@@ -44,13 +45,13 @@ from importlib import metadata
 from pathlib import Path
 
 from amaranth.back import rtlil
-from amaranth.hdl import Fragment, ValueCastable
+from amaranth.hdl import Elaboratable, Fragment, ValueCastable
 from amaranth.lib import data, wiring
 
-from .toolchain import verilator_env, verilator_root
+from .toolchain import BUILD, verilator_env, verilator_root
 
-__all__ = ["convert", "to_verilog", "emit", "lint", "LintError", "LintReport", "WAIVERS",
-           "LINT_FLAGS", "YOSYS_SCRIPT"]
+__all__ = ["convert", "to_verilog", "verilog_text", "emit", "lint", "LintError", "LintReport",
+           "WAIVERS", "LINT_FLAGS", "YOSYS_SCRIPT"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,6 +197,77 @@ def to_verilog(component, name):
     il_text, name_map = rtlil.convert_fragment(fragment, _port_directions(ports), name,
                                                emit_src=False)
     return _run_yosys(f"read_rtlil <<rtlil\n{il_text}\nrtlil\n{YOSYS_SCRIPT}"), name_map
+
+
+#: The Verilog of catalogue components (verilog_text), one file per design.
+VERILOG_CACHE = BUILD / "verilog"
+
+_SOURCES = None
+
+
+def _source_digest():
+    """sha256 of everything the Verilog of a catalogue component can depend on: the hardware
+    library's sources, this module (the Yosys script) and the versions of Amaranth, its Yosys
+    and the core package."""
+    global _SOURCES
+    if _SOURCES is None:
+        h = hashlib.sha256()
+        for path in sorted([*(_ROOT / "hw").rglob("*.py"), Path(__file__)]):
+            h.update(path.relative_to(_ROOT).as_posix().encode() + b"\0")
+            h.update(path.read_bytes())
+        versions = _versions()
+        try:
+            versions["sentinel-cpu"] = metadata.version("sentinel-cpu")
+        except metadata.PackageNotFoundError:
+            pass
+        h.update(json.dumps(versions, sort_keys=True).encode())
+        _SOURCES = h.hexdigest()
+    return _SOURCES
+
+
+def _mark_elaborated(obj, seen=None):
+    """Tell Amaranth that ``obj`` and the elaboratables it holds were used: their Verilog came
+    from the cache, so nothing elaborates them (Amaranth would warn "created but never used")."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return
+    seen.add(id(obj))
+    if isinstance(obj, Elaboratable):
+        obj._MustUse__used = True
+        children = vars(obj).values()
+    elif isinstance(obj, (list, tuple)):
+        children = obj
+    elif isinstance(obj, dict):
+        children = obj.values()
+    else:
+        return
+    for child in children:
+        _mark_elaborated(child, seen)
+
+
+def verilog_text(component, name):
+    """``to_verilog(component, name)[0]``, kept in :data:`VERILOG_CACHE` for a component built
+    from a catalogue spec (it carries ``catalog_record``, hw.catalog.ComponentSpec): the key is
+    that record, ``name`` and :func:`_source_digest`, so an unchanged design is elaborated once
+    per build folder. Anything else is elaborated each time."""
+    record = getattr(component, "catalog_record", None)
+    try:
+        blob = None if record is None else json.dumps([name, record, _source_digest()],
+                                                      sort_keys=True)
+    except TypeError:                   # a parameter that is not JSON: no key
+        blob = None
+    if blob is None:
+        return to_verilog(component, name)[0]
+    path = VERILOG_CACHE / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.v"
+    if path.exists():
+        _mark_elaborated(component)
+        return path.read_text()
+    text = to_verilog(component, name)[0]
+    VERILOG_CACHE.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)               # whole files only, whoever writes last
+    return text
 
 
 def convert(component, name):

@@ -27,7 +27,7 @@ import time
 import cocotb_tools.config
 from cocotb_tools.runner import get_runner
 
-from .emit import to_verilog
+from . import emit
 from .native import top_ports
 from .toolchain import (BUILD, ROOT, build_lock, restore_runtime, save_runtime,
                         setup_verilator, verilator_env)
@@ -50,8 +50,8 @@ class SimulationFailed(AssertionError):
 
 def emit_verilog(component, name):
     """Verilog-2005 text of an Amaranth component (ports from its signature): the same text as
-    ``make verilog`` writes (flows.emit.to_verilog)."""
-    return to_verilog(component, name)[0]
+    ``make verilog`` writes (flows.emit.verilog_text: kept for catalogue components)."""
+    return emit.verilog_text(component, name)
 
 
 class VerilatorSim:

@@ -62,7 +62,14 @@ class ComponentSpec:
         return merged
 
     def __call__(self, **overrides):
-        return self.constructor(*self.args, **self._merged(overrides))
+        component = self.constructor(*self.args, **self._merged(overrides))
+        # What the component was built from (JSON-safe): flows.emit.verilog_text caches the
+        # Verilog of catalogue components under it.
+        try:
+            component.catalog_record = self._record(self.args, self._merged(overrides))
+        except AttributeError:          # a constructor that returns something frozen
+            pass
+        return component
 
     def replace(self, **overrides):
         """A spec with some keyword parameters changed (dict-valued ones merged)."""
@@ -73,22 +80,27 @@ class ComponentSpec:
     def latency(self):
         return self.kwargs.get("latency")
 
+    @staticmethod
+    def _plain(v):
+        if isinstance(v, FloatFormat):
+            return v.name
+        if isinstance(v, (list, tuple)):
+            return [ComponentSpec._plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: ComponentSpec._plain(x) for k, x in v.items()}
+        return v
+
+    def _record(self, args, kwargs):
+        record = {"class": _public_name(self.constructor)}
+        if args:
+            record["args"] = [self._plain(a) for a in args]
+        record.update({k: self._plain(v) for k, v in kwargs.items()})
+        return record
+
     @property
     def params(self):
         """JSON-safe parameters (formats by name)."""
-        def plain(v):
-            if isinstance(v, FloatFormat):
-                return v.name
-            if isinstance(v, (list, tuple)):
-                return [plain(x) for x in v]
-            if isinstance(v, dict):
-                return {k: plain(x) for k, x in v.items()}
-            return v
-        record = {"class": _public_name(self.constructor)}
-        if self.args:
-            record["args"] = [plain(a) for a in self.args]
-        record.update({k: plain(v) for k, v in self.kwargs.items()})
-        return record
+        return self._record(self.args, self.kwargs)
 
     def __repr__(self):
         args = [repr(a) for a in self.args] + [f"{k}={v!r}" for k, v in self.kwargs.items()]

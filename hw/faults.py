@@ -262,6 +262,9 @@ class FaultTapped(Elaboratable):
         self.fault_digest = Signal(DIGEST_BITS, name="fault_digest")
         self.fault_pending = Signal(name="fault_pending")
         self._elaborated = False
+        # Not the catalogue component it wraps (flows.emit.verilog_text must not reuse that
+        # component's Verilog).
+        self.catalog_record = None
 
     def __getattr__(self, name):
         if name.startswith("_"):

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from flows.emit import to_verilog
+from flows.emit import verilog_text
 from flows.native import NativeBuild
 from sim.golden.gemm import gemm
 from sim.golden.softmax import float_to_bf16, lane_offset, softmax_job
@@ -67,7 +67,7 @@ class BlockSim:
         self.mem_base, self.mem_size = mem_base, mem_size
         build_kwargs.setdefault("registered_buses", ("cfg__",))
         build_kwargs.setdefault("registered_memories", ("tcdm__",))
-        self.build = NativeBuild(to_verilog(component, name)[0], name, **build_kwargs)
+        self.build = NativeBuild(verilog_text(component, name), name, **build_kwargs)
 
     def open(self, *, stall=0.0, seed=0):
         """A fresh :class:`Block`, reset, its memory zeroed."""

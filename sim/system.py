@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flows.elf import load_elf
-from flows.emit import to_verilog
+from flows.emit import verilog_text
 from flows.native import NativeBuild, top_ports
 from flows.toolchain import ROOT
 from hw.cluster.regs import ADDRESS_MAP
@@ -112,7 +112,7 @@ class SystemSim:
 
     @classmethod
     def for_component(cls, component, name, params, **kwargs):
-        return cls.for_verilog(to_verilog(component, name)[0], name, params, **kwargs)
+        return cls.for_verilog(verilog_text(component, name), name, params, **kwargs)
 
     @classmethod
     def for_verilog(cls, verilog, name, params, **kwargs):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..emit import to_verilog
+from .. import emit
 from ..toolchain import BUILD, build_lock, restore_runtime, save_runtime, verilator_env
 
 __all__ = ["NativeBuild", "top_ports", "registering_wrapper", "Model", "Memory", "Bus", "ByteSink", "BuildFailed", "HARNESS",
@@ -202,7 +202,7 @@ class NativeBuild:
 
     @classmethod
     def for_component(cls, component, name, **kwargs):
-        return cls(to_verilog(component, name)[0], name, **kwargs)
+        return cls(emit.verilog_text(component, name), name, **kwargs)
 
     @property
     def built(self):
