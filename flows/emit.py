@@ -48,6 +48,8 @@ from amaranth.back import rtlil
 from amaranth.hdl import Elaboratable, Fragment, ValueCastable
 from amaranth.lib import data, wiring
 
+from hw.faults import FaultTapped
+
 from .toolchain import BUILD, verilator_env, verilator_root
 
 __all__ = ["convert", "to_verilog", "verilog_text", "emit", "lint", "LintError", "LintReport",
@@ -553,7 +555,6 @@ def emit(specs, out, *, config=None, do_lint=True, jobs=2, log=print, taps=None)
         try:
             component = factory()
             if name in taps:
-                from hw.faults import FaultTapped
                 component = FaultTapped(component, taps[name])
                 _write_if_changed(out / f"{name}.faults.json", json.dumps(
                     {"top": name, "select": list(component.select),

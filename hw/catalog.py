@@ -62,11 +62,12 @@ class ComponentSpec:
         return merged
 
     def __call__(self, **overrides):
-        component = self.constructor(*self.args, **self._merged(overrides))
+        kwargs = self._merged(overrides)
+        component = self.constructor(*self.args, **kwargs)
         # What the component was built from (JSON-safe): flows.emit.verilog_text caches the
         # Verilog of catalogue components under it.
         try:
-            component.catalog_record = self._record(self.args, self._merged(overrides))
+            component.catalog_record = self._record(self.args, kwargs)
         except AttributeError:          # a constructor that returns something frozen
             pass
         return component

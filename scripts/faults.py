@@ -18,7 +18,7 @@ from pathlib import Path
 
 from flows.docs import splice
 from sim.faults import TARGETS, run_campaign, target
-from sim.faults.campaign import _classes_suffix
+from sim.faults.campaign import campaign_name
 from sim.faults.report import load, markdown, plot, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +59,7 @@ def _run(kind, kwargs, options, runs, seed, args, out, compact=False):
 
 def _path(name):
     kind, kw, options, _, _ = BASELINE[name]
-    return DOCS / (target(kind, **kw).name + _classes_suffix(options.get("classes")) + ".json")
+    return DOCS / f"{campaign_name(target(kind, **kw).name, options.get('classes'))}.json"
 
 
 def render():

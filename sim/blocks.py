@@ -24,7 +24,7 @@ from sim.offload import padded
 from sim.tb.regs import RegisterDriver
 
 __all__ = ["BlockSim", "Block", "run_sync", "gemm_operands", "gemm_setup", "gemm_job",
-           "softmax_row_job"]
+           "softmax_rows", "softmax_setup", "softmax_golden", "softmax_row_job"]
 
 
 def run_sync(coro):
@@ -104,19 +104,25 @@ class Block:
     def call(self, coro):
         return run_sync(coro)
 
+    def run_job(self, registers, max_cycles):
+        """Program one job (acquire, registers, trigger) and run to its done event, leaving the
+        model in that cycle; returns ``(done, cycles)``: whether the done event came within
+        ``max_cycles`` cycles and the cycles run from the trigger."""
+        run_sync(self.regs.program(registers))
+        start = self.model.cycle
+        t0 = time.perf_counter()
+        _, hit = self.model.run_until("done_event", 1, max_cycles)
+        self.last_run = (self.model.cycle - start, time.perf_counter() - t0)
+        return hit, self.model.cycle - start
+
     def job(self, registers, *, max_cycles=50_000_000):
         """Program one job (acquire, registers, trigger), run to its done event; returns
         ``(cause, counters, cycles)``: the ERROR cause, the counters (JOB_CYCLES first) and the
         cycles from the trigger to the done event."""
         regs = self.regs
-        run_sync(regs.program(registers))
-        start = self.model.cycle
-        t0 = time.perf_counter()
-        n, hit = self.model.run_until("done_event", 1, max_cycles)
-        self.last_run = (self.model.cycle - start, time.perf_counter() - t0)
+        hit, cycles = self.run_job(registers, max_cycles)
         if not hit:
             raise TimeoutError(f"no done event within {max_cycles} cycles")
-        cycles = self.model.cycle - start
         self.model.step(1)
         err = run_sync(regs.error())
         if err["CAUSE"]:
@@ -182,24 +188,47 @@ def gemm_job(block, m, n, k, *, seed=1, op="GEMM", acc="fp32", beat=None, expect
     return ctr
 
 
+def softmax_rows(count, n, *, seed=1, scale=3.0):
+    """``count`` x ``n`` normal(0, scale) BF16 values from ``seed``."""
+    rng = np.random.default_rng(seed)
+    return np.asarray(float_to_bf16(rng.normal(0, scale, count * n)),
+                      np.uint16).reshape(count, n)
+
+
+def softmax_setup(block, x):
+    """Write the rows ``x`` (count x n BF16) one after the other from a SoftEx engine Block's
+    base; returns the registers of one softmax job over them, in place."""
+    count, n = x.shape
+    addr = block.sim.mem_base
+    block.mem.write(addr, x)
+    registers = {"IN_ADDR": addr, "OUT_ADDR": addr, "LENGTH": {"ELEMS": n},
+                 "ROWS": {"COUNT": count}, "COMMAND": {"OP": 0, "ACC": 1, "DIV": 1}}
+    if count > 1:
+        registers.update(IN_STRIDE=2 * n, OUT_STRIDE=2 * n)
+    return registers
+
+
+def softmax_golden(x, base, *, lanes, mode="accurate"):
+    """The golden outputs of :func:`softmax_setup`'s job on ``x`` at ``base`` (count x n)."""
+    n = x.shape[1]
+    return np.stack([softmax_job(row, lanes=lanes, mode=mode,
+                                 offset=lane_offset(base + 2 * n * r, lanes, 2))["y"]
+                     for r, row in enumerate(x)])
+
+
 def softmax_row_job(block, n, *, lanes, mode="accurate", seed=1, scale=3.0, expect=None):
     """A softmax of one row of ``n`` normal(0, scale) BF16 values on a SoftEx engine Block,
     in place, checked bit for bit against sim.golden.softmax, or against ``expect`` (the
     output of an earlier run of the same job). Returns its counters; ``block.last_output`` is
     the row."""
-    rng = np.random.default_rng(seed)
-    x = np.asarray(float_to_bf16(rng.normal(0, scale, n)), np.uint16)
+    x = softmax_rows(1, n, seed=seed, scale=scale)
     addr = block.sim.mem_base
-    block.mem.write(addr, x)
-    cause, ctr, _ = block.job({"IN_ADDR": addr, "OUT_ADDR": addr, "LENGTH": {"ELEMS": n},
-                               "ROWS": {"COUNT": 1},
-                               "COMMAND": {"OP": 0, "ACC": 1, "DIV": 1}})
+    cause, ctr, _ = block.job(softmax_setup(block, x))
     if cause:
         raise AssertionError(f"softmax job ended with cause {cause}")
     got = np.frombuffer(block.mem.read(addr, 2 * n), np.uint16)
     block.last_output = got
-    want = (softmax_job(x, lanes=lanes, mode=mode, offset=lane_offset(addr, lanes, 2))["y"]
-            if expect is None else expect)
+    want = softmax_golden(x, addr, lanes=lanes, mode=mode)[0] if expect is None else expect
     if not np.array_equal(got, want):
         raise AssertionError(f"softmax row n={n}: {int(np.count_nonzero(got != want))} of {n} "
                              f"outputs differ from the golden model")

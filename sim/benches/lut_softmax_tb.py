@@ -14,14 +14,12 @@ import json
 import cocotb
 import numpy as np
 
-from hw.softex import lut_tables as T
 from sim.golden import lut_softmax as lut
 from sim.benches.softmax_tb import (BASE, CAUSE, L, NEG_INF, P, SEED, SIZE, Env, bf, int8_row,
                                  special_rows)
 
 METHOD = P.get("method", "a")
-TABLES = T.METHOD_A if METHOD == "a" else T.METHOD_B
-GOLD = lut.method_a if METHOD == "a" else lut.method_b
+GOLD, TABLES = lut.method(METHOD)
 DEPTH = len(TABLES["lut1"] if METHOD == "a" else TABLES["rexp"])
 FRAC = int(TABLES["frac_bits"])
 

@@ -27,7 +27,7 @@ from hw.faults import CLASSES
 from .outcomes import classify_run, hang_limit
 from .targets import Fault
 
-__all__ = ["draw_faults", "Campaign", "run_campaign", "run_chunk"]
+__all__ = ["draw_faults", "Campaign", "campaign_name", "run_campaign", "run_chunk"]
 
 #: Runs per Dask task: large enough that scheduling costs little, small enough for an even
 #: spread and a live progress bar.
@@ -138,7 +138,7 @@ def run_campaign(target, runs, seed, *, workers=None, scheduler=None, chunk=CHUN
     faults = draw_faults(prepared.fault_map, golden["window"], runs, seed, classes=classes)
     summary = dict(cycles=golden["cycles"], window=list(golden["window"]),
                    cause=golden["cause"], hang_limit=limit)
-    name = prepared.name + _classes_suffix(classes)
+    name = campaign_name(prepared.name, classes)
     campaign = Campaign(name, dict(target.describe(), classes=classes), seed, runs, summary,
                         prepared.fault_map, build_seconds=build_seconds)
     chunks = [faults[i:i + chunk] for i in range(0, len(faults), chunk)]
@@ -174,14 +174,14 @@ def run_campaign(target, runs, seed, *, workers=None, scheduler=None, chunk=CHUN
     return campaign
 
 
-def _classes_suffix(classes):
-    """How a campaign restricted to ``classes`` is named: ``_logic`` for every class but
-    memory, else the classes joined."""
+def campaign_name(target_name, classes=None):
+    """The name of a campaign on the target ``target_name`` drawing from ``classes``: the
+    target's name, then ``_logic`` for every class but memory, else the classes joined."""
     if not classes:
-        return ""
+        return target_name
     if set(classes) == set(CLASSES) - {"memory"}:
-        return "_logic"
-    return "_" + "_".join(classes)
+        return target_name + "_logic"
+    return target_name + "_" + "_".join(classes)
 
 
 class _Progress:

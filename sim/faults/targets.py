@@ -76,12 +76,9 @@ class _PreparedBlock(Prepared):
         with self.sim.open(stall=self.spec.stall, seed=self.spec.stall_seed) as blk:
             model = blk.model
             model.set_bytes("fault", pack_fault(self.layout, fault))
-            registers = self.spec.setup(blk)
-            run_sync(blk.regs.program(registers))
-            start = model["fault_now"]
-            _, done = model.run_until("done_event", 1, max_cycles)
+            done, cycles = blk.run_job(self.spec.setup(blk), max_cycles)
             end = model["fault_now"]
-            record = dict(hang=not done, window=(start, end), cycles=end - start, cause=None,
+            record = dict(hang=not done, window=(end - cycles, end), cycles=cycles, cause=None,
                           outputs=None, digest=None, pending=False)
             if done:
                 model.step(1)
@@ -191,25 +188,16 @@ class SoftmaxRows(_BlockTarget):
     CLASSES = (("sums.S*", "accumulator"),)
 
     def _inputs(self):
-        from sim.golden.softmax import float_to_bf16
-        rng = np.random.default_rng(self.seed)
-        return np.asarray(float_to_bf16(rng.normal(0, 3.0, (self.rows, self.n)).ravel()),
-                          np.uint16).reshape(self.rows, self.n)
+        from sim.blocks import softmax_rows
+        return softmax_rows(self.rows, self.n, seed=self.seed)
 
     def setup(self, blk):
-        addr = blk.sim.mem_base
-        blk.mem.write(addr, self._inputs())
-        stride = 2 * self.n
-        return {"IN_ADDR": addr, "OUT_ADDR": addr, "LENGTH": {"ELEMS": self.n},
-                "ROWS": {"COUNT": self.rows}, "IN_STRIDE": stride, "OUT_STRIDE": stride,
-                "COMMAND": {"OP": 0, "ACC": 1, "DIV": 1}}
+        from sim.blocks import softmax_setup
+        return softmax_setup(blk, self._inputs())
 
     def _golden_rows(self, base):
-        from sim.golden.softmax import lane_offset, softmax_job
-        lanes = self.params["lanes"]
-        return [softmax_job(row, lanes=lanes, mode="accurate",
-                            offset=lane_offset(base + 2 * self.n * r, lanes, 2))["y"]
-                for r, row in enumerate(self._inputs())]
+        from sim.blocks import softmax_golden
+        return softmax_golden(self._inputs(), base, lanes=self.params["lanes"])
 
     def check(self, memory, base):
         got = memory[:self.rows * self.n].reshape(self.rows, self.n)
@@ -237,10 +225,8 @@ class LutSoftmaxRows(SoftmaxRows):
         return f"lut_softmax_{self.method}_{self.config}"
 
     def _golden_rows(self, base):
-        from hw.softex import lut_tables
         from sim.golden import lut_softmax
-        tables = lut_tables.METHOD_A if self.method == "a" else lut_tables.METHOD_B
-        gold = lut_softmax.method_a if self.method == "a" else lut_softmax.method_b
+        gold, tables = lut_softmax.method(self.method)
         return [gold(row, tables, out="bf16")["y"] for row in self._inputs()]
 
 

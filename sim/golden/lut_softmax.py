@@ -54,7 +54,7 @@ from hw.fp.format import BF16
 from hw.params import check_int
 from sim.golden import fp
 
-__all__ = ["INT_BITS", "ACC_EXTRA_BITS", "NAN16", "x_width", "rshr", "lead_index", "front_end",
+__all__ = ["method", "INT_BITS", "ACC_EXTRA_BITS", "NAN16", "x_width", "rshr", "lead_index", "front_end",
            "method_a", "method_b", "out_format", "table_bytes_a", "table_bytes_b"]
 
 #: Integer bits of the fixed-point input (|x| >= 2^12 saturates).
@@ -198,6 +198,17 @@ def method_b(x, tables, *, in_cast=None, out="q8", out_cast=None):
     p, k = lead_index(S, c)
     y8 = np.minimum(rshr(u * int(tables["comp"][k]), p + W - 8), 255)
     return _result(y8, fe, S, out, out_cast)
+
+
+def method(name):
+    """``(golden function, tables)`` of method ``name`` ("a" or "b"): :func:`method_a` with
+    ``hw.softex.lut_tables.METHOD_A``, or :func:`method_b` with ``METHOD_B``."""
+    from hw.softex import lut_tables
+    if name == "a":
+        return method_a, lut_tables.METHOD_A
+    if name == "b":
+        return method_b, lut_tables.METHOD_B
+    raise ValueError(f"method must be 'a' or 'b', got {name!r}")
 
 
 def table_bytes_a(tables):
