@@ -31,8 +31,14 @@ def _widen(bits16, af):
     return (bits16 << 16).astype(np.uint32) if af.width == 32 else bits16.astype(np.uint16)
 
 
-def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
-    """Z (bf16 bits, M x N) for X (M x K), W (K x N), Y (M x N; ignored by MATMUL)."""
+def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, unrounded=False):
+    """Z (bf16 bits, M x N) for X (M x K), W (K x N), Y (M x N; ignored by MATMUL).
+
+    ``unrounded``: return the accumulators before the final rounding instead (fp32 bits,
+    ``np.uint32``, with ``acc="fp32"``): what the array hands to its BF16 output converter, and
+    what the Flash-ABFT checker observes (:mod:`sim.golden.abft`)."""
+    if unrounded and acc != "fp32":
+        raise ValueError(f"unrounded accumulators exist with acc='fp32' only, got acc={acc!r}")
     af = ACC[acc]
     op = TensorOp(op)
     x = np.asarray(x, dtype=np.uint16)
@@ -64,6 +70,8 @@ def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
             mm = fp.compare(xk, wk, BF16)[elem]
             r = fp.fma(np.uint16(0x8000), np.uint16(0), _widen(mm, af), BF16, af)
         state = fp.compare(state, r, af)[red]
+    if unrounded:
+        return np.asarray(state, dtype=np.uint32)
     if af.width == 32:
         return fp.convert(state, FP32, BF16)
     return np.asarray(state, dtype=np.uint16)

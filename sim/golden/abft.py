@@ -1,0 +1,336 @@
+"""Bit-exact model of the Flash-ABFT checker's arithmetic: the checks of one attention head
+(docs/abft.md has the identities, which faults each check sees and the derivations).
+
+The checker never rounds. Every value it observes (the tensor unit's fp32 accumulators before
+their BF16 rounding, SoftEx's BF16 probabilities, their products with the encoded checksum
+vectors) is turned into a signed fixed-point integer ``trunc(value * 2^FRAC_BITS)`` and
+summed exactly, so a sum does not depend on the order in which the accelerators deliver its
+terms, and the only differences between two sides of an identity are the accelerators' own
+roundings (bounded below) and the truncations (one unit in the last place, LSB, per term).
+
+Per query row ``i`` of a tile (``s32``, ``qs32``, ``o32``: the fp32 accumulators of the qk,
+scale and pv jobs; ``p``: the BF16 probabilities; ``n`` = SEQ keys, ``d`` = HEAD_DIM)::
+
+    S   sum_k s_ik            against  sum_c qs_ic kbar_c        kbar = fl32(K^T 1), encoded
+    P   sum_k p_ik            against  1                         and 0 <= p_ik <= 1
+    O   sum_c o_ic            against  sum_k p_ik vbar_k         vbar = fl32(V 1), encoded
+    Q   sum_(i, c) qs_ic      against  2^-shift sum_(i, c) q_ic  (per tile, exact: no tolerance)
+
+and the written words: the BF16 words of O (the unit rounds ``o32`` itself, as the array does)
+summed plain, weighted by row and weighted by column (:class:`Signature`), against the same sums
+of O as read back at the end of the head (a single corrupted word is located by the weighted
+residual / the plain residual and corrected in place, :func:`locate`).
+
+Thresholds (in LSBs of 2^-FRAC_BITS), from the arithmetic of the tensor unit (an fp32 FMA chain
+of K terms: |fl - exact| <= gamma_K sum |terms|, gamma_K = K u / (1 - K u), u = 2^-24) and of
+the encoding (kbar, vbar rounded once to fp32: relative error <= 2^-23, double rounding
+included)::
+
+    tau_S,i = up(QA_i + d, gain_s) + ceil((RA_i + d) / 2^23) + n + d + 2
+    tau_O,i = up(PA_i + n, gain_o) + ceil((RA_i + n) / 2^23) + n + d + 2
+
+``QA_i`` = sum_c |qs_ic| and ``PA_i`` = sum_k p_ik (fixed point), ``RA_i`` = the sum of the
+absolute values of the products on the reference side, ``up(x, g)`` = x 2^g rounded up, and
+``gain_s`` / ``gain_o`` the smallest integers with 2^gain >= gamma_d max_c sum_k |k_kc| and
+gamma_n max_k sum_c |v_kc| (the encoder computes them from K and V). ``n + d`` bounds the
+truncations, ``+ 2`` the fp32 underflows and the rounding of the ceilings. ``tau_P`` comes from
+SoftEx's arithmetic (:func:`p_sum_bound`).
+"""
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.fp.format import BF16, FP32  # noqa: F401  (re-exported for callers)
+
+from . import fp
+
+__all__ = ["FRAC_BITS", "RANGE_BITS", "ONE", "CAUSES", "Encoding", "TileCheck", "Signature",
+           "to_fixed", "product_fixed", "encode", "gamma", "p_sum_bound", "tile_check",
+           "signature", "locate", "up_shift"]
+
+#: Fraction bits of the fixed-point sums.
+FRAC_BITS = 32
+#: Every observed term must satisfy |value| < 2^RANGE_BITS (else cause RANGE): the sums of up
+#: to 4096 terms then fit 64-bit accumulators.
+RANGE_BITS = 19
+#: 1.0 in fixed point.
+ONE = 1 << FRAC_BITS
+#: Unit roundoff of fp32 (RNE).
+U32 = 2.0 ** -24
+
+#: Error causes, by bit: which check failed.
+CAUSES = ("S_RESIDUAL", "P_SUM", "P_RANGE", "O_RESIDUAL", "Q_SUM", "RANGE", "S_SIGNATURE",
+          "O_SIGNATURE")
+
+
+def _place(sign, sig, exp, special):
+    """trunc(+-sig 2^exp 2^FRAC_BITS) as int64 and the out-of-range flags (``special``: NaN,
+    infinity; or |value| >= 2^RANGE_BITS). ``sig`` < 2^40."""
+    sig = np.asarray(sig, dtype=np.int64)
+    exp = np.asarray(exp, dtype=np.int64)
+    bits = fp._bitlen(sig)
+    bad = np.asarray(special, dtype=bool) | ((sig != 0) & (bits + exp > RANGE_BITS))
+    shift = exp + FRAC_BITS
+    left = np.where(bad, 0, np.clip(shift, 0, 62))
+    right = np.clip(-shift, 0, 63)
+    mag = np.where(shift >= 0, sig << left, sig >> right)
+    mag = np.where(bad, 0, mag)
+    return np.where(np.asarray(sign) == 1, -mag, mag).astype(np.int64), bad
+
+
+def to_fixed(bits, fmt):
+    """``(fixed, out_of_range)`` of bit patterns in ``fmt`` (BF16 or FP32): int64
+    trunc(x 2^FRAC_BITS) (toward zero) and a bool array (NaN, infinity, |x| >= 2^RANGE_BITS;
+    their fixed value is 0)."""
+    sign, sig, exp, cls = fp.decode(bits, fmt)
+    return _place(sign, sig, exp, cls >= fp.INF)
+
+
+def product_fixed(a, b, a_fmt=BF16, b_fmt=FP32):
+    """``(fixed, out_of_range)`` of the exact products a * b (a BF16, b fp32 bit patterns: an
+    8 x 24-bit significand product), truncated as :func:`to_fixed`."""
+    sa, ma, ea, ca = fp.decode(a, a_fmt)
+    sb, mb, eb, cb = fp.decode(b, b_fmt)
+    special = (ca >= fp.INF) | (cb >= fp.INF)
+    return _place(sa ^ sb, np.where(special, 0, ma * mb), ea + eb, special)
+
+
+def gamma(n):
+    """gamma_n = n u / (1 - n u): the relative bound of an fp32 chain of n roundings."""
+    return n * U32 / (1 - n * U32)
+
+
+def _gain(bound):
+    """The smallest integer g with 2^g >= ``bound`` (> 0)."""
+    if bound <= 0:
+        return -FRAC_BITS - 8
+    g = math.frexp(bound)[1]          # bound < 2^g
+    return g - 1 if math.ldexp(1.0, g - 1) >= bound else g
+
+
+def up_shift(x, g):
+    """x 2^g rounded up, for non-negative Python ints ``x``."""
+    return x << g if g >= 0 else -((-x) >> -g)
+
+
+def _bf16_float(bits):
+    return (np.asarray(bits, np.uint32) << 16).view(np.float32).astype(np.float64)
+
+
+def _exact_sum_fp32(values):
+    """fp32 bits of the correctly rounded fsum of float64 ``values`` (within 2^-23 relative of
+    the exact sum: fsum rounds once to float64, the cast to float32 once more)."""
+    return np.float32(math.fsum(values)).view(np.uint32)
+
+
+@dataclass(frozen=True)
+class Encoding:
+    """The checksums of a head's inputs, made where the inputs are made (the host, or the layer
+    that wrote Q, K, V), before the accelerators touch them.
+
+    Members
+    -------
+    kbar : np.ndarray
+        fp32 bits, ``head_dim``: column sums of K (K^T times ones), rounded once.
+    vbar : np.ndarray
+        fp32 bits, ``seq``: row sums of V, rounded once.
+    gain_s, gain_o : int
+        The threshold gains (module docstring).
+    qsum : tuple of int
+        Per query tile, sum over its rows and columns of trunc(q 2^-shift 2^FRAC_BITS).
+    """
+
+    kbar: np.ndarray
+    vbar: np.ndarray
+    gain_s: int
+    gain_o: int
+    qsum: tuple
+
+
+def encode(q, k, v, *, block_q, shift):
+    """:class:`Encoding` of BF16 inputs ``q``, ``k``, ``v`` (seq x head_dim bit patterns) for
+    query tiles of ``block_q`` rows and the scale 2^-``shift``."""
+    q, k, v = (np.asarray(x, np.uint16) for x in (q, k, v))
+    seq, d = k.shape
+    kf, vf = _bf16_float(k), _bf16_float(v)
+    kbar = np.array([_exact_sum_fp32(kf[:, c]) for c in range(d)], dtype=np.uint32)
+    vbar = np.array([_exact_sum_fp32(vf[j]) for j in range(seq)], dtype=np.uint32)
+    # max over columns of sum |k| and over keys of sum |v|, rounded up (fsum, then 1 + 2^-50)
+    kabs = max(math.fsum(np.abs(kf[:, c])) for c in range(d)) * (1 + 2.0 ** -50)
+    vabs = max(math.fsum(np.abs(vf[j])) for j in range(seq)) * (1 + 2.0 ** -50)
+    qs_sign, qs_sig, qs_exp, qs_cls = fp.decode(q, BF16)
+    qfix, _ = _place(qs_sign, qs_sig, qs_exp - shift, qs_cls >= fp.INF)
+    qsum = tuple(int(qfix[r:r + block_q].sum()) for r in range(0, q.shape[0], block_q))
+    return Encoding(kbar=kbar, vbar=vbar, gain_s=_gain(gamma(d) * kabs),
+                    gain_o=_gain(gamma(seq) * vabs), qsum=qsum)
+
+
+def p_sum_bound(n):
+    """tau_P (LSBs): how far a fault-free SoftEx row of ``n`` probabilities (expp engine,
+    accurate mode, docs/softmax.md) can sum from 1, plus the truncations.
+
+    y_j = bf16(e_j r) with e_j = expp(bf16(x_j - m)), r = fl(c(m) fl(1/D)) and D the fp32 sum of
+    the terms e'_j c(m'_j) 2^(K(m'_j) - K(m)), e'_j = expp(bf16(x_j - m'_j)) with the running
+    maximum m'_j <= m. So sum_j y_j = sum_j e_j c / D (1 + rho) with
+      |rho| <= 2^-8 (output rounding, BF16 u)
+             + 2^-21 (reciprocal, within 2^-22, and its product with c)
+             + gamma_n (D's fp32 sums) + 2.2 2^-23 (c(m), 1.1 fp32 ulp, on both sides)
+    and sum_j e_j c / D = sum_j p_j (1 + delta_j), where numerator and denominator term differ
+    only by their arguments' roundings (|bf16(t) - t| <= 2^-8 |t|) and expp's errors (at most
+    0.562 BF16 ulp = 0.562 2^-7 relative each, docs/expp.md, all negative inputs):
+      sum_j p_j |delta_j| <= 2 (0.562 2^-7) + 2^-8 sum_j p_j (|x_j - m| + |x_j - m'_j|)
+                          <= 2 (0.562 2^-7) + 2^-8 2 ln(n) 1.1
+    since |x_j - m'_j| <= |x_j - m| and sum_j p_j (m - x_j) = H(p) - ln D <= ln n for the exact
+    softmax (1.1: SoftEx's p within 10 % of it). Products of the (1 + .) factors are expanded
+    exactly; n 2^-FRAC_BITS covers the truncation of the n terms."""
+    rho = 2.0 ** -8 + 2.0 ** -21 + gamma(n) + 2.2 * 2.0 ** -23
+    delta = 2 * 0.562 * 2.0 ** -7 + 2.0 ** -8 * 2 * math.log(max(n, 1)) * 1.1
+    tau = (1 + rho) * (1 + delta) - 1
+    return math.ceil(tau * ONE) + n + 1
+
+
+@dataclass(frozen=True)
+class Signature:
+    """Sums of BF16 words (as unsigned 16-bit integers) modulo 2^32: ``plain`` = sum w,
+    ``row`` = sum i w, ``col`` = sum c w (``i``: row of the head, ``c``: column)."""
+
+    plain: int
+    row: int
+    col: int
+
+    def __sub__(self, other):
+        return Signature(*(((a - b + (1 << 31)) % (1 << 32)) - (1 << 31)
+                           for a, b in zip(self.astuple(), other.astuple())))
+
+    def astuple(self):
+        return (self.plain, self.row, self.col)
+
+
+def signature(words, row0=0):
+    """:class:`Signature` of a block of BF16 words (rows x cols), its first row being row
+    ``row0`` of the head."""
+    w = np.asarray(words, np.uint16).astype(np.int64)
+    rows = np.arange(row0, row0 + w.shape[0], dtype=np.int64)[:, None]
+    cols = np.arange(w.shape[1], dtype=np.int64)[None, :]
+    mask = (1 << 32) - 1
+    return Signature(int(w.sum()) & mask, int((rows * w).sum()) & mask,
+                     int((cols * w).sum()) & mask)
+
+
+def locate(expected, got, rows, cols):
+    """Where a single corrupted word is: ``(row, col, delta)`` with delta = got word - expected
+    word, from the residual of two :class:`Signature` (position = weighted residual / plain
+    residual), or None when the residuals are not those of one word inside ``rows`` x
+    ``cols`` (several words, or a corrupted signature)."""
+    r = got - expected
+    if r.plain == 0 or abs(r.plain) >= 1 << 16:
+        return None
+    if r.row % r.plain or r.col % r.plain:
+        return None
+    row, col = r.row // r.plain, r.col // r.plain
+    if not (0 <= row < rows and 0 <= col < cols):
+        return None
+    return row, col, r.plain
+
+
+@dataclass(frozen=True)
+class TileCheck:
+    """The checker's view of one query tile (every array per row of the tile, Python ints).
+
+    Members
+    -------
+    residual_s, tau_s, residual_o, tau_o : tuple of int
+        Residuals (observed - reference) and thresholds of the S and O identities.
+    p_sum : tuple of int
+        sum_k p_ik (fixed point); the P check is |p_sum - ONE| <= tau_p.
+    tau_p : int
+    q_residual : int
+        sum of qs minus the encoded q sum (exact: any non-zero value fails).
+    p_range_rows : tuple of bool
+        Rows with a probability outside [+0, 1].
+    range_rows : tuple of bool
+        Rows with a value outside the fixed-point range (or NaN, infinity).
+    o_signature : Signature
+        Of the O words the tile wrote (its rows ``row0``..).
+    causes : int
+        Bit i set when check ``CAUSES[i]`` failed in some row (S_SIGNATURE: the score words
+        SoftEx read differ from those the tensor unit wrote; O_SIGNATURE is the scrub's).
+    """
+
+    residual_s: tuple
+    tau_s: tuple
+    residual_o: tuple
+    tau_o: tuple
+    p_sum: tuple
+    tau_p: int
+    q_residual: int
+    p_range_rows: tuple
+    range_rows: tuple
+    o_signature: Signature
+    causes: int
+
+    @property
+    def failed(self):
+        return self.causes != 0
+
+    def margins(self):
+        """Largest |residual| / threshold of the S, P and O checks over the rows (a fault-free
+        tile has all three below 1)."""
+        def worst(res, tau):
+            return max((abs(r) / t for r, t in zip(res, tau)), default=0.0)
+        return dict(s=worst(self.residual_s, self.tau_s), o=worst(self.residual_o, self.tau_o),
+                    p=max((abs(p - ONE) / self.tau_p for p in self.p_sum), default=0.0))
+
+
+def _row_sums(fixed):
+    return [int(x) for x in np.asarray(fixed, np.int64).sum(axis=1)]
+
+
+def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None):
+    """:class:`TileCheck` of query tile ``tile`` (rows ``row0``..) from what the checker
+    observes: ``qs32`` (rows x d), ``s32`` (rows x n), ``o32`` (rows x d) fp32 accumulator
+    bits, ``p`` (rows x n) BF16 probabilities as SoftEx writes them and ``s_read`` the score
+    words as SoftEx reads them (default: as the tensor unit wrote them, bf16(s32))."""
+    qs32, s32, o32 = (np.asarray(x, np.uint32) for x in (qs32, s32, o32))
+    p = np.asarray(p, np.uint16)
+    rows, d = qs32.shape
+    n = s32.shape[1]
+    qs16 = fp.convert(qs32, FP32, BF16)          # the words the scale job writes
+    sf, s_bad = to_fixed(s32, FP32)
+    qf, q_bad = to_fixed(qs32, FP32)
+    ref_s, rs_bad = product_fixed(qs16, enc.kbar[None, :])
+    pf, p_bad = to_fixed(p, BF16)
+    ref_o, ro_bad = product_fixed(p, enc.vbar[None, :])
+    of, o_bad = to_fixed(o32, FP32)
+    range_rows = tuple(bool(x) for x in (s_bad.any(1) | q_bad.any(1) | rs_bad.any(1)
+                                         | p_bad.any(1) | ro_bad.any(1) | o_bad.any(1)))
+    p_range_rows = tuple(bool(x) for x in (p > 0x3F80).any(1))
+    QA, RAs = _row_sums(np.abs(qf)), _row_sums(np.abs(ref_s))
+    PA, RAo = _row_sums(pf), _row_sums(np.abs(ref_o))
+    res_s = [a - b for a, b in zip(_row_sums(sf), _row_sums(ref_s))]
+    res_o = [a - b for a, b in zip(_row_sums(of), _row_sums(ref_o))]
+    tau_s = [up_shift(qa + d, enc.gain_s) + -(-(ra + d) >> 23) + n + d + 2
+             for qa, ra in zip(QA, RAs)]
+    tau_o = [up_shift(max(pa, 0) + n, enc.gain_o) + -(-(ra + n) >> 23) + n + d + 2
+             for pa, ra in zip(PA, RAo)]
+    tau_p = p_sum_bound(n)
+    q_res = int(qf.sum()) - enc.qsum[tile]
+    s16 = fp.convert(s32, FP32, BF16)
+    s_read = s16 if s_read is None else np.asarray(s_read, np.uint16)
+    s_sig = (int(s_read.astype(np.int64).sum()) - int(s16.astype(np.int64).sum())) % (1 << 32)
+    bits = [any(abs(r) > t for r, t in zip(res_s, tau_s)),
+            any(abs(x - ONE) > tau_p for x in PA),
+            any(p_range_rows),
+            any(abs(r) > t for r, t in zip(res_o, tau_o)),
+            q_res != 0,
+            any(range_rows),
+            s_sig != 0,
+            False]
+    causes = sum(1 << i for i, b in enumerate(bits) if b)
+    o16 = fp.convert(o32, FP32, BF16)
+    return TileCheck(residual_s=tuple(res_s), tau_s=tuple(tau_s), residual_o=tuple(res_o),
+                     tau_o=tuple(tau_o), p_sum=tuple(PA), tau_p=tau_p, q_residual=q_res,
+                     p_range_rows=p_range_rows, range_rows=range_rows,
+                     o_signature=signature(o16, row0), causes=causes)

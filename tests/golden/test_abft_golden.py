@@ -1,0 +1,176 @@
+"""The Flash-ABFT checker's arithmetic (sim/golden/abft.py) against exact rational arithmetic,
+and its checks on fault-free and planted-fault heads (sim/abft.py)."""
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from sim.abft import ModelFault, check_head, head_trace, random_head, HEAD_KINDS
+from sim.attention import AttentionShape, attention_inputs
+from sim.golden import abft
+
+F = abft.FRAC_BITS
+
+
+def _value(bits, width):
+    """Exact value of a BF16 (16) / fp32 (32) pattern (None for NaN / inf)."""
+    bits = int(bits)
+    frac_bits, bias = (7, 127) if width == 16 else (23, 127)
+    sign = bits >> (width - 1)
+    e = (bits >> frac_bits) & 0xFF
+    m = bits & ((1 << frac_bits) - 1)
+    if e == 0xFF:
+        return None
+    v = Fraction(m if e == 0 else m | (1 << frac_bits)) * Fraction(2) ** (
+        (1 if e == 0 else e) - bias - frac_bits)
+    return -v if sign else v
+
+
+def _trunc_fixed(v):
+    """(fixed, out of range) the checker must give for exact value ``v``."""
+    if v is None or abs(v) >= 2 ** abft.RANGE_BITS:
+        return 0, True
+    x = v * 2 ** F
+    return (math.floor(x) if x >= 0 else -math.floor(-x)), False
+
+
+def test_to_fixed_every_bf16():
+    bits = np.arange(1 << 16, dtype=np.uint16)
+    fixed, bad = abft.to_fixed(bits, abft.BF16)
+    for b in range(1 << 16):
+        want = _trunc_fixed(_value(b, 16))
+        assert (int(fixed[b]), bool(bad[b])) == want, hex(b)
+
+
+def test_to_fixed_fp32_random_and_edges():
+    rng = np.random.default_rng(1)
+    bits = np.concatenate([rng.integers(0, 1 << 32, 20000, dtype=np.uint64),
+                           [0, 1, 0x0080_0000, 0x7F7F_FFFF, 0x7F80_0000, 0x7FC0_0000,
+                            0x8000_0001, 0x4900_0000, 0x48FF_FFFF, 0xC8FF_FFFF, 0x2F80_0000,
+                            0x2F7F_FFFF, 0xAF80_0001]]).astype(np.uint32)
+    # bias toward the interesting exponents (around the fixed-point window)
+    bits[:10000] = (bits[:10000] & 0x807F_FFFF) | (rng.integers(80, 150, 10000) << 23).astype(
+        np.uint32)
+    fixed, bad = abft.to_fixed(bits, abft.FP32)
+    for b, x, o in zip(bits, fixed, bad):
+        assert (int(x), bool(o)) == _trunc_fixed(_value(b, 32)), hex(int(b))
+
+
+def test_product_fixed_against_fractions():
+    rng = np.random.default_rng(2)
+    a = rng.integers(0, 1 << 16, 20000).astype(np.uint16)
+    b = rng.integers(0, 1 << 32, 20000, dtype=np.uint64).astype(np.uint32)
+    a[:15000] = (a[:15000] & 0x807F) | (rng.integers(100, 150, 15000) << 7).astype(np.uint16)
+    b[:15000] = (b[:15000] & 0x807F_FFFF) | (rng.integers(100, 150, 15000) << 23).astype(
+        np.uint32)
+    fixed, bad = abft.product_fixed(a, b)
+    for x, y, f, o in zip(a, b, fixed, bad):
+        va, vb = _value(x, 16), _value(y, 32)
+        want = _trunc_fixed(None if va is None or vb is None else va * vb)
+        assert (int(f), bool(o)) == want, (hex(int(x)), hex(int(y)))
+
+
+def test_encoding_is_within_its_bounds():
+    shape = AttentionShape(32, 4, 12, 16, align=8)
+    q, k, v = attention_inputs(shape, seed=3)
+    enc = abft.encode(q, k, v, block_q=shape.block_q, shift=shape.shift)
+    kv = [[_value(x, 16) for x in row] for row in np.asarray(k)]
+    vv = [[_value(x, 16) for x in row] for row in np.asarray(v)]
+    for c in range(shape.head_dim):
+        exact = sum(kv[j][c] for j in range(shape.seq))
+        assert abs(_value(enc.kbar[c], 32) - exact) <= abs(exact) * Fraction(1, 2 ** 23)
+    for j in range(shape.seq):
+        exact = sum(vv[j])
+        assert abs(_value(enc.vbar[j], 32) - exact) <= abs(exact) * Fraction(1, 2 ** 23)
+    kabs = max(sum(abs(kv[j][c]) for j in range(shape.seq)) for c in range(shape.head_dim))
+    bound = Fraction(abft.gamma(shape.head_dim)) * kabs
+    assert Fraction(2) ** enc.gain_s >= bound > Fraction(2) ** (enc.gain_s - 1)
+    qsum = sum(_trunc_fixed(_value(x, 16) / 2 ** shape.shift)[0]
+               for x in np.asarray(q)[:shape.block_q].ravel())
+    assert enc.qsum[0] == qsum
+
+
+def test_up_shift_rounds_up():
+    for x in (0, 1, 5, 1023, 1024, 1 << 40):
+        for g in (-12, -1, 0, 3):
+            assert abft.up_shift(x, g) == math.ceil(Fraction(x) * Fraction(2) ** g)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_locate_one_word(seed):
+    rng = np.random.default_rng(seed)
+    words = rng.integers(0, 1 << 16, (24, 16)).astype(np.uint16)
+    expected = abft.signature(words)
+    r, c, bit = rng.integers(24), rng.integers(16), rng.integers(16)
+    bad = words.copy()
+    bad[r, c] ^= np.uint16(1 << bit)
+    assert abft.locate(expected, abft.signature(bad), 24, 16) == (
+        r, c, int(bad[r, c]) - int(words[r, c]))
+
+
+def test_locate_refuses_two_words():
+    words = np.arange(64, dtype=np.uint16).reshape(8, 8) * 97
+    bad = words.copy()
+    bad[1, 2] ^= 0x10
+    bad[5, 7] ^= 0x400
+    assert abft.locate(abft.signature(words), abft.signature(bad), 8, 8) is None
+
+
+TINY = AttentionShape(32, 4, 12, 16, align=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_head():
+    q, k, v = attention_inputs(TINY, seed=5)
+    enc = abft.encode(q, k, v, block_q=TINY.block_q, shift=TINY.shift)
+    return q, k, v, enc, head_trace(TINY, q, k, v, lanes=4)
+
+
+def test_fault_free_head_passes(tiny_head):
+    q, k, v, enc, trace = tiny_head
+    verdict = check_head(TINY, enc, trace)
+    assert verdict["causes"] == 0 and verdict["located"] is None
+    for tile in verdict["tiles"]:
+        assert max(tile.margins().values()) < 1
+
+
+def _cause(name):
+    return 1 << abft.CAUSES.index(name)
+
+
+@pytest.mark.parametrize("stage, index, bit, cause", [
+    ("q", 5, 14, "Q_SUM"),             # exponent bit of a Q element: exact check
+    ("q", 5, 0, "Q_SUM"),              # even its last mantissa bit
+    ("qs32", 3, 27, "Q_SUM"),
+    ("qs", 2, 13, "S_RESIDUAL"),       # Qs in memory: the scores use it, the reference not
+    ("k", 40, 14, "S_RESIDUAL"),
+    ("s32", 17, 28, "S_RESIDUAL"),
+    ("s32", 17, 18, "S_RESIDUAL"),     # a mantissa bit above BF16's: 2 ulp of the score
+    ("s", 9, 3, "S_SIGNATURE"),        # a score word between the tensor unit and SoftEx
+    ("p_out", 20, 14, "P_RANGE"),     # an exponent flip of a probability: above 1
+    ("p", 20, 6, "O_RESIDUAL"),        # P in memory: O uses it, the reference not
+    ("v", 7, 12, "O_RESIDUAL"),
+    ("o32", 1, 22, "O_RESIDUAL"),
+    ("o", 10, 1, "O_SIGNATURE"),
+])
+def test_planted_model_faults_are_detected(tiny_head, stage, index, bit, cause):
+    q, k, v, enc, trace = tiny_head
+    faulty = head_trace(TINY, q, k, v, lanes=4, faults=[ModelFault(stage, 1, index, bit)])
+    assert not np.array_equal(faulty.o, trace.o) or stage in ("s32",)
+    verdict = check_head(TINY, enc, faulty)
+    assert verdict["causes"] & _cause(cause), (stage, verdict["causes"])
+    if stage == "o":
+        assert verdict["located"] is not None
+        row, col, delta = verdict["located"]
+        assert int(faulty.o[row, col]) - delta == int(trace.o[row, col])
+
+
+@pytest.mark.parametrize("kind", sorted(HEAD_KINDS))
+def test_random_heads_of_every_kind_pass(kind):
+    rng = np.random.default_rng(abs(hash(kind)) % 1000)
+    q, k, v = random_head(rng, kind, TINY)
+    enc = abft.encode(q, k, v, block_q=TINY.block_q, shift=TINY.shift)
+    verdict = check_head(TINY, enc, head_trace(TINY, q, k, v, lanes=4))
+    assert verdict["causes"] == 0, kind
