@@ -22,7 +22,7 @@ from .golden import abft, fp
 from .golden.gemm import gemm
 from .golden.softmax import float_to_bf16, lane_offset, softmax_job
 
-__all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head",
+__all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head", "model_campaign",
            "HEAD_KINDS"]
 
 #: Where a model fault lands, in data-flow order, and what it stands for.
@@ -30,13 +30,13 @@ STAGES = {
     "q": "an element of Q in the scratchpad, before the tile's scale job reads it",
     "qs32": "an accumulator of the scale job (tensor datapath)",
     "qs": "a word of Qs in the scratchpad, between the scale and qk jobs",
-    "k": "an element of K^T in the scratchpad, before the tile's qk jobs read it",
+    "k": "an element of K^T in the scratchpad, before the tile's qk jobs read it (and later tiles')",
     "s32": "an accumulator of a qk job (tensor datapath)",
     "s": "a score word in the scratchpad, between the qk jobs and SoftEx",
-    "state": "a SoftEx state slot word (m or D) between two chunks of a row",
-    "p_out": "a probability SoftEx computes (SoftEx datapath, before its write)",
+    "state": "a SoftEx state slot word (m or D) between two chunks of a row (run A or B)",
+    "p_out": "a probability SoftEx computes (SoftEx datapath, before its write; run A or B)",
     "p": "a probability word in the scratchpad, between SoftEx and the pv job",
-    "v": "an element of V in the scratchpad, before the tile's pv job reads it",
+    "v": "an element of V in the scratchpad, before the tile's pv job reads it (and later tiles')",
     "o32": "an accumulator of the pv job (tensor datapath)",
     "o": "a word of O in the scratchpad after the pv job wrote it",
 }
@@ -45,12 +45,14 @@ STAGES = {
 @dataclass(frozen=True)
 class ModelFault:
     """Bit ``bit`` of element ``index`` (flat, within the stage's array of tile ``tile``; taken
-    modulo its size) of ``stage`` inverted."""
+    modulo its size) of ``stage`` inverted; for the SoftEx stages in ``run`` 0 (A, whose
+    probabilities the pv job uses) or 1 (B, the repeat)."""
 
     stage: str
     tile: int
     index: int
     bit: int
+    run: int = 0
 
     def __post_init__(self):
         if self.stage not in STAGES:
@@ -74,17 +76,21 @@ class HeadTrace:
     tiles: list
 
 
-def head_trace(shape, q, k, v, *, lanes, sbuf_addr=0, pipeline=True, faults=()):
+def head_trace(shape, q, k, v, *, lanes, sbuf_addr=0, pipeline=True, faults=(), golden=None):
     """:class:`HeadTrace` of the head ``shape`` on BF16 ``q``, ``k``, ``v`` with SoftEx of
     ``lanes`` lanes (score buffer at ``sbuf_addr``, doubled when ``pipeline``), with the
-    :class:`ModelFault` ``faults`` applied."""
+    :class:`ModelFault` ``faults`` applied. A fault in an input (``q``, ``k``, ``v``) stays in
+    the scratchpad: it reaches its tile and, for K and V, every later one. ``golden``: the
+    fault-free trace of the same head, whose tiles no fault reaches are reused."""
     by_stage = {}
     for f in faults:
         by_stage.setdefault((f.stage, f.tile), []).append(f)
+    first = min((f.tile for f in faults), default=None)
 
-    def hit(stage, tile, array, width):
+    def hit(stage, tile, array, width, run=0):
         for f in by_stage.get((stage, tile), ()):
-            array = _flip(array, f, width)
+            if f.run == run:
+                array = _flip(array, f, width)
         return array
 
     ident = scaled_identity(shape)
@@ -97,24 +103,38 @@ def head_trace(shape, q, k, v, *, lanes, sbuf_addr=0, pipeline=True, faults=()):
     tiles = []
     for t, q0 in enumerate(range(0, n, bq)):
         rows = min(bq, n - q0)
+        kt = hit("k", t, kt, 16)                 # a memory flip: every later tile sees it
+        v = hit("v", t, v, 16)
+        reached = first is not None and (t == first or (t > first and any(
+            f.stage in ("k", "v") for f in faults)))
+        if golden is not None and not reached:
+            tiles.append(golden.tiles[t])
+            o[q0:q0 + rows] = golden.o[q0:q0 + rows]
+            continue
         base = sbuf_addr + (t % 2 if pipeline else 0) * bq * stride
         q_in = hit("q", t, q[q0:q0 + rows], 16)
         qs32 = hit("qs32", t, gemm(q_in, ident, op=TensorOp.MATMUL, unrounded=True), 32)
-        qs_written = fp.convert(qs32, FP32, BF16)
-        qs_used = hit("qs", t, qs_written, 16)
-        kt_used = hit("k", t, kt, 16)
-        s32 = np.concatenate([gemm(qs_used, kt_used[:, c * bk:(c + 1) * bk], unrounded=True)
+        qs_used = hit("qs", t, fp.convert(qs32, FP32, BF16), 16)
+        s32 = np.concatenate([gemm(qs_used, kt[:, c * bk:(c + 1) * bk], unrounded=True)
                               for c in range(nch)], axis=1)
         s32 = hit("s32", t, s32, 32)
         s_read = hit("s", t, fp.convert(s32, FP32, BF16), 16)
-        p_out = _softmax_tile(s_read, lanes, base, stride, nch, bk,
-                              lambda st: hit("state", t, st, 16))
-        p_out = hit("p_out", t, p_out, 16)
+        runs = []
+        for run in (0, 1):                       # SoftEx's run A (used) and its repeat B
+            if run and not any(f.run == 1 for key in (("state", t), ("p_out", t))
+                               for f in by_stage.get(key, ())):
+                if not any(by_stage.get(key) for key in (("state", t), ("p_out", t))):
+                    runs.append(runs[0])         # no SoftEx fault: the repeat is run A
+                    break
+            p_run = _softmax_tile(s_read, lanes, base, stride, nch, bk,
+                                  lambda st, run=run: hit("state", t, st, 16, run))
+            runs.append(hit("p_out", t, p_run, 16, run))
+        p_out, p_repeat = runs
         p_used = hit("p", t, p_out, 16)
-        v_used = hit("v", t, v, 16)
-        o32 = hit("o32", t, gemm(p_used, v_used, unrounded=True), 32)
+        o32 = hit("o32", t, gemm(p_used, v, unrounded=True), 32)
         o[q0:q0 + rows] = fp.convert(o32, FP32, BF16)
-        tiles.append(dict(row0=q0, qs32=qs32, s32=s32, s_read=s_read, p=p_out, o32=o32))
+        tiles.append(dict(row0=q0, qs32=qs32, s32=s32, s_read=s_read, p=p_out,
+                          p_repeat=p_repeat, o32=o32))
     for t in range(len(tiles)):
         o = hit("o", t, o, 16)
     return HeadTrace(o=o, tiles=tiles)
@@ -157,7 +177,8 @@ def check_head(shape, enc, trace):
     from the words the pv jobs wrote), located=(row, col, delta) of a single corrupted O word
     or None)."""
     checks = [abft.tile_check(enc, t, tr["row0"], tr["qs32"], tr["s32"], tr["p"], tr["o32"],
-                              s_read=tr["s_read"]) for t, tr in enumerate(trace.tiles)]
+                              s_read=tr["s_read"], p_repeat=tr["p_repeat"])
+              for t, tr in enumerate(trace.tiles)]
     written = np.concatenate([fp.convert(tr["o32"], FP32, BF16) for tr in trace.tiles])
     expected = abft.signature(written)
     got = abft.signature(trace.o)
@@ -216,3 +237,40 @@ def random_head(rng, kind, shape):
     elif kind != "normal":
         raise ValueError(f"kind must be one of {', '.join(HEAD_KINDS)}, got {kind!r}")
     return bf(q), bf(k), bf(v)
+
+
+def _stage_width(stage):
+    return 32 if stage.endswith("32") else 16
+
+
+def model_campaign(shape, q, k, v, *, lanes, runs, seed, stages=tuple(STAGES), progress=None):
+    """``runs`` single-bit model faults (stage uniform over ``stages``, tile, element and bit
+    uniform; drawn from ``seed``) on one head: a list of dicts (stage, tile, index, bit,
+    outcome = masked / sdc-tolerable / sdc-critical against the fault-free O, causes of the full
+    checker, ``output_only``: whether the output identity alone (O_RESIDUAL) fires,
+    ``located``: a single O word located by the signatures)."""
+    from .faults.outcomes import TOLERANCE_ULP, bf16_errors
+    enc = abft.encode(q, k, v, block_q=shape.block_q, shift=shape.shift)
+    golden = head_trace(shape, q, k, v, lanes=lanes)
+    if check_head(shape, enc, golden)["causes"]:
+        raise AssertionError("the fault-free head fails a check")
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(runs):
+        stage = stages[rng.integers(len(stages))]
+        fault = ModelFault(stage, int(rng.integers(shape.tiles)), int(rng.integers(1 << 30)),
+                           int(rng.integers(_stage_width(stage))), int(rng.integers(2)))
+        trace = head_trace(shape, q, k, v, lanes=lanes, faults=[fault], golden=golden)
+        verdict = check_head(shape, enc, trace)
+        _, ulp = bf16_errors(golden.o, trace.o)
+        outcome = ("masked" if ulp == 0 else
+                   "sdc-tolerable" if ulp <= TOLERANCE_ULP else "sdc-critical")
+        out.append(dict(stage=stage, tile=fault.tile, index=fault.index, bit=fault.bit,
+                        run=fault.run,
+                        outcome=outcome, causes=verdict["causes"],
+                        output_only=bool(verdict["causes"]
+                                         & (1 << abft.CAUSES.index("O_RESIDUAL"))),
+                        located=verdict["located"] is not None))
+        if progress:
+            progress()
+    return out

@@ -51,6 +51,9 @@ class TensorArray(wiring.Component):
     ----------
     geometry : :class:`~hw.tensor.geometry.TensorGeometry`
         Array geometry and accumulation format.
+    tap : :class:`bool`
+        Add the output ``z_acc`` (for the Flash-ABFT checker); without it the array is
+        unchanged.
 
     Members
     -------
@@ -80,17 +83,21 @@ class TensorArray(wiring.Component):
         Its column.
     z : :py:`Out(L * 16)`
         Its values, rounded to BF16, row ``i`` at bits ``16 * i``.
+    z_acc : :py:`Out(L * acc_width)`
+        (``tap`` only) The values of ``z`` before their rounding, row ``i`` at bits
+        ``i * acc_width``.
     busy : :py:`Out(1)`
         A valid slot is in the array.
     flush : :py:`In(1)`
         Empty the array (new job / soft clear).
     """
 
-    def __init__(self, geometry):
+    def __init__(self, geometry, *, tap=False):
         g = self.g = geometry
         L, H, D = g.L, g.H, g.D
+        self.tap = bool(tap)
         self.column_width = max(1, (D - 1).bit_length())
-        super().__init__({
+        members = {
             "advance": In(1),
             "i_valid": In(1),
             "i_c": In(self.column_width),
@@ -107,7 +114,10 @@ class TensorArray(wiring.Component):
             "z": Out(L * 16),
             "busy": Out(1),
             "flush": In(1),
-        })
+        }
+        if self.tap:
+            members["z_acc"] = Out(L * g.acc_width)
+        super().__init__(members)
 
     def _ce(self, m, j, i, x, w, acc, pad, name):
         """One CE: returns its registered output (acc format)."""
@@ -235,6 +245,8 @@ class TensorArray(wiring.Component):
             for j in range(H):
                 acc = self._ce(m, j, i, x_values[i][j], w_values[j], acc, pads[j], f"ce{i}_{j}")
             m.d.comb += feedback.eq(acc)
+            if self.tap:
+                m.d.comb += self.z_acc[i * acc_width:(i + 1) * acc_width].eq(acc)
             if to_bf16 is not None:
                 to_bf16_operands = Signal(to_bf16.operand_layout, name=f"cvt{i}_ops")
                 m.d.comb += to_bf16_operands.x.eq(acc)

@@ -27,6 +27,7 @@ from .geometry import TensorGeometry
 from .regmap import DIM_BITS, tensor_map
 from .scheduler import TensorScheduler
 from .streamer import TensorStreamer
+from .tap import CheckTap, tap_layout
 
 __all__ = ["TensorUnit"]
 
@@ -56,6 +57,9 @@ class TensorUnit(wiring.Component):
     cfg_addr_width : :class:`int` or :py:`None`
         Width of the register-file bus (default: the smallest spanning the map); a cluster
         slot passes its window so that offsets beyond the map miss.
+    check_tap : :class:`bool`
+        Add the output ``tap`` for the Flash-ABFT checker (:mod:`hw.tensor.tap`); without it
+        the unit's Verilog is unchanged.
 
     Members
     -------
@@ -65,10 +69,14 @@ class TensorUnit(wiring.Component):
         The memory master, one beat of ``D`` BF16 values.
     done_event : :py:`Out(1)`
         One-cycle pulse for every finished job.
+    tap : :py:`Out(tap_layout(...))`
+        (``check_tap`` only) Every finished output column before its rounding
+        (:class:`~hw.tensor.tap.CheckTap`).
     """
 
     def __init__(self, rows=4, cols=4, pipes=3, acc="fp32", *, n_contexts=2, addr_width=32,
-                 mem_base=0, mem_size=1 << 20, max_dim=4096, w_depth=4, cfg_addr_width=None):
+                 mem_base=0, mem_size=1 << 20, max_dim=4096, w_depth=4, cfg_addr_width=None,
+                 check_tap=False):
         self.g = TensorGeometry(rows, cols, pipes, acc)
         self.addr_width = check_int("addr_width", addr_width, min=8, max=32)
         self.mem_base = check_int("mem_base", mem_base, min=0, max=(1 << self.addr_width) - 1)
@@ -79,11 +87,15 @@ class TensorUnit(wiring.Component):
         self.regmap = tensor_map(n_contexts=n_contexts, max_dim=self.max_dim,
                                  beat_bytes=self.g.beat_bytes)
         self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
-        super().__init__({
+        self.check_tap = bool(check_tap)
+        members = {
             "cfg": In(TCDMSignature(addr_width=self.rf.addr_width, data_width=32)),
             "tcdm": Out(TCDMSignature(addr_width=self.addr_width, data_width=self.g.port_width)),
             "done_event": Out(1),
-        })
+        }
+        if self.check_tap:
+            members["tap"] = Out(tap_layout(self.g, self.addr_width))
+        super().__init__(members)
 
     def elaborate(self, platform):
         m = Module()
@@ -98,7 +110,7 @@ class TensorUnit(wiring.Component):
         m.submodules.w_buffer = w_buffer = WBuffer(g, addr_width, self.w_depth)
         m.submodules.z_buffer = z_buffer = ZBuffer(g, addr_width)
         m.submodules.streamer = streamer = TensorStreamer(g, addr_width)
-        m.submodules.array = array = TensorArray(g)
+        m.submodules.array = array = TensorArray(g, tap=self.check_tap)
 
         # register file and controller
         job = rf.job
@@ -170,4 +182,12 @@ class TensorUnit(wiring.Component):
                      array.x_pass.eq(scheduler.x_pass),
                      array.init.eq(scheduler.init),
                      array.w_row.eq(w_buffer.row)]
+
+        if self.check_tap:
+            m.submodules.check_tap = tap = CheckTap(g, addr_width)
+            m.d.comb += [tap.restart.eq(controller.restart), tap.advance.eq(scheduler.advance),
+                         tap.out_valid.eq(array.o_valid), tap.out_column.eq(array.o_c),
+                         tap.z_acc.eq(array.z_acc), tap.m.eq(M), tap.n.eq(N),
+                         tap.x_ptr.eq(job.X_PTR), tap.z_ptr.eq(job.Z_PTR),
+                         tap.done.eq(rf.done_event), self.tap.eq(tap.tap)]
         return m

@@ -26,15 +26,22 @@ of K terms: |fl - exact| <= gamma_K sum |terms|, gamma_K = K u / (1 - K u), u = 
 the encoding (kbar, vbar rounded once to fp32: relative error <= 2^-23, double rounding
 included)::
 
-    tau_S,i = up(QA_i + d, gain_s) + ceil((RA_i + d) / 2^23) + n + d + 2
-    tau_O,i = up(PA_i + n, gain_o) + ceil((RA_i + n) / 2^23) + n + d + 2
+    tau_S,i = up(QA_i + d, gain_s) + n + d + 2
+    tau_O,i = up(PA_i + n, gain_o) + n + d + 2
 
-``QA_i`` = sum_c |qs_ic| and ``PA_i`` = sum_k p_ik (fixed point), ``RA_i`` = the sum of the
-absolute values of the products on the reference side, ``up(x, g)`` = x 2^g rounded up, and
-``gain_s`` / ``gain_o`` the smallest integers with 2^gain >= gamma_d max_c sum_k |k_kc| and
-gamma_n max_k sum_c |v_kc| (the encoder computes them from K and V). ``n + d`` bounds the
-truncations, ``+ 2`` the fp32 underflows and the rounding of the ceilings. ``tau_P`` comes from
-SoftEx's arithmetic (:func:`p_sum_bound`).
+``QA_i`` = sum_c |qs_ic| and ``PA_i`` = sum_k p_ik (fixed point, so the true sums are at most
+``QA_i + d`` and ``PA_i + n`` LSBs), ``up(x, g)`` = x 2^g rounded up (g <= 0: a right shift with
+the ceiling), and ``gain_s`` / ``gain_o`` the smallest integers with
+2^gain_s >= gamma_d max_c sum_k |k_kc| + 2^-23 max_c |kbar_c| and
+2^gain_o >= gamma_n max_k sum_c |v_kc| + 2^-23 max_k |vbar_k|: the fp32 chains of the qk jobs
+(sum_k gamma_d sum_c |qs_ic k_kc| <= gamma_d sum_c |qs_ic| max_c sum_k |k_kc|) and the rounding
+of kbar (sum_c |qs_ic| |kbar_c| 2^-23 <= 2^-23 max |kbar| sum_c |qs_ic|), likewise for O with
+p_ik >= 0. The encoder computes them from K and V. ``n + d`` bounds the truncations, ``+ 2`` the
+fp32 underflows. ``tau_P`` comes from SoftEx's arithmetic (:func:`p_sum_bound`).
+
+SoftEx runs twice (run A, whose probabilities the pv job uses, and run B into a buffer of its
+own): the plain sums of their words must be equal (P_REPEAT), which no arithmetic identity
+could give for a nonlinear function.
 """
 
 import math
@@ -57,12 +64,14 @@ FRAC_BITS = 32
 RANGE_BITS = 19
 #: 1.0 in fixed point.
 ONE = 1 << FRAC_BITS
+#: Smallest threshold gain (a right shift of at most 63).
+MIN_GAIN = -63
 #: Unit roundoff of fp32 (RNE).
 U32 = 2.0 ** -24
 
 #: Error causes, by bit: which check failed.
 CAUSES = ("S_RESIDUAL", "P_SUM", "P_RANGE", "O_RESIDUAL", "Q_SUM", "RANGE", "S_SIGNATURE",
-          "O_SIGNATURE")
+          "P_REPEAT", "O_SIGNATURE", "OVERRUN")
 
 
 def _place(sign, sig, exp, special):
@@ -105,9 +114,9 @@ def gamma(n):
 def _gain(bound):
     """The smallest integer g with 2^g >= ``bound`` (> 0)."""
     if bound <= 0:
-        return -FRAC_BITS - 8
+        return MIN_GAIN
     g = math.frexp(bound)[1]          # bound < 2^g
-    return g - 1 if math.ldexp(1.0, g - 1) >= bound else g
+    return max(MIN_GAIN, g - 1 if math.ldexp(1.0, g - 1) >= bound else g)
 
 
 def up_shift(x, g):
@@ -160,11 +169,18 @@ def encode(q, k, v, *, block_q, shift):
     # max over columns of sum |k| and over keys of sum |v|, rounded up (fsum, then 1 + 2^-50)
     kabs = max(math.fsum(np.abs(kf[:, c])) for c in range(d)) * (1 + 2.0 ** -50)
     vabs = max(math.fsum(np.abs(vf[j])) for j in range(seq)) * (1 + 2.0 ** -50)
+    kbar_max = float(np.abs(kbar.view(np.float32)).max())
+    vbar_max = float(np.abs(vbar.view(np.float32)).max())
     qs_sign, qs_sig, qs_exp, qs_cls = fp.decode(q, BF16)
     qfix, _ = _place(qs_sign, qs_sig, qs_exp - shift, qs_cls >= fp.INF)
     qsum = tuple(int(qfix[r:r + block_q].sum()) for r in range(0, q.shape[0], block_q))
-    return Encoding(kbar=kbar, vbar=vbar, gain_s=_gain(gamma(d) * kabs),
-                    gain_o=_gain(gamma(seq) * vabs), qsum=qsum)
+    gain_s = _gain((gamma(d) * kabs + 2.0 ** -23 * kbar_max) * (1 + 2.0 ** -50))
+    gain_o = _gain((gamma(seq) * vabs + 2.0 ** -23 * vbar_max) * (1 + 2.0 ** -50))
+    for name, g in (("gain_s", gain_s), ("gain_o", gain_o)):
+        if not MIN_GAIN <= g <= 0:
+            raise ValueError(f"{name} = {g}: the head's values are outside the checker's range "
+                             f"(its threshold gains are right shifts of 0 .. {-MIN_GAIN})")
+    return Encoding(kbar=kbar, vbar=vbar, gain_s=gain_s, gain_o=gain_o, qsum=qsum)
 
 
 def p_sum_bound(n):
@@ -288,11 +304,12 @@ def _row_sums(fixed):
     return [int(x) for x in np.asarray(fixed, np.int64).sum(axis=1)]
 
 
-def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None):
+def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None, p_repeat=None):
     """:class:`TileCheck` of query tile ``tile`` (rows ``row0``..) from what the checker
     observes: ``qs32`` (rows x d), ``s32`` (rows x n), ``o32`` (rows x d) fp32 accumulator
     bits, ``p`` (rows x n) BF16 probabilities as SoftEx writes them and ``s_read`` the score
-    words as SoftEx reads them (default: as the tensor unit wrote them, bf16(s32))."""
+    words as SoftEx reads them (default: as the tensor unit wrote them, bf16(s32)) and
+    ``p_repeat`` the words of SoftEx's second run (default: equal to ``p``)."""
     qs32, s32, o32 = (np.asarray(x, np.uint32) for x in (qs32, s32, o32))
     p = np.asarray(p, np.uint16)
     rows, d = qs32.shape
@@ -307,19 +324,18 @@ def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None):
     range_rows = tuple(bool(x) for x in (s_bad.any(1) | q_bad.any(1) | rs_bad.any(1)
                                          | p_bad.any(1) | ro_bad.any(1) | o_bad.any(1)))
     p_range_rows = tuple(bool(x) for x in (p > 0x3F80).any(1))
-    QA, RAs = _row_sums(np.abs(qf)), _row_sums(np.abs(ref_s))
-    PA, RAo = _row_sums(pf), _row_sums(np.abs(ref_o))
+    QA, PA = _row_sums(np.abs(qf)), _row_sums(pf)
     res_s = [a - b for a, b in zip(_row_sums(sf), _row_sums(ref_s))]
     res_o = [a - b for a, b in zip(_row_sums(of), _row_sums(ref_o))]
-    tau_s = [up_shift(qa + d, enc.gain_s) + -(-(ra + d) >> 23) + n + d + 2
-             for qa, ra in zip(QA, RAs)]
-    tau_o = [up_shift(max(pa, 0) + n, enc.gain_o) + -(-(ra + n) >> 23) + n + d + 2
-             for pa, ra in zip(PA, RAo)]
+    tau_s = [up_shift(qa + d, enc.gain_s) + n + d + 2 for qa in QA]
+    tau_o = [up_shift(max(pa, 0) + n, enc.gain_o) + n + d + 2 for pa in PA]
     tau_p = p_sum_bound(n)
     q_res = int(qf.sum()) - enc.qsum[tile]
     s16 = fp.convert(s32, FP32, BF16)
     s_read = s16 if s_read is None else np.asarray(s_read, np.uint16)
     s_sig = (int(s_read.astype(np.int64).sum()) - int(s16.astype(np.int64).sum())) % (1 << 32)
+    p_rep = 0 if p_repeat is None else (int(np.asarray(p_repeat, np.uint16).astype(np.int64).sum())
+                                        - int(p.astype(np.int64).sum())) % (1 << 32)
     bits = [any(abs(r) > t for r, t in zip(res_s, tau_s)),
             any(abs(x - ONE) > tau_p for x in PA),
             any(p_range_rows),
@@ -327,7 +343,8 @@ def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None):
             q_res != 0,
             any(range_rows),
             s_sig != 0,
-            False]
+            p_rep != 0,
+            False, False]
     causes = sum(1 << i for i, b in enumerate(bits) if b)
     o16 = fp.convert(o32, FP32, BF16)
     return TileCheck(residual_s=tuple(res_s), tau_s=tuple(tau_s), residual_o=tuple(res_o),

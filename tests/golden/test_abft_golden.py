@@ -150,6 +150,8 @@ def _cause(name):
     ("s32", 17, 18, "S_RESIDUAL"),     # a mantissa bit above BF16's: 2 ulp of the score
     ("s", 9, 3, "S_SIGNATURE"),        # a score word between the tensor unit and SoftEx
     ("p_out", 20, 14, "P_RANGE"),     # an exponent flip of a probability: above 1
+    ("p_out", 20, 3, "P_REPEAT"),     # a mantissa bit: the repeat differs
+    ("state", 5, 3, "P_REPEAT"),       # a bit of a row's denominator between chunks
     ("p", 20, 6, "O_RESIDUAL"),        # P in memory: O uses it, the reference not
     ("v", 7, 12, "O_RESIDUAL"),
     ("o32", 1, 22, "O_RESIDUAL"),
