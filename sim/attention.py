@@ -5,8 +5,9 @@ other half: the problem (:class:`AttentionShape`: sequence length, head dimensio
 strides that satisfy every accelerator's alignment rule), the inputs, the firmware build, the
 run, and the bit-exact golden model of everything the firmware writes, made of the blocks'
 golden models in the firmware's order (``sim.golden.gemm`` per tensor job,
-``sim.golden.softmax.softmax_job`` per SoftEx job with its slot state, ``sim.offload.sw_softmax``
-for the software softmax). Errors against float64 attention are reported, not asserted.
+``sim.golden.softmax.softmax_jobs`` per SoftEx job with its slot state, the rows of a tile
+together, ``sim.offload.sw_softmax`` for the software softmax). Errors against float64
+attention are reported, not asserted.
 
 Used by ``tests/cluster/test_attention_verilator.py``, ``scripts/sim.py`` (``make sim``: the
 demo on the default configuration) and ``scripts/bench_cluster.py``.
@@ -24,13 +25,13 @@ from hw.params import check_int
 from hw.tensor.regmap import TensorOp
 
 from .golden.gemm import gemm
-from .golden.softmax import bf16_to_float, float_to_bf16, lane_offset, softmax_job
+from .golden.softmax import bf16_to_float, float_to_bf16, lane_offset, softmax_jobs
 from .offload import ALIGN, SW_LIB, build_app, padded, run_program, sw_softmax
 from .sw_gemm import SW_GEMM_SOURCE
 
 __all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention",
-           "build_attention", "run_attention", "float64_attention", "STAGES", "errors_vs_float64", "buffer_align_for",
-           "DEMO_SHAPES", "demo_shape"]
+           "softex_tile", "build_attention", "run_attention", "float64_attention", "STAGES",
+           "errors_vs_float64", "buffer_align_for", "DEMO_SHAPES", "demo_shape"]
 
 STAGES = ("scale", "qk", "softmax", "pv")
 
@@ -163,27 +164,51 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=N
         qs = gemm(q[q0:q0 + rows], ident, op=TensorOp.MATMUL)
         s = np.concatenate([gemm(qs, kt[:, c * bk:(c + 1) * bk], op=TensorOp.MATMUL)
                             for c in range(nch)], axis=1)
-        p = np.zeros_like(s)
-        for r in range(rows):
-            if not softex:
+        if softex:
+            # lane offsets of every row's chunks: strides keep the buffers' alignment, so
+            # normally the same for every row (one batched job per chunk for the tile)
+            offsets = [tuple(lane_offset(base + r * stride + 2 * c * bk, lanes)
+                             for c in range(nch)) for r in range(rows)]
+            p = softex_tile(s, offsets, bk=bk, lanes=lanes)
+        else:
+            p = np.zeros_like(s)
+            for r in range(rows):
                 p[r] = sw_softmax(s[r])
-                continue
-            chunks = [s[r, c * bk:(c + 1) * bk] for c in range(nch)]
-            off = [lane_offset(base + r * stride + 2 * c * bk, lanes) for c in range(nch)]
-            if nch == 1:
-                p[r] = softmax_job(chunks[0], lanes=lanes, offset=off[0])["y"]
-                continue
-            state = None
-            for c in range(nch):                       # ACC + SAVE (+LOAD) (+DIV on the last)
-                job = softmax_job(chunks[c], lanes=lanes, offset=off[c], state=state,
-                                  div=c == nch - 1)
-                state = (job["m"], job["D"])
-            p[r, (nch - 1) * bk:] = job["y"]
-            for c in range(nch - 1):                   # DIV + LOAD
-                p[r, c * bk:(c + 1) * bk] = softmax_job(chunks[c], lanes=lanes, offset=off[c],
-                                                        acc=False, state=state)["y"]
         o[q0:q0 + rows] = gemm(p, np.asarray(v, dtype=np.uint16), op=TensorOp.MATMUL)
     return dict(o=o, s=s, p=p)
+
+
+def softex_tile(s, offsets, *, bk, lanes):
+    """Probabilities of the score rows ``s`` (rows x seq) through SoftEx jobs as attention.c
+    issues them: a row of one chunk (``bk`` = seq) in one ACC | DIV job; otherwise per chunk c
+    ACC | SAVE (| LOAD from the second on), ACC | DIV on the last, then DIV | LOAD on the
+    others. ``offsets[r][c]``: the lane of the first element of chunk c of row r. Rows with the
+    same offsets go through each job together (``softmax_jobs``), bit for bit what one
+    ``softmax_job`` per row gives."""
+    s = np.asarray(s, dtype=np.uint16)
+    p = np.zeros_like(s)
+    groups = {}
+    for r, row_offsets in enumerate(offsets):
+        groups.setdefault(tuple(row_offsets), []).append(r)
+    nch = s.shape[1] // bk
+    for off, rows in groups.items():
+        scores = s[rows]
+        chunks = [scores[:, c * bk:(c + 1) * bk] for c in range(nch)]
+        if nch == 1:
+            p[rows] = softmax_jobs(chunks[0], lanes=lanes, offset=off[0])["y"]
+            continue
+        probs = np.zeros_like(scores)
+        state = None
+        for c in range(nch):                       # ACC + SAVE (+LOAD) (+DIV on the last)
+            job = softmax_jobs(chunks[c], lanes=lanes, offset=off[c], state=state,
+                               div=c == nch - 1)
+            state = (job["m"], job["D"])
+        probs[:, (nch - 1) * bk:] = job["y"]
+        for c in range(nch - 1):                   # DIV + LOAD
+            probs[:, c * bk:(c + 1) * bk] = softmax_jobs(chunks[c], lanes=lanes, offset=off[c],
+                                                         acc=False, state=state)["y"]
+        p[rows] = probs
+    return p
 
 
 def float64_attention(shape, q, k, v):

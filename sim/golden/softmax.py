@@ -47,9 +47,8 @@ from sim.golden.expp import float_to_bf16 as _exact_float_to_bf16
 
 __all__ = ["NEG_INF", "ONE32", "TWO32", "reference_fields", "rescale", "shift_sums",
            "scaled_reciprocal", "lane_offset", "int8_to_bf16", "bf16_to_int8", "beats", "pass1",
-           "reduce", "seed",
-           "reciprocal", "pass2", "softmax_job", "softmax_row", "reference", "bf16_to_float",
-           "float_to_bf16", "SEED_TABLE"]
+           "reduce", "seed", "reciprocal", "pass2", "softmax_job", "softmax_jobs", "softmax_row",
+           "reference", "bf16_to_float", "float_to_bf16", "SEED_TABLE"]
 
 NEG_INF = np.uint16(0xFF80)
 ONE32 = np.uint32(0x3F80_0000)
@@ -92,12 +91,14 @@ def beats(n, offset, lanes):
 
 
 def _beat_matrix(x, offset, lanes):
-    """(n_beats, lanes) matrix of the row as the hardware reads it; lanes outside: -inf."""
+    """(..., n_beats, lanes) matrices of the rows ``x`` (..., n) as the hardware reads them;
+    lanes outside a row: -inf."""
     x = np.asarray(x, dtype=np.uint16)
-    nb = beats(len(x), offset, lanes)
-    flat = np.full(nb * lanes, NEG_INF, dtype=np.uint16)
-    flat[offset:offset + len(x)] = x
-    return flat.reshape(nb, lanes)
+    n = x.shape[-1]
+    nb = beats(n, offset, lanes)
+    flat = np.full(x.shape[:-1] + (nb * lanes,), NEG_INF, dtype=np.uint16)
+    flat[..., offset:offset + n] = x
+    return flat.reshape(x.shape[:-1] + (nb, lanes))
 
 
 def _max_reduce(v):
@@ -108,6 +109,25 @@ def _max_reduce(v):
             v = np.concatenate([v, np.full(v.shape[:-1] + (1,), NEG_INF, np.uint16)], axis=-1)
         v = fp.compare(v[..., 0::2], v[..., 1::2], BF16)["max"]
     return v[..., 0]
+
+
+def _running_max(m, vmax):
+    """Running maxima of the beats: ``out[..., k]`` = maximum(m, vmax[..., 0], ..,
+    vmax[..., k]) for start maxima ``m`` (...) and beat maxima ``vmax`` (..., n_beats).
+
+    The IEEE maximum of BF16 patterns (``fp.compare``) is associative and commutative on bit
+    patterns (the canonical NaN if any operand is a NaN, else the largest pattern in the total
+    order with -0 < +0), so a prefix scan in log2 steps (Hillis-Steele) gives the bits of the
+    hardware's sequential beat-by-beat update."""
+    m = np.asarray(m, dtype=np.uint16)
+    vmax = np.asarray(vmax, dtype=np.uint16)
+    run = np.concatenate([np.broadcast_to(m, vmax.shape[:-1])[..., None], vmax], axis=-1)
+    s = 1
+    while s < run.shape[-1]:
+        run = np.concatenate([run[..., :s], fp.compare(run[..., s:], run[..., :-s],
+                                                       BF16)["max"]], axis=-1)
+        s *= 2
+    return run[..., 1:]
 
 
 def reference_fields(m):
@@ -159,103 +179,151 @@ def shift_sums(S, delta, reset):
     return np.where(reset, 0, out).astype(np.uint32)
 
 
+def _loaded_state(state, rows_shape):
+    """Start maxima (uint16) and loaded sums (uint32) of shape ``rows_shape``: -inf and +0
+    without a ``state``, else ``state`` = (m, D) broadcast to it."""
+    if state is None:
+        return (np.full(rows_shape, NEG_INF, np.uint16), np.zeros(rows_shape, np.uint32))
+    return (np.broadcast_to(np.asarray(state[0], np.uint16), rows_shape).copy(),
+            np.broadcast_to(np.asarray(state[1], np.uint32), rows_shape).copy())
+
+
 def pass1(x, offset, lanes, mode="accurate", state=None, slots=SLOTS):
     """Pass 1 over row chunk ``x`` starting at lane ``offset``. ``state`` = (m, D) loaded from a
     slot, or None. Returns (m, S) with S the (``slots``, ``lanes``) fp32 partial sums (uint32),
     relative to the reference of m: beat k updates slot k mod ``slots``, then ``slots`` beats
-    of zeros (FLUSH) bring every slot to the final maximum's reference."""
-    S = np.zeros((slots, lanes), dtype=np.uint32)
-    m = NEG_INF if state is None else np.uint16(state[0])
-    if state is not None:
-        S[0, 0] = np.uint32(state[1])
+    of zeros (FLUSH) bring every slot to the final maximum's reference.
+
+    Rows batched: ``x`` (..., n) holds independent rows sharing ``offset``; the leading axes
+    carry through (m of shape (...), S of shape (..., ``slots``, ``lanes``); ``state`` arrays
+    broadcast to (...)). A single row gives a scalar m."""
+    x = np.asarray(x, dtype=np.uint16)
+    rows_shape = x.shape[:-1]
+    m, loaded = _loaded_state(state, rows_shape)
+    S = np.zeros(rows_shape + (slots, lanes), dtype=np.uint32)
+    S[..., 0, 0] = loaded
     X = _beat_matrix(x, offset, lanes)
-    nb = X.shape[0]
-    vmax = _max_reduce(X)
-    # running maximum (sequential, cheap: scalars)
-    m_new = np.empty(nb, np.uint16)
-    cur = m
-    for k in range(nb):
-        cur = np.uint16(fp.compare(cur, vmax[k], BF16)["max"])
-        m_new[k] = cur
-    m_final = cur
-    e = expp(fp.add(X, m_new[:, None], BF16, sub=1), PASS1_MODE.get(mode, mode))
-    e[m_new == NEG_INF, :] = 0
-    e32 = np.concatenate([fp.convert(e, BF16, FP32), np.zeros((slots, lanes), np.uint32)])
-    maxima = np.concatenate([m_new, np.full(slots, m_final, np.uint16)])
-    previous = np.concatenate([np.full(slots, m, np.uint16), maxima[:-slots]])
+    nb = X.shape[-2]
+    m_new = _running_max(m, _max_reduce(X))
+    m_final = m_new[..., -1] if nb else m
+    e = np.asarray(expp(fp.add(X, m_new[..., None], BF16, sub=1), PASS1_MODE.get(mode, mode)))
+    e[m_new == NEG_INF] = 0
+    e32 = np.concatenate([np.asarray(fp.convert(e, BF16, FP32), np.uint32).reshape(e.shape),
+                          np.zeros(rows_shape + (slots, lanes), np.uint32)], axis=-2)
+    final = np.broadcast_to(m_final[..., None], rows_shape + (slots,))
+    maxima = np.concatenate([m_new, final], axis=-1)
+    previous = np.concatenate([np.broadcast_to(m[..., None], rows_shape + (slots,)),
+                               maxima[..., :nb]], axis=-1)
     _, _, c = reference_fields(maxima)
     delta, reset = rescale(previous, maxima)
-    for k in range(nb + slots):
-        p = k % slots
-        S[p] = fp.fma(e32[k], c[k], shift_sums(S[p], delta[k], reset[k]), mul_fmt=FP32,
-                      acc_fmt=FP32)
-    return np.uint16(m_final), S
+    # Beat k only reads and writes slot k mod slots: the beats k0 .. k0 + slots - 1 of one
+    # round touch different slots and are done together, the rounds in order.
+    total = nb + slots
+    for k0 in range(0, total, slots):
+        k1 = min(k0 + slots, total)
+        used = k1 - k0                          # slots 0 .. used - 1
+        S[..., :used, :] = fp.fma(
+            e32[..., k0:k1, :], c[..., k0:k1, None],
+            shift_sums(S[..., :used, :], delta[..., k0:k1, None], reset[..., k0:k1, None]),
+            mul_fmt=FP32, acc_fmt=FP32)
+    return np.asarray(m_final, np.uint16)[()], S
 
 
 def reduce(S):
     """The fixed reduction of the (slots, lanes) partial sums: within each lane the slots by a
     pairwise tree (S[p] += S[p + s], s = 1, 2, ..), then slot 0 of the lanes by a pairwise tree:
-    ((S0+S1)+(S2+S3))+((S4+S5)+(S6+S7)) for 8 lanes. Returns D."""
+    ((S0+S1)+(S2+S3))+((S4+S5)+(S6+S7)) for 8 lanes. Returns D.
+
+    Rows batched: ``S`` (..., slots, lanes) gives D of shape (...) (a scalar for one row). The
+    additions of one tree level are independent and done together."""
     S = np.array(S, dtype=np.uint32)
-    slots, lanes = S.shape
+    slots, lanes = S.shape[-2:]
     s = 1
     while s < slots:
-        for p in range(0, slots, 2 * s):
-            S[p] = fp.fma(S[p + s], ONE32, S[p], mul_fmt=FP32, acc_fmt=FP32)
+        S[..., 0::2 * s, :] = fp.fma(S[..., s::2 * s, :], ONE32, S[..., 0::2 * s, :],
+                                     mul_fmt=FP32, acc_fmt=FP32)
         s *= 2
-    row = S[0]
+    row = S[..., 0, :]
     s = 1
     while s < lanes:
-        for j in range(0, lanes, 2 * s):
-            row[j] = fp.fma(row[j + s], ONE32, row[j], mul_fmt=FP32, acc_fmt=FP32)
+        row[..., 0::2 * s] = fp.fma(row[..., s::2 * s], ONE32, row[..., 0::2 * s],
+                                    mul_fmt=FP32, acc_fmt=FP32)
         s *= 2
-    return np.uint32(row[0])
+    return np.asarray(row[..., 0], np.uint32)[()]
+
+
+def _fp32_patterns(D):
+    return np.asarray(D, dtype=np.int64) & 0xFFFF_FFFF
 
 
 def seed(D):
     """Reciprocal seed of fp32 ``D`` (bit pattern): sign of D, exponent field 253 - E,
     mantissa SEED_TABLE[top 7 mantissa bits] (zero low bits). Special results
-    (bypassing Newton-Raphson): see :func:`reciprocal`."""
-    D = int(D)
+    (bypassing Newton-Raphson): see :func:`reciprocal`. Elementwise on arrays; exponent
+    fields E <= 253 only."""
+    D = _fp32_patterns(D)
     s, E, k = D >> 31, (D >> 23) & 0xFF, (D >> 16) & 0x7F
-    return np.uint32((s << 31) | ((253 - E) << 23) | (SEED_TABLE[k] << 16))
+    table = np.asarray(SEED_TABLE, dtype=np.int64)
+    return np.asarray((s << 31) | ((253 - E) << 23) | (table[k] << 16)).astype(np.uint32)[()]
 
 
 def reciprocal(D):
     """fp32 1/D: NaN -> NaN; exponent field 0 (zero, subnormal) -> inf with D's sign; exponent
-    field >= 253 (|D| >= 2^126, inf) -> zero with D's sign; else seed + 2 Newton-Raphson steps."""
-    D = int(D)
+    field >= 253 (|D| >= 2^126, inf) -> zero with D's sign; else seed + 2 Newton-Raphson steps.
+    Elementwise on arrays."""
+    D = _fp32_patterns(D)
     s, E = D >> 31, (D >> 23) & 0xFF
-    if E == 0xFF and D & 0x7F_FFFF:
-        return np.uint32(0x7FC0_0000)
-    if E == 0:
-        return np.uint32((s << 31) | 0x7F80_0000)
-    if E >= 253:
-        return np.uint32(s << 31)
-    y = seed(D)
+    nan = (E == 0xFF) & (D & 0x7F_FFFF != 0)
+    tiny = E == 0
+    huge = E >= 253
+    # Newton-Raphson on the others (the special ones iterate on 1.0, and are then replaced)
+    D_nr = np.where(nan | tiny | huge, np.int64(ONE32), D)
+    y = seed(D_nr)
     for _ in range(2):
-        t = fp.fma(np.uint32(D), y, TWO32, mul_fmt=FP32, acc_fmt=FP32, neg_ab=1)
+        t = fp.fma(D_nr, y, TWO32, mul_fmt=FP32, acc_fmt=FP32, neg_ab=1)
         y = fp.fma(y, t, np.uint32(0), mul_fmt=FP32, acc_fmt=FP32)
-    return np.uint32(y)
+    out = np.select([nan, tiny, huge], [0x7FC0_0000, (s << 31) | 0x7F80_0000, s << 31],
+                    np.asarray(y, np.int64))
+    return out.astype(np.uint32)[()]
 
 
 def scaled_reciprocal(D, m):
     """fp32 c(m) / D as the engine forms it: fma32(c, reciprocal(D), +0), so that pass 2's
-    e^(x - m) times it is e^(x - m) c / D = e^(x - K ln 2) / D."""
-    _, _, c = reference_fields(np.uint16(m))
-    return np.uint32(fp.fma(np.uint32(c), reciprocal(D), np.uint32(0), mul_fmt=FP32,
-                            acc_fmt=FP32))
+    e^(x - m) times it is e^(x - m) c / D = e^(x - K ln 2) / D. Elementwise on arrays."""
+    _, _, c = reference_fields(np.asarray(m, np.uint16))
+    return np.asarray(fp.fma(c, reciprocal(D), np.uint32(0), mul_fmt=FP32, acc_fmt=FP32),
+                      np.uint32)[()]
 
 
 def pass2(x, m, r, mode="accurate"):
-    """Outputs of pass 2 for the elements ``x`` (lane placement does not matter)."""
+    """Outputs of pass 2 for the elements ``x`` (lane placement does not matter).
+
+    Rows batched: ``x`` (..., n) with maxima ``m`` and scaled reciprocals ``r`` of shape
+    (...); rows with m = -inf give zeros."""
     x = np.asarray(x, dtype=np.uint16)
-    if np.uint16(m) == NEG_INF:
-        return np.zeros(len(x), dtype=np.uint16)
-    e = expp(fp.add(x, np.uint16(m), BF16, sub=1), mode)
+    m = np.asarray(m, dtype=np.uint16)[..., None]
+    r = np.asarray(r, dtype=np.uint32)[..., None]
+    e = expp(fp.add(x, m, BF16, sub=1), mode)
     e32 = fp.convert(e, BF16, FP32)
-    return np.asarray(fp.fma(e32, np.uint32(r), np.uint16(0), mul_fmt=FP32, acc_fmt=BF16),
-                      dtype=np.uint16)
+    y = np.asarray(fp.fma(e32, r, np.uint16(0), mul_fmt=FP32, acc_fmt=BF16), dtype=np.uint16)
+    return np.where(m == NEG_INF, np.uint16(0), y).astype(np.uint16).reshape(x.shape)
+
+
+def _jobs(x, lanes, offset, acc, div, state, mode):
+    """Jobs of the engine on rows ``x`` (..., n) of BF16 patterns sharing ``offset``:
+    (y or None, m, D), the leading axes carried through (scalars m, D for one row)."""
+    if acc:
+        m, S = pass1(x, offset, lanes, mode, state)
+    else:
+        if state is None:
+            raise ValueError("a job without ACC needs a loaded state")
+        m, loaded = _loaded_state(state, x.shape[:-1])
+        m = m[()]
+        S = np.zeros(x.shape[:-1] + (SLOTS, lanes), dtype=np.uint32)
+        S[..., 0, 0] = loaded
+    D = reduce(S)
+    y = pass2(x, m, scaled_reciprocal(D, m), mode) if div else None
+    return y, m, D
 
 
 def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="accurate",
@@ -266,19 +334,36 @@ def softmax_job(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="a
     (what SAVE writes) and masked = (m == -inf)."""
     if in_cast is not None:
         x = int8_to_bf16(x, in_cast)
-    if acc:
-        m, S = pass1(x, offset, lanes, mode, state)
-    else:
-        if state is None:
-            raise ValueError("a job without ACC needs a loaded state")
-        m = np.uint16(state[0])
-        S = np.zeros((SLOTS, lanes), dtype=np.uint32)
-        S[0, 0] = np.uint32(state[1])
-    D = reduce(S)
-    y = pass2(x, m, scaled_reciprocal(D, m), mode) if div else None
+    x = np.asarray(x, dtype=np.uint16)
+    if x.ndim != 1:
+        raise ValueError(f"softmax_job takes one row (1-D), got shape {x.shape}; "
+                         f"rows: softmax_jobs")
+    y, m, D = _jobs(x, lanes, offset, acc, div, state, mode)
     if y is not None and out_cast is not None:
         y = bf16_to_int8(y, out_cast)
     return {"y": y, "m": np.uint16(m), "D": np.uint32(D), "masked": bool(np.uint16(m) == NEG_INF)}
+
+
+def softmax_jobs(x, *, lanes=8, offset=0, acc=True, div=True, state=None, mode="accurate"):
+    """The same job on every row of ``x`` (rows x n BF16 patterns, every row starting at lane
+    ``offset``), all rows at once: row i of every result is bit for bit what
+    :func:`softmax_job` gives for ``x[i]`` (and ``state[0][i]``, ``state[1][i]``).
+
+    ``state`` = (m, D), arrays of shape (rows,) (BF16 maxima, fp32 sums) loaded from the slots
+    (LOAD), or None. Returns dict(y=(rows, n) uint16 outputs or None, m=(rows,) uint16,
+    D=(rows,) uint32, masked=(rows,) bool)."""
+    x = np.asarray(x, dtype=np.uint16)
+    if x.ndim != 2:
+        raise ValueError(f"softmax_jobs takes rows x n patterns (2-D), got shape {x.shape}")
+    if state is not None:
+        for name, value in zip(("m", "D"), state):
+            if np.shape(value) != x.shape[:1]:
+                raise ValueError(f"state {name} must have shape {x.shape[:1]}, "
+                                 f"got {np.shape(value)}")
+    y, m, D = _jobs(x, lanes, offset, acc, div, state, mode)
+    m = np.asarray(m, np.uint16).reshape(x.shape[:1])
+    return {"y": y, "m": m, "D": np.asarray(D, np.uint32).reshape(x.shape[:1]),
+            "masked": m == NEG_INF}
 
 
 def softmax_row(x, *, lanes=8, offset=0, mode="accurate", in_cast=None, out_cast=None):
