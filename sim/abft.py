@@ -23,6 +23,7 @@ from .golden.gemm import gemm
 from .golden.softmax import float_to_bf16, lane_offset, softmax_job
 
 __all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head", "model_campaign",
+           "descriptor", "qsum_words", "report_words", "parse_report", "SCORE_READS",
            "HEAD_KINDS"]
 
 #: Where a model fault lands, in data-flow order, and what it stands for.
@@ -172,25 +173,34 @@ def _softmax_tile(s, lanes, base, stride, nch, bk, corrupt_state):
 
 
 def check_head(shape, enc, trace):
-    """The checker's verdict on a :class:`HeadTrace`: dict(tiles=[TileCheck], failed_tiles=
-    [tile], causes=OR of the tiles' causes (with O_SIGNATURE when the O read back differs
-    from the words the pv jobs wrote), located=(row, col, delta) of a single corrupted O word
-    or None)."""
+    """The checker's verdict on a :class:`HeadTrace` (what VERIFY reports): dict(tiles=
+    [TileCheck], causes=[per tile mask, with O_SIGNATURE when the tile's O rows read back
+    differ from the words its pv job wrote], residuals=[per tile Signature of O read back minus
+    written], head=OR of the tiles' masks, failed_tiles=[tile], located=[per tile (row of the
+    head, col, delta) of a single corrupted O word, or None])."""
     checks = [abft.tile_check(enc, t, tr["row0"], tr["qs32"], tr["s32"], tr["p"], tr["o32"],
                               s_read=tr["s_read"], p_repeat=tr["p_repeat"])
               for t, tr in enumerate(trace.tiles)]
-    written = np.concatenate([fp.convert(tr["o32"], FP32, BF16) for tr in trace.tiles])
-    expected = abft.signature(written)
-    got = abft.signature(trace.o)
-    causes = 0
-    for c in checks:
-        causes |= c.causes
-    located = None
-    if got != expected:
-        causes |= 1 << abft.CAUSES.index("O_SIGNATURE")
-        located = abft.locate(expected, got, shape.seq, shape.head_dim)
-    return dict(tiles=checks, failed_tiles=[t for t, c in enumerate(checks) if c.failed],
-                causes=causes, located=located)
+    causes, residuals, located = [], [], []
+    for c, tr in zip(checks, trace.tiles):
+        rows = tr["o32"].shape[0]
+        got = abft.signature(trace.o[tr["row0"]:tr["row0"] + rows])
+        res = got - c.o_signature
+        mask = c.causes
+        where = None
+        if res != abft.Signature(0, 0, 0):
+            mask |= 1 << abft.CAUSES.index("O_SIGNATURE")
+            where = abft.locate(c.o_signature, got, rows, shape.head_dim)
+            if where is not None:
+                where = (tr["row0"] + where[0], where[1], where[2])
+        causes.append(mask)
+        residuals.append(res)
+        located.append(where)
+    head = 0
+    for mask in causes:
+        head |= mask
+    return dict(tiles=checks, causes=causes, residuals=residuals, head=head,
+                failed_tiles=[t for t, mask in enumerate(causes) if mask], located=located)
 
 
 #: The kinds of fault-free heads of the false-positive study (:func:`random_head`).
@@ -252,7 +262,7 @@ def model_campaign(shape, q, k, v, *, lanes, runs, seed, stages=tuple(STAGES), p
     from .faults.outcomes import TOLERANCE_ULP, bf16_errors
     enc = abft.encode(q, k, v, block_q=shape.block_q, shift=shape.shift)
     golden = head_trace(shape, q, k, v, lanes=lanes)
-    if check_head(shape, enc, golden)["causes"]:
+    if check_head(shape, enc, golden)["head"]:
         raise AssertionError("the fault-free head fails a check")
     rng = np.random.default_rng(seed)
     out = []
@@ -267,10 +277,78 @@ def model_campaign(shape, q, k, v, *, lanes, runs, seed, stages=tuple(STAGES), p
                    "sdc-tolerable" if ulp <= TOLERANCE_ULP else "sdc-critical")
         out.append(dict(stage=stage, tile=fault.tile, index=fault.index, bit=fault.bit,
                         run=fault.run,
-                        outcome=outcome, causes=verdict["causes"],
-                        output_only=bool(verdict["causes"]
+                        outcome=outcome, causes=verdict["head"],
+                        output_only=bool(verdict["head"]
                                          & (1 << abft.CAUSES.index("O_RESIDUAL"))),
-                        located=verdict["located"] is not None))
+                        located=any(x is not None for x in verdict["located"])))
         if progress:
             progress()
+    return out
+
+
+def _log2_exact(name, value):
+    if value <= 0 or value & (value - 1):
+        raise ValueError(f"{name} must be a power of two for the checker, got {value}")
+    return value.bit_length() - 1
+
+
+#: SoftEx reads every score word twice per run (pass 1 and pass 2, whether the row is one chunk
+#: or several), and runs twice (A and B).
+SCORE_READS = 4
+
+
+def descriptor(shape, enc, addrs):
+    """The checker's descriptor words for head ``shape`` with :class:`~sim.golden.abft.Encoding`
+    ``enc``; ``addrs``: byte addresses of ``qs``, ``s``, ``p``, ``pb``, ``o``, ``kbar``,
+    ``vbar``, ``qsum``, ``report`` (hw.abft.layout.DESCRIPTOR)."""
+    from hw.abft.layout import DESCRIPTOR
+    st = shape.strides
+    log2_ss = _log2_exact("the score row stride", st["SS"])
+    log2_os = _log2_exact("the O row stride", st["OS"])
+    tau = abft.p_sum_bound(shape.seq)
+    values = {
+        "SEQ_DIM": shape.seq | shape.head_dim << 16,
+        "ROWS_TILES": shape.block_q | shape.tiles << 16,
+        "SHIFTS": (-enc.gain_s) | (-enc.gain_o) << 8 | log2_ss << 16 | log2_os << 20
+        | (SCORE_READS.bit_length() - 1) << 24,
+        "TAU_P_LO": tau & 0xFFFF_FFFF, "TAU_P_HI": tau >> 32,
+        "QS_ADDR": addrs["qs"], "S_ADDR": addrs["s"], "HALF": shape.block_q * st["SS"],
+        "P_ADDR": addrs["p"], "PB_ADDR": addrs["pb"], "O_ADDR": addrs["o"],
+        "KBAR_ADDR": addrs["kbar"], "VBAR_ADDR": addrs["vbar"], "QSUM_ADDR": addrs["qsum"],
+        "REPORT_ADDR": addrs["report"],
+    }
+    return [values[name] for name, _ in DESCRIPTOR]
+
+
+def qsum_words(enc):
+    """The encoded Q sums as words: per tile low, high (two's complement)."""
+    out = []
+    for x in enc.qsum:
+        x &= (1 << 64) - 1
+        out += [x & 0xFFFF_FFFF, x >> 32]
+    return out
+
+
+def report_words(tiles):
+    """Words of the checker's report for ``tiles`` query tiles."""
+    from hw.abft.layout import REPORT, TILE_REPORT
+    return len(REPORT) + len(TILE_REPORT) * tiles
+
+
+def parse_report(words, tiles):
+    """The checker's report (32-bit words) as dict(causes, closes, tiles=[dict(causes,
+    written=Signature, residual=Signature)])."""
+    from hw.abft.layout import report_word, tile_word
+
+    def signed(x):
+        return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
+    out = dict(causes=words[report_word("CAUSES")], closes=words[report_word("TILES")], tiles=[])
+    for t in range(tiles):
+        def w(name):
+            return words[tile_word(t, name)]
+        out["tiles"].append(dict(
+            causes=w("CAUSES"),
+            written=abft.Signature(w("SIG_PLAIN"), w("SIG_ROW"), w("SIG_COL")),
+            residual=abft.Signature(signed(w("RES_PLAIN")), signed(w("RES_ROW")),
+                                    signed(w("RES_COL")))))
     return out

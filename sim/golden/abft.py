@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.abft.layout import CAUSES, FRAC_BITS, MIN_GAIN, RANGE_BITS
 from hw.fp.format import BF16, FP32  # noqa: F401  (re-exported for callers)
 
 from . import fp
@@ -57,22 +58,10 @@ __all__ = ["FRAC_BITS", "RANGE_BITS", "ONE", "CAUSES", "Encoding", "TileCheck", 
            "to_fixed", "product_fixed", "encode", "gamma", "p_sum_bound", "tile_check",
            "signature", "locate", "up_shift"]
 
-#: Fraction bits of the fixed-point sums.
-FRAC_BITS = 32
-#: Every observed term must satisfy |value| < 2^RANGE_BITS (else cause RANGE): the sums of up
-#: to 4096 terms then fit 64-bit accumulators.
-RANGE_BITS = 19
-#: 1.0 in fixed point.
+#: 1.0 in fixed point (FRAC_BITS, RANGE_BITS, MIN_GAIN and CAUSES: :mod:`hw.abft.layout`).
 ONE = 1 << FRAC_BITS
-#: Smallest threshold gain (a right shift of at most 63).
-MIN_GAIN = -63
 #: Unit roundoff of fp32 (RNE).
 U32 = 2.0 ** -24
-
-#: Error causes, by bit: which check failed.
-CAUSES = ("S_RESIDUAL", "P_SUM", "P_RANGE", "O_RESIDUAL", "Q_SUM", "RANGE", "S_SIGNATURE",
-          "P_REPEAT", "O_SIGNATURE", "OVERRUN")
-
 
 def _place(sign, sig, exp, special):
     """trunc(+-sig 2^exp 2^FRAC_BITS) as int64 and the out-of-range flags (``special``: NaN,
@@ -210,7 +199,7 @@ def p_sum_bound(n):
 @dataclass(frozen=True)
 class Signature:
     """Sums of BF16 words (as unsigned 16-bit integers) modulo 2^32: ``plain`` = sum w,
-    ``row`` = sum i w, ``col`` = sum c w (``i``: row of the head, ``c``: column)."""
+    ``row`` = sum i w, ``col`` = sum c w (``i``: row in the query tile, ``c``: column)."""
 
     plain: int
     row: int
@@ -225,8 +214,8 @@ class Signature:
 
 
 def signature(words, row0=0):
-    """:class:`Signature` of a block of BF16 words (rows x cols), its first row being row
-    ``row0`` of the head."""
+    """:class:`Signature` of a block of BF16 words (rows x cols), its first row weighted by
+    ``row0``."""
     w = np.asarray(words, np.uint16).astype(np.int64)
     rows = np.arange(row0, row0 + w.shape[0], dtype=np.int64)[:, None]
     cols = np.arange(w.shape[1], dtype=np.int64)[None, :]
@@ -261,6 +250,8 @@ class TileCheck:
         Residuals (observed - reference) and thresholds of the S and O identities.
     p_sum : tuple of int
         sum_k p_ik (fixed point); the P check is |p_sum - ONE| <= tau_p.
+    qa : tuple of int
+        sum_c |qs_ic| (fixed point), the input of tau_s.
     tau_p : int
     q_residual : int
         sum of qs minus the encoded q sum (exact: any non-zero value fails).
@@ -269,7 +260,7 @@ class TileCheck:
     range_rows : tuple of bool
         Rows with a value outside the fixed-point range (or NaN, infinity).
     o_signature : Signature
-        Of the O words the tile wrote (its rows ``row0``..).
+        Of the O words the tile's pv job wrote (rows weighted by their index in the tile).
     causes : int
         Bit i set when check ``CAUSES[i]`` failed in some row (S_SIGNATURE: the score words
         SoftEx read differ from those the tensor unit wrote; O_SIGNATURE is the scrub's).
@@ -280,6 +271,7 @@ class TileCheck:
     residual_o: tuple
     tau_o: tuple
     p_sum: tuple
+    qa: tuple
     tau_p: int
     q_residual: int
     p_range_rows: tuple
@@ -348,6 +340,7 @@ def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None, p_repeat=None):
     causes = sum(1 << i for i, b in enumerate(bits) if b)
     o16 = fp.convert(o32, FP32, BF16)
     return TileCheck(residual_s=tuple(res_s), tau_s=tuple(tau_s), residual_o=tuple(res_o),
-                     tau_o=tuple(tau_o), p_sum=tuple(PA), tau_p=tau_p, q_residual=q_res,
+                     tau_o=tuple(tau_o), p_sum=tuple(PA), qa=tuple(QA), tau_p=tau_p,
+                     q_residual=q_res,
                      p_range_rows=p_range_rows, range_rows=range_rows,
-                     o_signature=signature(o16, row0), causes=causes)
+                     o_signature=signature(o16), causes=causes)

@@ -1,0 +1,795 @@
+"""The Flash-ABFT checker of an attention head (docs/abft.md has the identities and the
+thresholds; :mod:`sim.golden.abft` is the bit-exact model of its arithmetic).
+
+It watches, it does not compute the head: the tensor unit's check tap (every output column's
+fp32 accumulators before their rounding, :mod:`hw.tensor.tap`) and SoftEx's scratchpad port
+(:class:`SoftexSnoop`: score reads, probability writes of run A and run B). From them it keeps,
+per query row of the two tiles in flight (tile parity), four exact fixed-point sums in a small
+RAM (:class:`RowSums`):
+
+    S residual   sum_k s_ik - sum_c bf16(qs_ic) kbar_c
+    QA           sum_c |qs_ic|
+    PA           sum_k p_ik
+    O residual   sum_c o_ic - sum_k p_ik vbar_k
+
+and per parity exact word sums: the scores the tensor unit wrote (bf16 of its accumulators)
+against the scores SoftEx read, run A's probability words against run B's, the Q sum against
+the encoded one; per head the O words written, plain and weighted by row and column.
+
+Pipeline (one RAM update per cycle): :class:`TapQueue` and the SoftEx queue hold events, the
+element sequencer turns an event into micro-operations (value, optional product with a checksum
+vector, target sum), :func:`fixed_point` makes the exact fixed-point term, :class:`RowSums`
+adds it. When a pv job ends the tile is *closed*: the evaluator reads the tile's rows, compares
+each residual with its threshold, checks the word sums, writes the tile's cause mask to the
+report and clears the rows. VERIFY reads O back through the unit's own port (the scrub), writes
+the report and ends the job with CHECK_FAILED when any check failed.
+"""
+
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..bus import TCDMRequester, TCDMSignature
+from ..fp import FPConvert
+from ..fp.format import BF16, FP32
+from ..params import check_int, check_pow2
+from ..pipeline import Pipeline
+from ..regmap import RegisterFile
+from ..tensor.tap import tap_layout
+from .layout import ACC_BITS, CAUSES, DESCRIPTOR, FRAC_BITS, RANGE_BITS, REPORT_TILES, \
+    TILE_REPORT, Cause
+from .regmap import AbftOp, abft_map
+
+__all__ = ["AbftUnit", "SoftexSnoop", "fixed_point"]
+
+# Quantities of a row (the RAM's low address bits).
+RES_S, QA, PA, RES_O = range(4)
+# Kinds of tensor jobs.
+K_NONE, K_SCALE, K_QK, K_PV = range(4)
+
+
+def _cause(name):
+    return 1 << CAUSES.index(name)
+
+
+def _silent(elaboratable):
+    elaboratable._MustUse__silence = True
+    return elaboratable
+
+
+def fixed_point(m, sign, sig, exp, special, name):
+    """trunc(+-sig 2^exp 2^FRAC_BITS) as a signed ACC_BITS value and its out-of-range flag
+    (``special`` or |value| >= 2^RANGE_BITS), combinational. ``sig`` < 2^40, ``exp`` signed."""
+    shift = Signal(signed(len(exp) + 1), name=f"{name}_shift")
+    m.d.comb += shift.eq(exp + FRAC_BITS)
+    wide = ACC_BITS + 40
+    left = Signal(wide, name=f"{name}_left")
+    right = Signal(len(sig), name=f"{name}_right")
+    m.d.comb += [left.eq(sig << Mux(shift > 63, 63, shift[:6])),
+                 right.eq(Mux(shift < -63, 0, sig >> (-shift)[:6]))]
+    mag = Signal(ACC_BITS, name=f"{name}_mag")
+    over = Signal(name=f"{name}_over")
+    m.d.comb += [mag.eq(Mux(shift >= 0, left, right)),
+                 over.eq((shift >= 0) & ((left[FRAC_BITS + RANGE_BITS:] != 0) | (shift > 63)
+                                        & (sig != 0)))]
+    bad = Signal(name=f"{name}_bad")
+    value = Signal(signed(ACC_BITS), name=f"{name}_value")
+    m.d.comb += [bad.eq(special | over),
+                 value.eq(Mux(bad, 0, Mux(sign, -mag, mag)))]
+    return value, bad
+
+
+def _unpack(m, bits, fmt, name):
+    """(sign, sig, exp, special) of a BF16 / FP32 pattern (value = +-sig 2^exp)."""
+    e = bits[fmt.frac_bits:fmt.frac_bits + fmt.exp_bits]
+    f = bits[:fmt.frac_bits]
+    sig = Signal(fmt.precision, name=f"{name}_sig")
+    exp = Signal(signed(10), name=f"{name}_exp")
+    m.d.comb += [sig.eq(Mux(e != 0, f | (1 << fmt.frac_bits), f)),
+                 exp.eq(Mux(e != 0, e, 1) - (fmt.bias + fmt.frac_bits))]
+    return bits[fmt.width - 1], sig, exp, e == fmt.exp_max
+
+
+class SoftexSnoop(wiring.Component):
+    """SoftEx's scratchpad port passed through to the interconnect, observed, and held.
+
+    Members
+    -------
+    accel : :py:`In(TCDMSignature(addr_width, data_width))`
+        From SoftEx.
+    xbar : :py:`Out(TCDMSignature(addr_width, data_width))`
+        To the interconnect.
+    hold : :py:`In(1)`
+        Refuse SoftEx's request this cycle (no grant, no request to the interconnect).
+    seen : :py:`Out(1)`
+        A request is granted this cycle (``addr``, ``we``, ``be``, ``wdata`` describe it).
+    addr, we, be, wdata : :py:`Out`
+    rvalid, rdata : :py:`Out`
+        The read data as SoftEx receives it.
+    """
+
+    def __init__(self, addr_width, data_width):
+        sig = TCDMSignature(addr_width=addr_width, data_width=data_width)
+        super().__init__({
+            "accel": In(sig), "xbar": Out(sig), "hold": In(1),
+            "seen": Out(1), "addr": Out(addr_width), "we": Out(1), "be": Out(data_width // 8),
+            "wdata": Out(data_width), "rvalid": Out(1), "rdata": Out(data_width),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        a, x = self.accel, self.xbar
+        m.d.comb += [x.req.eq(a.req & ~self.hold), x.addr.eq(a.addr), x.we.eq(a.we),
+                     x.be.eq(a.be), x.wdata.eq(a.wdata),
+                     a.gnt.eq(x.gnt & ~self.hold), a.rdata.eq(x.rdata), a.rvalid.eq(x.rvalid),
+                     self.seen.eq(a.req & x.gnt & ~self.hold), self.addr.eq(a.addr),
+                     self.we.eq(a.we), self.be.eq(a.be), self.wdata.eq(a.wdata),
+                     self.rvalid.eq(x.rvalid), self.rdata.eq(x.rdata)]
+        return m
+
+
+class AbftUnit(wiring.Component):
+    """The checker (module description; docs/abft.md).
+
+    Parameters
+    ----------
+    geometry : :class:`~hw.tensor.geometry.TensorGeometry`
+        The tensor unit it watches (fp32 accumulation).
+    lanes : :class:`int`
+        SoftEx lanes (its port carries ``16 * lanes`` bits).
+    max_seq, max_head_dim, max_rows, max_tiles : :class:`int`
+        The largest head it can check: keys, head dimension, rows of a query tile, query tiles.
+    addr_width : :class:`int`
+    mem_base, mem_size : :class:`int`
+        The scratchpad window (addresses are kept as offsets in it).
+    cfg_addr_width : :class:`int` or :py:`None`
+        Width of the register-file bus.
+
+    Members
+    -------
+    cfg : :py:`In(TCDMSignature(cfg_addr_width, 32))`
+        The register file (:func:`~hw.abft.regmap.abft_map`).
+    tcdm : :py:`Out(TCDMSignature(addr_width, 32))`
+        Its own scratchpad port: descriptor, checksum vectors, encoded Q sums, report, scrub.
+    tap : :py:`In(tap_layout(geometry, addr_width))`
+        The tensor unit's check tap.
+    tap_ready : :py:`Out(1)`
+        Room for a tap event: the tensor unit holds its array while low.
+    softex_seen, softex_addr, softex_we, softex_be, softex_wdata, softex_rvalid, softex_rdata : :py:`In`
+        SoftEx's port as :class:`SoftexSnoop` observes it.
+    softex_hold : :py:`Out(1)`
+        Refuse SoftEx's request (a probability write of run A while the SoftEx queue is full).
+    done_event : :py:`Out(1)`
+    """
+
+    #: Entries of the tap queue.
+    TAP_DEPTH = 8
+
+    def __init__(self, geometry, lanes, *, max_seq=256, max_head_dim=64, max_rows=32,
+                 max_tiles=64, addr_width=32, mem_base=0, mem_size=1 << 16,
+                 cfg_addr_width=None):
+        if geometry.acc != "fp32":
+            raise ValueError(f"the checker needs a tensor unit with fp32 accumulation, got "
+                             f"acc={geometry.acc!r}")
+        self.g = geometry
+        self.lanes = check_pow2("lanes", lanes, min=1, max=32)
+        self.max_seq = check_pow2("max_seq", max_seq, min=4, max=4096)
+        self.max_head_dim = check_pow2("max_head_dim", max_head_dim, min=2, max=1024)
+        self.max_rows = check_pow2("max_rows", max_rows, min=1, max=1024)
+        self.max_tiles = check_int("max_tiles", max_tiles, min=1, max=4096)
+        self.addr_width = check_int("addr_width", addr_width, min=8, max=32)
+        self.mem_base = mem_base
+        self.mem_size = check_int("mem_size", mem_size, min=4, max=1 << self.addr_width)
+        self.off_width = max(1, (self.mem_size - 1).bit_length())
+        self.regmap = abft_map()
+        self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
+        super().__init__({
+            "cfg": In(TCDMSignature(addr_width=self.rf.addr_width, data_width=32)),
+            "tcdm": Out(TCDMSignature(addr_width=self.addr_width, data_width=32)),
+            "tap": In(tap_layout(geometry, self.addr_width)),
+            "softex_seen": In(1), "softex_addr": In(self.addr_width), "softex_we": In(1),
+            "softex_be": In(2 * lanes), "softex_wdata": In(16 * lanes),
+            "softex_rvalid": In(1), "softex_rdata": In(16 * lanes),
+            "softex_hold": Out(1),
+            "tap_ready": Out(1),
+            "done_event": Out(1),
+        })
+
+    # ---------------------------------------------------------------------------------------
+    def elaborate(self, platform):
+        m = Module()
+        g, L, lanes = self.g, self.g.L, self.lanes
+        ow = self.off_width
+        row_bits = max(1, (self.max_rows - 1).bit_length())
+        dim_bits = 16
+
+        m.submodules.rf = rf = self.rf
+        wiring.connect(m, wiring.flipped(self.cfg), rf.bus)
+        m.d.comb += self.done_event.eq(rf.done_event)
+        rq = TCDMRequester.attach(m, self.tcdm, rf.clear, "dma")
+
+        def offset(addr):
+            return (addr - self.mem_base)[:ow]
+
+        # -- configuration (the descriptor) ----------------------------------------------------
+        seq = Signal(dim_bits)
+        hd = Signal(dim_bits)
+        rows_per_tile = Signal(dim_bits)
+        tiles = Signal(dim_bits)
+        gain_s = Signal(6)
+        gain_o = Signal(6)
+        log2_ss = Signal(4)
+        log2_os = Signal(4)
+        log2_reads = Signal(2)
+        tau_p = Signal(ACC_BITS)
+        qs_addr, s_addr, half, p_addr, pb_addr, o_addr = (Signal(ow, name=n) for n in (
+            "qs_addr", "s_addr", "half", "p_addr", "pb_addr", "o_addr"))
+        kbar_addr, vbar_addr, qsum_addr, report_addr = (Signal(ow, name=n) for n in (
+            "kbar_addr", "vbar_addr", "qsum_addr", "report_addr"))
+
+        def loads(word):
+            """Descriptor word name -> its assignments to the configuration registers."""
+            return {
+                "SEQ_DIM": [seq.eq(word[:16]), hd.eq(word[16:])],
+                "ROWS_TILES": [rows_per_tile.eq(word[:16]), tiles.eq(word[16:])],
+                "SHIFTS": [gain_s.eq(word[0:6]), gain_o.eq(word[8:14]),
+                           log2_ss.eq(word[16:20]), log2_os.eq(word[20:24]),
+                           log2_reads.eq(word[24:26])],
+                "TAU_P_LO": [tau_p[:32].eq(word)],
+                "TAU_P_HI": [tau_p[32:].eq(word)],
+                "QS_ADDR": [qs_addr.eq(offset(word))],
+                "S_ADDR": [s_addr.eq(offset(word))],
+                "HALF": [half.eq(word[:ow])],
+                "P_ADDR": [p_addr.eq(offset(word))],
+                "PB_ADDR": [pb_addr.eq(offset(word))],
+                "O_ADDR": [o_addr.eq(offset(word))],
+                "KBAR_ADDR": [kbar_addr.eq(offset(word))],
+                "VBAR_ADDR": [vbar_addr.eq(offset(word))],
+                "QSUM_ADDR": [qsum_addr.eq(offset(word))],
+                "REPORT_ADDR": [report_addr.eq(offset(word))],
+            }
+        armed = Signal()
+
+        # -- checksum vectors: kbar at 0 .., vbar at max_head_dim .. ---------------------------
+        vec_depth = self.max_head_dim + self.max_seq
+        m.submodules.vectors = vectors = Memory(shape=32, depth=vec_depth, init=[])
+        vec_rd = vectors.read_port()
+        vec_wr = vectors.write_port()
+
+        # -- row sums: (parity, row, quantity) ---------------------------------------------------
+        rs_depth = 2 * self.max_rows * 4
+        m.submodules.row_sums = row_sums = Memory(shape=ACC_BITS, depth=rs_depth, init=[])
+        rs_wr = row_sums.write_port()
+        rs_rd = row_sums.read_port(transparent_for=(rs_wr,))
+
+        def rs_index(parity, row, quantity):
+            return Cat(Const(quantity, 2) if isinstance(quantity, int) else quantity,
+                       row[:row_bits], parity)
+
+        # -- per-parity word sums and flags -------------------------------------------------------
+        qsum = Array(Signal(signed(ACC_BITS), name=f"qsum{p}") for p in range(2))
+        s_written = Array(Signal(32, name=f"s_written{p}") for p in range(2))
+        s_read = Array(Signal(32, name=f"s_read{p}") for p in range(2))
+        p_sig_a = Array(Signal(32, name=f"p_sig_a{p}") for p in range(2))
+        p_sig_b = Array(Signal(32, name=f"p_sig_b{p}") for p in range(2))
+        flags = Array(Signal(3, name=f"flags{p}") for p in range(2))   # RANGE, P_RANGE
+        # O words of the tile whose pv job runs: plain, row-weighted (row in the tile), by column
+        o_plain, o_row, o_col = (Signal(32, name=n) for n in ("o_plain", "o_row", "o_col"))
+        overrun = Signal()
+        scale_parity = Signal()
+        next_tile = Signal(dim_bits)        # the tile the next close belongs to
+        row0 = Signal(dim_bits)             # its first row
+        closes = Signal(dim_bits)           # closes since ARM
+        clear_state = Signal()              # ARM: every sum and flag to zero
+
+        # -- the tensor tap: classify, queue ------------------------------------------------------
+        tap = self.tap
+        z_off, x_off = offset(tap.z_ptr), offset(tap.x_ptr)
+        kind = Signal(2)
+        parity = Signal()
+        with m.If(z_off == qs_addr):
+            m.d.comb += [kind.eq(K_SCALE), parity.eq(scale_parity)]
+        with m.Elif((z_off >= s_addr) & (z_off < s_addr + 2 * half)):
+            m.d.comb += [kind.eq(K_QK), parity.eq(z_off >= s_addr + half)]
+        with m.Elif((x_off >= p_addr) & (x_off < p_addr + 2 * half)):
+            m.d.comb += [kind.eq(K_PV), parity.eq(x_off >= p_addr + half)]
+        tap_entry = data.StructLayout({
+            "close": 1, "kind": 2, "parity": 1, "row": row_bits, "column": dim_bits,
+            "rows": L, "values": L * 32})
+        m.submodules.tap_fifo = tap_fifo = SyncFIFOBuffered(width=tap_entry.size,
+                                                             depth=self.TAP_DEPTH)
+        # The tensor unit holds its array while the queue has no room for an event and a close.
+        m.d.comb += self.tap_ready.eq(tap_fifo.level < self.TAP_DEPTH - 1)
+        tap_in = Signal(tap_entry)
+        m.d.comb += [tap_in.close.eq(tap.done), tap_in.kind.eq(kind), tap_in.parity.eq(parity),
+                     tap_in.row.eq(tap.row), tap_in.column.eq(tap.column),
+                     tap_in.rows.eq(tap.rows), tap_in.values.eq(tap.values)]
+        tap_push = armed & (kind != K_NONE) & (
+            (tap.valid & tap.column_ok & (tap.rows != 0)) | (tap.done & (kind == K_PV)))
+        m.d.comb += [tap_fifo.w_data.eq(tap_in), tap_fifo.w_en.eq(tap_push)]
+        with m.If(tap_push & ~tap_fifo.w_rdy):
+            m.d.sync += overrun.eq(1)
+        with m.If(armed & tap.done & (kind == K_SCALE)):
+            m.d.sync += scale_parity.eq(~scale_parity)
+
+        # -- SoftEx: probability writes of run A to the queue, word sums at full rate -------------
+        sx_off = offset(self.softex_addr)
+        in_p = (sx_off >= p_addr) & (sx_off < p_addr + 2 * half)
+        in_pb = (sx_off >= pb_addr) & (sx_off < pb_addr + 2 * half)
+        in_s = (sx_off >= s_addr) & (sx_off < s_addr + 2 * half)
+
+        def position(base):
+            """(parity, row, first element) of a SoftEx beat in a two-half buffer."""
+            rel = Signal(ow, name="rel")
+            m.d.comb += rel.eq(sx_off - base)
+            upper = rel >= half
+            within = Signal(ow, name="within")
+            m.d.comb += within.eq(Mux(upper, rel - half, rel))
+            return upper, within >> log2_ss, (within & ((1 << log2_ss) - 1)) >> 1
+
+        sx_entry = data.StructLayout({"parity": 1, "row": row_bits, "elem": dim_bits,
+                                      "lanes": lanes, "words": 16 * lanes})
+        m.submodules.softex_fifo = sx_fifo = SyncFIFOBuffered(width=sx_entry.size, depth=4)
+        sx_in = Signal(sx_entry)
+        p_par, p_row, p_elem = position(p_addr)
+        m.d.comb += [sx_in.parity.eq(p_par), sx_in.row.eq(p_row), sx_in.elem.eq(p_elem),
+                     sx_in.words.eq(self.softex_wdata)]
+        for j in range(lanes):
+            m.d.comb += sx_in.lanes[j].eq(self.softex_be[2 * j])
+        wants_queue = armed & self.softex_seen & self.softex_we & in_p
+        m.d.comb += [sx_fifo.w_data.eq(sx_in), sx_fifo.w_en.eq(wants_queue)]
+        # Hold SoftEx's run-A writes while the queue is full (the snoop refuses the grant).
+        m.d.comb += self.softex_hold.eq(armed & self.softex_we & in_p & ~sx_fifo.w_rdy)
+
+        def lane_sum(words, mask=None):
+            total = 0
+            for j in range(lanes):
+                w = words[16 * j:16 * (j + 1)]
+                total = total + (w if mask is None else Mux(mask[j], w, 0))
+            return total
+
+        pb_par, _, _ = position(pb_addr)
+        be_lanes = Cat(*(self.softex_be[2 * j] for j in range(lanes)))
+        with m.If(armed & self.softex_seen & self.softex_we & in_pb):
+            m.d.sync += p_sig_b[pb_par].eq(p_sig_b[pb_par] + lane_sum(self.softex_wdata, be_lanes))
+        with m.If(armed & self.softex_seen & self.softex_we & in_p):
+            m.d.sync += p_sig_a[p_par].eq(p_sig_a[p_par] + lane_sum(self.softex_wdata, be_lanes))
+        # score reads: the data comes one cycle after the grant
+        s_pending = Signal()
+        s_pending_par = Signal()
+        s_par, _, _ = position(s_addr)
+        m.d.sync += [s_pending.eq(armed & self.softex_seen & ~self.softex_we & in_s),
+                     s_pending_par.eq(s_par)]
+        with m.If(s_pending & self.softex_rvalid):
+            m.d.sync += s_read[s_pending_par].eq(s_read[s_pending_par]
+                                                 + lane_sum(self.softex_rdata))
+
+        # -- the element sequencer: one micro-operation per cycle --------------------------------
+        # An event becomes one micro-operation per value (two for the scale job's values and
+        # SoftEx's probabilities: the value itself, then its product with a checksum vector).
+        evaluating = Signal()
+        tap_head = Signal(tap_entry)
+        sx_head = Signal(sx_entry)
+        m.d.comb += [tap_head.eq(tap_fifo.r_data), sx_head.eq(sx_fifo.r_data)]
+        tap_index = Signal(range(L))
+        tap_op = Signal()
+        sx_index = Signal(range(lanes))
+        sx_op = Signal()
+        use_tap = tap_fifo.r_rdy & ~tap_head.close
+        use_sx = ~use_tap & sx_fifo.r_rdy
+        close_ready = tap_fifo.r_rdy & tap_head.close & ~sx_fifo.r_rdy
+
+        MODE_ADD, MODE_SUB, MODE_ABS = range(3)
+        SIDE_NONE, SIDE_QSUM, SIDE_S, SIDE_O, SIDE_P = range(5)
+        s1 = Signal(data.StructLayout({
+            "valid": 1, "addr": range(rs_depth), "value": 32, "fp32": 1, "product": 1,
+            "mode": 2, "side": 3, "parity": 1, "row": row_bits, "column": dim_bits}))
+        m.d.sync += s1.valid.eq(0)
+        vec_addr = Signal(range(vec_depth))
+        m.d.comb += vec_rd.addr.eq(vec_addr)
+
+        tap_values = Array(tap_head.values[32 * i:32 * (i + 1)] for i in range(L))
+        tap_rows = Array(tap_head.rows[i] for i in range(L))
+        sx_words = Array(sx_head.words[16 * j:16 * (j + 1)] for j in range(lanes))
+        sx_lanes = Array(sx_head.lanes[j] for j in range(lanes))
+        with m.If(~evaluating & armed):
+            with m.If(use_tap):
+                last = tap_index == L - 1
+                scale = tap_head.kind == K_SCALE
+                value_done = ~scale | tap_op | ~tap_rows[tap_index]
+                with m.If(tap_rows[tap_index]):
+                    row = (tap_head.row + tap_index)[:row_bits]
+                    quantity = Mux(tap_head.kind == K_PV, RES_O,
+                                   Mux(scale & ~tap_op, QA, RES_S))
+                    m.d.sync += [
+                        s1.valid.eq(1), s1.addr.eq(rs_index(tap_head.parity, row, quantity)),
+                        s1.value.eq(tap_values[tap_index]), s1.fp32.eq(1),
+                        s1.product.eq(scale & tap_op),
+                        s1.mode.eq(Mux(scale, Mux(tap_op, MODE_SUB, MODE_ABS), MODE_ADD)),
+                        s1.side.eq(Mux(scale, Mux(tap_op, SIDE_NONE, SIDE_QSUM),
+                                       Mux(tap_head.kind == K_QK, SIDE_S, SIDE_O))),
+                        s1.parity.eq(tap_head.parity), s1.row.eq(row),
+                        s1.column.eq(tap_head.column)]
+                    m.d.comb += vec_addr.eq(tap_head.column)
+                with m.If(value_done):
+                    m.d.sync += [tap_op.eq(0), tap_index.eq(Mux(last, 0, tap_index + 1))]
+                    m.d.comb += tap_fifo.r_en.eq(last)
+                with m.Else():
+                    m.d.sync += tap_op.eq(1)
+            with m.Elif(use_sx):
+                last = sx_index == lanes - 1
+                value_done = sx_op | ~sx_lanes[sx_index]
+                with m.If(sx_lanes[sx_index]):
+                    elem = sx_head.elem + sx_index
+                    m.d.sync += [
+                        s1.valid.eq(1),
+                        s1.addr.eq(rs_index(sx_head.parity, sx_head.row, Mux(sx_op, RES_O, PA))),
+                        s1.value.eq(sx_words[sx_index]), s1.fp32.eq(0), s1.product.eq(sx_op),
+                        s1.mode.eq(Mux(sx_op, MODE_SUB, MODE_ADD)),
+                        s1.side.eq(Mux(sx_op, SIDE_NONE, SIDE_P)),
+                        s1.parity.eq(sx_head.parity), s1.row.eq(sx_head.row),
+                        s1.column.eq(elem)]
+                    m.d.comb += vec_addr.eq(self.max_head_dim + elem)
+                with m.If(value_done):
+                    m.d.sync += [sx_op.eq(0), sx_index.eq(Mux(last, 0, sx_index + 1))]
+                    m.d.comb += sx_fifo.r_en.eq(last)
+                with m.Else():
+                    m.d.sync += sx_op.eq(1)
+
+        # S2: the term (value or product with a checksum vector), fixed point; RAM read
+        to_bf16 = _silent(FPConvert(FP32, BF16))
+        cvt_ops = Signal(to_bf16.operand_layout)
+        m.d.comb += cvt_ops.x.eq(s1.value)
+        rounded = to_bf16.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), cvt_ops)
+        word16 = Mux(s1.fp32, rounded, s1.value[:16])      # the BF16 word of the value
+        a_sign, a_sig, a_exp, a_special = _unpack(m, word16, BF16, "a")
+        v_sign, v_sig, v_exp, v_special = _unpack(m, s1.value, FP32, "v")
+        b_sign, b_sig, b_exp, b_special = _unpack(m, vec_rd.data, FP32, "b")
+        prod_sig = Signal(32)
+        m.d.comb += prod_sig.eq(a_sig * b_sig)
+        t_sign = Mux(s1.product, a_sign ^ b_sign, Mux(s1.fp32, v_sign, a_sign))
+        t_sig = Mux(s1.product, prod_sig, Mux(s1.fp32, v_sig, a_sig))
+        t_exp = Signal(signed(11))
+        m.d.comb += t_exp.eq(Mux(s1.product, a_exp + b_exp, Mux(s1.fp32, v_exp, a_exp)))
+        t_special = Mux(s1.product, a_special | b_special, Mux(s1.fp32, v_special, a_special))
+        term, bad = fixed_point(m, t_sign, t_sig, t_exp, t_special, "term")
+        s2 = Signal(data.StructLayout({
+            "valid": 1, "addr": range(rs_depth), "term": ACC_BITS, "bad": 1, "mode": 2,
+            "side": 3, "parity": 1, "row": row_bits, "column": dim_bits, "word": 16}))
+        m.d.sync += [s2.valid.eq(s1.valid), s2.addr.eq(s1.addr), s2.term.eq(term),
+                     s2.bad.eq(bad), s2.mode.eq(s1.mode), s2.side.eq(s1.side),
+                     s2.parity.eq(s1.parity), s2.row.eq(s1.row), s2.column.eq(s1.column),
+                     s2.word.eq(word16)]
+        rs_rd_addr = Signal(range(rs_depth))
+        m.d.comb += [rs_rd.addr.eq(rs_rd_addr)]
+        with m.If(~evaluating):
+            m.d.comb += rs_rd_addr.eq(s1.addr)
+
+        # S3: add, write back, the word sums
+        term3 = s2.term.as_signed()
+        old = rs_rd.data.as_signed()
+        new = Signal(signed(ACC_BITS))
+        m.d.comb += new.eq(Mux(s2.mode == MODE_SUB, old - term3,
+                               Mux(s2.mode == MODE_ABS, old + Mux(term3 < 0, -term3, term3),
+                                   old + term3)))
+        with m.If(s2.valid):
+            m.d.comb += [rs_wr.addr.eq(s2.addr), rs_wr.data.eq(new), rs_wr.en.eq(1)]
+            with m.If(s2.bad):
+                m.d.sync += flags[s2.parity].eq(flags[s2.parity] | 1)
+            with m.Switch(s2.side):
+                with m.Case(SIDE_QSUM):
+                    m.d.sync += qsum[s2.parity].eq(qsum[s2.parity] + term3)
+                with m.Case(SIDE_S):
+                    m.d.sync += s_written[s2.parity].eq(s_written[s2.parity] + s2.word)
+                with m.Case(SIDE_O):
+                    m.d.sync += [o_plain.eq(o_plain + s2.word),
+                                 o_row.eq(o_row + s2.row * s2.word),
+                                 o_col.eq(o_col + s2.column * s2.word)]
+                with m.Case(SIDE_P):
+                    with m.If(s2.word > 0x3F80):
+                        m.d.sync += flags[s2.parity].eq(flags[s2.parity] | 2)
+
+        # -- the evaluator (tile close), ARM, RETILE and VERIFY ----------------------------------
+        dma_addr = Signal(ow)
+        dma_wdata = Signal(32)
+        m.d.comb += [rq.addr.eq(self.mem_base + dma_addr), rq.be.eq(0b1111),
+                     rq.wdata.eq(dma_wdata)]
+        count = Signal(dim_bits + 4)
+        sub = Signal(range(max(vec_depth, len(DESCRIPTOR), len(TILE_REPORT)) + 1))
+        outstanding = Signal(2)                # reads granted, data not yet back
+        err = Signal(8)
+        verifying = Signal()
+        tile_causes = Signal(len(CAUSES))
+        head_causes = Signal(len(CAUSES))
+        word_lo = Signal(32)
+        eval_row = Signal(dim_bits)
+        eval_q = Signal(2)
+        eval_par = Signal()
+        vals = Array(Signal(signed(ACC_BITS), name=f"eval{q}") for q in range(4))
+        written = Array(Signal(32, name=f"written{i}") for i in range(3))
+        scrub = Array(Signal(32, name=f"scrub{i}") for i in range(3))
+        scrub_tile = Signal(dim_bits)
+        scrub_row = Signal(dim_bits)          # row in the tile
+        scrub_word = Signal(dim_bits)
+        got_row = Signal(dim_bits)
+        got_col = Signal(dim_bits)
+        m.d.comb += evaluating.eq(0)
+        granted = rq.granted & (rq.want_rd | rq.want_wr | rq.hold)
+        read_back = rq.tcdm.rvalid
+        m.d.sync += outstanding.eq(outstanding + (granted & ~rq.we) - read_back)
+
+        def tile_rows(first):
+            left = seq - first
+            return Mux(left < rows_per_tile, left, rows_per_tile)
+
+        def entry(tile, name):
+            return report_addr + ((REPORT_TILES + tile * len(TILE_REPORT)
+                                   + [n for n, _ in TILE_REPORT].index(name)) << 2)
+
+        def ceil_shift(x, sh):
+            return (x >> sh) + ((x & ((Const(1, ACC_BITS + 1) << sh) - 1)[:ACC_BITS]) != 0)
+
+        def magnitude(v):
+            return Mux(v < 0, -v, v).as_unsigned()
+
+        def start_close():
+            m.d.sync += [eval_par.eq(tap_head.parity), eval_row.eq(0), eval_q.eq(0),
+                         tile_causes.eq(0), count.eq(0)]
+            m.next = "EVAL_WAIT"
+
+        # A job may start while a tile closes: its start pulse waits here.
+        job_pending = Signal()
+        with m.If(rf.start):
+            m.d.sync += job_pending.eq(1)
+        with m.FSM(name="control") as control:
+            with m.State("IDLE"):
+                with m.If(rf.start | job_pending):
+                    m.d.sync += job_pending.eq(0)
+                    with m.Switch(rf.job.COMMAND.OP):
+                        with m.Case(AbftOp.ARM):
+                            m.d.sync += [armed.eq(0), count.eq(0), sub.eq(0), err.eq(0),
+                                         dma_addr.eq(offset(rf.job.DESC_ADDR))]
+                            m.next = "DESC"
+                        with m.Case(AbftOp.VERIFY):
+                            with m.If(~armed):
+                                m.d.sync += err.eq(Cause.NOT_ARMED)
+                                m.next = "FINISH"
+                            with m.Else():
+                                m.d.sync += [err.eq(0), verifying.eq(1)]
+                                m.next = "DRAIN"
+                        with m.Case(AbftOp.RETILE):
+                            with m.If(~armed):
+                                m.d.sync += err.eq(Cause.NOT_ARMED)
+                            with m.Elif(rf.job.TILE.INDEX >= tiles):
+                                m.d.sync += err.eq(Cause.BAD_TILE)
+                            with m.Else():
+                                m.d.sync += [err.eq(0), next_tile.eq(rf.job.TILE.INDEX),
+                                             row0.eq(rf.job.TILE.ROW0),
+                                             scale_parity.eq(rf.job.TILE.INDEX[0])]
+                            m.next = "FINISH"
+                        with m.Default():
+                            m.d.sync += err.eq(Cause.BAD_CMD)
+                            m.next = "FINISH"
+                with m.Elif(close_ready & armed):
+                    start_close()
+
+            # ARM: the descriptor, then the checksum vectors, then the row sums to zero
+            with m.State("DESC"):
+                m.d.comb += rq.want_rd.eq(~rq.hold & (count < len(DESCRIPTOR)))
+                with m.If(rq.granted):
+                    m.d.sync += [dma_addr.eq(dma_addr + 4), count.eq(count + 1)]
+                with m.If(read_back):
+                    with m.Switch(sub):
+                        for i, (name, _) in enumerate(DESCRIPTOR):
+                            with m.Case(i):
+                                m.d.sync += loads(rq.tcdm.rdata)[name]
+                    m.d.sync += sub.eq(sub + 1)
+                    with m.If(sub == len(DESCRIPTOR) - 1):
+                        m.next = "CHECK_DESC"
+            with m.State("CHECK_DESC"):
+                ok = ((seq != 0) & (seq <= self.max_seq) & (hd != 0) & (hd <= self.max_head_dim)
+                      & ~hd[0] & (rows_per_tile != 0) & (rows_per_tile <= self.max_rows)
+                      & (tiles != 0) & (tiles <= self.max_tiles))
+                with m.If(~ok):
+                    m.d.sync += err.eq(Cause.BAD_DESC)
+                    m.next = "FINISH"
+                with m.Else():
+                    m.d.sync += [count.eq(0), sub.eq(0), dma_addr.eq(kbar_addr)]
+                    m.next = "VECTORS"
+            with m.State("VECTORS"):
+                total = hd + seq
+                m.d.comb += rq.want_rd.eq(~rq.hold & (count < total))
+                with m.If(rq.granted):
+                    m.d.sync += [count.eq(count + 1),
+                                 dma_addr.eq(Mux(count + 1 == hd, vbar_addr, dma_addr + 4))]
+                with m.If(read_back):
+                    m.d.comb += [vec_wr.en.eq(1), vec_wr.data.eq(rq.tcdm.rdata),
+                                 vec_wr.addr.eq(Mux(sub < hd, sub,
+                                                    self.max_head_dim + (sub - hd)))]
+                    m.d.sync += sub.eq(sub + 1)
+                    with m.If(sub + 1 == total):
+                        m.d.sync += [sub.eq(0), count.eq(0)]
+                        m.next = "ZERO"
+            with m.State("ZERO"):
+                m.d.comb += [rs_wr.en.eq(1), rs_wr.addr.eq(count), rs_wr.data.eq(0)]
+                m.d.sync += count.eq(count + 1)
+                with m.If(count == rs_depth - 1):
+                    m.d.sync += [armed.eq(1), count.eq(0), overrun.eq(0), next_tile.eq(0),
+                                 row0.eq(0), closes.eq(0), scale_parity.eq(0),
+                                 o_plain.eq(0), o_row.eq(0), o_col.eq(0)]
+                    m.d.comb += clear_state.eq(1)
+                    m.next = "FINISH"
+
+            # tile close: wait for the pipeline, then rows x quantities
+            with m.State("EVAL_WAIT"):
+                m.d.comb += evaluating.eq(1)
+                m.d.sync += count.eq(count + 1)
+                with m.If(count == 3):
+                    m.d.sync += count.eq(0)
+                    m.next = "EVAL_READ"
+            with m.State("EVAL_READ"):
+                m.d.comb += [evaluating.eq(1),
+                             rs_rd_addr.eq(rs_index(eval_par, eval_row, eval_q))]
+                m.next = "EVAL_TAKE"
+            with m.State("EVAL_TAKE"):
+                m.d.comb += [evaluating.eq(1), rs_wr.en.eq(1), rs_wr.data.eq(0),
+                             rs_wr.addr.eq(rs_index(eval_par, eval_row, eval_q))]
+                m.d.sync += [vals[eval_q].eq(rs_rd.data.as_signed()), eval_q.eq(eval_q + 1)]
+                with m.If(eval_q == 3):
+                    m.next = "EVAL_ROW"
+                with m.Else():
+                    m.next = "EVAL_READ"
+            with m.State("EVAL_ROW"):
+                m.d.comb += evaluating.eq(1)
+                extra = seq + hd + 2
+                tau_s = Signal(ACC_BITS + 2)
+                tau_o = Signal(ACC_BITS + 2)
+                pa = Mux(vals[PA] < 0, 0, vals[PA].as_unsigned())
+                m.d.comb += [tau_s.eq(ceil_shift(vals[QA].as_unsigned() + hd, gain_s) + extra),
+                             tau_o.eq(ceil_shift(pa + seq, gain_o) + extra)]
+                p_dev = Signal(signed(ACC_BITS + 1))
+                m.d.comb += p_dev.eq(vals[PA] - (1 << FRAC_BITS))
+                bits = (Mux(magnitude(vals[RES_S]) > tau_s, _cause("S_RESIDUAL"), 0)
+                        | Mux(magnitude(vals[RES_O]) > tau_o, _cause("O_RESIDUAL"), 0)
+                        | Mux(magnitude(p_dev) > tau_p, _cause("P_SUM"), 0))
+                m.d.sync += [tile_causes.eq(tile_causes | bits), eval_row.eq(eval_row + 1),
+                             eval_q.eq(0)]
+                with m.If(eval_row + 1 >= tile_rows(row0)):
+                    m.d.sync += [dma_addr.eq(qsum_addr + (next_tile << 3)), count.eq(0)]
+                    m.next = "QSUM_LO"
+                with m.Else():
+                    m.next = "EVAL_READ"
+            with m.State("QSUM_LO"):
+                m.d.comb += [evaluating.eq(1), rq.want_rd.eq(~rq.hold & (count == 0))]
+                with m.If(rq.granted):
+                    m.d.sync += count.eq(1)
+                with m.If(read_back):
+                    m.d.sync += [word_lo.eq(rq.tcdm.rdata), count.eq(0), dma_addr.eq(dma_addr + 4)]
+                    m.next = "QSUM_HI"
+            with m.State("QSUM_HI"):
+                m.d.comb += [evaluating.eq(1), rq.want_rd.eq(~rq.hold & (count == 0))]
+                with m.If(rq.granted):
+                    m.d.sync += count.eq(1)
+                with m.If(read_back):
+                    p = eval_par
+                    bits = (Mux(qsum[p].as_unsigned() != Cat(word_lo, rq.tcdm.rdata),
+                                _cause("Q_SUM"), 0)
+                            | Mux((s_written[p] << log2_reads)[:32] != s_read[p],
+                                  _cause("S_SIGNATURE"), 0)
+                            | Mux(p_sig_a[p] != p_sig_b[p], _cause("P_REPEAT"), 0)
+                            | Mux(flags[p][0], _cause("RANGE"), 0)
+                            | Mux(flags[p][1], _cause("P_RANGE"), 0))
+                    m.d.sync += [tile_causes.eq(tile_causes | bits), count.eq(0), sub.eq(0),
+                                 dma_addr.eq(entry(next_tile, "CAUSES")),
+                                 qsum[p].eq(0), s_written[p].eq(0), s_read[p].eq(0),
+                                 p_sig_a[p].eq(0), p_sig_b[p].eq(0), flags[p].eq(0)]
+                    m.next = "TILE_REPORT"
+            with m.State("TILE_REPORT"):           # causes, then the O word sums
+                m.d.comb += [evaluating.eq(1), rq.want_wr.eq(~rq.hold),
+                             dma_wdata.eq(Array([tile_causes, o_plain, o_row, o_col])[sub[:2]])]
+                with m.If(rq.granted):
+                    m.d.sync += [sub.eq(sub + 1), dma_addr.eq(dma_addr + 4)]
+                    with m.If(sub == 3):
+                        m.d.sync += [next_tile.eq(next_tile + 1),
+                                     row0.eq(row0 + tile_rows(row0)), closes.eq(closes + 1),
+                                     o_plain.eq(0), o_row.eq(0), o_col.eq(0)]
+                        m.d.comb += tap_fifo.r_en.eq(1)          # the close item
+                        m.next = "AFTER_CLOSE"
+            with m.State("AFTER_CLOSE"):
+                with m.If(verifying):
+                    m.next = "DRAIN"
+                with m.Else():
+                    m.next = "IDLE"
+
+            # VERIFY: let the queues drain (closing tiles), then tile by tile read O back
+            with m.State("DRAIN"):
+                with m.If(close_ready):
+                    start_close()
+                with m.Elif(~tap_fifo.r_rdy & ~sx_fifo.r_rdy & ~s1.valid & ~s2.valid):
+                    m.d.sync += [scrub_tile.eq(0), head_causes.eq(0), row0.eq(0)]
+                    m.next = "SCRUB_TILE"
+            with m.State("SCRUB_TILE"):             # read the tile's causes and written sums
+                m.d.sync += [sub.eq(0), count.eq(0), dma_addr.eq(entry(scrub_tile, "CAUSES")),
+                             scrub[0].eq(0), scrub[1].eq(0), scrub[2].eq(0),
+                             scrub_row.eq(0), scrub_word.eq(0)]
+                with m.If(scrub_tile == tiles):
+                    m.d.sync += dma_addr.eq(report_addr)
+                    m.next = "REPORT"
+                with m.Else():
+                    m.next = "SCRUB_ENTRY"
+            with m.State("SCRUB_ENTRY"):
+                m.d.comb += rq.want_rd.eq(~rq.hold & (count < 4))
+                with m.If(rq.granted):
+                    m.d.sync += [count.eq(count + 1), dma_addr.eq(dma_addr + 4)]
+                with m.If(read_back):
+                    with m.If(sub == 0):
+                        m.d.sync += tile_causes.eq(rq.tcdm.rdata)
+                    with m.Else():
+                        m.d.sync += written[(sub - 1)[:2]].eq(rq.tcdm.rdata)
+                    m.d.sync += sub.eq(sub + 1)
+                    with m.If(sub == 3):
+                        m.d.sync += [count.eq(0), dma_addr.eq(o_addr + (row0 << log2_os))]
+                        m.next = "SCRUB_READ"
+            with m.State("SCRUB_READ"):
+                words = hd >> 1
+                more = scrub_row < tile_rows(row0)
+                m.d.comb += rq.want_rd.eq(~rq.hold & more)
+                m.d.sync += [got_row.eq(scrub_row), got_col.eq(scrub_word << 1)]
+                with m.If(rq.granted):
+                    with m.If(scrub_word + 1 == words):
+                        m.d.sync += [scrub_word.eq(0), scrub_row.eq(scrub_row + 1),
+                                     dma_addr.eq(o_addr + ((row0 + scrub_row + 1) << log2_os))]
+                    with m.Else():
+                        m.d.sync += [scrub_word.eq(scrub_word + 1), dma_addr.eq(dma_addr + 4)]
+                with m.If(read_back):
+                    w0, w1 = rq.tcdm.rdata[:16], rq.tcdm.rdata[16:]
+                    m.d.sync += [scrub[0].eq(scrub[0] + w0 + w1),
+                                 scrub[1].eq(scrub[1] + got_row * (w0 + w1)),
+                                 scrub[2].eq(scrub[2] + got_col * w0 + (got_col + 1) * w1)]
+                with m.If(~more & (outstanding == 0) & ~rq.hold & ~read_back):
+                    m.d.sync += [sub.eq(0), dma_addr.eq(entry(scrub_tile, "CAUSES"))]
+                    m.next = "SCRUB_WRITE"
+            with m.State("SCRUB_WRITE"):            # causes (+ O_SIGNATURE), then residuals
+                mismatch = ((scrub[0] != written[0]) | (scrub[1] != written[1])
+                            | (scrub[2] != written[2]))
+                causes_now = tile_causes | Mux(mismatch, _cause("O_SIGNATURE"), 0)
+                residuals = Array([causes_now, scrub[0] - written[0], scrub[1] - written[1],
+                                   scrub[2] - written[2]])
+                m.d.comb += [rq.want_wr.eq(~rq.hold), dma_wdata.eq(residuals[sub[:2]])]
+                with m.If(rq.granted):
+                    m.d.sync += [sub.eq(sub + 1),
+                                 dma_addr.eq(Mux(sub == 0, entry(scrub_tile, "RES_PLAIN"),
+                                                 dma_addr + 4))]
+                    with m.If(sub == 3):
+                        m.d.sync += [head_causes.eq(head_causes | causes_now),
+                                     scrub_tile.eq(scrub_tile + 1),
+                                     row0.eq(row0 + tile_rows(row0))]
+                        m.next = "SCRUB_TILE"
+            with m.State("REPORT"):
+                final = (head_causes | Mux(overrun, _cause("OVERRUN"), 0)
+                         | Mux(closes < tiles, _cause("INCOMPLETE"), 0))
+                m.d.comb += [rq.want_wr.eq(~rq.hold),
+                             dma_wdata.eq(Mux(sub == 0, final, closes))]
+                with m.If(rq.granted):
+                    m.d.sync += [sub.eq(sub + 1), dma_addr.eq(dma_addr + 4)]
+                    with m.If(sub == 1):
+                        m.d.sync += [err.eq(Mux(final != 0, Cause.CHECK_FAILED, 0)),
+                                     verifying.eq(0), row0.eq(0), next_tile.eq(tiles)]
+                        m.next = "FINISH"
+            with m.State("FINISH"):
+                with m.If(~rq.hold & (outstanding == 0)):
+                    m.d.comb += [rf.done.eq(1), rf.error.eq(err)]
+                    m.next = "IDLE"
+
+        # For testbenches: the control state and the row-sum RAM.
+        self.control_state = control.state
+        self.row_sums = row_sums
+        with m.If(clear_state):
+            for p in range(2):
+                m.d.sync += [qsum[p].eq(0), s_written[p].eq(0), s_read[p].eq(0),
+                             p_sig_a[p].eq(0), p_sig_b[p].eq(0), flags[p].eq(0)]
+        with m.If(rf.clear):
+            m.d.sync += armed.eq(0)
+        return m
