@@ -342,7 +342,7 @@ def parse_report(words, tiles):
 
     def signed(x):
         return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
-    out = dict(causes=words[report_word("CAUSES")], closes=words[report_word("TILES")], tiles=[])
+    out = dict(causes=words[report_word("CAUSES")], closes=words[report_word("CLOSES")], tiles=[])
     for t in range(tiles):
         def w(name):
             return words[tile_word(t, name)]

@@ -31,7 +31,8 @@ from .sw_gemm import SW_GEMM_SOURCE
 
 __all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention",
            "softex_tile", "build_attention", "run_attention", "float64_attention", "STAGES",
-           "errors_vs_float64", "buffer_align_for", "DEMO_SHAPES", "demo_shape"]
+           "errors_vs_float64", "buffer_align_for", "DEMO_SHAPES", "demo_shape", "abft_arrays",
+           "abft_summary", "ABFT_LINES"]
 
 STAGES = ("scale", "qk", "softmax", "pv")
 
@@ -77,21 +78,32 @@ class AttentionShape:
         d, s = stride_for(self.head_dim), stride_for(self.seq)
         return dict(QS=d, KTS=s, VS=d, OS=d, SS=s)
 
-    def defines(self, gemm_sw=False, softmax_sw=False, pipeline=False):
+    def defines(self, gemm_sw=False, softmax_sw=False, pipeline=False, abft=False,
+                abft_correct=True):
         return dict(SEQ=self.seq, HD=self.head_dim, BQ=self.block_q, BK=self.block_k,
                     SHIFT=self.shift, GEMM_SW=int(gemm_sw), SOFTMAX_SW=int(softmax_sw),
-                    PIPELINE=int(pipeline), **self.strides)
+                    PIPELINE=int(pipeline), ABFT=int(abft), ABFT_CORRECT=int(abft_correct),
+                    **self.strides)
 
     @property
     def tiles(self):
         return -(-self.seq // self.block_q)
 
-    def scratchpad_bytes(self, pipeline=False):
-        """Bytes of the buffers (``pipeline``: score and probability buffers doubled)."""
+    def scratchpad_bytes(self, pipeline=False, abft=False):
+        """Bytes of the buffers (``pipeline``: score and probability buffers doubled;
+        ``abft``: doubled too, plus SoftEx run B's probabilities and the checker's descriptor,
+        checksum vectors, Q sums and report)."""
         st = self.strides
+        doubled = pipeline or abft
+        checker = 0
+        if abft:
+            from hw.abft.layout import DESCRIPTOR, REPORT, TILE_REPORT
+            checker = (2 * self.block_q * st["SS"]
+                       + 4 * (len(DESCRIPTOR) + self.head_dim + self.seq + 2 * self.tiles
+                              + len(REPORT) + len(TILE_REPORT) * self.tiles) + 5 * self.align)
         return (self.seq * (st["QS"] + st["VS"] + st["OS"]) + self.head_dim * st["KTS"]
-                + 2 * (1 + pipeline) * self.block_q * st["SS"] + 8 * self.block_q
-                + (self.head_dim + self.block_q) * st["QS"])
+                + 2 * (1 + doubled) * self.block_q * st["SS"] + 8 * self.block_q
+                + (self.head_dim + self.block_q) * st["QS"] + checker)
 
 
 def buffer_align_for(params):
@@ -230,44 +242,82 @@ def errors_vs_float64(shape, q, k, v, o):
                 bf16_floor_max_abs=float(floor.max()), bf16_floor_mean_abs=float(floor.mean()))
 
 
+def _words16(words):
+    """32-bit words as the little-endian uint16 pairs of a data file."""
+    w = np.asarray([int(x) & 0xFFFF_FFFF for x in words], dtype=np.uint64)
+    return np.stack([w & 0xFFFF, w >> 16], axis=1).astype(np.uint16).ravel()
+
+
+def abft_arrays(shape, q, k, v):
+    """The checker's preloaded arrays (descriptor numbers, kbar, vbar, Q sums) and the report's
+    size, as data-file arrays; the firmware writes the descriptor's buffer addresses."""
+    from hw.abft.layout import DESCRIPTOR
+    from .abft import descriptor, qsum_words, report_words
+    from .golden.abft import encode
+    enc = encode(q, k, v, block_q=shape.block_q, shift=shape.shift)
+    desc = descriptor(shape, enc, {name: 0 for name in (
+        "qs", "s", "p", "pb", "o", "kbar", "vbar", "qsum", "report")})
+    assert len(desc) == len(DESCRIPTOR)
+    return {"abft_desc": _words16(desc), "abft_kbar": _words16(enc.kbar),
+            "abft_vbar": _words16(enc.vbar), "abft_qsum": _words16(qsum_words(enc)),
+            "abft_report": 2 * report_words(shape.tiles)}
+
+
 def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
-                    pipeline=False):
-    """ELF of attention.c with the inputs preloaded into the scratchpad."""
+                    pipeline=False, abft=False, abft_correct=True):
+    """ELF of attention.c with the inputs preloaded into the scratchpad (``abft``: for a
+    cluster with the Flash-ABFT checker, ``abft_correct``: repair failed checks)."""
     st = shape.strides
     kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
-    tile_buf = (1 + pipeline) * shape.block_q * st["SS"] // 2
+    tile_buf = (1 + (pipeline or abft)) * shape.block_q * st["SS"] // 2
     arrays = {"q": padded(q, st["QS"]), "kt": padded(kt, st["KTS"]), "v": padded(v, st["VS"]),
               "o": shape.seq * st["OS"] // 2, "sbuf": tile_buf, "pbuf": tile_buf,
               "slots": 4 * shape.block_q,
               "ident": shape.head_dim * st["QS"] // 2, "qsbuf": shape.block_q * st["QS"] // 2}
+    # Every buffer but the identity (zero off the diagonal) is written before it is read.
+    noinit = ["o", "sbuf", "pbuf", "slots", "qsbuf"]
+    if abft:
+        arrays.update(pbb=tile_buf, **abft_arrays(shape, q, k, v))
+        noinit += ["pbb", "abft_report"]
     libs = ([SW_GEMM_SOURCE] if gemm_sw else []) + (SW_LIB if softmax_sw else [])
-    defines = shape.defines(gemm_sw, softmax_sw, pipeline)
+    defines = shape.defines(gemm_sw, softmax_sw, pipeline, abft, abft_correct)
     if tiles is not None:
         defines["TILES"] = tiles
-    # Every buffer but the identity (zero off the diagonal) is written before it is read.
-    noinit = ("o", "sbuf", "pbuf", "slots", "qsbuf")
     return build_app("attention.c", arrays, defines, libs=libs, preload=True, noinit=noinit)
 
 
+#: The checker's lines of attention.c's output, by key of :func:`run_attention`'s ``abft``.
+ABFT_LINES = ("causes", "corrected", "recomputed", "verdict")
+
+
+def abft_summary(output):
+    """dict(causes=, corrected=, recomputed=, verdict=) from attention.c's output (None for a
+    run without the checker, or one that stopped before printing them)."""
+    found = {m.group(1): int(m.group(2))
+             for m in re.finditer(r"^abft (\w+) (\d+)$", output, re.MULTILINE)}
+    return found if set(ABFT_LINES) <= set(found) else None
+
+
 def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
-                  pipeline=False, max_cycles=20_000_000):
+                  pipeline=False, abft=False, abft_correct=True, max_cycles=20_000_000):
     """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
     {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
     overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
-    more cores (both accelerators only)."""
+    more cores (both accelerators only). ``abft``: the cluster has the Flash-ABFT checker and
+    the firmware uses it (``abft`` in the result: :func:`abft_summary`)."""
     if pipeline and (gemm_sw or softmax_sw):
         raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
-    need = shape.scratchpad_bytes(pipeline)
+    need = shape.scratchpad_bytes(pipeline, abft)
     if need + STACK_BYTES * params["cores"] > params["scratchpad_kib"] * 1024:
         raise ValueError(f"attention {shape} needs {need} bytes of scratchpad "
                          f"plus stacks; the cluster has {params['scratchpad_kib']} KiB")
     st = shape.strides
     elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles,
-                          pipeline=pipeline)
+                          pipeline=pipeline, abft=abft, abft_correct=abft_correct)
     pipelined = pipeline and params["cores"] >= 2
     last = min(shape.tiles, tiles or shape.tiles) - 1                         # last tile run
     tile = min(shape.block_q, shape.seq - last * shape.block_q)              # its rows
-    skip = (last % 2 if pipelined else 0) * shape.block_q * st["SS"]         # its buffer half
+    skip = (last % 2 if pipelined or abft else 0) * shape.block_q * st["SS"]  # its buffer half
     dump = {"o": shape.seq * st["OS"], "sbuf": skip + tile * st["SS"],
             "pbuf": skip + tile * st["SS"]}
     r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
@@ -280,7 +330,7 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     def unpad(name, rows, cols, stride, skip=0):
         return r.array(name)[skip // 2:].reshape(rows, stride // 2)[:, :cols]
     return dict(run=r, elf=elf, sbuf_addr=load_elf(elf).symbols["sbuf"], stages=stages,
-                total=total, pipelined=pipelined,
+                total=total, pipelined=pipelined, abft=abft_summary(r["output"]),
                 o=unpad("o", shape.seq, shape.head_dim, st["OS"]),
                 s=unpad("sbuf", tile, shape.seq, st["SS"], skip),
                 p=unpad("pbuf", tile, shape.seq, st["SS"], skip))

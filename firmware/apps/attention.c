@@ -26,7 +26,22 @@
  * synchronisation. The tile order of every job is unchanged, so the outputs are the same bit
  * for bit. A stage's cycles are then the time its driving core spends issuing and waiting for
  * its jobs, and the stages overlap: the total is less than their sum.
- * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error. */
+ *
+ * ABFT = 1 (a cluster with the Flash-ABFT checker, docs/abft.md): core 0 completes the head's
+ * descriptor (the host preloads its numbers, the checksum vectors and the encoded Q sums; the
+ * buffer addresses are written here) and runs ARM before the tiles; the score and probability
+ * buffers have two halves in both schedules (tile t uses half t % 2, as the checker expects);
+ * every tile's softmax runs twice, run B into pbb (the checker compares the two); after the
+ * tiles core 0 runs VERIFY. With ABFT_CORRECT = 1 a failed check is repaired: a tile whose only
+ * failure is its O word sums gets the one corrupted word located (weighted residual / plain
+ * residual) and corrected in place, any other failing tile is recomputed (RETILE, then the
+ * tile's jobs again, checked again), then VERIFY again, at most ABFT_ROUNDS times. Core 0
+ * prints "abft causes <mask of the first verdict>", "abft corrected <words>", "abft recomputed
+ * <tiles>", "abft verdict <mask of the last verdict>" and "stage abft cycles <n>" (ARM, VERIFY
+ * and the repairs).
+ * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error, 0x300 |
+ * cause for a checker job error, 0x400 when the head ends with a failed check (uncorrected, or
+ * ABFT_CORRECT = 0). */
 #include "hal.h"
 #include "softex.h"
 #include "system.h"
@@ -52,17 +67,38 @@
 #ifndef PIPELINE
 #define PIPELINE 0
 #endif
+#ifndef ABFT
+#define ABFT 0
+#endif
+#ifndef ABFT_CORRECT
+#define ABFT_CORRECT 1
+#endif
+#define ABFT_ROUNDS 2
+#if ABFT && (GEMM_SW || SOFTMAX_SW)
+#error "ABFT watches the accelerators: not with GEMM_SW or SOFTMAX_SW"
+#endif
+#if ABFT
+#include "abft.h"
+#include "abft_layout.h"
+#endif
 #if PIPELINE && (GEMM_SW || SOFTMAX_SW)
 #error "PIPELINE overlaps the two accelerators: not with GEMM_SW or SOFTMAX_SW"
 #endif
 #define N_TILES (TILES < (SEQ + BQ - 1) / BQ ? TILES : (SEQ + BQ - 1) / BQ)
 
 extern uint16_t q[], kt[], v[], o[], sbuf[], pbuf[], slots[], ident[], qsbuf[];
+#if ABFT
+extern uint16_t pbb[];
+extern uint32_t abft_desc[], abft_kbar[], abft_vbar[], abft_qsum[], abft_report[];
+#define HALVES 1                    /* the checker's two halves, whatever the schedule */
+#else
+#define HALVES PIPELINE
+#endif
 
 #define ROW(base, r, stride) ((uint16_t *)((uint8_t *)(base) + (r) * (stride)))
 
-enum { ST_SCALE, ST_QK, ST_SOFTMAX, ST_PV, N_STAGES };
-static const char *const stage_name[N_STAGES] = {"scale", "qk", "softmax", "pv"};
+enum { ST_SCALE, ST_QK, ST_SOFTMAX, ST_PV, ST_ABFT, N_STAGES };
+static const char *const stage_name[N_STAGES] = {"scale", "qk", "softmax", "pv", "abft"};
 static uint32_t stage_cycles[N_STAGES];
 
 /* End of a stage on every core: the barrier, then core 0 books the cycles since `t0` (the
@@ -159,24 +195,48 @@ static uint32_t tile_rows(uint32_t tile)
     return SEQ - tile * BQ < BQ ? SEQ - tile * BQ : BQ;
 }
 
-/* Every tile in turn on all cores, each stage ending at a barrier; returns the end time. */
+/* The tile's probabilities: run A into pb and, with ABFT, run B into the same half of pbb. */
+static void softmax_checked(uint16_t *sb, uint16_t *pb, uint32_t rows, uint32_t id, uint32_t nc)
+{
+    softmax_tile(sb, pb, rows, id, nc);
+#if ABFT
+    softmax_tile(sb, pbb + (pb - pbuf), rows, id, nc);
+#endif
+}
+
+/* End of a stage of serial_tile: at a barrier of all cores (``sync``), or alone (a
+ * recomputed tile, after the other cores have left: no barrier, no booking). */
+static uint32_t tile_stage_end(int sync, uint32_t id, int stage, uint32_t t)
+{
+    return sync ? stage_end(id, stage, t) : t;
+}
+
+/* One tile on all cores, each stage ending at a barrier (``sync``); returns the end time. */
+static uint32_t serial_tile(uint32_t tile, uint32_t id, uint32_t nc, uint32_t t, int sync)
+{
+    const uint32_t half = HALVES ? (tile & 1) * (BQ * SS / 2) : 0;
+    uint16_t *sb = sbuf + half, *pb = pbuf + half;
+    uint32_t q0 = tile * BQ, rows = tile_rows(tile);
+    matmul(ROW(q, q0, QS), QS, ident, QS, qsbuf, QS, rows, HD, HD, id, nc);
+    matmul_wait(id);
+    t = tile_stage_end(sync, id, ST_SCALE, t);
+    for (uint32_t c = 0; c < NCH; c++)
+        matmul(qsbuf, QS, kt + c * BK, KTS, sb + c * BK, SS, rows, BK, HD, id, nc);
+    matmul_wait(id);
+    t = tile_stage_end(sync, id, ST_QK, t);
+    softmax_checked(sb, pb, rows, id, nc);
+    t = tile_stage_end(sync, id, ST_SOFTMAX, t);
+    matmul(pb, SS, v, VS, ROW(o, q0, OS), OS, rows, HD, SEQ, id, nc);
+    matmul_wait(id);
+    t = tile_stage_end(sync, id, ST_PV, t);
+    return t;
+}
+
+/* Every tile in turn on all cores; returns the end time. */
 static uint32_t serial_tiles(uint32_t id, uint32_t nc, uint32_t t)
 {
-    for (uint32_t tile = 0; tile < N_TILES; tile++) {
-        uint32_t q0 = tile * BQ, rows = tile_rows(tile);
-        matmul(ROW(q, q0, QS), QS, ident, QS, qsbuf, QS, rows, HD, HD, id, nc);
-        matmul_wait(id);
-        t = stage_end(id, ST_SCALE, t);
-        for (uint32_t c = 0; c < NCH; c++)
-            matmul(qsbuf, QS, kt + c * BK, KTS, sbuf + c * BK, SS, rows, BK, HD, id, nc);
-        matmul_wait(id);
-        t = stage_end(id, ST_QK, t);
-        softmax_tile(sbuf, pbuf, rows, id, nc);
-        t = stage_end(id, ST_SOFTMAX, t);
-        matmul(pbuf, SS, v, VS, ROW(o, q0, OS), OS, rows, HD, SEQ, id, nc);
-        matmul_wait(id);
-        t = stage_end(id, ST_PV, t);
-    }
+    for (uint32_t tile = 0; tile < N_TILES; tile++)
+        t = serial_tile(tile, id, nc, t, 1);
     return t;
 }
 
@@ -240,13 +300,128 @@ static void pipelined_tiles(uint32_t id)
         for (uint32_t tile = 0; tile < N_TILES; tile++) {
             wait_for(&scores_done, tile + 1);
             uint32_t t0 = (uint32_t)cycles();
-            softmax_tile(sbuf + (tile & 1) * half, pbuf + (tile & 1) * half, tile_rows(tile),
-                         id, 1);
+            softmax_checked(sbuf + (tile & 1) * half, pbuf + (tile & 1) * half,
+                            tile_rows(tile), id, 1);
             book(ST_SOFTMAX, t0);
             probs_done = tile + 1;
         }
     }
     barrier();
+}
+#endif
+
+#if ABFT
+/* One checker job to its end; returns its error cause. */
+static uint32_t abft_job(uint32_t op, uint32_t tile_reg)
+{
+    uintptr_t b = SYS_ABFT_BASE;
+    hwpe_acquire(b);
+    abft_write_command(b, op);
+    abft_write_desc_addr(b, (uint32_t)abft_desc);
+    abft_write_tile(b, tile_reg);
+    hwpe_trigger(b);
+    hwpe_wait_idle(b);
+    uint32_t err = abft_read_error(b) & 0xFFu;
+    if (err)
+        abft_clear_error(b);
+    return err;
+}
+
+/* The buffer addresses of the descriptor (the host wrote its numbers). */
+static void abft_describe(void)
+{
+    abft_desc[ABFT_DESC_QS_ADDR] = (uint32_t)qsbuf;
+    abft_desc[ABFT_DESC_S_ADDR] = (uint32_t)sbuf;
+    abft_desc[ABFT_DESC_P_ADDR] = (uint32_t)pbuf;
+    abft_desc[ABFT_DESC_PB_ADDR] = (uint32_t)pbb;
+    abft_desc[ABFT_DESC_O_ADDR] = (uint32_t)o;
+    abft_desc[ABFT_DESC_KBAR_ADDR] = (uint32_t)abft_kbar;
+    abft_desc[ABFT_DESC_VBAR_ADDR] = (uint32_t)abft_vbar;
+    abft_desc[ABFT_DESC_QSUM_ADDR] = (uint32_t)abft_qsum;
+    abft_desc[ABFT_DESC_REPORT_ADDR] = (uint32_t)abft_report;
+}
+
+/* a / b for 0 < b (no M extension: shift and subtract); *ok = 0 when b does not divide a. */
+static int32_t divide_exact(int32_t a, int32_t b, int *ok)
+{
+    int neg = (a < 0) != (b < 0);
+    uint32_t n = (uint32_t)(a < 0 ? -a : a), d = (uint32_t)(b < 0 ? -b : b), q = 0, r = 0;
+    for (int i = 31; i >= 0; i--) {
+        r = (r << 1) | ((n >> i) & 1u);
+        if (r >= d) {
+            r -= d;
+            q |= 1u << i;
+        }
+    }
+    *ok = r == 0;
+    return neg ? -(int32_t)q : (int32_t)q;
+}
+
+static uint32_t *tile_entry(uint32_t tile)
+{
+    uint32_t *e = abft_report + ABFT_REPORT_TILES;
+    for (uint32_t i = 0; i < tile; i++)
+        e += ABFT_TILE_WORDS;
+    return e;
+}
+
+/* A tile whose only failure is its O word sums: the one word they locate corrected in place;
+ * returns 1 on success. */
+static int abft_fix_word(uint32_t tile)
+{
+    uint32_t *e = tile_entry(tile);
+    int32_t plain = (int32_t)e[ABFT_TILE_RES_PLAIN];
+    int ok_r, ok_c;
+    if (plain == 0 || plain >= 65536 || plain <= -65536)
+        return 0;
+    int32_t row = divide_exact((int32_t)e[ABFT_TILE_RES_ROW], plain, &ok_r);
+    int32_t col = divide_exact((int32_t)e[ABFT_TILE_RES_COL], plain, &ok_c);
+    if (!ok_r || !ok_c || row < 0 || col < 0 || (uint32_t)row >= tile_rows(tile) || col >= HD)
+        return 0;
+    uint16_t *w = ROW(o, tile * BQ + (uint32_t)row, OS) + col;
+    *w = (uint16_t)(*w - (uint16_t)plain);
+    return 1;
+}
+
+/* VERIFY, then repairs and VERIFY again; prints the verdicts; returns the exit code part. */
+static uint32_t abft_verify(uint32_t id, uint32_t nc)
+{
+    uint32_t err = abft_job(ABFT_COMMAND_OP_VERIFY, 0), first = abft_report[ABFT_REPORT_CAUSES];
+    uint32_t corrected = 0, recomputed = 0;
+    if (err && err != ABFT_ERR_CHECK_FAILED)
+        return 0x300u | err;
+#if ABFT_CORRECT
+    for (int round = 0; err == ABFT_ERR_CHECK_FAILED && round < ABFT_ROUNDS; round++) {
+        for (uint32_t tile = 0; tile < N_TILES; tile++) {
+            uint32_t causes = tile_entry(tile)[ABFT_TILE_CAUSES];
+            if (!causes)
+                continue;
+            if (causes == ABFT_CAUSE_O_SIGNATURE && abft_fix_word(tile)) {
+                corrected++;
+                continue;
+            }
+            uint32_t job = abft_job(ABFT_COMMAND_OP_RETILE,
+                                    tile | (tile * BQ) << ABFT_TILE_ROW0_SHIFT);
+            if (job)
+                return 0x300u | job;
+            serial_tile(tile, id, nc, 0, 0);
+            recomputed++;
+        }
+        err = abft_job(ABFT_COMMAND_OP_VERIFY, 0);
+        if (err && err != ABFT_ERR_CHECK_FAILED)
+            return 0x300u | err;
+    }
+#endif
+    hal_puts("abft causes ");
+    hal_putdec(first);
+    hal_puts("\nabft corrected ");
+    hal_putdec(corrected);
+    hal_puts("\nabft recomputed ");
+    hal_putdec(recomputed);
+    hal_puts("\nabft verdict ");
+    hal_putdec(err ? abft_report[ABFT_REPORT_CAUSES] : 0);
+    hal_putc('\n');
+    return err ? 0x400u : 0;
 }
 #endif
 
@@ -256,6 +431,14 @@ int main(void)
     if (id == 0)                                    /* 2^-SHIFT on the diagonal (.bss is 0) */
         for (uint32_t i = 0; i < HD; i++)
             ROW(ident, i, QS)[i] = (uint16_t)((127u - SHIFT) << 7);
+#if ABFT
+    uint32_t abft_err = 0, a0 = (uint32_t)cycles();
+    if (id == 0) {
+        abft_describe();
+        abft_err = abft_job(ABFT_COMMAND_OP_ARM, 0);
+        stage_cycles[ST_ABFT] += (uint32_t)cycles() - a0;
+    }
+#endif
     barrier();
     uint32_t start = (uint32_t)cycles(), t;
 #if PIPELINE
@@ -267,7 +450,19 @@ int main(void)
         t = serial_tiles(id, nc, start);
     if (id != 0)
         return 0;
+#if ABFT
+    uint32_t abft_exit = abft_err ? 0x300u | abft_err : 0;
+    if (!abft_err) {
+        uint32_t v0 = (uint32_t)cycles();
+        abft_exit = abft_verify(id, 1);
+        uint32_t v1 = (uint32_t)cycles();
+        stage_cycles[ST_ABFT] += v1 - v0;
+        t += v1 - v0;
+    }
+#endif
     for (int s = 0; s < N_STAGES; s++) {
+        if (s == ST_ABFT && !ABFT)
+            continue;
         hal_puts("stage ");
         hal_puts(stage_name[s]);
         hal_puts(" cycles ");
@@ -287,6 +482,10 @@ int main(void)
     uint32_t se = softex_read_error(SYS_SOFTEX_BASE) & 0xFFu;
     if (se && !err)
         err = 0x200u | se;
+#endif
+#if ABFT
+    if (!err)
+        err = abft_exit;
 #endif
     return err;
 }

@@ -45,6 +45,7 @@ ACCELERATOR_MAPS = (
     "hw.regmap.demo:DEMO",
     "hw.softex.regmap:softex_map",
     "hw.tensor.regmap:tensor_map",
+    "hw.abft.regmap:abft_map",
 )
 
 #: Kinds of generated artefact and the directory argument of :func:`update` each goes to.
@@ -100,6 +101,8 @@ def artefacts(maps=None):
     regs, system = "hw.cluster.regs", "hw.cluster.system:ACCELERATORS"
     out += [Artefact("header", "cluster_regs.h", _cluster.cluster_header, regs),
             Artefact("header", "system.h", _cluster.system_header, system),
+            Artefact("header", "abft_layout.h", _cluster.abft_layout_header,
+                     "hw.abft.layout"),
             Artefact("driver", "cluster_regs.py", _cluster.python_module, f"{regs}, {system}"),
             Artefact("doc", "cluster.md", _cluster.markdown, f"{regs}, {system}"),
             Artefact("section", "cluster.md", _cluster_table, regs, "cluster registers"),

@@ -57,7 +57,7 @@ DESCRIPTOR = (
 #: words per query tile.
 REPORT = (
     ("CAUSES", "OR of every tile's cause mask and of OVERRUN / INCOMPLETE (bit i: CAUSES[i])"),
-    ("TILES", "tile closes seen since ARM (a recomputed tile closes again)"),
+    ("CLOSES", "tile closes seen since ARM (a recomputed tile closes again)"),
 )
 #: Words of one tile's report entry: written when the tile closes (its pv job ended) and, the
 #: residuals, by VERIFY.

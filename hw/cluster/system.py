@@ -20,14 +20,16 @@ from amaranth import C, Cat, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
+from ..abft import AbftUnit
+from ..abft.unit import SoftexSnoop
 from ..params import Range
 from ..softex import build_engine
 from ..tensor import TensorUnit
 from .regs import ADDRESS_MAP, WINDOW
 from .top import Cluster
 
-__all__ = ["AccelSlot", "ACCELERATORS", "AcceleratedCluster", "port_align", "SOFTEX_DEFAULTS",
-           "TENSOR_DEFAULTS"]
+__all__ = ["AccelSlot", "ACCELERATORS", "ABFT_SLOT", "AcceleratedCluster", "port_align",
+           "SOFTEX_DEFAULTS", "TENSOR_DEFAULTS", "ABFT_DEFAULTS"]
 
 #: One accelerator's place in the cluster: register-file slot (base address
 #: ACCEL_BASE + slot * ACCEL_STRIDE), event line of its done event, index of its wide port.
@@ -40,10 +42,16 @@ ACCELERATORS = (
     AccelSlot("tensor", slot=1, event=1, port=1),
 )
 
+#: Where the Flash-ABFT checker (``abft`` option) sits: after the accelerators it watches.
+ABFT_SLOT = AccelSlot("abft", slot=2, event=2, port=2)
+
 #: The SoftEx engine and tensor unit an :class:`AcceleratedCluster` gets when its ``softex`` /
 #: ``tensor`` arguments leave a key out.
 SOFTEX_DEFAULTS = dict(engine="expp", lanes=8, expp_latency=2)
 TENSOR_DEFAULTS = dict(rows=4, cols=4, pipes=3, acc="fp32")
+#: The largest head the checker of an ``abft`` cluster checks, when ``abft`` leaves a key out
+#: (:class:`hw.abft.AbftUnit`).
+ABFT_DEFAULTS = dict(max_seq=256, max_head_dim=64, max_rows=32, max_tiles=64)
 
 
 def _arguments(name, given, defaults):
@@ -76,6 +84,11 @@ class AcceleratedCluster(wiring.Component):
     tensor : dict
         Arguments of :class:`hw.tensor.TensorUnit`: ``rows``, ``cols``, ``pipes``, ``acc``.
         Missing keys take :data:`TENSOR_DEFAULTS`.
+    abft : bool or dict
+        Add the Flash-ABFT checker (:class:`hw.abft.AbftUnit`, docs/abft.md) on
+        :data:`ABFT_SLOT`: the tensor unit gets its check tap, SoftEx's port goes through the
+        checker's snoop. A dict sets the largest head it checks (keys of
+        :data:`ABFT_DEFAULTS`). Off (the default): no logic, the Verilog is unchanged.
 
     The names are those of the configuration's sections (:mod:`hw.config`), so the catalogue
     passes them through unchanged.
@@ -91,25 +104,43 @@ class AcceleratedCluster(wiring.Component):
                   "events": Range(1 + max(a.event for a in ACCELERATORS), 32)}
 
     def __init__(self, cores=1, scratchpad_kib=64, *, banks=8, imem_kib=16, events=4,
-                 softex=None, tensor=None, imem_init=()):
+                 softex=None, tensor=None, abft=False, imem_init=()):
         self.PARAMETERS["events"].check("events", events)
         softex = _arguments("softex", softex, SOFTEX_DEFAULTS)
         tensor = _arguments("tensor", tensor, TENSOR_DEFAULTS)
+        if abft is True:
+            abft = {}
+        if abft is not False and abft is not None and not isinstance(abft, dict):
+            raise ValueError(f"abft must be True, False or a dict of {', '.join(ABFT_DEFAULTS)}, "
+                             f"got {abft!r}")
+        abft = None if abft in (False, None) else _arguments("abft", abft, ABFT_DEFAULTS)
+        if abft is not None and events < ABFT_SLOT.event + 1:
+            raise ValueError(f"events must be at least {ABFT_SLOT.event + 1} with abft (its done "
+                             f"event is line {ABFT_SLOT.event}), got {events}")
         spm_base = ADDRESS_MAP["SPM_BASE"]
         spm_size = 1024 * self.PARAMETERS["scratchpad_kib"].check("scratchpad_kib",
                                                                   scratchpad_kib)
         bus = dict(mem_base=spm_base, mem_size=spm_size, cfg_addr_width=(WINDOW - 1).bit_length())
         self.softex = build_engine(**softex, **bus)
-        self.tensor = TensorUnit(**tensor, **bus)
+        self.tensor = TensorUnit(**tensor, **bus, check_tap=abft is not None)
         units = {"softex": self.softex, "tensor": self.tensor}
-        widths = [0] * len(ACCELERATORS)
-        for a in ACCELERATORS:
+        self.slots = list(ACCELERATORS)
+        self.abft = None
+        if abft is not None:
+            self.abft = AbftUnit(self.tensor.g, softex["lanes"], **abft, **bus)
+            units["abft"] = self.abft
+            self.slots.append(ABFT_SLOT)
+        self.units = units
+        widths = [0] * len(self.slots)
+        for a in self.slots:
             widths[a.port] = len(units[a.name].tcdm.wdata)
         self.cluster = Cluster(cores, scratchpad_kib, banks=banks, imem_kib=imem_kib,
-                               events=events, wide_ports=widths, accel_slots=len(ACCELERATORS),
+                               events=events, wide_ports=widths, accel_slots=len(self.slots),
                                imem_init=imem_init)
         self.params = dict(cores=cores, scratchpad_kib=scratchpad_kib, banks=banks,
                            imem_kib=imem_kib, events=events, softex=softex, tensor=tensor)
+        if abft is not None:
+            self.params["abft"] = abft
         sig = {k: v for k, v in self.cluster.signature.members.items()
                if k not in ("tcdm", "accel", "events")}
         super().__init__(sig)
@@ -122,15 +153,30 @@ class AcceleratedCluster(wiring.Component):
         m = Module()
         c = self.cluster
         m.submodules.cluster = c
-        units = {"softex": self.softex, "tensor": self.tensor}
+        units = self.units
         for name, u in units.items():
             m.submodules[name] = u
         events = [C(0, 1)] * c.n_events
-        for a in ACCELERATORS:
+        for a in self.slots:
             u = units[a.name]
             wiring.connect(m, getattr(c.accel, f"a{a.slot}"), u.cfg)
-            wiring.connect(m, u.tcdm, getattr(c.tcdm, f"w{a.port}"))
+            port = getattr(c.tcdm, f"w{a.port}")
+            if a.name == "softex" and self.abft is not None:
+                snoop = m.submodules.softex_snoop = SoftexSnoop(len(u.tcdm.addr),
+                                                                len(u.tcdm.wdata))
+                wiring.connect(m, u.tcdm, snoop.accel)
+                wiring.connect(m, snoop.xbar, port)
+                chk = self.abft
+                m.d.comb += [chk.softex_seen.eq(snoop.seen), chk.softex_addr.eq(snoop.addr),
+                             chk.softex_we.eq(snoop.we), chk.softex_be.eq(snoop.be),
+                             chk.softex_wdata.eq(snoop.wdata), chk.softex_rvalid.eq(snoop.rvalid),
+                             chk.softex_rdata.eq(snoop.rdata), snoop.hold.eq(chk.softex_hold)]
+            else:
+                wiring.connect(m, u.tcdm, port)
             events[a.event] = u.done_event
+        if self.abft is not None:
+            m.d.comb += [self.abft.tap.eq(self.tensor.tap),
+                         self.tensor.tap_ready.eq(self.abft.tap_ready)]
         m.d.comb += c.events.eq(Cat(*events))
         for name, member in self.signature.members.items():
             port, inner = getattr(self, name), getattr(c, name)

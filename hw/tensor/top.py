@@ -72,6 +72,9 @@ class TensorUnit(wiring.Component):
     tap : :py:`Out(tap_layout(...))`
         (``check_tap`` only) Every finished output column before its rounding
         (:class:`~hw.tensor.tap.CheckTap`).
+    tap_ready : :py:`In(1)`
+        (``check_tap`` only) The checker has room for an event: while low, the array does not
+        advance in a cycle in which it would output a column (no event is ever lost).
     """
 
     def __init__(self, rows=4, cols=4, pipes=3, acc="fp32", *, n_contexts=2, addr_width=32,
@@ -95,6 +98,7 @@ class TensorUnit(wiring.Component):
         }
         if self.check_tap:
             members["tap"] = Out(tap_layout(self.g, self.addr_width))
+            members["tap_ready"] = In(1)
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -161,8 +165,11 @@ class TensorUnit(wiring.Component):
                  scheduler.y_beats)):
             m.d.comb += [full.eq(buffer.full), buffer.take.eq(take), buffer.fresh.eq(fresh),
                          beats.eq(buffer.beats)]
+        z_blocked = z_buffer.blocked
+        if self.check_tap:
+            z_blocked = z_blocked | (array.o_valid & ~self.tap_ready)
         m.d.comb += [scheduler.w_starved.eq(w_buffer.starved),
-                     scheduler.z_blocked.eq(z_buffer.blocked),
+                     scheduler.z_blocked.eq(z_blocked),
                      w_buffer.pop_request.eq(array.w_pop),
                      w_buffer.advance.eq(scheduler.advance),
                      z_buffer.advance.eq(scheduler.advance),
@@ -189,5 +196,5 @@ class TensorUnit(wiring.Component):
                          tap.out_valid.eq(array.o_valid), tap.out_column.eq(array.o_c),
                          tap.z_acc.eq(array.z_acc), tap.m.eq(M), tap.n.eq(N),
                          tap.x_ptr.eq(job.X_PTR), tap.z_ptr.eq(job.Z_PTR),
-                         tap.done.eq(rf.done_event), self.tap.eq(tap.tap)]
+                         tap.done.eq(controller.done), self.tap.eq(tap.tap)]
         return m
