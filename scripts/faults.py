@@ -5,6 +5,7 @@
         --scheduler tcp://10.0.0.1:8786
     python -m scripts.faults baseline            # `make faults`: the four baseline campaigns
     python -m scripts.faults baseline --only tensor softmax
+    python -m scripts.faults protected           # the head under the Flash-ABFT checker
     python -m scripts.faults render              # docs/fault_injection.md from docs/faults/
 
 ``campaign`` writes ``<out>/<name>.json`` / ``.csv`` / ``.png`` (default out: build/faults) and
@@ -38,6 +39,13 @@ BASELINE = {
     "attention_logic": ("attention", dict(config="tiny"), dict(classes=LOGIC), 10_000, 5),
 }
 
+#: The attention head under the Flash-ABFT checker (docs/abft.md): detection only, and with the
+#: firmware's repairs; compared with BASELINE's "attention" (the same head, no checker).
+PROTECTED = {
+    "attention_abft_detect": ("attention", dict(config="tiny", abft="detect"), {}, 10_000, 6),
+    "attention_abft_correct": ("attention", dict(config="tiny", abft="correct"), {}, 10_000, 7),
+}
+
 
 def _print(summary):
     print(f"{summary['name']}: {summary['runs']:,} runs in {summary['seconds']:.0f} s "
@@ -58,7 +66,7 @@ def _run(kind, kwargs, options, runs, seed, args, out, compact=False):
 
 
 def _path(name):
-    kind, kw, options, _, _ = BASELINE[name]
+    kind, kw, options, _, _ = {**BASELINE, **PROTECTED}[name]
     return DOCS / f"{campaign_name(target(kind, **kw).name, options.get('classes'))}.json"
 
 
@@ -84,6 +92,9 @@ def main(argv=None):
                    help="comma-separated module paths that get taps (default: all)")
     c.add_argument("--classes", default=None,
                    help="comma-separated target classes to draw faults from (default: all)")
+    c.add_argument("--abft", default="", choices=["", "detect", "correct"],
+                   help="attention target: the cluster with the Flash-ABFT checker, the "
+                        "firmware detecting or also correcting (docs/abft.md)")
     c.add_argument("--runs", type=int, default=1000)
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--out", default=str(ROOT / "build" / "faults"))
@@ -96,6 +107,12 @@ def main(argv=None):
                        help="local worker processes (default: all cores; 0: no Dask)")
         p.add_argument("--scheduler", default=None,
                        help="address of a Dask scheduler (tcp://host:port) instead")
+    pr = sub.add_parser("protected", help="the Flash-ABFT campaigns (PROTECTED) into docs/faults/")
+    pr.add_argument("--only", nargs="*", choices=sorted(PROTECTED), default=None)
+    pr.add_argument("--runs", type=int, default=None)
+    for p in (pr,):
+        p.add_argument("--workers", type=int, default=None)
+        p.add_argument("--scheduler", default=None)
     sub.add_parser("render", help="re-render docs/fault_injection.md from docs/faults/")
     args = ap.parse_args(argv)
 
@@ -105,10 +122,17 @@ def main(argv=None):
             kwargs["config"] = args.config
         if args.select is not None:
             kwargs["select"] = tuple(s.strip() for s in args.select.split(","))
+        if args.abft:
+            kwargs["abft"] = args.abft
         options = {}
         if args.classes:
             options["classes"] = tuple(s.strip() for s in args.classes.split(","))
         _run(args.target, kwargs, options, args.runs, args.seed, args, Path(args.out))
+    elif args.cmd == "protected":
+        for name, (kind, kw, options, runs, seed) in PROTECTED.items():
+            if args.only and name not in args.only:
+                continue
+            _run(kind, kw, options, args.runs or runs, seed, args, DOCS, compact=True)
     elif args.cmd == "baseline":
         for name, (kind, kw, options, runs, seed) in BASELINE.items():
             if args.only and name not in args.only:

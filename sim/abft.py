@@ -17,10 +17,10 @@ import numpy as np
 from hw.fp.format import BF16, FP32
 from hw.tensor.regmap import TensorOp
 
-from .attention import AttentionShape, scaled_identity
+from .attention import AttentionShape, scaled_identity, softex_tile
 from .golden import abft, fp
 from .golden.gemm import gemm
-from .golden.softmax import float_to_bf16, lane_offset, softmax_job
+from .golden.softmax import float_to_bf16, lane_offset
 
 __all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head", "model_campaign",
            "descriptor", "qsum_words", "report_words", "parse_report", "SCORE_READS",
@@ -142,34 +142,15 @@ def head_trace(shape, q, k, v, *, lanes, sbuf_addr=0, pipeline=True, faults=(), 
 
 
 def _softmax_tile(s, lanes, base, stride, nch, bk, corrupt_state):
-    """SoftEx on a tile's scores as attention.c runs it (chunks through the state slots);
-    ``corrupt_state`` may change the (rows x 3) slot words (m, D low, D high) between chunks."""
+    """SoftEx on a tile's scores as attention.c runs it (:func:`sim.attention.softex_tile`);
+    ``corrupt_state`` may change the (rows x 3) slot words (m, D low, D high) after every SAVE
+    (a fault in the slots between two jobs)."""
     rows = s.shape[0]
-    p = np.zeros_like(s)
-    off = [[lane_offset(base + r * stride + 2 * c * bk, lanes) for c in range(nch)]
-           for r in range(rows)]
-    if nch == 1:
-        for r in range(rows):
-            p[r] = softmax_job(s[r], lanes=lanes, offset=off[r][0])["y"]
-        return p
-    states = [None] * rows
-    for c in range(nch):                               # ACC + SAVE (+LOAD) (+DIV on the last)
-        for r in range(rows):
-            job = softmax_job(s[r, c * bk:(c + 1) * bk], lanes=lanes, offset=off[r][c],
-                              state=states[r], div=c == nch - 1)
-            states[r] = (job["m"], job["D"])
-            if c == nch - 1:
-                p[r, c * bk:] = job["y"]
-        if c < nch - 1:
-            words = np.array([[m, d & 0xFFFF, d >> 16] for m, d in states], np.uint16)
-            words = corrupt_state(words)
-            states = [(np.uint16(w[0]), np.uint32(int(w[1]) | int(w[2]) << 16)) for w in words]
-    for c in range(nch - 1):                           # DIV + LOAD
-        for r in range(rows):
-            p[r, c * bk:(c + 1) * bk] = softmax_job(s[r, c * bk:(c + 1) * bk], lanes=lanes,
-                                                    offset=off[r][c], acc=False,
-                                                    state=states[r])["y"]
-    return p
+    offsets = [[lane_offset(base + r * stride + 2 * c * bk, lanes) for c in range(nch)]
+               for r in range(rows)]
+    # With one row per group the hook's rows are the tile's (rows sharing offsets run
+    # together; attention.c's strides keep every row on the same lanes).
+    return softex_tile(s, offsets, bk=bk, lanes=lanes, slot_words=corrupt_state)
 
 
 def check_head(shape, enc, trace):

@@ -32,7 +32,7 @@ from .sw_gemm import SW_GEMM_SOURCE
 __all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention",
            "softex_tile", "build_attention", "run_attention", "float64_attention", "STAGES",
            "errors_vs_float64", "buffer_align_for", "DEMO_SHAPES", "demo_shape", "abft_arrays",
-           "abft_summary", "ABFT_LINES"]
+           "abft_summary", "ABFT_RESULT", "ABFT_RESULT_BYTES"]
 
 STAGES = ("scale", "qk", "softmax", "pv")
 
@@ -190,13 +190,25 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=N
     return dict(o=o, s=s, p=p)
 
 
-def softex_tile(s, offsets, *, bk, lanes):
+def _state_words(state):
+    m, d = (np.asarray(x).astype(np.uint64) for x in state)
+    return np.stack([m, d & 0xFFFF, d >> 16], axis=1).astype(np.uint16)
+
+
+def _slot_state(words):
+    w = np.asarray(words, np.uint32)
+    return w[:, 0].astype(np.uint16), (w[:, 1] | w[:, 2] << 16).astype(np.uint32)
+
+
+def softex_tile(s, offsets, *, bk, lanes, slot_words=None):
     """Probabilities of the score rows ``s`` (rows x seq) through SoftEx jobs as attention.c
     issues them: a row of one chunk (``bk`` = seq) in one ACC | DIV job; otherwise per chunk c
     ACC | SAVE (| LOAD from the second on), ACC | DIV on the last, then DIV | LOAD on the
     others. ``offsets[r][c]``: the lane of the first element of chunk c of row r. Rows with the
     same offsets go through each job together (``softmax_jobs``), bit for bit what one
-    ``softmax_job`` per row gives."""
+    ``softmax_job`` per row gives. ``slot_words``: called after every SAVE with the state
+    slots' words (rows x 3: max, denominator low and high halves), returns what the next job
+    LOADs (a fault in the scratchpad between two jobs)."""
     s = np.asarray(s, dtype=np.uint16)
     p = np.zeros_like(s)
     groups = {}
@@ -215,6 +227,8 @@ def softex_tile(s, offsets, *, bk, lanes):
             job = softmax_jobs(chunks[c], lanes=lanes, offset=off[c], state=state,
                                div=c == nch - 1)
             state = (job["m"], job["D"])
+            if slot_words is not None:
+                state = _slot_state(slot_words(_state_words(state)))
         probs[:, (nch - 1) * bk:] = job["y"]
         for c in range(nch - 1):                   # DIV + LOAD
             probs[:, c * bk:(c + 1) * bk] = softmax_jobs(chunks[c], lanes=lanes, offset=off[c],
@@ -277,7 +291,8 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
     # Every buffer but the identity (zero off the diagonal) is written before it is read.
     noinit = ["o", "sbuf", "pbuf", "slots", "qsbuf"]
     if abft:
-        arrays.update(pbb=tile_buf, **abft_arrays(shape, q, k, v))
+        arrays.update(pbb=tile_buf, **abft_arrays(shape, q, k, v),
+                      abft_result=np.zeros(2 * len(ABFT_RESULT), np.uint16))
         noinit += ["pbb", "abft_report"]
     libs = ([SW_GEMM_SOURCE] if gemm_sw else []) + (SW_LIB if softmax_sw else [])
     defines = shape.defines(gemm_sw, softmax_sw, pipeline, abft, abft_correct)
@@ -286,16 +301,18 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
     return build_app("attention.c", arrays, defines, libs=libs, preload=True, noinit=noinit)
 
 
-#: The checker's lines of attention.c's output, by key of :func:`run_attention`'s ``abft``.
-ABFT_LINES = ("causes", "corrected", "recomputed", "verdict")
+#: The words of attention.c's ``abft_result`` (its outcome of the checker's verdicts).
+ABFT_RESULT = ("causes", "corrected", "recomputed", "verdict", "cycles")
+#: Bytes of ``abft_result`` (a run's dump).
+ABFT_RESULT_BYTES = 4 * len(ABFT_RESULT)
 
 
-def abft_summary(output):
-    """dict(causes=, corrected=, recomputed=, verdict=) from attention.c's output (None for a
-    run without the checker, or one that stopped before printing them)."""
-    found = {m.group(1): int(m.group(2))
-             for m in re.finditer(r"^abft (\w+) (\d+)$", output, re.MULTILINE)}
-    return found if set(ABFT_LINES) <= set(found) else None
+def abft_summary(result_bytes):
+    """dict(causes=mask of the first verdict, corrected=O words, recomputed=tiles, verdict=
+    mask of the last verdict, cycles=the checker's (ARM, VERIFY, repairs)) from the bytes of
+    ``abft_result``."""
+    words = np.frombuffer(np.asarray(result_bytes, np.uint8).tobytes(), dtype="<u4")
+    return {name: int(w) for name, w in zip(ABFT_RESULT, words)}
 
 
 def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
@@ -304,7 +321,8 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
     overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
     more cores (both accelerators only). ``abft``: the cluster has the Flash-ABFT checker and
-    the firmware uses it (``abft`` in the result: :func:`abft_summary`)."""
+    the firmware uses it (``abft`` in the result: :func:`abft_summary`; the checker's cycles
+    are added to ``total`` and are ``stages["abft"]``)."""
     if pipeline and (gemm_sw or softmax_sw):
         raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
     need = shape.scratchpad_bytes(pipeline, abft)
@@ -320,17 +338,24 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     skip = (last % 2 if pipelined or abft else 0) * shape.block_q * st["SS"]  # its buffer half
     dump = {"o": shape.seq * st["OS"], "sbuf": skip + tile * st["SS"],
             "pbuf": skip + tile * st["SS"]}
+    if abft:
+        dump["abft_result"] = ABFT_RESULT_BYTES
     r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
     if r["exit_code"] != 0:
         raise RuntimeError(f"attention exited with {r['exit_code']!r}: {r['output']!r}")
     stages = {m.group(1): int(m.group(2))
               for m in re.finditer(r"stage (\w+) cycles (\d+)", r["output"])}
     total = int(re.search(r"total cycles (\d+)", r["output"]).group(1))
+    summary = None
+    if abft:
+        summary = abft_summary(r.array("abft_result", np.uint8))
+        stages["abft"] = summary["cycles"]
+        total += summary["cycles"]
 
     def unpad(name, rows, cols, stride, skip=0):
         return r.array(name)[skip // 2:].reshape(rows, stride // 2)[:, :cols]
     return dict(run=r, elf=elf, sbuf_addr=load_elf(elf).symbols["sbuf"], stages=stages,
-                total=total, pipelined=pipelined, abft=abft_summary(r["output"]),
+                total=total, pipelined=pipelined, abft=summary,
                 o=unpad("o", shape.seq, shape.head_dim, st["OS"]),
                 s=unpad("sbuf", tile, shape.seq, st["SS"], skip),
                 p=unpad("pbuf", tile, shape.seq, st["SS"], skip))

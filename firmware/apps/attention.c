@@ -35,10 +35,11 @@
  * tiles core 0 runs VERIFY. With ABFT_CORRECT = 1 a failed check is repaired: a tile whose only
  * failure is its O word sums gets the one corrupted word located (weighted residual / plain
  * residual) and corrected in place, any other failing tile is recomputed (RETILE, then the
- * tile's jobs again, checked again), then VERIFY again, at most ABFT_ROUNDS times. Core 0
- * prints "abft causes <mask of the first verdict>", "abft corrected <words>", "abft recomputed
- * <tiles>", "abft verdict <mask of the last verdict>" and "stage abft cycles <n>" (ARM, VERIFY
- * and the repairs).
+ * tile's jobs again, checked again), then VERIFY again, at most ABFT_ROUNDS times. VERIFY
+ * is the last thing the program does before it exits (a fault in O after O was read back
+ * cannot be seen): the stage lines are printed before it, and its outcome goes to abft_result
+ * (words: mask of the first verdict, O words corrected, tiles recomputed, mask of the last
+ * verdict, the checker's cycles: ARM, VERIFY and the repairs).
  * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error, 0x300 |
  * cause for a checker job error, 0x400 when the head ends with a failed check (uncorrected, or
  * ABFT_CORRECT = 0). */
@@ -89,7 +90,9 @@
 extern uint16_t q[], kt[], v[], o[], sbuf[], pbuf[], slots[], ident[], qsbuf[];
 #if ABFT
 extern uint16_t pbb[];
-extern uint32_t abft_desc[], abft_kbar[], abft_vbar[], abft_qsum[], abft_report[];
+extern uint32_t abft_desc[], abft_kbar[], abft_vbar[], abft_qsum[], abft_report[], abft_result[];
+enum { ABFT_RESULT_FIRST, ABFT_RESULT_CORRECTED, ABFT_RESULT_RECOMPUTED, ABFT_RESULT_VERDICT,
+       ABFT_RESULT_CYCLES, ABFT_RESULT_WORDS };
 #define HALVES 1                    /* the checker's two halves, whatever the schedule */
 #else
 #define HALVES PIPELINE
@@ -383,13 +386,14 @@ static int abft_fix_word(uint32_t tile)
     return 1;
 }
 
-/* VERIFY, then repairs and VERIFY again; prints the verdicts; returns the exit code part. */
-static uint32_t abft_verify(uint32_t id, uint32_t nc)
+/* VERIFY, then repairs and VERIFY again; the verdicts go to abft_result (ABFT_RESULT_*:
+ * the first verdict's causes, O words corrected, tiles recomputed, the last verdict's causes,
+ * the checker's cycles: ARM, VERIFY, repairs); returns the exit code part. */
+static uint32_t abft_verify(uint32_t id, uint32_t nc, uint32_t arm_cycles)
 {
+    uint32_t v0 = (uint32_t)cycles();
     uint32_t err = abft_job(ABFT_COMMAND_OP_VERIFY, 0), first = abft_report[ABFT_REPORT_CAUSES];
     uint32_t corrected = 0, recomputed = 0;
-    if (err && err != ABFT_ERR_CHECK_FAILED)
-        return 0x300u | err;
 #if ABFT_CORRECT
     for (int round = 0; err == ABFT_ERR_CHECK_FAILED && round < ABFT_ROUNDS; round++) {
         for (uint32_t tile = 0; tile < N_TILES; tile++) {
@@ -402,25 +406,24 @@ static uint32_t abft_verify(uint32_t id, uint32_t nc)
             }
             uint32_t job = abft_job(ABFT_COMMAND_OP_RETILE,
                                     tile | (tile * BQ) << ABFT_TILE_ROW0_SHIFT);
-            if (job)
-                return 0x300u | job;
+            if (job) {
+                err = job;
+                break;
+            }
             serial_tile(tile, id, nc, 0, 0);
             recomputed++;
         }
-        err = abft_job(ABFT_COMMAND_OP_VERIFY, 0);
-        if (err && err != ABFT_ERR_CHECK_FAILED)
-            return 0x300u | err;
+        if (err == ABFT_ERR_CHECK_FAILED)
+            err = abft_job(ABFT_COMMAND_OP_VERIFY, 0);
     }
 #endif
-    hal_puts("abft causes ");
-    hal_putdec(first);
-    hal_puts("\nabft corrected ");
-    hal_putdec(corrected);
-    hal_puts("\nabft recomputed ");
-    hal_putdec(recomputed);
-    hal_puts("\nabft verdict ");
-    hal_putdec(err ? abft_report[ABFT_REPORT_CAUSES] : 0);
-    hal_putc('\n');
+    abft_result[ABFT_RESULT_FIRST] = first;
+    abft_result[ABFT_RESULT_CORRECTED] = corrected;
+    abft_result[ABFT_RESULT_RECOMPUTED] = recomputed;
+    abft_result[ABFT_RESULT_VERDICT] = err ? abft_report[ABFT_REPORT_CAUSES] : 0;
+    abft_result[ABFT_RESULT_CYCLES] = arm_cycles + (uint32_t)cycles() - v0;
+    if (err && err != ABFT_ERR_CHECK_FAILED)
+        return 0x300u | err;
     return err ? 0x400u : 0;
 }
 #endif
@@ -432,11 +435,11 @@ int main(void)
         for (uint32_t i = 0; i < HD; i++)
             ROW(ident, i, QS)[i] = (uint16_t)((127u - SHIFT) << 7);
 #if ABFT
-    uint32_t abft_err = 0, a0 = (uint32_t)cycles();
+    uint32_t abft_err = 0, a0 = (uint32_t)cycles(), a_cycles = 0;
     if (id == 0) {
         abft_describe();
         abft_err = abft_job(ABFT_COMMAND_OP_ARM, 0);
-        stage_cycles[ST_ABFT] += (uint32_t)cycles() - a0;
+        a_cycles = (uint32_t)cycles() - a0;
     }
 #endif
     barrier();
@@ -450,28 +453,6 @@ int main(void)
         t = serial_tiles(id, nc, start);
     if (id != 0)
         return 0;
-#if ABFT
-    uint32_t abft_exit = abft_err ? 0x300u | abft_err : 0;
-    if (!abft_err) {
-        uint32_t v0 = (uint32_t)cycles();
-        abft_exit = abft_verify(id, 1);
-        uint32_t v1 = (uint32_t)cycles();
-        stage_cycles[ST_ABFT] += v1 - v0;
-        t += v1 - v0;
-    }
-#endif
-    for (int s = 0; s < N_STAGES; s++) {
-        if (s == ST_ABFT && !ABFT)
-            continue;
-        hal_puts("stage ");
-        hal_puts(stage_name[s]);
-        hal_puts(" cycles ");
-        hal_putdec(stage_cycles[s]);
-        hal_putc('\n');
-    }
-    hal_puts("total cycles ");
-    hal_putdec(t - start);
-    hal_putc('\n');
     uint32_t err = 0;
 #if !GEMM_SW
     uint32_t te = tensor_read_error(SYS_TENSOR_BASE) & 0xFFu;
@@ -483,9 +464,23 @@ int main(void)
     if (se && !err)
         err = 0x200u | se;
 #endif
+    for (int s = 0; s < N_STAGES; s++) {
+        if (s == ST_ABFT)
+            continue;
+        hal_puts("stage ");
+        hal_puts(stage_name[s]);
+        hal_puts(" cycles ");
+        hal_putdec(stage_cycles[s]);
+        hal_putc('\n');
+    }
+    hal_puts("total cycles ");
+    hal_putdec(t - start);
+    hal_putc('\n');
 #if ABFT
+    /* VERIFY last: a fault in O after it is read back cannot be seen, so nothing but the
+     * exit follows it (its verdict goes to abft_result, not to the mailbox). */
     if (!err)
-        err = abft_exit;
+        err = abft_err ? 0x300u | abft_err : abft_verify(id, 1, a_cycles);
 #endif
     return err;
 }

@@ -203,6 +203,10 @@ SYNTH_LIST = [
     # one row and routing congests around it (router2 did not converge on the larger clusters
     # even with the spread).
     SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True),
+    # The default cluster with the Flash-ABFT checker (docs/abft.md): the area and Fmax of the
+    # protection, beside the row above.
+    SynthItem("cluster", **_LARGE_CLUSTER_PNR, spread_brams=True, params={"abft": True},
+              name="cluster_abft"),
     # The cluster of the configuration `large` (SoftEx L = 8, tensor unit 4 x 4 x 3): larger
     # than the ECP5-85F, so its row gives cell counts and "does not fit".
     SynthItem("cluster", config="large", name="cluster_large", targets=("ecp5",), seeds=(1,),

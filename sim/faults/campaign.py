@@ -134,7 +134,8 @@ def run_campaign(target, runs, seed, *, workers=None, scheduler=None, chunk=CHUN
     prepared = prepared or target.prepare()
     build_seconds = time.perf_counter() - t0
     golden = prepared.golden()
-    limit = hang_limit(golden["cycles"])
+    limit = hang_limit(golden["cycles"]) + getattr(target, "repair_cycles",
+                                                   lambda cycles: 0)(golden["cycles"])
     faults = draw_faults(prepared.fault_map, golden["window"], runs, seed, classes=classes)
     summary = dict(cycles=golden["cycles"], window=list(golden["window"]),
                    cause=golden["cause"], hang_limit=limit)

@@ -253,6 +253,7 @@ class _PreparedSystem(Prepared):
             if not result["timeout"]:
                 record.update(outputs=result.array("o").copy(), digest=model["fault_digest"],
                               pending=bool(model["fault_pending"]))
+                record.update(self.spec.checker_record(result))
 
         try:
             self.sim.run(self.elf, self.dump, max_cycles=max_cycles, setup=setup,
@@ -275,11 +276,41 @@ class AttentionHead:
     select: tuple = ("",)
     seed: int = 7
 
+    #: With the Flash-ABFT checker (docs/abft.md): ``abft`` = "detect" (the firmware reports
+    #: a failed check and exits 0x400) or "correct" (it repairs first); "" = no checker.
+    abft: str = ""
+
     KIND = "attention"
+
+    def __post_init__(self):
+        if self.abft not in ("", "detect", "correct"):
+            raise ValueError(f"abft must be '', 'detect' or 'correct', got {self.abft!r}")
 
     @property
     def name(self):
-        return f"{self.KIND}_{self.config}"
+        return f"{self.KIND}_{self.config}" + (f"_abft_{self.abft}" if self.abft else "")
+
+    def repair_cycles(self, golden_cycles):
+        """Cycles a correcting run may take beyond the hang limit: every tile recomputed (one
+        at a time, not overlapped: at most 1.5 times the pipelined head) in each of the
+        firmware's ABFT_ROUNDS rounds of repairs (2)."""
+        return 3 * golden_cycles if self.abft == "correct" else 0
+
+    def checker_record(self, result):
+        """The checker's part of a run record (sim.faults.outcomes.classify_run): ``flag``
+        (its first verdict failed), ``corrected`` / ``recomputed`` (the firmware repaired
+        words / tiles). A run that ends with the reported unrepaired failure (exit 0x400)
+        ended as designed: its cause is the golden run's, so the outputs decide between
+        detected-uncorrected and detected-masked."""
+        if not self.abft:
+            return {}
+        from sim.attention import abft_summary
+        summary = abft_summary(result.array("abft_result", np.uint8))
+        out = dict(flag=summary["causes"] != 0, corrected=summary["corrected"] > 0,
+                   recomputed=summary["recomputed"] > 0)
+        if result["exit_code"] == 0x400:
+            out["cause"] = 0
+        return out
 
     def _shape(self):
         from sim.attention import attention_inputs, demo_shape
@@ -292,7 +323,7 @@ class AttentionHead:
         from hw.catalog import build as build_component
         from sim.attention import build_attention
         from sim.system import SystemSim
-        top = build_component(self.config, "cluster")
+        top = build_component(self.config, "cluster", abft=bool(self.abft))
         tapped = FaultTapped(top, self.select, component_level=2, classes=(
             *((f"tensor.{p}", c) for p, c in TensorGemm.CLASSES),
             *((f"softex.{p}", c) for p, c in SoftmaxRows.CLASSES)))
@@ -304,16 +335,22 @@ class AttentionHead:
                                     pgo=False)
         sim.build.build()
         shape, (q, k, v) = self._shape()
-        elf = build_attention(shape, q, k, v, pipeline=True)
+        elf = build_attention(shape, q, k, v, pipeline=True, abft=bool(self.abft),
+                              abft_correct=self.abft == "correct")
         self.params = top.params
-        return _PreparedSystem(self, sim, str(elf), {"o": shape.seq * shape.strides["OS"]},
-                               tapped.fault_map, tapped.layout)
+        dump = {"o": shape.seq * shape.strides["OS"]}
+        if self.abft:
+            from sim.attention import ABFT_RESULT_BYTES
+            dump["abft_result"] = ABFT_RESULT_BYTES
+        return _PreparedSystem(self, sim, str(elf), dump, tapped.fault_map, tapped.layout)
 
     def check(self, record, sbuf_addr):
         from sim.attention import golden_attention
         shape, (q, k, v) = self._shape()
         if record["cause"] != 0:
             raise RuntimeError(f"{self.name}: the golden run exited with {record['cause']}")
+        if record.get("flag"):
+            raise AssertionError(f"{self.name}: the checker fails the fault-free head")
         st = shape.strides
         o = record["outputs"].reshape(shape.seq, st["OS"] // 2)[:, :shape.head_dim]
         want = golden_attention(shape, q, k, v, lanes=self.params["softex"]["lanes"],
