@@ -83,6 +83,9 @@ def head_trace(shape, q, k, v, *, lanes, sbuf_addr=0, pipeline=True, faults=(), 
     :class:`ModelFault` ``faults`` applied. A fault in an input (``q``, ``k``, ``v``) stays in
     the scratchpad: it reaches its tile and, for K and V, every later one. ``golden``: the
     fault-free trace of the same head, whose tiles no fault reaches are reused."""
+    if not faults and golden is None:
+        return _fault_free_trace(shape, q, k, v, lanes=lanes, sbuf_addr=sbuf_addr,
+                                 pipeline=pipeline)
     by_stage = {}
     for f in faults:
         by_stage.setdefault((f.stage, f.tile), []).append(f)
@@ -139,6 +142,31 @@ def head_trace(shape, q, k, v, *, lanes, sbuf_addr=0, pipeline=True, faults=(), 
     for t in range(len(tiles)):
         o = hit("o", t, o, 16)
     return HeadTrace(o=o, tiles=tiles)
+
+
+def _fault_free_trace(shape, q, k, v, *, lanes, sbuf_addr, pipeline):
+    """:func:`head_trace` without faults, every job of all tiles at once (query rows are
+    independent in every job, so the tiles' arrays are slices of the head's: bit for bit the
+    tile-by-tile trace, several times faster)."""
+    n, bq, bk = shape.seq, shape.block_q, shape.block_k
+    nch, stride = n // bk, shape.strides["SS"]
+    kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
+    qs32 = gemm(np.asarray(q, np.uint16), scaled_identity(shape), unrounded=True)
+    qs = fp.convert(qs32, FP32, BF16)
+    s32 = np.concatenate([gemm(qs, kt[:, c * bk:(c + 1) * bk], unrounded=True)
+                          for c in range(nch)], axis=1)
+    s_read = fp.convert(s32, FP32, BF16)
+    offsets = []
+    for r in range(n):
+        base = sbuf_addr + ((r // bq) % 2 if pipeline else 0) * bq * stride
+        offsets.append([lane_offset(base + (r % bq) * stride + 2 * c * bk, lanes)
+                        for c in range(nch)])
+    p = softex_tile(s_read, offsets, bk=bk, lanes=lanes)
+    o32 = gemm(p, np.asarray(v, np.uint16), unrounded=True)
+    tiles = [dict(row0=r0, qs32=qs32[r0:r0 + bq], s32=s32[r0:r0 + bq],
+                  s_read=s_read[r0:r0 + bq], p=p[r0:r0 + bq], p_repeat=p[r0:r0 + bq],
+                  o32=o32[r0:r0 + bq]) for r0 in range(0, n, bq)]
+    return HeadTrace(o=fp.convert(o32, FP32, BF16), tiles=tiles)
 
 
 def _softmax_tile(s, lanes, base, stride, nch, bk, corrupt_state):

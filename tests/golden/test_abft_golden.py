@@ -175,3 +175,16 @@ def test_random_heads_of_every_kind_pass(kind):
     enc = abft.encode(q, k, v, block_q=TINY.block_q, shift=TINY.shift)
     verdict = check_head(TINY, enc, head_trace(TINY, q, k, v, lanes=4))
     assert verdict["head"] == 0, kind
+
+
+@pytest.mark.parametrize("shape, lanes", [(TINY, 4), (AttentionShape(64, 16, 12, 32, align=16), 8)])
+def test_fault_free_trace_is_the_tile_by_tile_trace(shape, lanes):
+    """The all-tiles-at-once trace (no faults) equals the tile-by-tile one (a fault in a
+    tile that does not exist forces the tile path) bit for bit."""
+    q, k, v = attention_inputs(shape, seed=3)
+    fast = head_trace(shape, q, k, v, lanes=lanes)
+    slow = head_trace(shape, q, k, v, lanes=lanes, faults=[ModelFault("q", 99, 0, 0)])
+    assert np.array_equal(fast.o, slow.o)
+    for a, b in zip(fast.tiles, slow.tiles):
+        for key in ("qs32", "s32", "s_read", "p", "p_repeat", "o32"):
+            assert np.array_equal(a[key], b[key]), key

@@ -1,0 +1,193 @@
+"""The Flash-ABFT checker's measurements (docs/abft.md).
+
+    python -m scripts.abft study --heads 10000    # false positives: fault-free golden heads
+    python -m scripts.abft rtl-heads --heads 200  # false positives: fault-free heads in RTL
+    python -m scripts.abft model --runs 4000      # which check sees which fault (model level)
+    python -m scripts.abft cost                   # cycles of the head with and without it
+    python -m scripts.abft render                 # docs/abft.md's generated sections
+
+Each command writes its JSON to docs/abft/ and ``render`` turns them (and the campaigns of
+docs/faults/ and the synthesis rows of docs/synth.json) into docs/abft.md's tables and plot.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from flows.docs import splice
+from sim.abft import HEAD_KINDS, STAGES, check_head, head_trace, model_campaign, random_head
+from sim.attention import AttentionShape, attention_inputs
+from sim.faults.stats import wilson
+from sim.golden import abft
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "abft"
+PAGE = ROOT / "docs" / "abft.md"
+
+#: Shapes of the false-positive study: (seq, head_dim, block_q, block_k, lanes); every one
+#: has power-of-two row strides (the checker's rule) and fits the checker's default limits.
+STUDY_SHAPES = (
+    (16, 4, 4, 8, 4), (16, 16, 8, 16, 8), (32, 4, 12, 16, 4), (32, 16, 16, 8, 4),
+    (64, 4, 16, 32, 8), (64, 16, 12, 64, 4), (64, 64, 8, 16, 8), (128, 16, 16, 64, 4),
+    (128, 4, 32, 32, 8), (128, 64, 16, 128, 4),
+)
+
+
+def _study_head(index, seed):
+    """One fault-free head of the study: its shape, kind, and the checker's largest margins."""
+    rng = np.random.default_rng([seed, index])
+    seq, hd, bq, bk, lanes = STUDY_SHAPES[index % len(STUDY_SHAPES)]
+    kind = sorted(HEAD_KINDS)[(index // len(STUDY_SHAPES)) % len(HEAD_KINDS)]
+    shape = AttentionShape(seq, hd, bq, bk, align=2 * lanes if lanes > 4 else 8)
+    q, k, v = random_head(rng, kind, shape)
+    enc = abft.encode(q, k, v, block_q=shape.block_q, shift=shape.shift)
+    verdict = check_head(shape, enc, head_trace(shape, q, k, v, lanes=lanes))
+    margins = {key: max(t.margins()[key] for t in verdict["tiles"]) for key in ("s", "p", "o")}
+    return dict(index=index, seq=seq, head_dim=hd, block_q=bq, block_k=bk, lanes=lanes,
+                kind=kind, causes=verdict["head"], **margins)
+
+
+def study(heads, seed, workers):
+    """False positives of the golden model on ``heads`` fault-free heads (Dask when
+    ``workers`` > 0)."""
+    t0 = time.perf_counter()
+    if workers:
+        from dask.distributed import Client, LocalCluster
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster, \
+                Client(cluster) as client:
+            futures = client.map(_study_head, range(heads), seed=seed, pure=False)
+            rows = client.gather(futures)
+    else:
+        rows = [_study_head(i, seed) for i in range(heads)]
+    false = sum(1 for r in rows if r["causes"])
+    summary = dict(heads=heads, seed=seed, false_positives=false,
+                   rate_upper_95=wilson(false, heads)[2], seconds=time.perf_counter() - t0,
+                   max_margin={k: max(r[k] for r in rows) for k in ("s", "p", "o")},
+                   by_kind={kind: dict(heads=sum(r["kind"] == kind for r in rows),
+                                       false=sum(r["kind"] == kind and bool(r["causes"])
+                                                 for r in rows),
+                                       **{f"max_{k}": max((r[k] for r in rows
+                                                           if r["kind"] == kind), default=0)
+                                          for k in ("s", "p", "o")})
+                            for kind in sorted(HEAD_KINDS)})
+    return dict(summary=summary, rows=rows)
+
+
+def rtl_heads(heads, seed):
+    """Fault-free heads of every kind on the tiny cluster with the checker (attention.c with
+    repairs): every one must end with O bit-exact and a clean verdict."""
+    from hw.catalog import build as build_component
+    from sim.attention import demo_shape, golden_attention, run_attention
+    from sim.system import SystemSim
+    top = build_component("tiny", "cluster", abft=True)
+    sim = SystemSim.for_component(top, "cluster_abft_tiny", top.params)
+    shape = demo_shape("tiny")
+    rows = []
+    t0 = time.perf_counter()
+    for i in range(heads):
+        kind = sorted(HEAD_KINDS)[i % len(HEAD_KINDS)]
+        q, k, v = random_head(np.random.default_rng([seed, i]), kind, shape)
+        r = run_attention(sim, top.params, shape, q, k, v, pipeline=True, abft=True)
+        want = golden_attention(shape, q, k, v, lanes=top.params["softex"]["lanes"],
+                                sbuf_addr=r["sbuf_addr"], pipeline=True)["o"]
+        rows.append(dict(index=i, kind=kind, verdict=r["abft"]["causes"],
+                         exact=bool(np.array_equal(want, r["o"])), cycles=r["total"]))
+    false = sum(1 for r in rows if r["verdict"])
+    return dict(summary=dict(heads=heads, seed=seed, shape=list(map(int, (
+        shape.seq, shape.head_dim, shape.block_q, shape.block_k))), false_positives=false,
+        rate_upper_95=wilson(false, heads)[2], exact=sum(r["exact"] for r in rows),
+        seconds=time.perf_counter() - t0), rows=rows)
+
+
+def model(runs, seed):
+    """Model-level single-bit faults on the tiny demo head: per stage the critical SDCs and
+    which of them the whole checker and the output identity alone detect."""
+    shape = AttentionShape(32, 4, 12, 16, align=8)
+    q, k, v = attention_inputs(shape, seed=7)
+    t0 = time.perf_counter()
+    recs = model_campaign(shape, q, k, v, lanes=4, runs=runs, seed=seed)
+    table = {}
+    for stage in STAGES:
+        rs = [r for r in recs if r["stage"] == stage]
+        crit = [r for r in rs if r["outcome"] == "sdc-critical"]
+        table[stage] = dict(runs=len(rs), critical=len(crit),
+                            detected=sum(1 for r in crit if r["causes"]),
+                            output_only=sum(1 for r in crit if r["output_only"]),
+                            flagged_harmless=sum(1 for r in rs if r["causes"]
+                                                 and r["outcome"] != "sdc-critical"))
+    return dict(summary=dict(runs=runs, seed=seed, seconds=time.perf_counter() - t0,
+                             table=table), rows=recs)
+
+
+def cost():
+    """Cycles of the demo head of `tiny` and `default` with and without the checker."""
+    from hw.catalog import build as build_component
+    from sim.attention import demo_shape, run_attention
+    from sim.system import SystemSim
+    out = {}
+    for config in ("tiny", "default"):
+        shape = demo_shape(config)
+        q, k, v = attention_inputs(shape)
+        row = {}
+        for checked in (False, True):
+            top = build_component(config, "cluster", abft=checked)
+            name = f"cluster_{'abft_' if checked else ''}{config}"
+            sim = SystemSim.for_component(top, name, top.params)
+            r = run_attention(sim, top.params, shape, q, k, v, pipeline=True, abft=checked)
+            row["abft" if checked else "plain"] = dict(total=r["total"], stages=r["stages"])
+        row["overhead"] = row["abft"]["total"] / row["plain"]["total"] - 1
+        row["shape"] = [shape.seq, shape.head_dim, shape.block_q, shape.block_k]
+        out[config] = row
+    return dict(summary=out)
+
+
+def _write(name, data):
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.json"
+    path.write_text(json.dumps(data, indent=1, default=int) + "\n")
+    print(f"wrote {path.relative_to(ROOT)}")
+    return data
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m scripts.abft", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    s = sub.add_parser("study")
+    s.add_argument("--heads", type=int, default=10_000)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--workers", type=int, default=2)
+    r = sub.add_parser("rtl-heads")
+    r.add_argument("--heads", type=int, default=200)
+    r.add_argument("--seed", type=int, default=2)
+    m = sub.add_parser("model")
+    m.add_argument("--runs", type=int, default=4000)
+    m.add_argument("--seed", type=int, default=3)
+    sub.add_parser("cost")
+    sub.add_parser("render")
+    args = ap.parse_args(argv)
+    if args.cmd == "study":
+        d = _write("false_positives_golden", study(args.heads, args.seed, args.workers))
+        print(json.dumps(d["summary"], indent=1))
+    elif args.cmd == "rtl-heads":
+        d = _write("false_positives_rtl", rtl_heads(args.heads, args.seed))
+        print(json.dumps(d["summary"], indent=1))
+    elif args.cmd == "model":
+        d = _write("model_campaign", model(args.runs, args.seed))
+        print(json.dumps(d["summary"]["table"], indent=1))
+    elif args.cmd == "cost":
+        d = _write("cost", cost())
+        print(json.dumps(d["summary"], indent=1))
+    else:
+        from scripts.abft_report import render
+        render()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
