@@ -278,9 +278,13 @@ def abft_arrays(shape, q, k, v):
 
 
 def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
-                    pipeline=False, abft=False, abft_correct=True):
+                    pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
+                    abft_plant=None):
     """ELF of attention.c with the inputs preloaded into the scratchpad (``abft``: for a
-    cluster with the Flash-ABFT checker, ``abft_correct``: repair failed checks)."""
+    cluster with the Flash-ABFT checker, ``abft_correct``: repair failed checks;
+    ``abft_encoded``: the (q, k, v) the checksums are made from, when the preloaded inputs
+    are meant to differ from them (a corrupted input); ``abft_plant``: (row, col, bit) of an
+    O word the firmware flips before VERIFY)."""
     st = shape.strides
     kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
     tile_buf = (1 + (pipeline or abft)) * shape.block_q * st["SS"] // 2
@@ -291,13 +295,16 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
     # Every buffer but the identity (zero off the diagonal) is written before it is read.
     noinit = ["o", "sbuf", "pbuf", "slots", "qsbuf"]
     if abft:
-        arrays.update(pbb=tile_buf, **abft_arrays(shape, q, k, v),
+        arrays.update(pbb=tile_buf, **abft_arrays(shape, *(abft_encoded or (q, k, v))),
                       abft_result=np.zeros(2 * len(ABFT_RESULT), np.uint16))
         noinit += ["pbb", "abft_report"]
     libs = ([SW_GEMM_SOURCE] if gemm_sw else []) + (SW_LIB if softmax_sw else [])
     defines = shape.defines(gemm_sw, softmax_sw, pipeline, abft, abft_correct)
     if tiles is not None:
         defines["TILES"] = tiles
+    if abft_plant is not None:
+        defines.update(ABFT_PLANT_ROW=abft_plant[0], ABFT_PLANT_COL=abft_plant[1],
+                       ABFT_PLANT_BIT=abft_plant[2])
     return build_app("attention.c", arrays, defines, libs=libs, preload=True, noinit=noinit)
 
 
@@ -316,13 +323,16 @@ def abft_summary(result_bytes):
 
 
 def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
-                  pipeline=False, abft=False, abft_correct=True, max_cycles=20_000_000):
+                  pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
+                  abft_plant=None, check_exit=True, max_cycles=20_000_000):
     """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
     {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
     overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
     more cores (both accelerators only). ``abft``: the cluster has the Flash-ABFT checker and
     the firmware uses it (``abft`` in the result: :func:`abft_summary`; the checker's cycles
-    are added to ``total`` and are ``stages["abft"]``)."""
+    are added to ``total`` and are ``stages["abft"]``; ``abft_encoded``, ``abft_plant``:
+    :func:`build_attention`). ``check_exit``: raise on a non-zero exit code (else it is
+    ``exit_code`` in the result)."""
     if pipeline and (gemm_sw or softmax_sw):
         raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
     need = shape.scratchpad_bytes(pipeline, abft)
@@ -331,7 +341,8 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
                          f"plus stacks; the cluster has {params['scratchpad_kib']} KiB")
     st = shape.strides
     elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles,
-                          pipeline=pipeline, abft=abft, abft_correct=abft_correct)
+                          pipeline=pipeline, abft=abft, abft_correct=abft_correct,
+                          abft_encoded=abft_encoded, abft_plant=abft_plant)
     pipelined = pipeline and params["cores"] >= 2
     last = min(shape.tiles, tiles or shape.tiles) - 1                         # last tile run
     tile = min(shape.block_q, shape.seq - last * shape.block_q)              # its rows
@@ -341,7 +352,7 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     if abft:
         dump["abft_result"] = ABFT_RESULT_BYTES
     r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
-    if r["exit_code"] != 0:
+    if check_exit and r["exit_code"] != 0:
         raise RuntimeError(f"attention exited with {r['exit_code']!r}: {r['output']!r}")
     stages = {m.group(1): int(m.group(2))
               for m in re.finditer(r"stage (\w+) cycles (\d+)", r["output"])}
@@ -355,7 +366,7 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     def unpad(name, rows, cols, stride, skip=0):
         return r.array(name)[skip // 2:].reshape(rows, stride // 2)[:, :cols]
     return dict(run=r, elf=elf, sbuf_addr=load_elf(elf).symbols["sbuf"], stages=stages,
-                total=total, pipelined=pipelined, abft=summary,
+                total=total, pipelined=pipelined, abft=summary, exit_code=r["exit_code"],
                 o=unpad("o", shape.seq, shape.head_dim, st["OS"]),
                 s=unpad("sbuf", tile, shape.seq, st["SS"], skip),
                 p=unpad("pbuf", tile, shape.seq, st["SS"], skip))

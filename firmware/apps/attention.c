@@ -476,6 +476,11 @@ int main(void)
     hal_puts("total cycles ");
     hal_putdec(t - start);
     hal_putc('\n');
+#if ABFT && defined(ABFT_PLANT_ROW)
+    /* A planted fault (make sim's demonstration): one bit of one O word flipped after the
+     * tiles, as a particle strike in the scratchpad would. */
+    ROW(o, ABFT_PLANT_ROW, OS)[ABFT_PLANT_COL] ^= (uint16_t)(1u << ABFT_PLANT_BIT);
+#endif
 #if ABFT
     /* VERIFY last: a fault in O after it is read back cannot be seen, so nothing but the
      * exit follows it (its verdict goes to abft_result, not to the mailbox). */

@@ -724,8 +724,8 @@ class AbftUnit(wiring.Component):
                 with m.If(rq.granted):
                     m.d.sync += [count.eq(count + 1), dma_addr.eq(dma_addr + 4)]
                 with m.If(read_back):
-                    with m.If(sub == 0):
-                        m.d.sync += tile_causes.eq(rq.tcdm.rdata)
+                    with m.If(sub == 0):      # the close's causes (not a former VERIFY's)
+                        m.d.sync += tile_causes.eq(rq.tcdm.rdata & ~_cause("O_SIGNATURE"))
                     with m.Else():
                         m.d.sync += written[(sub - 1)[:2]].eq(rq.tcdm.rdata)
                     m.d.sync += sub.eq(sub + 1)

@@ -177,9 +177,11 @@ def head_actions(shape, trace, *, L, D, lanes, pipelined=False):
 
 
 def run_unit(shape, enc, trace, *, rows=2, cols=2, pipes=3, lanes=4, seed=1, stall=0.2,
-             pipelined=False, o_words=None, max_cycles=400_000, verify_twice=False):
+             pipelined=False, o_words=None, max_cycles=400_000, verify_twice=False,
+             between=None):
     """Run the unit on a head; returns dict(report=parse_report(...), error=cause code of
-    VERIFY, arm_error=, cycles=)."""
+    VERIFY, arm_error=, cycles=, closes=). ``verify_twice``: VERIFY again after ``between``
+    (called with the memory and the first report's words) has had its say."""
     g = TensorGeometry(rows, cols, pipes)
     unit = AbftUnit(g, lanes, max_seq=64, max_head_dim=16, max_rows=16, max_tiles=8,
                     mem_base=BASE, mem_size=1 << 16)
@@ -215,7 +217,10 @@ def run_unit(shape, enc, trace, *, rows=2, cols=2, pipes=3, lanes=4, seed=1, sta
             await env.tick()
             if env.cycle > max_cycles:
                 raise TimeoutError("the head's events did not drain")
-        for _ in range(2 if verify_twice else 1):
+        for i in range(2 if verify_twice else 1):
+            if i and between is not None:
+                between(memory, [memory.get(ADDRS["report"] + 4 * j, 0)
+                                 for j in range(report_words(shape.tiles))])
             await drv.program(COMMAND={"OP": 1})
             await drv.wait_done()
             result["error"] = (await drv.error())["CAUSE"]

@@ -11,7 +11,7 @@ from sim.abft import ModelFault, check_head, head_trace, random_head
 from sim.attention import AttentionShape, attention_inputs
 from sim.golden import abft
 
-from .bench import run_unit
+from .bench import ADDRS, run_unit
 
 TINY = AttentionShape(32, 4, 12, 16, align=8)
 SMALL = AttentionShape(64, 16, 16, 32, align=16)
@@ -99,3 +99,29 @@ def test_a_corrupted_o_word_is_located(tiny):
                                             tile["residual"].astuple()))), TINY.block_q,
         TINY.head_dim)
     assert where == (17 - TINY.block_q, 2, int(o[17, 2]) - int(trace.o[17, 2]))
+
+
+def test_a_corrected_word_verifies_clean(tiny):
+    """The firmware's repair: the located word written back, VERIFY again passes."""
+    q, k, v, enc = tiny
+    trace = head_trace(TINY, q, k, v, lanes=4)
+    o = trace.o.copy()
+    o[3, 1] ^= 0x0100
+    fixed = {}
+
+    def repair(memory, words):
+        from sim.abft import parse_report
+        tile = parse_report(words, TINY.tiles)["tiles"][0]
+        got = abft.Signature(*((w + r) % (1 << 32) for w, r in zip(
+            tile["written"].astuple(), tile["residual"].astuple())))
+        row, col, delta = abft.locate(tile["written"], got, TINY.block_q, TINY.head_dim)
+        addr = ADDRS["o"] + row * TINY.strides["OS"] + 4 * (col // 2)
+        shift = 16 * (col % 2)
+        word = (memory[addr] >> shift) & 0xFFFF
+        memory[addr] = memory[addr] & ~(0xFFFF << shift) | ((word - delta) & 0xFFFF) << shift
+        fixed["where"] = (row, col)
+
+    result = run_unit(TINY, enc, trace, o_words=o, stall=0.1, verify_twice=True,
+                      between=repair)
+    assert fixed["where"] == (3, 1)
+    assert result["error"] == 0 and result["report"]["causes"] == 0
