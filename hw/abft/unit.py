@@ -274,6 +274,8 @@ class AbftUnit(wiring.Component):
         s_read = Array(Signal(32, name=f"s_read{p}") for p in range(2))
         p_sig_a = Array(Signal(32, name=f"p_sig_a{p}") for p in range(2))
         p_sig_b = Array(Signal(32, name=f"p_sig_b{p}") for p in range(2))
+        p_xor_a = Array(Signal(16, name=f"p_xor_a{p}") for p in range(2))
+        p_xor_b = Array(Signal(16, name=f"p_xor_b{p}") for p in range(2))
         flags = Array(Signal(3, name=f"flags{p}") for p in range(2))   # RANGE, P_RANGE
         # O words of the tile whose pv job runs: plain, row-weighted (row in the tile), by column
         o_plain, o_row, o_col = (Signal(32, name=n) for n in ("o_plain", "o_row", "o_col"))
@@ -350,12 +352,20 @@ class AbftUnit(wiring.Component):
                 total = total + (w if mask is None else Mux(mask[j], w, 0))
             return total
 
+        def lane_xor(words, mask):
+            total = 0
+            for j in range(lanes):
+                total = total ^ Mux(mask[j], words[16 * j:16 * (j + 1)], 0)
+            return total
+
         pb_par, _, _ = position(pb_addr)
         be_lanes = Cat(*(self.softex_be[2 * j] for j in range(lanes)))
         with m.If(armed & self.softex_seen & self.softex_we & in_pb):
-            m.d.sync += p_sig_b[pb_par].eq(p_sig_b[pb_par] + lane_sum(self.softex_wdata, be_lanes))
+            m.d.sync += [p_sig_b[pb_par].eq(p_sig_b[pb_par] + lane_sum(self.softex_wdata, be_lanes)),
+                         p_xor_b[pb_par].eq(p_xor_b[pb_par] ^ lane_xor(self.softex_wdata, be_lanes))]
         with m.If(armed & self.softex_seen & self.softex_we & in_p):
-            m.d.sync += p_sig_a[p_par].eq(p_sig_a[p_par] + lane_sum(self.softex_wdata, be_lanes))
+            m.d.sync += [p_sig_a[p_par].eq(p_sig_a[p_par] + lane_sum(self.softex_wdata, be_lanes)),
+                         p_xor_a[p_par].eq(p_xor_a[p_par] ^ lane_xor(self.softex_wdata, be_lanes))]
         # score reads: the data comes one cycle after the grant
         s_pending = Signal()
         s_pending_par = Signal()
@@ -678,13 +688,15 @@ class AbftUnit(wiring.Component):
                                 _cause("Q_SUM"), 0)
                             | Mux((s_written[p] << log2_reads)[:32] != s_read[p],
                                   _cause("S_SIGNATURE"), 0)
-                            | Mux(p_sig_a[p] != p_sig_b[p], _cause("P_REPEAT"), 0)
+                            | Mux((p_sig_a[p] != p_sig_b[p]) | (p_xor_a[p] != p_xor_b[p]),
+                                  _cause("P_REPEAT"), 0)
                             | Mux(flags[p][0], _cause("RANGE"), 0)
                             | Mux(flags[p][1], _cause("P_RANGE"), 0))
                     m.d.sync += [tile_causes.eq(tile_causes | bits), count.eq(0), sub.eq(0),
                                  dma_addr.eq(entry(next_tile, "CAUSES")),
                                  qsum[p].eq(0), s_written[p].eq(0), s_read[p].eq(0),
-                                 p_sig_a[p].eq(0), p_sig_b[p].eq(0), flags[p].eq(0)]
+                                 p_sig_a[p].eq(0), p_sig_b[p].eq(0), p_xor_a[p].eq(0),
+                                 p_xor_b[p].eq(0), flags[p].eq(0)]
                     m.next = "TILE_REPORT"
             with m.State("TILE_REPORT"):           # causes, then the O word sums
                 m.d.comb += [evaluating.eq(1), rq.want_wr.eq(~rq.hold),
@@ -789,7 +801,8 @@ class AbftUnit(wiring.Component):
         with m.If(clear_state):
             for p in range(2):
                 m.d.sync += [qsum[p].eq(0), s_written[p].eq(0), s_read[p].eq(0),
-                             p_sig_a[p].eq(0), p_sig_b[p].eq(0), flags[p].eq(0)]
+                             p_sig_a[p].eq(0), p_sig_b[p].eq(0), p_xor_a[p].eq(0),
+                             p_xor_b[p].eq(0), flags[p].eq(0)]
         with m.If(rf.clear):
             m.d.sync += armed.eq(0)
         return m

@@ -40,8 +40,9 @@ p_ik >= 0. The encoder computes them from K and V. ``n + d`` bounds the truncati
 fp32 underflows. ``tau_P`` comes from SoftEx's arithmetic (:func:`p_sum_bound`).
 
 SoftEx runs twice (run A, whose probabilities the pv job uses, and run B into a buffer of its
-own): the plain sums of their words must be equal (P_REPEAT), which no arithmetic identity
-could give for a nonlinear function.
+own): the plain sums and the XORs of their words must be equal (P_REPEAT), which no arithmetic
+identity could give for a nonlinear function (the XOR catches what the sum cannot: a fault in a
+row's state that rounds some words up and as many down).
 """
 
 import math
@@ -326,8 +327,12 @@ def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None, p_repeat=None):
     s16 = fp.convert(s32, FP32, BF16)
     s_read = s16 if s_read is None else np.asarray(s_read, np.uint16)
     s_sig = (int(s_read.astype(np.int64).sum()) - int(s16.astype(np.int64).sum())) % (1 << 32)
-    p_rep = 0 if p_repeat is None else (int(np.asarray(p_repeat, np.uint16).astype(np.int64).sum())
-                                        - int(p.astype(np.int64).sum())) % (1 << 32)
+    p_rep = 0
+    if p_repeat is not None:
+        p_repeat = np.asarray(p_repeat, np.uint16)
+        p_rep = ((int(p_repeat.astype(np.int64).sum()) - int(p.astype(np.int64).sum()))
+                 % (1 << 32)) | int(np.bitwise_xor.reduce(p_repeat.ravel())
+                                    ^ np.bitwise_xor.reduce(p.ravel()))
     bits = [any(abs(r) > t for r, t in zip(res_s, tau_s)),
             any(abs(x - ONE) > tau_p for x in PA),
             any(p_range_rows),

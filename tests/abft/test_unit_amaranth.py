@@ -74,6 +74,7 @@ def tiny():
     [ModelFault("v", 1, 3, 14)],
     [ModelFault("o32", 2, 6, 24)],
     [ModelFault("p_out", 1, 3, 14)],
+    [ModelFault("state", 0, 529918093, 14, 0)],
 ])
 def test_planted_faults_give_the_golden_verdict(tiny, faults):
     q, k, v, enc = tiny

@@ -188,3 +188,16 @@ def test_fault_free_trace_is_the_tile_by_tile_trace(shape, lanes):
     for a, b in zip(fast.tiles, slow.tiles):
         for key in ("qs32", "s32", "s_read", "p", "p_repeat", "o32"):
             assert np.array_equal(a[key], b[key]), key
+
+
+def test_repeat_check_sees_cancelling_words():
+    """A flip of a row's max between chunks that rounds four probabilities up and four down by
+    one ulp: their plain sum is unchanged, their XOR is not (P_REPEAT)."""
+    q, k, v = attention_inputs(TINY, seed=7)
+    enc = abft.encode(q, k, v, block_q=TINY.block_q, shift=TINY.shift)
+    trace = head_trace(TINY, q, k, v, lanes=4,
+                       faults=[ModelFault("state", 0, 529918093, 14, 0)])
+    tile = trace.tiles[0]
+    delta = tile["p"].astype(np.int64) - tile["p_repeat"].astype(np.int64)
+    assert np.count_nonzero(delta) == 8 and delta.sum() == 0
+    assert check_head(TINY, enc, trace)["head"] & _cause("P_REPEAT")
