@@ -344,6 +344,7 @@ static void abft_describe(void)
     abft_desc[ABFT_DESC_REPORT_ADDR] = (uint32_t)abft_report;
 }
 
+#if ABFT_CORRECT
 /* a / b for 0 < b (no M extension: shift and subtract); *ok = 0 when b does not divide a. */
 static int32_t divide_exact(int32_t a, int32_t b, int *ok)
 {
@@ -385,6 +386,7 @@ static int abft_fix_word(uint32_t tile)
     *w = (uint16_t)(*w - (uint16_t)plain);
     return 1;
 }
+#endif
 
 /* VERIFY, then repairs and VERIFY again; the verdicts go to abft_result (ABFT_RESULT_*:
  * the first verdict's causes, O words corrected, tiles recomputed, the last verdict's causes,
