@@ -24,6 +24,7 @@ from .golden.softmax import float_to_bf16, lane_offset
 
 __all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head", "model_campaign",
            "descriptor", "qsum_words", "report_words", "parse_report", "SCORE_READS",
+           "consumer_verdict",
            "HEAD_KINDS"]
 
 #: Where a model fault lands, in data-flow order, and what it stands for.
@@ -349,6 +350,8 @@ def parse_report(words, tiles):
     written=Signature, residual=Signature)])."""
     from hw.abft.layout import report_word, tile_word
 
+    words = [int(w) for w in words]
+
     def signed(x):
         return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
     out = dict(causes=words[report_word("CAUSES")], closes=words[report_word("CLOSES")], tiles=[])
@@ -361,3 +364,24 @@ def parse_report(words, tiles):
             residual=abft.Signature(signed(w("RES_PLAIN")), signed(w("RES_ROW")),
                                     signed(w("RES_COL")))))
     return out
+
+
+def consumer_verdict(shape, words, o):
+    """The head as its consumer (the host, or the next layer) should take it: 0 when the
+    checker's report (32-bit ``words``, written by the unit) says the head was verified clean
+    (CAUSES 0, every tile closed) and every tile's O rows ``o`` (seq x head_dim BF16, as the
+    consumer reads them) have the word sums the unit recorded when the tile closed; else the
+    mask of what failed (``CAUSES`` bits: O_SIGNATURE for the sums, INCOMPLETE for a report
+    that was never completed, the report's own CAUSES otherwise). The firmware takes no part:
+    a fault that makes it skip VERIFY, ignore a verdict or miscorrect, or a fault in O after
+    VERIFY read it back, is caught here."""
+    rep = parse_report(words, shape.tiles)
+    mask = rep["causes"]
+    if rep["closes"] < shape.tiles:
+        mask |= 1 << abft.CAUSES.index("INCOMPLETE")
+    o = np.asarray(o, np.uint16)
+    for t, tile in enumerate(rep["tiles"]):
+        r0 = t * shape.block_q
+        if abft.signature(o[r0:r0 + shape.block_q]) != tile["written"]:
+            mask |= 1 << abft.CAUSES.index("O_SIGNATURE")
+    return mask

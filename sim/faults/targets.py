@@ -279,16 +279,22 @@ class AttentionHead:
     #: With the Flash-ABFT checker (docs/abft.md): ``abft`` = "detect" (the firmware reports
     #: a failed check and exits 0x400) or "correct" (it repairs first); "" = no checker.
     abft: str = ""
+    #: With the checker: the consumer of O also checks it against the checker's report
+    #: (sim.abft.consumer_verdict), so that the firmware's reaction is not trusted.
+    consumer: bool = False
 
     KIND = "attention"
 
     def __post_init__(self):
         if self.abft not in ("", "detect", "correct"):
             raise ValueError(f"abft must be '', 'detect' or 'correct', got {self.abft!r}")
+        if self.consumer and not self.abft:
+            raise ValueError("consumer checks the checker's report: it needs abft")
 
     @property
     def name(self):
-        return f"{self.KIND}_{self.config}" + (f"_abft_{self.abft}" if self.abft else "")
+        return (f"{self.KIND}_{self.config}" + (f"_abft_{self.abft}" if self.abft else "")
+                + ("_consumer" if self.consumer else ""))
 
     def repair_cycles(self, golden_cycles):
         """Cycles a correcting run may take beyond the hang limit: every tile recomputed (one
@@ -310,6 +316,15 @@ class AttentionHead:
                    recomputed=summary["recomputed"] > 0)
         if result["exit_code"] == 0x400:
             out["cause"] = 0
+        if self.consumer:
+            from sim.abft import consumer_verdict
+            shape, _ = self._shape()
+            o = result.array("o").reshape(shape.seq, -1)[:, :shape.head_dim]
+            words = result.array("abft_report", np.uint32)
+            if consumer_verdict(shape, words, o):
+                out.update(flag=True, consumer=True)
+                if result["exit_code"] == 0:
+                    out["cause"] = 0
         return out
 
     def _shape(self):
@@ -340,8 +355,10 @@ class AttentionHead:
         self.params = top.params
         dump = {"o": shape.seq * shape.strides["OS"]}
         if self.abft:
+            from sim.abft import report_words
             from sim.attention import ABFT_RESULT_BYTES
             dump["abft_result"] = ABFT_RESULT_BYTES
+            dump["abft_report"] = 4 * report_words(shape.tiles)
         return _PreparedSystem(self, sim, str(elf), dump, tapped.fault_map, tapped.layout)
 
     def check(self, record, sbuf_addr):

@@ -201,3 +201,29 @@ def test_repeat_check_sees_cancelling_words():
     delta = tile["p"].astype(np.int64) - tile["p_repeat"].astype(np.int64)
     assert np.count_nonzero(delta) == 8 and delta.sum() == 0
     assert check_head(TINY, enc, trace)["head"] & _cause("P_REPEAT")
+
+
+def _report(shape, verdict, closes):
+    """Report words as the unit writes them, from the golden verdict."""
+    from hw.abft.layout import REPORT, TILE_REPORT, report_word, tile_word
+    from sim.abft import report_words
+    words = [0] * report_words(shape.tiles)
+    words[report_word("CAUSES")] = verdict["head"]
+    words[report_word("CLOSES")] = closes
+    for t, tile in enumerate(verdict["tiles"]):
+        for name, value in zip(("SIG_PLAIN", "SIG_ROW", "SIG_COL"), tile.o_signature.astuple()):
+            words[tile_word(t, name)] = value
+    return words
+
+
+def test_consumer_verdict(tiny_head):
+    from sim.abft import consumer_verdict
+    q, k, v, enc, trace = tiny_head
+    verdict = check_head(TINY, enc, trace)
+    words = _report(TINY, verdict, TINY.tiles)
+    assert consumer_verdict(TINY, words, trace.o) == 0
+    o = trace.o.copy()
+    o[30, 3] ^= 0x0002                                 # after VERIFY: only the consumer sees it
+    assert consumer_verdict(TINY, words, o) == _cause("O_SIGNATURE")
+    # the firmware never ran VERIFY: the report was never completed
+    assert consumer_verdict(TINY, _report(TINY, verdict, 0), trace.o) == _cause("INCOMPLETE")
