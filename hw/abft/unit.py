@@ -667,22 +667,19 @@ class AbftUnit(wiring.Component):
                 m.d.sync += [tile_causes.eq(tile_causes | bits), eval_row.eq(eval_row + 1),
                              eval_q.eq(0)]
                 with m.If(eval_row + 1 >= tile_rows(row0)):
-                    m.d.sync += [dma_addr.eq(qsum_addr + (next_tile << 3)), count.eq(0)]
-                    m.next = "QSUM_LO"
+                    m.d.sync += [dma_addr.eq(qsum_addr + (next_tile << 3)), count.eq(0),
+                                 sub.eq(0)]
+                    m.next = "QSUM"
                 with m.Else():
                     m.next = "EVAL_READ"
-            with m.State("QSUM_LO"):
+            with m.State("QSUM"):                   # the tile's encoded Q sum: low, high word
                 m.d.comb += [evaluating.eq(1), rq.want_rd.eq(~rq.hold & (count == 0))]
                 with m.If(rq.granted):
                     m.d.sync += count.eq(1)
-                with m.If(read_back):
-                    m.d.sync += [word_lo.eq(rq.tcdm.rdata), count.eq(0), dma_addr.eq(dma_addr + 4)]
-                    m.next = "QSUM_HI"
-            with m.State("QSUM_HI"):
-                m.d.comb += [evaluating.eq(1), rq.want_rd.eq(~rq.hold & (count == 0))]
-                with m.If(rq.granted):
-                    m.d.sync += count.eq(1)
-                with m.If(read_back):
+                with m.If(read_back & (sub == 0)):
+                    m.d.sync += [word_lo.eq(rq.tcdm.rdata), count.eq(0), sub.eq(1),
+                                 dma_addr.eq(dma_addr + 4)]
+                with m.If(read_back & (sub == 1)):
                     p = eval_par
                     bits = (Mux(qsum[p].as_unsigned() != Cat(word_lo, rq.tcdm.rdata),
                                 _cause("Q_SUM"), 0)
