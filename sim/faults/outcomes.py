@@ -10,8 +10,9 @@ Outcomes, in the order the rule tests them:
     the golden run's (systems).
 ``detected-corrected`` / ``detected-recomputed`` / ``detected-uncorrected`` / ``detected-masked``
     A checker raised its flag: the output was corrected in place, recomputed, is still wrong,
-    or was never wrong. (No design has a checker before the Flash-ABFT unit: the baseline
-    campaigns have none of these.)
+    or was never wrong. Only the attention head with the Flash-ABFT checker has a flag
+    (``sim.faults.targets.AttentionHead(abft=...)``, docs/abft.md); the baseline campaigns
+    have none of these.
 ``sdc-tolerable`` / ``sdc-critical``
     Silent data corruption: no flag, output different. Tolerable when every output element is
     within :data:`TOLERANCE_ULP` BF16 units in the last place of the golden value (and no
