@@ -153,12 +153,13 @@ def campaigns_section():
         recomputed = s["outcomes"]["detected-recomputed"]["count"]
         uncorr = s["outcomes"]["detected-uncorrected"]["count"]
         if label == "detect and correct":
-            crit_all = len(crit) + corrected + recomputed
-            det_all = det + corrected + recomputed
-        else:
-            crit_all, det_all = len(crit), det
-        out.append(f"| {label} | {crit_all} | "
-                   + (f"{det_all} ({_interval(det_all, crit_all)} %)" if crit_all else "0")
+            # repaired runs were flagged before their repair: their output before it is not
+            # known, so the detection rate is the detect-only campaign's
+            out.append(f"| {label} | {len(crit)} left wrong | - | {left} | "
+                       f"{_interval(left, s['runs'])} | {corrected} | {recomputed} | {uncorr} |")
+            continue
+        out.append(f"| {label} | {len(crit)} | "
+                   + (f"{det} ({_interval(det, len(crit))} %)" if crit else "0")
                    + f" | {left} | {_interval(left, s['runs'])} | {corrected} | {recomputed} | "
                    f"{uncorr} |")
     return "\n".join(out) + "\n"
