@@ -64,8 +64,7 @@ def false_positives_section():
         out += [f"Golden model (`python -m scripts.abft study --heads {s['heads']} --seed "
                 f"{s['seed']}`): **{s['false_positives']} false positives in {s['heads']:,} "
                 f"fault-free heads** (95 % upper bound of the rate {_pct(s['rate_upper_95'])} %), "
-                f"{len({(r['seq'], r['head_dim'], r['block_q'], r['block_k'], r['lanes']) for r in gold['rows']})} "
-                f"shapes (sequence 16-128, head dimension 4-64, SoftEx 4 or 8 lanes), the kinds "
+                f"{len(s['shapes'])} shapes (sequence 16-128, head dimension 4-64, SoftEx 4 or 8 lanes), the kinds "
                 "below. A margin is the largest |residual| / threshold over the rows of a head "
                 "(a false positive needs a margin above 1); the thresholds are worst-case "
                 "bounds, so fault-free residuals stay far below them.", "",

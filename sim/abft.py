@@ -22,7 +22,8 @@ from .golden import abft, fp
 from .golden.gemm import gemm
 from .golden.softmax import float_to_bf16, lane_offset
 
-__all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head", "model_campaign",
+__all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head",
+           "model_campaign",
            "descriptor", "qsum_words", "report_words", "parse_report", "SCORE_READS",
            "consumer_verdict",
            "HEAD_KINDS"]
@@ -32,7 +33,8 @@ STAGES = {
     "q": "an element of Q in the scratchpad, before the tile's scale job reads it",
     "qs32": "an accumulator of the scale job (tensor datapath)",
     "qs": "a word of Qs in the scratchpad, between the scale and qk jobs",
-    "k": "an element of K^T in the scratchpad, before the tile's qk jobs read it (and later tiles')",
+    "k": ("an element of K^T in the scratchpad, before the tile's qk jobs read it (and later "
+          "tiles')"),
     "s32": "an accumulator of a qk job (tensor datapath)",
     "s": "a score word in the scratchpad, between the qk jobs and SoftEx",
     "state": "a SoftEx state slot word (m or D) between two chunks of a row (run A or B)",
