@@ -84,19 +84,17 @@ def study(heads, seed, workers):
 def rtl_heads(heads, seed):
     """Fault-free heads of every kind on the tiny cluster with the checker (attention.c with
     repairs): every one must end with O bit-exact and a clean verdict."""
-    from hw.catalog import build as build_component
     from sim.attention import demo_shape, golden_attention, run_attention
-    from sim.system import SystemSim
-    top = build_component("tiny", "cluster", abft=True)
-    sim = SystemSim.for_component(top, "cluster_abft_tiny", top.params)
+    from sim.offload import system_sim
+    sim, params = system_sim("tiny", abft=True)      # the model make sim builds
     shape = demo_shape("tiny")
     rows = []
     t0 = time.perf_counter()
     for i in range(heads):
         kind = sorted(HEAD_KINDS)[i % len(HEAD_KINDS)]
         q, k, v = random_head(np.random.default_rng([seed, i]), kind, shape)
-        r = run_attention(sim, top.params, shape, q, k, v, pipeline=True, abft=True)
-        want = golden_attention(shape, q, k, v, lanes=top.params["softex"]["lanes"],
+        r = run_attention(sim, params, shape, q, k, v, pipeline=True, abft=True)
+        want = golden_attention(shape, q, k, v, lanes=params["softex"]["lanes"],
                                 sbuf_addr=r["sbuf_addr"], pipeline=True)["o"]
         rows.append(dict(index=i, kind=kind, verdict=r["abft"]["causes"],
                          exact=bool(np.array_equal(want, r["o"])), cycles=r["total"]))
@@ -129,19 +127,17 @@ def model(runs, seed):
 
 def cost():
     """Cycles of the demo head of `tiny` and `default` with and without the checker."""
-    from hw.catalog import build as build_component
     from sim.attention import demo_shape, run_attention
-    from sim.system import SystemSim
+    from sim.offload import system_sim
     out = {}
     for config in ("tiny", "default"):
         shape = demo_shape(config)
         q, k, v = attention_inputs(shape)
         row = {}
         for checked in (False, True):
-            top = build_component(config, "cluster", abft=checked)
-            name = f"cluster_{'abft_' if checked else ''}{config}"
-            sim = SystemSim.for_component(top, name, top.params)
-            r = run_attention(sim, top.params, shape, q, k, v, pipeline=True, abft=checked)
+            # the models make sim builds (sim.offload.system_sim): no second compile
+            sim, params = system_sim(config, **({"abft": True} if checked else {}))
+            r = run_attention(sim, params, shape, q, k, v, pipeline=True, abft=checked)
             row["abft" if checked else "plain"] = dict(total=r["total"], stages=r["stages"])
         row["overhead"] = row["abft"]["total"] / row["plain"]["total"] - 1
         row["shape"] = [shape.seq, shape.head_dim, shape.block_q, shape.block_k]
