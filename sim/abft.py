@@ -317,13 +317,15 @@ def descriptor(shape, enc, addrs):
     st = shape.strides
     log2_ss = _log2_exact("the score row stride", st["SS"])
     log2_os = _log2_exact("the O row stride", st["OS"])
-    tau = abft.p_sum_bound(shape.seq)
+    from hw.abft.layout import FRAC_FIELD
+    field = (1 << FRAC_FIELD) - 1
     values = {
         "SEQ_DIM": shape.seq | shape.head_dim << 16,
         "ROWS_TILES": shape.block_q | shape.tiles << 16,
-        "SHIFTS": (-enc.gain_s) | (-enc.gain_o) << 8 | log2_ss << 16 | log2_os << 20
-        | (SCORE_READS.bit_length() - 1) << 24,
-        "TAU_P_LO": tau & 0xFFFF_FFFF, "TAU_P_HI": tau >> 32,
+        "SHIFTS": log2_ss | log2_os << 4 | (SCORE_READS.bit_length() - 1) << 8,
+        "FRACS": (enc.frac_s & field) | (enc.frac_qa & field) << FRAC_FIELD
+        | (enc.frac_o & field) << 2 * FRAC_FIELD,
+        "TAU_S": enc.tau_s, "TAU_P": enc.tau_p, "TAU_O": enc.tau_o,
         "QS_ADDR": addrs["qs"], "S_ADDR": addrs["s"], "HALF": shape.block_q * st["SS"],
         "P_ADDR": addrs["p"], "PB_ADDR": addrs["pb"], "O_ADDR": addrs["o"],
         "KBAR_ADDR": addrs["kbar"], "VBAR_ADDR": addrs["vbar"], "QSUM_ADDR": addrs["qsum"],
@@ -333,12 +335,8 @@ def descriptor(shape, enc, addrs):
 
 
 def qsum_words(enc):
-    """The encoded Q sums as words: per tile low, high (two's complement)."""
-    out = []
-    for x in enc.qsum:
-        x &= (1 << 64) - 1
-        out += [x & 0xFFFF_FFFF, x >> 32]
-    return out
+    """The encoded Q word sums as words: one per tile."""
+    return [int(x) for x in enc.qsum]
 
 
 def report_words(tiles):
@@ -355,7 +353,7 @@ def parse_report(words, tiles):
     words = [int(w) for w in words]
 
     def signed(x):
-        return ((x + (1 << 31)) % (1 << 32)) - (1 << 31)
+        return abft.wrap(x, 32)
     out = dict(causes=words[report_word("CAUSES")], closes=words[report_word("CLOSES")], tiles=[])
     for t in range(tiles):
         def w(name):

@@ -99,7 +99,7 @@ class AttentionShape:
         if abft:
             from hw.abft.layout import DESCRIPTOR, REPORT, TILE_REPORT
             checker = (2 * self.block_q * st["SS"]
-                       + 4 * (len(DESCRIPTOR) + self.head_dim + self.seq + 2 * self.tiles
+                       + 4 * (len(DESCRIPTOR) + self.head_dim + self.seq + self.tiles
                               + len(REPORT) + len(TILE_REPORT) * self.tiles) + 5 * self.align)
         return (self.seq * (st["QS"] + st["VS"] + st["OS"]) + self.head_dim * st["KTS"]
                 + 2 * (1 + doubled) * self.block_q * st["SS"] + 8 * self.block_q

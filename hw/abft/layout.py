@@ -4,17 +4,30 @@ model (:mod:`sim.golden.abft`), the host that encodes a head (:mod:`sim.abft`) a
 
 import enum
 
-__all__ = ["FRAC_BITS", "RANGE_BITS", "ACC_BITS", "MIN_GAIN", "CAUSES", "Cause", "DESCRIPTOR",
-           "REPORT", "TILE_REPORT", "REPORT_TILES", "desc_word", "report_word", "tile_word"]
+__all__ = ["ACC_BITS", "TERM_BITS", "MAX_TERMS", "P_FRAC", "FRAC_FIELD", "FRAC_RANGE",
+           "WORD_SUM_BITS", "MIN_GAIN", "CAUSES", "Cause", "DESCRIPTOR", "REPORT", "TILE_REPORT",
+           "REPORT_TILES", "desc_word", "report_word", "tile_word"]
 
-#: Fraction bits of the fixed-point sums (values are trunc(x 2^FRAC_BITS)).
-FRAC_BITS = 32
-#: Every observed term must satisfy |value| < 2^RANGE_BITS (else the check RANGE fails), so
-#: that sums of up to 4096 terms fit the accumulators.
-RANGE_BITS = 19
-#: Width of the accumulators (two's complement).
-ACC_BITS = 64
-#: Smallest threshold gain: the gains are right shifts of 0 .. -MIN_GAIN.
+#: Width of the row sums (two's complement): one block RAM word (ECP5: 36 bits).
+ACC_BITS = 36
+#: Every term is a fixed-point integer trunc(x 2^F) with |term| < 2^TERM_BITS (else the check
+#: RANGE fails and the term counts 0); F is the head's position for the quantity (the
+#: descriptor's FRACS, chosen by the encoder so that no fault-free term comes near the limit).
+TERM_BITS = 26
+#: At most this many terms go into one row sum (keys plus head dimension), so that no sum of
+#: in-range terms wraps: MAX_TERMS 2^TERM_BITS <= 2^(ACC_BITS - 1).
+MAX_TERMS = 1 << (ACC_BITS - 1 - TERM_BITS)
+#: Position of the probabilities (fixed: 0 <= p <= 1): trunc(p 2^P_FRAC).
+P_FRAC = 24
+#: Bits of one signed position in the descriptor's FRACS word, and the range the encoder keeps
+#: the positions in (far from 2^-149: fp32 underflows stay below one LSB).
+FRAC_FIELD = 9
+FRAC_RANGE = (-200, 120)
+#: Word sums (scores, probabilities, Q, the O signatures) are kept modulo 2^WORD_SUM_BITS: a
+#: single changed 16-bit word always changes them, and a weighted O residual (at most 2^7 times
+#: a word's change) is recovered exactly as a signed value.
+WORD_SUM_BITS = 24
+#: Smallest threshold gain the encoder accepts (2^gain: the relative error bound of a row).
 MIN_GAIN = -63
 
 #: The checks, by bit of a cause mask (report word CAUSES and every tile's word).
@@ -36,11 +49,14 @@ class Cause(enum.IntEnum):
 DESCRIPTOR = (
     ("SEQ_DIM", "bits 0-15 keys n (SEQ), bits 16-31 head dimension d"),
     ("ROWS_TILES", "bits 0-15 rows of a query tile, bits 16-31 query tiles"),
-    ("SHIFTS", "bits 0-5 -gain_s, bits 8-13 -gain_o, bits 16-19 log2 of the score and "
-               "probability row stride, bits 20-23 log2 of the O row stride, bits 24-25 log2 of "
-               "the reads of every score word by SoftEx"),
-    ("TAU_P_LO", "tau_P, bits 0-31 (fixed point)"),
-    ("TAU_P_HI", "tau_P, bits 32-63"),
+    ("SHIFTS", "bits 0-3 log2 of the score and probability row stride, bits 4-7 log2 of the "
+               "O row stride, bits 8-9 log2 of the reads of every score word by SoftEx"),
+    ("FRACS", "fixed-point positions F (signed, 9 bits each): bits 0-8 F_S (scores and "
+              "qs kbar), bits 9-17 F_QA (|qs|, in units of the S threshold), bits 18-26 F_O (O "
+              "and p vbar)"),
+    ("TAU_S", "the S threshold's constant part (2 d + n + 2), added to the row's QA"),
+    ("TAU_P", "tau_P in units of 2^-P_FRAC"),
+    ("TAU_O", "tau_O in units of 2^-F_O"),
     ("QS_ADDR", "Qs buffer (the scale job's Z)"),
     ("S_ADDR", "score buffer, two halves (tile parity)"),
     ("HALF", "bytes of one half of the score / probability buffers"),
@@ -49,7 +65,8 @@ DESCRIPTOR = (
     ("O_ADDR", "output O"),
     ("KBAR_ADDR", "kbar: d fp32 words"),
     ("VBAR_ADDR", "vbar: n fp32 words"),
-    ("QSUM_ADDR", "per query tile the encoded sum of 2^-shift Q: two words (low, high)"),
+    ("QSUM_ADDR", "per query tile one word: the sum of the BF16 words of 2^-shift Q (modulo "
+                  "2^WORD_SUM_BITS)"),
     ("REPORT_ADDR", "where the unit writes its report"),
 )
 
@@ -63,10 +80,11 @@ REPORT = (
 #: residuals, by VERIFY.
 TILE_REPORT = (
     ("CAUSES", "the tile's cause mask"),
-    ("SIG_PLAIN", "plain sum of the O words the pv job wrote (mod 2^32)"),
+    ("SIG_PLAIN", "plain sum of the O words the pv job wrote (mod 2^WORD_SUM_BITS)"),
     ("SIG_ROW", "the same, each word weighted by its row in the tile"),
     ("SIG_COL", "the same, each word weighted by its column"),
-    ("RES_PLAIN", "VERIFY: O read back minus O written, plain sums"),
+    ("RES_PLAIN", "VERIFY: O read back minus O written, plain sums (signed, from "
+                  "WORD_SUM_BITS bits)"),
     ("RES_ROW", "the same, row-weighted"),
     ("RES_COL", "the same, column-weighted"),
 )

@@ -4,30 +4,32 @@ thresholds; :mod:`sim.golden.abft` is the bit-exact model of its arithmetic).
 It watches, it does not compute the head: the tensor unit's check tap (every output column's
 fp32 accumulators before their rounding, :mod:`hw.tensor.tap`) and SoftEx's scratchpad port
 (:class:`SoftexSnoop`: score reads, probability writes of run A and run B). From them it keeps,
-per query row of the two tiles in flight (tile parity), four exact fixed-point sums in a small
-RAM (:class:`RowSums`):
+per query row of the two tiles in flight (tile parity), four fixed-point sums in one block RAM
+word each (:data:`~hw.abft.layout.ACC_BITS` bits)::
 
-    S residual   sum_k s_ik - sum_c bf16(qs_ic) kbar_c
-    QA           sum_c |qs_ic|
-    PA           sum_k p_ik
-    O residual   sum_c o_ic - sum_k p_ik vbar_k
+    S residual   sum_k s_ik - sum_c bf16(qs_ic) kbar_c       (position F_S)
+    QA           sum_c |qs_ic|                               (position F_QA: the S threshold)
+    PA           sum_k p_ik                                  (position P_FRAC)
+    O residual   sum_c o_ic - sum_k p_ik vbar_k              (position F_O)
 
-and per parity exact word sums: the scores the tensor unit wrote (bf16 of its accumulators)
-against the scores SoftEx read, run A's probability words against run B's, the Q sum against
-the encoded one; per head the O words written, plain and weighted by row and column.
+and per parity word sums modulo 2^WORD_SUM_BITS: the scores the tensor unit wrote (bf16 of its
+accumulators, times the reads) minus the scores SoftEx read, run A's probability words minus
+run B's (and their XOR), the words of Qs; per tile the O words written, plain and weighted by
+row and column.
 
-Pipeline (one RAM update per cycle): :class:`TapQueue` and the SoftEx queue hold events, the
-element sequencer turns an event into micro-operations (value, optional product with a checksum
-vector, target sum), :func:`fixed_point` makes the exact fixed-point term, :class:`RowSums`
-adds it. When a pv job ends the tile is *closed*: the evaluator reads the tile's rows, compares
-each residual with its threshold, checks the word sums, writes the tile's cause mask to the
-report and clears the rows. VERIFY reads O back through the unit's own port (the scrub), writes
-the report and ends the job with CHECK_FAILED when any check failed.
+Pipeline (one row-sum update per cycle): the tap queue holds the tensor unit's events, SoftEx's
+run-A probability write waits at the snoop (no grant) until its lanes are taken. The sequencer
+turns an event into micro-operations (a value, or its product with a checksum vector, and the
+row sum it goes to), :func:`fixed_point` places the term, the row sum RAM adds it. When a pv
+job ends the tile is *closed*: the evaluator reads the tile's rows, compares each residual with
+its threshold, checks the word sums, writes the tile's cause mask and O word sums to the report
+and clears the rows. VERIFY reads O back through the unit's own port (the scrub), writes the
+report and ends the job with CHECK_FAILED when any check failed.
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -38,16 +40,20 @@ from ..params import check_int, check_pow2
 from ..pipeline import Pipeline
 from ..regmap import RegisterFile
 from ..tensor.tap import tap_layout
-from .layout import ACC_BITS, CAUSES, DESCRIPTOR, FRAC_BITS, RANGE_BITS, REPORT_TILES, \
-    TILE_REPORT, Cause
+from .layout import (ACC_BITS, CAUSES, DESCRIPTOR, FRAC_FIELD, MAX_TERMS, P_FRAC, REPORT_TILES,
+                     TERM_BITS, TILE_REPORT, WORD_SUM_BITS, Cause)
 from .regmap import AbftOp, abft_map
 
 __all__ = ["AbftUnit", "SoftexSnoop", "fixed_point"]
 
 # Quantities of a row (the RAM's low address bits).
 RES_S, QA, PA, RES_O = range(4)
+# The evaluator's order: QA first (it makes the S threshold).
+EVAL_ORDER = (QA, RES_S, PA, RES_O)
 # Kinds of tensor jobs.
 K_NONE, K_SCALE, K_QK, K_PV = range(4)
+# Word sums a micro-operation adds to besides its row sum.
+SIDE_NONE, SIDE_QSUM, SIDE_S, SIDE_O = range(4)
 
 
 def _cause(name):
@@ -59,25 +65,21 @@ def _silent(elaboratable):
     return elaboratable
 
 
-def fixed_point(m, sign, sig, exp, special, name):
-    """trunc(+-sig 2^exp 2^FRAC_BITS) as a signed ACC_BITS value and its out-of-range flag
-    (``special`` or |value| >= 2^RANGE_BITS), combinational. ``sig`` < 2^40, ``exp`` signed."""
-    shift = Signal(signed(len(exp) + 1), name=f"{name}_shift")
-    m.d.comb += shift.eq(exp + FRAC_BITS)
-    wide = ACC_BITS + 40
-    left = Signal(wide, name=f"{name}_left")
-    right = Signal(len(sig), name=f"{name}_right")
-    m.d.comb += [left.eq(sig << Mux(shift > 63, 63, shift[:6])),
-                 right.eq(Mux(shift < -63, 0, sig >> (-shift)[:6]))]
-    mag = Signal(ACC_BITS, name=f"{name}_mag")
-    over = Signal(name=f"{name}_over")
-    m.d.comb += [mag.eq(Mux(shift >= 0, left, right)),
-                 over.eq((shift >= 0) & ((left[FRAC_BITS + RANGE_BITS:] != 0) | (shift > 63)
-                                        & (sig != 0)))]
+def fixed_point(m, sign, sig, shift, special, name):
+    """trunc(+-sig 2^shift) as a signed ACC_BITS value and its out-of-range flag (``special``
+    or |value| >= 2^TERM_BITS; the value is then 0), combinational. ``shift`` signed."""
+    t = TERM_BITS
+    width = len(sig) + t
+    amount = Signal(signed(len(shift) + 1), name=f"{name}_amount")
+    m.d.comb += amount.eq(t - shift)          # sig 2^shift = (sig 2^t) >> amount
+    shifted = Signal(width, name=f"{name}_shifted")
+    m.d.comb += shifted.eq(Mux((amount < 0) | (amount >= width), 0,
+                               (sig << t) >> amount[:(width - 1).bit_length()]))
     bad = Signal(name=f"{name}_bad")
+    m.d.comb += bad.eq(special | ((amount < 0) & (sig != 0)) | (shifted[t:] != 0))
+    mag = shifted[:t]
     value = Signal(signed(ACC_BITS), name=f"{name}_value")
-    m.d.comb += [bad.eq(special | over),
-                 value.eq(Mux(bad, 0, Mux(sign, -mag, mag)))]
+    m.d.comb += value.eq(Mux(bad, 0, Mux(sign, -mag, mag)))
     return value, bad
 
 
@@ -103,8 +105,11 @@ class SoftexSnoop(wiring.Component):
         To the interconnect.
     hold : :py:`In(1)`
         Refuse SoftEx's request this cycle (no grant, no request to the interconnect).
+    req : :py:`Out(1)`
+        SoftEx requests (``addr``, ``we``, ``be``, ``wdata`` describe it; they stay as they are
+        until the grant, the port's contract).
     seen : :py:`Out(1)`
-        A request is granted this cycle (``addr``, ``we``, ``be``, ``wdata`` describe it).
+        The request is granted this cycle.
     addr, we, be, wdata : :py:`Out`
     rvalid, rdata : :py:`Out`
         The read data as SoftEx receives it.
@@ -113,7 +118,7 @@ class SoftexSnoop(wiring.Component):
     def __init__(self, addr_width, data_width):
         sig = TCDMSignature(addr_width=addr_width, data_width=data_width)
         super().__init__({
-            "accel": In(sig), "xbar": Out(sig), "hold": In(1),
+            "accel": In(sig), "xbar": Out(sig), "hold": In(1), "req": Out(1),
             "seen": Out(1), "addr": Out(addr_width), "we": Out(1), "be": Out(data_width // 8),
             "wdata": Out(data_width), "rvalid": Out(1), "rdata": Out(data_width),
         })
@@ -124,6 +129,7 @@ class SoftexSnoop(wiring.Component):
         m.d.comb += [x.req.eq(a.req & ~self.hold), x.addr.eq(a.addr), x.we.eq(a.we),
                      x.be.eq(a.be), x.wdata.eq(a.wdata),
                      a.gnt.eq(x.gnt & ~self.hold), a.rdata.eq(x.rdata), a.rvalid.eq(x.rvalid),
+                     self.req.eq(a.req),
                      self.seen.eq(a.req & x.gnt & ~self.hold), self.addr.eq(a.addr),
                      self.we.eq(a.we), self.be.eq(a.be), self.wdata.eq(a.wdata),
                      self.rvalid.eq(x.rvalid), self.rdata.eq(x.rdata)]
@@ -140,7 +146,8 @@ class AbftUnit(wiring.Component):
     lanes : :class:`int`
         SoftEx lanes (its port carries ``16 * lanes`` bits).
     max_seq, max_head_dim, max_rows, max_tiles : :class:`int`
-        The largest head it can check: keys, head dimension, rows of a query tile, query tiles.
+        The largest head it can check: keys, head dimension, rows of a query tile, query tiles
+        (keys plus head dimension at most :data:`~hw.abft.layout.MAX_TERMS`).
     addr_width : :class:`int`
     mem_base, mem_size : :class:`int`
         The scratchpad window (addresses are kept as offsets in it).
@@ -157,10 +164,10 @@ class AbftUnit(wiring.Component):
         The tensor unit's check tap.
     tap_ready : :py:`Out(1)`
         Room for a tap event: the tensor unit holds its array while low.
-    softex_seen, softex_addr, softex_we, softex_be, softex_wdata, softex_rvalid, softex_rdata : :py:`In`
+    softex_req, softex_seen, softex_addr, softex_we, softex_be, softex_wdata, softex_rvalid, softex_rdata : :py:`In`
         SoftEx's port as :class:`SoftexSnoop` observes it.
     softex_hold : :py:`Out(1)`
-        Refuse SoftEx's request (a probability write of run A while the SoftEx queue is full).
+        Refuse SoftEx's request (a probability write of run A until its lanes are taken).
     done_event : :py:`Out(1)`
     """
 
@@ -175,22 +182,23 @@ class AbftUnit(wiring.Component):
                              f"acc={geometry.acc!r}")
         self.g = geometry
         self.lanes = check_pow2("lanes", lanes, min=1, max=32)
-        self.max_seq = check_pow2("max_seq", max_seq, min=4, max=4096)
-        self.max_head_dim = check_pow2("max_head_dim", max_head_dim, min=2, max=1024)
+        self.max_seq = check_pow2("max_seq", max_seq, min=4, max=MAX_TERMS // 2)
+        self.max_head_dim = check_pow2("max_head_dim", max_head_dim, min=2,
+                                       max=MAX_TERMS - self.max_seq)
         self.max_rows = check_pow2("max_rows", max_rows, min=1, max=1024)
         self.max_tiles = check_int("max_tiles", max_tiles, min=1, max=4096)
         self.addr_width = check_int("addr_width", addr_width, min=8, max=32)
         self.mem_base = mem_base
         self.mem_size = check_int("mem_size", mem_size, min=4, max=1 << self.addr_width)
         self.off_width = max(1, (self.mem_size - 1).bit_length())
-        self.regmap = abft_map()
+        self.regmap = abft_map(n_contexts=1)
         self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
         super().__init__({
             "cfg": In(TCDMSignature(addr_width=self.rf.addr_width, data_width=32)),
             "tcdm": Out(TCDMSignature(addr_width=self.addr_width, data_width=32)),
             "tap": In(tap_layout(geometry, self.addr_width)),
-            "softex_seen": In(1), "softex_addr": In(self.addr_width), "softex_we": In(1),
-            "softex_be": In(2 * lanes), "softex_wdata": In(16 * lanes),
+            "softex_req": In(1), "softex_seen": In(1), "softex_addr": In(self.addr_width),
+            "softex_we": In(1), "softex_be": In(2 * lanes), "softex_wdata": In(16 * lanes),
             "softex_rvalid": In(1), "softex_rdata": In(16 * lanes),
             "softex_hold": Out(1),
             "tap_ready": Out(1),
@@ -203,7 +211,9 @@ class AbftUnit(wiring.Component):
         g, L, lanes = self.g, self.g.L, self.lanes
         ow = self.off_width
         row_bits = max(1, (self.max_rows - 1).bit_length())
-        dim_bits = 16
+        vec_depth = self.max_head_dim + self.max_seq
+        index_bits = (vec_depth - 1).bit_length()       # a column or a key
+        wsum = WORD_SUM_BITS
 
         m.submodules.rf = rf = self.rf
         wiring.connect(m, wiring.flipped(self.cfg), rf.bus)
@@ -214,16 +224,20 @@ class AbftUnit(wiring.Component):
             return (addr - self.mem_base)[:ow]
 
         # -- configuration (the descriptor) ----------------------------------------------------
-        seq = Signal(dim_bits)
-        hd = Signal(dim_bits)
-        rows_per_tile = Signal(dim_bits)
-        tiles = Signal(dim_bits)
-        gain_s = Signal(6)
-        gain_o = Signal(6)
+        seq = Signal(range(self.max_seq + 1))
+        hd = Signal(range(self.max_head_dim + 1))
+        rows_per_tile = Signal(range(self.max_rows + 1))
+        tiles = Signal(range(self.max_tiles + 1))
+        desc_bad = Signal()
         log2_ss = Signal(4)
         log2_os = Signal(4)
         log2_reads = Signal(2)
-        tau_p = Signal(ACC_BITS)
+        frac_s, frac_qa, frac_o = (Signal(signed(FRAC_FIELD), name=f"frac_{n}")
+                                   for n in ("s", "qa", "o"))
+        fracs = Array([frac_s, frac_qa, Const(P_FRAC, signed(FRAC_FIELD)), frac_o])  # by quantity
+        tau_s = Signal(32)
+        tau_p = Signal(32)
+        tau_o = Signal(32)
         qs_addr, s_addr, half, p_addr, pb_addr, o_addr = (Signal(ow, name=n) for n in (
             "qs_addr", "s_addr", "half", "p_addr", "pb_addr", "o_addr"))
         kbar_addr, vbar_addr, qsum_addr, report_addr = (Signal(ow, name=n) for n in (
@@ -231,14 +245,24 @@ class AbftUnit(wiring.Component):
 
         def loads(word):
             """Descriptor word name -> its assignments to the configuration registers."""
+            def fits(value, limit, even=False):
+                bad = (value == 0) | (value > limit)
+                return bad | value[0] if even else bad
             return {
-                "SEQ_DIM": [seq.eq(word[:16]), hd.eq(word[16:])],
-                "ROWS_TILES": [rows_per_tile.eq(word[:16]), tiles.eq(word[16:])],
-                "SHIFTS": [gain_s.eq(word[0:6]), gain_o.eq(word[8:14]),
-                           log2_ss.eq(word[16:20]), log2_os.eq(word[20:24]),
-                           log2_reads.eq(word[24:26])],
-                "TAU_P_LO": [tau_p[:32].eq(word)],
-                "TAU_P_HI": [tau_p[32:].eq(word)],
+                "SEQ_DIM": [seq.eq(word[:16]), hd.eq(word[16:]),
+                            desc_bad.eq(fits(word[:16], self.max_seq)
+                                        | fits(word[16:], self.max_head_dim, even=True))],
+                "ROWS_TILES": [rows_per_tile.eq(word[:16]), tiles.eq(word[16:]),
+                               desc_bad.eq(desc_bad | fits(word[:16], self.max_rows)
+                                           | fits(word[16:], self.max_tiles))],
+                "SHIFTS": [log2_ss.eq(word[0:4]), log2_os.eq(word[4:8]),
+                           log2_reads.eq(word[8:10])],
+                "FRACS": [frac_s.eq(word[0:FRAC_FIELD]),
+                          frac_qa.eq(word[FRAC_FIELD:2 * FRAC_FIELD]),
+                          frac_o.eq(word[2 * FRAC_FIELD:3 * FRAC_FIELD])],
+                "TAU_S": [tau_s.eq(word)],
+                "TAU_P": [tau_p.eq(word)],
+                "TAU_O": [tau_o.eq(word)],
                 "QS_ADDR": [qs_addr.eq(offset(word))],
                 "S_ADDR": [s_addr.eq(offset(word))],
                 "HALF": [half.eq(word[:ow])],
@@ -253,7 +277,6 @@ class AbftUnit(wiring.Component):
         armed = Signal()
 
         # -- checksum vectors: kbar at 0 .., vbar at max_head_dim .. ---------------------------
-        vec_depth = self.max_head_dim + self.max_seq
         m.submodules.vectors = vectors = Memory(shape=32, depth=vec_depth, init=[])
         vec_rd = vectors.read_port()
         vec_wr = vectors.write_port()
@@ -269,22 +292,23 @@ class AbftUnit(wiring.Component):
                        row[:row_bits], parity)
 
         # -- per-parity word sums and flags -------------------------------------------------------
-        qsum = Array(Signal(signed(ACC_BITS), name=f"qsum{p}") for p in range(2))
-        s_written = Array(Signal(32, name=f"s_written{p}") for p in range(2))
-        s_read = Array(Signal(32, name=f"s_read{p}") for p in range(2))
-        p_sig_a = Array(Signal(32, name=f"p_sig_a{p}") for p in range(2))
-        p_sig_b = Array(Signal(32, name=f"p_sig_b{p}") for p in range(2))
-        p_xor_a = Array(Signal(16, name=f"p_xor_a{p}") for p in range(2))
-        p_xor_b = Array(Signal(16, name=f"p_xor_b{p}") for p in range(2))
-        flags = Array(Signal(3, name=f"flags{p}") for p in range(2))   # RANGE, P_RANGE
-        # O words of the tile whose pv job runs: plain, row-weighted (row in the tile), by column
-        o_plain, o_row, o_col = (Signal(32, name=n) for n in ("o_plain", "o_row", "o_col"))
+        def per_parity(name, width):
+            return [Signal(width, name=f"{name}{p}") for p in range(2)]
+        q_words = per_parity("q_words", wsum)      # Qs words written
+        s_diff = per_parity("s_diff", wsum)        # reads x score words written - words read
+        p_diff = per_parity("p_diff", wsum)        # run A words - run B words
+        p_xor = per_parity("p_xor", 16)            # run A words ^ run B words
+        range_flag = per_parity("range_flag", 1)
+        p_range_flag = per_parity("p_range_flag", 1)
+        # O words of the tile whose pv job runs: plain, by row in the tile, by column; the scrub
+        # starts them at minus the written sums and adds O as read back
+        o_plain, o_row, o_col = (Signal(wsum, name=n) for n in ("o_plain", "o_row", "o_col"))
         overrun = Signal()
         scale_parity = Signal()
-        next_tile = Signal(dim_bits)        # the tile the next close belongs to
-        row0 = Signal(dim_bits)             # its first row
-        closes = Signal(dim_bits)           # closes since ARM
-        clear_state = Signal()              # ARM: every sum and flag to zero
+        next_tile = Signal(range(self.max_tiles + 1))   # the tile the next close belongs to
+        row0 = Signal(range(self.max_seq + 1))          # its first row
+        closes = Signal(16)                             # closes since ARM
+        clear_state = Signal()                          # ARM: every sum and flag to zero
 
         # -- the tensor tap: classify, queue ------------------------------------------------------
         tap = self.tap
@@ -298,10 +322,9 @@ class AbftUnit(wiring.Component):
         with m.Elif((x_off >= p_addr) & (x_off < p_addr + 2 * half)):
             m.d.comb += [kind.eq(K_PV), parity.eq(x_off >= p_addr + half)]
         tap_entry = data.StructLayout({
-            "close": 1, "kind": 2, "parity": 1, "row": row_bits, "column": dim_bits,
+            "close": 1, "kind": 2, "parity": 1, "row": row_bits, "column": index_bits,
             "rows": L, "values": L * 32})
-        m.submodules.tap_fifo = tap_fifo = SyncFIFOBuffered(width=tap_entry.size,
-                                                             depth=self.TAP_DEPTH)
+        m.submodules.tap_fifo = tap_fifo = SyncFIFO(width=tap_entry.size, depth=self.TAP_DEPTH)
         # The tensor unit holds its array while the queue has no room for an event and a close.
         m.d.comb += self.tap_ready.eq(tap_fifo.level < self.TAP_DEPTH - 1)
         tap_in = Signal(tap_entry)
@@ -316,34 +339,26 @@ class AbftUnit(wiring.Component):
         with m.If(armed & tap.done & (kind == K_SCALE)):
             m.d.sync += scale_parity.eq(~scale_parity)
 
-        # -- SoftEx: probability writes of run A to the queue, word sums at full rate -------------
+        # -- SoftEx: classify its beats --------------------------------------------------------
         sx_off = offset(self.softex_addr)
-        in_p = (sx_off >= p_addr) & (sx_off < p_addr + 2 * half)
-        in_pb = (sx_off >= pb_addr) & (sx_off < pb_addr + 2 * half)
-        in_s = (sx_off >= s_addr) & (sx_off < s_addr + 2 * half)
 
         def position(base):
-            """(parity, row, first element) of a SoftEx beat in a two-half buffer."""
+            """(in the buffer, parity, row, first element) of a SoftEx beat in a two-half
+            buffer at ``base``."""
             rel = Signal(ow, name="rel")
             m.d.comb += rel.eq(sx_off - base)
+            inside = sx_off >= base
             upper = rel >= half
             within = Signal(ow, name="within")
             m.d.comb += within.eq(Mux(upper, rel - half, rel))
-            return upper, within >> log2_ss, (within & ((1 << log2_ss) - 1)) >> 1
+            return (inside & (rel < 2 * half), upper, within >> log2_ss,
+                    (within & ((1 << log2_ss) - 1)) >> 1)
 
-        sx_entry = data.StructLayout({"parity": 1, "row": row_bits, "elem": dim_bits,
-                                      "lanes": lanes, "words": 16 * lanes})
-        m.submodules.softex_fifo = sx_fifo = SyncFIFOBuffered(width=sx_entry.size, depth=4)
-        sx_in = Signal(sx_entry)
-        p_par, p_row, p_elem = position(p_addr)
-        m.d.comb += [sx_in.parity.eq(p_par), sx_in.row.eq(p_row), sx_in.elem.eq(p_elem),
-                     sx_in.words.eq(self.softex_wdata)]
-        for j in range(lanes):
-            m.d.comb += sx_in.lanes[j].eq(self.softex_be[2 * j])
-        wants_queue = armed & self.softex_seen & self.softex_we & in_p
-        m.d.comb += [sx_fifo.w_data.eq(sx_in), sx_fifo.w_en.eq(wants_queue)]
-        # Hold SoftEx's run-A writes while the queue is full (the snoop refuses the grant).
-        m.d.comb += self.softex_hold.eq(armed & self.softex_we & in_p & ~sx_fifo.w_rdy)
+        in_p, p_par, p_row, p_elem = position(p_addr)
+        in_pb, pb_par, _, _ = position(pb_addr)
+        in_s, s_par, _, _ = position(s_addr)
+        sx_words = [self.softex_wdata[16 * j:16 * (j + 1)] for j in range(lanes)]
+        sx_be = [self.softex_be[2 * j] for j in range(lanes)]
 
         def lane_sum(words, mask=None):
             total = 0
@@ -358,52 +373,60 @@ class AbftUnit(wiring.Component):
                 total = total ^ Mux(mask[j], words[16 * j:16 * (j + 1)], 0)
             return total
 
-        pb_par, _, _ = position(pb_addr)
-        be_lanes = Cat(*(self.softex_be[2 * j] for j in range(lanes)))
-        with m.If(armed & self.softex_seen & self.softex_we & in_pb):
-            m.d.sync += [p_sig_b[pb_par].eq(p_sig_b[pb_par] + lane_sum(self.softex_wdata, be_lanes)),
-                         p_xor_b[pb_par].eq(p_xor_b[pb_par] ^ lane_xor(self.softex_wdata, be_lanes))]
-        with m.If(armed & self.softex_seen & self.softex_we & in_p):
-            m.d.sync += [p_sig_a[p_par].eq(p_sig_a[p_par] + lane_sum(self.softex_wdata, be_lanes)),
-                         p_xor_a[p_par].eq(p_xor_a[p_par] ^ lane_xor(self.softex_wdata, be_lanes))]
+        # A run-A probability write waits (no grant) until the sequencer has taken its lanes.
+        beat_taken = Signal()
+        run_a = armed & self.softex_req & self.softex_we & in_p
+        m.d.comb += self.softex_hold.eq(run_a & ~beat_taken)
+        granted_a = armed & self.softex_seen & self.softex_we & in_p
+        granted_b = armed & self.softex_seen & self.softex_we & in_pb
+        with m.If(granted_a):
+            m.d.sync += beat_taken.eq(0)
+        be_lanes = Cat(*sx_be)
+        beat_sum = Signal(wsum)
+        beat_xor = Signal(16)
+        m.d.comb += [beat_sum.eq(lane_sum(self.softex_wdata, be_lanes)),
+                     beat_xor.eq(lane_xor(self.softex_wdata, be_lanes))]
+        above_one = 0
+        for j in range(lanes):
+            above_one = above_one | (sx_be[j] & (sx_words[j] > 0x3F80))
         # score reads: the data comes one cycle after the grant
         s_pending = Signal()
         s_pending_par = Signal()
-        s_par, _, _ = position(s_addr)
         m.d.sync += [s_pending.eq(armed & self.softex_seen & ~self.softex_we & in_s),
                      s_pending_par.eq(s_par)]
-        with m.If(s_pending & self.softex_rvalid):
-            m.d.sync += s_read[s_pending_par].eq(s_read[s_pending_par]
-                                                 + lane_sum(self.softex_rdata))
+        read_sum = Signal(wsum)
+        m.d.comb += read_sum.eq(lane_sum(self.softex_rdata))
+        read_now = s_pending & self.softex_rvalid
 
-        # -- the element sequencer: one micro-operation per cycle --------------------------------
-        # An event becomes one micro-operation per value (two for the scale job's values and
-        # SoftEx's probabilities: the value itself, then its product with a checksum vector).
+        # -- the sequencer: one micro-operation per cycle ----------------------------------------
+        # A tap value is one micro-operation (two for the scale job's: |qs| to QA, the product
+        # with kbar to the S residual); a SoftEx lane two (p to PA, the product with vbar to
+        # the O residual).
         evaluating = Signal()
         tap_head = Signal(tap_entry)
-        sx_head = Signal(sx_entry)
-        m.d.comb += [tap_head.eq(tap_fifo.r_data), sx_head.eq(sx_fifo.r_data)]
+        m.d.comb += tap_head.eq(tap_fifo.r_data)
         tap_index = Signal(range(L))
         tap_op = Signal()
         sx_index = Signal(range(lanes))
         sx_op = Signal()
-        use_tap = tap_fifo.r_rdy & ~tap_head.close
-        use_sx = ~use_tap & sx_fifo.r_rdy
-        close_ready = tap_fifo.r_rdy & tap_head.close & ~sx_fifo.r_rdy
+        prefer_sx = Signal()                  # take turns when both wait
+        tap_event = tap_fifo.r_rdy & ~tap_head.close
+        sx_event = run_a & ~beat_taken
+        use_tap = tap_event & ~(sx_event & prefer_sx)
+        use_sx = sx_event & ~use_tap
+        close_ready = tap_fifo.r_rdy & tap_head.close
 
-        MODE_ADD, MODE_SUB, MODE_ABS = range(3)
-        SIDE_NONE, SIDE_QSUM, SIDE_S, SIDE_O, SIDE_P = range(5)
         s1 = Signal(data.StructLayout({
             "valid": 1, "addr": range(rs_depth), "value": 32, "fp32": 1, "product": 1,
-            "mode": 2, "side": 3, "parity": 1, "row": row_bits, "column": dim_bits}))
+            "quantity": 2, "side": 2, "parity": 1, "row": row_bits, "column": index_bits}))
         m.d.sync += s1.valid.eq(0)
         vec_addr = Signal(range(vec_depth))
         m.d.comb += vec_rd.addr.eq(vec_addr)
 
         tap_values = Array(tap_head.values[32 * i:32 * (i + 1)] for i in range(L))
         tap_rows = Array(tap_head.rows[i] for i in range(L))
-        sx_words = Array(sx_head.words[16 * j:16 * (j + 1)] for j in range(lanes))
-        sx_lanes = Array(sx_head.lanes[j] for j in range(lanes))
+        sx_word = Array(sx_words)
+        sx_lane = Array(sx_be)
         with m.If(~evaluating & armed):
             with m.If(use_tap):
                 last = tap_index == L - 1
@@ -416,8 +439,7 @@ class AbftUnit(wiring.Component):
                     m.d.sync += [
                         s1.valid.eq(1), s1.addr.eq(rs_index(tap_head.parity, row, quantity)),
                         s1.value.eq(tap_values[tap_index]), s1.fp32.eq(1),
-                        s1.product.eq(scale & tap_op),
-                        s1.mode.eq(Mux(scale, Mux(tap_op, MODE_SUB, MODE_ABS), MODE_ADD)),
+                        s1.product.eq(scale & tap_op), s1.quantity.eq(quantity),
                         s1.side.eq(Mux(scale, Mux(tap_op, SIDE_NONE, SIDE_QSUM),
                                        Mux(tap_head.kind == K_QK, SIDE_S, SIDE_O))),
                         s1.parity.eq(tap_head.parity), s1.row.eq(row),
@@ -425,106 +447,115 @@ class AbftUnit(wiring.Component):
                     m.d.comb += vec_addr.eq(tap_head.column)
                 with m.If(value_done):
                     m.d.sync += [tap_op.eq(0), tap_index.eq(Mux(last, 0, tap_index + 1))]
-                    m.d.comb += tap_fifo.r_en.eq(last)
+                    with m.If(last):
+                        m.d.comb += tap_fifo.r_en.eq(1)
+                        m.d.sync += prefer_sx.eq(1)
                 with m.Else():
                     m.d.sync += tap_op.eq(1)
             with m.Elif(use_sx):
                 last = sx_index == lanes - 1
-                value_done = sx_op | ~sx_lanes[sx_index]
-                with m.If(sx_lanes[sx_index]):
-                    elem = sx_head.elem + sx_index
+                value_done = sx_op | ~sx_lane[sx_index]
+                with m.If(sx_lane[sx_index]):
+                    elem = (p_elem + sx_index)[:index_bits]
                     m.d.sync += [
                         s1.valid.eq(1),
-                        s1.addr.eq(rs_index(sx_head.parity, sx_head.row, Mux(sx_op, RES_O, PA))),
-                        s1.value.eq(sx_words[sx_index]), s1.fp32.eq(0), s1.product.eq(sx_op),
-                        s1.mode.eq(Mux(sx_op, MODE_SUB, MODE_ADD)),
-                        s1.side.eq(Mux(sx_op, SIDE_NONE, SIDE_P)),
-                        s1.parity.eq(sx_head.parity), s1.row.eq(sx_head.row),
-                        s1.column.eq(elem)]
+                        s1.addr.eq(rs_index(p_par, p_row, Mux(sx_op, RES_O, PA))),
+                        s1.value.eq(sx_word[sx_index]), s1.fp32.eq(0), s1.product.eq(sx_op),
+                        s1.quantity.eq(Mux(sx_op, RES_O, PA)), s1.side.eq(SIDE_NONE),
+                        s1.parity.eq(p_par), s1.row.eq(p_row), s1.column.eq(elem)]
                     m.d.comb += vec_addr.eq(self.max_head_dim + elem)
                 with m.If(value_done):
                     m.d.sync += [sx_op.eq(0), sx_index.eq(Mux(last, 0, sx_index + 1))]
-                    m.d.comb += sx_fifo.r_en.eq(last)
+                    with m.If(last):
+                        m.d.sync += [beat_taken.eq(1), prefer_sx.eq(0)]
                 with m.Else():
                     m.d.sync += sx_op.eq(1)
 
-        # S2: the term (value or product with a checksum vector), fixed point; RAM read
+        # S2: the term (the value, or its product with a checksum vector), placed; RAM read
         to_bf16 = _silent(FPConvert(FP32, BF16))
         cvt_ops = Signal(to_bf16.operand_layout)
         m.d.comb += cvt_ops.x.eq(s1.value)
         rounded = to_bf16.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), cvt_ops)
-        word16 = Mux(s1.fp32, rounded, s1.value[:16])      # the BF16 word of the value
+        word16 = Signal(16)
+        m.d.comb += word16.eq(Mux(s1.fp32, rounded, s1.value[:16]))    # the value's BF16 word
         a_sign, a_sig, a_exp, a_special = _unpack(m, word16, BF16, "a")
         v_sign, v_sig, v_exp, v_special = _unpack(m, s1.value, FP32, "v")
         b_sign, b_sig, b_exp, b_special = _unpack(m, vec_rd.data, FP32, "b")
         prod_sig = Signal(32)
         m.d.comb += prod_sig.eq(a_sig * b_sig)
-        t_sign = Mux(s1.product, a_sign ^ b_sign, Mux(s1.fp32, v_sign, a_sign))
+        # products are subtracted; QA takes magnitudes
+        t_sign = Mux(s1.product, ~(a_sign ^ b_sign),
+                     Mux(s1.quantity == QA, 0, Mux(s1.fp32, v_sign, a_sign)))
         t_sig = Mux(s1.product, prod_sig, Mux(s1.fp32, v_sig, a_sig))
-        t_exp = Signal(signed(11))
-        m.d.comb += t_exp.eq(Mux(s1.product, a_exp + b_exp, Mux(s1.fp32, v_exp, a_exp)))
+        t_shift = Signal(signed(12))
+        m.d.comb += t_shift.eq(Mux(s1.product, a_exp + b_exp, Mux(s1.fp32, v_exp, a_exp))
+                               + fracs[s1.quantity])
         t_special = Mux(s1.product, a_special | b_special, Mux(s1.fp32, v_special, a_special))
-        term, bad = fixed_point(m, t_sign, t_sig, t_exp, t_special, "term")
-        s2 = Signal(data.StructLayout({
-            "valid": 1, "addr": range(rs_depth), "term": ACC_BITS, "bad": 1, "mode": 2,
-            "side": 3, "parity": 1, "row": row_bits, "column": dim_bits, "word": 16}))
-        m.d.sync += [s2.valid.eq(s1.valid), s2.addr.eq(s1.addr), s2.term.eq(term),
-                     s2.bad.eq(bad), s2.mode.eq(s1.mode), s2.side.eq(s1.side),
-                     s2.parity.eq(s1.parity), s2.row.eq(s1.row), s2.column.eq(s1.column),
-                     s2.word.eq(word16)]
+        term, bad = fixed_point(m, t_sign, t_sig, t_shift, t_special, "term")
+        s2 = Signal(data.StructLayout({"valid": 1, "addr": range(rs_depth), "term": ACC_BITS}))
+        m.d.sync += [s2.valid.eq(s1.valid), s2.addr.eq(s1.addr), s2.term.eq(term)]
         rs_rd_addr = Signal(range(rs_depth))
         m.d.comb += [rs_rd.addr.eq(rs_rd_addr)]
         with m.If(~evaluating):
             m.d.comb += rs_rd_addr.eq(s1.addr)
 
-        # S3: add, write back, the word sums
-        term3 = s2.term.as_signed()
-        old = rs_rd.data.as_signed()
-        new = Signal(signed(ACC_BITS))
-        m.d.comb += new.eq(Mux(s2.mode == MODE_SUB, old - term3,
-                               Mux(s2.mode == MODE_ABS, old + Mux(term3 < 0, -term3, term3),
-                                   old + term3)))
+        # The O word sums' weights (shared with the scrub, which never runs beside a pv job).
+        weight_x = Signal(17)
+        weight_row = Signal(row_bits)
+        weight_col = Signal(index_bits)
+        by_row = Signal(row_bits + 17)
+        by_col = Signal(index_bits + 17)
+        m.d.comb += [weight_x.eq(word16), weight_row.eq(s1.row), weight_col.eq(s1.column),
+                     by_row.eq(weight_row * weight_x), by_col.eq(weight_col * weight_x)]
+
+        # S3: add, write back
         with m.If(s2.valid):
-            m.d.comb += [rs_wr.addr.eq(s2.addr), rs_wr.data.eq(new), rs_wr.en.eq(1)]
-            with m.If(s2.bad):
-                m.d.sync += flags[s2.parity].eq(flags[s2.parity] | 1)
-            with m.Switch(s2.side):
-                with m.Case(SIDE_QSUM):
-                    m.d.sync += qsum[s2.parity].eq(qsum[s2.parity] + term3)
-                with m.Case(SIDE_S):
-                    m.d.sync += s_written[s2.parity].eq(s_written[s2.parity] + s2.word)
-                with m.Case(SIDE_O):
-                    m.d.sync += [o_plain.eq(o_plain + s2.word),
-                                 o_row.eq(o_row + s2.row * s2.word),
-                                 o_col.eq(o_col + s2.column * s2.word)]
-                with m.Case(SIDE_P):
-                    with m.If(s2.word > 0x3F80):
-                        m.d.sync += flags[s2.parity].eq(flags[s2.parity] | 2)
+            m.d.comb += [rs_wr.addr.eq(s2.addr), rs_wr.en.eq(1),
+                         rs_wr.data.eq(rs_rd.data + s2.term)]
+
+        # The word sums and flags: the micro-operation's side (S2), SoftEx's beats
+        tap_side = Mux(s1.valid, s1.side, SIDE_NONE)
+        with m.If(tap_side == SIDE_O):
+            m.d.sync += [o_plain.eq(o_plain + word16), o_row.eq(o_row + by_row),
+                         o_col.eq(o_col + by_col)]
+        written = Signal(wsum)
+        m.d.comb += written.eq(word16 << log2_reads)
+        for p in range(2):
+            mine = s1.parity == p
+            m.d.sync += s_diff[p].eq(s_diff[p] + Mux((tap_side == SIDE_S) & mine, written, 0)
+                                     - Mux(read_now & (s_pending_par == p), read_sum, 0))
+            with m.If((tap_side == SIDE_QSUM) & mine):
+                m.d.sync += q_words[p].eq(q_words[p] + word16)
+            with m.If(s1.valid & bad & mine):
+                m.d.sync += range_flag[p].eq(1)
+            with m.If(granted_a & (p_par == p)):
+                m.d.sync += [p_diff[p].eq(p_diff[p] + beat_sum), p_xor[p].eq(p_xor[p] ^ beat_xor)]
+                with m.If(above_one):
+                    m.d.sync += p_range_flag[p].eq(1)
+            with m.If(granted_b & (pb_par == p)):
+                m.d.sync += [p_diff[p].eq(p_diff[p] - beat_sum), p_xor[p].eq(p_xor[p] ^ beat_xor)]
 
         # -- the evaluator (tile close), ARM, RETILE and VERIFY ----------------------------------
         dma_addr = Signal(ow)
         dma_wdata = Signal(32)
         m.d.comb += [rq.addr.eq(self.mem_base + dma_addr), rq.be.eq(0b1111),
                      rq.wdata.eq(dma_wdata)]
-        count = Signal(dim_bits + 4)
+        count = Signal(range(max(vec_depth, rs_depth, self.max_seq * self.max_head_dim) + 2))
         sub = Signal(range(max(vec_depth, len(DESCRIPTOR), len(TILE_REPORT)) + 1))
         outstanding = Signal(2)                # reads granted, data not yet back
         err = Signal(8)
         verifying = Signal()
         tile_causes = Signal(len(CAUSES))
         head_causes = Signal(len(CAUSES))
-        word_lo = Signal(32)
-        eval_row = Signal(dim_bits)
-        eval_q = Signal(2)
+        eval_row = Signal(range(self.max_rows + 1))
+        eval_step = Signal(2)
         eval_par = Signal()
-        vals = Array(Signal(signed(ACC_BITS), name=f"eval{q}") for q in range(4))
-        written = Array(Signal(32, name=f"written{i}") for i in range(3))
-        scrub = Array(Signal(32, name=f"scrub{i}") for i in range(3))
-        scrub_tile = Signal(dim_bits)
-        scrub_row = Signal(dim_bits)          # row in the tile
-        scrub_word = Signal(dim_bits)
-        got_row = Signal(dim_bits)
-        got_col = Signal(dim_bits)
+        tau_row = Signal(ACC_BITS + 1)        # the row's S threshold
+        scrub_tile = Signal(range(self.max_tiles + 1))
+        scrub_row = Signal(range(self.max_rows + 1))
+        scrub_word = Signal(range(self.max_head_dim // 2 + 1))
+        got_row = Signal(row_bits)
+        got_col = Signal(index_bits)
         m.d.comb += evaluating.eq(0)
         granted = rq.granted & (rq.want_rd | rq.want_wr | rq.hold)
         read_back = rq.tcdm.rvalid
@@ -538,14 +569,11 @@ class AbftUnit(wiring.Component):
             return report_addr + ((REPORT_TILES + tile * len(TILE_REPORT)
                                    + [n for n, _ in TILE_REPORT].index(name)) << 2)
 
-        def ceil_shift(x, sh):
-            return (x >> sh) + ((x & ((Const(1, ACC_BITS + 1) << sh) - 1)[:ACC_BITS]) != 0)
-
-        def magnitude(v):
-            return Mux(v < 0, -v, v).as_unsigned()
+        def signed_word(x):
+            return Cat(x, x[-1].replicate(32 - len(x)))
 
         def start_close():
-            m.d.sync += [eval_par.eq(tap_head.parity), eval_row.eq(0), eval_q.eq(0),
+            m.d.sync += [eval_par.eq(tap_head.parity), eval_row.eq(0), eval_step.eq(0),
                          tile_causes.eq(0), count.eq(0)]
             m.next = "EVAL_WAIT"
 
@@ -560,7 +588,7 @@ class AbftUnit(wiring.Component):
                     with m.Switch(rf.job.COMMAND.OP):
                         with m.Case(AbftOp.ARM):
                             m.d.sync += [armed.eq(0), count.eq(0), sub.eq(0), err.eq(0),
-                                         dma_addr.eq(offset(rf.job.DESC_ADDR))]
+                                         desc_bad.eq(0), dma_addr.eq(offset(rf.job.DESC_ADDR))]
                             m.next = "DESC"
                         with m.Case(AbftOp.VERIFY):
                             with m.If(~armed):
@@ -599,10 +627,7 @@ class AbftUnit(wiring.Component):
                     with m.If(sub == len(DESCRIPTOR) - 1):
                         m.next = "CHECK_DESC"
             with m.State("CHECK_DESC"):
-                ok = ((seq != 0) & (seq <= self.max_seq) & (hd != 0) & (hd <= self.max_head_dim)
-                      & ~hd[0] & (rows_per_tile != 0) & (rows_per_tile <= self.max_rows)
-                      & (tiles != 0) & (tiles <= self.max_tiles))
-                with m.If(~ok):
+                with m.If(desc_bad):
                     m.d.sync += err.eq(Cause.BAD_DESC)
                     m.next = "FINISH"
                 with m.Else():
@@ -639,61 +664,56 @@ class AbftUnit(wiring.Component):
                 with m.If(count == 3):
                     m.d.sync += count.eq(0)
                     m.next = "EVAL_READ"
+            quantity = Array(Const(q, 2) for q in EVAL_ORDER)[eval_step]
             with m.State("EVAL_READ"):
                 m.d.comb += [evaluating.eq(1),
-                             rs_rd_addr.eq(rs_index(eval_par, eval_row, eval_q))]
+                             rs_rd_addr.eq(rs_index(eval_par, eval_row, quantity))]
                 m.next = "EVAL_TAKE"
             with m.State("EVAL_TAKE"):
                 m.d.comb += [evaluating.eq(1), rs_wr.en.eq(1), rs_wr.data.eq(0),
-                             rs_wr.addr.eq(rs_index(eval_par, eval_row, eval_q))]
-                m.d.sync += [vals[eval_q].eq(rs_rd.data.as_signed()), eval_q.eq(eval_q + 1)]
-                with m.If(eval_q == 3):
-                    m.next = "EVAL_ROW"
+                             rs_wr.addr.eq(rs_index(eval_par, eval_row, quantity))]
+                value = rs_rd.data.as_signed()
+                x = Signal(signed(ACC_BITS + 1))
+                m.d.comb += x.eq(Mux(quantity == PA, value - (1 << P_FRAC), value))
+                magnitude = Mux(x < 0, -x, x).as_unsigned()
+                threshold = Mux(quantity == RES_S, tau_row, Mux(quantity == PA, tau_p, tau_o))
+                fails = magnitude > threshold
+                bits = Mux(quantity == RES_S, _cause("S_RESIDUAL"),
+                           Mux(quantity == PA, _cause("P_SUM"), _cause("O_RESIDUAL")))
+                with m.If(quantity == QA):
+                    m.d.sync += tau_row.eq(value.as_unsigned() + tau_s)
+                with m.Elif(fails):
+                    m.d.sync += tile_causes.eq(tile_causes | bits)
+                m.d.sync += eval_step.eq(eval_step + 1)
+                with m.If(eval_step == 3):
+                    m.d.sync += eval_row.eq(eval_row + 1)
+                    with m.If(eval_row + 1 >= tile_rows(row0)):
+                        m.d.sync += dma_addr.eq(qsum_addr + (next_tile << 2))
+                        m.next = "QSUM"
+                    with m.Else():
+                        m.next = "EVAL_READ"
                 with m.Else():
                     m.next = "EVAL_READ"
-            with m.State("EVAL_ROW"):
-                m.d.comb += evaluating.eq(1)
-                extra = seq + hd + 2
-                tau_s = Signal(ACC_BITS + 2)
-                tau_o = Signal(ACC_BITS + 2)
-                pa = Mux(vals[PA] < 0, 0, vals[PA].as_unsigned())
-                m.d.comb += [tau_s.eq(ceil_shift(vals[QA].as_unsigned() + hd, gain_s) + extra),
-                             tau_o.eq(ceil_shift(pa + seq, gain_o) + extra)]
-                p_dev = Signal(signed(ACC_BITS + 1))
-                m.d.comb += p_dev.eq(vals[PA] - (1 << FRAC_BITS))
-                bits = (Mux(magnitude(vals[RES_S]) > tau_s, _cause("S_RESIDUAL"), 0)
-                        | Mux(magnitude(vals[RES_O]) > tau_o, _cause("O_RESIDUAL"), 0)
-                        | Mux(magnitude(p_dev) > tau_p, _cause("P_SUM"), 0))
-                m.d.sync += [tile_causes.eq(tile_causes | bits), eval_row.eq(eval_row + 1),
-                             eval_q.eq(0)]
-                with m.If(eval_row + 1 >= tile_rows(row0)):
-                    m.d.sync += [dma_addr.eq(qsum_addr + (next_tile << 3)), count.eq(0),
-                                 sub.eq(0)]
-                    m.next = "QSUM"
-                with m.Else():
-                    m.next = "EVAL_READ"
-            with m.State("QSUM"):                   # the tile's encoded Q sum: low, high word
+            with m.State("QSUM"):                   # the tile's encoded Q word sum
                 m.d.comb += [evaluating.eq(1), rq.want_rd.eq(~rq.hold & (count == 0))]
                 with m.If(rq.granted):
                     m.d.sync += count.eq(1)
-                with m.If(read_back & (sub == 0)):
-                    m.d.sync += [word_lo.eq(rq.tcdm.rdata), count.eq(0), sub.eq(1),
-                                 dma_addr.eq(dma_addr + 4)]
-                with m.If(read_back & (sub == 1)):
-                    p = eval_par
-                    bits = (Mux(qsum[p].as_unsigned() != Cat(word_lo, rq.tcdm.rdata),
-                                _cause("Q_SUM"), 0)
-                            | Mux((s_written[p] << log2_reads)[:32] != s_read[p],
-                                  _cause("S_SIGNATURE"), 0)
-                            | Mux((p_sig_a[p] != p_sig_b[p]) | (p_xor_a[p] != p_xor_b[p]),
+                p = eval_par
+                with m.If(read_back):
+                    words_ok = Array(q_words)[p] == rq.tcdm.rdata[:wsum]
+                    bits = (Mux(~words_ok, _cause("Q_SUM"), 0)
+                            | Mux(Array(s_diff)[p] != 0, _cause("S_SIGNATURE"), 0)
+                            | Mux((Array(p_diff)[p] != 0) | (Array(p_xor)[p] != 0),
                                   _cause("P_REPEAT"), 0)
-                            | Mux(flags[p][0], _cause("RANGE"), 0)
-                            | Mux(flags[p][1], _cause("P_RANGE"), 0))
+                            | Mux(Array(range_flag)[p], _cause("RANGE"), 0)
+                            | Mux(Array(p_range_flag)[p], _cause("P_RANGE"), 0))
                     m.d.sync += [tile_causes.eq(tile_causes | bits), count.eq(0), sub.eq(0),
-                                 dma_addr.eq(entry(next_tile, "CAUSES")),
-                                 qsum[p].eq(0), s_written[p].eq(0), s_read[p].eq(0),
-                                 p_sig_a[p].eq(0), p_sig_b[p].eq(0), p_xor_a[p].eq(0),
-                                 p_xor_b[p].eq(0), flags[p].eq(0)]
+                                 dma_addr.eq(entry(next_tile, "CAUSES"))]
+                    for par in range(2):
+                        with m.If(p == par):
+                            m.d.sync += [q_words[par].eq(0), s_diff[par].eq(0),
+                                         p_diff[par].eq(0), p_xor[par].eq(0),
+                                         range_flag[par].eq(0), p_range_flag[par].eq(0)]
                     m.next = "TILE_REPORT"
             with m.State("TILE_REPORT"):           # causes, then the O word sums
                 m.d.comb += [evaluating.eq(1), rq.want_wr.eq(~rq.hold),
@@ -712,16 +732,15 @@ class AbftUnit(wiring.Component):
                 with m.Else():
                     m.next = "IDLE"
 
-            # VERIFY: let the queues drain (closing tiles), then tile by tile read O back
+            # VERIFY: let the queue drain (closing tiles), then tile by tile read O back
             with m.State("DRAIN"):
                 with m.If(close_ready):
                     start_close()
-                with m.Elif(~tap_fifo.r_rdy & ~sx_fifo.r_rdy & ~s1.valid & ~s2.valid):
+                with m.Elif(~tap_fifo.r_rdy & ~s1.valid & ~s2.valid):
                     m.d.sync += [scrub_tile.eq(0), head_causes.eq(0), row0.eq(0)]
                     m.next = "SCRUB_TILE"
             with m.State("SCRUB_TILE"):             # read the tile's causes and written sums
                 m.d.sync += [sub.eq(0), count.eq(0), dma_addr.eq(entry(scrub_tile, "CAUSES")),
-                             scrub[0].eq(0), scrub[1].eq(0), scrub[2].eq(0),
                              scrub_row.eq(0), scrub_word.eq(0)]
                 with m.If(scrub_tile == tiles):
                     m.d.sync += dma_addr.eq(report_addr)
@@ -733,10 +752,16 @@ class AbftUnit(wiring.Component):
                 with m.If(rq.granted):
                     m.d.sync += [count.eq(count + 1), dma_addr.eq(dma_addr + 4)]
                 with m.If(read_back):
-                    with m.If(sub == 0):      # the close's causes (not a former VERIFY's)
-                        m.d.sync += tile_causes.eq(rq.tcdm.rdata & ~_cause("O_SIGNATURE"))
-                    with m.Else():
-                        m.d.sync += written[(sub - 1)[:2]].eq(rq.tcdm.rdata)
+                    minus = (-rq.tcdm.rdata)[:wsum]
+                    with m.Switch(sub):
+                        with m.Case(0):       # the close's causes (not a former VERIFY's)
+                            m.d.sync += tile_causes.eq(rq.tcdm.rdata & ~_cause("O_SIGNATURE"))
+                        with m.Case(1):
+                            m.d.sync += o_plain.eq(minus)
+                        with m.Case(2):
+                            m.d.sync += o_row.eq(minus)
+                        with m.Case(3):
+                            m.d.sync += o_col.eq(minus)
                     m.d.sync += sub.eq(sub + 1)
                     with m.If(sub == 3):
                         m.d.sync += [count.eq(0), dma_addr.eq(o_addr + (row0 << log2_os))]
@@ -754,18 +779,19 @@ class AbftUnit(wiring.Component):
                         m.d.sync += [scrub_word.eq(scrub_word + 1), dma_addr.eq(dma_addr + 4)]
                 with m.If(read_back):
                     w0, w1 = rq.tcdm.rdata[:16], rq.tcdm.rdata[16:]
-                    m.d.sync += [scrub[0].eq(scrub[0] + w0 + w1),
-                                 scrub[1].eq(scrub[1] + got_row * (w0 + w1)),
-                                 scrub[2].eq(scrub[2] + got_col * w0 + (got_col + 1) * w1)]
+                    pair = w0 + w1
+                    m.d.comb += [weight_x.eq(pair), weight_row.eq(got_row),
+                                 weight_col.eq(got_col)]
+                    m.d.sync += [o_plain.eq(o_plain + pair), o_row.eq(o_row + by_row),
+                                 o_col.eq(o_col + by_col + w1)]
                 with m.If(~more & (outstanding == 0) & ~rq.hold & ~read_back):
                     m.d.sync += [sub.eq(0), dma_addr.eq(entry(scrub_tile, "CAUSES"))]
                     m.next = "SCRUB_WRITE"
             with m.State("SCRUB_WRITE"):            # causes (+ O_SIGNATURE), then residuals
-                mismatch = ((scrub[0] != written[0]) | (scrub[1] != written[1])
-                            | (scrub[2] != written[2]))
+                mismatch = (o_plain != 0) | (o_row != 0) | (o_col != 0)
                 causes_now = tile_causes | Mux(mismatch, _cause("O_SIGNATURE"), 0)
-                residuals = Array([causes_now, scrub[0] - written[0], scrub[1] - written[1],
-                                   scrub[2] - written[2]])
+                residuals = Array([causes_now, signed_word(o_plain), signed_word(o_row),
+                                   signed_word(o_col)])
                 m.d.comb += [rq.want_wr.eq(~rq.hold), dma_wdata.eq(residuals[sub[:2]])]
                 with m.If(rq.granted):
                     m.d.sync += [sub.eq(sub + 1),
@@ -785,7 +811,8 @@ class AbftUnit(wiring.Component):
                     m.d.sync += [sub.eq(sub + 1), dma_addr.eq(dma_addr + 4)]
                     with m.If(sub == 1):
                         m.d.sync += [err.eq(Mux(final != 0, Cause.CHECK_FAILED, 0)),
-                                     verifying.eq(0), row0.eq(0), next_tile.eq(tiles)]
+                                     verifying.eq(0), row0.eq(0), next_tile.eq(tiles),
+                                     o_plain.eq(0), o_row.eq(0), o_col.eq(0)]
                         m.next = "FINISH"
             with m.State("FINISH"):
                 with m.If(~rq.hold & (outstanding == 0)):
@@ -797,9 +824,8 @@ class AbftUnit(wiring.Component):
         self.row_sums = row_sums
         with m.If(clear_state):
             for p in range(2):
-                m.d.sync += [qsum[p].eq(0), s_written[p].eq(0), s_read[p].eq(0),
-                             p_sig_a[p].eq(0), p_sig_b[p].eq(0), p_xor_a[p].eq(0),
-                             p_xor_b[p].eq(0), flags[p].eq(0)]
+                m.d.sync += [q_words[p].eq(0), s_diff[p].eq(0), p_diff[p].eq(0),
+                             p_xor[p].eq(0), range_flag[p].eq(0), p_range_flag[p].eq(0)]
         with m.If(rf.clear):
-            m.d.sync += armed.eq(0)
+            m.d.sync += [armed.eq(0), beat_taken.eq(0)]
         return m

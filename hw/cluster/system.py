@@ -167,7 +167,7 @@ class AcceleratedCluster(wiring.Component):
                 wiring.connect(m, u.tcdm, snoop.accel)
                 wiring.connect(m, snoop.xbar, port)
                 chk = self.abft
-                m.d.comb += [chk.softex_seen.eq(snoop.seen), chk.softex_addr.eq(snoop.addr),
+                m.d.comb += [chk.softex_req.eq(snoop.req), chk.softex_seen.eq(snoop.seen), chk.softex_addr.eq(snoop.addr),
                              chk.softex_we.eq(snoop.we), chk.softex_be.eq(snoop.be),
                              chk.softex_wdata.eq(snoop.wdata), chk.softex_rvalid.eq(snoop.rvalid),
                              chk.softex_rdata.eq(snoop.rdata), snoop.hold.eq(chk.softex_hold)]

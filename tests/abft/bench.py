@@ -32,6 +32,7 @@ class _Env:
         self.actions = []
         self.read_data = None        # (rvalid next cycle) for the unit's port
         self.sx_read = None          # SoftEx read data for the next cycle
+        self.sx_waiting = False      # SoftEx's request is held (presented again until granted)
         self.cycle = 0
         self.closes = []             # per tile close: the row sums (parity, row, quantity)
         self._previous = None
@@ -69,7 +70,9 @@ class _Env:
         ctx.set(u.tap.valid, 0)
         ctx.set(u.tap.done, 0)
         ctx.set(u.softex_seen, 0)
-        if self.actions and self.rng.random() >= self.stall:
+        ctx.set(u.softex_req, 0)
+        # a SoftEx request stays until it is granted (the port's contract)
+        if self.actions and (self.sx_waiting or self.rng.random() >= self.stall):
             kind, a = self.actions[0]
             if kind == "tap":
                 if ctx.get(u.tap_ready) or not a["valid"]:
@@ -77,11 +80,13 @@ class _Env:
                         ctx.set(getattr(u.tap, name), value)
                     self.actions.pop(0)
             else:
+                ctx.set(u.softex_req, 1)
                 ctx.set(u.softex_addr, BASE + a["addr"])
                 ctx.set(u.softex_we, a["we"])
                 ctx.set(u.softex_be, a.get("be", 0))
                 ctx.set(u.softex_wdata, a.get("wdata", 0))
-                if not ctx.get(u.softex_hold):
+                self.sx_waiting = bool(ctx.get(u.softex_hold))
+                if not self.sx_waiting:
                     ctx.set(u.softex_seen, 1)
                     if not a["we"]:
                         self.sx_read = a["rdata"]

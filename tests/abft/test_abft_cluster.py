@@ -59,11 +59,15 @@ def test_corrupted_accumulator_tile_is_recomputed(correcting):
     start, end = golden["window"]
     acc = _target(prepared, "tensor.array.normal2_0")
     outcomes = set()
-    for i, cycle in enumerate(range(start + 1000, start + 9000, 700)):
+    # the register holds a live sum only while its tile accumulates: walk the head until a
+    # flip lands in one (every outcome on the way must be a safe one)
+    for i, cycle in enumerate(range(start + 1000, end, 150)):
         outcome, _ = _run(spec, prepared, golden, Fault(i, acc["id"], 0, acc["width"] - 4, cycle))
         assert outcome in ("masked", "latent", "detected-recomputed", "detected-masked"), \
             (cycle, outcome)
         outcomes.add(outcome)
+        if outcome == "detected-recomputed":
+            break
     assert "detected-recomputed" in outcomes
 
 

@@ -18,7 +18,7 @@ SMALL = AttentionShape(64, 16, 16, 32, align=16)
 
 
 def _signed(x):
-    return x - (1 << 64) if x >> 63 else x
+    return abft.wrap(x)
 
 
 def _check_against_golden(shape, enc, trace, result):
@@ -96,7 +96,7 @@ def test_a_corrupted_o_word_is_located(tiny):
     tile = rep["tiles"][1]
     assert tile["causes"] == 1 << CAUSES.index("O_SIGNATURE")
     where = abft.locate(tile["written"], abft.Signature(*(
-        (w + r) % (1 << 32) for w, r in zip(tile["written"].astuple(),
+        (w + r) & abft.WORD_MASK for w, r in zip(tile["written"].astuple(),
                                             tile["residual"].astuple()))), TINY.block_q,
         TINY.head_dim)
     assert where == (17 - TINY.block_q, 2, int(o[17, 2]) - int(trace.o[17, 2]))
@@ -113,7 +113,7 @@ def test_a_corrected_word_verifies_clean(tiny):
     def repair(memory, words):
         from sim.abft import parse_report
         tile = parse_report(words, TINY.tiles)["tiles"][0]
-        got = abft.Signature(*((w + r) % (1 << 32) for w, r in zip(
+        got = abft.Signature(*((w + r) & abft.WORD_MASK for w, r in zip(
             tile["written"].astuple(), tile["residual"].astuple())))
         row, col, delta = abft.locate(tile["written"], got, TINY.block_q, TINY.head_dim)
         addr = ADDRS["o"] + row * TINY.strides["OS"] + 4 * (col // 2)

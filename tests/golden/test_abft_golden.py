@@ -11,7 +11,9 @@ from sim.abft import ModelFault, check_head, head_trace, random_head, HEAD_KINDS
 from sim.attention import AttentionShape, attention_inputs
 from sim.golden import abft
 
-F = abft.FRAC_BITS
+T = abft.TERM_BITS
+#: Positions the fixed-point tests place values at (the encoder's range and the probabilities').
+FRACS = (-200, -20, 0, abft.P_FRAC, 60, 120)
 
 
 def _value(bits, width):
@@ -28,47 +30,63 @@ def _value(bits, width):
     return -v if sign else v
 
 
-def _trunc_fixed(v):
-    """(fixed, out of range) the checker must give for exact value ``v``."""
-    if v is None or abs(v) >= 2 ** abft.RANGE_BITS:
+def _trunc_fixed(v, frac):
+    """(fixed, out of range) the checker must give for exact value ``v`` at position ``frac``:
+    trunc(v 2^frac), out of range from 2^TERM_BITS on."""
+    if v is None:
         return 0, True
-    x = v * 2 ** F
+    x = v * Fraction(2) ** frac
+    if abs(x) >= 2 ** T:
+        return 0, True
     return (math.floor(x) if x >= 0 else -math.floor(-x)), False
 
 
-def test_to_fixed_every_bf16():
+@pytest.mark.parametrize("frac", [0, abft.P_FRAC, 120])
+def test_to_fixed_every_bf16(frac):
     bits = np.arange(1 << 16, dtype=np.uint16)
-    fixed, bad = abft.to_fixed(bits, abft.BF16)
+    fixed, bad = abft.to_fixed(bits, abft.BF16, frac)
     for b in range(1 << 16):
-        want = _trunc_fixed(_value(b, 16))
+        want = _trunc_fixed(_value(b, 16), frac)
         assert (int(fixed[b]), bool(bad[b])) == want, hex(b)
 
 
-def test_to_fixed_fp32_random_and_edges():
-    rng = np.random.default_rng(1)
-    bits = np.concatenate([rng.integers(0, 1 << 32, 20000, dtype=np.uint64),
+def _near_window(rng, n, frac, frac_bits, bias, width, low=-40):
+    """Biased exponents of ``n`` values around the window of position ``frac``: from 2^(low -
+    frac) to beyond 2^(TERM_BITS - frac)."""
+    e = rng.integers(low - frac, T - frac + 4, n) + bias
+    return np.clip(e, 0, (1 << (width - frac_bits - 1)) - 1)
+
+
+@pytest.mark.parametrize("frac", FRACS)
+def test_to_fixed_fp32_random_and_edges(frac):
+    rng = np.random.default_rng(1000 + frac)
+    bits = np.concatenate([rng.integers(0, 1 << 32, 6000, dtype=np.uint64),
                            [0, 1, 0x0080_0000, 0x7F7F_FFFF, 0x7F80_0000, 0x7FC0_0000,
                             0x8000_0001, 0x4900_0000, 0x48FF_FFFF, 0xC8FF_FFFF, 0x2F80_0000,
                             0x2F7F_FFFF, 0xAF80_0001]]).astype(np.uint32)
-    # bias toward the interesting exponents (around the fixed-point window)
-    bits[:10000] = (bits[:10000] & 0x807F_FFFF) | (rng.integers(80, 150, 10000) << 23).astype(
-        np.uint32)
-    fixed, bad = abft.to_fixed(bits, abft.FP32)
+    e = _near_window(rng, 4000, frac, 23, 127, 32)
+    bits[:4000] = (bits[:4000] & 0x807F_FFFF) | (e << 23).astype(np.uint32)
+    fixed, bad = abft.to_fixed(bits, abft.FP32, frac)
     for b, x, o in zip(bits, fixed, bad):
-        assert (int(x), bool(o)) == _trunc_fixed(_value(b, 32)), hex(int(b))
+        assert (int(x), bool(o)) == _trunc_fixed(_value(b, 32), frac), hex(int(b))
 
 
-def test_product_fixed_against_fractions():
-    rng = np.random.default_rng(2)
-    a = rng.integers(0, 1 << 16, 20000).astype(np.uint16)
-    b = rng.integers(0, 1 << 32, 20000, dtype=np.uint64).astype(np.uint32)
-    a[:15000] = (a[:15000] & 0x807F) | (rng.integers(100, 150, 15000) << 7).astype(np.uint16)
-    b[:15000] = (b[:15000] & 0x807F_FFFF) | (rng.integers(100, 150, 15000) << 23).astype(
-        np.uint32)
-    fixed, bad = abft.product_fixed(a, b)
+@pytest.mark.parametrize("frac", FRACS)
+def test_product_fixed_against_fractions(frac):
+    rng = np.random.default_rng(2000 + frac)
+    n = 5000
+    a = rng.integers(0, 1 << 16, n).astype(np.uint16)
+    b = rng.integers(0, 1 << 32, n, dtype=np.uint64).astype(np.uint32)
+    # split the window's exponent between the two factors
+    e = _near_window(rng, n, frac, 0, 0, 64) // 2
+    ea = np.clip(e + 127 + rng.integers(-3, 4, n), 0, 254)
+    eb = np.clip(e + 127 + rng.integers(-3, 4, n), 0, 254)
+    a[:4000] = (a[:4000] & 0x807F) | (ea[:4000] << 7).astype(np.uint16)
+    b[:4000] = (b[:4000] & 0x807F_FFFF) | (eb[:4000] << 23).astype(np.uint32)
+    fixed, bad = abft.product_fixed(a, b, frac)
     for x, y, f, o in zip(a, b, fixed, bad):
         va, vb = _value(x, 16), _value(y, 32)
-        want = _trunc_fixed(None if va is None or vb is None else va * vb)
+        want = _trunc_fixed(None if va is None or vb is None else va * vb, frac)
         assert (int(f), bool(o)) == want, (hex(int(x)), hex(int(y)))
 
 
@@ -87,9 +105,20 @@ def test_encoding_is_within_its_bounds():
     kabs = max(sum(abs(kv[j][c]) for j in range(shape.seq)) for c in range(shape.head_dim))
     bound = Fraction(abft.gamma(shape.head_dim)) * kabs
     assert Fraction(2) ** enc.gain_s >= bound > Fraction(2) ** (enc.gain_s - 1)
-    qsum = sum(_trunc_fixed(_value(x, 16) / 2 ** shape.shift)[0]
-               for x in np.asarray(q)[:shape.block_q].ravel())
-    assert enc.qsum[0] == qsum
+    # the Q word sum: BF16 words of the exact 2^-shift q (no rounding for these inputs)
+    words = []
+    for x in np.asarray(q)[:shape.block_q].ravel():
+        e = (int(x) >> 7) & 0xFF
+        words.append(int(x) - (shape.shift << 7) if e > shape.shift else None)
+    assert None not in words and enc.qsum[0] == sum(words) % (1 << abft.WORD_SUM_BITS)
+    # every fault-free term of the head at most 2^(TERM_BITS - 1): no RANGE on the way
+    trace = head_trace(shape, q, k, v, lanes=4)
+    for tr in trace.tiles:
+        for bits, fmt, frac in ((tr["s32"], abft.FP32, enc.frac_s), (tr["o32"], abft.FP32,
+                                                                     enc.frac_o),
+                                (tr["qs32"], abft.FP32, enc.frac_qa)):
+            fixed, bad = abft.to_fixed(bits, fmt, frac)
+            assert not bad.any() and np.abs(fixed).max() < 2 ** (T - 1)
 
 
 def test_up_shift_rounds_up():
@@ -211,7 +240,8 @@ def _report(shape, verdict, closes):
     words[report_word("CAUSES")] = verdict["head"]
     words[report_word("CLOSES")] = closes
     for t, tile in enumerate(verdict["tiles"]):
-        for name, value in zip(("SIG_PLAIN", "SIG_ROW", "SIG_COL"), tile.o_signature.astuple()):
+        for name, value in zip(("SIG_PLAIN", "SIG_ROW", "SIG_COL"),
+                               tile.o_signature.astuple()):
             words[tile_word(t, name)] = value
     return words
 
