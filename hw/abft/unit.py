@@ -54,6 +54,8 @@ EVAL_ORDER = (QA, RES_S, PA, RES_O)
 K_NONE, K_SCALE, K_QK, K_PV = range(4)
 # Word sums a micro-operation adds to besides its row sum.
 SIDE_NONE, SIDE_QSUM, SIDE_S, SIDE_O = range(4)
+# What a micro-operation does with the open row's probability sum (pa_acc).
+PA_NONE, PA_START, PA_ADD, PA_FLUSH = range(4)
 
 
 def _cause(name):
@@ -275,6 +277,7 @@ class AbftUnit(wiring.Component):
                 "REPORT_ADDR": [report_addr.eq(offset(word))],
             }
         armed = Signal()
+        verifying = Signal()                  # VERIFY runs (drains, then scrubs)
 
         # -- checksum vectors: kbar at 0 .., vbar at max_head_dim .. ---------------------------
         m.submodules.vectors = vectors = Memory(shape=32, depth=vec_depth, init=[])
@@ -408,17 +411,25 @@ class AbftUnit(wiring.Component):
         tap_index = Signal(range(L))
         tap_op = Signal()
         sx_index = Signal(range(lanes))
-        sx_op = Signal()
         prefer_sx = Signal()                  # take turns when both wait
         tap_event = tap_fifo.r_rdy & ~tap_head.close
         sx_event = run_a & ~beat_taken
-        use_tap = tap_event & ~(sx_event & prefer_sx)
-        use_sx = sx_event & ~use_tap
         close_ready = tap_fifo.r_rdy & tap_head.close
+        # The probabilities' sum of the SoftEx row in progress is kept in a register (pa_acc,
+        # at S2) and added to the row's PA in one micro-operation (a flush) when SoftEx moves to
+        # another row, before a tile closes and before VERIFY's scrub.
+        pa_open = Signal()                    # a row's sum is open (issued, not yet flushed)
+        pa_open_par = Signal()
+        pa_open_row = Signal(row_bits)
+        new_row = (p_par != pa_open_par) | (p_row != pa_open_row)
+        flush = armed & pa_open & ((sx_event & new_row) | close_ready | verifying)
+        use_tap = tap_event & ~(sx_event & prefer_sx) & ~flush
+        use_sx = sx_event & ~use_tap & ~flush
 
         s1 = Signal(data.StructLayout({
             "valid": 1, "addr": range(rs_depth), "value": 32, "fp32": 1, "product": 1,
-            "quantity": 2, "side": 2, "parity": 1, "row": row_bits, "column": index_bits}))
+            "quantity": 2, "side": 2, "parity": 1, "row": row_bits, "column": index_bits,
+            "pa_op": 2}))
         m.d.sync += s1.valid.eq(0)
         vec_addr = Signal(range(vec_depth))
         m.d.comb += vec_rd.addr.eq(vec_addr)
@@ -428,7 +439,11 @@ class AbftUnit(wiring.Component):
         sx_word = Array(sx_words)
         sx_lane = Array(sx_be)
         with m.If(~evaluating & armed):
-            with m.If(use_tap):
+            with m.If(flush):
+                m.d.sync += [s1.valid.eq(1), s1.addr.eq(rs_index(pa_open_par, pa_open_row, PA)),
+                             s1.pa_op.eq(PA_FLUSH), s1.side.eq(SIDE_NONE),
+                             s1.parity.eq(pa_open_par), pa_open.eq(0)]
+            with m.Elif(use_tap):
                 last = tap_index == L - 1
                 scale = tap_head.kind == K_SCALE
                 value_done = ~scale | tap_op | ~tap_rows[tap_index]
@@ -440,6 +455,7 @@ class AbftUnit(wiring.Component):
                         s1.valid.eq(1), s1.addr.eq(rs_index(tap_head.parity, row, quantity)),
                         s1.value.eq(tap_values[tap_index]), s1.fp32.eq(1),
                         s1.product.eq(scale & tap_op), s1.quantity.eq(quantity),
+                        s1.pa_op.eq(PA_NONE),
                         s1.side.eq(Mux(scale, Mux(tap_op, SIDE_NONE, SIDE_QSUM),
                                        Mux(tap_head.kind == K_QK, SIDE_S, SIDE_O))),
                         s1.parity.eq(tap_head.parity), s1.row.eq(row),
@@ -454,22 +470,19 @@ class AbftUnit(wiring.Component):
                     m.d.sync += tap_op.eq(1)
             with m.Elif(use_sx):
                 last = sx_index == lanes - 1
-                value_done = sx_op | ~sx_lane[sx_index]
                 with m.If(sx_lane[sx_index]):
                     elem = (p_elem + sx_index)[:index_bits]
                     m.d.sync += [
-                        s1.valid.eq(1),
-                        s1.addr.eq(rs_index(p_par, p_row, Mux(sx_op, RES_O, PA))),
-                        s1.value.eq(sx_word[sx_index]), s1.fp32.eq(0), s1.product.eq(sx_op),
-                        s1.quantity.eq(Mux(sx_op, RES_O, PA)), s1.side.eq(SIDE_NONE),
-                        s1.parity.eq(p_par), s1.row.eq(p_row), s1.column.eq(elem)]
+                        s1.valid.eq(1), s1.addr.eq(rs_index(p_par, p_row, RES_O)),
+                        s1.value.eq(sx_word[sx_index]), s1.fp32.eq(0), s1.product.eq(1),
+                        s1.quantity.eq(RES_O), s1.side.eq(SIDE_NONE),
+                        s1.pa_op.eq(Mux(pa_open, PA_ADD, PA_START)),
+                        s1.parity.eq(p_par), s1.row.eq(p_row), s1.column.eq(elem),
+                        pa_open.eq(1), pa_open_par.eq(p_par), pa_open_row.eq(p_row)]
                     m.d.comb += vec_addr.eq(self.max_head_dim + elem)
-                with m.If(value_done):
-                    m.d.sync += [sx_op.eq(0), sx_index.eq(Mux(last, 0, sx_index + 1))]
-                    with m.If(last):
-                        m.d.sync += [beat_taken.eq(1), prefer_sx.eq(0)]
-                with m.Else():
-                    m.d.sync += sx_op.eq(1)
+                m.d.sync += sx_index.eq(Mux(last, 0, sx_index + 1))
+                with m.If(last):
+                    m.d.sync += [beat_taken.eq(1), prefer_sx.eq(0)]
 
         # S2: the term (the value, or its product with a checksum vector), placed; RAM read
         to_bf16 = _silent(FPConvert(FP32, BF16))
@@ -491,9 +504,23 @@ class AbftUnit(wiring.Component):
         m.d.comb += t_shift.eq(Mux(s1.product, a_exp + b_exp, Mux(s1.fp32, v_exp, a_exp))
                                + fracs[s1.quantity])
         t_special = Mux(s1.product, a_special | b_special, Mux(s1.fp32, v_special, a_special))
-        term, bad = fixed_point(m, t_sign, t_sig, t_shift, t_special, "term")
+        term, term_bad = fixed_point(m, t_sign, t_sig, t_shift, t_special, "term")
+        # a probability's own term, into the open row's sum
+        p_shift = Signal(signed(12))
+        m.d.comb += p_shift.eq(a_exp + P_FRAC)
+        p_term, p_bad = fixed_point(m, a_sign, a_sig, p_shift, a_special, "p_term")
+        pa_acc = Signal(signed(ACC_BITS))
+        with m.If(s1.valid):
+            with m.Switch(s1.pa_op):
+                with m.Case(PA_START):
+                    m.d.sync += pa_acc.eq(p_term)
+                with m.Case(PA_ADD):
+                    m.d.sync += pa_acc.eq(pa_acc + p_term)
+        flushing = s1.pa_op == PA_FLUSH
+        bad = Mux(flushing, 0, term_bad | Mux(s1.pa_op == PA_NONE, 0, p_bad))
         s2 = Signal(data.StructLayout({"valid": 1, "addr": range(rs_depth), "term": ACC_BITS}))
-        m.d.sync += [s2.valid.eq(s1.valid), s2.addr.eq(s1.addr), s2.term.eq(term)]
+        m.d.sync += [s2.valid.eq(s1.valid), s2.addr.eq(s1.addr),
+                     s2.term.eq(Mux(flushing, pa_acc, term))]
         rs_rd_addr = Signal(range(rs_depth))
         m.d.comb += [rs_rd.addr.eq(rs_rd_addr)]
         with m.If(~evaluating):
@@ -544,7 +571,6 @@ class AbftUnit(wiring.Component):
         sub = Signal(range(max(vec_depth, len(DESCRIPTOR), len(TILE_REPORT)) + 1))
         outstanding = Signal(2)                # reads granted, data not yet back
         err = Signal(8)
-        verifying = Signal()
         tile_causes = Signal(len(CAUSES))
         head_causes = Signal(len(CAUSES))
         eval_row = Signal(range(self.max_rows + 1))
@@ -610,7 +636,7 @@ class AbftUnit(wiring.Component):
                         with m.Default():
                             m.d.sync += err.eq(Cause.BAD_CMD)
                             m.next = "FINISH"
-                with m.Elif(close_ready & armed):
+                with m.Elif(close_ready & armed & ~pa_open):
                     start_close()
 
             # ARM: the descriptor, then the checksum vectors, then the row sums to zero
@@ -734,9 +760,9 @@ class AbftUnit(wiring.Component):
 
             # VERIFY: let the queue drain (closing tiles), then tile by tile read O back
             with m.State("DRAIN"):
-                with m.If(close_ready):
+                with m.If(close_ready & ~pa_open):
                     start_close()
-                with m.Elif(~tap_fifo.r_rdy & ~s1.valid & ~s2.valid):
+                with m.Elif(~tap_fifo.r_rdy & ~pa_open & ~s1.valid & ~s2.valid):
                     m.d.sync += [scrub_tile.eq(0), head_causes.eq(0), row0.eq(0)]
                     m.next = "SCRUB_TILE"
             with m.State("SCRUB_TILE"):             # read the tile's causes and written sums
@@ -826,6 +852,8 @@ class AbftUnit(wiring.Component):
             for p in range(2):
                 m.d.sync += [q_words[p].eq(0), s_diff[p].eq(0), p_diff[p].eq(0),
                              p_xor[p].eq(0), range_flag[p].eq(0), p_range_flag[p].eq(0)]
+        with m.If(clear_state | rf.clear):
+            m.d.sync += pa_open.eq(0)
         with m.If(rf.clear):
             m.d.sync += [armed.eq(0), beat_taken.eq(0)]
         return m
