@@ -5,7 +5,7 @@ model (:mod:`sim.golden.abft`), the host that encodes a head (:mod:`sim.abft`) a
 import enum
 
 __all__ = ["ACC_BITS", "TERM_BITS", "MAX_TERMS", "P_FRAC", "FRAC_FIELD", "FRAC_RANGE",
-           "WORD_SUM_BITS", "MIN_GAIN", "CAUSES", "Cause", "DESCRIPTOR", "REPORT", "TILE_REPORT",
+           "WORD_SUM_BITS", "TAU_BITS", "MIN_GAIN", "CAUSES", "Cause", "DESCRIPTOR", "REPORT", "TILE_REPORT",
            "REPORT_TILES", "desc_word", "report_word", "tile_word"]
 
 #: Width of the row sums (two's complement): one block RAM word (ECP5: 36 bits).
@@ -27,6 +27,9 @@ FRAC_RANGE = (-200, 120)
 #: single changed 16-bit word always changes them, and a weighted O residual (at most 2^7 times
 #: a word's change) is recovered exactly as a signed value.
 WORD_SUM_BITS = 24
+#: Bits of a threshold in the descriptor (TAU_S, TAU_P, TAU_O; the encoder refuses a head whose
+#: thresholds do not fit, the unit ends ARM with BAD_DESC).
+TAU_BITS = 24
 #: Smallest threshold gain the encoder accepts (2^gain: the relative error bound of a row).
 MIN_GAIN = -63
 
@@ -54,9 +57,10 @@ DESCRIPTOR = (
     ("FRACS", "fixed-point positions F (signed, 9 bits each): bits 0-8 F_S (scores and "
               "qs kbar), bits 9-17 F_QA (|qs|, in units of the S threshold), bits 18-26 F_O (O "
               "and p vbar)"),
-    ("TAU_S", "the S threshold's constant part (2 d + n + 2), added to the row's QA"),
-    ("TAU_P", "tau_P in units of 2^-P_FRAC"),
-    ("TAU_O", "tau_O in units of 2^-F_O"),
+    ("TAU_S", "the S threshold's constant part (2 d + n + 2), added to the row's QA; below "
+              "2^TAU_BITS"),
+    ("TAU_P", "tau_P in units of 2^-P_FRAC; below 2^TAU_BITS"),
+    ("TAU_O", "tau_O in units of 2^-F_O; below 2^TAU_BITS"),
     ("QS_ADDR", "Qs buffer (the scale job's Z)"),
     ("S_ADDR", "score buffer, two halves (tile parity)"),
     ("HALF", "bytes of one half of the score / probability buffers"),

@@ -41,7 +41,7 @@ from ..pipeline import Pipeline
 from ..regmap import RegisterFile
 from ..tensor.tap import tap_layout
 from .layout import (ACC_BITS, CAUSES, DESCRIPTOR, FRAC_FIELD, MAX_TERMS, P_FRAC, REPORT_TILES,
-                     TERM_BITS, TILE_REPORT, WORD_SUM_BITS, Cause)
+                     TAU_BITS, TERM_BITS, TILE_REPORT, WORD_SUM_BITS, Cause)
 from .regmap import AbftOp, abft_map
 
 __all__ = ["AbftUnit", "SoftexSnoop", "fixed_point"]
@@ -76,9 +76,14 @@ def fixed_point(m, sign, sig, shift, special, name):
     m.d.comb += amount.eq(t - shift)          # sig 2^shift = (sig 2^t) >> amount
     shifted = Signal(width, name=f"{name}_shifted")
     m.d.comb += shifted.eq(Mux((amount < 0) | (amount >= width), 0,
-                               (sig << t) >> amount[:(width - 1).bit_length()]))
+                               ((sig << t) >> amount[:(width - 1).bit_length()])[:t]))
+    # out of range: the term has more than t bits (bit length of sig plus shift)
+    length = Signal(range(len(sig) + 1), name=f"{name}_length")
+    for i in range(len(sig)):
+        with m.If(sig[i]):
+            m.d.comb += length.eq(i + 1)
     bad = Signal(name=f"{name}_bad")
-    m.d.comb += bad.eq(special | ((amount < 0) & (sig != 0)) | (shifted[t:] != 0))
+    m.d.comb += bad.eq(special | ((sig != 0) & (length + shift > t)))
     mag = shifted[:t]
     value = Signal(signed(ACC_BITS), name=f"{name}_value")
     m.d.comb += value.eq(Mux(bad, 0, Mux(sign, -mag, mag)))
@@ -237,9 +242,9 @@ class AbftUnit(wiring.Component):
         frac_s, frac_qa, frac_o = (Signal(signed(FRAC_FIELD), name=f"frac_{n}")
                                    for n in ("s", "qa", "o"))
         fracs = Array([frac_s, frac_qa, Const(P_FRAC, signed(FRAC_FIELD)), frac_o])  # by quantity
-        tau_s = Signal(32)
-        tau_p = Signal(32)
-        tau_o = Signal(32)
+        tau_s = Signal(TAU_BITS)
+        tau_p = Signal(TAU_BITS)
+        tau_o = Signal(TAU_BITS)
         qs_addr, s_addr, half, p_addr, pb_addr, o_addr = (Signal(ow, name=n) for n in (
             "qs_addr", "s_addr", "half", "p_addr", "pb_addr", "o_addr"))
         kbar_addr, vbar_addr, qsum_addr, report_addr = (Signal(ow, name=n) for n in (
@@ -262,9 +267,9 @@ class AbftUnit(wiring.Component):
                 "FRACS": [frac_s.eq(word[0:FRAC_FIELD]),
                           frac_qa.eq(word[FRAC_FIELD:2 * FRAC_FIELD]),
                           frac_o.eq(word[2 * FRAC_FIELD:3 * FRAC_FIELD])],
-                "TAU_S": [tau_s.eq(word)],
-                "TAU_P": [tau_p.eq(word)],
-                "TAU_O": [tau_o.eq(word)],
+                "TAU_S": [tau_s.eq(word), desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
+                "TAU_P": [tau_p.eq(word), desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
+                "TAU_O": [tau_o.eq(word), desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
                 "QS_ADDR": [qs_addr.eq(offset(word))],
                 "S_ADDR": [s_addr.eq(offset(word))],
                 "HALF": [half.eq(word[:ow])],
@@ -348,9 +353,10 @@ class AbftUnit(wiring.Component):
         def position(base):
             """(in the buffer, parity, row, first element) of a SoftEx beat in a two-half
             buffer at ``base``."""
-            rel = Signal(ow, name="rel")
-            m.d.comb += rel.eq(sx_off - base)
-            inside = sx_off >= base
+            diff = Signal(ow + 1, name="diff")
+            m.d.comb += diff.eq(sx_off - base)
+            rel = diff[:ow]
+            inside = ~diff[ow]                # no borrow: at or above the base
             upper = rel >= half
             within = Signal(ow, name="within")
             m.d.comb += within.eq(Mux(upper, rel - half, rel))
@@ -387,8 +393,10 @@ class AbftUnit(wiring.Component):
         be_lanes = Cat(*sx_be)
         beat_sum = Signal(wsum)
         beat_xor = Signal(16)
+        beat_signed = Signal(wsum)            # + for run A, - for run B
         m.d.comb += [beat_sum.eq(lane_sum(self.softex_wdata, be_lanes)),
-                     beat_xor.eq(lane_xor(self.softex_wdata, be_lanes))]
+                     beat_xor.eq(lane_xor(self.softex_wdata, be_lanes)),
+                     beat_signed.eq(Mux(granted_a, beat_sum, -beat_sum))]
         above_one = 0
         for j in range(lanes):
             above_one = above_one | (sx_be[j] & (sx_words[j] > 0x3F80))
@@ -535,6 +543,12 @@ class AbftUnit(wiring.Component):
         m.d.comb += [weight_x.eq(word16), weight_row.eq(s1.row), weight_col.eq(s1.column),
                      by_row.eq(weight_row * weight_x), by_col.eq(weight_col * weight_x)]
 
+        o_add = Signal()                      # add the weights' inputs to the O word sums
+        o_col_extra = Signal(16)              # the scrub's second word's one extra column
+        with m.If(o_add):
+            m.d.sync += [o_plain.eq(o_plain + weight_x), o_row.eq(o_row + by_row),
+                         o_col.eq(o_col + by_col + o_col_extra)]
+
         # S3: add, write back
         with m.If(s2.valid):
             m.d.comb += [rs_wr.addr.eq(s2.addr), rs_wr.en.eq(1),
@@ -543,8 +557,7 @@ class AbftUnit(wiring.Component):
         # The word sums and flags: the micro-operation's side (S2), SoftEx's beats
         tap_side = Mux(s1.valid, s1.side, SIDE_NONE)
         with m.If(tap_side == SIDE_O):
-            m.d.sync += [o_plain.eq(o_plain + word16), o_row.eq(o_row + by_row),
-                         o_col.eq(o_col + by_col)]
+            m.d.comb += o_add.eq(1)
         written = Signal(wsum)
         m.d.comb += written.eq(word16 << log2_reads)
         for p in range(2):
@@ -555,12 +568,10 @@ class AbftUnit(wiring.Component):
                 m.d.sync += q_words[p].eq(q_words[p] + word16)
             with m.If(s1.valid & bad & mine):
                 m.d.sync += range_flag[p].eq(1)
-            with m.If(granted_a & (p_par == p)):
-                m.d.sync += [p_diff[p].eq(p_diff[p] + beat_sum), p_xor[p].eq(p_xor[p] ^ beat_xor)]
-                with m.If(above_one):
-                    m.d.sync += p_range_flag[p].eq(1)
-            with m.If(granted_b & (pb_par == p)):
-                m.d.sync += [p_diff[p].eq(p_diff[p] - beat_sum), p_xor[p].eq(p_xor[p] ^ beat_xor)]
+            with m.If((granted_a & (p_par == p)) | (granted_b & (pb_par == p))):
+                m.d.sync += [p_diff[p].eq(p_diff[p] + beat_signed), p_xor[p].eq(p_xor[p] ^ beat_xor)]
+            with m.If(granted_a & (p_par == p) & above_one):
+                m.d.sync += p_range_flag[p].eq(1)
 
         # -- the evaluator (tile close), ARM, RETILE and VERIFY ----------------------------------
         dma_addr = Signal(ow)
@@ -808,8 +819,7 @@ class AbftUnit(wiring.Component):
                     pair = w0 + w1
                     m.d.comb += [weight_x.eq(pair), weight_row.eq(got_row),
                                  weight_col.eq(got_col)]
-                    m.d.sync += [o_plain.eq(o_plain + pair), o_row.eq(o_row + by_row),
-                                 o_col.eq(o_col + by_col + w1)]
+                    m.d.comb += [o_add.eq(1), o_col_extra.eq(w1)]
                 with m.If(~more & (outstanding == 0) & ~rq.hold & ~read_back):
                     m.d.sync += [sub.eq(0), dma_addr.eq(entry(scrub_tile, "CAUSES"))]
                     m.next = "SCRUB_WRITE"

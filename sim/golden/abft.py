@@ -56,7 +56,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.abft.layout import (ACC_BITS, CAUSES, FRAC_FIELD, FRAC_RANGE, MAX_TERMS, MIN_GAIN, P_FRAC,
-                            TERM_BITS, WORD_SUM_BITS)
+                            TAU_BITS, TERM_BITS, WORD_SUM_BITS)
 from hw.fp.format import BF16, FP32  # noqa: F401  (re-exported for callers)
 
 from . import fp
@@ -228,6 +228,9 @@ def encode(q, k, v, *, block_q, shift):
     frac_qa = max(frac_s + gain_s, -(1 << (FRAC_FIELD - 1)))    # larger: a looser bound
     tau_p = p_sum_bound(seq)
     tau_o = up_shift(P_ONE + tau_p + seq, gain_o + frac_o - P_FRAC) + seq + d + 2
+    for name, tau in (("tau_p", tau_p), ("tau_o", tau_o)):
+        if tau >> TAU_BITS:
+            raise ValueError(f"{name} = {tau} does not fit the descriptor's {TAU_BITS} bits")
     return Encoding(kbar=kbar, vbar=vbar, gain_s=gain_s, gain_o=gain_o, frac_s=frac_s,
                     frac_qa=frac_qa, frac_o=frac_o, tau_s=2 * d + seq + 2, tau_p=tau_p,
                     tau_o=tau_o, qsum=qsum)
