@@ -49,9 +49,14 @@ class TCDMRequester(wiring.Component):
     is not the client's (``ok`` excludes it). ``we`` is the current request's direction
     (the held one while ``hold``); reads enable every byte. While ``hold`` the wishes are
     ignored, so a client raises them only when ``~hold``. ``rdata`` / ``rvalid`` pass through
-    ``tcdm``."""
+    ``tcdm``.
 
-    def __init__(self, *, addr_width=32, data_width=32):
+    ``stable``: the client promises that ``addr``, ``be`` and ``wdata`` do not change while
+    ``hold`` (it advances only on ``granted``, and a clear does not move it), so the port is
+    driven from them directly and no copy of the request is kept."""
+
+    def __init__(self, *, addr_width=32, data_width=32, stable=False):
+        self.stable = stable
         sig = TCDMSignature(addr_width=addr_width, data_width=data_width)
         super().__init__({
             "tcdm": Out(sig),
@@ -69,10 +74,10 @@ class TCDMRequester(wiring.Component):
         })
 
     @classmethod
-    def attach(cls, m, port, clear, name="requester"):
+    def attach(cls, m, port, clear, name="requester", stable=False):
         """A requester as submodule ``name`` of ``m``, driving ``port`` (the master port of the
         component being elaborated), cleared by ``clear``."""
-        rq = cls(addr_width=len(port.addr), data_width=len(port.wdata))
+        rq = cls(addr_width=len(port.addr), data_width=len(port.wdata), stable=stable)
         m.submodules[name] = rq
         wiring.connect(m, rq.tcdm, wiring.flipped(port))
         m.d.comb += rq.clear.eq(clear)
@@ -88,14 +93,19 @@ class TCDMRequester(wiring.Component):
         m.d.comb += [port.req.eq(self.hold | ((self.want_rd | self.want_wr) & ~self.clear)),
                      self.we.eq(Mux(self.hold, held_we, self.want_wr)),
                      port.we.eq(self.we),
-                     port.addr.eq(Mux(self.hold, held_addr, self.addr)),
-                     port.be.eq(Mux(self.hold, held_be,
-                                    Mux(self.we, self.be, (1 << len(port.be)) - 1))),
-                     port.wdata.eq(Mux(self.hold, held_wdata, self.wdata)),
                      self.granted.eq(port.req & port.gnt),
                      self.ok.eq(self.granted & ~self.stale)]
-        m.d.sync += [self.hold.eq(port.req & ~port.gnt), held_we.eq(self.we),
-                     held_addr.eq(port.addr), held_be.eq(port.be), held_wdata.eq(port.wdata)]
+        all_bytes = (1 << len(port.be)) - 1
+        if self.stable:
+            m.d.comb += [port.addr.eq(self.addr), port.wdata.eq(self.wdata),
+                         port.be.eq(Mux(self.we, self.be, all_bytes))]
+        else:
+            m.d.comb += [port.addr.eq(Mux(self.hold, held_addr, self.addr)),
+                         port.be.eq(Mux(self.hold, held_be, Mux(self.we, self.be, all_bytes))),
+                         port.wdata.eq(Mux(self.hold, held_wdata, self.wdata))]
+            m.d.sync += [held_addr.eq(port.addr), held_be.eq(port.be),
+                         held_wdata.eq(port.wdata)]
+        m.d.sync += [self.hold.eq(port.req & ~port.gnt), held_we.eq(self.we)]
         with m.If(self.clear & self.hold & ~port.gnt):
             m.d.sync += self.stale.eq(1)
         with m.Elif(port.gnt):

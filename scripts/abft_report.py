@@ -66,8 +66,11 @@ def false_positives_section():
                 f"fault-free heads** (95 % upper bound of the rate {_pct(s['rate_upper_95'])} %), "
                 f"{len(s['shapes'])} shapes (sequence 16-128, head dimension 4-64, SoftEx 4 or 8 lanes), the kinds "
                 "below. A margin is the largest |residual| / threshold over the rows of a head "
-                "(a false positive needs a margin above 1); the thresholds are worst-case "
-                "bounds, so fault-free residuals stay far below them.", "",
+                "(a false positive needs a margin above 1). The thresholds are worst-case "
+                "bounds: the accelerators' roundings stay far below them, and the largest "
+                "margins come from the checker's own truncations (under one LSB per term, "
+                "n + d of them in a residual), which in rows of equal keys all fall the same "
+                "way and still cannot exceed their share of the bound.", "",
                 "| kind | heads | false positives | max S margin | max P margin | max O margin |",
                 "|---|---:|---:|---:|---:|---:|"]
         for kind, k in s["by_kind"].items():

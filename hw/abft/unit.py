@@ -225,7 +225,8 @@ class AbftUnit(wiring.Component):
         m.submodules.rf = rf = self.rf
         wiring.connect(m, wiring.flipped(self.cfg), rf.bus)
         m.d.comb += self.done_event.eq(rf.done_event)
-        rq = TCDMRequester.attach(m, self.tcdm, rf.clear, "dma")
+        # The control below moves its request (address, data) only when it is granted.
+        rq = TCDMRequester.attach(m, self.tcdm, rf.clear, "dma", stable=True)
 
         def offset(addr):
             return (addr - self.mem_base)[:ow]
@@ -578,7 +579,7 @@ class AbftUnit(wiring.Component):
         dma_wdata = Signal(32)
         m.d.comb += [rq.addr.eq(self.mem_base + dma_addr), rq.be.eq(0b1111),
                      rq.wdata.eq(dma_wdata)]
-        count = Signal(range(max(vec_depth, rs_depth, self.max_seq * self.max_head_dim) + 2))
+        count = Signal(range(max(vec_depth, rs_depth, len(DESCRIPTOR)) + 2))
         sub = Signal(range(max(vec_depth, len(DESCRIPTOR), len(TILE_REPORT)) + 1))
         outstanding = Signal(2)                # reads granted, data not yet back
         err = Signal(8)
