@@ -24,7 +24,9 @@ PAGE = ROOT / "docs" / "abft.md"
 
 #: The campaigns compared: (label, file stem in docs/faults/).
 CAMPAIGNS = (("unprotected", "attention_tiny"), ("detect only", "attention_tiny_abft_detect"),
-             ("detect and correct", "attention_tiny_abft_correct"))
+             ("detect and correct", "attention_tiny_abft_correct"),
+             ("detect only, consumer check", "attention_tiny_abft_detect_consumer"),
+             ("detect and correct, consumer check", "attention_tiny_abft_correct_consumer"))
 
 
 def _load(path):
@@ -154,7 +156,7 @@ def campaigns_section():
         corrected = s["outcomes"]["detected-corrected"]["count"]
         recomputed = s["outcomes"]["detected-recomputed"]["count"]
         uncorr = s["outcomes"]["detected-uncorrected"]["count"]
-        if label == "detect and correct":
+        if label.startswith("detect and correct"):
             # repaired runs were flagged before their repair: their output before it is not
             # known, so the detection rate is the detect-only campaign's
             out.append(f"| {label} | {len(crit)} left wrong | - | {left} | "

@@ -44,6 +44,12 @@ BASELINE = {
 PROTECTED = {
     "attention_abft_detect": ("attention", dict(config="tiny", abft="detect"), {}, 10_000, 6),
     "attention_abft_correct": ("attention", dict(config="tiny", abft="correct"), {}, 10_000, 7),
+    # The same with the consumer's check of O against the report (sim.abft.consumer_verdict):
+    # 14,000 runs give about 380 critical outputs, enough to show 99 % detection at 95 %.
+    "attention_abft_detect_consumer": ("attention", dict(config="tiny", abft="detect",
+                                                         consumer=True), {}, 14_000, 8),
+    "attention_abft_correct_consumer": ("attention", dict(config="tiny", abft="correct",
+                                                          consumer=True), {}, 10_000, 9),
 }
 
 
