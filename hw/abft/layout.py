@@ -34,8 +34,11 @@ TAU_BITS = 24
 MIN_GAIN = -63
 
 #: The checks, by bit of a cause mask (report word CAUSES and every tile's word).
-CAUSES = ("S_RESIDUAL", "P_SUM", "P_RANGE", "O_RESIDUAL", "Q_SUM", "RANGE", "S_SIGNATURE",
-          "P_REPEAT", "O_SIGNATURE", "OVERRUN", "INCOMPLETE")
+#: WORDS is a tile's word balance: the words of Qs against the encoded sum, the score words the
+#: tensor unit wrote (times SoftEx's reads of each) against the words SoftEx read, SoftEx run A's
+#: probability words against run B's, in one sum; P_REPEAT the XOR of run A's and run B's words.
+CAUSES = ("S_RESIDUAL", "P_SUM", "P_RANGE", "O_RESIDUAL", "WORDS", "RANGE", "P_REPEAT",
+          "O_SIGNATURE", "OVERRUN", "INCOMPLETE")
 
 
 class Cause(enum.IntEnum):

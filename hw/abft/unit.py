@@ -12,10 +12,10 @@ word each (:data:`~hw.abft.layout.ACC_BITS` bits)::
     PA           sum_k p_ik                                  (position P_FRAC)
     O residual   sum_c o_ic - sum_k p_ik vbar_k              (position F_O)
 
-and per parity word sums modulo 2^WORD_SUM_BITS: the scores the tensor unit wrote (bf16 of its
-accumulators, times the reads) minus the scores SoftEx read, run A's probability words minus
-run B's (and their XOR), the words of Qs; per tile the O words written, plain and weighted by
-row and column.
+and per parity a word balance modulo 2^WORD_SUM_BITS: the words of Qs, plus the scores the
+tensor unit wrote (bf16 of its accumulators, times the reads) minus the scores SoftEx read, plus
+run A's probability words minus run B's (and apart the XOR of run A's and run B's words); per
+tile the O words written, plain and weighted by row and column.
 
 Pipeline (one row-sum update per cycle): the tap queue holds the tensor unit's events, SoftEx's
 run-A probability write waits at the snoop (no grant) until its lanes are taken. The sequencer
@@ -303,9 +303,8 @@ class AbftUnit(wiring.Component):
         # -- per-parity word sums and flags -------------------------------------------------------
         def per_parity(name, width):
             return [Signal(width, name=f"{name}{p}") for p in range(2)]
-        q_words = per_parity("q_words", wsum)      # Qs words written
-        s_diff = per_parity("s_diff", wsum)        # reads x score words written - words read
-        p_diff = per_parity("p_diff", wsum)        # run A words - run B words
+        # Qs words + reads x score words written - words read + run A words - run B words
+        balance = per_parity("balance", wsum)
         p_xor = per_parity("p_xor", 16)            # run A words ^ run B words
         range_flag = per_parity("range_flag", 1)
         p_range_flag = per_parity("p_range_flag", 1)
@@ -394,10 +393,8 @@ class AbftUnit(wiring.Component):
         be_lanes = Cat(*sx_be)
         beat_sum = Signal(wsum)
         beat_xor = Signal(16)
-        beat_signed = Signal(wsum)            # + for run A, - for run B
         m.d.comb += [beat_sum.eq(lane_sum(self.softex_wdata, be_lanes)),
-                     beat_xor.eq(lane_xor(self.softex_wdata, be_lanes)),
-                     beat_signed.eq(Mux(granted_a, beat_sum, -beat_sum))]
+                     beat_xor.eq(lane_xor(self.softex_wdata, be_lanes))]
         above_one = 0
         for j in range(lanes):
             above_one = above_one | (sx_be[j] & (sx_words[j] > 0x3F80))
@@ -559,18 +556,26 @@ class AbftUnit(wiring.Component):
         tap_side = Mux(s1.valid, s1.side, SIDE_NONE)
         with m.If(tap_side == SIDE_O):
             m.d.comb += o_add.eq(1)
-        written = Signal(wsum)
-        m.d.comb += written.eq(word16 << log2_reads)
+        # The balance's terms this cycle: the tap side's word (a score word times the reads, or a
+        # Qs word), and SoftEx's (a read beat's data, minus; a probability write, plus for run
+        # A and minus for run B; a read's data and a write's grant can meet in one cycle).
+        tap_word = Signal(wsum)
+        m.d.comb += tap_word.eq(Mux(tap_side == SIDE_S, word16 << log2_reads,
+                                    Mux(tap_side == SIDE_QSUM, word16, 0)))
+        sx_read_term = Signal(wsum)
+        sx_write_term = Signal(wsum)
+        m.d.comb += [sx_read_term.eq(Mux(read_now, -read_sum, 0)),
+                     sx_write_term.eq(Mux(granted_a, beat_sum, Mux(granted_b, -beat_sum, 0)))]
+        write_par = Mux(granted_a, p_par, pb_par)
         for p in range(2):
             mine = s1.parity == p
-            m.d.sync += s_diff[p].eq(s_diff[p] + Mux((tap_side == SIDE_S) & mine, written, 0)
-                                     - Mux(read_now & (s_pending_par == p), read_sum, 0))
-            with m.If((tap_side == SIDE_QSUM) & mine):
-                m.d.sync += q_words[p].eq(q_words[p] + word16)
+            m.d.sync += balance[p].eq(balance[p] + Mux(mine, tap_word, 0)
+                                      + Mux(s_pending_par == p, sx_read_term, 0)
+                                      + Mux(write_par == p, sx_write_term, 0))
             with m.If(s1.valid & bad & mine):
                 m.d.sync += range_flag[p].eq(1)
-            with m.If((granted_a & (p_par == p)) | (granted_b & (pb_par == p))):
-                m.d.sync += [p_diff[p].eq(p_diff[p] + beat_signed), p_xor[p].eq(p_xor[p] ^ beat_xor)]
+            with m.If((granted_a | granted_b) & (write_par == p)):
+                m.d.sync += p_xor[p].eq(p_xor[p] ^ beat_xor)
             with m.If(granted_a & (p_par == p) & above_one):
                 m.d.sync += p_range_flag[p].eq(1)
 
@@ -732,25 +737,22 @@ class AbftUnit(wiring.Component):
                         m.next = "EVAL_READ"
                 with m.Else():
                     m.next = "EVAL_READ"
-            with m.State("QSUM"):                   # the tile's encoded Q word sum
+            with m.State("QSUM"):                   # the tile's encoded Q word sum: the balance
                 m.d.comb += [evaluating.eq(1), rq.want_rd.eq(~rq.hold & (count == 0))]
                 with m.If(rq.granted):
                     m.d.sync += count.eq(1)
                 p = eval_par
                 with m.If(read_back):
-                    words_ok = Array(q_words)[p] == rq.tcdm.rdata[:wsum]
-                    bits = (Mux(~words_ok, _cause("Q_SUM"), 0)
-                            | Mux(Array(s_diff)[p] != 0, _cause("S_SIGNATURE"), 0)
-                            | Mux((Array(p_diff)[p] != 0) | (Array(p_xor)[p] != 0),
-                                  _cause("P_REPEAT"), 0)
+                    words_ok = Array(balance)[p] == rq.tcdm.rdata[:wsum]
+                    bits = (Mux(~words_ok, _cause("WORDS"), 0)
+                            | Mux(Array(p_xor)[p] != 0, _cause("P_REPEAT"), 0)
                             | Mux(Array(range_flag)[p], _cause("RANGE"), 0)
                             | Mux(Array(p_range_flag)[p], _cause("P_RANGE"), 0))
                     m.d.sync += [tile_causes.eq(tile_causes | bits), count.eq(0), sub.eq(0),
                                  dma_addr.eq(entry(next_tile, "CAUSES"))]
                     for par in range(2):
                         with m.If(p == par):
-                            m.d.sync += [q_words[par].eq(0), s_diff[par].eq(0),
-                                         p_diff[par].eq(0), p_xor[par].eq(0),
+                            m.d.sync += [balance[par].eq(0), p_xor[par].eq(0),
                                          range_flag[par].eq(0), p_range_flag[par].eq(0)]
                     m.next = "TILE_REPORT"
             with m.State("TILE_REPORT"):           # causes, then the O word sums
@@ -861,8 +863,8 @@ class AbftUnit(wiring.Component):
         self.row_sums = row_sums
         with m.If(clear_state):
             for p in range(2):
-                m.d.sync += [q_words[p].eq(0), s_diff[p].eq(0), p_diff[p].eq(0),
-                             p_xor[p].eq(0), range_flag[p].eq(0), p_range_flag[p].eq(0)]
+                m.d.sync += [balance[p].eq(0), p_xor[p].eq(0), range_flag[p].eq(0),
+                             p_range_flag[p].eq(0)]
         with m.If(clear_state | rf.clear):
             m.d.sync += pa_open.eq(0)
         with m.If(rf.clear):

@@ -18,7 +18,10 @@ scale and pv jobs; ``p``: the BF16 probabilities; ``n`` = SEQ keys, ``d`` = HEAD
     S   sum_k s_ik            against  sum_c qs_ic kbar_c        kbar = fl32(K^T 1), encoded
     P   sum_k p_ik            against  1                         and 0 <= p_ik <= 1
     O   sum_c o_ic            against  sum_k p_ik vbar_k         vbar = fl32(V 1), encoded
-    Q   sum of the BF16 words of Qs   against the encoder's    (per tile, exact: no tolerance)
+    W   a tile's word balance: the words of Qs, plus the score words the tensor unit wrote
+        times SoftEx's reads of each minus the words SoftEx read, plus run A's probability
+        words minus run B's, against the encoder's sum of the words of 2^-shift Q
+        (per tile, exact modulo 2^WORD_SUM_BITS: no tolerance)
 
 and the written words: the BF16 words of O (the unit rounds ``o32`` itself, as the array does)
 summed plain, weighted by row and weighted by column (:class:`Signature`), against the same sums
@@ -319,8 +322,9 @@ class TileCheck:
     qa : tuple of int
         sum_c trunc(|qs_ic| 2^F_QA), the row's part of tau_s.
     tau_p : int
-    q_residual : int
-        Word sum of Qs minus the encoded one (modulo 2^WORD_SUM_BITS: any non-zero value fails).
+    word_balance : int
+        The tile's word balance minus the encoded Q word sum (modulo 2^WORD_SUM_BITS: any
+        non-zero value fails WORDS).
     p_range_rows : tuple of bool
         Rows with a probability outside [+0, 1].
     range_rows : tuple of bool
@@ -328,8 +332,7 @@ class TileCheck:
     o_signature : Signature
         Of the O words the tile's pv job wrote (rows weighted by their index in the tile).
     causes : int
-        Bit i set when check ``CAUSES[i]`` failed in some row (S_SIGNATURE: the score words
-        SoftEx read differ from those the tensor unit wrote; O_SIGNATURE is the scrub's).
+        Bit i set when check ``CAUSES[i]`` failed in some row (O_SIGNATURE is the scrub's).
     """
 
     residual_s: tuple
@@ -339,7 +342,7 @@ class TileCheck:
     p_sum: tuple
     qa: tuple
     tau_p: int
-    q_residual: int
+    word_balance: int
     p_range_rows: tuple
     range_rows: tuple
     o_signature: Signature
@@ -388,28 +391,24 @@ def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None, p_repeat=None, r
     res_s = _row_sums(np.concatenate([sf, -ref_s], axis=1))
     res_o = _row_sums(np.concatenate([of, -ref_o], axis=1))
     tau_s = [x + enc.tau_s for x in QA]
-    q_res = wrap(word_sum(qs16) - enc.qsum[tile], WORD_SUM_BITS)
     s16 = fp.convert(s32, FP32, BF16)
     s_read = s16 if s_read is None else np.asarray(s_read, np.uint16)
-    s_sig = (reads * word_sum(s16) - reads * word_sum(s_read)) & WORD_MASK
-    p_rep = 0
-    if p_repeat is not None:
-        p_repeat = np.asarray(p_repeat, np.uint16)
-        p_rep = ((word_sum(p_repeat) - word_sum(p)) & WORD_MASK) | int(
-            np.bitwise_xor.reduce(p_repeat.ravel()) ^ np.bitwise_xor.reduce(p.ravel()))
+    p_repeat = p if p_repeat is None else np.asarray(p_repeat, np.uint16)
+    balance = wrap(word_sum(qs16) + reads * (word_sum(s16) - word_sum(s_read))
+                   + word_sum(p) - word_sum(p_repeat) - enc.qsum[tile], WORD_SUM_BITS)
+    p_rep = int(np.bitwise_xor.reduce(p_repeat.ravel()) ^ np.bitwise_xor.reduce(p.ravel()))
     bits = [any(abs(r) > t for r, t in zip(res_s, tau_s)),
             any(abs(x - P_ONE) > enc.tau_p for x in PA),
             any(p_range_rows),
             any(abs(r) > enc.tau_o for r in res_o),
-            q_res != 0,
+            balance != 0,
             any(range_rows),
-            s_sig != 0,
             p_rep != 0,
-            False, False]
+            False, False, False]
     causes = sum(1 << i for i, b in enumerate(bits) if b)
     o16 = fp.convert(o32, FP32, BF16)
     return TileCheck(residual_s=tuple(res_s), tau_s=tuple(tau_s), residual_o=tuple(res_o),
                      tau_o=enc.tau_o, p_sum=tuple(PA), qa=tuple(QA), tau_p=enc.tau_p,
-                     q_residual=q_res,
+                     word_balance=balance,
                      p_range_rows=p_range_rows, range_rows=range_rows,
                      o_signature=signature(o16), causes=causes)

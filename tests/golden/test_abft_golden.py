@@ -170,14 +170,14 @@ def _cause(name):
 
 
 @pytest.mark.parametrize("stage, index, bit, cause", [
-    ("q", 5, 14, "Q_SUM"),             # exponent bit of a Q element: exact check
-    ("q", 5, 0, "Q_SUM"),              # even its last mantissa bit
-    ("qs32", 3, 27, "Q_SUM"),
+    ("q", 5, 14, "WORDS"),             # exponent bit of a Q element: exact check
+    ("q", 5, 0, "WORDS"),              # even its last mantissa bit
+    ("qs32", 3, 27, "WORDS"),
     ("qs", 2, 13, "S_RESIDUAL"),       # Qs in memory: the scores use it, the reference not
     ("k", 40, 14, "S_RESIDUAL"),
     ("s32", 17, 28, "S_RESIDUAL"),
     ("s32", 17, 18, "S_RESIDUAL"),     # a mantissa bit above BF16's: 2 ulp of the score
-    ("s", 9, 3, "S_SIGNATURE"),        # a score word between the tensor unit and SoftEx
+    ("s", 9, 3, "WORDS"),              # a score word between the tensor unit and SoftEx
     ("p_out", 20, 14, "P_RANGE"),     # an exponent flip of a probability: above 1
     ("p_out", 20, 3, "P_REPEAT"),     # a mantissa bit: the repeat differs
     ("state", 5, 3, "P_REPEAT"),       # a bit of a row's denominator between chunks
