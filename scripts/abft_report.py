@@ -209,6 +209,23 @@ def cost_section():
             cells.append(f"{fp - fb:+.1f}" if fb and fp else "-")
             out.append("| overhead | " + " | ".join(cells) + " |")
             out.append("")
+    unit = _load(DATA / "unit_area.json")
+    if unit and isinstance(rows, list):
+        out += ["The checker alone (`python -m scripts.abft area`: Yosys synth_ecp5 cells of "
+                "`AbftUnit` as each configuration's cluster builds it) against that "
+                "configuration's cluster row. Its cost hardly depends on the cluster, so the "
+                "share falls as the cluster grows:", "",
+                "| configuration | checker LUTs | FFs | DSPs | BRAMs | LUT RAM cells | cluster LUTs | share LUTs | FFs | DSPs | BRAMs |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for config, u in unit["summary"].items():
+            r = _synth_row(rows, u["row"])
+            if not r:
+                continue
+            shares = [f"{100 * u[k] / r[k]:.1f} %" for k in ("luts", "ffs", "dsps", "brams")]
+            out.append(f"| {config} | {u['luts']:,} | {u['ffs']:,} | {u['dsps']} | "
+                       f"{u['brams']} | {u['lutram']} | {r['luts']:,} | " + " | ".join(shares)
+                       + " |")
+        out.append("")
     return "\n".join(out) or "(not measured yet)\n"
 
 

@@ -240,3 +240,31 @@ def run_unit(shape, enc, trace, *, rows=2, cols=2, pipes=3, lanes=4, seed=1, sta
     words = [memory.get(ADDRS["report"] + 4 * i, 0) for i in range(report_words(shape.tiles))]
     result["report"] = parse_report(words, shape.tiles)
     return result
+
+
+def run_jobs(jobs, *, memory=None, seed=1, stall=0.3):
+    """Program the unit alone with ``jobs`` (a list of register dicts for
+    :meth:`RegisterDriver.program`, e.g. ``dict(COMMAND={"OP": 0}, DESC_ADDR=...)``), one after
+    the other, each to its done; returns the error cause of each. ``memory``: words by byte
+    offset behind the unit's port (random grant stalls)."""
+    g = TensorGeometry(2, 2, 3)
+    unit = AbftUnit(g, 4, max_seq=64, max_head_dim=16, max_rows=16, max_tiles=8,
+                    mem_base=BASE, mem_size=1 << 16)
+    rng = random.Random(seed)
+    causes = []
+
+    async def bench(ctx):
+        env = _Env(ctx, unit, dict(memory or {}), rng, stall)
+        env.eval_read, env.eval_wait = _state_codes(unit, ("EVAL_READ", "EVAL_WAIT"))
+        drv = RegisterDriver(AmaranthTCDMMaster(env, unit.cfg), unit.regmap)
+        for job in jobs:
+            await drv.program(**job)
+            await drv.wait_done()
+            causes.append((await drv.error())["CAUSE"])
+            await drv.clear_error()
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    return causes
