@@ -86,26 +86,28 @@ class TCDMRequester(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         port = self.tcdm
-        held_addr = Signal.like(port.addr, name="held_addr")
-        held_be = Signal.like(port.be, name="held_be")
-        held_wdata = Signal.like(port.wdata, name="held_wdata")
         held_we = Signal()
-        m.d.comb += [port.req.eq(self.hold | ((self.want_rd | self.want_wr) & ~self.clear)),
-                     self.we.eq(Mux(self.hold, held_we, self.want_wr)),
-                     port.we.eq(self.we),
-                     self.granted.eq(port.req & port.gnt),
-                     self.ok.eq(self.granted & ~self.stale)]
+        request = [port.req.eq(self.hold | ((self.want_rd | self.want_wr) & ~self.clear)),
+                   self.we.eq(Mux(self.hold, held_we, self.want_wr)),
+                   port.we.eq(self.we)]
+        outcome = [self.granted.eq(port.req & port.gnt), self.ok.eq(self.granted & ~self.stale)]
         all_bytes = (1 << len(port.be)) - 1
         if self.stable:
-            m.d.comb += [port.addr.eq(self.addr), port.wdata.eq(self.wdata),
-                         port.be.eq(Mux(self.we, self.be, all_bytes))]
+            # the client's request is the port's, held or not
+            m.d.comb += request + [port.addr.eq(self.addr),
+                                   port.be.eq(Mux(self.we, self.be, all_bytes)),
+                                   port.wdata.eq(self.wdata)] + outcome
+            m.d.sync += [self.hold.eq(port.req & ~port.gnt), held_we.eq(self.we)]
         else:
-            m.d.comb += [port.addr.eq(Mux(self.hold, held_addr, self.addr)),
-                         port.be.eq(Mux(self.hold, held_be, Mux(self.we, self.be, all_bytes))),
-                         port.wdata.eq(Mux(self.hold, held_wdata, self.wdata))]
-            m.d.sync += [held_addr.eq(port.addr), held_be.eq(port.be),
-                         held_wdata.eq(port.wdata)]
-        m.d.sync += [self.hold.eq(port.req & ~port.gnt), held_we.eq(self.we)]
+            held_addr = Signal.like(port.addr, name="held_addr")
+            held_be = Signal.like(port.be, name="held_be")
+            held_wdata = Signal.like(port.wdata, name="held_wdata")
+            m.d.comb += request + [port.addr.eq(Mux(self.hold, held_addr, self.addr)),
+                                   port.be.eq(Mux(self.hold, held_be,
+                                                  Mux(self.we, self.be, all_bytes))),
+                                   port.wdata.eq(Mux(self.hold, held_wdata, self.wdata))] + outcome
+            m.d.sync += [self.hold.eq(port.req & ~port.gnt), held_we.eq(self.we),
+                         held_addr.eq(port.addr), held_be.eq(port.be), held_wdata.eq(port.wdata)]
         with m.If(self.clear & self.hold & ~port.gnt):
             m.d.sync += self.stale.eq(1)
         with m.Elif(port.gnt):
