@@ -135,11 +135,15 @@ def campaigns_section():
            "instruction memory, scratchpad, interconnect, both accelerators and, when present, "
            "the checker), one bit flipped in one cycle of the head, drawn uniformly over bits "
            "and cycles (docs/fault_injection.md).", "",
-           "| campaign | runs | seed | golden cycles | bits | " + " | ".join(outcomes) + " |",
-           "|---|---:|---:|---:|---:|" + "---:|" * len(outcomes)]
+           "| campaign | commit | runs | seed | golden cycles | bits | " + " | ".join(outcomes)
+           + " |",
+           "|---|---|---:|---:|---:|---:|" + "---:|" * len(outcomes)]
     for label, s, _ in found:
         cells = [_interval(s["outcomes"][o]["count"], s["runs"]) for o in outcomes]
-        out.append(f"| {label} (`{s['name']}`) | {s['runs']:,} | {s['seed']} | "
+        src = s.get("source") or {}
+        commit = ((src.get("commit") or "")[:7] + (" (modified)" if src.get("modified") else "")
+                  or "not recorded")
+        out.append(f"| {label} (`{s['name']}`) | {commit} | {s['runs']:,} | {s['seed']} | "
                    f"{s['golden']['cycles']:,} | {s['bits']:,} | " + " | ".join(cells) + " |")
     out += ["", "Critical SDCs: runs whose O moved by more than "
             f"{TOLERANCE_ULP} ulp. Detected: the checker's first verdict failed on them; left: "

@@ -62,11 +62,23 @@ def _print(summary):
                   f"[{100 * r['low']:.2f}, {100 * r['high']:.2f}]")
 
 
+def _source():
+    """The commit the campaign runs on, and whether the work tree differed from it."""
+    import subprocess
+
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=ROOT, capture_output=True,
+                              text=True).stdout.strip()
+    return dict(commit=git("rev-parse", "HEAD") or None,
+                modified=bool(git("status", "--porcelain", "--untracked-files=no")))
+
+
 def _run(kind, kwargs, options, runs, seed, args, out, compact=False):
     spec = target(kind, **kwargs)
+    source = _source()
     campaign = run_campaign(spec, runs, seed, workers=args.workers, scheduler=args.scheduler,
                             **options)
-    summary = write(campaign, out, compact=compact)
+    summary = write(campaign, out, compact=compact, source=source)
     _print(summary)
     return summary
 

@@ -91,14 +91,17 @@ def summarize(campaign):
         sdc_ulp=sdc)
 
 
-def write(campaign, out, *, compact=False):
+def write(campaign, out, *, compact=False, source=None):
     """Write ``<out>/<name>.json`` (summary, fault map, rows) and ``<out>/<name>.csv`` (one
     row per run) and the plot; returns the summary. ``compact`` (the committed baseline): the
-    rows only in the CSV, gzip-compressed (``<name>.csv.gz``)."""
+    rows only in the CSV, gzip-compressed (``<name>.csv.gz``). ``source``: what the campaign
+    ran on (e.g. the commit), kept in the summary."""
     data = campaign.to_dict() if hasattr(campaign, "to_dict") else campaign
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(data)
+    if source is not None:
+        summary["source"] = source
     record = dict(summary=summary, **data)
     if compact:
         record["rows"] = f"{data['name']}.csv.gz"

@@ -44,6 +44,16 @@ def test_summary_counts_and_ranks():
         summarize(_campaign([]))
 
 
+def test_write_keeps_the_source(tmp_path):
+    """write(source=...): what the campaign ran on is in the written summary."""
+    from sim.faults.report import load, write
+    source = dict(commit="0123456789abcdef", modified=False)
+    write(_campaign(["masked", "hang"]), tmp_path, source=source)
+    assert load(tmp_path / "t.json")["summary"]["source"] == source
+    write(_campaign(["masked"]), tmp_path / "plain")
+    assert "source" not in load(tmp_path / "plain" / "t.json")["summary"]
+
+
 def _committed():
     return sorted(DOCS.glob("*.json"))
 
