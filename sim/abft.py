@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.abft.layout import SCORE_READS
 from hw.fp.format import BF16, FP32
 from hw.tensor.regmap import TensorOp
 
@@ -304,9 +305,6 @@ def _log2_exact(name, value):
     return value.bit_length() - 1
 
 
-#: SoftEx reads every score word twice per run (pass 1 and pass 2, whether the row is one chunk
-#: or several), and runs twice (A and B).
-SCORE_READS = 4
 
 
 def descriptor(shape, enc, addrs):

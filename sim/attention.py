@@ -24,6 +24,7 @@ from hw.config import get_config
 from hw.params import check_int
 from hw.tensor.regmap import TensorOp
 
+from .golden.abft import scale_identity
 from .golden.gemm import gemm
 from .golden.softmax import bf16_to_float, float_to_bf16, lane_offset, softmax_jobs
 from .offload import ALIGN, SW_LIB, build_app, padded, run_program, sw_softmax
@@ -154,7 +155,7 @@ def attention_inputs(shape, seed=7):
 
 def scaled_identity(shape):
     """The HD x HD matrix 2^-shift I the firmware multiplies Q by (BF16 patterns)."""
-    return np.diag(np.full(shape.head_dim, (127 - shape.shift) << 7)).astype(np.uint16)
+    return scale_identity(shape.head_dim, shape.shift)
 
 
 def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=None,

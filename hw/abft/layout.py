@@ -5,7 +5,7 @@ model (:mod:`sim.golden.abft`), the host that encodes a head (:mod:`sim.abft`) a
 import enum
 
 __all__ = ["ACC_BITS", "TERM_BITS", "MAX_TERMS", "P_FRAC", "FRAC_FIELD", "FRAC_RANGE",
-           "WORD_SUM_BITS", "TAU_BITS", "MIN_GAIN", "CAUSES", "Cause", "DESCRIPTOR", "REPORT", "TILE_REPORT",
+           "WORD_SUM_BITS", "SCORE_READS", "TAU_BITS", "MIN_GAIN", "CAUSES", "Cause", "DESCRIPTOR", "REPORT", "TILE_REPORT",
            "REPORT_TILES", "desc_word", "report_word", "tile_word"]
 
 #: Width of the row sums (two's complement): one block RAM word (ECP5: 36 bits).
@@ -27,6 +27,10 @@ FRAC_RANGE = (-200, 120)
 #: single changed 16-bit word always changes them, and a weighted O residual (at most 2^7 times
 #: a word's change) is recovered exactly as a signed value.
 WORD_SUM_BITS = 24
+#: SoftEx reads every score word twice per run (pass 1 and pass 2, whether the row is one chunk
+#: or several), and runs twice (A and B): the word balance counts each written score word this
+#: many times (the descriptor's SHIFTS carries its log2).
+SCORE_READS = 4
 #: Bits of a threshold in the descriptor (TAU_S, TAU_P, TAU_O; the encoder refuses a head whose
 #: thresholds do not fit, the unit ends ARM with BAD_DESC).
 TAU_BITS = 24

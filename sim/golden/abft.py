@@ -59,7 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hw.abft.layout import (ACC_BITS, CAUSES, FRAC_FIELD, FRAC_RANGE, MAX_TERMS, MIN_GAIN, P_FRAC,
-                            TAU_BITS, TERM_BITS, WORD_SUM_BITS)
+                            SCORE_READS, TAU_BITS, TERM_BITS, WORD_SUM_BITS)
 from hw.fp.format import BF16, FP32  # noqa: F401  (re-exported for callers)
 
 from . import fp
@@ -367,7 +367,8 @@ def _row_sums(fixed):
     return [wrap(x) for x in np.asarray(fixed, np.int64).sum(axis=1)]
 
 
-def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None, p_repeat=None, reads=4):
+def tile_check(enc, tile, row0, qs32, s32, p, o32, s_read=None, p_repeat=None,
+               reads=SCORE_READS):
     """:class:`TileCheck` of query tile ``tile`` (rows ``row0``..) from what the checker
     observes: ``qs32`` (rows x d), ``s32`` (rows x n), ``o32`` (rows x d) fp32 accumulator
     bits, ``p`` (rows x n) BF16 probabilities as SoftEx writes them and ``s_read`` the score

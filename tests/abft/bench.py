@@ -181,42 +181,72 @@ def head_actions(shape, trace, *, L, D, lanes, pipelined=False):
     return out + per_tile[-1][2]
 
 
+def _unit(rows=2, cols=2, pipes=3, lanes=4):
+    """The unit the benches drive: limits of the tiny heads, the scratchpad at BASE."""
+    return AbftUnit(TensorGeometry(rows, cols, pipes), lanes, max_seq=64, max_head_dim=16,
+                    max_rows=16, max_tiles=8, mem_base=BASE, mem_size=1 << 16)
+
+
+def head_memory(shape, enc, *, changes=None):
+    """Words by byte offset for the unit's port: the descriptor of head ``shape`` (words
+    ``changes`` by name replaced), kbar, vbar and the encoded Q word sums."""
+    from hw.abft.layout import desc_word
+    words = descriptor(shape, enc, {k: BASE + v for k, v in ADDRS.items()})
+    for name, value in (changes or {}).items():
+        words[desc_word(name)] = value
+    memory = {}
+    for base, values in ((ADDRS["desc"], words), (ADDRS["kbar"], enc.kbar),
+                         (ADDRS["vbar"], enc.vbar), (ADDRS["qsum"], qsum_words(enc))):
+        for i, w in enumerate(values):
+            memory[base + 4 * i] = int(w) & 0xFFFF_FFFF
+    return memory
+
+
+def _simulate(unit, memory, seed, stall, body):
+    """Run ``body(env, drv)`` (async) as the testbench of ``unit`` behind ``memory``."""
+    rng = random.Random(seed)
+
+    async def bench(ctx):
+        env = _Env(ctx, unit, memory, rng, stall)
+        env.eval_read, env.eval_wait = _state_codes(unit, ("EVAL_READ", "EVAL_WAIT"))
+        await body(env, RegisterDriver(AmaranthTCDMMaster(env, unit.cfg), unit.regmap))
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+async def _job(drv, **registers):
+    """Program one job, wait for its done; its error cause (cleared)."""
+    await drv.program(**registers)
+    await drv.wait_done()
+    cause = (await drv.error())["CAUSE"]
+    await drv.clear_error()
+    return cause
+
+
 def run_unit(shape, enc, trace, *, rows=2, cols=2, pipes=3, lanes=4, seed=1, stall=0.2,
              pipelined=False, o_words=None, max_cycles=400_000, verify_twice=False,
              between=None):
     """Run the unit on a head; returns dict(report=parse_report(...), error=cause code of
     VERIFY, arm_error=, cycles=, closes=). ``verify_twice``: VERIFY again after ``between``
     (called with the memory and the first report's words) has had its say."""
-    g = TensorGeometry(rows, cols, pipes)
-    unit = AbftUnit(g, lanes, max_seq=64, max_head_dim=16, max_rows=16, max_tiles=8,
-                    mem_base=BASE, mem_size=1 << 16)
-    rng = random.Random(seed)
-    memory = {}
-
-    def put(addr, words):
-        for i, w in enumerate(words):
-            memory[addr + 4 * i] = int(w) & 0xFFFF_FFFF
-    addrs = {k: BASE + v for k, v in ADDRS.items()}
-    put(ADDRS["desc"], descriptor(shape, enc, addrs))
-    put(ADDRS["kbar"], enc.kbar)
-    put(ADDRS["vbar"], enc.vbar)
-    put(ADDRS["qsum"], qsum_words(enc))
+    unit = _unit(rows, cols, pipes, lanes)
+    memory = head_memory(shape, enc)
     o = trace.o if o_words is None else o_words
     os_words = shape.strides["OS"] // 4
     for r in range(shape.seq):
-        row = [int(o[r, 2 * j]) | int(o[r, 2 * j + 1]) << 16 for j in range(shape.head_dim // 2)]
-        put(ADDRS["o"] + 4 * os_words * r, row)
-    actions = head_actions(shape, trace, L=g.L, D=g.D, lanes=lanes, pipelined=pipelined)
+        for j in range(shape.head_dim // 2):
+            memory[ADDRS["o"] + 4 * (os_words * r + j)] = int(o[r, 2 * j]) | int(
+                o[r, 2 * j + 1]) << 16
+    actions = head_actions(shape, trace, L=unit.g.L, D=unit.g.D, lanes=lanes,
+                           pipelined=pipelined)
     result = {}
 
-    async def bench(ctx):
-        env = _Env(ctx, unit, memory, rng, stall)
-        env.eval_read, env.eval_wait = _state_codes(unit, ("EVAL_READ", "EVAL_WAIT"))
-        drv = RegisterDriver(AmaranthTCDMMaster(env, unit.cfg), unit.regmap)
-        await drv.program(COMMAND={"OP": 0}, DESC_ADDR=addrs["desc"])
-        await drv.wait_done()
-        result["arm_error"] = (await drv.error())["CAUSE"]
-        await drv.clear_error()
+    async def body(env, drv):
+        result["arm_error"] = await _job(drv, COMMAND={"OP": 0},
+                                         DESC_ADDR=BASE + ADDRS["desc"])
         env.actions = list(actions)
         while env.actions:
             await env.tick()
@@ -226,17 +256,11 @@ def run_unit(shape, enc, trace, *, rows=2, cols=2, pipes=3, lanes=4, seed=1, sta
             if i and between is not None:
                 between(memory, [memory.get(ADDRS["report"] + 4 * j, 0)
                                  for j in range(report_words(shape.tiles))])
-            await drv.program(COMMAND={"OP": 1})
-            await drv.wait_done()
-            result["error"] = (await drv.error())["CAUSE"]
-            await drv.clear_error()
+            result["error"] = await _job(drv, COMMAND={"OP": 1})
         result["cycles"] = env.cycle
         result["closes"] = env.closes
 
-    sim = Simulator(unit)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(unit, memory, seed, stall, body)
     words = [memory.get(ADDRS["report"] + 4 * i, 0) for i in range(report_words(shape.tiles))]
     result["report"] = parse_report(words, shape.tiles)
     return result
@@ -247,24 +271,11 @@ def run_jobs(jobs, *, memory=None, seed=1, stall=0.3):
     :meth:`RegisterDriver.program`, e.g. ``dict(COMMAND={"OP": 0}, DESC_ADDR=...)``), one after
     the other, each to its done; returns the error cause of each. ``memory``: words by byte
     offset behind the unit's port (random grant stalls)."""
-    g = TensorGeometry(2, 2, 3)
-    unit = AbftUnit(g, 4, max_seq=64, max_head_dim=16, max_rows=16, max_tiles=8,
-                    mem_base=BASE, mem_size=1 << 16)
-    rng = random.Random(seed)
     causes = []
 
-    async def bench(ctx):
-        env = _Env(ctx, unit, dict(memory or {}), rng, stall)
-        env.eval_read, env.eval_wait = _state_codes(unit, ("EVAL_READ", "EVAL_WAIT"))
-        drv = RegisterDriver(AmaranthTCDMMaster(env, unit.cfg), unit.regmap)
+    async def body(env, drv):
         for job in jobs:
-            await drv.program(**job)
-            await drv.wait_done()
-            causes.append((await drv.error())["CAUSE"])
-            await drv.clear_error()
+            causes.append(await _job(drv, **job))
 
-    sim = Simulator(unit)
-    sim.add_clock(1e-6)
-    sim.add_testbench(bench)
-    sim.run()
+    _simulate(_unit(), dict(memory or {}), seed, stall, body)
     return causes

@@ -128,24 +128,6 @@ def test_a_corrected_word_verifies_clean(tiny):
     assert result["error"] == 0 and result["report"]["causes"] == 0
 
 
-def _descriptor_memory(shape, enc, **changes):
-    """The descriptor (with words changed by name) and the checksum vectors in memory."""
-    from hw.abft.layout import desc_word
-    from sim.abft import descriptor, qsum_words
-
-    from .bench import BASE
-    addrs = {k: BASE + v for k, v in ADDRS.items()}
-    words = descriptor(shape, enc, addrs)
-    for name, value in changes.items():
-        words[desc_word(name)] = value
-    memory = {}
-    for base, values in ((ADDRS["desc"], words), (ADDRS["kbar"], enc.kbar),
-                         (ADDRS["vbar"], enc.vbar), (ADDRS["qsum"], qsum_words(enc))):
-        for i, w in enumerate(values):
-            memory[base + 4 * i] = int(w) & 0xFFFF_FFFF
-    return memory
-
-
 def test_bad_programming_ends_each_job_with_its_cause(tiny):
     """Every job ends with its done and the cause the register map names: VERIFY or RETILE
     before ARM (NOT_ARMED), an unknown operation (BAD_CMD), descriptors beyond the unit's
@@ -154,24 +136,25 @@ def test_bad_programming_ends_each_job_with_its_cause(tiny):
     of a head that never ran reports it incomplete (CHECK_FAILED)."""
     from hw.abft.layout import TAU_BITS
 
-    from .bench import BASE, run_jobs
+    from .bench import BASE, head_memory, run_jobs
     q, k, v, enc = tiny
     desc = BASE + ADDRS["desc"]
     arm = dict(COMMAND={"OP": 0}, DESC_ADDR=desc)
-    good = _descriptor_memory(TINY, enc)
+    good = head_memory(TINY, enc)
     seq_dim = TINY.seq | TINY.head_dim << 16
     cases = [
         ([dict(COMMAND={"OP": 1})], {}, [Cause.NOT_ARMED]),
         ([dict(COMMAND={"OP": 2}, TILE={"INDEX": 0})], {}, [Cause.NOT_ARMED]),
         ([dict(COMMAND={"OP": 3})], {}, [Cause.BAD_CMD]),
-        ([arm], _descriptor_memory(TINY, enc, SEQ_DIM=128 | TINY.head_dim << 16),
+        ([arm], head_memory(TINY, enc, changes=dict(SEQ_DIM=128 | TINY.head_dim << 16)),
          [Cause.BAD_DESC]),
-        ([arm], _descriptor_memory(TINY, enc, SEQ_DIM=TINY.seq | 5 << 16), [Cause.BAD_DESC]),
-        ([arm], _descriptor_memory(TINY, enc, TAU_O=1 << TAU_BITS), [Cause.BAD_DESC]),
+        ([arm], head_memory(TINY, enc, changes=dict(SEQ_DIM=TINY.seq | 5 << 16)),
+         [Cause.BAD_DESC]),
+        ([arm], head_memory(TINY, enc, changes=dict(TAU_O=1 << TAU_BITS)), [Cause.BAD_DESC]),
         ([arm, dict(COMMAND={"OP": 2}, TILE={"INDEX": TINY.tiles})], good,
          [0, Cause.BAD_TILE]),
         ([arm, dict(COMMAND={"OP": 1})], good, [0, Cause.CHECK_FAILED]),
     ]
     for jobs, memory, want in cases:
         assert run_jobs(jobs, memory=memory) == want, (jobs, want)
-    assert seq_dim == _descriptor_memory(TINY, enc)[ADDRS["desc"]]
+    assert seq_dim == good[ADDRS["desc"]]
