@@ -16,6 +16,9 @@ class AbftOp(enum.IntEnum):
 
 
 def abft_map(*, n_contexts=2):
+    """The map; ``n_contexts`` job contexts. JOB_CYCLES is 16 bits wide: the checker's jobs
+    are short (ARM reads the descriptor and the vectors, VERIFY the output), and every
+    flip-flop counts against its area budget."""
     return RegisterMap(
         "abft",
         doc="Flash-ABFT checker of one attention head: ARM reads the head's descriptor "
@@ -24,6 +27,7 @@ def abft_map(*, n_contexts=2):
             "its pv job ends; VERIFY reads O back, writes the report and ends with "
             "CHECK_FAILED when any check failed (docs/abft.md).",
         n_contexts=n_contexts,
+        counter_width=16,
         job_registers=[
             Register("COMMAND", doc="The job.", fields=[
                 Field("OP", 2, enum=AbftOp, reset=AbftOp.ARM,

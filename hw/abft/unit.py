@@ -102,12 +102,27 @@ def _unpack(m, bits, fmt, name):
 
 
 class SoftexSnoop(wiring.Component):
-    """SoftEx's scratchpad port passed through to the interconnect, observed, and held.
+    """SoftEx's scratchpad port passed through to the interconnect, observed, held, and shared
+    with the checker's own 32-bit port (the checker needs no master of its own on the
+    interconnect).
+
+    The checker's request, when there is one, takes the port (SoftEx then waits without
+    grant, as the port's contract allows; the checker asks for a few words per tile and
+    streams only while ARM and VERIFY run). Its 32-bit word is the one its address selects in
+    the wide beat; the beat's other bytes are not enabled.
+
+    Parameters
+    ----------
+    addr_width : :class:`int`
+    data_width : :class:`int`
+        SoftEx's port, a multiple of 32 bits.
 
     Members
     -------
     accel : :py:`In(TCDMSignature(addr_width, data_width))`
         From SoftEx.
+    checker : :py:`In(TCDMSignature(addr_width, 32))`
+        From the checker (:attr:`AbftUnit.tcdm`).
     xbar : :py:`Out(TCDMSignature(addr_width, data_width))`
         To the interconnect.
     hold : :py:`In(1)`
@@ -116,30 +131,45 @@ class SoftexSnoop(wiring.Component):
         SoftEx requests (``addr``, ``we``, ``be``, ``wdata`` describe it; they stay as they are
         until the grant, the port's contract).
     seen : :py:`Out(1)`
-        The request is granted this cycle.
+        SoftEx's request is granted this cycle.
     addr, we, be, wdata : :py:`Out`
     rvalid, rdata : :py:`Out`
         The read data as SoftEx receives it.
     """
 
     def __init__(self, addr_width, data_width):
+        if data_width < 32:
+            raise ValueError(f"data_width must be at least 32 (the checker's word shares the "
+                             f"port), got {data_width}")
         sig = TCDMSignature(addr_width=addr_width, data_width=data_width)
         super().__init__({
-            "accel": In(sig), "xbar": Out(sig), "hold": In(1), "req": Out(1),
+            "accel": In(sig), "checker": In(TCDMSignature(addr_width=addr_width, data_width=32)),
+            "xbar": Out(sig), "hold": In(1), "req": Out(1),
             "seen": Out(1), "addr": Out(addr_width), "we": Out(1), "be": Out(data_width // 8),
             "wdata": Out(data_width), "rvalid": Out(1), "rdata": Out(data_width),
         })
 
     def elaborate(self, platform):
         m = Module()
-        a, x = self.accel, self.xbar
-        m.d.comb += [x.req.eq(a.req & ~self.hold), x.addr.eq(a.addr), x.we.eq(a.we),
-                     x.be.eq(a.be), x.wdata.eq(a.wdata),
-                     a.gnt.eq(x.gnt & ~self.hold), a.rdata.eq(x.rdata), a.rvalid.eq(x.rvalid),
-                     self.req.eq(a.req),
-                     self.seen.eq(a.req & x.gnt & ~self.hold), self.addr.eq(a.addr),
-                     self.we.eq(a.we), self.be.eq(a.be), self.wdata.eq(a.wdata),
-                     self.rvalid.eq(x.rvalid), self.rdata.eq(x.rdata)]
+        a, c, x = self.accel, self.checker, self.xbar
+        words = len(a.wdata) // 32
+        word = c.addr[2:2 + (words - 1).bit_length()] if words > 1 else Const(0, 1)
+        checker_read = Signal()               # the read data of this cycle is the checker's
+        checker_word = Signal.like(word)
+        softex_go = a.req & ~self.hold & ~c.req
+        m.d.comb += [x.req.eq(c.req | softex_go),
+                     x.addr.eq(Mux(c.req, c.addr, a.addr)), x.we.eq(Mux(c.req, c.we, a.we)),
+                     x.be.eq(Mux(c.req, c.be << (word * 4), a.be)),
+                     x.wdata.eq(Mux(c.req, c.wdata.replicate(words), a.wdata)),
+                     c.gnt.eq(c.req & x.gnt), a.gnt.eq(softex_go & x.gnt),
+                     c.rdata.eq(x.rdata.word_select(checker_word, 32)),
+                     c.rvalid.eq(x.rvalid & checker_read),
+                     a.rdata.eq(x.rdata), a.rvalid.eq(x.rvalid & ~checker_read),
+                     self.req.eq(a.req), self.seen.eq(softex_go & x.gnt),
+                     self.addr.eq(a.addr), self.we.eq(a.we), self.be.eq(a.be),
+                     self.wdata.eq(a.wdata),
+                     self.rvalid.eq(a.rvalid), self.rdata.eq(x.rdata)]
+        m.d.sync += [checker_read.eq(c.req & x.gnt & ~c.we), checker_word.eq(word)]
         return m
 
 
@@ -166,7 +196,8 @@ class AbftUnit(wiring.Component):
     cfg : :py:`In(TCDMSignature(cfg_addr_width, 32))`
         The register file (:func:`~hw.abft.regmap.abft_map`).
     tcdm : :py:`Out(TCDMSignature(addr_width, 32))`
-        Its own scratchpad port: descriptor, checksum vectors, encoded Q sums, report, scrub.
+        Its scratchpad port: descriptor, checksum vectors, encoded Q sums, report, scrub. In a
+        cluster it goes through :class:`SoftexSnoop` on SoftEx's port.
     tap : :py:`In(tap_layout(geometry, addr_width))`
         The tensor unit's check tap.
     tap_ready : :py:`Out(1)`
@@ -243,13 +274,17 @@ class AbftUnit(wiring.Component):
         frac_s, frac_qa, frac_o = (Signal(signed(FRAC_FIELD), name=f"frac_{n}")
                                    for n in ("s", "qa", "o"))
         fracs = Array([frac_s, frac_qa, Const(P_FRAC, signed(FRAC_FIELD)), frac_o])  # by quantity
-        tau_s = Signal(TAU_BITS)
-        tau_p = Signal(TAU_BITS)
-        tau_o = Signal(TAU_BITS)
         qs_addr, s_addr, half, p_addr, pb_addr, o_addr = (Signal(ow, name=n) for n in (
             "qs_addr", "s_addr", "half", "p_addr", "pb_addr", "o_addr"))
         kbar_addr, vbar_addr, qsum_addr, report_addr = (Signal(ow, name=n) for n in (
             "kbar_addr", "vbar_addr", "qsum_addr", "report_addr"))
+
+        # The thresholds are read at a tile close only: they wait in the vectors RAM, after the
+        # checksum vectors (TAUS, in the evaluator's order of quantities).
+        # (descriptor word, the quantity whose check reads it, its address)
+        taus = [("TAU_S", QA, vec_depth), ("TAU_P", PA, vec_depth + 1),
+                ("TAU_O", RES_O, vec_depth + 2)]
+        vec_words = vec_depth + len(taus)
 
         def loads(word):
             """Descriptor word name -> its assignments to the configuration registers."""
@@ -268,9 +303,9 @@ class AbftUnit(wiring.Component):
                 "FRACS": [frac_s.eq(word[0:FRAC_FIELD]),
                           frac_qa.eq(word[FRAC_FIELD:2 * FRAC_FIELD]),
                           frac_o.eq(word[2 * FRAC_FIELD:3 * FRAC_FIELD])],
-                "TAU_S": [tau_s.eq(word), desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
-                "TAU_P": [tau_p.eq(word), desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
-                "TAU_O": [tau_o.eq(word), desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
+                "TAU_S": [desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
+                "TAU_P": [desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
+                "TAU_O": [desc_bad.eq(desc_bad | (word >> TAU_BITS).any())],
                 "QS_ADDR": [qs_addr.eq(offset(word))],
                 "S_ADDR": [s_addr.eq(offset(word))],
                 "HALF": [half.eq(word[:ow])],
@@ -286,7 +321,7 @@ class AbftUnit(wiring.Component):
         verifying = Signal()                  # VERIFY runs (drains, then scrubs)
 
         # -- checksum vectors: kbar at 0 .., vbar at max_head_dim .. ---------------------------
-        m.submodules.vectors = vectors = Memory(shape=32, depth=vec_depth, init=[])
+        m.submodules.vectors = vectors = Memory(shape=32, depth=vec_words, init=[])
         vec_rd = vectors.read_port()
         vec_wr = vectors.write_port()
 
@@ -437,7 +472,7 @@ class AbftUnit(wiring.Component):
             "quantity": 2, "side": 2, "parity": 1, "row": row_bits, "column": index_bits,
             "pa_op": 2}))
         m.d.sync += s1.valid.eq(0)
-        vec_addr = Signal(range(vec_depth))
+        vec_addr = Signal(range(vec_words))
         m.d.comb += vec_rd.addr.eq(vec_addr)
 
         tap_values = Array(tap_head.values[32 * i:32 * (i + 1)] for i in range(L))
@@ -599,6 +634,8 @@ class AbftUnit(wiring.Component):
         scrub_word = Signal(range(self.max_head_dim // 2 + 1))
         got_row = Signal(row_bits)
         got_col = Signal(index_bits)
+        o_row_addr = Signal(ow)               # the scrub's row of O
+        next_o_row = o_row_addr + (Const(1, ow) << log2_os)
         m.d.comb += evaluating.eq(0)
         granted = rq.granted & (rq.want_rd | rq.want_wr | rq.hold)
         read_back = rq.tcdm.rvalid
@@ -666,6 +703,10 @@ class AbftUnit(wiring.Component):
                         for i, (name, _) in enumerate(DESCRIPTOR):
                             with m.Case(i):
                                 m.d.sync += loads(rq.tcdm.rdata)[name]
+                                for tau_name, _, address in taus:
+                                    if name == tau_name:
+                                        m.d.comb += [vec_wr.en.eq(1), vec_wr.addr.eq(address),
+                                                     vec_wr.data.eq(rq.tcdm.rdata)]
                     m.d.sync += sub.eq(sub + 1)
                     with m.If(sub == len(DESCRIPTOR) - 1):
                         m.next = "CHECK_DESC"
@@ -708,9 +749,12 @@ class AbftUnit(wiring.Component):
                     m.d.sync += count.eq(0)
                     m.next = "EVAL_READ"
             quantity = Array(Const(q, 2) for q in EVAL_ORDER)[eval_step]
+            tau_address = Array(Const(next((a for _, q_, a in taus if q_ == q), 0),
+                                      range(vec_words)) for q in EVAL_ORDER)[eval_step]
             with m.State("EVAL_READ"):
                 m.d.comb += [evaluating.eq(1),
-                             rs_rd_addr.eq(rs_index(eval_par, eval_row, quantity))]
+                             rs_rd_addr.eq(rs_index(eval_par, eval_row, quantity)),
+                             vec_addr.eq(tau_address)]
                 m.next = "EVAL_TAKE"
             with m.State("EVAL_TAKE"):
                 m.d.comb += [evaluating.eq(1), rs_wr.en.eq(1), rs_wr.data.eq(0),
@@ -719,12 +763,13 @@ class AbftUnit(wiring.Component):
                 x = Signal(signed(ACC_BITS + 1))
                 m.d.comb += x.eq(Mux(quantity == PA, value - (1 << P_FRAC), value))
                 magnitude = Mux(x < 0, -x, x).as_unsigned()
-                threshold = Mux(quantity == RES_S, tau_row, Mux(quantity == PA, tau_p, tau_o))
+                tau = vec_rd.data[:TAU_BITS]           # the quantity's (RES_S: unused)
+                threshold = Mux(quantity == RES_S, tau_row, tau)
                 fails = magnitude > threshold
                 bits = Mux(quantity == RES_S, _cause("S_RESIDUAL"),
                            Mux(quantity == PA, _cause("P_SUM"), _cause("O_RESIDUAL")))
                 with m.If(quantity == QA):
-                    m.d.sync += tau_row.eq(value.as_unsigned() + tau_s)
+                    m.d.sync += tau_row.eq(value.as_unsigned() + tau)
                 with m.Elif(fails):
                     m.d.sync += tile_causes.eq(tile_causes | bits)
                 m.d.sync += eval_step.eq(eval_step + 1)
@@ -777,7 +822,8 @@ class AbftUnit(wiring.Component):
                 with m.If(close_ready & ~pa_open):
                     start_close()
                 with m.Elif(~tap_fifo.r_rdy & ~pa_open & ~s1.valid & ~s2.valid):
-                    m.d.sync += [scrub_tile.eq(0), head_causes.eq(0), row0.eq(0)]
+                    m.d.sync += [scrub_tile.eq(0), head_causes.eq(0), row0.eq(0),
+                                 o_row_addr.eq(o_addr)]
                     m.next = "SCRUB_TILE"
             with m.State("SCRUB_TILE"):             # read the tile's causes and written sums
                 m.d.sync += [sub.eq(0), count.eq(0), dma_addr.eq(entry(scrub_tile, "CAUSES")),
@@ -804,7 +850,7 @@ class AbftUnit(wiring.Component):
                             m.d.sync += o_col.eq(minus)
                     m.d.sync += sub.eq(sub + 1)
                     with m.If(sub == 3):
-                        m.d.sync += [count.eq(0), dma_addr.eq(o_addr + (row0 << log2_os))]
+                        m.d.sync += [count.eq(0), dma_addr.eq(o_row_addr)]
                         m.next = "SCRUB_READ"
             with m.State("SCRUB_READ"):
                 words = hd >> 1
@@ -814,7 +860,7 @@ class AbftUnit(wiring.Component):
                 with m.If(rq.granted):
                     with m.If(scrub_word + 1 == words):
                         m.d.sync += [scrub_word.eq(0), scrub_row.eq(scrub_row + 1),
-                                     dma_addr.eq(o_addr + ((row0 + scrub_row + 1) << log2_os))]
+                                     o_row_addr.eq(next_o_row), dma_addr.eq(next_o_row)]
                     with m.Else():
                         m.d.sync += [scrub_word.eq(scrub_word + 1), dma_addr.eq(dma_addr + 4)]
                 with m.If(read_back):

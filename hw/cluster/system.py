@@ -42,8 +42,9 @@ ACCELERATORS = (
     AccelSlot("tensor", slot=1, event=1, port=1),
 )
 
-#: Where the Flash-ABFT checker (``abft`` option) sits: after the accelerators it watches.
-ABFT_SLOT = AccelSlot("abft", slot=2, event=2, port=2)
+#: Where the Flash-ABFT checker (``abft`` option) sits: after the accelerators it watches. It
+#: has no wide port of its own: its requests share SoftEx's (:class:`hw.abft.unit.SoftexSnoop`).
+ABFT_SLOT = AccelSlot("abft", slot=2, event=2, port=None)
 
 #: The SoftEx engine and tensor unit an :class:`AcceleratedCluster` gets when its ``softex`` /
 #: ``tensor`` arguments leave a key out.
@@ -117,6 +118,9 @@ class AcceleratedCluster(wiring.Component):
         if abft is not None and events < ABFT_SLOT.event + 1:
             raise ValueError(f"events must be at least {ABFT_SLOT.event + 1} with abft (its done "
                              f"event is line {ABFT_SLOT.event}), got {events}")
+        if abft is not None and softex["lanes"] < 2:
+            raise ValueError(f"softex lanes must be at least 2 with abft (the checker's 32-bit "
+                             f"requests share SoftEx's port), got {softex['lanes']}")
         spm_base = ADDRESS_MAP["SPM_BASE"]
         spm_size = 1024 * self.PARAMETERS["scratchpad_kib"].check("scratchpad_kib",
                                                                   scratchpad_kib)
@@ -131,8 +135,9 @@ class AcceleratedCluster(wiring.Component):
             units["abft"] = self.abft
             self.slots.append(ABFT_SLOT)
         self.units = units
-        widths = [0] * len(self.slots)
-        for a in self.slots:
+        ported = [a for a in self.slots if a.port is not None]
+        widths = [0] * len(ported)
+        for a in ported:
             widths[a.port] = len(units[a.name].tcdm.wdata)
         self.cluster = Cluster(cores, scratchpad_kib, banks=banks, imem_kib=imem_kib,
                                events=events, wide_ports=widths, accel_slots=len(self.slots),
@@ -160,6 +165,9 @@ class AcceleratedCluster(wiring.Component):
         for a in self.slots:
             u = units[a.name]
             wiring.connect(m, getattr(c.accel, f"a{a.slot}"), u.cfg)
+            events[a.event] = u.done_event
+            if a.port is None:
+                continue                      # the checker: through the snoop below
             port = getattr(c.tcdm, f"w{a.port}")
             if a.name == "softex" and self.abft is not None:
                 snoop = m.submodules.softex_snoop = SoftexSnoop(len(u.tcdm.addr),
@@ -167,13 +175,13 @@ class AcceleratedCluster(wiring.Component):
                 wiring.connect(m, u.tcdm, snoop.accel)
                 wiring.connect(m, snoop.xbar, port)
                 chk = self.abft
+                wiring.connect(m, chk.tcdm, snoop.checker)
                 m.d.comb += [chk.softex_req.eq(snoop.req), chk.softex_seen.eq(snoop.seen), chk.softex_addr.eq(snoop.addr),
                              chk.softex_we.eq(snoop.we), chk.softex_be.eq(snoop.be),
                              chk.softex_wdata.eq(snoop.wdata), chk.softex_rvalid.eq(snoop.rvalid),
                              chk.softex_rdata.eq(snoop.rdata), snoop.hold.eq(chk.softex_hold)]
             else:
                 wiring.connect(m, u.tcdm, port)
-            events[a.event] = u.done_event
         if self.abft is not None:
             m.d.comb += [self.abft.tap.eq(self.tensor.tap),
                          self.tensor.tap_ready.eq(self.abft.tap_ready)]

@@ -34,3 +34,15 @@ def test_bad_values_are_refused(value, match):
 def test_events_must_reach_the_checker():
     with pytest.raises(ValueError, match="events must be at least 3 with abft"):
         build("tiny", "cluster", abft=True, events=2)
+
+
+def test_checker_shares_softex_port():
+    """No interconnect master of its own: the cluster keeps the two accelerator ports."""
+    off, on = build("tiny", "cluster"), build("tiny", "cluster", abft=True)
+    assert on.cluster.wide_ports == off.cluster.wide_ports and len(on.cluster.wide_ports) == 2
+
+
+def test_one_lane_softex_is_refused():
+    from hw.cluster.system import AcceleratedCluster
+    with pytest.raises(ValueError, match="softex lanes must be at least 2 with abft"):
+        AcceleratedCluster(1, 16, softex={"lanes": 1}, abft=True)
