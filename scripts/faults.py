@@ -40,7 +40,8 @@ BASELINE = {
 }
 
 #: The attention head under the Flash-ABFT checker (docs/abft.md): detection only, and with the
-#: firmware's repairs; compared with BASELINE's "attention" (the same head, no checker).
+#: firmware's repairs; compared with BASELINE's "attention" (the same head, no checker). Then
+#: a plain GEMM job, unprotected and under the checker's GEMM mode.
 PROTECTED = {
     "attention_abft_detect": ("attention", dict(config="tiny", abft="detect"), {}, 10_000, 6),
     "attention_abft_correct": ("attention", dict(config="tiny", abft="correct"), {}, 10_000, 7),
@@ -50,6 +51,13 @@ PROTECTED = {
                                                          consumer=True), {}, 14_000, 8),
     "attention_abft_correct_consumer": ("attention", dict(config="tiny", abft="correct",
                                                           consumer=True), {}, 10_000, 9),
+    # One tensor-unit job (sim.gemm_abft.GEMM_DEMO) without the checker, and under its GEMM
+    # mode with the consumer's check of Z (sim.abft.blocks_verdict).
+    "gemm": ("gemm", dict(config="tiny"), {}, 10_000, 10),
+    "gemm_abft_detect_consumer": ("gemm", dict(config="tiny", abft="detect", consumer=True), {},
+                                  10_000, 11),
+    "gemm_abft_correct_consumer": ("gemm", dict(config="tiny", abft="correct", consumer=True),
+                                   {}, 10_000, 12),
 }
 
 

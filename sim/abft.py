@@ -25,8 +25,8 @@ from .golden.softmax import float_to_bf16, lane_offset
 
 __all__ = ["STAGES", "ModelFault", "HeadTrace", "head_trace", "check_head", "random_head",
            "model_campaign",
-           "descriptor", "qsum_words", "report_words", "parse_report", "SCORE_READS",
-           "consumer_verdict",
+           "descriptor", "gemm_descriptor", "qsum_words", "report_words", "parse_report", "SCORE_READS",
+           "consumer_verdict", "blocks_verdict",
            "HEAD_KINDS"]
 
 #: Where a model fault lands, in data-flow order, and what it stands for.
@@ -332,6 +332,23 @@ def descriptor(shape, enc, addrs):
     return [values[name] for name, _ in DESCRIPTOR]
 
 
+def gemm_descriptor(m, n, enc, addrs, z_stride):
+    """The checker's descriptor words for a checked GEMM job (ARM_GEMM, hw.abft.layout
+    GEMM_DESCRIPTOR): ``m`` x ``n`` output with :class:`~sim.golden.abft_gemm.GemmEncoding`
+    ``enc``; ``addrs``: byte addresses of ``z``, ``refs`` (its
+    :meth:`~sim.golden.abft_gemm.GemmEncoding.reference_words`) and ``report``; ``z_stride``:
+    Z's row stride in bytes (a power of two). The words the GEMM mode does not read are 0."""
+    from hw.abft.layout import DESCRIPTOR, FRAC_FIELD, GEMM_DESCRIPTOR
+    values = {
+        "SEQ_DIM": m | n << 16, "ROWS_TILES": m | 1 << 16,
+        "SHIFTS": _log2_exact("Z's row stride", z_stride) << 4,
+        "FRACS": enc.frac & ((1 << FRAC_FIELD) - 1), "TAU_S": enc.tau,
+        "O_ADDR": addrs["z"], "KBAR_ADDR": addrs["refs"], "REPORT_ADDR": addrs["report"],
+    }
+    assert set(values) == {name for name, _ in GEMM_DESCRIPTOR}
+    return [values.get(name, 0) for name, _ in DESCRIPTOR]
+
+
 def qsum_words(enc):
     """The encoded Q word sums as words: one per tile."""
     return [int(x) for x in enc.qsum]
@@ -373,13 +390,19 @@ def consumer_verdict(shape, words, o):
     that was never completed, the report's own CAUSES otherwise). The firmware takes no part:
     a fault that makes it skip VERIFY, ignore a verdict or miscorrect, or a fault in O after
     VERIFY read it back, is caught here."""
-    rep = parse_report(words, shape.tiles)
-    mask = rep["causes"]
-    if rep["closes"] < shape.tiles:
-        mask |= 1 << abft.CAUSES.index("INCOMPLETE")
     o = np.asarray(o, np.uint16)
-    for t, tile in enumerate(rep["tiles"]):
-        r0 = t * shape.block_q
-        if abft.signature(o[r0:r0 + shape.block_q]) != tile["written"]:
+    return blocks_verdict(words, [o[r0:r0 + shape.block_q]
+                                  for r0 in range(0, shape.seq, shape.block_q)])
+
+
+def blocks_verdict(words, blocks):
+    """:func:`consumer_verdict` for a report of ``len(blocks)`` tiles whose outputs are
+    ``blocks`` (BF16 arrays; a checked GEMM: one, Z)."""
+    rep = parse_report(words, len(blocks))
+    mask = rep["causes"]
+    if rep["closes"] < len(blocks):
+        mask |= 1 << abft.CAUSES.index("INCOMPLETE")
+    for block, tile in zip(blocks, rep["tiles"]):
+        if abft.signature(block) != tile["written"]:
             mask |= 1 << abft.CAUSES.index("O_SIGNATURE")
     return mask

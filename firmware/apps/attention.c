@@ -79,8 +79,7 @@
 #error "ABFT watches the accelerators: not with GEMM_SW or SOFTMAX_SW"
 #endif
 #if ABFT
-#include "abft.h"
-#include "abft_layout.h"
+#include "lib/abft_job.h"
 #endif
 #if PIPELINE && (GEMM_SW || SOFTMAX_SW)
 #error "PIPELINE overlaps the two accelerators: not with GEMM_SW or SOFTMAX_SW"
@@ -91,8 +90,6 @@ extern uint16_t q[], kt[], v[], o[], sbuf[], pbuf[], slots[], ident[], qsbuf[];
 #if ABFT
 extern uint16_t pbb[];
 extern uint32_t abft_desc[], abft_kbar[], abft_vbar[], abft_qsum[], abft_report[], abft_result[];
-enum { ABFT_RESULT_FIRST, ABFT_RESULT_CORRECTED, ABFT_RESULT_RECOMPUTED, ABFT_RESULT_VERDICT,
-       ABFT_RESULT_CYCLES, ABFT_RESULT_WORDS };
 #define HALVES 1                    /* the checker's two halves, whatever the schedule */
 #else
 #define HALVES PIPELINE
@@ -314,20 +311,10 @@ static void pipelined_tiles(uint32_t id)
 #endif
 
 #if ABFT
-/* One checker job to its end; returns its error cause. */
+/* One checker job on the head's descriptor to its end; returns its error cause. */
 static uint32_t abft_job(uint32_t op, uint32_t tile_reg)
 {
-    uintptr_t b = SYS_ABFT_BASE;
-    hwpe_acquire(b);
-    abft_write_command(b, op);
-    abft_write_desc_addr(b, (uint32_t)abft_desc);
-    abft_write_tile(b, tile_reg);
-    hwpe_trigger(b);
-    hwpe_wait_idle(b);
-    uint32_t err = abft_read_error(b) & 0xFFu;
-    if (err)
-        abft_clear_error(b);
-    return err;
+    return abft_run_job(op, abft_desc, tile_reg);
 }
 
 /* The buffer addresses of the descriptor (the host wrote its numbers). */
@@ -345,45 +332,21 @@ static void abft_describe(void)
 }
 
 #if ABFT_CORRECT
-/* a / b for 0 < b (no M extension: shift and subtract); *ok = 0 when b does not divide a. */
-static int32_t divide_exact(int32_t a, int32_t b, int *ok)
-{
-    int neg = (a < 0) != (b < 0);
-    uint32_t n = (uint32_t)(a < 0 ? -a : a), d = (uint32_t)(b < 0 ? -b : b), q = 0, r = 0;
-    for (int i = 31; i >= 0; i--) {
-        r = (r << 1) | ((n >> i) & 1u);
-        if (r >= d) {
-            r -= d;
-            q |= 1u << i;
-        }
-    }
-    *ok = r == 0;
-    return neg ? -(int32_t)q : (int32_t)q;
-}
-
 static uint32_t *tile_entry(uint32_t tile)
 {
-    uint32_t *e = abft_report + ABFT_REPORT_TILES;
-    for (uint32_t i = 0; i < tile; i++)
-        e += ABFT_TILE_WORDS;
-    return e;
+    return abft_tile_entry(abft_report, tile);
 }
 
 /* A tile whose only failure is its O word sums: the one word they locate corrected in place;
  * returns 1 on success. */
 static int abft_fix_word(uint32_t tile)
 {
-    uint32_t *e = tile_entry(tile);
-    int32_t plain = (int32_t)e[ABFT_TILE_RES_PLAIN];
-    int ok_r, ok_c;
-    if (plain == 0 || plain >= 65536 || plain <= -65536)
+    uint32_t row, col;
+    int32_t delta;
+    if (!abft_locate(tile_entry(tile), tile_rows(tile), HD, &row, &col, &delta))
         return 0;
-    int32_t row = divide_exact((int32_t)e[ABFT_TILE_RES_ROW], plain, &ok_r);
-    int32_t col = divide_exact((int32_t)e[ABFT_TILE_RES_COL], plain, &ok_c);
-    if (!ok_r || !ok_c || row < 0 || col < 0 || (uint32_t)row >= tile_rows(tile) || col >= HD)
-        return 0;
-    uint16_t *w = ROW(o, tile * BQ + (uint32_t)row, OS) + col;
-    *w = (uint16_t)(*w - (uint16_t)plain);
+    uint16_t *w = ROW(o, tile * BQ + row, OS) + col;
+    *w = (uint16_t)(*w - (uint16_t)delta);
     return 1;
 }
 #endif

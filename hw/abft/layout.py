@@ -6,7 +6,8 @@ import enum
 
 __all__ = ["ACC_BITS", "TERM_BITS", "MAX_TERMS", "P_FRAC", "FRAC_FIELD", "FRAC_RANGE",
            "WORD_SUM_BITS", "SCORE_READS", "TAU_BITS", "MIN_GAIN", "CAUSES", "Cause", "DESCRIPTOR", "REPORT", "TILE_REPORT",
-           "REPORT_TILES", "desc_word", "report_word", "tile_word"]
+           "REPORT_TILES", "GEMM_DESCRIPTOR", "GEMM_MAX_SIDE", "desc_word",
+           "report_word", "tile_word"]
 
 #: Width of the row sums (two's complement): one block RAM word (ECP5: 36 bits).
 ACC_BITS = 36
@@ -41,8 +42,10 @@ MIN_GAIN = -63
 #: WORDS is a tile's word balance: the words of Qs against the encoded sum, the score words the
 #: tensor unit wrote (times SoftEx's reads of each) against the words SoftEx read, SoftEx run A's
 #: probability words against run B's, in one sum; P_REPEAT the XOR of run A's and run B's words.
+#: GEMM_ROW and GEMM_COL are the row and column residuals of a checked GEMM (ARM_GEMM); RANGE,
+#: O_SIGNATURE (the output's words), OVERRUN and INCOMPLETE mean the same there.
 CAUSES = ("S_RESIDUAL", "P_SUM", "P_RANGE", "O_RESIDUAL", "WORDS", "RANGE", "P_REPEAT",
-          "O_SIGNATURE", "OVERRUN", "INCOMPLETE")
+          "O_SIGNATURE", "OVERRUN", "INCOMPLETE", "GEMM_ROW", "GEMM_COL")
 
 
 class Cause(enum.IntEnum):
@@ -80,6 +83,24 @@ DESCRIPTOR = (
                   "2^WORD_SUM_BITS)"),
     ("REPORT_ADDR", "where the unit writes its report"),
 )
+
+#: A checked GEMM (ARM_GEMM, one tensor job Z = X W or Y + X W) is described by the same
+#: descriptor words, these used (the others are not read by the unit's checks):
+GEMM_DESCRIPTOR = (
+    ("SEQ_DIM", "bits 0-15 rows M, bits 16-31 columns N (even)"),
+    ("ROWS_TILES", "M | 1 << 16 (the output is one tile)"),
+    ("SHIFTS", "bits 4-7 log2 of Z's row stride in bytes"),
+    ("FRACS", "bits 0-8 F (signed), the position of Z's terms"),
+    ("TAU_S", "the threshold of every row and column residual (units 2^-F); below 2^TAU_BITS"),
+    ("O_ADDR", "Z, the job's output (its Z_PTR)"),
+    ("KBAR_ADDR", "the references: M row words then N column words, each -round(2^F sum) of "
+                  "the exact Z's row or column, signed 32-bit"),
+    ("REPORT_ADDR", "where the unit writes its report (one tile)"),
+)
+#: The most rows and the most columns of a checked GEMM: a weighted signature residual (at
+#: most this times a word's change) is recovered exactly in WORD_SUM_BITS bits. A unit also
+#: needs a row-sum entry for each row and column (:class:`hw.abft.AbftUnit`).
+GEMM_MAX_SIDE = 1 << (WORD_SUM_BITS - 17)
 
 #: Report words (the unit writes them; the firmware reads them), then :data:`TILE_REPORT`
 #: words per query tile.

@@ -13,6 +13,7 @@ class AbftOp(enum.IntEnum):
     ARM = 0       # read the descriptor and the checksum vectors, reset, watch the head
     VERIFY = 1    # read O back, finish the checks, write the report, end with the verdict
     RETILE = 2    # the next tile to close is TILE.INDEX (its first row TILE.ROW0): a recompute
+    ARM_GEMM = 3  # as ARM, for one tensor GEMM job: its row and column checksums
 
 
 def abft_map(*, n_contexts=2):
@@ -30,8 +31,9 @@ def abft_map(*, n_contexts=2):
         counter_width=16,
         job_registers=[
             Register("COMMAND", doc="The job.", fields=[
-                Field("OP", 2, enum=AbftOp, reset=AbftOp.ARM,
-                      doc="ARM, VERIFY or RETILE; other codes: BAD_CMD."),
+                Field("OP", 3, enum=AbftOp, reset=AbftOp.ARM,
+                      doc="ARM, VERIFY, RETILE or ARM_GEMM (a checked GEMM job); other "
+                          "codes: BAD_CMD."),
             ]),
             Register("DESC_ADDR", doc="Byte address of the head's descriptor (ARM)."),
             Register("TILE", doc="RETILE: the tile the firmware recomputes next.", fields=[
@@ -41,11 +43,13 @@ def abft_map(*, n_contexts=2):
             ]),
         ],
         error_causes=[
-            ErrorCause("BAD_CMD", Cause.BAD_CMD, "COMMAND.OP is not ARM or VERIFY."),
+            ErrorCause("BAD_CMD", Cause.BAD_CMD,
+                       "COMMAND.OP is not ARM, VERIFY, RETILE or ARM_GEMM."),
             ErrorCause("BAD_DESC", Cause.BAD_DESC,
                        "The descriptor asks for more keys, head dimensions, rows or tiles than "
                        "the unit was built for, an odd head dimension, or a stride that is not "
-                       "a power of two."),
+                       "a power of two; for ARM_GEMM more rows or columns than the unit's GEMM "
+                       "limit, an odd N or a tile count other than 1."),
             ErrorCause("NOT_ARMED", Cause.NOT_ARMED, "VERIFY without a successful ARM."),
             ErrorCause("CHECK_FAILED", Cause.CHECK_FAILED,
                        "VERIFY: a check failed; the report names the checks and the tiles."),

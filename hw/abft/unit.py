@@ -40,8 +40,8 @@ from ..params import check_int, check_pow2
 from ..pipeline import Pipeline
 from ..regmap import RegisterFile
 from ..tensor.tap import tap_layout
-from .layout import (ACC_BITS, CAUSES, DESCRIPTOR, FRAC_FIELD, MAX_TERMS, P_FRAC, REPORT_TILES,
-                     TAU_BITS, TERM_BITS, TILE_REPORT, WORD_SUM_BITS, Cause)
+from .layout import (ACC_BITS, CAUSES, DESCRIPTOR, FRAC_FIELD, GEMM_MAX_SIDE, MAX_TERMS, P_FRAC,
+                     REPORT_TILES, TAU_BITS, TERM_BITS, TILE_REPORT, WORD_SUM_BITS, Cause)
 from .regmap import AbftOp, abft_map
 
 __all__ = ["AbftUnit", "SoftexSnoop", "fixed_point"]
@@ -50,8 +50,10 @@ __all__ = ["AbftUnit", "SoftexSnoop", "fixed_point"]
 RES_S, QA, PA, RES_O = range(4)
 # The evaluator's order: QA first (it makes the S threshold).
 EVAL_ORDER = (QA, RES_S, PA, RES_O)
-# Kinds of tensor jobs.
+# Kinds of tensor jobs. In GEMM mode the checked job is K_GEMM (the scale job's code: both are
+# two micro-operations per value).
 K_NONE, K_SCALE, K_QK, K_PV = range(4)
+K_GEMM = K_SCALE
 # Word sums a micro-operation adds to besides its row sum.
 SIDE_NONE, SIDE_QSUM, SIDE_S, SIDE_O = range(4)
 # What a micro-operation does with the open row's probability sum (pa_acc).
@@ -229,6 +231,8 @@ class AbftUnit(wiring.Component):
         self.mem_base = mem_base
         self.mem_size = check_int("mem_size", mem_size, min=4, max=1 << self.addr_width)
         self.off_width = max(1, (self.mem_size - 1).bit_length())
+        #: Rows and columns of a checked GEMM (ARM_GEMM): a row-sum entry each.
+        self.max_gemm = min(GEMM_MAX_SIDE, self.max_rows * 4)
         self.regmap = abft_map(n_contexts=1)
         self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
         super().__init__({
@@ -249,6 +253,8 @@ class AbftUnit(wiring.Component):
         g, L, lanes = self.g, self.g.L, self.lanes
         ow = self.off_width
         row_bits = max(1, (self.max_rows - 1).bit_length())
+        max_side = max(self.max_rows, self.max_gemm)     # rows of a tile or of a GEMM
+        side_bits = max(1, (max_side - 1).bit_length())
         vec_depth = self.max_head_dim + self.max_seq
         index_bits = (vec_depth - 1).bit_length()       # a column or a key
         wsum = WORD_SUM_BITS
@@ -263,9 +269,10 @@ class AbftUnit(wiring.Component):
             return (addr - self.mem_base)[:ow]
 
         # -- configuration (the descriptor) ----------------------------------------------------
-        seq = Signal(range(self.max_seq + 1))
-        hd = Signal(range(self.max_head_dim + 1))
-        rows_per_tile = Signal(range(self.max_rows + 1))
+        seq = Signal(range(max(self.max_seq, self.max_gemm) + 1))     # GEMM: M
+        hd = Signal(range(max(self.max_head_dim, self.max_gemm) + 1))  # GEMM: N
+        rows_per_tile = Signal(range(max_side + 1))
+        gemm = Signal()                       # GEMM mode (ARM_GEMM)
         tiles = Signal(range(self.max_tiles + 1))
         desc_bad = Signal()
         log2_ss = Signal(4)
@@ -288,16 +295,18 @@ class AbftUnit(wiring.Component):
 
         def loads(word):
             """Descriptor word name -> its assignments to the configuration registers."""
-            def fits(value, limit, even=False):
-                bad = (value == 0) | (value > limit)
+            def fits(value, limit, gemm_limit, even=False):
+                bad = (value == 0) | (value > Mux(gemm, gemm_limit, limit))
                 return bad | value[0] if even else bad
             return {
                 "SEQ_DIM": [seq.eq(word[:16]), hd.eq(word[16:]),
-                            desc_bad.eq(fits(word[:16], self.max_seq)
-                                        | fits(word[16:], self.max_head_dim, even=True))],
+                            desc_bad.eq(fits(word[:16], self.max_seq, self.max_gemm)
+                                        | fits(word[16:], self.max_head_dim, self.max_gemm,
+                                               even=True))],
                 "ROWS_TILES": [rows_per_tile.eq(word[:16]), tiles.eq(word[16:]),
-                               desc_bad.eq(desc_bad | fits(word[:16], self.max_rows)
-                                           | fits(word[16:], self.max_tiles))],
+                               desc_bad.eq(desc_bad
+                                           | fits(word[:16], self.max_rows, self.max_gemm)
+                                           | fits(word[16:], self.max_tiles, 1))],
                 "SHIFTS": [log2_ss.eq(word[0:4]), log2_os.eq(word[4:8]),
                            log2_reads.eq(word[8:10])],
                 "FRACS": [frac_s.eq(word[0:FRAC_FIELD]),
@@ -358,14 +367,17 @@ class AbftUnit(wiring.Component):
         z_off, x_off = offset(tap.z_ptr), offset(tap.x_ptr)
         kind = Signal(2)
         parity = Signal()
-        with m.If(z_off == qs_addr):
+        with m.If(gemm):
+            with m.If(z_off == o_addr):
+                m.d.comb += kind.eq(K_GEMM)
+        with m.Elif(z_off == qs_addr):
             m.d.comb += [kind.eq(K_SCALE), parity.eq(scale_parity)]
         with m.Elif((z_off >= s_addr) & (z_off < s_addr + 2 * half)):
             m.d.comb += [kind.eq(K_QK), parity.eq(z_off >= s_addr + half)]
         with m.Elif((x_off >= p_addr) & (x_off < p_addr + 2 * half)):
             m.d.comb += [kind.eq(K_PV), parity.eq(x_off >= p_addr + half)]
         tap_entry = data.StructLayout({
-            "close": 1, "kind": 2, "parity": 1, "row": row_bits, "column": index_bits,
+            "close": 1, "kind": 2, "parity": 1, "row": side_bits, "column": index_bits,
             "rows": L, "values": L * 32})
         m.submodules.tap_fifo = tap_fifo = SyncFIFO(width=tap_entry.size, depth=self.TAP_DEPTH)
         # The tensor unit holds its array while the queue has no room for an event and a close.
@@ -375,11 +387,11 @@ class AbftUnit(wiring.Component):
                      tap_in.row.eq(tap.row), tap_in.column.eq(tap.column),
                      tap_in.rows.eq(tap.rows), tap_in.values.eq(tap.values)]
         tap_push = armed & (kind != K_NONE) & (
-            (tap.valid & tap.column_ok & (tap.rows != 0)) | (tap.done & (kind == K_PV)))
+            (tap.valid & tap.column_ok & (tap.rows != 0)) | (tap.done & ((kind == K_PV) | gemm)))
         m.d.comb += [tap_fifo.w_data.eq(tap_in), tap_fifo.w_en.eq(tap_push)]
         with m.If(tap_push & ~tap_fifo.w_rdy):
             m.d.sync += overrun.eq(1)
-        with m.If(armed & tap.done & (kind == K_SCALE)):
+        with m.If(armed & ~gemm & tap.done & (kind == K_SCALE)):
             m.d.sync += scale_parity.eq(~scale_parity)
 
         # -- SoftEx: classify its beats --------------------------------------------------------
@@ -419,10 +431,11 @@ class AbftUnit(wiring.Component):
 
         # A run-A probability write waits (no grant) until the sequencer has taken its lanes.
         beat_taken = Signal()
-        run_a = armed & self.softex_req & self.softex_we & in_p
+        watch_sx = armed & ~gemm              # SoftEx takes no part in a checked GEMM
+        run_a = watch_sx & self.softex_req & self.softex_we & in_p
         m.d.comb += self.softex_hold.eq(run_a & ~beat_taken)
-        granted_a = armed & self.softex_seen & self.softex_we & in_p
-        granted_b = armed & self.softex_seen & self.softex_we & in_pb
+        granted_a = watch_sx & self.softex_seen & self.softex_we & in_p
+        granted_b = watch_sx & self.softex_seen & self.softex_we & in_pb
         with m.If(granted_a):
             m.d.sync += beat_taken.eq(0)
         be_lanes = Cat(*sx_be)
@@ -436,7 +449,7 @@ class AbftUnit(wiring.Component):
         # score reads: the data comes one cycle after the grant
         s_pending = Signal()
         s_pending_par = Signal()
-        m.d.sync += [s_pending.eq(armed & self.softex_seen & ~self.softex_we & in_s),
+        m.d.sync += [s_pending.eq(watch_sx & self.softex_seen & ~self.softex_we & in_s),
                      s_pending_par.eq(s_par)]
         read_sum = Signal(wsum)
         m.d.comb += read_sum.eq(lane_sum(self.softex_rdata))
@@ -469,7 +482,7 @@ class AbftUnit(wiring.Component):
 
         s1 = Signal(data.StructLayout({
             "valid": 1, "addr": range(rs_depth), "value": 32, "fp32": 1, "product": 1,
-            "quantity": 2, "side": 2, "parity": 1, "row": row_bits, "column": index_bits,
+            "quantity": 2, "side": 2, "parity": 1, "row": side_bits, "column": index_bits,
             "pa_op": 2}))
         m.d.sync += s1.valid.eq(0)
         vec_addr = Signal(range(vec_words))
@@ -489,7 +502,8 @@ class AbftUnit(wiring.Component):
                 scale = tap_head.kind == K_SCALE
                 value_done = ~scale | tap_op | ~tap_rows[tap_index]
                 with m.If(tap_rows[tap_index]):
-                    row = (tap_head.row + tap_index)[:row_bits]
+                    row_full = (tap_head.row + tap_index)[:side_bits]
+                    row = row_full[:row_bits]
                     quantity = Mux(tap_head.kind == K_PV, RES_O,
                                    Mux(scale & ~tap_op, QA, RES_S))
                     m.d.sync += [
@@ -502,6 +516,11 @@ class AbftUnit(wiring.Component):
                         s1.parity.eq(tap_head.parity), s1.row.eq(row),
                         s1.column.eq(tap_head.column)]
                     m.d.comb += vec_addr.eq(tap_head.column)
+                    with m.If(gemm):      # the value to its row's entry, then its column's
+                        m.d.sync += [
+                            s1.addr.eq(Mux(tap_op, self.max_gemm + tap_head.column, row_full)),
+                            s1.quantity.eq(RES_S), s1.product.eq(0),
+                            s1.side.eq(Mux(tap_op, SIDE_NONE, SIDE_O)), s1.row.eq(row_full)]
                 with m.If(value_done):
                     m.d.sync += [tap_op.eq(0), tap_index.eq(Mux(last, 0, tap_index + 1))]
                     with m.If(last):
@@ -569,9 +588,9 @@ class AbftUnit(wiring.Component):
 
         # The O word sums' weights (shared with the scrub, which never runs beside a pv job).
         weight_x = Signal(17)
-        weight_row = Signal(row_bits)
+        weight_row = Signal(side_bits)
         weight_col = Signal(index_bits)
-        by_row = Signal(row_bits + 17)
+        by_row = Signal(side_bits + 17)
         by_col = Signal(index_bits + 17)
         m.d.comb += [weight_x.eq(word16), weight_row.eq(s1.row), weight_col.eq(s1.column),
                      by_row.eq(weight_row * weight_x), by_col.eq(weight_col * weight_x)]
@@ -630,9 +649,9 @@ class AbftUnit(wiring.Component):
         eval_par = Signal()
         tau_row = Signal(ACC_BITS + 1)        # the row's S threshold
         scrub_tile = Signal(range(self.max_tiles + 1))
-        scrub_row = Signal(range(self.max_rows + 1))
-        scrub_word = Signal(range(self.max_head_dim // 2 + 1))
-        got_row = Signal(row_bits)
+        scrub_row = Signal(range(max_side + 1))
+        scrub_word = Signal(range(max(self.max_head_dim, self.max_gemm) // 2 + 1))
+        got_row = Signal(side_bits)
         got_col = Signal(index_bits)
         o_row_addr = Signal(ow)               # the scrub's row of O
         next_o_row = o_row_addr + (Const(1, ow) << log2_os)
@@ -652,6 +671,14 @@ class AbftUnit(wiring.Component):
         def signed_word(x):
             return Cat(x, x[-1].replicate(32 - len(x)))
 
+        def arm():
+            """The end of ARM: watch the head (or the GEMM) from a clean state."""
+            m.d.sync += [armed.eq(1), count.eq(0), overrun.eq(0), next_tile.eq(0),
+                         row0.eq(0), closes.eq(0), scale_parity.eq(0),
+                         o_plain.eq(0), o_row.eq(0), o_col.eq(0)]
+            m.d.comb += clear_state.eq(1)
+            m.next = "FINISH"
+
         def start_close():
             m.d.sync += [eval_par.eq(tap_head.parity), eval_row.eq(0), eval_step.eq(0),
                          tile_causes.eq(0), count.eq(0)]
@@ -666,9 +693,10 @@ class AbftUnit(wiring.Component):
                 with m.If(rf.start | job_pending):
                     m.d.sync += job_pending.eq(0)
                     with m.Switch(rf.job.COMMAND.OP):
-                        with m.Case(AbftOp.ARM):
+                        with m.Case(AbftOp.ARM, AbftOp.ARM_GEMM):
                             m.d.sync += [armed.eq(0), count.eq(0), sub.eq(0), err.eq(0),
-                                         desc_bad.eq(0), dma_addr.eq(offset(rf.job.DESC_ADDR))]
+                                         desc_bad.eq(0), dma_addr.eq(offset(rf.job.DESC_ADDR)),
+                                         gemm.eq(rf.job.COMMAND.OP.as_value() == AbftOp.ARM_GEMM)]
                             m.next = "DESC"
                         with m.Case(AbftOp.VERIFY):
                             with m.If(~armed):
@@ -714,6 +742,9 @@ class AbftUnit(wiring.Component):
                 with m.If(desc_bad):
                     m.d.sync += err.eq(Cause.BAD_DESC)
                     m.next = "FINISH"
+                with m.Elif(gemm):                  # the output is one tile
+                    m.d.sync += [count.eq(0), sub.eq(0), rows_per_tile.eq(seq), tiles.eq(1)]
+                    m.next = "ZERO"
                 with m.Else():
                     m.d.sync += [count.eq(0), sub.eq(0), dma_addr.eq(kbar_addr)]
                     m.next = "VECTORS"
@@ -735,11 +766,23 @@ class AbftUnit(wiring.Component):
                 m.d.comb += [rs_wr.en.eq(1), rs_wr.addr.eq(count), rs_wr.data.eq(0)]
                 m.d.sync += count.eq(count + 1)
                 with m.If(count == rs_depth - 1):
-                    m.d.sync += [armed.eq(1), count.eq(0), overrun.eq(0), next_tile.eq(0),
-                                 row0.eq(0), closes.eq(0), scale_parity.eq(0),
-                                 o_plain.eq(0), o_row.eq(0), o_col.eq(0)]
-                    m.d.comb += clear_state.eq(1)
-                    m.next = "FINISH"
+                    m.d.sync += [count.eq(0), sub.eq(0), dma_addr.eq(kbar_addr)]
+                    with m.If(gemm):
+                        m.next = "REFS"
+                    with m.Else():
+                        arm()
+            # ARM_GEMM: the references (minus each row's and column's sum) into the entries
+            with m.State("REFS"):
+                total = seq + hd
+                m.d.comb += rq.want_rd.eq(~rq.hold & (count < total))
+                with m.If(rq.granted):
+                    m.d.sync += [count.eq(count + 1), dma_addr.eq(dma_addr + 4)]
+                with m.If(read_back):
+                    m.d.comb += [rs_wr.en.eq(1), rs_wr.data.eq(rq.tcdm.rdata.as_signed()),
+                                 rs_wr.addr.eq(Mux(sub < seq, sub, self.max_gemm + (sub - seq)))]
+                    m.d.sync += sub.eq(sub + 1)
+                    with m.If(sub + 1 == total):
+                        arm()
 
             # tile close: wait for the pipeline, then rows x quantities
             with m.State("EVAL_WAIT"):
@@ -747,10 +790,21 @@ class AbftUnit(wiring.Component):
                 m.d.sync += count.eq(count + 1)
                 with m.If(count == 3):
                     m.d.sync += count.eq(0)
-                    m.next = "EVAL_READ"
+                    with m.If(gemm):
+                        m.next = "GEMM_TAU"
+                    with m.Else():
+                        m.next = "EVAL_READ"
+            # The comparison of a row sum (read in the cycle before) with its threshold. A GEMM
+            # close keeps eval_step at 0 (QA): the value itself against TAU_S's word.
             quantity = Array(Const(q, 2) for q in EVAL_ORDER)[eval_step]
             tau_address = Array(Const(next((a for _, q_, a in taus if q_ == q), 0),
                                       range(vec_words)) for q in EVAL_ORDER)[eval_step]
+            value = rs_rd.data.as_signed()
+            x = Signal(signed(ACC_BITS + 1))
+            m.d.comb += x.eq(Mux(quantity == PA, value - (1 << P_FRAC), value))
+            magnitude = Mux(x < 0, -x, x).as_unsigned()
+            tau = vec_rd.data[:TAU_BITS]               # the quantity's (RES_S: unused)
+            fails = magnitude > Mux(quantity == RES_S, tau_row, tau)
             with m.State("EVAL_READ"):
                 m.d.comb += [evaluating.eq(1),
                              rs_rd_addr.eq(rs_index(eval_par, eval_row, quantity)),
@@ -759,13 +813,6 @@ class AbftUnit(wiring.Component):
             with m.State("EVAL_TAKE"):
                 m.d.comb += [evaluating.eq(1), rs_wr.en.eq(1), rs_wr.data.eq(0),
                              rs_wr.addr.eq(rs_index(eval_par, eval_row, quantity))]
-                value = rs_rd.data.as_signed()
-                x = Signal(signed(ACC_BITS + 1))
-                m.d.comb += x.eq(Mux(quantity == PA, value - (1 << P_FRAC), value))
-                magnitude = Mux(x < 0, -x, x).as_unsigned()
-                tau = vec_rd.data[:TAU_BITS]           # the quantity's (RES_S: unused)
-                threshold = Mux(quantity == RES_S, tau_row, tau)
-                fails = magnitude > threshold
                 bits = Mux(quantity == RES_S, _cause("S_RESIDUAL"),
                            Mux(quantity == PA, _cause("P_SUM"), _cause("O_RESIDUAL")))
                 with m.If(quantity == QA):
@@ -782,6 +829,29 @@ class AbftUnit(wiring.Component):
                         m.next = "EVAL_READ"
                 with m.Else():
                     m.next = "EVAL_READ"
+            # GEMM close: every row's entry (0 ..), then every column's (max_gemm ..), each read
+            # in the cycle before it is compared and cleared; the threshold stays addressed
+            gemm_entries = 2 * self.max_gemm
+            with m.State("GEMM_TAU"):
+                m.d.comb += [evaluating.eq(1), vec_addr.eq(tau_address), rs_rd_addr.eq(0)]
+                m.next = "GEMM_SCAN"
+            with m.State("GEMM_SCAN"):
+                entry_index = count[:(gemm_entries - 1).bit_length()]
+                column = entry_index >= self.max_gemm
+                used = Mux(column, entry_index - self.max_gemm < hd, entry_index < seq)
+                m.d.comb += [evaluating.eq(1), vec_addr.eq(tau_address),
+                             rs_rd_addr.eq(count + 1),
+                             rs_wr.en.eq(1), rs_wr.addr.eq(count), rs_wr.data.eq(0)]
+                last = count == gemm_entries - 1
+                m.d.sync += [count.eq(count + 1),
+                             tile_causes.eq(tile_causes
+                                            | Mux(used & fails, Mux(column, _cause("GEMM_COL"),
+                                                                    _cause("GEMM_ROW")), 0)
+                                            | Mux(last & range_flag[0], _cause("RANGE"), 0))]
+                with m.If(last):
+                    m.d.sync += [count.eq(0), sub.eq(0), dma_addr.eq(entry(next_tile, "CAUSES")),
+                                 range_flag[0].eq(0)]
+                    m.next = "TILE_REPORT"
             with m.State("QSUM"):                   # the tile's encoded Q word sum: the balance
                 m.d.comb += [evaluating.eq(1), rq.want_rd.eq(~rq.hold & (count == 0))]
                 with m.If(rq.granted):

@@ -9,8 +9,8 @@ build) and returns a :class:`Prepared` that the campaign engine sends to its wor
 
 Block targets (:class:`TensorGemm`, :class:`SoftmaxRows`, :class:`LutSoftmaxRows`) compare the
 block's whole memory after the job (so a stray write is seen as well as a wrong result) and read
-the error cause; :class:`AttentionHead` runs the attention firmware on a cluster from load to
-exit and compares the output matrix O and the exit code. Cycles (``window``) are the tap
+the error cause; :class:`AttentionHead` and :class:`GemmJob` run firmware on a cluster from load
+to exit and compare the output matrix (O, Z) and the exit code. Cycles (``window``) are the tap
 controller's (``fault_now``): from the job's trigger (blocks) or ``fetch_enable`` (systems) to
 the done event or exit.
 """
@@ -23,7 +23,7 @@ import numpy as np
 from hw.faults import FaultKind, FaultTapped
 
 __all__ = ["Fault", "pack_fault", "TensorGemm", "SoftmaxRows", "LutSoftmaxRows", "AttentionHead",
-           "TARGETS", "target"]
+           "GemmJob", "TARGETS", "target"]
 
 
 @dataclass(frozen=True)
@@ -251,8 +251,8 @@ class _PreparedSystem(Prepared):
             record.update(hang=result["timeout"], cycles=result["cycles"],
                           window=(start, start + result["cycles"]), cause=result["exit_code"])
             if not result["timeout"]:
-                record.update(outputs=result.array("o").copy(), digest=model["fault_digest"],
-                              pending=bool(model["fault_pending"]))
+                record.update(outputs=result.array(self.spec.OUTPUT).copy(),
+                              digest=model["fault_digest"], pending=bool(model["fault_pending"]))
                 record.update(self.spec.checker_record(result))
 
         try:
@@ -264,14 +264,18 @@ class _PreparedSystem(Prepared):
 
     def check(self, record):
         from flows.elf import load_elf
-        self.spec.check(record, load_elf(self.elf).symbols["sbuf"])
+        if record["cause"] != 0:
+            raise RuntimeError(f"{self.name}: the golden run exited with {record['cause']}")
+        if record.get("flag"):
+            raise AssertionError(f"{self.name}: the checker fails the fault-free run")
+        self.spec.check(record, load_elf(self.elf).symbols)
 
 
 @dataclass
-class AttentionHead:
-    """The attention firmware (pipelined, the demo's shape) on the ``config`` cluster with
-    taps in the modules under ``select`` (``""``: the whole cluster: cores, interconnect,
-    scratchpad, instruction memory and both accelerators)."""
+class _ClusterApp:
+    """A firmware app on the ``config`` cluster with taps in the modules under ``select``
+    (``""``: the whole cluster: cores, interconnect, scratchpad, instruction memory and the
+    accelerators), compared by its output matrix (:attr:`OUTPUT`) and exit code."""
     config: str = "tiny"
     select: tuple = ("",)
     seed: int = 7
@@ -279,11 +283,15 @@ class AttentionHead:
     #: With the Flash-ABFT checker (docs/abft.md): ``abft`` = "detect" (the firmware reports
     #: a failed check and exits 0x400) or "correct" (it repairs first); "" = no checker.
     abft: str = ""
-    #: With the checker: the consumer of O also checks it against the checker's report
-    #: (sim.abft.consumer_verdict), so that the firmware's reaction is not trusted.
+    #: With the checker: the consumer of the output also checks it against the checker's
+    #: report (sim.abft.blocks_verdict), so that the firmware's reaction is not trusted.
     consumer: bool = False
 
-    KIND = "attention"
+    KIND = None
+    #: The symbol of the output a run reads back.
+    OUTPUT = None
+    #: Times the golden run's cycles a correcting run may take beyond the hang limit.
+    REPAIR_FACTOR = 0
 
     def __post_init__(self):
         if self.abft not in ("", "detect", "correct"):
@@ -297,16 +305,14 @@ class AttentionHead:
                 + ("_consumer" if self.consumer else ""))
 
     def repair_cycles(self, golden_cycles):
-        """Cycles a correcting run may take beyond the hang limit: every tile recomputed (one
-        at a time, not overlapped: at most 1.5 times the pipelined head) in each of the
-        firmware's ABFT_ROUNDS rounds of repairs (2)."""
-        return 3 * golden_cycles if self.abft == "correct" else 0
+        """Cycles a correcting run may take beyond the hang limit (:attr:`REPAIR_FACTOR`)."""
+        return self.REPAIR_FACTOR * golden_cycles if self.abft == "correct" else 0
 
     def checker_record(self, result):
         """The checker's part of a run record (sim.faults.outcomes.classify_run): ``flag``
         (its first verdict failed), ``corrected`` / ``recomputed`` (the firmware repaired
-        words / tiles). A run that ends with the reported unrepaired failure (exit 0x400)
-        ended as designed: its cause is the golden run's, so the outputs decide between
+        words / tiles or jobs). A run that ends with the reported unrepaired failure (exit
+        0x400) ended as designed: its cause is the golden run's, so the outputs decide between
         detected-uncorrected and detected-masked."""
         if not self.abft:
             return {}
@@ -317,26 +323,18 @@ class AttentionHead:
         if result["exit_code"] == 0x400:
             out["cause"] = 0
         if self.consumer:
-            from sim.abft import consumer_verdict
-            shape, _ = self._shape()
-            o = result.array("o").reshape(shape.seq, -1)[:, :shape.head_dim]
+            from sim.abft import blocks_verdict
             words = result.array("abft_report", np.uint32)
-            if consumer_verdict(shape, words, o):
+            if blocks_verdict(words, self.output_blocks(result.array(self.OUTPUT))):
                 out.update(flag=True, consumer=True)
                 if result["exit_code"] == 0:
                     out["cause"] = 0
         return out
 
-    def _shape(self):
-        from sim.attention import attention_inputs, demo_shape
-        shape = demo_shape(self.config)
-        return shape, attention_inputs(shape, seed=self.seed)
-
     def prepare(self):
         from flows.emit import to_verilog
         from flows.native import top_ports
         from hw.catalog import build as build_component
-        from sim.attention import build_attention
         from sim.system import SystemSim
         top = build_component(self.config, "cluster", abft=bool(self.abft))
         tapped = FaultTapped(top, self.select, component_level=2, classes=(
@@ -349,40 +347,97 @@ class AttentionHead:
         sim = SystemSim.for_verilog(verilog, name, top.params, registered_inputs=registered,
                                     pgo=False)
         sim.build.build()
+        self.params = top.params
+        elf, dump = self.build_app()
+        return _PreparedSystem(self, sim, str(elf), dump, tapped.fault_map, tapped.layout)
+
+    def describe(self):
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class AttentionHead(_ClusterApp):
+    """The attention firmware (pipelined, the demo's shape) on the ``config`` cluster."""
+
+    KIND = "attention"
+    OUTPUT = "o"
+    # every tile recomputed (one at a time, not overlapped: at most 1.5 times the pipelined
+    # head) in each of the firmware's ABFT_ROUNDS rounds of repairs (2)
+    REPAIR_FACTOR = 3
+
+    def _shape(self):
+        from sim.attention import attention_inputs, demo_shape
+        shape = demo_shape(self.config)
+        return shape, attention_inputs(shape, seed=self.seed)
+
+    def output_blocks(self, output):
+        shape, _ = self._shape()
+        o = np.asarray(output).reshape(shape.seq, -1)[:, :shape.head_dim]
+        return [o[r0:r0 + shape.block_q] for r0 in range(0, shape.seq, shape.block_q)]
+
+    def build_app(self):
+        from sim.attention import build_attention
         shape, (q, k, v) = self._shape()
         elf = build_attention(shape, q, k, v, pipeline=True, abft=bool(self.abft),
                               abft_correct=self.abft == "correct")
-        self.params = top.params
         dump = {"o": shape.seq * shape.strides["OS"]}
         if self.abft:
             from sim.abft import report_words
             from sim.attention import ABFT_RESULT_BYTES
             dump["abft_result"] = ABFT_RESULT_BYTES
             dump["abft_report"] = 4 * report_words(shape.tiles)
-        return _PreparedSystem(self, sim, str(elf), dump, tapped.fault_map, tapped.layout)
+        return elf, dump
 
-    def check(self, record, sbuf_addr):
+    def check(self, record, symbols):
         from sim.attention import golden_attention
         shape, (q, k, v) = self._shape()
-        if record["cause"] != 0:
-            raise RuntimeError(f"{self.name}: the golden run exited with {record['cause']}")
-        if record.get("flag"):
-            raise AssertionError(f"{self.name}: the checker fails the fault-free head")
         st = shape.strides
         o = record["outputs"].reshape(shape.seq, st["OS"] // 2)[:, :shape.head_dim]
         want = golden_attention(shape, q, k, v, lanes=self.params["softex"]["lanes"],
-                                sbuf_addr=sbuf_addr, pipeline=self.params["cores"] >= 2)["o"]
+                                sbuf_addr=symbols["sbuf"],
+                                pipeline=self.params["cores"] >= 2)["o"]
         if not np.array_equal(o, want):
             raise AssertionError(f"{self.name}: O of the golden run differs from the golden "
                                  f"model")
 
-    def describe(self):
-        return dataclasses.asdict(self)
+
+@dataclass
+class GemmJob(_ClusterApp):
+    """One tensor-unit job Z = Y + X W (sim.gemm_abft.GEMM_DEMO) from firmware/apps/gemm_abft.c
+    on the ``config`` cluster; with ``abft`` checked by the checker's GEMM mode."""
+
+    KIND = "gemm"
+    OUTPUT = "gz"
+    # the job run again in each of the firmware's ABFT_ROUNDS rounds (2), with its ARM_GEMM
+    REPAIR_FACTOR = 3
+
+    def _operands(self):
+        from sim.gemm_abft import GEMM_DEMO, demo_operands
+        return GEMM_DEMO, demo_operands(GEMM_DEMO, seed=self.seed)
+
+    def output_blocks(self, output):
+        shape, _ = self._operands()
+        return [np.asarray(output).reshape(shape.m, -1)[:, :shape.n]]
+
+    def build_app(self):
+        from sim.gemm_abft import build_gemm_abft, dump_of
+        shape, (x, w, y) = self._operands()
+        elf = build_gemm_abft(shape, x, w, y, abft=bool(self.abft),
+                              correct=self.abft == "correct")
+        return elf, dump_of(shape, abft=bool(self.abft))
+
+    def check(self, record, symbols):
+        from sim.gemm_abft import golden_z
+        shape, (x, w, y) = self._operands()
+        (z,) = self.output_blocks(record["outputs"])
+        if not np.array_equal(z, golden_z(shape, x, w, y)):
+            raise AssertionError(f"{self.name}: Z of the golden run differs from the golden "
+                                 f"model")
 
 
 #: Campaign targets by the name the command line takes.
 TARGETS = {"tensor": TensorGemm, "softmax": SoftmaxRows, "lut_softmax": LutSoftmaxRows,
-           "attention": AttentionHead}
+           "attention": AttentionHead, "gemm": GemmJob}
 
 
 def target(kind, **kwargs):

@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 from hw.abft import AbftUnit
 from hw.fp.format import BF16, FP32
 from hw.tensor.geometry import TensorGeometry
-from sim.abft import descriptor, parse_report, qsum_words, report_words
+from sim.abft import descriptor, gemm_descriptor, parse_report, qsum_words, report_words
 from sim.golden import fp
 from sim.tb.bus import AmaranthTCDMMaster
 from sim.tb.regs import RegisterDriver
@@ -92,7 +92,7 @@ class _Env:
                         self.sx_read = a["rdata"]
                     self.actions.pop(0)
         state = ctx.get(u.control_state)
-        if state == self.eval_read and self._previous == self.eval_wait:
+        if state in self.eval_first and self._previous == self.eval_wait:
             mem = u.row_sums
             self.closes.append([ctx.get(mem.data[i]) for i in range(mem.depth)])
         self._previous = state
@@ -208,7 +208,8 @@ def _simulate(unit, memory, seed, stall, body):
 
     async def bench(ctx):
         env = _Env(ctx, unit, memory, rng, stall)
-        env.eval_read, env.eval_wait = _state_codes(unit, ("EVAL_READ", "EVAL_WAIT"))
+        *env.eval_first, env.eval_wait = _state_codes(unit, ("EVAL_READ", "GEMM_TAU",
+                                                             "EVAL_WAIT"))
         await body(env, RegisterDriver(AmaranthTCDMMaster(env, unit.cfg), unit.regmap))
 
     sim = Simulator(unit)
@@ -279,3 +280,55 @@ def run_jobs(jobs, *, memory=None, seed=1, stall=0.3):
 
     _simulate(_unit(), dict(memory or {}), seed, stall, body)
     return causes
+
+
+def gemm_memory(enc, z_words, z_stride, *, changes=None):
+    """Words by byte offset for a checked GEMM: its descriptor (words ``changes`` by name
+    replaced), the references and Z (``z_words``, M x N BF16) at ADDRS["o"] with row stride
+    ``z_stride`` bytes."""
+    from hw.abft.layout import desc_word
+    m, n = z_words.shape
+    words = gemm_descriptor(m, n, enc, {"z": BASE + ADDRS["o"], "refs": BASE + ADDRS["kbar"],
+                                        "report": BASE + ADDRS["report"]}, z_stride)
+    for name, value in (changes or {}).items():
+        words[desc_word(name)] = value
+    memory = {}
+    for base, values in ((ADDRS["desc"], words), (ADDRS["kbar"], enc.reference_words())):
+        for i, w in enumerate(values):
+            memory[base + 4 * i] = int(w) & 0xFFFF_FFFF
+    for r in range(m):
+        for j in range(n // 2):
+            memory[ADDRS["o"] + r * z_stride + 4 * j] = (int(z_words[r, 2 * j])
+                                                         | int(z_words[r, 2 * j + 1]) << 16)
+    return memory
+
+
+def run_gemm(enc, z32, z_words, *, z_stride=None, rows=2, cols=2, pipes=3, seed=1, stall=0.2,
+             max_cycles=400_000):
+    """Run the unit on one checked GEMM job: ARM_GEMM, the job's tap events (``z32``, M x N
+    fp32 accumulators), VERIFY against ``z_words`` in memory. Returns dict(report=, error=,
+    arm_error=, closes=) as :func:`run_unit`."""
+    m, n = z_words.shape
+    z_stride = z_stride or 1 << (2 * n - 1).bit_length()
+    unit = _unit(rows, cols, pipes)
+    memory = gemm_memory(enc, z_words, z_stride)
+    actions = tensor_job(np.asarray(z32), L=unit.g.L, D=unit.g.D, x_ptr=ADDRS["q"],
+                         z_ptr=ADDRS["o"])
+    result = {}
+
+    async def body(env, drv):
+        result["arm_error"] = await _job(drv, COMMAND={"OP": 3},
+                                         DESC_ADDR=BASE + ADDRS["desc"])
+        env.actions = list(actions)
+        while env.actions:
+            await env.tick()
+            if env.cycle > max_cycles:
+                raise TimeoutError("the job's events did not drain")
+        result["error"] = await _job(drv, COMMAND={"OP": 1})
+        result["closes"] = env.closes
+        result["max_gemm"] = unit.max_gemm
+
+    _simulate(unit, memory, seed, stall, body)
+    words = [memory.get(ADDRS["report"] + 4 * i, 0) for i in range(report_words(1))]
+    result["report"] = parse_report(words, 1)
+    return result

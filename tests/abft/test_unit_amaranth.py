@@ -145,7 +145,7 @@ def test_bad_programming_ends_each_job_with_its_cause(tiny):
     cases = [
         ([dict(COMMAND={"OP": 1})], {}, [Cause.NOT_ARMED]),
         ([dict(COMMAND={"OP": 2}, TILE={"INDEX": 0})], {}, [Cause.NOT_ARMED]),
-        ([dict(COMMAND={"OP": 3})], {}, [Cause.BAD_CMD]),
+        ([dict(COMMAND={"OP": 7})], {}, [Cause.BAD_CMD]),
         ([arm], head_memory(TINY, enc, changes=dict(SEQ_DIM=128 | TINY.head_dim << 16)),
          [Cause.BAD_DESC]),
         ([arm], head_memory(TINY, enc, changes=dict(SEQ_DIM=TINY.seq | 5 << 16)),
