@@ -147,6 +147,32 @@ def cost():
     return dict(summary=out)
 
 
+def gemm_cost(configs=("tiny", "default")):
+    """Cycles of the demo GEMM job (sim.gemm_abft.GEMM_DEMO) on each configuration's cluster
+    without the checker and under its GEMM mode: the job, and the checker's own (ARM_GEMM and
+    VERIFY)."""
+    from sim.gemm_abft import GEMM_DEMO, demo_operands, golden_z, run_gemm_abft
+    from sim.offload import system_sim
+    shape = GEMM_DEMO
+    x, w, y = demo_operands(shape)
+    out = {}
+    for config in configs:
+        row = dict(shape=[shape.m, shape.n, shape.k], op=shape.op.name)
+        for checked in (False, True):
+            sim, params = system_sim(config, **({"abft": True} if checked else {}))
+            r = run_gemm_abft(sim, params, shape, x, w, y, abft=checked)
+            if r["run"]["exit_code"] != 0 or not np.array_equal(r["z"], golden_z(shape, x, w, y)):
+                raise RuntimeError(f"{config}: the GEMM job failed ({r['run']['exit_code']})")
+            row["abft" if checked else "plain"] = dict(
+                job=r["cycles"], checker=r["abft"]["cycles"] if checked else 0)
+        row["overhead_job"] = row["abft"]["job"] / row["plain"]["job"] - 1
+        row["overhead_total"] = ((row["abft"]["job"] + row["abft"]["checker"])
+                                 / row["plain"]["job"] - 1)
+        out[config] = row
+        print(config, row, flush=True)
+    return dict(summary=out)
+
+
 #: The configurations the checker's own area is measured in, and the synthesis row of their
 #: cluster (docs/synth.json) it is set against.
 AREA_CONFIGS = (("default", "cluster"), ("large", "cluster_large"))
@@ -208,6 +234,7 @@ def main(argv=None):
     m.add_argument("--runs", type=int, default=4000)
     m.add_argument("--seed", type=int, default=3)
     sub.add_parser("cost")
+    sub.add_parser("gemm-cost")
     a = sub.add_parser("area")
     a.add_argument("--workdir", default=str(ROOT / "build" / "abft_area"))
     sub.add_parser("render")
@@ -225,6 +252,8 @@ def main(argv=None):
     elif args.cmd == "cost":
         d = _write("cost", cost())
         print(json.dumps(d["summary"], indent=1))
+    elif args.cmd == "gemm-cost":
+        _write("gemm_cost", gemm_cost())
     elif args.cmd == "area":
         _write("unit_area", area(args.workdir))
     else:

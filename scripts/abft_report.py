@@ -195,6 +195,19 @@ def cost_section():
                        f"{row['plain']['total']:,} | {row['abft']['total']:,} | "
                        f"{100 * row['overhead']:+.2f} % | {row['abft']['stages'].get('abft', 0):,} |")
         out.append("")
+    g = _load(DATA / "gemm_cost.json")
+    if g:
+        out += ["Cycles of the demo GEMM job (`python -m scripts.abft gemm-cost`, "
+                "gemm_abft.c; the checker's GEMM mode):", "",
+                "| configuration | job (M x N x K) | without | with the checker | overhead | "
+                "checker's own (ARM_GEMM, VERIFY) | overhead with them |",
+                "|---|---|---:|---:|---:|---:|---:|"]
+        for config, row in g["summary"].items():
+            out.append(f"| {config} | {' x '.join(map(str, row['shape']))} {row['op']} | "
+                       f"{row['plain']['job']:,} | {row['abft']['job']:,} | "
+                       f"{100 * row['overhead_job']:+.2f} % | {row['abft']['checker']:,} | "
+                       f"{100 * row['overhead_total']:+.2f} % |")
+        out.append("")
     synth = _load(ROOT / "docs" / "synth.json")
     rows = synth.get("rows", synth) if isinstance(synth, dict) else synth
     area = _load(DATA / "area.json")

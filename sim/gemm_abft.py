@@ -89,16 +89,18 @@ def dump_of(shape, abft=True):
     return out
 
 
-def run_gemm_abft(sim, params, shape, x, w, y, *, correct=True, plant=None, encoded=None,
-                  max_cycles=2_000_000):
-    """Build and run; dict(run=SystemRun, z=, abft=abft_summary, cycles=the job's,
-    arm_cycles=)."""
+def run_gemm_abft(sim, params, shape, x, w, y, *, abft=True, correct=True, plant=None,
+                  encoded=None, max_cycles=2_000_000):
+    """Build and run (``abft``: on a cluster with the checker); dict(run=SystemRun, z=,
+    abft=abft_summary (with the checker), cycles=the job's, arm_cycles=)."""
     import re
-    elf = build_gemm_abft(shape, x, w, y, correct=correct, plant=plant, encoded=encoded)
-    run = run_program(sim, params, elf, dump_of(shape), max_cycles=max_cycles)
+    elf = build_gemm_abft(shape, x, w, y, abft=abft, correct=correct, plant=plant,
+                          encoded=encoded)
+    run = run_program(sim, params, elf, dump_of(shape, abft), max_cycles=max_cycles)
     z = run.array("gz").reshape(shape.m, -1)[:, :shape.n]
     found = re.search(r"cycles (\d+) arm cycles (\d+)", run["output"])
-    return dict(run=run, z=z, abft=abft_summary(run.array("abft_result", np.uint8)),
+    return dict(run=run, z=z,
+                abft=abft_summary(run.array("abft_result", np.uint8)) if abft else None,
                 cycles=int(found.group(1)) if found else None,
                 arm_cycles=int(found.group(2)) if found else None)
 
