@@ -58,6 +58,9 @@ PROTECTED = {
                                   10_000, 11),
     "gemm_abft_correct_consumer": ("gemm", dict(config="tiny", abft="correct", consumer=True),
                                    {}, 10_000, 12),
+    # The same head under classic per-operation protection (sim.perop: checksum and sum jobs
+    # per tensor job compared by the cores, the softmax twice): the comparison EFTA makes.
+    "attention_perop": ("attention", dict(config="tiny", perop=True), {}, 10_000, 13),
 }
 
 
@@ -121,6 +124,8 @@ def main(argv=None):
     c.add_argument("--abft", default="", choices=["", "detect", "correct"],
                    help="attention target: the cluster with the Flash-ABFT checker, the "
                         "firmware detecting or also correcting (docs/abft.md)")
+    c.add_argument("--perop", action="store_true",
+                   help="attention target: per-operation protection instead (sim.perop)")
     c.add_argument("--runs", type=int, default=1000)
     c.add_argument("--seed", type=int, default=1)
     c.add_argument("--out", default=str(ROOT / "build" / "faults"))
@@ -150,6 +155,8 @@ def main(argv=None):
             kwargs["select"] = tuple(s.strip() for s in args.select.split(","))
         if args.abft:
             kwargs["abft"] = args.abft
+        if args.perop:
+            kwargs["perop"] = True
         options = {}
         if args.classes:
             options["classes"] = tuple(s.strip() for s in args.classes.split(","))

@@ -80,20 +80,26 @@ class AttentionShape:
         return dict(QS=d, KTS=s, VS=d, OS=d, SS=s)
 
     def defines(self, gemm_sw=False, softmax_sw=False, pipeline=False, abft=False,
-                abft_correct=True):
+                abft_correct=True, perop=False):
         return dict(SEQ=self.seq, HD=self.head_dim, BQ=self.block_q, BK=self.block_k,
                     SHIFT=self.shift, GEMM_SW=int(gemm_sw), SOFTMAX_SW=int(softmax_sw),
                     PIPELINE=int(pipeline), ABFT=int(abft), ABFT_CORRECT=int(abft_correct),
-                    **self.strides)
+                    PEROP=int(perop), CHKS=self.check_stride, **self.strides)
+
+    @property
+    def check_stride(self):
+        """Byte stride of the per-operation checksum operands and results (two columns)."""
+        return -(-4 // self.align) * self.align
 
     @property
     def tiles(self):
         return -(-self.seq // self.block_q)
 
-    def scratchpad_bytes(self, pipeline=False, abft=False):
+    def scratchpad_bytes(self, pipeline=False, abft=False, perop=False):
         """Bytes of the buffers (``pipeline``: score and probability buffers doubled;
         ``abft``: doubled too, plus SoftEx run B's probabilities and the checker's descriptor,
-        checksum vectors, Q sums and report)."""
+        checksum vectors, Q sums and report; ``perop``: run B's probabilities, the checksum
+        operands and results, the tolerances)."""
         st = self.strides
         doubled = pipeline or abft
         checker = 0
@@ -102,6 +108,11 @@ class AttentionShape:
             checker = (2 * self.block_q * st["SS"]
                        + 4 * (len(DESCRIPTOR) + self.head_dim + self.seq + self.tiles
                               + len(REPORT) + len(TILE_REPORT) * self.tiles) + 5 * self.align)
+        if perop:
+            checker = (self.block_q * st["SS"]
+                       + (2 * self.head_dim + 2 * self.seq + 2 * self.block_q)
+                       * self.check_stride
+                       + 8 * self.seq + 4 * len(ABFT_RESULT) + 6 * self.align)
         return (self.seq * (st["QS"] + st["VS"] + st["OS"]) + self.head_dim * st["KTS"]
                 + 2 * (1 + doubled) * self.block_q * st["SS"] + 8 * self.block_q
                 + (self.head_dim + self.block_q) * st["QS"] + checker)
@@ -278,11 +289,30 @@ def abft_arrays(shape, q, k, v):
             "abft_report": 2 * report_words(shape.tiles)}
 
 
+def perop_arrays(shape, q, k, v):
+    """The per-operation protection's preloaded arrays (sim.perop: the checksum operands, the
+    tolerances, run B's buffer, the checksum results' buffer) and its defines."""
+    from .perop import ones_operand, perop_encode
+    enc = perop_encode(q, k, v, shift=shape.shift)
+    cs = shape.check_stride
+    arrays = {"pid_chk": padded(enc.id_chk, cs), "pk_chk": padded(enc.kt_chk, cs),
+              "pv_chk": padded(enc.v_chk, cs),
+              "ones": padded(ones_operand(max(shape.seq, shape.head_dim)), cs),
+              "chk_buf": shape.block_q * cs // 2, "sum_buf": shape.block_q * cs // 2,
+              "perop_tol_q": _words16(enc.tol_q), "perop_tol_s": _words16(enc.tol_s),
+              "pbb": shape.block_q * shape.strides["SS"] // 2,
+              "abft_result": np.zeros(2 * len(ABFT_RESULT), np.uint16)}
+    defines = dict(PEROP_FQ=enc.frac_q, PEROP_FS=enc.frac_s, PEROP_FO=enc.frac_o,
+                   PEROP_TOL_O=enc.tol_o)
+    return arrays, defines
+
+
 def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                     pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
-                    abft_plant=None):
+                    abft_plant=None, perop=False):
     """ELF of attention.c with the inputs preloaded into the scratchpad (``abft``: for a
-    cluster with the Flash-ABFT checker, ``abft_correct``: repair failed checks;
+    cluster with the Flash-ABFT checker, ``abft_correct``: repair failed checks; ``perop``:
+    per-operation protection instead (serial tiles, no checker; :mod:`sim.perop`);
     ``abft_encoded``: the (q, k, v) the checksums are made from, when the preloaded inputs
     are meant to differ from them (a corrupted input); ``abft_plant``: (row, col, bit) of an
     O word the firmware flips before VERIFY)."""
@@ -300,7 +330,12 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
                       abft_result=np.zeros(2 * len(ABFT_RESULT), np.uint16))
         noinit += ["pbb", "abft_report"]
     libs = ([SW_GEMM_SOURCE] if gemm_sw else []) + (SW_LIB if softmax_sw else [])
-    defines = shape.defines(gemm_sw, softmax_sw, pipeline, abft, abft_correct)
+    defines = shape.defines(gemm_sw, softmax_sw, pipeline, abft, abft_correct, perop)
+    if perop:
+        extra, perop_defines = perop_arrays(shape, *(abft_encoded or (q, k, v)))
+        arrays.update(extra)
+        defines.update(perop_defines)
+        noinit += ["pbb", "chk_buf", "sum_buf"]
     if tiles is not None:
         defines["TILES"] = tiles
     if abft_plant is not None:
@@ -325,32 +360,36 @@ def abft_summary(result_bytes):
 
 def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                   pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
-                  abft_plant=None, check_exit=True, max_cycles=20_000_000):
+                  abft_plant=None, perop=False, check_exit=True, max_cycles=20_000_000):
     """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
     {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
     overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
     more cores (both accelerators only). ``abft``: the cluster has the Flash-ABFT checker and
     the firmware uses it (``abft`` in the result: :func:`abft_summary`; the checker's cycles
     are added to ``total`` and are ``stages["abft"]``; ``abft_encoded``, ``abft_plant``:
-    :func:`build_attention`). ``check_exit``: raise on a non-zero exit code (else it is
-    ``exit_code`` in the result)."""
+    :func:`build_attention`). ``perop``: per-operation protection instead (serial tiles; its
+    outcome is ``abft`` as well, the cores' repair cycles ``stages["abft"]``). ``check_exit``:
+    raise on a non-zero exit code (else it is ``exit_code`` in the result)."""
     if pipeline and (gemm_sw or softmax_sw):
         raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
-    need = shape.scratchpad_bytes(pipeline, abft)
+    if perop and (abft or pipeline or gemm_sw or softmax_sw):
+        raise ValueError("perop checks the accelerators' jobs in serial tiles: not with abft, "
+                         "pipeline, gemm_sw or softmax_sw")
+    need = shape.scratchpad_bytes(pipeline, abft, perop)
     if need + STACK_BYTES * params["cores"] > params["scratchpad_kib"] * 1024:
         raise ValueError(f"attention {shape} needs {need} bytes of scratchpad "
                          f"plus stacks; the cluster has {params['scratchpad_kib']} KiB")
     st = shape.strides
     elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles,
                           pipeline=pipeline, abft=abft, abft_correct=abft_correct,
-                          abft_encoded=abft_encoded, abft_plant=abft_plant)
+                          abft_encoded=abft_encoded, abft_plant=abft_plant, perop=perop)
     pipelined = pipeline and params["cores"] >= 2
     last = min(shape.tiles, tiles or shape.tiles) - 1                         # last tile run
     tile = min(shape.block_q, shape.seq - last * shape.block_q)              # its rows
     skip = (last % 2 if pipelined or abft else 0) * shape.block_q * st["SS"]  # its buffer half
     dump = {"o": shape.seq * st["OS"], "sbuf": skip + tile * st["SS"],
             "pbuf": skip + tile * st["SS"]}
-    if abft:
+    if abft or perop:
         dump["abft_result"] = ABFT_RESULT_BYTES
     r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
     if check_exit and r["exit_code"] != 0:
@@ -359,7 +398,7 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
               for m in re.finditer(r"stage (\w+) cycles (\d+)", r["output"])}
     total = int(re.search(r"total cycles (\d+)", r["output"]).group(1))
     summary = None
-    if abft:
+    if abft or perop:
         summary = abft_summary(r.array("abft_result", np.uint8))
         stages["abft"] = summary["cycles"]
         total += summary["cycles"]

@@ -40,6 +40,13 @@
  * cannot be seen): the stage lines are printed before it, and its outcome goes to abft_result
  * (words: mask of the first verdict, O words corrected, tiles recomputed, mask of the last
  * verdict, the checker's cycles: ARM, VERIFY and the repairs).
+ * PEROP = 1 (serial tiles, a cluster without the checker) protects every operation instead,
+ * the classic scheme the checker is compared with (sim/perop.py has the arithmetic): each
+ * tensor job is followed by a checksum job on the same left operand (two columns, the first
+ * the sum of the right operand's columns, from the host) and a sum job (its output times a
+ * column of ones); the cores compare the two words of each row, as fixed-point integers,
+ * within the host's tolerance; SoftEx runs twice and the cores compare the words. A tile with a failed check is recomputed
+ * (at most ABFT_ROUNDS times); the outcome goes to abft_result as with ABFT.
  * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error, 0x300 |
  * cause for a checker job error, 0x400 when the head ends with a failed check (uncorrected, or
  * ABFT_CORRECT = 0). */
@@ -78,8 +85,17 @@
 #if ABFT && (GEMM_SW || SOFTMAX_SW)
 #error "ABFT watches the accelerators: not with GEMM_SW or SOFTMAX_SW"
 #endif
+#ifndef PEROP
+#define PEROP 0
+#endif
+#if PEROP && (ABFT || PIPELINE || GEMM_SW || SOFTMAX_SW)
+#error "PEROP checks the accelerators' jobs in serial tiles: not with ABFT, PIPELINE, GEMM_SW or SOFTMAX_SW"
+#endif
 #if ABFT
 #include "lib/abft_job.h"
+#endif
+#if PEROP
+#include "lib/abft_result.h"
 #endif
 #if PIPELINE && (GEMM_SW || SOFTMAX_SW)
 #error "PIPELINE overlaps the two accelerators: not with GEMM_SW or SOFTMAX_SW"
@@ -93,6 +109,14 @@ extern uint32_t abft_desc[], abft_kbar[], abft_vbar[], abft_qsum[], abft_report[
 #define HALVES 1                    /* the checker's two halves, whatever the schedule */
 #else
 #define HALVES PIPELINE
+#endif
+#if PEROP
+extern uint16_t pbb[], pid_chk[], pk_chk[], pv_chk[], ones[], chk_buf[], sum_buf[];
+extern int32_t perop_tol_q[], perop_tol_s[];
+extern uint32_t abft_result[];
+enum { PEROP_SCALE = 1, PEROP_QK = 2, PEROP_SOFTMAX = 4, PEROP_PV = 8 };
+static volatile uint32_t perop_flag[8];         /* per core: the checks its rows failed */
+static uint32_t perop_tile[N_TILES];            /* per tile: the checks it failed */
 #endif
 
 #define ROW(base, r, stride) ((uint16_t *)((uint8_t *)(base) + (r) * (stride)))
@@ -199,7 +223,7 @@ static uint32_t tile_rows(uint32_t tile)
 static void softmax_checked(uint16_t *sb, uint16_t *pb, uint32_t rows, uint32_t id, uint32_t nc)
 {
     softmax_tile(sb, pb, rows, id, nc);
-#if ABFT
+#if ABFT || PEROP
     softmax_tile(sb, pbb + (pb - pbuf), rows, id, nc);
 #endif
 }
@@ -211,6 +235,80 @@ static uint32_t tile_stage_end(int sync, uint32_t id, int stage, uint32_t t)
     return sync ? stage_end(id, stage, t) : t;
 }
 
+#if PEROP
+/* trunc(x 2^f) of a BF16 word; *bad for NaN, infinity or a magnitude of 2^29 or more
+ * (sim.perop.fixed_word). */
+static int32_t perop_fix(uint16_t b, int32_t f, int *bad)
+{
+    uint32_t e = (b >> 7) & 0xFFu;
+    if (e == 0xFFu) {
+        *bad = 1;
+        return 0;
+    }
+    if (e == 0)
+        return 0;
+    uint32_t m = (b & 0x7Fu) | 0x80u;
+    int32_t sh = (int32_t)e - 134 + f;
+    if (sh >= 22) {
+        *bad = 1;
+        return 0;
+    }
+    uint32_t mag = sh >= 0 ? m << sh : (sh <= -8 ? 0u : m >> -sh);
+    return (b & 0x8000u) ? -(int32_t)mag : (int32_t)mag;
+}
+
+/* Rows r = id, id + nc, ... of sum_buf against chk_buf (first words) at position f, within
+ * tol_rows[r] (or tol); returns `bit` when one fails. */
+static uint32_t perop_rows(uint32_t rows, int32_t f, const int32_t *tol_rows, int32_t tol,
+                           uint32_t id, uint32_t nc, uint32_t bit)
+{
+    for (uint32_t r = id; r < rows; r += nc) {
+        int bad = 0;
+        int32_t d = perop_fix(ROW(sum_buf, r, CHKS)[0], f, &bad)
+                    - perop_fix(ROW(chk_buf, r, CHKS)[0], f, &bad);
+        if (bad || (d < 0 ? -d : d) > (tol_rows ? tol_rows[r] : tol))
+            return bit;
+    }
+    return 0;
+}
+
+/* Run A's probabilities (pb) against run B's, rows by id; `PEROP_SOFTMAX` when a word differs. */
+static uint32_t perop_softmax(const uint16_t *pb, uint32_t rows, uint32_t id, uint32_t nc)
+{
+    const uint16_t *pr = pbb + (pb - pbuf);
+    for (uint32_t r = id; r < rows; r += nc)
+        for (uint32_t j = 0; j < SEQ; j++)
+            if (ROW(pb, r, SS)[j] != ROW(pr, r, SS)[j])
+                return PEROP_SOFTMAX;
+    return 0;
+}
+
+/* The checks' jobs of a tensor job with left operand x (k columns) and output z (n columns):
+ * chk_buf = x chk, sum_buf = z ones; then every core may read them (``sync``: all cores take
+ * part). */
+static void perop_jobs(const uint16_t *x, uint32_t xs, const uint16_t *chk, uint32_t k,
+                       const uint16_t *z, uint32_t zs, uint32_t n, uint32_t rows, uint32_t id,
+                       uint32_t nc, int sync)
+{
+    matmul(x, xs, chk, CHKS, chk_buf, CHKS, rows, 2, k, id, nc);
+    matmul(z, zs, ones, CHKS, sum_buf, CHKS, rows, 2, n, id, nc);
+    matmul_wait(id);
+    if (sync)
+        barrier();
+}
+
+/* Every core's flags into the tile's entry (core 0, after a barrier), cleared. */
+static void perop_collect(uint32_t tile, uint32_t nc)
+{
+    uint32_t mask = 0;
+    for (uint32_t c = 0; c < nc; c++) {
+        mask |= perop_flag[c];
+        perop_flag[c] = 0;
+    }
+    perop_tile[tile] = mask;
+}
+#endif
+
 /* One tile on all cores, each stage ending at a barrier (``sync``); returns the end time. */
 static uint32_t serial_tile(uint32_t tile, uint32_t id, uint32_t nc, uint32_t t, int sync)
 {
@@ -219,16 +317,39 @@ static uint32_t serial_tile(uint32_t tile, uint32_t id, uint32_t nc, uint32_t t,
     uint32_t q0 = tile * BQ, rows = tile_rows(tile);
     matmul(ROW(q, q0, QS), QS, ident, QS, qsbuf, QS, rows, HD, HD, id, nc);
     matmul_wait(id);
+#if PEROP
+    uint32_t flag = 0;
+    perop_jobs(ROW(q, q0, QS), QS, pid_chk, HD, qsbuf, QS, HD, rows, id, nc, sync);
+    flag |= perop_rows(rows, PEROP_FQ, perop_tol_q + q0, 0, id, nc, PEROP_SCALE);
+#endif
     t = tile_stage_end(sync, id, ST_SCALE, t);
     for (uint32_t c = 0; c < NCH; c++)
         matmul(qsbuf, QS, kt + c * BK, KTS, sb + c * BK, SS, rows, BK, HD, id, nc);
     matmul_wait(id);
+#if PEROP
+    perop_jobs(qsbuf, QS, pk_chk, HD, sb, SS, SEQ, rows, id, nc, sync);
+    flag |= perop_rows(rows, PEROP_FS, perop_tol_s + q0, 0, id, nc, PEROP_QK);
+#endif
     t = tile_stage_end(sync, id, ST_QK, t);
     softmax_checked(sb, pb, rows, id, nc);
+#if PEROP
+    if (sync)
+        barrier();                  /* run B complete before the other cores compare */
+    flag |= perop_softmax(pb, rows, id, nc);
+#endif
     t = tile_stage_end(sync, id, ST_SOFTMAX, t);
     matmul(pb, SS, v, VS, ROW(o, q0, OS), OS, rows, HD, SEQ, id, nc);
     matmul_wait(id);
+#if PEROP
+    perop_jobs(pb, SS, pv_chk, SEQ, ROW(o, q0, OS), OS, HD, rows, id, nc, sync);
+    flag |= perop_rows(rows, PEROP_FO, 0, PEROP_TOL_O, id, nc, PEROP_PV);
+    perop_flag[id] = flag;
+#endif
     t = tile_stage_end(sync, id, ST_PV, t);
+#if PEROP
+    if (id == 0)
+        perop_collect(tile, sync ? nc : 1);
+#endif
     return t;
 }
 
@@ -239,6 +360,32 @@ static uint32_t serial_tiles(uint32_t id, uint32_t nc, uint32_t t)
         t = serial_tile(tile, id, nc, t, 1);
     return t;
 }
+
+#if PEROP
+/* After the tiles (core 0 alone): every tile with a failed check recomputed, at most
+ * ABFT_ROUNDS times; the outcome into abft_result; returns the exit code part. */
+static uint32_t perop_repair(void)
+{
+    uint32_t r0 = (uint32_t)cycles(), first = 0, last = 0, recomputed = 0;
+    for (uint32_t tile = 0; tile < N_TILES; tile++)
+        first |= perop_tile[tile];
+#if ABFT_CORRECT
+    for (uint32_t tile = 0; tile < N_TILES; tile++)
+        for (int round = 0; perop_tile[tile] && round < ABFT_ROUNDS; round++) {
+            serial_tile(tile, 0, 1, 0, 0);
+            recomputed++;
+        }
+#endif
+    for (uint32_t tile = 0; tile < N_TILES; tile++)
+        last |= perop_tile[tile];
+    abft_result[ABFT_RESULT_FIRST] = first;
+    abft_result[ABFT_RESULT_CORRECTED] = 0;
+    abft_result[ABFT_RESULT_RECOMPUTED] = recomputed;
+    abft_result[ABFT_RESULT_VERDICT] = last;
+    abft_result[ABFT_RESULT_CYCLES] = (uint32_t)cycles() - r0;
+    return last ? 0x400u : 0;
+}
+#endif
 
 #if PIPELINE
 /* Tiles whose scores (written by core 1) / probabilities (core 0) are complete. */
@@ -443,6 +590,10 @@ int main(void)
     /* A planted fault (make sim's demonstration): one bit of one O word flipped after the
      * tiles, as a particle strike in the scratchpad would. */
     ROW(o, ABFT_PLANT_ROW, OS)[ABFT_PLANT_COL] ^= (uint16_t)(1u << ABFT_PLANT_BIT);
+#endif
+#if PEROP
+    if (!err)
+        err = perop_repair();
 #endif
 #if ABFT
     /* VERIFY last: a fault in O after it is read back cannot be seen, so nothing but the

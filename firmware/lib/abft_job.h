@@ -8,12 +8,7 @@
 #include "abft.h"
 #include "abft_layout.h"
 #include "system.h"
-
-/* Words of an app's abft_result (sim.attention.ABFT_RESULT): the first verdict's causes, the
- * output words corrected, the tiles (or jobs) recomputed, the last verdict's causes, the
- * checker's cycles (ARM, VERIFY, repairs). */
-enum { ABFT_RESULT_FIRST, ABFT_RESULT_CORRECTED, ABFT_RESULT_RECOMPUTED, ABFT_RESULT_VERDICT,
-       ABFT_RESULT_CYCLES, ABFT_RESULT_WORDS };
+#include "lib/abft_result.h"
 
 /* One checker job (COMMAND.OP = op, the descriptor at desc, TILE = tile_reg) to its end;
  * returns its error cause (cleared). */

@@ -308,9 +308,13 @@ class _ClusterApp:
         """The output's elements a run is judged by (its dump may hold row padding)."""
         return output
 
+    #: The firmware protects the run without the checker (per-operation protection).
+    perop = False
+
     def repair_cycles(self, golden_cycles):
         """Cycles a correcting run may take beyond the hang limit (:attr:`REPAIR_FACTOR`)."""
-        return self.REPAIR_FACTOR * golden_cycles if self.abft == "correct" else 0
+        correcting = self.abft == "correct" or self.perop
+        return self.REPAIR_FACTOR * golden_cycles if correcting else 0
 
     def checker_record(self, result):
         """The checker's part of a run record (sim.faults.outcomes.classify_run): ``flag``
@@ -318,7 +322,7 @@ class _ClusterApp:
         words / tiles or jobs). A run that ends with the reported unrepaired failure (exit
         0x400) ended as designed: its cause is the golden run's, so the outputs decide between
         detected-uncorrected and detected-masked."""
-        if not self.abft:
+        if not (self.abft or self.perop):
             return {}
         from sim.attention import abft_summary
         summary = abft_summary(result.array("abft_result", np.uint8))
@@ -361,13 +365,26 @@ class _ClusterApp:
 
 @dataclass
 class AttentionHead(_ClusterApp):
-    """The attention firmware (pipelined, the demo's shape) on the ``config`` cluster."""
+    """The attention firmware (pipelined, the demo's shape) on the ``config`` cluster; with
+    ``perop`` under per-operation protection instead of the checker (serial tiles,
+    :mod:`sim.perop`; the firmware recomputes a failing tile)."""
+
+    perop: bool = False
 
     KIND = "attention"
     OUTPUT = "o"
     # every tile recomputed (one at a time, not overlapped: at most 1.5 times the pipelined
     # head) in each of the firmware's ABFT_ROUNDS rounds of repairs (2)
     REPAIR_FACTOR = 3
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.perop and self.abft:
+            raise ValueError("perop protects the head without the checker: not with abft")
+
+    @property
+    def name(self):
+        return super().name + ("_perop" if self.perop else "")
 
     def _shape(self):
         from sim.attention import attention_inputs, demo_shape
@@ -382,9 +399,13 @@ class AttentionHead(_ClusterApp):
     def build_app(self):
         from sim.attention import build_attention
         shape, (q, k, v) = self._shape()
-        elf = build_attention(shape, q, k, v, pipeline=True, abft=bool(self.abft),
-                              abft_correct=self.abft == "correct")
+        elf = build_attention(shape, q, k, v, pipeline=not self.perop, abft=bool(self.abft),
+                              abft_correct=self.abft == "correct" or self.perop,
+                              perop=self.perop)
         dump = {"o": shape.seq * shape.strides["OS"]}
+        if self.perop:
+            from sim.attention import ABFT_RESULT_BYTES
+            dump["abft_result"] = ABFT_RESULT_BYTES
         if self.abft:
             from sim.abft import report_words
             from sim.attention import ABFT_RESULT_BYTES
@@ -399,7 +420,7 @@ class AttentionHead(_ClusterApp):
         o = record["outputs"].reshape(shape.seq, st["OS"] // 2)[:, :shape.head_dim]
         want = golden_attention(shape, q, k, v, lanes=self.params["softex"]["lanes"],
                                 sbuf_addr=symbols["sbuf"],
-                                pipeline=self.params["cores"] >= 2)["o"]
+                                pipeline=self.params["cores"] >= 2 and not self.perop)["o"]
         if not np.array_equal(o, want):
             raise AssertionError(f"{self.name}: O of the golden run differs from the golden "
                                  f"model")

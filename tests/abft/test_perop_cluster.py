@@ -1,0 +1,77 @@
+"""Per-operation protection (sim.perop, attention.c PEROP=1), the scheme the Flash-ABFT checker is
+compared with, on the tiny cluster (Verilator, the campaign engine's tapped design): the
+fault-free head passes with O bit-exact and no check failing (the tolerances hold), the golden
+model's row checks agree with the tensor unit's outputs on random and adversarial heads, a
+corrupted accumulator's tile is recomputed and a corrupted input is reported."""
+
+import numpy as np
+import pytest
+
+from sim.abft import HEAD_KINDS, random_head
+from sim.attention import AttentionShape
+from sim.faults import target
+from sim.faults.targets import Fault
+from sim.golden.abft import scale_identity
+from sim.golden.gemm import gemm
+from sim.perop import ones_operand, perop_encode, row_check
+
+from .test_abft_cluster import _run, _spm_word, _target
+
+TINY = AttentionShape(32, 4, 12, 16, align=8)
+
+
+@pytest.mark.parametrize("kind", sorted(HEAD_KINDS))
+def test_row_checks_hold_on_fault_free_jobs(kind):
+    """The scale and qk checks of sim.perop on the tensor unit's golden outputs (the pv check's
+    inputs come from SoftEx: the cluster test below)."""
+    rng = np.random.default_rng(len(kind))
+    ones = ones_operand(TINY.seq)
+    for _ in range(5):
+        q, k, v = random_head(rng, kind, TINY)
+        enc = perop_encode(q, k, v, shift=TINY.shift)
+        qs = gemm(q, scale_identity(TINY.head_dim, TINY.shift))
+        cq, sq = gemm(q, enc.id_chk), gemm(qs, ones[:TINY.head_dim])
+        s = gemm(qs, np.ascontiguousarray(k.T))
+        cs, ss = gemm(qs, enc.kt_chk), gemm(s, ones)
+        for i in range(TINY.seq):
+            assert row_check(sq[i, 0], cq[i, 0], enc.frac_q, enc.tol_q[i]), i
+            assert row_check(ss[i, 0], cs[i, 0], enc.frac_s, enc.tol_s[i]), i
+
+
+@pytest.fixture(scope="module")
+def perop():
+    spec = target("attention", config="tiny", perop=True)
+    prepared = spec.prepare()
+    return spec, prepared, prepared.golden()      # golden(): O bit-exact, no flag
+
+
+@pytest.mark.verilator
+def test_fault_free_head(perop):
+    spec, prepared, golden = perop
+    assert golden["cause"] == 0 and not golden.get("flag")
+
+
+@pytest.mark.verilator
+def test_corrupted_accumulator_tile_is_recomputed(perop):
+    spec, prepared, golden = perop
+    start, end = golden["window"]
+    acc = _target(prepared, "tensor.array.normal2_0")
+    outcomes = set()
+    for i, cycle in enumerate(range(start + 1000, end, 997)):
+        outcome, _ = _run(spec, prepared, golden, Fault(i, acc["id"], 0, acc["width"] - 4, cycle))
+        assert outcome in ("masked", "latent", "detected-recomputed", "detected-masked"), \
+            (cycle, outcome)
+        outcomes.add(outcome)
+        if outcome == "detected-recomputed":
+            break
+    assert "detected-recomputed" in outcomes
+
+
+@pytest.mark.verilator
+def test_corrupted_input_is_reported_uncorrectable(perop):
+    spec, prepared, golden = perop
+    start, _ = golden["window"]
+    tid, word = _spm_word(prepared, "v", 2 * (5 * 4 + 1))   # V[5, 1]
+    outcome, run = _run(spec, prepared, golden, Fault(0, tid, word, 14, start + 10))
+    assert outcome == "detected-uncorrected", outcome
+    assert run["flag"]
