@@ -2,7 +2,8 @@
 compared with, on the tiny cluster (Verilator, the campaign engine's tapped design): the
 fault-free head passes with O bit-exact and no check failing (the tolerances hold), the golden
 model's row checks agree with the tensor unit's outputs on random and adversarial heads, a
-corrupted accumulator's tile is recomputed and a corrupted input is reported."""
+corrupted accumulator's tile is recomputed (when the change exceeds the tolerance; smaller ones
+can pass silently, unlike under the checker) and a corrupted input is reported."""
 
 import numpy as np
 import pytest
@@ -57,10 +58,15 @@ def test_corrupted_accumulator_tile_is_recomputed(perop):
     start, end = golden["window"]
     acc = _target(prepared, "tensor.array.normal2_0")
     outcomes = set()
-    for i, cycle in enumerate(range(start + 1000, end, 997)):
-        outcome, _ = _run(spec, prepared, golden, Fault(i, acc["id"], 0, acc["width"] - 4, cycle))
-        assert outcome in ("masked", "latent", "detected-recomputed", "detected-masked"), \
-            (cycle, outcome)
+    # The exponent's top bit: a value near 1 becomes infinite or NaN, far beyond any
+    # tolerance, and is recomputed. A value that becomes tiny instead changes by itself, which
+    # the tolerances (relative to the row's magnitudes) can let through while O moves: the
+    # scheme's silent misses, which the campaign counts ("sdc-critical" is allowed here).
+    # the tensor unit is busy in a tenth of the run: a fine walk from the first job on
+    for i, cycle in enumerate(range(start + 200, end, 149)):
+        outcome, _ = _run(spec, prepared, golden, Fault(i, acc["id"], 0, acc["width"] - 2, cycle))
+        assert outcome in ("masked", "latent", "detected-recomputed", "detected-masked",
+                           "sdc-critical", "sdc-tolerable"), (cycle, outcome)
         outcomes.add(outcome)
         if outcome == "detected-recomputed":
             break
