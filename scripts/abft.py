@@ -128,7 +128,9 @@ def model(runs, seed):
 
 
 def cost():
-    """Cycles of the demo head of `tiny` and `default` with and without the checker."""
+    """Cycles of the demo head of `tiny` and `default` with and without the checker (pipelined
+    where the cluster has two cores), and without and under per-operation protection (serial
+    tiles)."""
     from sim.attention import demo_shape, run_attention
     from sim.offload import system_sim
     out = {}
@@ -142,6 +144,12 @@ def cost():
             r = run_attention(sim, params, shape, q, k, v, pipeline=True, abft=checked)
             row["abft" if checked else "plain"] = dict(total=r["total"], stages=r["stages"])
         row["overhead"] = row["abft"]["total"] / row["plain"]["total"] - 1
+        # per-operation protection runs serial tiles: against the plain serial head
+        sim, params = system_sim(config)
+        for perop in (False, True):
+            r = run_attention(sim, params, shape, q, k, v, pipeline=False, perop=perop)
+            row["perop" if perop else "serial"] = dict(total=r["total"], stages=r["stages"])
+        row["perop_overhead"] = row["perop"]["total"] / row["serial"]["total"] - 1
         row["shape"] = [shape.seq, shape.head_dim, shape.block_q, shape.block_k]
         out[config] = row
     return dict(summary=out)

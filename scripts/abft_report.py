@@ -27,6 +27,7 @@ CAMPAIGNS = (("unprotected", "attention_tiny"), ("detect only", "attention_tiny_
              ("detect and correct", "attention_tiny_abft_correct"),
              ("detect only, consumer check", "attention_tiny_abft_detect_consumer"),
              ("detect and correct, consumer check", "attention_tiny_abft_correct_consumer"),
+             ("per-operation protection (detect and recompute)", "attention_tiny_perop"),
              ("GEMM, unprotected", "gemm_tiny"),
              ("GEMM, detect only, consumer check", "gemm_tiny_abft_detect_consumer"),
              ("GEMM, detect and correct, consumer check", "gemm_tiny_abft_correct_consumer"))
@@ -164,7 +165,7 @@ def campaigns_section():
         corrected = s["outcomes"]["detected-corrected"]["count"]
         recomputed = s["outcomes"]["detected-recomputed"]["count"]
         uncorr = s["outcomes"]["detected-uncorrected"]["count"]
-        if "detect and correct" in label:
+        if "detect and correct" in label or "recompute" in label:
             # repaired runs were flagged before their repair: their output before it is not
             # known, so the detection rate is the detect-only campaign's
             out.append(f"| {label} | {len(crit)} left wrong | - | {left} | "
@@ -195,6 +196,20 @@ def cost_section():
                        f"{row['plain']['total']:,} | {row['abft']['total']:,} | "
                        f"{100 * row['overhead']:+.2f} % | {row['abft']['stages'].get('abft', 0):,} |")
         out.append("")
+        perop = [(config, row) for config, row in c["summary"].items() if "perop" in row]
+        if perop:
+            out += ["Per-operation protection (attention.c `PEROP=1`, sim/perop.py; serial "
+                    "tiles, against the plain serial head; the cores' comparisons dominate):",
+                    "", "| configuration | head | serial, plain | per-operation | overhead | "
+                    "scale | qk | softmax | pv |", "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+            for config, row in perop:
+                st = row["perop"]["stages"]
+                out.append(f"| {config} | {' x '.join(map(str, row['shape'][:2]))} | "
+                           f"{row['serial']['total']:,} | {row['perop']['total']:,} | "
+                           f"{100 * row['perop_overhead']:+.1f} % | "
+                           + " | ".join(f"{st.get(k, 0):,}" for k in ("scale", "qk", "softmax",
+                                                                       "pv")) + " |")
+            out.append("")
     g = _load(DATA / "gemm_cost.json")
     if g:
         out += ["Cycles of the demo GEMM job (`python -m scripts.abft gemm-cost`, "
