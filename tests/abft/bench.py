@@ -218,6 +218,18 @@ def _simulate(unit, memory, seed, stall, body):
     sim.run()
 
 
+async def _arm_and_play(env, drv, op, actions, max_cycles):
+    """ARM (``op``: ARM or ARM_GEMM) on the descriptor at ADDRS["desc"], then ``actions``
+    played to their end; returns ARM's error cause."""
+    cause = await _job(drv, COMMAND={"OP": op}, DESC_ADDR=BASE + ADDRS["desc"])
+    env.actions = list(actions)
+    while env.actions:
+        await env.tick()
+        if env.cycle > max_cycles:
+            raise TimeoutError("the events did not drain")
+    return cause
+
+
 async def _job(drv, **registers):
     """Program one job, wait for its done; its error cause (cleared)."""
     await drv.program(**registers)
@@ -246,13 +258,7 @@ def run_unit(shape, enc, trace, *, rows=2, cols=2, pipes=3, lanes=4, seed=1, sta
     result = {}
 
     async def body(env, drv):
-        result["arm_error"] = await _job(drv, COMMAND={"OP": 0},
-                                         DESC_ADDR=BASE + ADDRS["desc"])
-        env.actions = list(actions)
-        while env.actions:
-            await env.tick()
-            if env.cycle > max_cycles:
-                raise TimeoutError("the head's events did not drain")
+        result["arm_error"] = await _arm_and_play(env, drv, 0, actions, max_cycles)
         for i in range(2 if verify_twice else 1):
             if i and between is not None:
                 between(memory, [memory.get(ADDRS["report"] + 4 * j, 0)
@@ -317,13 +323,7 @@ def run_gemm(enc, z32, z_words, *, z_stride=None, rows=2, cols=2, pipes=3, seed=
     result = {}
 
     async def body(env, drv):
-        result["arm_error"] = await _job(drv, COMMAND={"OP": 3},
-                                         DESC_ADDR=BASE + ADDRS["desc"])
-        env.actions = list(actions)
-        while env.actions:
-            await env.tick()
-            if env.cycle > max_cycles:
-                raise TimeoutError("the job's events did not drain")
+        result["arm_error"] = await _arm_and_play(env, drv, 3, actions, max_cycles)
         result["error"] = await _job(drv, COMMAND={"OP": 1})
         result["closes"] = env.closes
         result["max_gemm"] = unit.max_gemm

@@ -54,21 +54,31 @@ def test_corrupted_o_word_is_corrected(correcting):
     assert outcome == "detected-corrected", outcome
 
 
-def test_corrupted_accumulator_tile_is_recomputed(correcting):
-    spec, prepared, golden = correcting
-    start, end = golden["window"]
+SAFE = ("masked", "latent", "detected-recomputed", "detected-masked")
+
+
+def walk_accumulator(spec, prepared, golden, cycles, bit_from_top, allowed=SAFE):
+    """Flip bit ``width - bit_from_top`` of an accumulator of the tensor array at each of
+    ``cycles`` in turn until the run is recomputed (the register holds a live sum only while
+    its tile accumulates); every outcome on the way must be in ``allowed``. Returns the
+    outcomes seen."""
     acc = _target(prepared, "tensor.array.normal2_0")
     outcomes = set()
-    # the register holds a live sum only while its tile accumulates: walk the head until a
-    # flip lands in one (every outcome on the way must be a safe one)
-    for i, cycle in enumerate(range(start + 1000, end, 150)):
-        outcome, _ = _run(spec, prepared, golden, Fault(i, acc["id"], 0, acc["width"] - 4, cycle))
-        assert outcome in ("masked", "latent", "detected-recomputed", "detected-masked"), \
-            (cycle, outcome)
+    for i, cycle in enumerate(cycles):
+        outcome, _ = _run(spec, prepared, golden,
+                          Fault(i, acc["id"], 0, acc["width"] - bit_from_top, cycle))
+        assert outcome in allowed, (cycle, outcome)
         outcomes.add(outcome)
         if outcome == "detected-recomputed":
             break
-    assert "detected-recomputed" in outcomes
+    return outcomes
+
+
+def test_corrupted_accumulator_tile_is_recomputed(correcting):
+    spec, prepared, golden = correcting
+    start, end = golden["window"]
+    assert "detected-recomputed" in walk_accumulator(spec, prepared, golden,
+                                                     range(start + 1000, end, 150), 4)
 
 
 def test_corrupted_input_is_reported_uncorrectable(correcting):
