@@ -25,6 +25,12 @@ job ends the tile is *closed*: the evaluator reads the tile's rows, compares eac
 its threshold, checks the word sums, writes the tile's cause mask and O word sums to the report
 and clears the rows. VERIFY reads O back through the unit's own port (the scrub), writes the
 report and ends the job with CHECK_FAILED when any check failed.
+
+GEMM mode (ARM_GEMM, :mod:`sim.golden.abft_gemm`): one tensor job Z = X W (+ Y) is checked by
+its row and column sums. ARM_GEMM loads minus the host's references into one row-sum entry per
+row (0 ..) and per column (:attr:`AbftUnit.max_gemm` ..); every tap value is two
+micro-operations (its row's entry, its column's) and adds to Z's word sums; the job's end closes
+the one tile: every entry is compared with TAU_S's threshold. VERIFY reads Z back as it reads O.
 """
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
@@ -209,6 +215,9 @@ class AbftUnit(wiring.Component):
     softex_hold : :py:`Out(1)`
         Refuse SoftEx's request (a probability write of run A until its lanes are taken).
     done_event : :py:`Out(1)`
+    max_gemm : :class:`int`
+        (Attribute) The most rows and columns of a checked GEMM: GEMM_MAX_SIDE, or fewer when
+        the row-sum RAM (``8 * max_rows`` entries) has less room.
     """
 
     #: Entries of the tap queue.
