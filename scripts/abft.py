@@ -155,17 +155,25 @@ def cost():
     return dict(summary=out)
 
 
+#: The GEMM jobs measured besides the demo (latency-bound on these arrays), by configuration: a
+#: larger one that the scratchpad holds (throughput-bound: the checker's two micro-operations
+#: per value).
+GEMM_COST_SHAPES = {"default": ((64, 64, 64),)}
+
+
 def gemm_cost(configs=("tiny", "default")):
-    """Cycles of the demo GEMM job (sim.gemm_abft.GEMM_DEMO) on each configuration's cluster
-    without the checker and under its GEMM mode: the job, and the checker's own (ARM_GEMM and
-    VERIFY)."""
-    from sim.gemm_abft import GEMM_DEMO, demo_operands, golden_z, run_gemm_abft
+    """Cycles of GEMM jobs (sim.gemm_abft.GEMM_DEMO and :data:`GEMM_COST_SHAPES`) on each
+    configuration's cluster without the checker and under its GEMM mode: the job, and the
+    checker's own (ARM_GEMM and VERIFY)."""
+    from sim.gemm_abft import GEMM_DEMO, GemmShape, demo_operands, golden_z, run_gemm_abft
     from sim.offload import system_sim
-    shape = GEMM_DEMO
-    x, w, y = demo_operands(shape)
     out = {}
-    for config in configs:
-        row = dict(shape=[shape.m, shape.n, shape.k], op=shape.op.name)
+    jobs = [(config, shape) for config in configs
+            for shape in (GEMM_DEMO, *(GemmShape(*s, gemm=True)
+                                       for s in GEMM_COST_SHAPES.get(config, ())))]
+    for config, shape in jobs:
+        x, w, y = demo_operands(shape)
+        row = dict(config=config, shape=[shape.m, shape.n, shape.k], op=shape.op.name)
         for checked in (False, True):
             sim, params = system_sim(config, **({"abft": True} if checked else {}))
             r = run_gemm_abft(sim, params, shape, x, w, y, abft=checked)
@@ -176,7 +184,7 @@ def gemm_cost(configs=("tiny", "default")):
         row["overhead_job"] = row["abft"]["job"] / row["plain"]["job"] - 1
         row["overhead_total"] = ((row["abft"]["job"] + row["abft"]["checker"])
                                  / row["plain"]["job"] - 1)
-        out[config] = row
+        out[f"{config} {shape.m}x{shape.n}x{shape.k}"] = row
         print(config, row, flush=True)
     return dict(summary=out)
 

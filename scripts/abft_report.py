@@ -217,8 +217,9 @@ def cost_section():
                 "| configuration | job (M x N x K) | without | with the checker | overhead | "
                 "checker's own (ARM_GEMM, VERIFY) | overhead with them |",
                 "|---|---|---:|---:|---:|---:|---:|"]
-        for config, row in g["summary"].items():
-            out.append(f"| {config} | {' x '.join(map(str, row['shape']))} {row['op']} | "
+        for key, row in g["summary"].items():
+            out.append(f"| {row.get('config', key)} | {' x '.join(map(str, row['shape']))} "
+                       f"{row['op']} | "
                        f"{row['plain']['job']:,} | {row['abft']['job']:,} | "
                        f"{100 * row['overhead_job']:+.2f} % | {row['abft']['checker']:,} | "
                        f"{100 * row['overhead_total']:+.2f} % |")
