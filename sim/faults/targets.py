@@ -348,7 +348,8 @@ class _ClusterApp:
         tapped = FaultTapped(top, self.select, component_level=2, classes=(
             *((f"tensor.{p}", c) for p, c in TensorGemm.CLASSES),
             *((f"softex.{p}", c) for p, c in SoftmaxRows.CLASSES)))
-        name = f"faults_{self.name}"
+        # one model per design: the apps, and detection or correction, differ in firmware only
+        name = f"faults_cluster_{self.config}" + ("_abft" if self.abft else "")
         verilog = to_verilog(tapped, name)[0]
         inputs = {n for d, _, n in top_ports(verilog, name) if d == "input"}
         registered = [n for n in SystemSim.REGISTERED_INPUTS if n in inputs] + ["fault"]
