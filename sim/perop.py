@@ -13,8 +13,8 @@ the softmax computed twice). No hardware beyond the cluster:
 
 Tolerances (F the check's position; u = 2^-9 the BF16 unit roundoff (RNE); gamma that of the
 longer fp32 chain, of the job's K products or of the sum job's N words). For a row i, with a
-checksum vector rounded once to BF16 from the exact sums (2^-9 (1 + 2^-14) relative, the
-double rounding through float32 included), the sum word bf16(fl(sum_j bf16(z_ij))) and the
+checksum vector rounded once to BF16 from the exact sums (fsum, then one rounding: within
+2^-9 (1 + 2^-14) relative), the sum word bf16(fl(sum_j bf16(z_ij))) and the
 checksum word bf16(zc_i) differ from the exact row sum by at most
 
     u (1 + gamma) T_i                    the outputs' rounding   (T_i = sum_j sum_k |x_ik w_kj|)
@@ -38,6 +38,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .golden.abft import P_ONE, _bf16_float, gamma, p_sum_bound
+from .golden.softmax import float_to_bf16
+
+
+def _bf16_words(values):
+    """BF16 bits of float64 ``values``, rounded once (the project's exact converter)."""
+    return np.asarray(float_to_bf16(np.asarray(values, np.float64)), np.uint16)
 
 __all__ = ["PerOpEncoding", "perop_encode", "fixed_word", "row_check", "ones_operand",
            "PEROP_CHECKS"]
@@ -46,13 +52,6 @@ __all__ = ["PerOpEncoding", "perop_encode", "fixed_word", "row_check", "ones_ope
 PEROP_CHECKS = ("SCALE", "QK", "SOFTMAX", "PV")
 _U = 2.0 ** -9
 _UP = 1 + 2.0 ** -40
-
-
-def _to_bf16(values):
-    """BF16 bits of float64 ``values`` (RNE through float32: the double rounding is within the
-    tolerances' 2^-14 margin)."""
-    f = np.asarray(values, np.float64).astype(np.float32).view(np.uint32).astype(np.uint64)
-    return ((f + 0x7FFF + ((f >> 16) & 1)) >> 16).astype(np.uint16)
 
 
 def _position(bound):
@@ -103,11 +102,11 @@ def perop_encode(q, k, v, *, shift):
     seq, d = kf.shape
     scale = 2.0 ** -shift
     id_chk = np.zeros((d, 2), np.uint16)
-    id_chk[:, 0] = _to_bf16(np.full(d, scale))
+    id_chk[:, 0] = _bf16_words(np.full(d, scale))
     kt_chk = np.zeros((d, 2), np.uint16)
-    kt_chk[:, 0] = _to_bf16([math.fsum(kf[:, c]) for c in range(d)])
+    kt_chk[:, 0] = _bf16_words([math.fsum(kf[:, c]) for c in range(d)])
     v_chk = np.zeros((seq, 2), np.uint16)
-    v_chk[:, 0] = _to_bf16([math.fsum(vf[j]) for j in range(seq)])
+    v_chk[:, 0] = _bf16_words([math.fsum(vf[j]) for j in range(seq)])
     u_rows = np.abs(qf).sum(axis=1) * scale * _UP                 # sum_c |qs_ic|
     k_abs = np.abs(kf).sum(axis=0) * _UP                          # sum_k |k_kc|
     t_rows = (np.abs(qf) * scale) @ k_abs * _UP
