@@ -41,10 +41,6 @@ from .golden.abft import P_ONE, _bf16_float, gamma, p_sum_bound
 from .golden.softmax import float_to_bf16
 
 
-def _bf16_words(values):
-    """BF16 bits of float64 ``values``, rounded once (the project's exact converter)."""
-    return np.asarray(float_to_bf16(np.asarray(values, np.float64)), np.uint16)
-
 __all__ = ["PerOpEncoding", "perop_encode", "fixed_word", "row_check", "ones_operand",
            "PEROP_CHECKS"]
 
@@ -52,6 +48,11 @@ __all__ = ["PerOpEncoding", "perop_encode", "fixed_word", "row_check", "ones_ope
 PEROP_CHECKS = ("SCALE", "QK", "SOFTMAX", "PV")
 _U = 2.0 ** -9
 _UP = 1 + 2.0 ** -40
+
+
+def _bf16_words(values):
+    """BF16 bits of float64 ``values``, rounded once (the project's exact converter)."""
+    return np.asarray(float_to_bf16(np.asarray(values, np.float64)), np.uint16)
 
 
 def _position(bound):
