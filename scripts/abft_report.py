@@ -263,6 +263,30 @@ def cost_section():
                        f"{u['brams']} | {u['lutram']} | {r['luts']:,} | " + " | ".join(shares)
                        + " |")
         out.append("")
+        brk = unit.get("breakdown")
+        base = _synth_row(rows, "cluster")
+        if brk and base:
+            whole = unit["summary"][brk["config"]]
+            budget = {k: 0.053 * base[k] for k in ("luts", "ffs")}
+            out += [f"Where the {brk['config']} checker's cells go (the same command: the checker "
+                    "synthesised again without each part, its inputs tied to 0, and its "
+                    "register file alone), against the 5.3 % budget of the cluster row "
+                    f"({budget['luts']:,.0f} LUTs, {budget['ffs']:,.0f} FFs):", "",
+                    "| part | LUTs | FFs | share of the checker's LUTs |", "|---|---:|---:|---:|"]
+            rest = dict(whole)
+            for name, part in brk["parts"].items():
+                out.append(f"| {name.replace('_', ' ')}: {part['doc']} | {part['luts']:,} | "
+                           f"{part['ffs']:,} | {100 * part['luts'] / whole['luts']:.0f} % |")
+                for k in ("luts", "ffs"):
+                    rest[k] -= part[k]
+            out.append(f"| the rest: term datapath (fp32 to BF16, products, fixed point), row "
+                       f"sums, evaluator, report, scrub, descriptor, ARM and GEMM control | "
+                       f"{rest['luts']:,} | {rest['ffs']:,} | "
+                       f"{100 * rest['luts'] / whole['luts']:.0f} % |")
+            out.append(f"| the whole checker | {whole['luts']:,} | {whole['ffs']:,} | 100 % |")
+            out.append(f"| over the budget | {whole['luts'] - budget['luts']:+,.0f} | "
+                       f"{whole['ffs'] - budget['ffs']:+,.0f} | |")
+            out.append("")
     return "\n".join(out) or "(not measured yet)\n"
 
 
