@@ -1,4 +1,4 @@
-"""The layers point down: hw < flows < sim < scripts < tests (docs/architecture.md).
+"""The layers point down: hw < flows < sim < api < scripts < tests (docs/architecture.md).
 
 Every module of the project is parsed (not imported) and each of its imports, at module level or
 inside a function, is checked against the layer order; ``hw`` imports nothing of the project
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-LAYERS = {"hw": 0, "flows": 1, "sim": 2, "scripts": 3, "tests": 4}
+LAYERS = {"hw": 0, "flows": 1, "sim": 2, "api": 3, "scripts": 4, "tests": 5}
 #: What the hardware library may import besides the standard library and itself.
 HW_THIRD_PARTY = {"amaranth", "sentinel_cpu"}
 

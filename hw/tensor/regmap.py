@@ -5,10 +5,12 @@ import enum
 
 from ..regmap import Counter, ErrorCause, Field, Register, RegisterMap
 
-__all__ = ["TensorOp", "TensorError", "tensor_map", "GEMM_OPS", "DIM_BITS"]
+__all__ = ["TensorOp", "TensorError", "tensor_map", "GEMM_OPS", "DIM_BITS", "MAX_DIM"]
 
 #: Width of the M, N, K fields.
 DIM_BITS = 16
+#: The largest M, N and K a tensor unit accepts by default (its ``max_dim``).
+MAX_DIM = 4096
 
 
 class TensorOp(enum.IntEnum):
@@ -43,7 +45,7 @@ class TensorError(enum.IntEnum):
     BAD_ADDR = 5
 
 
-def tensor_map(*, n_contexts=2, counter_width=32, max_dim=4096, beat_bytes=32):
+def tensor_map(*, n_contexts=2, counter_width=32, max_dim=MAX_DIM, beat_bytes=32):
     """The tensor unit's :class:`~hw.regmap.RegisterMap`: ``n_contexts`` job contexts,
     counters of ``counter_width`` bits, dimensions up to ``max_dim``, pointers and strides
     multiples of ``beat_bytes``."""

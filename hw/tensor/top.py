@@ -24,7 +24,7 @@ from .array import TensorArray
 from .buffers import WBuffer, XYBuffer, ZBuffer
 from .controller import TensorController
 from .geometry import TensorGeometry
-from .regmap import DIM_BITS, tensor_map
+from .regmap import DIM_BITS, MAX_DIM, tensor_map
 from .scheduler import TensorScheduler
 from .streamer import TensorStreamer
 from .tap import CheckTap, tap_layout
@@ -78,7 +78,7 @@ class TensorUnit(wiring.Component):
     """
 
     def __init__(self, rows=4, cols=4, pipes=3, acc="fp32", *, n_contexts=2, addr_width=32,
-                 mem_base=0, mem_size=1 << 20, max_dim=4096, w_depth=4, cfg_addr_width=None,
+                 mem_base=0, mem_size=1 << 20, max_dim=MAX_DIM, w_depth=4, cfg_addr_width=None,
                  check_tap=False):
         self.g = TensorGeometry(rows, cols, pipes, acc)
         self.addr_width = check_int("addr_width", addr_width, min=8, max=32)

@@ -1,0 +1,169 @@
+"""The users' API (api.Accelerator) on the tiny configuration: the RTL backend and the golden
+backend give the same bits on random and adversarial inputs (special values, masked rows,
+extreme scales, rows and matrices split across jobs, every GELU input), the RTL reports its
+cycles, and bad input ends in a ValueError naming the limit or an AcceleratorError carrying the
+accelerator's cause."""
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from api import Accelerator, AcceleratorError, GEMM_OPS
+from api.tensors import as_bits
+from sim.golden.softmax import bf16_to_float
+
+pytestmark = pytest.mark.verilator
+
+NAN, INF, NEG_INF = 0x7FC0, 0x7F80, 0xFF80
+
+
+@pytest.fixture(scope="module")
+def rtl():
+    with Accelerator("tiny", backend="rtl", stall=0.2, seed=3) as acc:
+        yield acc
+
+
+@pytest.fixture(scope="module")
+def golden():
+    return Accelerator("tiny", backend="golden")
+
+
+def _same(rtl, golden, method, *args, **kwargs):
+    """Run ``method`` on both backends: the same bits; the RTL's stats have cycles."""
+    got, stats = getattr(rtl, method)(*args, **kwargs)
+    want, gstats = getattr(golden, method)(*args, **kwargs)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    bits = np.asarray(got).view(np.uint8)
+    assert np.array_equal(bits, np.asarray(want).view(np.uint8)), \
+        f"{method}: {int(np.count_nonzero(got.view(np.uint8) != want.view(np.uint8)))} bytes differ"
+    assert stats.cycles > 0 and sum(stats.stages.values()) == stats.cycles
+    assert stats.jobs == gstats.jobs and gstats.cycles is None
+    return got, stats
+
+
+def _bf16(rng, shape, scale=1.0):
+    return np.asarray(as_bits("x", rng.normal(0, scale, shape)).bits)
+
+
+def test_softmax_random_rows_and_lengths(rtl, golden):
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 3, 7, 37, 256, 1000):
+        x = rng.normal(0, 3, (3, n)).astype(np.float32)
+        y, _ = _same(rtl, golden, "softmax", x)
+        assert y.dtype == np.float32
+        assert np.allclose(y.sum(axis=-1), 1, atol=0.02)
+
+
+def test_softmax_adversarial_rows(rtl, golden):
+    rng = np.random.default_rng(2)
+    n = 40
+    rows = _bf16(rng, (10, n), 4.0)
+    rows[0, :] = NEG_INF                          # a fully masked row: zeros
+    rows[1, ::3] = NEG_INF                        # masked keys
+    rows[2, 5] = NAN
+    rows[3, 7] = INF
+    rows[4, :] = 0x3F80                           # equal values
+    rows[5] = _bf16(rng, n, 1e4)                  # extreme scores: one-hot
+    rows[6, :] = 0x0001                           # subnormals
+    rows[7] = np.sort(rows[7])                    # increasing (the running max moves every beat)
+    rows[8] = np.sort(rows[8])[::-1]
+    rows[9, :] = 0xC2F0                           # all -120
+    y, _ = _same(rtl, golden, "softmax", rows)
+    assert y.dtype == np.uint16
+    assert not np.any(y[0]) and not np.any(y[1, ::3])
+
+
+def test_softmax_split_across_jobs_and_longest_row(rtl, golden):
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 2, (2, 5, 1000))            # 8 rows of 1000 per 16 KiB job: 2 jobs
+    _, stats = _same(rtl, golden, "softmax", x)
+    assert stats.jobs == 2
+    longest = rtl.scratchpad_bytes // 2
+    _same(rtl, golden, "softmax", rng.normal(0, 1, longest))
+    with pytest.raises(ValueError, match=f"at most {longest} elements"):
+        golden.softmax(np.zeros(longest + 1, np.float32))
+
+
+def test_gelu_every_input(rtl, golden):
+    x = np.arange(1 << 16, dtype=np.uint16)        # every BF16 pattern: 8 jobs of 8,192
+    _, stats = _same(rtl, golden, "gelu", x)
+    assert stats.jobs == 8
+
+
+def test_matmul_and_gemm_ops(rtl, golden):
+    rng = np.random.default_rng(4)
+    a, b, c = rng.normal(size=(9, 7)), rng.normal(size=(7, 11)), rng.normal(size=(9, 11))
+    z, _ = _same(rtl, golden, "matmul", a, b)
+    assert np.allclose(z, a @ b, rtol=0.05, atol=0.05)
+    for op in GEMM_OPS:
+        _same(rtl, golden, "gemm", a, b, c, op=op)
+    _same(rtl, golden, "matmul", a, b, acc="bf16")
+
+
+def test_matmul_adversarial_and_split(rtl, golden):
+    rng = np.random.default_rng(5)
+    a, b = _bf16(rng, (100, 30)), _bf16(rng, (30, 90))
+    a[0, :] = INF
+    a[1, 3] = NAN
+    a[2, :] = 0x7F7F                              # the largest finite: overflow to inf
+    b[:, 4] = 0x0001                              # subnormals
+    a[3] = _bf16(rng, 30, 1e30)
+    _, stats = _same(rtl, golden, "matmul", a, b)   # 100 x 90 does not fit 16 KiB at once
+    assert stats.jobs > 1
+
+
+def test_attention_heads(rtl, golden):
+    rng = np.random.default_rng(6)
+    for seq, d in ((32, 16), (48, 4)):
+        q, k, v = (rng.normal(size=(seq, d)).astype(np.float32) for _ in range(3))
+        o, stats = _same(rtl, golden, "attention", q, k, v)
+        assert set(stats.stages) >= {"qk", "softmax", "pv"}
+        s = q.astype(np.float64) @ k.T / np.sqrt(d)
+        p = np.exp(s - s.max(axis=1, keepdims=True))
+        ref = (p / p.sum(axis=1, keepdims=True)) @ v
+        assert np.abs(o - ref).max() < 0.05
+
+
+def test_dtypes_round_trip(golden):
+    rng = np.random.default_rng(7)
+    x = rng.normal(0, 3, (4, 16)).astype(np.float32)
+    as_bf16 = x.astype(ml_dtypes.bfloat16)
+    # the float -> BF16 rounding is ml_dtypes' (nearest even) on every finite value
+    assert np.array_equal(as_bits("x", x).bits, as_bf16.view(np.uint16))
+    y_float, _ = golden.softmax(x)
+    y_bf16, _ = golden.softmax(as_bf16)
+    y_bits, _ = golden.softmax(as_bf16.view(np.uint16))
+    assert y_bf16.dtype == ml_dtypes.bfloat16 and y_bits.dtype == np.uint16
+    assert np.array_equal(y_bf16.view(np.uint16), y_bits)
+    assert np.array_equal(bf16_to_float(y_bits).astype(np.float32), y_float)
+
+
+def test_bad_input_names_the_limit(golden):
+    with pytest.raises(ValueError, match="x must be float16, float32, float64"):
+        golden.softmax(np.zeros(4, np.int32))
+    with pytest.raises(ValueError, match="x is empty"):
+        golden.gelu(np.zeros(0, np.float32))
+    with pytest.raises(ValueError, match="b must have 3 rows"):
+        golden.matmul(np.ones((2, 3)), np.ones((4, 2)))
+    with pytest.raises(ValueError, match="c must be 2 x 2"):
+        golden.gemm(np.ones((2, 3)), np.ones((3, 2)), np.ones((3, 3)))
+    with pytest.raises(ValueError, match="op must be one of"):
+        golden.gemm(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)), op="matmul")
+    with pytest.raises(ValueError, match="acc must be one of fp32, bf16"):
+        golden.matmul(np.ones((2, 3)), np.ones((3, 2)), acc="fp16")
+    with pytest.raises(ValueError, match="head_dim must be a power of 4"):
+        golden.attention(*[np.ones((32, 8))] * 3)
+    with pytest.raises(ValueError, match="seq = 30 must be a multiple of 4"):
+        golden.attention(*[np.ones((30, 4))] * 3)
+    with pytest.raises(ValueError, match="needs at least"):
+        golden.attention(*[np.ones((512, 64))] * 3)
+    with pytest.raises(ValueError, match="backend must be one of golden, rtl"):
+        Accelerator("tiny", backend="spike")
+    with pytest.raises(ValueError, match="K = 9000 is above the tensor unit's 4096"):
+        golden.matmul(np.ones((1, 9000)), np.ones((9000, 1)))
+
+
+def test_accelerator_error_carries_the_cause(rtl):
+    with pytest.raises(AcceleratorError, match="BAD_LENGTH") as info:
+        rtl.backend.softmax(np.zeros((1, 0), np.uint16))      # a job the planner never makes
+    assert info.value.block == "softex" and info.value.cause == "BAD_LENGTH"
