@@ -10,7 +10,7 @@ The layer above ``sim``: it plans jobs that fit the hardware and hands them to a
 (:mod:`api.backends`); ``python -m api`` is its command line.
 """
 
-from .accelerator import ACCUMULATORS, GEMM_OPS, Accelerator, Stats
+from .accelerator import ACCUMULATORS, GEMM_OPS, SOFTMAX_MODES, Accelerator, Stats
 from .backends import AcceleratorError
 
-__all__ = ["Accelerator", "AcceleratorError", "Stats", "GEMM_OPS", "ACCUMULATORS"]
+__all__ = ["Accelerator", "AcceleratorError", "Stats", "GEMM_OPS", "ACCUMULATORS", "SOFTMAX_MODES"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from hw.config import CONFIGS
 
-from . import ACCUMULATORS, GEMM_OPS, Accelerator
+from . import ACCUMULATORS, GEMM_OPS, SOFTMAX_MODES, Accelerator
 
 #: Operations and the names of their inputs.
 OPERATIONS = {"softmax": ("x",), "gelu": ("x",), "matmul": ("a", "b"), "gemm": ("a", "b", "c"),
@@ -64,6 +64,7 @@ def main(argv=None):
     r.add_argument("--head-dim", type=int, default=16, help="attention: head dimension")
     r.add_argument("--scale", type=float, default=1.0, help="random inputs: their deviation")
     r.add_argument("--seed", type=int, default=1, help="random inputs: their seed")
+    r.add_argument("--mode", default="expp", choices=SOFTMAX_MODES, help="softmax: the engine")
     r.add_argument("--acc", default="fp32", choices=ACCUMULATORS, help="matmul, gemm")
     r.add_argument("--gemm-op", default="gemm", choices=GEMM_OPS, help="gemm: the operation")
     args = ap.parse_args(argv)
@@ -81,6 +82,8 @@ def main(argv=None):
         kwargs["acc"] = args.acc
     if op == "gemm":
         kwargs["op"] = args.gemm_op
+    if op == "softmax":
+        kwargs["mode"] = args.mode
     with Accelerator(args.config, backend=args.backend) as acc:
         result, stats = getattr(acc, op)(*inputs, **kwargs)
     for name, value in zip(names, inputs):

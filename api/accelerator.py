@@ -15,10 +15,14 @@ from sim.attention import STACK_BYTES, AttentionShape
 from .backends import BACKENDS, AcceleratorError
 from .tensors import as_bits, from_bits
 
-__all__ = ["Accelerator", "AcceleratorError", "Stats", "GEMM_OPS", "ACCUMULATORS"]
+__all__ = ["Accelerator", "AcceleratorError", "Stats", "GEMM_OPS", "ACCUMULATORS",
+           "SOFTMAX_MODES"]
 
 #: ``gemm``'s operations: Z = Y (+)_k X[i,k] (x) W[k,j] (docs/tensor.md), by name.
 GEMM_OPS = tuple(op.name.lower() for op in TensorOp if op != TensorOp.MATMUL)
+#: Softmax engines: SoftEx's expp datapath, the table-based methods A and B
+#: (docs/lut_softmax.md: 8-bit probabilities, written as BF16 y8 / 256).
+SOFTMAX_MODES = ("expp", "lut_a", "lut_b")
 #: The tensor unit's accumulation formats.
 ACCUMULATORS = ("fp32", "bf16")
 
@@ -137,10 +141,14 @@ class Accelerator:
         return -(-2 * elements // beat) * beat
 
     # -- SoftEx ------------------------------------------------------------------------------
-    def softmax(self, x):
-        """Softmax along the last axis of ``x`` (any leading axes), on SoftEx: rows of up to
-        the scratchpad's size, as many rows per job as fit. -inf elements give 0, a row of
-        -inf gives zeros; NaN as docs/numerics.md."""
+    def softmax(self, x, *, mode="expp"):
+        """Softmax along the last axis of ``x`` (any leading axes) on a SoftEx engine of the
+        configuration's lanes: ``mode`` ``expp`` (SoftEx's datapath, docs/softmax.md) or
+        ``lut_a`` / ``lut_b`` (the table methods, docs/lut_softmax.md). Rows of up to the
+        scratchpad's size, as many rows per job as fit. -inf elements give 0, a row of -inf
+        gives zeros; NaN and +inf as the engine's page says."""
+        if mode not in SOFTMAX_MODES:
+            raise ValueError(f"mode must be one of {', '.join(SOFTMAX_MODES)}, got {mode!r}")
         a = as_bits("x", x)
         n = a.shape[-1]
         rows = a.bits.reshape(-1, n)
@@ -153,7 +161,7 @@ class Accelerator:
         per_job = min(self.scratchpad_bytes // stride, (1 << ROWS_BITS) - 1)
         stats, out = self._stats("softmax"), []
         for r0 in range(0, len(rows), per_job):
-            y, cost = self.backend.softmax(rows[r0:r0 + per_job])
+            y, cost = self.backend.softmax(rows[r0:r0 + per_job], mode)
             stats.add("softex", cost)
             out.append(y)
         return from_bits(np.concatenate(out).reshape(a.shape), a), stats

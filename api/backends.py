@@ -19,6 +19,7 @@ from sim.attention import golden_attention, run_attention
 from sim.blocks import BlockSim
 from sim.golden.gelu import gelu_job
 from sim.golden.gemm import gemm
+from sim.golden.lut_softmax import method
 from sim.golden.softmax import softmax_jobs
 from sim.offload import padded, system_sim
 
@@ -65,8 +66,11 @@ class GoldenBackend:
     def __init__(self, config):
         self.config = config
 
-    def softmax(self, rows):
-        return softmax_jobs(rows, lanes=self.config.softex.lanes)["y"], None
+    def softmax(self, rows, mode):
+        if mode == "expp":
+            return softmax_jobs(rows, lanes=self.config.softex.lanes)["y"], None
+        golden, tables = method(mode[-1])
+        return np.stack([golden(row, tables, out="bf16")["y"] for row in rows]), None
 
     def gelu(self, chunk):
         return gelu_job(chunk), None
@@ -100,7 +104,8 @@ class RtlBackend:
         if key not in self._blocks:
             cfg = self.config
             if key[0] == "softex":
-                name = f"softex_softmax_x{cfg.softex.lanes}"
+                engine = "softmax" if key[1] == "expp" else key[1]
+                name = f"softex_{engine}_x{cfg.softex.lanes}"
                 component = build(cfg, name, mem_base=SPM_BASE, mem_size=self.mem_size)
             else:
                 t = cfg.tensor
@@ -122,8 +127,8 @@ class RtlBackend:
             raise AcceleratorError(what, names.get(code, f"code {code}"), code)
         return JobCost(cycles=cycles, seconds=seconds, counters=dict(counters))
 
-    def softmax(self, rows):
-        block = self._block(("softex",))
+    def softmax(self, rows, mode):
+        block = self._block(("softex", mode))
         count, n = rows.shape
         beat = 2 * self.config.softex.lanes
         stride = -(-2 * n // beat) * beat
@@ -136,7 +141,7 @@ class RtlBackend:
         return out.reshape(count, stride // 2)[:, :n].copy(), cost
 
     def gelu(self, chunk):
-        block = self._block(("softex",))
+        block = self._block(("softex", "expp"))
         n = chunk.size
         block.mem.write(SPM_BASE, np.ascontiguousarray(chunk, np.uint16))
         registers = {"IN_ADDR": SPM_BASE, "OUT_ADDR": SPM_BASE, "LENGTH": {"ELEMS": n},

@@ -8,7 +8,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from api import Accelerator, AcceleratorError, GEMM_OPS
+from api import GEMM_OPS, SOFTMAX_MODES, Accelerator, AcceleratorError
 from api.tensors import as_bits
 from sim.golden.softmax import bf16_to_float
 
@@ -68,9 +68,17 @@ def test_softmax_adversarial_rows(rtl, golden):
     rows[7] = np.sort(rows[7])                    # increasing (the running max moves every beat)
     rows[8] = np.sort(rows[8])[::-1]
     rows[9, :] = 0xC2F0                           # all -120
-    y, _ = _same(rtl, golden, "softmax", rows)
-    assert y.dtype == np.uint16
-    assert not np.any(y[0]) and not np.any(y[1, ::3])
+    for mode in SOFTMAX_MODES:
+        y, _ = _same(rtl, golden, "softmax", rows, mode=mode)
+        assert y.dtype == np.uint16
+        assert not np.any(y[0]) and not np.any(y[1, ::3])
+
+
+def test_lut_softmax_split_rows(rtl, golden):
+    rng = np.random.default_rng(8)
+    for mode in ("lut_a", "lut_b"):
+        _, stats = _same(rtl, golden, "softmax", rng.normal(0, 4, (12, 900)), mode=mode)
+        assert stats.jobs == 2
 
 
 def test_softmax_split_across_jobs_and_longest_row(rtl, golden):
@@ -157,6 +165,8 @@ def test_bad_input_names_the_limit(golden):
         golden.attention(*[np.ones((30, 4))] * 3)
     with pytest.raises(ValueError, match="needs at least"):
         golden.attention(*[np.ones((512, 64))] * 3)
+    with pytest.raises(ValueError, match="mode must be one of expp, lut_a, lut_b"):
+        golden.softmax(np.zeros(4, np.float32), mode="fast")
     with pytest.raises(ValueError, match="backend must be one of golden, rtl"):
         Accelerator("tiny", backend="spike")
     with pytest.raises(ValueError, match="K = 9000 is above the tensor unit's 4096"):
@@ -165,5 +175,5 @@ def test_bad_input_names_the_limit(golden):
 
 def test_accelerator_error_carries_the_cause(rtl):
     with pytest.raises(AcceleratorError, match="BAD_LENGTH") as info:
-        rtl.backend.softmax(np.zeros((1, 0), np.uint16))      # a job the planner never makes
+        rtl.backend.softmax(np.zeros((1, 0), np.uint16), "expp")   # a job the planner never makes
     assert info.value.block == "softex" and info.value.cause == "BAD_LENGTH"
