@@ -10,7 +10,7 @@ from hw.config import get_config
 from hw.softex.regmap import LENGTH_BITS, ROWS_BITS
 from hw.tensor.geometry import TensorGeometry
 from hw.tensor.regmap import MAX_DIM as TENSOR_MAX_DIM, TensorOp
-from sim.attention import STACK_BYTES, AttentionShape
+from sim.attention import STACK_BYTES, AttentionShape, attention_mask
 
 from .backends import BACKENDS, AcceleratorError
 from .tensors import as_bits, from_bits
@@ -240,10 +240,11 @@ class Accelerator:
         return from_bits(z, x), stats
 
     # -- the cluster ---------------------------------------------------------------------------
-    def attention_shape(self, seq, head_dim):
+    def attention_shape(self, seq, head_dim, *, bitmap=False):
         """The tiling the firmware runs a ``seq`` x ``head_dim`` head with on this
         configuration: key chunks of up to 128 keys that divide ``seq``, the largest query
-        tiles (a power of two up to 32 rows) whose buffers fit the scratchpad. ValueError naming the limit."""
+        tiles (a power of two up to 32 rows) whose buffers (``bitmap``: and an explicit
+        mask's bits) fit the scratchpad. ValueError naming the limit."""
         cfg = self.config
         align = port_align(cfg.tensor.to_dict(), cfg.softex.to_dict())
         if head_dim < 1 or head_dim & (head_dim - 1) or (head_dim.bit_length() - 1) % 2:
@@ -260,25 +261,33 @@ class Accelerator:
             if bq > seq:
                 continue
             shape = AttentionShape(seq, head_dim, bq, chunks[0], align=align)
-            if shape.scratchpad_bytes(pipeline=True) <= room:
+            if shape.scratchpad_bytes(pipeline=True, bitmap=bitmap) <= room:
                 return shape
-        need = AttentionShape(seq, head_dim, 1, chunks[0], align=align).scratchpad_bytes(True)
+        need = AttentionShape(seq, head_dim, 1, chunks[0], align=align).scratchpad_bytes(
+            True, bitmap=bitmap)
         raise ValueError(f"a {seq} x {head_dim} head needs at least {need} bytes of buffers; "
                          f"configuration {cfg.name} has {room} beside the cores' stacks")
 
-    def attention(self, q, k, v):
-        """One attention head, softmax(Q K^T / sqrt(d)) V, Q, K, V of ``seq`` x ``head_dim``,
-        as firmware on the configuration's cluster (firmware/apps/attention.c: query tiles
-        pipelined over the cores, the tensor unit and SoftEx); :meth:`attention_shape`
-        chooses the tiling."""
+    def attention(self, q, k, v, *, causal=False, mask=None):
+        """One attention head, softmax(Q K^T / sqrt(d) + mask) V, Q, K, V of ``seq`` x
+        ``head_dim``, as firmware on the configuration's cluster (firmware/apps/attention.c:
+        query tiles pipelined over the cores, the tensor unit and SoftEx);
+        :meth:`attention_shape` chooses the tiling. ``causal``: query i attends to keys
+        0 .. i; ``mask``: a ``seq`` x ``seq`` boolean array instead, True where query i
+        attends to key j (a query that attends to nothing gets a row of zeros). The cores set
+        the masked scores to -inf (cycles in the qk stage)."""
         qb = as_bits("q", q, min_ndim=2, max_ndim=2)
         kb = as_bits("k", k, min_ndim=2, max_ndim=2)
         vb = as_bits("v", v, min_ndim=2, max_ndim=2)
         if not qb.shape == kb.shape == vb.shape:
             raise ValueError(f"q, k and v must have one shape (seq x head_dim), got "
                              f"{qb.shape}, {kb.shape}, {vb.shape}")
-        shape = self.attention_shape(*qb.shape)
+        if causal and mask is not None:
+            raise ValueError("give causal=True or a mask, not both")
+        mask = "causal" if causal else mask
+        kind, _ = attention_mask(qb.shape[0], mask)
+        shape = self.attention_shape(*qb.shape, bitmap=kind == 2)
         stats = self._stats("attention")
-        o, cost = self.backend.attention(shape, qb.bits, kb.bits, vb.bits)
+        o, cost = self.backend.attention(shape, qb.bits, kb.bits, vb.bits, mask)
         stats.add("cluster", cost)
         return from_bits(o, qb), stats

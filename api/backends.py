@@ -78,10 +78,10 @@ class GoldenBackend:
     def tensor(self, op, x, w, y, acc):
         return gemm(x, w, y, op, acc), None
 
-    def attention(self, shape, q, k, v):
+    def attention(self, shape, q, k, v, mask):
         # The firmware's buffers are aligned to the ports, so every chunk starts at lane 0.
         return golden_attention(shape, q, k, v, lanes=self.config.softex.lanes,
-                                pipeline=True)["o"], None
+                                pipeline=True, mask=mask)["o"], None
 
     def close(self):
         pass
@@ -169,10 +169,10 @@ class RtlBackend:
         z = np.frombuffer(block.mem.read(za, m * sn), np.uint16).reshape(m, sn // 2)[:, :n]
         return z.copy(), cost
 
-    def attention(self, shape, q, k, v):
+    def attention(self, shape, q, k, v, mask):
         sim, params = system_sim(self.config.name)
         t0 = time.perf_counter()
-        r = run_attention(sim, params, shape, q, k, v, pipeline=True)
+        r = run_attention(sim, params, shape, q, k, v, pipeline=True, mask=mask)
         cost = JobCost(cycles=r["total"], seconds=time.perf_counter() - t0,
                        stages=dict(r["stages"]))
         return r["o"], cost

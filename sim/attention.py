@@ -26,14 +26,15 @@ from hw.tensor.regmap import TensorOp
 
 from .golden.abft import scale_identity
 from .golden.gemm import gemm
-from .golden.softmax import bf16_to_float, float_to_bf16, lane_offset, softmax_jobs
+from .golden.softmax import NEG_INF, bf16_to_float, float_to_bf16, lane_offset, softmax_jobs
 from .offload import ALIGN, SW_LIB, build_app, padded, run_program, sw_softmax
 from .sw_gemm import SW_GEMM_SOURCE
 
 __all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_attention",
            "softex_tile", "build_attention", "run_attention", "float64_attention", "STAGES",
            "errors_vs_float64", "buffer_align_for", "DEMO_SHAPES", "demo_shape", "abft_arrays",
-           "abft_summary", "ABFT_RESULT", "ABFT_RESULT_BYTES"]
+           "abft_summary", "ABFT_RESULT", "ABFT_RESULT_BYTES", "attention_mask", "mask_bits",
+           "mask_words"]
 
 STAGES = ("scale", "qk", "softmax", "pv")
 
@@ -95,8 +96,9 @@ class AttentionShape:
     def tiles(self):
         return -(-self.seq // self.block_q)
 
-    def scratchpad_bytes(self, pipeline=False, abft=False, perop=False):
-        """Bytes of the buffers (``pipeline``: score and probability buffers doubled;
+    def scratchpad_bytes(self, pipeline=False, abft=False, perop=False, bitmap=False):
+        """Bytes of the buffers (``bitmap``: an explicit mask's bits, :func:`mask_bits`;
+        ``pipeline``: score and probability buffers doubled;
         ``abft``: doubled too, plus SoftEx run B's probabilities and the checker's descriptor,
         checksum vectors, Q sums and report; ``perop``: run B's probabilities, the checksum
         operands and results, the tolerances)."""
@@ -113,6 +115,8 @@ class AttentionShape:
                        + (2 * self.head_dim + 2 * self.seq + 2 * self.block_q)
                        * self.check_stride
                        + 8 * self.seq + 4 * len(ABFT_RESULT) + 6 * self.align)
+        if bitmap:
+            checker += 2 * self.seq * mask_words(self.seq) + self.align
         return (self.seq * (st["QS"] + st["VS"] + st["OS"]) + self.head_dim * st["KTS"]
                 + 2 * (1 + doubled) * self.block_q * st["SS"] + 8 * self.block_q
                 + (self.head_dim + self.block_q) * st["QS"] + checker)
@@ -169,13 +173,47 @@ def scaled_identity(shape):
     return scale_identity(shape.head_dim, shape.shift)
 
 
+def mask_words(seq):
+    """16-bit words of one query's row of an explicit mask (attention.c's MW)."""
+    return -(-seq // 16)
+
+
+def attention_mask(seq, mask):
+    """``(MASK define, attend)`` of a mask argument: None (0, None), ``"causal"`` (1, the
+    lower triangle) or a ``seq`` x ``seq`` boolean array, True where query i attends to key j
+    (2, the array). ValueError for anything else."""
+    if mask is None:
+        return 0, None
+    if isinstance(mask, str):
+        if mask != "causal":
+            raise ValueError(f"mask must be None, 'causal' or a boolean array, got {mask!r}")
+        return 1, np.tril(np.ones((seq, seq), dtype=bool))
+    attend = np.asarray(mask)
+    if attend.dtype != bool or attend.shape != (seq, seq):
+        raise ValueError(f"mask must be a boolean array of shape ({seq}, {seq}) (True: the "
+                         f"query attends to the key), got {attend.dtype} {attend.shape}")
+    return 2, attend
+
+
+def mask_bits(attend):
+    """attention.c's ``mask_bits`` of a boolean ``attend`` array: per query row
+    :func:`mask_words` words, bit j % 16 of word j / 16 set when key j is masked."""
+    seq = attend.shape[1]
+    masked = np.zeros((attend.shape[0], 16 * mask_words(seq)), dtype=np.uint16)
+    masked[:, :seq] = ~attend
+    weights = (np.uint16(1) << np.arange(16, dtype=np.uint16))
+    return (masked.reshape(len(attend), -1, 16) * weights).sum(axis=2, dtype=np.uint16)
+
+
 def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=None,
-                     pipeline=False):
+                     pipeline=False, mask=None):
     """Bit-exact outputs of attention.c: dict(o=O, s=scores of the last tile, p=probabilities
     of the last tile run). ``tiles``: only the first query tiles (rows of O past them stay 0).
+    ``mask``: :func:`attention_mask`'s argument (masked scores are -inf before the softmax).
     ``softex``: SoftEx jobs (``lanes``, buffers at ``sbuf_addr`` for the
     lane offsets; ``pipeline``: tile t in half t % 2 of the doubled buffers) or the software
     softmax. The GEMMs are the tensor unit's (the software GEMM is bit-identical to it)."""
+    _, attend = attention_mask(shape.seq, mask)
     ident = scaled_identity(shape)
     kt = np.ascontiguousarray(np.asarray(k, dtype=np.uint16).T)
     n, bq, bk = shape.seq, shape.block_q, shape.block_k
@@ -188,6 +226,8 @@ def golden_attention(shape, q, k, v, *, lanes, softex=True, sbuf_addr=0, tiles=N
         qs = gemm(q[q0:q0 + rows], ident, op=TensorOp.MATMUL)
         s = np.concatenate([gemm(qs, kt[:, c * bk:(c + 1) * bk], op=TensorOp.MATMUL)
                             for c in range(nch)], axis=1)
+        if attend is not None:
+            s[~attend[q0:q0 + rows]] = NEG_INF
         if softex:
             # lane offsets of every row's chunks: strides keep the buffers' alignment, so
             # normally the same for every row (one batched job per chunk for the tile)
@@ -309,8 +349,9 @@ def perop_arrays(shape, q, k, v):
 
 def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                     pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
-                    abft_plant=None, perop=False):
-    """ELF of attention.c with the inputs preloaded into the scratchpad (``abft``: for a
+                    abft_plant=None, perop=False, mask=None):
+    """ELF of attention.c with the inputs preloaded into the scratchpad (``mask``:
+    :func:`attention_mask`'s argument; ``abft``: for a
     cluster with the Flash-ABFT checker, ``abft_correct``: repair failed checks; ``perop``:
     per-operation protection instead (serial tiles, no checker; :mod:`sim.perop`);
     ``abft_encoded``: the (q, k, v) the checksums are made from, when the preloaded inputs
@@ -338,6 +379,14 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
         noinit += ["pbb", "chk_buf", "sum_buf"]
     if tiles is not None:
         defines["TILES"] = tiles
+    kind, attend = attention_mask(shape.seq, mask)
+    if kind:
+        if abft or perop:
+            raise ValueError("a mask is not checked by abft or perop (their checks see the "
+                             "scores as the tensor unit wrote them)")
+        defines["MASK"] = kind
+    if kind == 2:
+        arrays["mask_bits"] = mask_bits(attend)
     if abft_plant is not None:
         defines.update(ABFT_PLANT_ROW=abft_plant[0], ABFT_PLANT_COL=abft_plant[1],
                        ABFT_PLANT_BIT=abft_plant[2])
@@ -360,7 +409,8 @@ def abft_summary(result_bytes):
 
 def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                   pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
-                  abft_plant=None, perop=False, check_exit=True, max_cycles=20_000_000):
+                  abft_plant=None, perop=False, mask=None, check_exit=True,
+                  max_cycles=20_000_000):
     """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
     {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
     overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
@@ -368,21 +418,23 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     the firmware uses it (``abft`` in the result: :func:`abft_summary`; the checker's cycles
     are added to ``total`` and are ``stages["abft"]``; ``abft_encoded``, ``abft_plant``:
     :func:`build_attention`). ``perop``: per-operation protection instead (serial tiles; its
-    outcome is ``abft`` as well, the cores' repair cycles ``stages["abft"]``). ``check_exit``:
+    outcome is ``abft`` as well, the cores' repair cycles ``stages["abft"]``). ``mask``:
+    :func:`attention_mask`'s argument (the masking is part of the qk stage). ``check_exit``:
     raise on a non-zero exit code (else it is ``exit_code`` in the result)."""
     if pipeline and (gemm_sw or softmax_sw):
         raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
     if perop and (abft or pipeline or gemm_sw or softmax_sw):
         raise ValueError("perop checks the accelerators' jobs in serial tiles: not with abft, "
                          "pipeline, gemm_sw or softmax_sw")
-    need = shape.scratchpad_bytes(pipeline, abft, perop)
+    need = shape.scratchpad_bytes(pipeline, abft, perop, attention_mask(shape.seq, mask)[0] == 2)
     if need + STACK_BYTES * params["cores"] > params["scratchpad_kib"] * 1024:
         raise ValueError(f"attention {shape} needs {need} bytes of scratchpad "
                          f"plus stacks; the cluster has {params['scratchpad_kib']} KiB")
     st = shape.strides
     elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles,
                           pipeline=pipeline, abft=abft, abft_correct=abft_correct,
-                          abft_encoded=abft_encoded, abft_plant=abft_plant, perop=perop)
+                          abft_encoded=abft_encoded, abft_plant=abft_plant, perop=perop,
+                          mask=mask)
     pipelined = pipeline and params["cores"] >= 2
     last = min(shape.tiles, tiles or shape.tiles) - 1                         # last tile run
     tile = min(shape.block_q, shape.seq - last * shape.block_q)              # its rows

@@ -47,6 +47,11 @@
  * column of ones); the cores compare the two words of each row, as fixed-point integers,
  * within the host's tolerance; SoftEx runs twice and the cores compare the words. A tile with a failed check is recomputed
  * (at most ABFT_ROUNDS times); the outcome goes to abft_result as with ABFT.
+ * MASK = 1 (causal) or 2 (the host's bitmap mask_bits: SEQ rows of MW = ceil(SEQ / 16) words,
+ * bit j % 16 of word j / 16 set when key j is masked for that query) sets the masked scores of
+ * each tile to -inf once its qk jobs are done, on the core that drives them (its cycles are
+ * the qk stage's); SoftEx gives them probability 0 (a fully masked row: a row of zeros). Not
+ * with ABFT or PEROP (their checks see the scores as the tensor unit wrote them).
  * Exit 0; 0x100 | cause for a tensor-unit error, 0x200 | cause for a SoftEx error, 0x300 |
  * cause for a checker job error, 0x400 when the head ends with a failed check (uncorrected, or
  * ABFT_CORRECT = 0). */
@@ -100,6 +105,12 @@
 #if PIPELINE && (GEMM_SW || SOFTMAX_SW)
 #error "PIPELINE overlaps the two accelerators: not with GEMM_SW or SOFTMAX_SW"
 #endif
+#ifndef MASK
+#define MASK 0
+#endif
+#if MASK && (ABFT || PEROP)
+#error "MASK: the checks of ABFT and PEROP see the scores as the tensor unit wrote them"
+#endif
 #define N_TILES (TILES < (SEQ + BQ - 1) / BQ ? TILES : (SEQ + BQ - 1) / BQ)
 
 extern uint16_t q[], kt[], v[], o[], sbuf[], pbuf[], slots[], ident[], qsbuf[];
@@ -120,6 +131,42 @@ static uint32_t perop_tile[N_TILES];            /* per tile: the checks it faile
 #endif
 
 #define ROW(base, r, stride) ((uint16_t *)((uint8_t *)(base) + (r) * (stride)))
+
+#if MASK
+#define NEG_INF 0xFF80u
+#if MASK == 2
+#define MW ((SEQ + 15) / 16)
+extern uint16_t mask_bits[];
+#endif
+/* The masked scores of the tile whose first row is q0 (rows rows at sb) set to -inf. */
+static void mask_scores(uint16_t *sb, uint32_t q0, uint32_t rows)
+{
+    uint16_t *row = sb;
+#if MASK == 1
+    /* query i sees keys 0 .. i: the rest of its row, two words per store once aligned */
+    for (uint32_t i = q0; i < q0 + rows; i++, row = ROW(row, 1, SS)) {
+        uint32_t j = i + 1;
+        if (j < SEQ && (j & 1))
+            row[j++] = NEG_INF;
+        for (; j + 1 < SEQ; j += 2)
+            *(uint32_t *)(row + j) = NEG_INF | NEG_INF << 16;
+        if (j < SEQ)
+            row[j] = NEG_INF;
+    }
+#else
+    const uint16_t *bits = mask_bits;
+    for (uint32_t i = 0; i < q0; i++)
+        bits += MW;
+    for (uint32_t r = 0; r < rows; r++, row = ROW(row, 1, SS), bits += MW)
+        for (uint32_t w = 0; w < MW; w++) {
+            uint32_t set = bits[w];
+            for (uint32_t j = w * 16; set; j++, set >>= 1)
+                if (set & 1)
+                    row[j] = NEG_INF;
+        }
+#endif
+}
+#endif
 
 enum { ST_SCALE, ST_QK, ST_SOFTMAX, ST_PV, N_STAGES };
 static const char *const stage_name[N_STAGES] = {"scale", "qk", "softmax", "pv"};
@@ -331,6 +378,12 @@ static uint32_t serial_tile(uint32_t tile, uint32_t id, uint32_t nc, uint32_t t,
     flag |= perop_rows(rows, PEROP_FS, perop_tol_s + q0, 0, id, nc, PEROP_QK);
 #endif
     t = tile_stage_end(sync, id, ST_QK, t);
+#if MASK
+    /* after every core's rows of S (GEMM_SW), before any core's softmax (SOFTMAX_SW) */
+    if (id == 0)
+        mask_scores(sb, q0, rows);
+    t = tile_stage_end(sync, id, ST_QK, t);
+#endif
     softmax_checked(sb, pb, rows, id, nc);
 #if PEROP
     if (sync)
@@ -433,6 +486,9 @@ static void pipelined_tiles(uint32_t id)
                 for (uint32_t c = 0; c < NCH; c++)
                     tensor_matmul(qsbuf, QS, kt + c * BK, KTS, sb + c * BK, SS, rows, BK, HD);
                 hwpe_wait_idle(SYS_TENSOR_BASE);
+#if MASK
+                mask_scores(sb, tile * BQ, rows);
+#endif
                 book(ST_QK, t0);
                 scores_done = tile + 1;
             }

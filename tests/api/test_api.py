@@ -132,6 +132,33 @@ def test_attention_heads(rtl, golden):
         assert np.abs(o - ref).max() < 0.05
 
 
+def _masked_reference(q, k, v, attend):
+    s = q.astype(np.float64) @ k.T / np.sqrt(q.shape[1])
+    s = np.where(attend, s, -np.inf)
+    top = np.max(s, axis=1, keepdims=True)
+    p = np.where(attend, np.exp(s - np.where(np.isfinite(top), top, 0)), 0)
+    total = p.sum(axis=1, keepdims=True)
+    return np.divide(p, total, out=np.zeros_like(p), where=total > 0) @ v
+
+
+def test_attention_causal_and_explicit_masks(rtl, golden):
+    rng = np.random.default_rng(9)
+    seq, d = 48, 4                                # two query tiles, the second a partial one
+    q, k, v = (rng.normal(size=(seq, d)).astype(np.float32) for _ in range(3))
+    o, stats = _same(rtl, golden, "attention", q, k, v, causal=True)
+    assert np.abs(o - _masked_reference(q, k, v, np.tril(np.ones((seq, seq), bool)))).max() < 0.05
+    assert o[0] == pytest.approx(v[0].astype(ml_dtypes.bfloat16).astype(np.float32))
+    attend = rng.random((seq, seq)) < 0.6
+    attend[5] = False                             # a query that sees no key: zeros
+    attend[7] = np.arange(seq) == 40              # one key only: its value row
+    o, _ = _same(rtl, golden, "attention", q, k, v, mask=attend)
+    assert not np.any(o[5])
+    assert np.abs(o - _masked_reference(q, k, v, attend)).max() < 0.05
+    plain, _ = golden.attention(q, k, v)
+    everything, _ = golden.attention(q, k, v, mask=np.ones((seq, seq), bool))
+    assert np.array_equal(plain, everything)
+
+
 def test_dtypes_round_trip(golden):
     rng = np.random.default_rng(7)
     x = rng.normal(0, 3, (4, 16)).astype(np.float32)
@@ -167,6 +194,10 @@ def test_bad_input_names_the_limit(golden):
         golden.attention(*[np.ones((512, 64))] * 3)
     with pytest.raises(ValueError, match="mode must be one of expp, lut_a, lut_b"):
         golden.softmax(np.zeros(4, np.float32), mode="fast")
+    with pytest.raises(ValueError, match=r"mask must be a boolean array of shape \(32, 32\)"):
+        golden.attention(*[np.ones((32, 4))] * 3, mask=np.ones((32, 16), bool))
+    with pytest.raises(ValueError, match="not both"):
+        golden.attention(*[np.ones((32, 4))] * 3, causal=True, mask=np.ones((32, 32), bool))
     with pytest.raises(ValueError, match="backend must be one of golden, rtl"):
         Accelerator("tiny", backend="spike")
     with pytest.raises(ValueError, match="K = 9000 is above the tensor unit's 4096"):
