@@ -5,6 +5,7 @@ cycles (docs/api.md).
     python -m api run matmul --m 64 --n 48 --k 32 --backend golden
     python -m api run attention --seq 64 --head-dim 16
     python -m api run gemm --inputs a.npy b.npy c.npy --out z.npy
+    python -m api tutorial                 # docs/api.md's tutorial (--write-docs: into it)
 """
 
 import argparse
@@ -44,6 +45,33 @@ def summary(name, value):
     return text
 
 
+def run_tutorial(write_docs):
+    """Run the tutorial; with ``write_docs`` splice its code and output into docs/api.md."""
+    import contextlib
+    import inspect
+    import io
+    import textwrap
+    from pathlib import Path
+
+    from flows.docs import splice
+
+    from .tutorial import tutorial
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        tutorial()
+    print(out.getvalue(), end="")
+    if write_docs:
+        page = Path(__file__).resolve().parent.parent / "docs" / "api.md"
+        body = textwrap.dedent("".join(inspect.getsourcelines(tutorial)[0][1:]))
+        text = splice(page.read_text(), "tutorial code", f"```python\n{body}```\n")
+        text = splice(text, "tutorial output",
+                      "`python -m api tutorial`:\n\n"
+                      f"```\n{out.getvalue()}```\n")
+        page.write_text(text)
+        print(f"wrote {page}")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="python -m api", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,7 +95,12 @@ def main(argv=None):
     r.add_argument("--mode", default="expp", choices=SOFTMAX_MODES, help="softmax: the engine")
     r.add_argument("--acc", default="fp32", choices=ACCUMULATORS, help="matmul, gemm")
     r.add_argument("--gemm-op", default="gemm", choices=GEMM_OPS, help="gemm: the operation")
+    t = sub.add_parser("tutorial", help="run docs/api.md's tutorial")
+    t.add_argument("--write-docs", action="store_true",
+                   help="put the tutorial's code and output into docs/api.md")
     args = ap.parse_args(argv)
+    if args.cmd == "tutorial":
+        return run_tutorial(args.write_docs)
 
     op, names = args.op, OPERATIONS[args.op]
     if args.inputs is not None:
