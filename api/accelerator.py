@@ -246,7 +246,7 @@ class Accelerator:
         tiles (a power of two up to 32 rows) whose buffers (``bitmap``: and an explicit
         mask's bits) fit the scratchpad. ValueError naming the limit."""
         cfg = self.config
-        align = port_align(cfg.tensor.to_dict(), cfg.softex.to_dict())
+        align = self._align()
         if head_dim < 1 or head_dim & (head_dim - 1) or (head_dim.bit_length() - 1) % 2:
             raise ValueError(f"head_dim must be a power of 4 (1, 4, 16, 64, ...: 1/sqrt(d) is "
                              f"then exact), got {head_dim}")
@@ -272,7 +272,8 @@ class Accelerator:
         """One attention head, softmax(Q K^T / sqrt(d) + mask) V, Q, K, V of ``seq`` x
         ``head_dim``, as firmware on the configuration's cluster (firmware/apps/attention.c:
         query tiles pipelined over the cores, the tensor unit and SoftEx);
-        :meth:`attention_shape` chooses the tiling. ``causal``: query i attends to keys
+        :meth:`attention_shape` chooses the tiling (a ``seq`` the ports' alignment does not
+        divide is padded, the padded keys masked). ``causal``: query i attends to keys
         0 .. i; ``mask``: a ``seq`` x ``seq`` boolean array instead, True where query i
         attends to key j (a query that attends to nothing gets a row of zeros). The cores set
         the masked scores to -inf (cycles in the qk stage)."""
@@ -285,9 +286,27 @@ class Accelerator:
         if causal and mask is not None:
             raise ValueError("give causal=True or a mask, not both")
         mask = "causal" if causal else mask
-        kind, _ = attention_mask(qb.shape[0], mask)
-        shape = self.attention_shape(*qb.shape, bitmap=kind == 2)
+        seq, head_dim = qb.shape
+        kind, attend = attention_mask(seq, mask)
+        # A sequence the chunks cannot divide is padded with zero rows whose keys are masked
+        # (causal masks them already for every real query); the padded queries are dropped.
+        unit = max(1, self._align() // 2)
+        full = -(-seq // unit) * unit
+        operands = [qb.bits, kb.bits, vb.bits]
+        if full != seq:
+            operands = [np.concatenate([x, np.zeros((full - seq, head_dim), np.uint16)])
+                        for x in operands]
+            if kind != 1:
+                padded = np.zeros((full, full), dtype=bool)
+                padded[:, :seq] = True if attend is None else np.concatenate(
+                    [attend, np.ones((full - seq, seq), dtype=bool)])
+                mask, kind = padded, 2
+        shape = self.attention_shape(full, head_dim, bitmap=kind == 2)
         stats = self._stats("attention")
-        o, cost = self.backend.attention(shape, qb.bits, kb.bits, vb.bits, mask)
+        o, cost = self.backend.attention(shape, *operands, mask)
         stats.add("cluster", cost)
-        return from_bits(o, qb), stats
+        return from_bits(o[:seq], qb), stats
+
+    def _align(self):
+        cfg = self.config
+        return port_align(cfg.tensor.to_dict(), cfg.softex.to_dict())

@@ -13,8 +13,8 @@ import numpy as np
 
 from hw.catalog import build
 from hw.cluster.regs import ADDRESS_MAP
-from hw.softex.regmap import SoftexOp
-from hw.tensor.regmap import TensorOp
+from hw.softex.regmap import SoftexOp, softex_map
+from hw.tensor.regmap import TensorOp, tensor_map
 from sim.attention import golden_attention, run_attention
 from sim.blocks import BlockSim
 from sim.golden.gelu import gelu_job
@@ -56,6 +56,17 @@ class JobCost:
     seconds: float
     counters: dict = field(default_factory=dict)
     stages: dict = field(default_factory=dict)
+
+
+def _firmware_error(code):
+    """The AcceleratorError of attention.c's exit code (0x100 | tensor unit cause, 0x200 |
+    SoftEx cause)."""
+    blocks = {0x100: ("tensor", tensor_map()), 0x200: ("softex", softex_map())}
+    if code & ~0xFF not in blocks:
+        return AcceleratorError("cluster", f"exit code {code:#x}", code)
+    block, regmap = blocks[code & ~0xFF]
+    names = {c.code: c.name for c in regmap.error_causes}
+    return AcceleratorError(block, names.get(code & 0xFF, f"code {code & 0xFF}"), code & 0xFF)
 
 
 class GoldenBackend:
@@ -172,7 +183,10 @@ class RtlBackend:
     def attention(self, shape, q, k, v, mask):
         sim, params = system_sim(self.config.name)
         t0 = time.perf_counter()
-        r = run_attention(sim, params, shape, q, k, v, pipeline=True, mask=mask)
+        r = run_attention(sim, params, shape, q, k, v, pipeline=True, mask=mask,
+                          check_exit=False)
+        if r["exit_code"]:
+            raise _firmware_error(r["exit_code"])
         cost = JobCost(cycles=r["total"], seconds=time.perf_counter() - t0,
                        stages=dict(r["stages"]))
         return r["o"], cost
