@@ -176,7 +176,7 @@ def test_firmware_exit_codes_become_errors():
     from api.backends import _firmware_error
     error = _firmware_error(0x203)
     assert (error.block, error.cause, error.code) == ("softex", "BAD_ALIGN", 3)
-    assert _firmware_error(0x101).cause == "BAD_CMD"
+    assert _firmware_error(0x101).cause == "BAD_DIM"
     assert _firmware_error(0x400).block == "cluster"
 
 
