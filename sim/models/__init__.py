@@ -1,0 +1,1 @@
+"""Real networks on the accelerator's numerics (docs/model_accuracy.md): :mod:`.minilm`."""

