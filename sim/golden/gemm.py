@@ -21,7 +21,7 @@ from hw.tensor.regmap import GEMM_OPS, TensorOp
 
 from . import fp
 
-__all__ = ["gemm", "ACC"]
+__all__ = ["gemm", "gemm_float", "ACC"]
 
 ACC = {"fp32": FP32, "bf16": BF16}
 
@@ -75,3 +75,39 @@ def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, unrounded=False):
     if af.width == 32:
         return fp.convert(state, FP32, BF16)
     return np.asarray(state, dtype=np.uint16)
+
+
+def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
+    """:func:`gemm` for MATMUL and GEMM, bit for bit, in numpy floating point (fast enough for a
+    whole network): each FMA ``state + x w`` is formed in float64, where the product of two
+    bf16 values is exact and so is the sum unless one term is below 2^-29 of the other's last
+    bit (then both roundings below give the same result), and rounded once to the accumulation
+    format (a cast to float32, or the exact converter to bf16); the final rounding to bf16 is
+    :func:`fp.convert`. NaN results are the canonical NaN, as :func:`gemm`'s.
+    ``tests/golden/test_gemm_float.py`` checks it against :func:`gemm`."""
+    from .softmax import bf16_to_float, float_to_bf16
+    op = TensorOp(op)
+    if op not in (TensorOp.MATMUL, TensorOp.GEMM):
+        raise ValueError(f"op must be MATMUL or GEMM, got {op.name}")
+    if acc not in ACC:
+        raise ValueError(f"acc must be one of {', '.join(ACC)}, got {acc!r}")
+    xf, wf = bf16_to_float(x), bf16_to_float(w)
+    (M, K), (K2, N) = xf.shape, wf.shape
+    if K2 != K:
+        raise ValueError(f"X is {M}x{K} but W is {K2}x{N}")
+    if op == TensorOp.MATMUL:
+        state = np.full((M, N), -0.0)
+    else:
+        state = bf16_to_float(y)
+        if state.shape != (M, N):
+            raise ValueError(f"Y must be {M}x{N}, got {state.shape}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(K):
+            total = state + xf[:, k, None] * wf[None, k, :]
+            if acc == "fp32":
+                state = total.astype(np.float32).astype(np.float64)
+            else:
+                state = bf16_to_float(float_to_bf16(total))
+        if acc == "fp32":
+            return fp.convert(state.astype(np.float32).view(np.uint32), FP32, BF16).astype(np.uint16)
+        return np.asarray(float_to_bf16(state), dtype=np.uint16)

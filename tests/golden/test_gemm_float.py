@@ -1,0 +1,67 @@
+"""sim.golden.gemm.gemm_float (numpy floating point, for whole networks) against the integer
+golden model of the tensor unit, bit for bit: random operands of several scales, and the
+adversarial ones (subnormal products, cancellation to zero and signed zeros, overflow to
+infinity, infinities and NaN, long K with a large partial sum and tiny terms), both
+accumulation formats, MATMUL and GEMM."""
+
+import numpy as np
+import pytest
+
+from hw.tensor.regmap import TensorOp
+from sim.golden.gemm import gemm, gemm_float
+from sim.golden.softmax import float_to_bf16
+
+
+def _bf16(values):
+    return np.asarray(float_to_bf16(np.asarray(values, dtype=np.float64).ravel()),
+                      np.uint16).reshape(np.shape(values))
+
+
+def _operands(rng, m, k, n, scale):
+    return (_bf16(rng.normal(0, scale, (m, k))), _bf16(rng.normal(0, scale, (k, n))),
+            _bf16(rng.normal(0, scale, (m, n))))
+
+
+@pytest.mark.parametrize("acc", ["fp32", "bf16"])
+@pytest.mark.parametrize("scale", [1.0, 1e-20, 1e-38, 1e18])
+def test_random(acc, scale):
+    rng = np.random.default_rng(int(abs(np.log10(scale))) + 3)
+    x, w, y = _operands(rng, 9, 64, 13, scale)
+    for op in (TensorOp.MATMUL, TensorOp.GEMM):
+        assert np.array_equal(gemm_float(x, w, y, op, acc), gemm(x, w, y, op, acc)), (op, scale)
+
+
+@pytest.mark.parametrize("acc", ["fp32", "bf16"])
+def test_adversarial(acc):
+    rng = np.random.default_rng(11)
+    m, k, n = 8, 40, 12
+    x, w, y = _operands(rng, m, k, n, 1.0)
+    x[0] = 0x0001                                 # subnormal x subnormal: products underflow
+    w[:, 1] = 0x0080                              # smallest normal
+    x[1, :20], x[1, 20:] = 0x3F80, 0xBF80         # cancellation: exact zero, signed zeros
+    w[:, 2] = 0x3F80
+    x[2, 0] = 0x7F7F                              # the largest finite: overflow to inf
+    w[0, 3] = 0x7F7F
+    x[3, 5] = 0x7F80                              # inf, and inf - inf = NaN
+    x[3, 6] = 0xFF80
+    x[4, 7] = 0x7FC1                              # a NaN operand
+    x[5, 0], x[5, 1:] = 0x5F00, 0x2000            # a large partial sum, then tiny terms
+    x[6] = 0x8000                                 # -0 rows: the sign of the zero result
+    y[6] = 0x8000
+    y[7, :] = 0x0000
+    for op in (TensorOp.MATMUL, TensorOp.GEMM):
+        assert np.array_equal(gemm_float(x, w, y, op, acc), gemm(x, w, y, op, acc)), op
+
+
+def test_long_sums():
+    rng = np.random.default_rng(12)
+    x, w, y = _operands(rng, 4, 1536, 8, 1.0)
+    for acc in ("fp32", "bf16"):
+        assert np.array_equal(gemm_float(x, w, None, TensorOp.MATMUL, acc),
+                              gemm(x, w, None, TensorOp.MATMUL, acc))
+
+
+def test_only_matmul_and_gemm():
+    with pytest.raises(ValueError, match="op must be MATMUL or GEMM"):
+        gemm_float(np.zeros((1, 1), np.uint16), np.zeros((1, 1), np.uint16),
+                   op=TensorOp.ADD_MAX)
