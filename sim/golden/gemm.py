@@ -83,7 +83,8 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
     bf16 values is exact and so is the sum unless one term is below 2^-29 of the other's last
     bit (then both roundings below give the same result), and rounded once to the accumulation
     format (a cast to float32, or the exact converter to bf16); the final rounding to bf16 is
-    :func:`fp.convert`. NaN results are the canonical NaN, as :func:`gemm`'s.
+    :func:`fp.convert`. NaN results are the canonical NaN, as :func:`gemm`'s. Leading axes of
+    X and W (broadcast) are independent jobs, e.g. the heads of an attention layer.
     ``tests/golden/test_gemm_float.py`` checks it against :func:`gemm`."""
     from .softmax import bf16_to_float, float_to_bf16
     op = TensorOp(op)
@@ -92,22 +93,24 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
     if acc not in ACC:
         raise ValueError(f"acc must be one of {', '.join(ACC)}, got {acc!r}")
     xf, wf = bf16_to_float(x), bf16_to_float(w)
-    (M, K), (K2, N) = xf.shape, wf.shape
+    (M, K), (K2, N) = xf.shape[-2:], wf.shape[-2:]
     if K2 != K:
         raise ValueError(f"X is {M}x{K} but W is {K2}x{N}")
+    lead = np.broadcast_shapes(xf.shape[:-2], wf.shape[:-2])
     if op == TensorOp.MATMUL:
-        state = np.full((M, N), -0.0)
+        state = np.full(lead + (M, N), -0.0)
     else:
-        state = bf16_to_float(y)
-        if state.shape != (M, N):
-            raise ValueError(f"Y must be {M}x{N}, got {state.shape}")
+        state = np.broadcast_to(bf16_to_float(y), lead + (M, N)).copy()
+        if np.shape(y)[-2:] != (M, N):
+            raise ValueError(f"Y must be {M}x{N}, got {np.shape(y)}")
     with np.errstate(invalid="ignore", over="ignore"):
         for k in range(K):
-            total = state + xf[:, k, None] * wf[None, k, :]
+            total = state + xf[..., :, k, None] * wf[..., None, k, :]
             if acc == "fp32":
                 state = total.astype(np.float32).astype(np.float64)
             else:
                 state = bf16_to_float(float_to_bf16(total))
         if acc == "fp32":
-            return fp.convert(state.astype(np.float32).view(np.uint32), FP32, BF16).astype(np.uint16)
+            bits = state.astype(np.float32).view(np.uint32)
+            return fp.convert(bits.ravel(), FP32, BF16).astype(np.uint16).reshape(bits.shape)
         return np.asarray(float_to_bf16(state), dtype=np.uint16)

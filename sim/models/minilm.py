@@ -111,40 +111,61 @@ class MiniLM:
         return numerics.matmul(x, self._w(prefix + ".weight").T, where=where) \
             + self._w(prefix + ".bias").astype(numerics.dtype)
 
-    def hidden_states(self, ids, numerics=FloatNumerics()):
-        """The embedding output and every layer's output, (layers + 1) arrays of
-        (tokens, hidden), for one text's token ids."""
-        n = len(ids)
+    def forward(self, batch, numerics=FloatNumerics(), *, all_states=False):
+        """The last layer's token vectors (tokens, hidden) of every text of ``batch`` (a list of
+        token-id arrays), or with ``all_states`` every text's list of the embedding output and
+        each layer's output. The texts' tokens go through the token-wise products together (one
+        tall matrix), through attention one text at a time (its heads together)."""
+        lengths = [len(ids) for ids in batch]
+        ends = np.cumsum(lengths)[:-1]
+        ids = np.concatenate(batch)
+        positions = np.concatenate([np.arange(n) for n in lengths])
         x = (self._w("embeddings.word_embeddings.weight")[ids]
-             + self._w("embeddings.position_embeddings.weight")[:n]
+             + self._w("embeddings.position_embeddings.weight")[positions]
              + self._w("embeddings.token_type_embeddings.weight")[0])
         x = self._layer_norm(x, "embeddings.LayerNorm", numerics)
         states = [x]
         d = self.hidden // self.heads
+        scale = numerics.dtype(math.sqrt(d))
         for i in range(self.layers):
             p = f"encoder.layer.{i}."
             q, k, v = (self._dense(x, p + f"attention.self.{name}", numerics, f"{i}.{name}")
                        for name in ("query", "key", "value"))
-            q, k, v = (t.reshape(n, self.heads, d).transpose(1, 0, 2) for t in (q, k, v))
-            scores = numerics.matmul(q, k.transpose(0, 2, 1), where=f"{i}.scores") \
-                / numerics.dtype(math.sqrt(d))
-            probs = numerics.softmax(scores, where=f"{i}.softmax")
-            context = numerics.matmul(probs, v, where=f"{i}.context")
-            context = context.transpose(1, 0, 2).reshape(n, self.hidden)
-            attn = self._dense(context, p + "attention.output.dense", numerics, f"{i}.output")
+            contexts = []
+            for qt, kt, vt in zip(*(np.split(t, ends) for t in (q, k, v))):
+                n = len(qt)
+                qt, kt, vt = (t.reshape(n, self.heads, d).transpose(1, 0, 2)
+                              for t in (qt, kt, vt))
+                scores = numerics.matmul(qt, kt.transpose(0, 2, 1), where=f"{i}.scores") / scale
+                probs = numerics.softmax(scores, where=f"{i}.softmax")
+                context = numerics.matmul(probs, vt, where=f"{i}.context")
+                contexts.append(context.transpose(1, 0, 2).reshape(n, self.hidden))
+            attn = self._dense(np.concatenate(contexts), p + "attention.output.dense", numerics,
+                               f"{i}.output")
             x = self._layer_norm(attn + x, p + "attention.output.LayerNorm", numerics)
             h = numerics.gelu(self._dense(x, p + "intermediate.dense", numerics,
                                           f"{i}.intermediate"), where=f"{i}.gelu")
             h = self._dense(h, p + "output.dense", numerics, f"{i}.ffn_output")
             x = self._layer_norm(h + x, p + "output.LayerNorm", numerics)
             states.append(x)
-        return states
+        if all_states:
+            return [list(t) for t in zip(*(np.split(st, ends) for st in states))]
+        return np.split(x, ends)
 
-    def embed(self, texts, numerics=FloatNumerics(), *, normalize=True):
+    def hidden_states(self, ids, numerics=FloatNumerics()):
+        """The embedding output and every layer's output, (layers + 1) arrays of
+        (tokens, hidden), for one text's token ids."""
+        return self.forward([ids], numerics, all_states=True)[0]
+
+    def embed(self, texts, numerics=FloatNumerics(), *, normalize=True, batch=64):
         """Sentence embeddings (n, hidden) of ``texts``: the mean of the last layer's token
-        vectors, L2-normalised when ``normalize`` (the model's Normalize module)."""
-        out = np.stack([self.hidden_states(self.tokens(t), numerics)[-1].mean(axis=0)
-                        for t in texts]).astype(np.float64)
+        vectors, L2-normalised when ``normalize`` (the model's Normalize module); ``batch``
+        texts at a time."""
+        out = []
+        for b in range(0, len(texts), batch):
+            last = self.forward([self.tokens(t) for t in texts[b:b + batch]], numerics)
+            out += [h.mean(axis=0) for h in last]
+        out = np.stack(out).astype(np.float64)
         if normalize:
             out /= np.linalg.norm(out, axis=1, keepdims=True)
         return out

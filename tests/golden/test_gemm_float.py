@@ -65,3 +65,12 @@ def test_only_matmul_and_gemm():
     with pytest.raises(ValueError, match="op must be MATMUL or GEMM"):
         gemm_float(np.zeros((1, 1), np.uint16), np.zeros((1, 1), np.uint16),
                    op=TensorOp.ADD_MAX)
+
+
+def test_leading_axes_are_independent_jobs():
+    rng = np.random.default_rng(13)
+    x = _bf16(rng.normal(size=(3, 5, 16)))
+    w = _bf16(rng.normal(size=(3, 16, 7)))
+    got = gemm_float(x, w)
+    for i in range(3):
+        assert np.array_equal(got[i], gemm(x[i], w[i]))
