@@ -104,7 +104,12 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
         if np.shape(y)[-2:] != (M, N):
             raise ValueError(f"Y must be {M}x{N}, got {np.shape(y)}")
     with np.errstate(invalid="ignore", over="ignore"):
-        for k in range(K):
+        if acc == "fp32" and _products_exact_in_fp32(xf, wf):
+            # every product is exact in float32: a float32 addition is the FMA's one rounding
+            x32, w32, state = xf.astype(np.float32), wf.astype(np.float32), state.astype(np.float32)
+            for k in range(K):
+                state = state + x32[..., :, k, None] * w32[..., None, k, :]
+        for k in range(K if state.dtype == np.float64 else 0):
             total = state + xf[..., :, k, None] * wf[..., None, k, :]
             if acc == "fp32":
                 state = total.astype(np.float32).astype(np.float64)
@@ -114,3 +119,16 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
             bits = state.astype(np.float32).view(np.uint32)
             return fp.convert(bits.ravel(), FP32, BF16).astype(np.uint16).reshape(bits.shape)
         return np.asarray(float_to_bf16(state), dtype=np.uint16)
+
+
+def _products_exact_in_fp32(xf, wf):
+    """Whether every product of an element of ``xf`` and one of ``wf`` (bf16 values) is exact in
+    float32: all finite, no product at or above 2^127, none (but zeros) below 2^-133 (a bf16
+    product has 16 significant bits; its last one is then at 2^-149 or above)."""
+    if not (np.isfinite(xf).all() and np.isfinite(wf).all()):
+        return False
+    ax, aw = np.abs(xf), np.abs(wf)
+    if not ax.any() or not aw.any():
+        return True
+    small = ax[ax > 0].min() * aw[aw > 0].min()
+    return small >= 2.0 ** -133 and ax.max() * aw.max() < 2.0 ** 127

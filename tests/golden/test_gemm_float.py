@@ -1,6 +1,6 @@
 """sim.golden.gemm.gemm_float (numpy floating point, for whole networks) against the integer
 golden model of the tensor unit, bit for bit: random operands of several scales, and the
-adversarial ones (subnormal products, cancellation to zero and signed zeros, overflow to
+adversarial ones (the float32 path's limits: products near 2^-133 and 2^127; subnormal products, cancellation to zero and signed zeros, overflow to
 infinity, infinities and NaN, long K with a large partial sum and tiny terms), both
 accumulation formats, MATMUL and GEMM."""
 
@@ -23,7 +23,7 @@ def _operands(rng, m, k, n, scale):
 
 
 @pytest.mark.parametrize("acc", ["fp32", "bf16"])
-@pytest.mark.parametrize("scale", [1.0, 1e-20, 1e-38, 1e18])
+@pytest.mark.parametrize("scale", [1.0, 1e-20, 1e-38, 1e18, 1e-22])
 def test_random(acc, scale):
     rng = np.random.default_rng(int(abs(np.log10(scale))) + 3)
     x, w, y = _operands(rng, 9, 64, 13, scale)
@@ -74,3 +74,13 @@ def test_leading_axes_are_independent_jobs():
     got = gemm_float(x, w)
     for i in range(3):
         assert np.array_equal(got[i], gemm(x[i], w[i]))
+
+
+def test_float32_path_at_its_limits():
+    """Operands whose products just reach or just miss the float32 path's exactness bounds."""
+    for lo in (2.0 ** -67, 2.0 ** -66.5, 2.0 ** -66):
+        x = _bf16(np.full((2, 8), lo) * np.arange(1, 17).reshape(2, 8))
+        w = _bf16(np.full((8, 3), lo) * np.linspace(1, 1.9, 24).reshape(8, 3))
+        assert np.array_equal(gemm_float(x, w), gemm(x, w)), lo
+    big = _bf16(np.full((2, 4), 2.0 ** 63.5))
+    assert np.array_equal(gemm_float(big, big.T.copy()), gemm(big, big.T.copy()))
