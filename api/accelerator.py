@@ -1,6 +1,6 @@
 """The user's entry point: :class:`Accelerator` (docs/api.md)."""
 
-import time
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,6 +11,7 @@ from hw.softex.regmap import LENGTH_BITS, ROWS_BITS
 from hw.tensor.geometry import TensorGeometry
 from hw.tensor.regmap import MAX_DIM as TENSOR_MAX_DIM, TensorOp
 from sim.attention import STACK_BYTES, AttentionShape, attention_mask
+from sim.golden.softmax import bf16_to_float
 
 from .backends import BACKENDS, AcceleratorError
 from .tensors import as_bits, from_bits
@@ -78,6 +79,12 @@ class Stats:
         return (f"{self.op} on {self.backend}: {self.jobs} job(s), {self.cycles:,} cycles "
                 f"({stages}); {self.seconds:.2f} s simulated"
                 + (f", {rate:,.0f} cycles/s" if rate else ""))
+
+
+def score_shift(head_dim):
+    """The power of two the attention firmware scales the scores by, 2^-shift: the largest
+    with 4^shift <= head_dim (exactly 1/sqrt(d) when head_dim is a power of 4)."""
+    return (head_dim.bit_length() - 1) // 2
 
 
 class Accelerator:
@@ -247,9 +254,10 @@ class Accelerator:
         mask's bits) fit the scratchpad. ValueError naming the limit."""
         cfg = self.config
         align = self._align()
-        if head_dim < 1 or head_dim & (head_dim - 1) or (head_dim.bit_length() - 1) % 2:
-            raise ValueError(f"head_dim must be a power of 4 (1, 4, 16, 64, ...: 1/sqrt(d) is "
-                             f"then exact), got {head_dim}")
+        if head_dim < 1:
+            raise ValueError(f"head_dim must be at least 1, got {head_dim}")
+        shift = score_shift(head_dim)
+        exact = head_dim == 4 ** shift
         chunks = [bk for bk in range(min(seq, 128), 0, -1)
                   if seq % bk == 0 and (2 * bk) % align == 0]
         if not chunks:
@@ -260,17 +268,20 @@ class Accelerator:
         for bq in (32, 16, 8, 4, 2, 1):       # powers of two: no multiplication routine
             if bq > seq:
                 continue
-            shape = AttentionShape(seq, head_dim, bq, chunks[0], align=align)
+            shape = AttentionShape(seq, head_dim, bq, chunks[0], align=align,
+                                   score_shift=None if exact else shift)
             if shape.scratchpad_bytes(pipeline=True, bitmap=bitmap) <= room:
                 return shape
-        need = AttentionShape(seq, head_dim, 1, chunks[0], align=align).scratchpad_bytes(
-            True, bitmap=bitmap)
+        need = AttentionShape(seq, head_dim, 1, chunks[0], align=align,
+                              score_shift=shift).scratchpad_bytes(True, bitmap=bitmap)
         raise ValueError(f"a {seq} x {head_dim} head needs at least {need} bytes of buffers; "
                          f"configuration {cfg.name} has {room} beside the cores' stacks")
 
     def attention(self, q, k, v, *, causal=False, mask=None):
         """One attention head, softmax(Q K^T / sqrt(d) + mask) V, Q, K, V of ``seq`` x
-        ``head_dim``, as firmware on the configuration's cluster (firmware/apps/attention.c:
+        ``head_dim`` (any; a power of 4 scales the scores exactly, any other ``head_dim`` has Q
+        multiplied by 2^shift / sqrt(d) and rounded to BF16 first, the firmware scaling by
+        2^-shift), as firmware on the configuration's cluster (firmware/apps/attention.c:
         query tiles pipelined over the cores, the tensor unit and SoftEx);
         :meth:`attention_shape` chooses the tiling (a ``seq`` the ports' alignment does not
         divide is padded, the padded keys masked). ``causal``: query i attends to keys
@@ -278,6 +289,12 @@ class Accelerator:
         attends to key j (a query that attends to nothing gets a row of zeros). The cores set
         the masked scores to -inf (cycles in the qk stage)."""
         qb = as_bits("q", q, min_ndim=2, max_ndim=2)
+        shift = score_shift(qb.shape[1])
+        rest = 2.0 ** shift / math.sqrt(qb.shape[1])
+        if rest != 1.0:
+            # the firmware scales the scores by 2^-shift; Q takes the rest of 1/sqrt(d) here,
+            # rounded once to BF16 (the same Q goes to both backends)
+            qb.bits = as_bits("q", bf16_to_float(qb.bits) * rest).bits
         kb = as_bits("k", k, min_ndim=2, max_ndim=2)
         vb = as_bits("v", v, min_ndim=2, max_ndim=2)
         if not qb.shape == kb.shape == vb.shape:

@@ -43,7 +43,9 @@ STAGES = ("scale", "qk", "softmax", "pv")
 class AttentionShape:
     """``seq`` x ``head_dim`` head, query tiles of ``block_q`` rows, key chunks of ``block_k``.
 
-    ``head_dim`` is a power of 4 (1/sqrt(d) = 2^-shift is exact); ``block_k`` divides ``seq``
+    The scores are scaled by 2^-shift: ``head_dim`` a power of 4 gives shift = log4(d), so that
+    1/sqrt(d) is exact; any other ``head_dim`` needs ``score_shift`` given (the host scales Q by
+    the rest of 1/sqrt(d) beforehand, :mod:`api`). ``block_k`` divides ``seq``
     and ``2 * block_k`` is a multiple of ``align`` so that every chunk pointer keeps the
     buffers' alignment. ``align`` (bytes, strides and chunk pointers): default
     sim.offload.ALIGN, valid on every named configuration (the tensor unit's beat and the
@@ -55,12 +57,16 @@ class AttentionShape:
     block_q: int
     block_k: int
     align: int = ALIGN
+    score_shift: int | None = None
 
     def __post_init__(self):
         check_int("seq", self.seq, min=1, max=4096)
         check_int("head_dim", self.head_dim, min=1, max=1024)
-        if self.head_dim & (self.head_dim - 1) or (self.head_dim.bit_length() - 1) % 2:
-            raise ValueError(f"head_dim must be a power of 4 (1, 4, 16, 64, ...), got {self.head_dim}")
+        if self.score_shift is not None:
+            check_int("score_shift", self.score_shift, min=0, max=63)
+        elif self.head_dim & (self.head_dim - 1) or (self.head_dim.bit_length() - 1) % 2:
+            raise ValueError(f"head_dim must be a power of 4 (1, 4, 16, 64, ...) unless "
+                             f"score_shift is given, got {self.head_dim}")
         check_int("block_q", self.block_q, min=1, max=self.seq)
         check_int("block_k", self.block_k, min=1, max=self.seq)
         check_int("align", self.align, min=2, max=4096)
@@ -70,6 +76,8 @@ class AttentionShape:
 
     @property
     def shift(self):
+        if self.score_shift is not None:
+            return self.score_shift
         return (self.head_dim.bit_length() - 1) // 2
 
     @property
