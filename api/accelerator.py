@@ -249,8 +249,8 @@ class Accelerator:
     # -- the cluster ---------------------------------------------------------------------------
     def attention_shape(self, seq, head_dim, *, bitmap=False):
         """The tiling the firmware runs a ``seq`` x ``head_dim`` head with on this
-        configuration: key chunks of up to 128 keys that divide ``seq``, the largest query
-        tiles (a power of two up to 32 rows) whose buffers (``bitmap``: and an explicit
+        configuration: key chunks of a power of two up to 128 keys that divide ``seq``, the
+        largest query tiles (a power of two up to 32 rows) whose buffers (``bitmap``: and an explicit
         mask's bits) fit the scratchpad. ValueError naming the limit."""
         cfg = self.config
         align = self._align()
@@ -258,8 +258,9 @@ class Accelerator:
             raise ValueError(f"head_dim must be at least 1, got {head_dim}")
         shift = score_shift(head_dim)
         exact = head_dim == 4 ** shift
-        chunks = [bk for bk in range(min(seq, 128), 0, -1)
-                  if seq % bk == 0 and (2 * bk) % align == 0]
+        # key chunks: powers of two (the firmware's chunk pointers need no multiplication)
+        chunks = [bk for bk in (128, 64, 32, 16, 8, 4, 2, 1)
+                  if bk <= seq and seq % bk == 0 and (2 * bk) % align == 0]
         if not chunks:
             raise ValueError(f"seq = {seq} must be a multiple of {max(1, align // 2)} (key "
                              f"chunks keep the {align}-byte alignment of configuration "

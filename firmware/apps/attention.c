@@ -154,16 +154,19 @@ static void mask_scores(uint16_t *sb, uint32_t q0, uint32_t rows)
             row[j] = NEG_INF;
     }
 #else
-    const uint16_t *bits = mask_bits;
-    for (uint32_t i = 0; i < q0; i++)
-        bits += MW;
-    for (uint32_t r = 0; r < rows; r++, row = ROW(row, 1, SS), bits += MW)
+    /* the tiles come in order: each call starts at the row the last one ended at (a running
+     * pointer, kept opaque so that no multiplication q0 * MW appears: RV32I has none) */
+    static const uint16_t *bits = mask_bits;
+    (void)q0;
+    for (uint32_t r = 0; r < rows; r++, row = ROW(row, 1, SS), bits += MW) {
+        __asm__("" : "+r"(bits));
         for (uint32_t w = 0; w < MW; w++) {
             uint32_t set = bits[w];
             for (uint32_t j = w * 16; set; j++, set >>= 1)
                 if (set & 1)
                     row[j] = NEG_INF;
         }
+    }
 #endif
 }
 #endif
@@ -359,7 +362,7 @@ static void perop_collect(uint32_t tile, uint32_t nc)
 /* One tile on all cores, each stage ending at a barrier (``sync``); returns the end time. */
 static uint32_t serial_tile(uint32_t tile, uint32_t id, uint32_t nc, uint32_t t, int sync)
 {
-    const uint32_t half = HALVES ? (tile & 1) * (BQ * SS / 2) : 0;
+    const uint32_t half = HALVES && (tile & 1) ? BQ * SS / 2 : 0;   /* no multiplication */
     uint16_t *sb = sbuf + half, *pb = pbuf + half;
     uint32_t q0 = tile * BQ, rows = tile_rows(tile);
     matmul(ROW(q, q0, QS), QS, ident, QS, qsbuf, QS, rows, HD, HD, id, nc);
@@ -479,7 +482,7 @@ static void pipelined_tiles(uint32_t id)
         for (uint32_t tile = 0; tile <= N_TILES; tile++) {
             if (tile < N_TILES) {
                 uint32_t rows = tile_rows(tile);
-                uint16_t *sb = sbuf + (tile & 1) * half;
+                uint16_t *sb = sbuf + ((tile & 1) ? half : 0);
                 tensor_stage(ST_SCALE, ROW(q, tile * BQ, QS), QS, ident, QS, qsbuf, QS, rows,
                              HD, HD);
                 uint32_t t0 = (uint32_t)cycles();
@@ -495,7 +498,7 @@ static void pipelined_tiles(uint32_t id)
             if (tile > 0) {
                 uint32_t prev = tile - 1;
                 wait_for(&probs_done, tile);
-                tensor_stage(ST_PV, pbuf + (prev & 1) * half, SS, v, VS,
+                tensor_stage(ST_PV, pbuf + ((prev & 1) ? half : 0), SS, v, VS,
                              ROW(o, prev * BQ, OS), OS, tile_rows(prev), HD, SEQ);
             }
         }
@@ -503,7 +506,7 @@ static void pipelined_tiles(uint32_t id)
         for (uint32_t tile = 0; tile < N_TILES; tile++) {
             wait_for(&scores_done, tile + 1);
             uint32_t t0 = (uint32_t)cycles();
-            softmax_checked(sbuf + (tile & 1) * half, pbuf + (tile & 1) * half,
+            softmax_checked(sbuf + ((tile & 1) ? half : 0), pbuf + ((tile & 1) ? half : 0),
                             tile_rows(tile), id, 1);
             book(ST_SOFTMAX, t0);
             probs_done = tile + 1;
