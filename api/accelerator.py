@@ -46,6 +46,8 @@ class Stats:
         The blocks' performance counters, summed over the jobs.
     seconds : float
         Wall-clock seconds of the simulation.
+    plan : str
+        How the operation was cut into jobs (attention: the tiling, :class:`AttentionShape`).
     """
     op: str
     backend: str
@@ -54,6 +56,7 @@ class Stats:
     stages: dict = field(default_factory=dict)
     counters: dict = field(default_factory=dict)
     seconds: float = 0.0
+    plan: str = ""
 
     @property
     def cycles_per_second(self):
@@ -321,6 +324,7 @@ class Accelerator:
                 mask, kind = padded, 2
         shape = self.attention_shape(full, head_dim, bitmap=kind == 2)
         stats = self._stats("attention")
+        stats.plan = str(shape)
         o, cost = self.backend.attention(shape, *operands, mask)
         stats.add("cluster", cost)
         return from_bits(o[:seq], qb), stats

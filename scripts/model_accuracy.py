@@ -128,6 +128,19 @@ def study(names, workers):
                                                  words=len(reference["words"])))
 
 
+def head_text(data):
+    h = data.get("rtl_head")
+    if not h:
+        return "(not measured yet: python -m scripts.model_accuracy --rtl-head)\n"
+    stages = ", ".join(f"{k} {v:,}" for k, v in h["stages"].items())
+    return (f"Sentence: \"{h['sentence']}\" ({h['tokens']} tokens), layer {h['layer']}, head "
+            f"{h['head']} (d = {h['head_dim']}), on the {h['config']} cluster "
+            f"({h['shape']}): O {'bit-exact' if h['bit_exact'] else 'NOT bit-exact'} against "
+            f"the golden model; against fp32 (float64 attention of the same fp32 Q, K, V) the "
+            f"largest error is {h['max_abs_error']:.4f} and the mean {h['mean_abs_error']:.5f} "
+            f"(outputs up to {h['max_abs_output']:.3f}); {h['cycles']:,} cycles ({stages}).\n")
+
+
 def table(data):
     rows = data["rows"]
     fp32 = rows["fp32"]
@@ -181,9 +194,47 @@ def plot(data, path):
 
 def render():
     data = json.loads(DATA.read_text())
-    PAGE.write_text(splice(PAGE.read_text(), "accuracy table", table(data)))
+    text = PAGE.read_text()
+    if "rows" in data:
+        text = splice(text, "accuracy table", table(data))
+    PAGE.write_text(splice(text, "rtl head", head_text(data)))
+    if "rows" not in data:
+        return
     plot(data, ROOT / "docs" / "model_accuracy.png")
     print(f"wrote {PAGE.relative_to(ROOT)} and docs/model_accuracy.png")
+
+
+#: The real head run through the RTL: a reference sentence, a layer and a head of it.
+RTL_HEAD = dict(sentence=19, layer=0, head=0, config="default")
+
+
+def rtl_head(sentence=RTL_HEAD["sentence"], layer=RTL_HEAD["layer"], head=RTL_HEAD["head"],
+             config=RTL_HEAD["config"]):
+    """One attention head of MiniLM on a real sentence through the RTL: Q, K, V of ``head`` in
+    ``layer`` from the fp32 model, rounded to BF16, run as attention.c on ``config``'s cluster
+    (the API, rtl backend) and by the golden model: bit-exact; errors against fp32."""
+    from api import Accelerator
+    model = MiniLM()
+    text = reference_sentences()[sentence]
+    ids = model.tokens(text)
+    numerics = FloatNumerics(np.float32)
+    x = model.hidden_states(ids, numerics)[layer]
+    d = model.hidden // model.heads
+    cols = slice(head * d, (head + 1) * d)
+    q, k, v = (model._dense(x, f"encoder.layer.{layer}.attention.self.{n}", numerics, n)[:, cols]
+               for n in ("query", "key", "value"))
+    s = q.astype(np.float64) @ k.T.astype(np.float64) / np.sqrt(d)
+    p = np.exp(s - s.max(axis=1, keepdims=True))
+    want = (p / p.sum(axis=1, keepdims=True)) @ v.astype(np.float64)
+    with Accelerator(config, backend="rtl") as rtl, Accelerator(config, backend="golden") as g:
+        o, stats = rtl.attention(q, k, v)
+        og, _ = g.attention(q, k, v)
+    err = np.abs(o.astype(np.float64) - want)
+    return dict(config=config, sentence=text, tokens=int(len(ids)), layer=layer, head=head,
+                head_dim=d, bit_exact=bool(np.array_equal(o.view(np.uint32), og.view(np.uint32))),
+                max_abs_error=float(err.max()), mean_abs_error=float(err.mean()),
+                max_abs_output=float(np.abs(want).max()), cycles=stats.cycles,
+                stages=stats.stages, shape=stats.plan)
 
 
 def main(argv=None):
@@ -192,8 +243,15 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", choices=sorted(CHOICES), default=None)
     ap.add_argument("--workers", type=int, default=2, help="Dask workers (0: none)")
     ap.add_argument("--render", action="store_true", help="only the page, from the JSON")
+    ap.add_argument("--rtl-head", action="store_true",
+                    help="only the real head through the RTL (RTL_HEAD), into the JSON")
     args = ap.parse_args(argv)
-    if not args.render:
+    if args.rtl_head:
+        data = json.loads(DATA.read_text()) if DATA.exists() else {}
+        data["rtl_head"] = rtl_head()
+        DATA.write_text(json.dumps(data, indent=1) + "\n")
+        print(json.dumps(data["rtl_head"], indent=1))
+    elif not args.render:
         data = study(args.only or list(CHOICES), args.workers)
         DATA.write_text(json.dumps(data, indent=1) + "\n")
         print(table(data))

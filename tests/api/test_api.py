@@ -126,6 +126,7 @@ def test_attention_heads(rtl, golden):
         q, k, v = (rng.normal(size=(seq, d)).astype(np.float32) for _ in range(3))
         o, stats = _same(rtl, golden, "attention", q, k, v)
         assert set(stats.stages) >= {"qk", "softmax", "pv"}
+        assert stats.plan.startswith(f"AttentionShape(seq={seq}, head_dim={d}")
         s = q.astype(np.float64) @ k.T / np.sqrt(d)
         p = np.exp(s - s.max(axis=1, keepdims=True))
         ref = (p / p.sum(axis=1, keepdims=True)) @ v
