@@ -22,6 +22,8 @@ $(STAMP): pyproject.toml
 	# the Lee corpus, WordSim-353 and SimLex-999 of its test data (sim/models/datasets.py);
 	# --no-deps: only its data files are read, gensim itself is not imported
 	$(PY) -m pip install --quiet --no-deps 'gensim==4.4.0'
+	# the digits images of its data files (sim/models/digits.py); --no-deps, not imported
+	$(PY) -m pip install --quiet --no-deps 'scikit-learn==1.9.1'
 	@touch $@
 
 venv: $(STAMP)
