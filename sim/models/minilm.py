@@ -157,6 +157,15 @@ class MiniLM:
         (tokens, hidden), for one text's token ids."""
         return self.forward([ids], numerics, all_states=True)[0]
 
+    def head_inputs(self, text, layer=0, head=0, numerics=FloatNumerics(np.float32)):
+        """Q, K, V (tokens x head dimension) of one attention head of ``layer`` on ``text``:
+        real operands for the accelerator's attention."""
+        x = self.hidden_states(self.tokens(text), numerics)[layer]
+        d = self.hidden // self.heads
+        cols = slice(head * d, (head + 1) * d)
+        return tuple(self._dense(x, f"encoder.layer.{layer}.attention.self.{n}", numerics,
+                                 n)[:, cols] for n in ("query", "key", "value"))
+
     def embed(self, texts, numerics=FloatNumerics(), *, normalize=True, batch=64):
         """Sentence embeddings (n, hidden) of ``texts``: the mean of the last layer's token
         vectors, L2-normalised when ``normalize`` (the model's Normalize module); ``batch``
