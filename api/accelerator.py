@@ -253,8 +253,8 @@ class Accelerator:
     def attention_shape(self, seq, head_dim, *, bitmap=False):
         """The tiling the firmware runs a ``seq`` x ``head_dim`` head with on this
         configuration: key chunks of a power of two up to 128 keys that divide ``seq``, the
-        largest query tiles (a power of two up to 32 rows) whose buffers (``bitmap``: and an explicit
-        mask's bits) fit the scratchpad. ValueError naming the limit."""
+        largest query tiles (a power of two up to 32 rows) whose buffers (``bitmap``: and an
+        explicit mask's bits) fit the scratchpad. ValueError naming the limit."""
         cfg = self.config
         align = self._align()
         if head_dim < 1:
