@@ -121,7 +121,7 @@ def study(names, workers):
     else:
         results = dict(_run_choice(n) for n in names)
     reference = results["fp32"]
-    rows = {name: dict(numerics=("fp32 (float32 throughout, as PyTorch)" if name == "fp32"
+    rows = {name: dict(numerics=("float32 throughout, as PyTorch" if name == "fp32"
                                  else AcceleratorNumerics(**CHOICES[name]).name),
                        **metrics(results[name], reference)) for name in names}
     return dict(rows=rows, goal=GOAL, texts=dict(lee=len(reference["lee"]),
@@ -163,6 +163,10 @@ def table(data):
             r["mean_cosine"] < GOAL["mean_cosine"]
             or abs(r["lee_pearson"] - fp32["lee_pearson"]) > GOAL["lee_pearson_gap"])]
         out.append("Choices that miss it: " + (", ".join(misses) if misses else "none") + ".")
+    missing = [n for n in CHOICES if n not in rows]
+    if missing:
+        out.append("Not run yet (`python -m scripts.model_accuracy` runs every choice): "
+                   + ", ".join(missing) + ".")
     return "\n".join(out) + "\n"
 
 
