@@ -1,7 +1,7 @@
 """all-MiniLM-L6-v2 on the accelerator's numerics against fp32 (docs/model_accuracy.md).
 
     python -m scripts.model_accuracy                 # every numerics choice, 2 Dask workers
-    python -m scripts.model_accuracy --only default --workers 0
+    python -m scripts.model_accuracy --only default --workers 0   # added to the choices run before
     python -m scripts.model_accuracy --render        # the page from docs/model_accuracy.json
 
 For each choice: embedding cosine to fp32 (mean and minimum over the 50 Lee documents and the
@@ -253,6 +253,9 @@ def main(argv=None):
         print(json.dumps(head, indent=1))
     elif not args.render:
         data = study(args.only or list(CHOICES), args.workers)
+        if args.only and DATA.exists():          # keep the choices run before, in CHOICES' order
+            rows = {**json.loads(DATA.read_text())["rows"], **data["rows"]}
+            data["rows"] = {n: rows[n] for n in ["fp32", *CHOICES] if n in rows}
         DATA.write_text(json.dumps(data, indent=1) + "\n")
         print(table(data))
     render()
