@@ -14,7 +14,7 @@ import numpy as np
 from hw.catalog import build
 from hw.cluster.regs import ADDRESS_MAP
 from hw.softex.regmap import SoftexOp, softex_map
-from hw.tensor.regmap import TensorOp, tensor_map
+from hw.tensor.regmap import tensor_map
 from sim.attention import golden_attention, run_attention
 from sim.blocks import BlockSim
 from sim.golden.gelu import gelu_job
