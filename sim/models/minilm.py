@@ -19,9 +19,62 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["MiniLM", "FloatNumerics", "model_dir"]
+__all__ = ["MiniLM", "FloatNumerics", "erf", "model_dir"]
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
+#: erf's table step and range: erf(x) rounds to 1.0 in float64 for |x| >= 6.
+_ERF_STEP, _ERF_END = 1.0 / 256, 6.0
+#: Taylor terms per float type: the first term left out is below 1e-19 (float64) and 3e-12
+#: (float32), far below half an ULP of either.
+_ERF_ORDER = {np.dtype(np.float64): 6, np.dtype(np.float32): 3}
+_ERF_CHUNK = 1 << 15
+
+
+def _erf_table(order):
+    """Row i: erf(x0) and its Taylor coefficients f^(n)(x0) / n! (n = 1 .. order) at x0 = i *
+    step; the n-th derivative is 2/sqrt(pi) (-1)^(n-1) H_(n-1)(x0) exp(-x0^2) with the
+    physicists' Hermite polynomials H (H_(k+1) = 2 x H_k - 2 k H_(k-1))."""
+    x0 = np.arange(int(_ERF_END / _ERF_STEP) + 1) * _ERF_STEP
+    g = (2.0 / math.sqrt(math.pi)) * np.exp(-x0 * x0)
+    hermite = [np.ones_like(x0), 2.0 * x0]
+    for k in range(1, order):
+        hermite.append(2.0 * x0 * hermite[k] - 2.0 * k * hermite[k - 1])
+    rows = [np.array([math.erf(v) for v in x0])]
+    rows += [(-1) ** (n - 1) * hermite[n - 1] * g / math.factorial(n) for n in range(1, order + 1)]
+    return np.stack(rows, axis=1)
+
+
+_ERF_TABLES = {dtype: _erf_table(order) for dtype, order in _ERF_ORDER.items()}
+
+
+def erf(x):
+    """The error function, vectorised, of a float64 array (within 2 ULP of math.erf) or a
+    float32 array (computed in float32, within 2 float32 ULP).
+
+    erf(x0 + h) by its Taylor series around the nearest table point x0 (step 1/256, |h| <=
+    1/512, coefficients in :func:`_erf_table`), evaluated in cache-sized chunks.
+    """
+    x = np.asarray(x)
+    dtype = x.dtype if x.dtype in _ERF_TABLES else np.dtype(np.float64)
+    x = x.astype(dtype, copy=False)
+    table = _ERF_TABLES[dtype].astype(dtype)
+    columns = [np.ascontiguousarray(table[:, n]) for n in range(table.shape[1])]
+    flat, out = x.reshape(-1), np.empty(x.size, dtype)
+    scale, end = dtype.type(1 / _ERF_STEP), dtype.type(_ERF_END)
+    for lo in range(0, flat.size, _ERF_CHUNK):
+        v = flat[lo:lo + _ERF_CHUNK]
+        a = np.minimum(np.abs(v), end)
+        a[np.isnan(a)] = 0
+        t = np.rint(a * scale)
+        i = t.astype(np.intp)
+        h = a - t / scale
+        y = columns[-1][i]
+        for c in columns[-2::-1]:
+            y *= h
+            y += c[i]
+        y = np.copysign(y, v, out=y)
+        y[np.isnan(v)] = np.nan
+        out[lo:lo + _ERF_CHUNK] = y
+    return out.reshape(x.shape)
 
 
 def model_dir():
@@ -52,7 +105,7 @@ class FloatNumerics:
 
     def gelu(self, x, *, where=""):
         x = x.astype(self.dtype)
-        return (0.5 * x * (1.0 + _ERF(x / math.sqrt(2.0)).astype(np.float64))).astype(self.dtype)
+        return (0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))).astype(self.dtype)
 
 
 class MiniLM:

@@ -4,6 +4,7 @@ tests/data/minilm_reference.npz holds its token ids, sentence-0 hidden states an
 of 24 sentences), and the accelerator's numerics (sim.models.numerics) per operation against
 the blocks' golden models and on whole sentences."""
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from sim.attention import softex_tile
 from sim.golden.gelu import gelu_job
 from sim.golden.gemm import gemm
 from sim.golden.softmax import bf16_to_float, float_to_bf16, softmax_jobs
-from sim.models.minilm import FloatNumerics, MiniLM
+from sim.models.minilm import FloatNumerics, MiniLM, erf
 from sim.models.numerics import AcceleratorNumerics, chunked_softmax
 
 REFERENCE = Path(__file__).resolve().parent.parent / "data" / "minilm_reference.npz"
@@ -27,6 +28,25 @@ def model():
 @pytest.fixture(scope="module")
 def reference():
     return np.load(REFERENCE)
+
+
+def test_erf_is_math_erf_within_2_ulp():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0, 2, 100_000), rng.uniform(-7, 7, 100_000),
+                        np.linspace(-8, 8, 40_001), np.arange(-1536, 1537) / 256,
+                        (np.arange(-1536, 1536) + 0.5) / 256,
+                        [0.0, -0.0, 5e-324, -5e-324, 1e-300, 5.999, 6.0, 6.001, 1e300]])
+    want = np.array([math.erf(v) for v in x])
+    ulp = np.spacing(np.abs(want))
+    assert np.max(np.abs(erf(x) - want) / ulp) <= 2
+    assert np.array_equal(np.signbit(erf(x)), np.signbit(want))
+    special = erf(np.array([np.inf, -np.inf, np.nan]))
+    assert special[0] == 1 and special[1] == -1 and np.isnan(special[2])
+    x32 = x[np.abs(x) < 1e30].astype(np.float32)
+    want32 = np.array([math.erf(v) for v in x32.astype(np.float64)]).astype(np.float32)
+    got32 = erf(x32)
+    assert got32.dtype == np.float32
+    assert np.max(np.abs(got32.astype(np.float64) - want32) / np.spacing(np.abs(want32))) <= 2
 
 
 def _sentences(reference):
