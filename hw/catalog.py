@@ -21,7 +21,7 @@ import sys
 
 from .cluster.system import AcceleratedCluster
 from .config import get_config
-from .fp import FPFMA, FPAdd, FPCompare, FPConvert, FPMul, FloatToInt, IntToFloat
+from .fp import FPFMA, FPAdd, FPCompare, FPConvert, FPMul, FPScale, FloatToInt, IntToFloat
 from .fp.format import BF16, FP32, FloatFormat
 from .softex import Expp, Gelu, LutSoftmaxEngine, SoftmaxEngine
 from .tensor import TensorUnit
@@ -133,6 +133,9 @@ def _arith(config):
         "cvt_bf16_fp32": ComponentSpec(FPConvert, src_fmt=BF16, dst_fmt=FP32,
                                        latency=a.convert_latency,
                                        description="bf16 -> fp32, exact"),
+        "scale_bf16": ComponentSpec(FPScale, fmt=BF16, exp_width=8, latency=a.convert_latency,
+                                    description="bf16 * 2^e, e in -128..127 (the tensor unit's "
+                                                "W_EXP)"),
         f"int{w}_to_bf16": ComponentSpec(IntToFloat, width=w, fmt=BF16,
                                          latency=a.int_latency,
                                          description=f"{w}-bit fixed point -> bf16"),

@@ -73,6 +73,8 @@ def _fp_regressions(specs, width):
                                                    "dst_fmt": "bf16", "random": _RANDOM}),
         ("fp_convert_bf16_fp32", "cvt_bf16_fp32", {"op": "convert", "src_fmt": "bf16",
                                                    "dst_fmt": "fp32"}),
+        ("fp_scale_bf16", "scale_bf16", {"op": "scale", "fmt": "bf16", "exp_width": 8,
+                                         "random": _RANDOM}),
         (f"fp_int_to_float_{width}", f"int{width}_to_bf16", {"op": "int_to_float",
                                                               "width": width, "fmt": "bf16"}),
         (f"fp_float_to_int_{width}", f"bf16_to_int{width}", {"op": "float_to_int",

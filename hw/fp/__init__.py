@@ -12,9 +12,10 @@ from .constmul import SHIFT_ADD_MAX_DIGITS, const_mul, csd_digits, mul_const
 from .fma import FPFMA
 from .compare import FPCompare
 from .convert import FPConvert
+from .scale import FPScale
 from .fixed import FloatToInt, IntToFloat
 
 __all__ = [
     "FloatFormat", "BF16", "FP32", "FORMATS", "float_format",
-    "FPAdd", "FPMul", "FPMulConst", "const_mul", "mul_const", "csd_digits", "SHIFT_ADD_MAX_DIGITS", "FPFMA", "FPCompare", "FPConvert", "IntToFloat", "FloatToInt",
+    "FPAdd", "FPMul", "FPMulConst", "const_mul", "mul_const", "csd_digits", "SHIFT_ADD_MAX_DIGITS", "FPFMA", "FPCompare", "FPConvert", "FPScale", "IntToFloat", "FloatToInt",
 ]

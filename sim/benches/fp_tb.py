@@ -2,7 +2,7 @@
 
 ONE test, driven by parameters (``sim.regressions`` builds them; ``load_params``):
 
-- ``op``: add | mul | fma | compare | convert | int_to_float | float_to_int, with its formats
+- ``op``: add | mul | fma | compare | convert | scale | int_to_float | float_to_int, with its formats
   ``fmt`` / ``acc_fmt`` + ``mul_fmt`` / ``src_fmt`` + ``dst_fmt`` / ``width``;
 - ``operand_layout`` / ``result_layout``: the component's layouts (``sim.tb.layout.layout_to_json``);
 - ``random`` (random cases), ``corners`` (every pair / triple of corner values, for fma with
@@ -13,7 +13,8 @@ ONE test, driven by parameters (``sim.regressions`` builds them; ``load_params``
 - ``run_id``: echoed in the result file.
 
 Operand sets: unary ops are exhaustive where 16-bit inputs allow it (bf16 -> fp32: all 65,536
-inputs; float_to_int: all 65,536 inputs x every int_bits code x both signednesses;
+inputs; float_to_int: all 65,536 inputs x every int_bits code x both signednesses; scale: all
+65,536 bf16 inputs x the exponents at the range edges, plus random (x, e);
 int_to_float: every (q, int_bits, signed)); fp32 -> bf16 takes random and corner inputs plus
 every bf16 pattern with the rounding-critical low halves; binary / ternary ops take random
 cases from ``sim.golden.vectors`` plus every corner combination. Cases are shuffled (seeded),
@@ -138,6 +139,21 @@ def build_cases(p, rng):
 
         def golden(c):
             return G.convert(c["x"], sf, df)
+    elif op == "scale":
+        fmt = _fmt(p.get("fmt", "bf16"))
+        e_bits = int(p.get("exp_width", 8))
+        lo, hi = -(1 << (e_bits - 1)), (1 << (e_bits - 1)) - 1
+        edges = [e for e in (lo, lo + 1, -fmt.bias - fmt.precision, -fmt.bias, -fmt.precision - 1,
+                             -fmt.precision, -2, -1, 0, 1, 2, fmt.precision, fmt.bias, hi - 1, hi)
+                 if lo <= e <= hi]
+        if fmt.width <= 16:
+            x, e = np.meshgrid(np.arange(1 << fmt.width), sorted(set(edges)), indexing="ij")
+            add_part("exhaustive", {"x": x.ravel(), "e": e.ravel()})
+        if n:
+            add_part("random", {"x": V.random_bits(rng, n, fmt), "e": rng.integers(lo, hi + 1, n)})
+
+        def golden(c):
+            return G.scale(c["x"], c["e"], fmt)
     elif op in ("int_to_float", "float_to_int"):
         width = int(p.get("width", 8))
         fmt = _fmt(p.get("fmt", "bf16"))

@@ -225,6 +225,17 @@ def convert(x, src_fmt, dst_fmt):
     return _round(s, m, e, kd)
 
 
+def scale(x, e, fmt=BF16):
+    """``x * 2^e``, rounded once (nearest even)."""
+    k = _k(fmt)
+    kind, s, m, ex = _unpack(x, k)
+    if kind == "nan":
+        return k.qnan
+    if kind == "inf":
+        return _inf(s, k)
+    return _round(s, m, ex + int(e), k)
+
+
 def _fixed_value(q, width, signed):
     q = int(q) & ((1 << width) - 1)
     if signed and q >> (width - 1):

@@ -36,7 +36,7 @@ __all__ = [
     "ZERO", "SUBNORMAL", "NORMAL", "INF", "NAN", "GUARD_BITS",
     "dtype_for", "fixed_dtype",
     "decode", "round_pack",
-    "add", "mul", "fma", "compare", "convert", "int_to_float", "float_to_int",
+    "add", "mul", "fma", "compare", "convert", "scale", "int_to_float", "float_to_int",
 ]
 
 # Class codes returned by decode().
@@ -323,6 +323,23 @@ def convert(x, src_fmt, dst_fmt):
     res = np.where(cls == INF, (s << (df.width - 1)) | df.pos_inf, res)
     res = np.where(cls == NAN, df.qnan, res)
     return _out(res, dtype_for(df))
+
+
+def scale(x, e, fmt=BF16):
+    """``x * 2^e`` in ``fmt``, rounded once (RNE): exact unless the result leaves the normal
+    range (gradual underflow rounds, overflow gives inf). ``e`` is a signed integer (any int64;
+    the tensor unit's W_EXP is 8 bits). NaN -> canonical NaN; infinities and zeros keep their
+    sign."""
+    fmt = _fmt(fmt)
+    x, e = _broadcast(_bits(x, fmt.width, "x"), _int_array(e, "e"))
+    s, m, ex, cls = decode(x, fmt)
+    # Beyond +-(range + precision) the result is inf or zero anyway: clamp to stay in int64.
+    reach = 2 * (fmt.bias + fmt.precision) + 2
+    res = round_pack(s, np.where(cls >= INF, 0, m), ex + np.clip(e, -reach, reach), 0,
+                     fmt).astype(np.int64)
+    res = np.where(cls == INF, (s << (fmt.width - 1)) | fmt.pos_inf, res)
+    res = np.where(cls == NAN, fmt.qnan, res)
+    return _out(res, dtype_for(fmt))
 
 
 def _fixed_params(width, int_bits, signed):

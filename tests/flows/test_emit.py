@@ -168,7 +168,8 @@ def test_catalog_tiny_emits_and_lints(tmp_path):
 def test_catalog_contents():
     specs = components("default")
     assert list(specs) == ["add_bf16", "add_fp32", "mul_bf16", "fma_bf16", "fma_fp32",
-                           "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "int8_to_bf16",
+                           "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "scale_bf16",
+                           "int8_to_bf16",
                            "bf16_to_int8", "expp_x4", "gelu_x2", "softex_softmax_x4",
                            "softex_lut_a_x4", "softex_lut_b_x4", "tensor_2x2x3", "cluster"]
     # The block rows of `make synth` come from `large`: the same blocks, twice as wide.

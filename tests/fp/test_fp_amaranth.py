@@ -20,7 +20,7 @@ from amaranth.back import verilog
 from amaranth.sim import Simulator
 from amaranth.utils import bits_for
 
-from hw.fp import (BF16, FP32, FPAdd, FPCompare, FPConvert, FPFMA, FPMul, FloatToInt,
+from hw.fp import (BF16, FP32, FPAdd, FPCompare, FPConvert, FPFMA, FPMul, FPScale, FloatToInt,
                    IntToFloat)
 from sim.golden import fp as golden
 from sim.golden import vectors
@@ -149,6 +149,24 @@ def convert_case(src, dst, n_random, rng):
     return {"x": x}, ints(golden.convert(x, src, dst))
 
 
+def scale_case(fmt, exp_width, n_random, rng):
+    """Every corner value under the extreme and near-edge exponents, then random values with
+    random exponents, half of them aimed at the subnormal and overflow edges."""
+    lo, hi = -(1 << (exp_width - 1)), (1 << (exp_width - 1)) - 1
+    edges = sorted({lo, lo + 1, -fmt.precision - 1, -fmt.precision, -1, 0, 1, fmt.precision,
+                    hi - 1, hi} & set(range(lo, hi + 1)))
+    corners = np.array(vectors.corner_values(fmt))
+    cx, ce = np.repeat(corners, len(edges)), np.tile(edges, len(corners))
+    rx = vectors.random_bits(rng, n_random, fmt).astype(np.int64)
+    re = rng.integers(lo, hi + 1, n_random)
+    near = rng.random(n_random) < 0.5
+    field = (rx >> fmt.frac_bits) & fmt.exp_max
+    re = np.where(near, np.clip(np.where(rng.random(n_random) < 0.5, -field, fmt.exp_max - field)
+                                + rng.integers(-fmt.precision - 2, 3, n_random), lo, hi), re)
+    x, e = np.concatenate([cx, rx]), np.concatenate([ce, re])
+    return {"x": x, "e": e}, ints(golden.scale(x, e, fmt))
+
+
 def int_to_float_case(width, n_random, rng):
     code_bits = bits_for(width)
     if (1 << width) * (1 << code_bits) * 2 <= 16384:  # small widths: exhaustive
@@ -202,6 +220,12 @@ OPS = {
                       lambda n, r: convert_case(FP32, BF16, n, r)),
     "bf16_to_fp32":  (lambda lat: FPConvert("bf16", "fp32", latency=lat),
                       lambda n, r: convert_case(BF16, FP32, n, r)),
+    "scale_bf16":    (lambda lat: FPScale(BF16, latency=lat),
+                      lambda n, r: scale_case(BF16, 8, n, r)),
+    "scale_fp32":    (lambda lat: FPScale(FP32, exp_width=10, latency=lat),
+                      lambda n, r: scale_case(FP32, 10, n // 3, r)),
+    "scale_bf16_e4": (lambda lat: FPScale(BF16, exp_width=4, latency=lat),
+                      lambda n, r: scale_case(BF16, 4, n, r)),
     "int8_to_bf16":  (lambda lat: IntToFloat(8, latency=lat),
                       lambda n, r: int_to_float_case(8, n, r)),
     "int16_to_bf16": (lambda lat: IntToFloat(16, latency=lat),

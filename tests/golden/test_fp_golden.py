@@ -132,6 +132,40 @@ def test_convert_bf16_to_fp32_exhaustive():
           x=x)
 
 
+SCALE_EXPONENTS = (-300, -160, -128, -127, -126, -120, -9, -8, -7, -1, 0, 1, 7, 8, 9, 120, 126,
+                   127, 160, 300)
+
+
+def test_scale_bf16_every_input():
+    """Every BF16 pattern times 2^e for exponents around the range edges, and 10^6 random
+    (x, e) with e in the tensor unit's W_EXP range, against the exact rounder."""
+    x, e = np.meshgrid(np.arange(1 << 16), SCALE_EXPONENTS, indexing="ij")
+    x, e = x.ravel(), e.ravel()
+    rng = rng_for("scale")
+    x = np.concatenate([x, rng.integers(0, 1 << 16, N)])
+    e = np.concatenate([e, rng.integers(-128, 128, N)])
+    got = fp.scale(x, e, BF16)
+    assert got.dtype == np.uint16
+    check("scale bf16", got, exact.apply(exact.scale, x, e, BF16), x=x, e=e & 0xFFFF)
+
+
+def test_scale_fp32_random():
+    x = np.concatenate([V.random_bits(rng_for("scale32"), 200_000, FP32),
+                        np.array(V.corner_values(FP32), dtype=np.uint32)])
+    e = rng_for("scale32-e").integers(-300, 300, len(x))
+    check("scale fp32", fp.scale(x, e, FP32), exact.apply(exact.scale, x, e, FP32), x=x, e=e)
+
+
+def test_scale_is_exact_in_range():
+    """A power of two changes only the exponent field while the result stays normal."""
+    x = np.arange(1 << 16, dtype=np.uint16)
+    field = (x.astype(np.int64) >> 7) & 0xFF
+    for e in (-5, 3):
+        keep = (field > 0) & (field < 255) & (field + e > 0) & (field + e < 255)
+        want = ((x.astype(np.int64) + (e << 7)) & 0xFFFF)
+        check(f"scale exact e={e}", fp.scale(x[keep], e), want[keep], x=x[keep])
+
+
 @pytest.mark.parametrize("fmt", FMTS)
 def test_convert_same_format(fmt):
     x = np.concatenate([V.random_bits(rng_for("cvt-same", fmt.name), 100_000, fmt),
