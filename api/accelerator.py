@@ -9,7 +9,7 @@ from hw.cluster.system import port_align
 from hw.config import get_config
 from hw.softex.regmap import LENGTH_BITS, ROWS_BITS
 from hw.tensor.geometry import TensorGeometry
-from hw.tensor.regmap import MAX_DIM as TENSOR_MAX_DIM, TensorOp
+from hw.tensor.regmap import MAX_DIM as TENSOR_MAX_DIM, W_EXP_BITS, TensorOp
 from sim.attention import STACK_BYTES, AttentionShape, attention_mask
 from sim.golden.softmax import bf16_to_float
 
@@ -191,17 +191,20 @@ class Accelerator:
         return from_bits(np.concatenate(out).reshape(a.shape), a), stats
 
     # -- tensor unit -------------------------------------------------------------------------
-    def matmul(self, a, b, *, acc="fp32"):
+    def matmul(self, a, b, *, acc="fp32", w_exp=0):
         """``a @ b`` (M x K times K x N) on the tensor unit, accumulated in ``acc`` (``fp32``
-        or ``bf16``, the tensor unit's two builds), rounded once to BF16."""
-        return self._tensor("matmul", TensorOp.MATMUL, a, b, None, acc)
+        or ``bf16``, the tensor unit's two builds), rounded once to BF16. ``w_exp`` (COMMAND.
+        W_EXP, -128..127): ``b`` is read as ``b * 2^w_exp``, e.g. weights stored scaled by
+        ``2^-w_exp`` against bit flips, unscaled for free (docs/weight_scaling.md)."""
+        return self._tensor("matmul", TensorOp.MATMUL, a, b, None, acc, w_exp)
 
-    def gemm(self, a, b, c, *, op="gemm", acc="fp32"):
+    def gemm(self, a, b, c, *, op="gemm", acc="fp32", w_exp=0):
         """``op`` of the tensor unit: ``gemm`` is Z = A B + C; the others
-        (``add_max``, ``mul_min``, ...) replace (x) and (+) (docs/tensor.md)."""
+        (``add_max``, ``mul_min``, ...) replace (x) and (+) (docs/tensor.md). ``w_exp`` as
+        :meth:`matmul`'s."""
         if op not in GEMM_OPS:
             raise ValueError(f"op must be one of {', '.join(GEMM_OPS)}, got {op!r}")
-        return self._tensor(op, TensorOp[op.upper()], a, b, c, acc)
+        return self._tensor(op, TensorOp[op.upper()], a, b, c, acc, w_exp)
 
     def _tensor_plan(self, m, n, k, with_y):
         """Rows and columns of Z per job, so that X, W, Y and Z of a job fit the scratchpad
@@ -221,9 +224,12 @@ class Accelerator:
                              f"{self.config.name} holds {room}")
         return blk_m, blk_n
 
-    def _tensor(self, name, op, a, b, c, acc):
+    def _tensor(self, name, op, a, b, c, acc, w_exp):
         if acc not in ACCUMULATORS:
             raise ValueError(f"acc must be one of {', '.join(ACCUMULATORS)}, got {acc!r}")
+        w_lo, w_hi = -(1 << (W_EXP_BITS - 1)), (1 << (W_EXP_BITS - 1)) - 1
+        if not isinstance(w_exp, (int, np.integer)) or not w_lo <= w_exp <= w_hi:
+            raise ValueError(f"w_exp must be an integer in {w_lo}..{w_hi}, got {w_exp!r}")
         x = as_bits("a", a, min_ndim=2, max_ndim=2)
         w = as_bits("b", b, min_ndim=2, max_ndim=2)
         (m, k), (k2, n) = x.shape, w.shape
@@ -244,7 +250,8 @@ class Accelerator:
             for i0 in range(0, m, blk_m):
                 part = (slice(i0, i0 + blk_m), slice(j0, j0 + blk_n))
                 zb, cost = self.backend.tensor(op, x.bits[part[0]], w.bits[:, part[1]],
-                                               None if y is None else y[part], acc)
+                                               None if y is None else y[part], acc,
+                                               int(w_exp))
                 stats.add("tensor", cost)
                 z[part] = zb
         return from_bits(z, x), stats

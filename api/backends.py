@@ -86,8 +86,8 @@ class GoldenBackend:
     def gelu(self, chunk):
         return gelu_job(chunk), None
 
-    def tensor(self, op, x, w, y, acc):
-        return gemm(x, w, y, op, acc), None
+    def tensor(self, op, x, w, y, acc, w_exp=0):
+        return gemm(x, w, y, op, acc, w_exp=w_exp), None
 
     def attention(self, shape, q, k, v, mask):
         # The firmware's buffers are aligned to the ports, so every chunk starts at lane 0.
@@ -160,7 +160,7 @@ class RtlBackend:
         cost = self._run(block, "softex", registers)
         return np.frombuffer(block.mem.read(SPM_BASE, 2 * n), np.uint16).copy(), cost
 
-    def tensor(self, op, x, w, y, acc):
+    def tensor(self, op, x, w, y, acc, w_exp=0):
         block = self._block(("tensor", acc))
         (m, k), n = x.shape, w.shape[1]
         beat = block.model.ports["tcdm__wdata"][1] // 8
@@ -175,7 +175,7 @@ class RtlBackend:
             block.mem.write(ya, padded(y, sn))
         registers = dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx, W_STRIDE=sn,
                          Y_STRIDE=sn, Z_STRIDE=sn, DIM_MN={"M": m, "N": n}, DIM_K={"K": k},
-                         COMMAND={"OP": int(op)})
+                         COMMAND={"OP": int(op), "W_EXP": w_exp & 0xFF})
         cost = self._run(block, "tensor", registers)
         z = np.frombuffer(block.mem.read(za, m * sn), np.uint16).reshape(m, sn // 2)[:, :n]
         return z.copy(), cost

@@ -138,8 +138,10 @@ def tensor_jobs(kind):
     "special" (special / cancelling operands, every GEMM-op), "b2b" (misprogrammed jobs, pairs
     on both contexts, a soft clear mid-job)."""
     if kind == "shapes":
+        # every third job reads W scaled by 2^w_exp (COMMAND.W_EXP), -6 .. 6
         return [[dict(M=m, N=n, K=k, op="GEMM" if i % 2 else "MATMUL", data="normal", seed=i,
-                      pad=i % 3)] for i, (m, n, k) in enumerate(TENSOR_SHAPES)]
+                      pad=i % 3, w_exp=(i % 13) - 6 if i % 3 == 0 else 0)]
+                for i, (m, n, k) in enumerate(TENSOR_SHAPES)]
     if kind == "special":
         shapes = [(5, 17, 9), (4, 16, 4), (7, 3, 23), (9, 33, 5)]
         jobs = []
@@ -150,7 +152,14 @@ def tensor_jobs(kind):
         for i, op in enumerate(TENSOR_OPS):
             m, n, k = shapes[i % len(shapes)]
             jobs.append([dict(M=m, N=n, K=k, op=op, data="normal", seed=300 + i)])
-            jobs.append([dict(M=k, N=m, K=n, op=op, data="special", seed=400 + i)])
+            jobs.append([dict(M=k, N=m, K=n, op=op, data="special", seed=400 + i,
+                              w_exp=(-1) ** i * 7)])
+        # W_EXP at and near its ends and across the subnormal / overflow edges of W
+        for i, w_exp in enumerate((-128, -127, -120, -9, -1, 1, 9, 120, 126, 127)):
+            m, n, k = shapes[i % len(shapes)]
+            jobs.append([dict(M=m, N=n, K=k, op="GEMM" if i % 2 else "MATMUL",
+                              data=("special", "cancel", "normal")[i % 3], seed=900 + i,
+                              w_exp=w_exp)])
         return jobs
     if kind == "b2b":
         bad = [("zero_m", "BAD_DIM"), ("big_k", "BAD_DIM"), ("op", "BAD_OP"),
@@ -160,7 +169,7 @@ def tensor_jobs(kind):
         for i, (b, cause) in enumerate(bad):
             jobs.append([dict(M=5, N=20, K=7, bad=b, cause=cause)])
             # a good job right after every bad one, and pairs on both contexts
-            jobs.append([dict(M=6, N=17, K=9, op="GEMM", seed=500 + i),
+            jobs.append([dict(M=6, N=17, K=9, op="GEMM", seed=500 + i, w_exp=i - 3),
                          dict(M=3, N=40, K=21, op=TENSOR_OPS[i % len(TENSOR_OPS)], seed=600 + i)])
         jobs.append([dict(M=5, N=5, K=5, seed=700), dict(M=4, N=16, K=1, bad="op", cause="BAD_OP")])
         # soft clear in the middle of a job, then a good pair again

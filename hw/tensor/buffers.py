@@ -7,11 +7,14 @@ beat only when it has room for the answer. Rows ``m0 + i >= M`` of a tile are ne
 stored: the buffer counts them as *dummy* beats that take no memory cycle.
 """
 
-from amaranth import Array, Cat, Module, Mux, Signal
+from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .regmap import DIM_BITS
+from ..fp import BF16, FPScale
+from ..pipeline import Pipeline
+from .array import _silent
+from .regmap import DIM_BITS, W_EXP_BITS
 from .streamer import BeatPortSignature
 from .tiler import TileWalk
 
@@ -171,6 +174,9 @@ class WBuffer(wiring.Component):
         K rounded up to a multiple of ``H`` (the rows walked per tile).
     ptr, stride : :py:`In(addr_width)`
         Address of W[0][0] and the row stride.
+    w_exp : :py:`In(signed(W_EXP_BITS))`
+        The job's COMMAND.W_EXP: every value read is multiplied by 2^w_exp as it enters the
+        FIFO (:class:`~hw.fp.FPScale`, combinational; zero rows stay zero).
     pop_request : :py:`In(1)`
         The array starts a pass (it takes the head row when it advances).
     advance : :py:`In(1)`
@@ -195,6 +201,7 @@ class WBuffer(wiring.Component):
             "k_padded": In(DIM_BITS + 1),
             "ptr": In(addr_width),
             "stride": In(addr_width),
+            "w_exp": In(signed(W_EXP_BITS)),
             "pop_request": In(1),
             "advance": In(1),
             "row": Out(geometry.port_width),
@@ -234,8 +241,16 @@ class WBuffer(wiring.Component):
         m.d.comb += [memory.want.eq(self.running & walk.active & real_row & room),
                      memory.addr.eq(walk_addr.base),
                      walk.step.eq(memory.loaded | zero_row)]
+        scaled = []
+        for d in range(g.D):
+            scale = _silent(FPScale(BF16, exp_width=W_EXP_BITS))
+            operands = Signal(scale.operand_layout, name=f"w_scale{d}")
+            m.d.comb += [operands.x.eq(memory.rdata[16 * d:16 * (d + 1)]),
+                         operands.e.eq(self.w_exp)]
+            scaled.append(scale.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)),
+                                         operands))
         with m.If(memory.rvalid):
-            m.d.comb += [push.eq(1), push_data.eq(memory.rdata)]
+            m.d.comb += [push.eq(1), push_data.eq(Cat(*scaled))]
         with m.Elif(zero_row):
             m.d.comb += [push.eq(1), push_data.eq(0)]
         with m.If(self.restart):

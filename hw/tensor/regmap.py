@@ -5,10 +5,13 @@ import enum
 
 from ..regmap import Counter, ErrorCause, Field, Register, RegisterMap
 
-__all__ = ["TensorOp", "TensorError", "tensor_map", "GEMM_OPS", "DIM_BITS", "MAX_DIM"]
+__all__ = ["TensorOp", "TensorError", "tensor_map", "GEMM_OPS", "DIM_BITS", "MAX_DIM",
+           "W_EXP_BITS"]
 
 #: Width of the M, N, K fields.
 DIM_BITS = 16
+#: Width of COMMAND.W_EXP (a two's-complement power of two applied to W as it is read).
+W_EXP_BITS = 8
 #: The largest M, N and K a tensor unit accepts by default (its ``max_dim``).
 MAX_DIM = 4096
 
@@ -78,6 +81,11 @@ def tensor_map(*, n_contexts=2, counter_width=32, max_dim=MAX_DIM, beat_bytes=32
                                      " >= 2*N)."),
             Register("COMMAND", doc="Operation.", fields=[
                 Field("OP", 4, enum=TensorOp, reset=TensorOp.MATMUL, doc="Operation."),
+                Field("W_EXP", W_EXP_BITS, offset=8,
+                      doc="W is read as W * 2^W_EXP (two's complement, -128..127; 0: as "
+                          "stored): weights stored scaled by a power of two are unscaled as "
+                          "they enter, rounded once (RNE) only where the result leaves the "
+                          "normal range; no extra cycle."),
             ]),
         ],
         counters=[

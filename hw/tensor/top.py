@@ -168,7 +168,8 @@ class TensorUnit(wiring.Component):
         z_blocked = z_buffer.blocked
         if self.check_tap:
             z_blocked = z_blocked | (array.o_valid & ~self.tap_ready)
-        m.d.comb += [scheduler.w_starved.eq(w_buffer.starved),
+        m.d.comb += [w_buffer.w_exp.eq(job.COMMAND.W_EXP),
+                     scheduler.w_starved.eq(w_buffer.starved),
                      scheduler.z_blocked.eq(z_blocked),
                      w_buffer.pop_request.eq(array.w_pop),
                      w_buffer.advance.eq(scheduler.advance),

@@ -144,11 +144,13 @@ class Job:
         self.regs.update(strides)
         self.regs["DIM_MN"] = {"M": M, "N": N}
         self.regs["DIM_K"] = {"K": K}
-        self.regs["COMMAND"] = {"OP": 9 if self.op is None else int(self.op)}
+        self.w_exp = int(spec.get("w_exp", 0))
+        self.regs["COMMAND"] = {"OP": 9 if self.op is None else int(self.op),
+                                "W_EXP": self.w_exp & 0xFF}
 
     def check(self, mem):
         M, N = self.M, self.N
-        want = gemm(self.x, self.w, self.y, self.op, ACC)
+        want = gemm(self.x, self.w, self.y, self.op, ACC, w_exp=self.w_exp)
         raw = mem.array[self.za - MEM_BASE - BB:self.za - MEM_BASE + M * self.sz + BB].copy()
         body = raw[BB:BB + M * self.sz].reshape(M, self.sz)
         got = body[:, :2 * N].copy().view(np.uint16).reshape(M, N)

@@ -17,7 +17,7 @@ All arrays are bit patterns (np.uint16 for bf16, np.uint32 for fp32).
 import numpy as np
 
 from hw.fp.format import BF16, FP32
-from hw.tensor.regmap import GEMM_OPS, TensorOp
+from hw.tensor.regmap import GEMM_OPS, W_EXP_BITS, TensorOp
 
 from . import fp
 
@@ -31,8 +31,20 @@ def _widen(bits16, af):
     return (bits16 << 16).astype(np.uint32) if af.width == 32 else bits16.astype(np.uint16)
 
 
-def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, unrounded=False):
+def _scaled_w(w, w_exp):
+    """W as the unit reads it: W * 2^w_exp (COMMAND.W_EXP), rounded once per value."""
+    w_exp = int(w_exp)
+    if not -(1 << (W_EXP_BITS - 1)) <= w_exp < (1 << (W_EXP_BITS - 1)):
+        raise ValueError(f"w_exp must be in -{1 << (W_EXP_BITS - 1)}.."
+                         f"{(1 << (W_EXP_BITS - 1)) - 1}, got {w_exp}")
+    w = np.asarray(w, dtype=np.uint16)
+    return fp.scale(w, w_exp, BF16) if w_exp else w
+
+
+def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, unrounded=False, w_exp=0):
     """Z (bf16 bits, M x N) for X (M x K), W (K x N), Y (M x N; ignored by MATMUL).
+
+    ``w_exp``: COMMAND.W_EXP, W read as W * 2^w_exp (:func:`sim.golden.fp.scale`).
 
     ``unrounded``: return the accumulators before the final rounding instead (fp32 bits,
     ``np.uint32``, with ``acc="fp32"``): what the array hands to its BF16 output converter, and
@@ -42,7 +54,7 @@ def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, unrounded=False):
     af = ACC[acc]
     op = TensorOp(op)
     x = np.asarray(x, dtype=np.uint16)
-    w = np.asarray(w, dtype=np.uint16)
+    w = _scaled_w(w, w_exp)
     M, K = x.shape
     K2, N = w.shape
     if K2 != K:
@@ -77,7 +89,7 @@ def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, unrounded=False):
     return np.asarray(state, dtype=np.uint16)
 
 
-def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
+def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, w_exp=0):
     """:func:`gemm` for MATMUL and GEMM, bit for bit, in numpy floating point (fast enough for a
     whole network): each FMA ``state + x w`` is formed in float64, where the product of two
     bf16 values is exact and so is the sum unless one term is below 2^-29 of the other's last
@@ -85,14 +97,15 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32"):
     format (a cast to float32, or the exact converter to bf16); the final rounding to bf16 is
     :func:`fp.convert`. NaN results are the canonical NaN, as :func:`gemm`'s. Leading axes of
     X and W (broadcast) are independent jobs, e.g. the heads of an attention layer.
-    ``tests/golden/test_gemm_float.py`` checks it against :func:`gemm`."""
+    ``w_exp`` as :func:`gemm`'s. ``tests/golden/test_gemm_float.py`` checks it against
+    :func:`gemm`."""
     from .softmax import bf16_to_float, float_to_bf16
     op = TensorOp(op)
     if op not in (TensorOp.MATMUL, TensorOp.GEMM):
         raise ValueError(f"op must be MATMUL or GEMM, got {op.name}")
     if acc not in ACC:
         raise ValueError(f"acc must be one of {', '.join(ACC)}, got {acc!r}")
-    xf, wf = bf16_to_float(x), bf16_to_float(w)
+    xf, wf = bf16_to_float(x), bf16_to_float(_scaled_w(w, w_exp))
     (M, K), (K2, N) = xf.shape[-2:], wf.shape[-2:]
     if K2 != K:
         raise ValueError(f"X is {M}x{K} but W is {K2}x{N}")

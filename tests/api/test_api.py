@@ -106,6 +106,12 @@ def test_matmul_and_gemm_ops(rtl, golden):
     for op in GEMM_OPS:
         _same(rtl, golden, "gemm", a, b, c, op=op)
     _same(rtl, golden, "matmul", a, b, acc="bf16")
+    # W_EXP: weights stored scaled by 2^5 read back unscaled, bit for bit; the ends of the range
+    stored = b * 32.0
+    z_scaled, _ = _same(rtl, golden, "matmul", a, stored, w_exp=-5)
+    assert np.array_equal(z_scaled, z)
+    for w_exp in (-128, 127):
+        _same(rtl, golden, "gemm", a, b, c, w_exp=w_exp)
 
 
 def test_matmul_adversarial_and_split(rtl, golden):
@@ -216,6 +222,8 @@ def test_bad_input_names_the_limit(golden):
         golden.gemm(np.ones((2, 3)), np.ones((3, 2)), np.ones((2, 2)), op="matmul")
     with pytest.raises(ValueError, match="acc must be one of fp32, bf16"):
         golden.matmul(np.ones((2, 3)), np.ones((3, 2)), acc="fp16")
+    with pytest.raises(ValueError, match=r"w_exp must be an integer in -128\.\.127"):
+        golden.matmul(np.ones((2, 3)), np.ones((3, 2)), w_exp=128)
     with pytest.raises(ValueError, match="needs at least"):
         golden.attention(*[np.ones((512, 64))] * 3)
     with pytest.raises(ValueError, match="mode must be one of expp, lut_a, lut_b"):

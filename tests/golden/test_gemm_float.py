@@ -32,6 +32,17 @@ def test_random(acc, scale):
 
 
 @pytest.mark.parametrize("acc", ["fp32", "bf16"])
+@pytest.mark.parametrize("w_exp", [-128, -40, 7, 127])
+def test_w_exp(acc, w_exp):
+    """COMMAND.W_EXP, including W pushed to subnormals and to infinity."""
+    rng = np.random.default_rng(w_exp & 0xFF)
+    x, w, y = _operands(rng, 5, 40, 7, 1e-3)
+    for op in (TensorOp.MATMUL, TensorOp.GEMM):
+        assert np.array_equal(gemm_float(x, w, y, op, acc, w_exp=w_exp),
+                              gemm(x, w, y, op, acc, w_exp=w_exp)), (op, w_exp)
+
+
+@pytest.mark.parametrize("acc", ["fp32", "bf16"])
 def test_adversarial(acc):
     rng = np.random.default_rng(11)
     m, k, n = 8, 40, 12

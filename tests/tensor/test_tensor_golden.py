@@ -9,6 +9,7 @@ import pytest
 from hw.fp.format import BF16, FP32
 from hw.tensor.regmap import GEMM_OPS, TensorOp
 from sim.golden import exact
+from sim.golden.fp import scale as fp_scale
 from sim.golden.gemm import gemm
 
 ACC = {"fp32": FP32, "bf16": BF16}
@@ -25,8 +26,9 @@ def _data(rng, shape, special):
     return v.astype(np.uint16)
 
 
-def _reference(x, w, y, op, acc):
+def _reference(x, w, y, op, acc, w_exp=0):
     af = ACC[acc]
+    w = np.vectorize(lambda v: exact.scale(int(v), w_exp, BF16))(w)
     M, K = x.shape
     N = w.shape[1]
     z = np.zeros((M, N), dtype=np.uint16)
@@ -58,6 +60,29 @@ def test_golden_matches_exact(acc, op, special):
     M, N, K = 3, 5, 9
     x, w, y = _data(rng, (M, K), special), _data(rng, (K, N), special), _data(rng, (M, N), special)
     assert np.array_equal(gemm(x, w, y, op, acc), _reference(x, w, y, op, acc))
+
+
+@pytest.mark.parametrize("w_exp", [-128, -120, -3, 5, 120, 127])
+@pytest.mark.parametrize("acc", ["fp32", "bf16"])
+def test_golden_w_exp_matches_exact(w_exp, acc):
+    """COMMAND.W_EXP: W read as W * 2^w_exp, every op, special operands."""
+    for op in TensorOp:
+        rng = np.random.default_rng([int(op), w_exp & 0xFF, acc == "bf16"])
+        x, w, y = _data(rng, (3, 9), True), _data(rng, (9, 5), True), _data(rng, (3, 5), True)
+        assert np.array_equal(gemm(x, w, y, op, acc, w_exp=w_exp),
+                              _reference(x, w, y, op, acc, w_exp))
+
+
+def test_w_exp_unscales_power_of_two_scaled_weights():
+    """Weights stored as W * 2^s and read with W_EXP = -s give the unscaled product bit for bit
+    (no value leaves the normal range)."""
+    rng = np.random.default_rng(5)
+    x, w = _data(rng, (4, 16), False), _data(rng, (16, 6), False)
+    for s in (-20, 3, 6):
+        stored = np.asarray(fp_scale(w, s), dtype=np.uint16)
+        assert np.array_equal(gemm(x, stored, op=TensorOp.MATMUL, w_exp=-s), gemm(x, w))
+    with pytest.raises(ValueError, match="w_exp"):
+        gemm(x, w, w_exp=128)
 
 
 def test_golden_matmul_close_to_float():
