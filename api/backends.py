@@ -102,7 +102,16 @@ class RtlBackend:
     """The configuration's SoftEx engine and tensor unit, each alone with the scratchpad's
     size of memory, and its cluster for attention heads, under Verilator (built once per
     design, cached in build/native). ``stall``: probability that the memory refuses a request
-    in a cycle (seeded by ``seed``)."""
+    in a cycle (seeded by ``seed``).
+
+    Members
+    -------
+    w_faults : callable or None
+        Memory faults in stored weights: called with the BF16 words of a tensor job's W (K x
+        N, as they sit in the simulated scratchpad) after they are written and before the job
+        starts; the words it returns replace them there (scripts/weight_scaling.py ``--rtl``
+        flips bits at a bit-error rate).
+    """
 
     name = "rtl"
 
@@ -110,6 +119,7 @@ class RtlBackend:
         self.config, self.stall, self.seed = config, stall, seed
         self.mem_size = 1024 * config.cluster.scratchpad_kib
         self._blocks = {}
+        self.w_faults = None
 
     def _block(self, key):
         if key not in self._blocks:
@@ -171,6 +181,11 @@ class RtlBackend:
         za = ya + (m * sn if y is not None else 0)
         block.mem.write(xa, padded(x, sx))
         block.mem.write(wa, padded(w, sn))
+        if self.w_faults is not None:
+            stored = np.frombuffer(block.mem.read(wa, k * sn), np.uint16).reshape(k, sn // 2)
+            stored = stored.copy()
+            stored[:, :n] = self.w_faults(stored[:, :n].copy())
+            block.mem.write(wa, stored.tobytes())
         if y is not None:
             block.mem.write(ya, padded(y, sn))
         registers = dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx, W_STRIDE=sn,

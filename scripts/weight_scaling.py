@@ -7,7 +7,7 @@
 For each storage format, bit-error rate and scaling (none; c = t / max|W| per layer; its power
 of two), ``--trials`` independent trials (seeded), each: every faulted layer's weights scaled,
 encoded, flipped, decoded, unscaled (sim.models.weight_faults), then the model evaluated. t per
-format is searched first (``--search-trials`` trials at BER 1e-4 over T_GRID, best mean
+format is searched first (``--search-trials`` trials at BER 1e-4 over its ``t_grid``, best mean
 metric). Faulted: the digits MLP's two weight matrices; MiniLM's 36 linear weight matrices (the
 embeddings, biases and layer norms stay fault-free). Metrics: digits top-1 on 497 held-out
 images; MiniLM: mean embedding cosine to the fault-free fp32 model (Lee documents and the
@@ -22,14 +22,13 @@ from pathlib import Path
 import numpy as np
 
 from flows.docs import splice
-from sim.models.weight_faults import FORMATS, stored
+from sim.models.weight_faults import FORMATS, stored, t_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "weight_scaling"
 PAGE = ROOT / "docs" / "weight_scaling.md"
 BERS = (1e-7, 1e-6, 1e-5, 1e-4, 1e-3)
 SCALINGS = ("none", "scaled", "power of two")
-T_GRID = tuple(2.0 ** k for k in range(-3, 13))
 #: The paper's headline: +54.4 top-1 points for 8-bit Q2.5 ResNet50 at BER 1e-4.
 PAPER_GAIN = 54.4
 
@@ -155,7 +154,7 @@ def _map(points, workers, label):
 def sweep(name, formats, bers, trials, search_trials, workers, seed):
     metric = TASKS[name].metrics[0]
     search = [(name, fmt, 1e-4, scaling, t, search_trials, seed + 1)
-              for fmt in formats for scaling in SCALINGS[1:] for t in T_GRID]
+              for fmt in formats for scaling in SCALINGS[1:] for t in t_grid(fmt)]
     found = _map(search, workers, f"{name}: searching t")
     best = {}
     for r in found:

@@ -15,13 +15,33 @@ import numpy as np
 
 from ..golden.softmax import bf16_to_float, float_to_bf16
 
-__all__ = ["FORMATS", "encode", "decode", "flip_bits", "layer_scale", "stored"]
+__all__ = ["FORMATS", "encode", "decode", "flip_bits", "layer_scale", "stored", "largest",
+           "t_grid"]
 
 #: Storage formats: name -> bits per weight.
 FORMATS = {"fp32": 32, "fp16": 16, "bf16": 16, "q2.5": 8, "int8": 8}
 #: Fraction bits of the fixed-point formats.
 _FRACTION = {"q2.5": 5, "int8": 7}
 _DTYPES = {32: np.uint32, 16: np.uint16, 8: np.uint8}
+
+
+def largest(fmt):
+    """The largest finite value of ``fmt``."""
+    _check(fmt)
+    if fmt in _FRACTION:
+        return 127 * 2.0 ** -_FRACTION[fmt]
+    return {"fp32": float(np.finfo(np.float32).max), "fp16": float(np.finfo(np.float16).max),
+            "bf16": float(bf16_to_float(np.array([0x7F7F], np.uint16))[0])}[fmt]
+
+
+def t_grid(fmt):
+    """The targets t searched for ``fmt``: powers of two from 2^-3 up to the format's range,
+    every one up to 2^16 and sparser beyond. Fixed point goes on to 2^12 (t beyond the largest
+    value saturates the largest weights, which can pay off). Float formats gain most where the
+    scaled weights' exponent fields start with ones, i.e. near the top of their range."""
+    top = 12 if fmt in _FRACTION else int(np.floor(np.log2(largest(fmt))))
+    exps = sorted({*range(-3, 17), 24, 32, 48, 64, 96, 112, 120, 124, 126, top})
+    return tuple(2.0 ** k for k in exps if k <= top)
 
 
 def _check(fmt):
