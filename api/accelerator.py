@@ -251,7 +251,7 @@ class Accelerator:
                 part = (slice(i0, i0 + blk_m), slice(j0, j0 + blk_n))
                 zb, cost = self.backend.tensor(op, x.bits[part[0]], w.bits[:, part[1]],
                                                None if y is None else y[part], acc,
-                                               int(w_exp))
+                                               int(w_exp), w_columns=part[1])
                 stats.add("tensor", cost)
                 z[part] = zb
         return from_bits(z, x), stats

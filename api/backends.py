@@ -86,7 +86,7 @@ class GoldenBackend:
     def gelu(self, chunk):
         return gelu_job(chunk), None
 
-    def tensor(self, op, x, w, y, acc, w_exp=0):
+    def tensor(self, op, x, w, y, acc, w_exp=0, w_columns=None):
         return gemm(x, w, y, op, acc, w_exp=w_exp), None
 
     def attention(self, shape, q, k, v, mask):
@@ -107,10 +107,12 @@ class RtlBackend:
     Members
     -------
     w_faults : callable or None
-        Memory faults in stored weights: called with the BF16 words of a tensor job's W (K x
-        N, as they sit in the simulated scratchpad) after they are written and before the job
-        starts; the words it returns replace them there (scripts/weight_scaling.py ``--rtl``
-        flips bits at a bit-error rate).
+        Memory faults in stored weights: ``w_faults(words, columns)`` is called with the BF16
+        words of a tensor job's W (K x N, as they sit in the simulated scratchpad) and the
+        slice of the operation's W columns they are, after they are written and before the job
+        starts; the words it returns replace them there. A job split into several sees the
+        same faults in the same stored words (scripts/weight_scaling.py ``--rtl`` flips bits
+        at a bit-error rate).
     """
 
     name = "rtl"
@@ -170,7 +172,7 @@ class RtlBackend:
         cost = self._run(block, "softex", registers)
         return np.frombuffer(block.mem.read(SPM_BASE, 2 * n), np.uint16).copy(), cost
 
-    def tensor(self, op, x, w, y, acc, w_exp=0):
+    def tensor(self, op, x, w, y, acc, w_exp=0, w_columns=None):
         block = self._block(("tensor", acc))
         (m, k), n = x.shape, w.shape[1]
         beat = block.model.ports["tcdm__wdata"][1] // 8
@@ -184,8 +186,9 @@ class RtlBackend:
         if self.w_faults is not None:
             stored = np.frombuffer(block.mem.read(wa, k * sn), np.uint16).reshape(k, sn // 2)
             stored = stored.copy()
-            stored[:, :n] = self.w_faults(stored[:, :n].copy())
-            block.mem.write(wa, stored.tobytes())
+            columns = slice(0, n) if w_columns is None else w_columns
+            stored[:, :n] = self.w_faults(stored[:, :n].copy(), columns)
+            block.mem.write(wa, stored.ravel())
         if y is not None:
             block.mem.write(ya, padded(y, sn))
         registers = dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx, W_STRIDE=sn,

@@ -126,6 +126,33 @@ def test_matmul_adversarial_and_split(rtl, golden):
     assert stats.jobs > 1
 
 
+def test_faults_in_stored_weights(rtl, golden):
+    """RtlBackend.w_faults flips bits of W where it is stored, the same bits in every job that
+    reads a word; scaled weights read back with W_EXP; the result is the golden model's on the
+    faulty words."""
+    rng = np.random.default_rng(8)
+    a, b = _bf16(rng, (40, 24)), _bf16(rng, (24, 300), 0.05)
+    stored = np.asarray(as_bits("b", bf16_to_float(b) * 2.0 ** 6).bits)
+    flips = (rng.random(b.shape) < 0.02).astype(np.uint16) << rng.integers(0, 16, b.shape).astype(
+        np.uint16)
+    seen = []
+
+    def faults(words, columns):
+        seen.append(columns)
+        return words ^ flips[:, columns]
+
+    rtl.backend.w_faults = faults
+    try:
+        z, stats = rtl.matmul(a, stored, w_exp=-6)
+    finally:
+        rtl.backend.w_faults = None
+    want, _ = golden.matmul(a, stored ^ flips, w_exp=-6)
+    assert stats.jobs > 1 and len(seen) == stats.jobs
+    assert set().union(*(range(300)[c] for c in seen)) == set(range(300))
+    assert np.array_equal(z.view(np.uint16), want.view(np.uint16))
+    assert not np.array_equal(want, golden.matmul(a, stored, w_exp=-6)[0])
+
+
 def test_attention_heads(rtl, golden):
     rng = np.random.default_rng(6)
     for seq, d in ((32, 16), (48, 4)):
