@@ -2,6 +2,7 @@
 
     python -m scripts.weight_scaling --model digits            # minutes
     python -m scripts.weight_scaling --model minilm --workers 2 # about two hours
+    python -m scripts.weight_scaling --rtl --ber 1e-4 # the tensor unit reads them (W_EXP)
     python -m scripts.weight_scaling --render
 
 For each storage format, bit-error rate and scaling (none; c = t / max|W| per layer; its power
@@ -213,6 +214,120 @@ def plot(data, path):
     fig.savefig(path, dpi=110)
 
 
+#: The RTL run (part 6 of issue 24): MiniLM's layer-0 query weights (384 x 384) applied to a
+#: reference sentence (the one of docs/model_accuracy.md's RTL head), on the default cluster's
+#: tensor unit.
+RTL_RUN = dict(layer="encoder.layer.0.attention.self.query.weight", sentence=19,
+               config="default", fmt="bf16")
+
+
+def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30):
+    """One MiniLM layer's weights stored in BF16 in the simulated scratchpad, unscaled and
+    scaled by a power of two (c = 2^s from ``t``, by default the one the MiniLM sweep found
+    for bf16), every stored bit flipped with probability ``ber`` there (:attr:`api.backends.
+    RtlBackend.w_faults`, the same flips for both), and the product X W^T of a real sentence's
+    embedding output run on the tensor unit with W_EXP = -s. Checks Z bit for bit against
+    the golden model on the faulty words, and measures the model with the weights the tensor
+    unit read (MiniLM metrics of :class:`MiniLMTask`), plus ``numpy_trials`` more trials of
+    the same layer in numpy alone."""
+    from api import Accelerator
+    from sim.golden.fp import scale as bf16_scale
+    from sim.golden.gemm import gemm_float
+    from sim.golden.softmax import bf16_to_float, float_to_bf16
+    from sim.models.datasets import reference_sentences
+    from sim.models.weight_faults import encode, flip_bits, layer_scale
+    from rich.progress import Progress
+
+    fmt, name = RTL_RUN["fmt"], RTL_RUN["layer"]
+    if t is None:
+        path = OUT / "minilm.json"
+        if not path.exists():
+            raise SystemExit(f"{path.relative_to(ROOT)} is missing: run the MiniLM sweep first "
+                             "(python -m scripts.weight_scaling --model minilm) or give --t")
+        t = json.loads(path.read_text())["t"][f"{fmt} power of two"]
+    task = MiniLMTask()
+    model = task.model
+    w = np.asarray(task.clean[name], np.float64).T                  # K x N: x @ W.T
+    text = reference_sentences()[RTL_RUN["sentence"]]
+    x = model.hidden_states(model.tokens(text), task.numerics)[0]
+    x_bits = np.asarray(float_to_bf16(x.astype(np.float64).ravel()), np.uint16).reshape(x.shape)
+    shift = int(np.log2(layer_scale(w, t, power_of_two=True)))
+    stored = {"none": encode(w, fmt), "power of two": encode(w * 2.0 ** shift, fmt)}
+    w_exp = {"none": 0, "power of two": -shift}
+    clean_z = bf16_to_float(gemm_float(x_bits, stored["none"]))
+
+    def flips(rng):
+        mask, count = flip_bits(np.zeros(w.shape, np.uint16), fmt, ber, rng)
+        return mask, count
+
+    def measure(scaling, mask):
+        read = bf16_scale(stored[scaling] ^ mask, w_exp[scaling], fmt)   # what the unit reads
+        metrics = task.evaluate({name: bf16_to_float(read).T})
+        return metrics
+
+    rows = {s: [] for s in stored}
+    mismatches, cycles = 0, {s: [] for s in stored}
+    with Accelerator(RTL_RUN["config"], backend="rtl") as acc, Progress() as bar:
+        job = bar.add_task(f"RTL: {trials} trials x 2 at BER {ber:g}", total=2 * trials)
+        for i in range(trials):
+            mask, count = flips(np.random.default_rng([seed, i]))
+            for scaling in stored:
+                acc.backend.w_faults = lambda words, cols, m=mask: words ^ m[:, cols]
+                z, stats = acc.matmul(x_bits, stored[scaling], w_exp=w_exp[scaling])
+                acc.backend.w_faults = None
+                want = gemm_float(x_bits, stored[scaling] ^ mask, w_exp=w_exp[scaling])
+                mismatches += int(np.count_nonzero(z != want))
+                cycles[scaling].append(stats.cycles)
+                zf = bf16_to_float(z)
+                with np.errstate(all="ignore"):
+                    rel = float(np.linalg.norm(np.nan_to_num(zf - clean_z, nan=1e300,
+                                                             posinf=1e300, neginf=1e300))
+                                / np.linalg.norm(clean_z))
+                rows[scaling].append(dict(measure(scaling, mask), flips=count,
+                                          z_relative_error=min(rel, 1e300)))
+                bar.advance(job)
+    numpy_rows = {s: [] for s in stored}
+    for i in range(numpy_trials):
+        mask, _ = flips(np.random.default_rng([seed + 1, i]))
+        for scaling in stored:
+            numpy_rows[scaling].append(measure(scaling, mask))
+
+    def summary(values):
+        return {m: interval([r[m] for r in values]) for m in task.metrics}
+
+    return dict(layer=name, sentence=text, tokens=int(x.shape[0]), fmt=fmt, ber=ber, t=t,
+                shift=shift, trials=trials, numpy_trials=numpy_trials, seed=seed,
+                config=RTL_RUN["config"], z_mismatches=mismatches,
+                cycles={s: int(np.median(c)) for s, c in cycles.items()},
+                rtl={s: dict(summary(r), z_relative_error_median=float(np.median(
+                    [v["z_relative_error"] for v in r])), flips=float(np.mean(
+                        [v["flips"] for v in r]))) for s, r in rows.items()},
+                numpy={s: summary(r) for s, r in numpy_rows.items()},
+                runs={s: r for s, r in rows.items()})
+
+
+def rtl_table(data):
+    def cell(v):
+        return f"{v[0]:.4f} [{v[1]:.4f}, {v[2]:.4f}]"
+
+    out = [f"Layer `{data['layer']}` (384 x 384 weights, {data['fmt']}) on \"{data['sentence']}\" "
+           f"({data['tokens']} tokens) on the {data['config']} cluster's tensor unit; BER "
+           f"{data['ber']:g}, t = {data['t']:g} (W stored times 2^{data['shift']}, read with "
+           f"W_EXP = {-data['shift']}); {data['trials']} RTL trials per scaling with the same "
+           f"flips for both (seed {data['seed']}), {data['numpy_trials']} more in numpy alone. "
+           f"Z against the golden model on the faulty words: {data['z_mismatches']} values "
+           f"differ. Median cycles per product: {data['cycles']['none']:,} unscaled, "
+           f"{data['cycles']['power of two']:,} with W_EXP.", "",
+           "| scaling | run | flips | cosine | Lee Pearson | relative error of the layer's output "
+           "(median) |", "|---|---|---:|---:|---:|---:|"]
+    for s in ("none", "power of two"):
+        r, n = data["rtl"][s], data["numpy"][s]
+        out.append(f"| {s} | RTL | {r['flips']:.0f} | {cell(r['cosine'])} | "
+                   f"{cell(r['lee_pearson'])} | {r['z_relative_error_median']:.3g} |")
+        out.append(f"| {s} | numpy | | {cell(n['cosine'])} | {cell(n['lee_pearson'])} | |")
+    return "\n".join(out) + "\n"
+
+
 def render():
     text = PAGE.read_text()
     for name in TASKS:
@@ -221,6 +336,8 @@ def render():
             data = json.loads(path.read_text())
             text = splice(text, f"{name} table", table(data))
             plot(data, OUT / f"{name}.png")
+    if (OUT / "minilm_rtl.json").exists():
+        text = splice(text, "rtl table", rtl_table(json.loads((OUT / "minilm_rtl.json").read_text())))
     PAGE.write_text(text)
     print(f"wrote {PAGE.relative_to(ROOT)}")
 
@@ -236,8 +353,22 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, default=0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--render", action="store_true")
+    ap.add_argument("--rtl", action="store_true",
+                    help="the RTL run: one MiniLM layer's stored weights flipped in the "
+                         "simulated scratchpad, unscaled by the tensor unit (W_EXP)")
+    ap.add_argument("--ber", type=float, default=1e-4, help="--rtl: the bit-error rate")
+    ap.add_argument("--t", type=float, default=None,
+                    help="--rtl: t (default: the MiniLM sweep's, bf16 power of two)")
+    ap.add_argument("--numpy-trials", type=int, default=30,
+                    help="--rtl: trials of the same layer in numpy alone")
     args = ap.parse_args(argv)
-    if not args.render:
+    if args.rtl:
+        data = rtl_study(args.ber, args.trials, args.seed, t=args.t,
+                         numpy_trials=args.numpy_trials)
+        OUT.mkdir(parents=True, exist_ok=True)
+        (OUT / "minilm_rtl.json").write_text(json.dumps(data, indent=1) + "\n")
+        print(rtl_table(data))
+    elif not args.render:
         data = sweep(args.model, args.formats, args.bers, args.trials, args.search_trials,
                      args.workers, args.seed)
         OUT.mkdir(parents=True, exist_ok=True)
