@@ -53,3 +53,14 @@ def test_scaling():
     # scaling into Q2.5's range keeps small weights that it would round away
     assert np.abs(stored(w, "q2.5", 0.0, rng, t=3.5)[0] - w).max() < \
         np.abs(stored(w, "q2.5", 0.0, rng)[0] - w).max()
+
+
+def test_t_grid_reaches_each_formats_range():
+    from sim.models.weight_faults import largest, t_grid
+    for fmt in FORMATS:
+        grid = t_grid(fmt)
+        assert grid[0] == 0.125 and list(grid) == sorted(set(grid))
+        assert all(np.log2(t) == int(np.log2(t)) for t in grid)
+    assert t_grid("bf16")[-1] == 2.0 ** 127 and t_grid("fp16")[-1] == 2.0 ** 15
+    assert t_grid("q2.5")[-1] == 2.0 ** 12 and largest("q2.5") == 127 / 32
+    assert largest("int8") == 127 / 128 and largest("bf16") == float.fromhex("0x1.fep127")
