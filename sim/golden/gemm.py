@@ -130,8 +130,17 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, w_exp=0):
                 state = bf16_to_float(float_to_bf16(total))
         if acc == "fp32":
             bits = state.astype(np.float32).view(np.uint32)
-            return fp.convert(bits.ravel(), FP32, BF16).astype(np.uint16).reshape(bits.shape)
+            return _fp32_to_bf16(bits)
         return np.asarray(float_to_bf16(state), dtype=np.uint16)
+
+
+def _fp32_to_bf16(bits):
+    """:func:`fp.convert` from FP32 to BF16 on the bit patterns, vectorised the short way:
+    round to nearest even is adding 0x7FFF plus the kept LSB and dropping the low half, which
+    also gives inf on overflow and rounds subnormals right; NaN becomes the canonical NaN."""
+    b = np.asarray(bits, dtype=np.uint32)
+    rounded = ((b.astype(np.uint64) + 0x7FFF + ((b >> 16) & 1)) >> 16).astype(np.uint16)
+    return np.where((b & 0x7FFFFFFF) > 0x7F800000, np.uint16(BF16.qnan), rounded)
 
 
 def _products_exact_in_fp32(xf, wf):

@@ -31,6 +31,18 @@ def test_random(acc, scale):
         assert np.array_equal(gemm_float(x, w, y, op, acc), gemm(x, w, y, op, acc)), (op, scale)
 
 
+def test_fp32_to_bf16_is_the_converter():
+    from sim.golden import fp
+    from sim.golden.gemm import _fp32_to_bf16
+    rng = np.random.default_rng(11)
+    bits = np.concatenate([rng.integers(0, 1 << 32, 2_000_000, dtype=np.uint64),
+                           np.arange(1 << 16, dtype=np.uint64) << 16,
+                           (np.arange(1 << 16, dtype=np.uint64) << 16) | 0x8000,
+                           (np.arange(1 << 16, dtype=np.uint64) << 16) | 0x7FFF,
+                           (np.arange(1 << 16, dtype=np.uint64) << 16) | 0x8001]).astype(np.uint32)
+    assert np.array_equal(_fp32_to_bf16(bits), fp.convert(bits, "fp32", "bf16"))
+
+
 @pytest.mark.parametrize("acc", ["fp32", "bf16"])
 @pytest.mark.parametrize("w_exp", [-128, -40, 7, 127])
 def test_w_exp(acc, w_exp):
