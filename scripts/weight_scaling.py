@@ -221,10 +221,10 @@ RTL_RUN = dict(layer="encoder.layer.0.attention.self.query.weight", sentence=19,
                config="default", fmt="bf16")
 
 
-def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30):
+def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30, search_trials=3):
     """One MiniLM layer's weights stored in BF16 in the simulated scratchpad, unscaled and
-    scaled by a power of two (c = 2^s from ``t``, by default the one the MiniLM sweep found
-    for bf16), every stored bit flipped with probability ``ber`` there (:attr:`api.backends.
+    scaled by a power of two (c = 2^s from ``t``, by default searched for this layer at this
+    BER in numpy, ``search_trials`` trials per t), every stored bit flipped with probability ``ber`` there (:attr:`api.backends.
     RtlBackend.w_faults`, the same flips for both), and the product X W^T of a real sentence's
     embedding output run on the tensor unit with W_EXP = -s. Checks Z bit for bit against
     the golden model on the faulty words, and measures the model with the weights the tensor
@@ -239,15 +239,23 @@ def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30):
     from rich.progress import Progress
 
     fmt, name = RTL_RUN["fmt"], RTL_RUN["layer"]
-    if t is None:
-        path = OUT / "minilm.json"
-        if not path.exists():
-            raise SystemExit(f"{path.relative_to(ROOT)} is missing: run the MiniLM sweep first "
-                             "(python -m scripts.weight_scaling --model minilm) or give --t")
-        t = json.loads(path.read_text())["t"][f"{fmt} power of two"]
     task = MiniLMTask()
     model = task.model
     w = np.asarray(task.clean[name], np.float64).T                  # K x N: x @ W.T
+    search = []
+    if t is None:   # t for this layer at this BER, in numpy (the whole model's search saturates)
+        with Progress() as bar:
+            grid = t_grid(fmt)
+            job = bar.add_task(f"searching t for the layer at BER {ber:g}", total=len(grid))
+            for candidate in grid:
+                values = []
+                for i in range(search_trials):
+                    rng = np.random.default_rng([seed + 2, i])
+                    faulted, _ = stored(w.T, fmt, ber, rng, t=candidate, power_of_two=True)
+                    values.append(task.evaluate({name: faulted})[task.metrics[0]])
+                search.append(dict(t=candidate, **{task.metrics[0]: interval(values)}))
+                bar.advance(job)
+        t = max(search, key=lambda r: r[task.metrics[0]][0])["t"]
     text = reference_sentences()[RTL_RUN["sentence"]]
     x = model.hidden_states(model.tokens(text), task.numerics)[0]
     x_bits = np.asarray(float_to_bf16(x.astype(np.float64).ravel()), np.uint16).reshape(x.shape)
@@ -302,7 +310,7 @@ def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30):
                 rtl={s: dict(summary(r), z_relative_error_median=float(np.median(
                     [v["z_relative_error"] for v in r])), flips=float(np.mean(
                         [v["flips"] for v in r]))) for s, r in rows.items()},
-                numpy={s: summary(r) for s, r in numpy_rows.items()},
+                numpy={s: summary(r) for s, r in numpy_rows.items()}, search=search,
                 runs={s: r for s, r in rows.items()})
 
 
@@ -312,8 +320,11 @@ def rtl_table(data):
 
     out = [f"Layer `{data['layer']}` (384 x 384 weights, {data['fmt']}) on \"{data['sentence']}\" "
            f"({data['tokens']} tokens) on the {data['config']} cluster's tensor unit; BER "
-           f"{data['ber']:g}, t = {data['t']:g} (W stored times 2^{data['shift']}, read with "
-           f"W_EXP = {-data['shift']}); {data['trials']} RTL trials per scaling with the same "
+           f"{data['ber']:g}, t = {data['t']:g}"
+           + (f" (the best of {len(data['search'])} powers of two for this layer at this BER "
+              "in numpy)" if data.get("search") else "")
+           + f"; W stored times 2^{data['shift']}, read with "
+           f"W_EXP = {-data['shift']}. {data['trials']} RTL trials per scaling with the same "
            f"flips for both (seed {data['seed']}), {data['numpy_trials']} more in numpy alone. "
            f"Z against the golden model on the faulty words: {data['z_mismatches']} values "
            f"differ. Median cycles per product: {data['cycles']['none']:,} unscaled, "
@@ -358,7 +369,7 @@ def main(argv=None):
                          "simulated scratchpad, unscaled by the tensor unit (W_EXP)")
     ap.add_argument("--ber", type=float, default=1e-4, help="--rtl: the bit-error rate")
     ap.add_argument("--t", type=float, default=None,
-                    help="--rtl: t (default: the MiniLM sweep's, bf16 power of two)")
+                    help="--rtl: t (default: searched for the layer at --ber)")
     ap.add_argument("--numpy-trials", type=int, default=30,
                     help="--rtl: trials of the same layer in numpy alone")
     args = ap.parse_args(argv)
