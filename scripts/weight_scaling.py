@@ -224,9 +224,10 @@ RTL_RUN = dict(layer="encoder.layer.0.attention.self.query.weight", sentence=19,
 def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30, search_trials=3):
     """One MiniLM layer's weights stored in BF16 in the simulated scratchpad, unscaled and
     scaled by a power of two (c = 2^s from ``t``, by default searched for this layer at this
-    BER in numpy, ``search_trials`` trials per t), every stored bit flipped with probability ``ber`` there (:attr:`api.backends.
-    RtlBackend.w_faults`, the same flips for both), and the product X W^T of a real sentence's
-    embedding output run on the tensor unit with W_EXP = -s. Checks Z bit for bit against
+    BER in numpy, ``search_trials`` trials per t), every stored bit flipped with probability
+    ``ber`` there (:attr:`api.backends.RtlBackend.w_faults`, the same flips for both), and
+    the product X W^T of a real sentence's embedding output run on the tensor unit with
+    W_EXP = -s. Checks Z bit for bit against
     the golden model on the faulty words, and measures the model with the weights the tensor
     unit read (MiniLM metrics of :class:`MiniLMTask`), plus ``numpy_trials`` more trials of
     the same layer in numpy alone."""
@@ -260,30 +261,30 @@ def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30, search_trials=3):
     x = model.hidden_states(model.tokens(text), task.numerics)[0]
     x_bits = np.asarray(float_to_bf16(x.astype(np.float64).ravel()), np.uint16).reshape(x.shape)
     shift = int(np.log2(layer_scale(w, t, power_of_two=True)))
-    stored = {"none": encode(w, fmt), "power of two": encode(w * 2.0 ** shift, fmt)}
+    words = {"none": encode(w, fmt), "power of two": encode(w * 2.0 ** shift, fmt)}
     w_exp = {"none": 0, "power of two": -shift}
-    clean_z = bf16_to_float(gemm_float(x_bits, stored["none"]))
+    clean_z = bf16_to_float(gemm_float(x_bits, words["none"]))
 
     def flips(rng):
         mask, count = flip_bits(np.zeros(w.shape, np.uint16), fmt, ber, rng)
         return mask, count
 
     def measure(scaling, mask):
-        read = bf16_scale(stored[scaling] ^ mask, w_exp[scaling], fmt)   # what the unit reads
+        read = bf16_scale(words[scaling] ^ mask, w_exp[scaling], fmt)   # what the unit reads
         metrics = task.evaluate({name: bf16_to_float(read).T})
         return metrics
 
-    rows = {s: [] for s in stored}
-    mismatches, cycles = 0, {s: [] for s in stored}
+    rows = {s: [] for s in words}
+    mismatches, cycles = 0, {s: [] for s in words}
     with Accelerator(RTL_RUN["config"], backend="rtl") as acc, Progress() as bar:
         job = bar.add_task(f"RTL: {trials} trials x 2 at BER {ber:g}", total=2 * trials)
         for i in range(trials):
             mask, count = flips(np.random.default_rng([seed, i]))
-            for scaling in stored:
-                acc.backend.w_faults = lambda words, cols, m=mask: words ^ m[:, cols]
-                z, stats = acc.matmul(x_bits, stored[scaling], w_exp=w_exp[scaling])
+            for scaling in words:
+                acc.backend.w_faults = lambda found, cols, m=mask: found ^ m[:, cols]
+                z, stats = acc.matmul(x_bits, words[scaling], w_exp=w_exp[scaling])
                 acc.backend.w_faults = None
-                want = gemm_float(x_bits, stored[scaling] ^ mask, w_exp=w_exp[scaling])
+                want = gemm_float(x_bits, words[scaling] ^ mask, w_exp=w_exp[scaling])
                 mismatches += int(np.count_nonzero(z != want))
                 cycles[scaling].append(stats.cycles)
                 zf = bf16_to_float(z)
@@ -294,10 +295,10 @@ def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30, search_trials=3):
                 rows[scaling].append(dict(measure(scaling, mask), flips=count,
                                           z_relative_error=min(rel, 1e300)))
                 bar.advance(job)
-    numpy_rows = {s: [] for s in stored}
+    numpy_rows = {s: [] for s in words}
     for i in range(numpy_trials):
         mask, _ = flips(np.random.default_rng([seed + 1, i]))
-        for scaling in stored:
+        for scaling in words:
             numpy_rows[scaling].append(measure(scaling, mask))
 
     def summary(values):
