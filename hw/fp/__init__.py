@@ -17,5 +17,7 @@ from .fixed import FloatToInt, IntToFloat
 
 __all__ = [
     "FloatFormat", "BF16", "FP32", "FORMATS", "float_format",
-    "FPAdd", "FPMul", "FPMulConst", "const_mul", "mul_const", "csd_digits", "SHIFT_ADD_MAX_DIGITS", "FPFMA", "FPCompare", "FPConvert", "FPScale", "IntToFloat", "FloatToInt",
+    "FPAdd", "FPMul", "FPMulConst", "const_mul", "mul_const", "csd_digits",
+    "SHIFT_ADD_MAX_DIGITS", "FPFMA", "FPCompare", "FPConvert", "FPScale", "IntToFloat",
+    "FloatToInt",
 ]
