@@ -108,10 +108,9 @@ class RtlBackend:
     -------
     w_faults : callable or None
         Memory faults in stored weights: ``w_faults(words, columns)`` is called with the BF16
-        words of a tensor job's W (K x N, as they sit in the simulated scratchpad) and the
-        slice of the operation's W columns they are, after they are written and before the job
-        starts; the words it returns replace them there. A job split into several sees the
-        same faults in the same stored words (scripts/weight_scaling.py ``--rtl`` flips bits
+        words of a tensor job's W (K x N) and the slice of the operation's W columns they are;
+        the words it returns are what the simulated scratchpad holds when the job starts. A
+        job split into several sees the same faults in the same stored words (scripts/weight_scaling.py ``--rtl`` flips bits
         at a bit-error rate).
     """
 
@@ -181,14 +180,11 @@ class RtlBackend:
         wa = xa + m * sx
         ya = wa + k * sn                       # MATMUL reads no Y: Z goes there
         za = ya + (m * sn if y is not None else 0)
+        if self.w_faults is not None:
+            w = self.w_faults(np.array(w, np.uint16),
+                              slice(0, n) if w_columns is None else w_columns)
         block.mem.write(xa, padded(x, sx))
         block.mem.write(wa, padded(w, sn))
-        if self.w_faults is not None:
-            stored = np.frombuffer(block.mem.read(wa, k * sn), np.uint16).reshape(k, sn // 2)
-            stored = stored.copy()
-            columns = slice(0, n) if w_columns is None else w_columns
-            stored[:, :n] = self.w_faults(stored[:, :n].copy(), columns)
-            block.mem.write(wa, stored.ravel())
         if y is not None:
             block.mem.write(ya, padded(y, sn))
         registers = dict(X_PTR=xa, W_PTR=wa, Y_PTR=ya, Z_PTR=za, X_STRIDE=sx, W_STRIDE=sn,

@@ -265,14 +265,12 @@ def rtl_study(ber, trials, seed, *, t=None, numpy_trials=30, search_trials=3):
     w_exp = {"none": 0, "power of two": -shift}
     clean_z = bf16_to_float(gemm_float(x_bits, words["none"]))
 
-    def flips(rng):
-        mask, count = flip_bits(np.zeros(w.shape, np.uint16), fmt, ber, rng)
-        return mask, count
+    def flips(rng):   # the XOR pattern of one trial's flips, and their number
+        return flip_bits(np.zeros(w.shape, np.uint16), fmt, ber, rng)
 
     def measure(scaling, mask):
         read = bf16_scale(words[scaling] ^ mask, w_exp[scaling], fmt)   # what the unit reads
-        metrics = task.evaluate({name: bf16_to_float(read).T})
-        return metrics
+        return task.evaluate({name: bf16_to_float(read).T})
 
     rows = {s: [] for s in words}
     mismatches, cycles = 0, {s: [] for s in words}
