@@ -94,7 +94,7 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, w_exp=0):
     whole network): each FMA ``state + x w`` is formed in float64, where the product of two
     bf16 values is exact and so is the sum unless one term is below 2^-29 of the other's last
     bit (then both roundings below give the same result), and rounded once to the accumulation
-    format (a cast to float32, or the exact converter to bf16); the final rounding to bf16 is
+    format (a cast to float32, or :func:`_round_to_bf16`); the final rounding to bf16 is
     :func:`fp.convert`. NaN results are the canonical NaN, as :func:`gemm`'s. Leading axes of
     X and W (broadcast) are independent jobs, e.g. the heads of an attention layer.
     ``w_exp`` as :func:`gemm`'s. ``tests/golden/test_gemm_float.py`` checks it against
@@ -127,11 +127,25 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, w_exp=0):
             if acc == "fp32":
                 state = total.astype(np.float32).astype(np.float64)
             else:
-                state = bf16_to_float(float_to_bf16(total))
+                state = _round_to_bf16(total)
         if acc == "fp32":
             bits = state.astype(np.float32).view(np.uint32)
             return _fp32_to_bf16(bits)
         return np.asarray(float_to_bf16(state), dtype=np.uint16)
+
+
+def _round_to_bf16(v):
+    """float64 ``v`` rounded once to the nearest bf16 value (ties to even), as float64: the
+    quantum is 2^(e - 8) for |v| in [2^(e-1), 2^e), never below bf16's subnormal step 2^-133;
+    scaling by a power of two is exact, so ``np.rint`` (ties to even) does the rounding. A result
+    at 2^128 or beyond is infinite; inf and NaN pass through. The same as the exact converter
+    (:func:`sim.golden.softmax.float_to_bf16`), checked in ``tests/golden/test_gemm_float.py``."""
+    v = np.asarray(v, dtype=np.float64)
+    _, e = np.frexp(v)
+    quantum = np.ldexp(1.0, np.maximum(e, -125) - 8)
+    with np.errstate(invalid="ignore"):
+        rounded = np.rint(v / quantum) * quantum
+        return np.where(np.abs(rounded) >= 2.0 ** 128, np.copysign(np.inf, v), rounded)
 
 
 def _fp32_to_bf16(bits):

@@ -107,3 +107,30 @@ def test_float32_path_at_its_limits():
         assert np.array_equal(gemm_float(x, w), gemm(x, w)), lo
     big = _bf16(np.full((2, 4), 2.0 ** 63.5))
     assert np.array_equal(gemm_float(big, big.T.copy()), gemm(big, big.T.copy()))
+
+
+def test_round_to_bf16_is_the_converter():
+    """The bf16 accumulator's rounding on float64 sums: random patterns across and beyond bf16's
+    range, every bf16 value, the midpoints between neighbours (ties) and a hair either side,
+    the subnormal and overflow edges, zeros, infinities and NaN."""
+    from sim.golden.gemm import _round_to_bf16
+    from sim.golden.softmax import bf16_to_float
+    rng = np.random.default_rng(12)
+    every = bf16_to_float(np.arange(1 << 16, dtype=np.uint16))
+    finite = every[np.isfinite(every)]
+    up = bf16_to_float(np.arange(1, 1 << 16, dtype=np.uint16))
+    low = bf16_to_float(np.arange(0, (1 << 16) - 1, dtype=np.uint16))
+    pairs = np.isfinite(up) & np.isfinite(low) & (np.sign(up) == np.sign(low))
+    mid = (up[pairs] + low[pairs]) / 2
+    values = np.concatenate([
+        every, mid, np.nextafter(mid, np.inf), np.nextafter(mid, -np.inf),
+        np.ldexp(rng.uniform(-1, 1, 1_000_000), rng.integers(-150, 140, 1_000_000)),
+        finite * (1 + rng.uniform(-2 ** -7, 2 ** -7, finite.size)),
+        [2.0 ** 128, -2.0 ** 128, (2 - 2 ** -8) * 2.0 ** 127, -(2 - 2 ** -8) * 2.0 ** 127,
+         np.nextafter((2 - 2 ** -8) * 2.0 ** 127, 0), 2.0 ** -134, -2.0 ** -134,
+         np.nextafter(2.0 ** -134, 1), 3 * 2.0 ** -134, 2.0 ** -300, -0.0, 0.0, 1e300]])
+    got = _round_to_bf16(values)
+    want = bf16_to_float(float_to_bf16(values))
+    assert np.array_equal(got, want, equal_nan=True)
+    numbers = ~np.isnan(want)  # NaN's sign is the final converter's business (canonical NaN)
+    assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
