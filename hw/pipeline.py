@@ -10,6 +10,8 @@ and makes the unit usable both in elastic datapaths and, with ``o.ready`` tied h
 fixed-latency pipeline.
 """
 
+import itertools
+
 from amaranth import Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -39,7 +41,7 @@ class Pipeline:
     that did not fit on cut points (latency > n_cuts) at the output.
     """
 
-    def __init__(self, m, *, latency, n_cuts, enable, domain="sync"):
+    def __init__(self, m, *, latency, n_cuts, enable, domain="sync", weights=None):
         self._m = m
         self.latency = check_int("latency", latency, min=0)
         self._n_cuts = n_cuts
@@ -47,15 +49,33 @@ class Pipeline:
         self._domain = domain
         self._index = 0
         self._registered = 0
-        self._chosen = self.choose_cuts(latency, n_cuts)
+        self._chosen = self.choose_cuts(latency, n_cuts, weights)
 
     @staticmethod
-    def choose_cuts(latency, n_cuts):
-        """Indices of the cut points that get a register: evenly spread, later cuts first."""
+    def choose_cuts(latency, n_cuts, weights=None):
+        """Indices of the cut points that get a register.
+
+        Without ``weights`` the registers are spread evenly over the cut points (later cuts
+        first). ``weights`` (n_cuts + 1 numbers, the delay of each segment between cut points,
+        as measured for the datapath) chooses the cuts that make the slowest stage fastest
+        (then the second slowest, ...); among equally good choices, the later cuts.
+        """
         k = min(latency, n_cuts)
-        # Cut i (0-based) of n splits the datapath after (i+1)/(n+1) of its depth; registers
-        # at round((j+1)*(n+1)/(k+1)) - 1 divide it into k+1 roughly equal parts.
-        return {round((j + 1) * (n_cuts + 1) / (k + 1)) - 1 for j in range(k)}
+        if weights is None:
+            # Cut i (0-based) of n splits the datapath after (i+1)/(n+1) of its depth;
+            # registers at round((j+1)*(n+1)/(k+1)) - 1 divide it into k+1 roughly equal parts.
+            return {round((j + 1) * (n_cuts + 1) / (k + 1)) - 1 for j in range(k)}
+        if len(weights) != n_cuts + 1:
+            raise ValueError(f"weights must have n_cuts + 1 = {n_cuts + 1} entries, "
+                             f"got {len(weights)}")
+
+        def stages(cuts):
+            bounds = (-1, *cuts, n_cuts)
+            return [sum(weights[a + 1:b + 1]) for a, b in zip(bounds, bounds[1:])]
+
+        best = min(itertools.combinations(range(n_cuts), k),
+                   key=lambda cuts: (sorted(stages(cuts), reverse=True), [-c for c in cuts]))
+        return set(best)
 
     def _register(self, value, name):
         if isinstance(value, data.View):
@@ -102,6 +122,9 @@ class PipelinedOp(wiring.Component):
     """
 
     N_CUTS = 0
+    #: Relative delay of each of the N_CUTS + 1 segments between cut points (None: equal), for
+    #: :meth:`Pipeline.choose_cuts`.
+    CUT_WEIGHTS = None
     #: Register stages an operator accepts (configuration section ``arith`` reads it).
     LATENCY = Range(0, 16)
 
@@ -123,7 +146,8 @@ class PipelinedOp(wiring.Component):
             advance = self.o.ready
         else:
             advance = ~self.o.valid | self.o.ready
-        pipe = Pipeline(m, latency=self.latency, n_cuts=self.N_CUTS, enable=advance)
+        pipe = Pipeline(m, latency=self.latency, n_cuts=self.N_CUTS, enable=advance,
+                        weights=self.CUT_WEIGHTS)
         result = pipe.finish(self.datapath(m, pipe, self.i.payload))
         m.d.comb += [
             self.o.payload.eq(result),

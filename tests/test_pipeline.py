@@ -48,3 +48,20 @@ def test_latency_is_validated():
         MulAdd(-1)
     with pytest.raises(ValueError, match="latency"):
         MulAdd(1.5)
+
+
+@pytest.mark.parametrize("latency,weights,expected", [
+    (1, (1, 1, 1, 1), {1}),            # halves of equal weight
+    (1, (5, 1, 1, 1), {0}),            # the heavy first segment alone
+    (2, (1, 1, 1, 4), {1, 2}),         # the heavy last segment alone, the rest halved
+    (2, (2, 2, 2, 2), {1, 2}),         # ties: later cuts
+    (3, (1, 9, 1, 1), {0, 1, 2}),
+    (0, (1, 1, 1, 1), set()),
+])
+def test_weighted_cut_placement(latency, weights, expected):
+    assert Pipeline.choose_cuts(latency, 3, weights) == expected
+
+
+def test_weights_must_match_cuts():
+    with pytest.raises(ValueError, match="n_cuts \\+ 1 = 4"):
+        Pipeline.choose_cuts(1, 3, (1, 1))

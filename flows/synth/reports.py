@@ -8,6 +8,8 @@ __all__ = ["cell_counts", "fmax_and_path", "register_name", "utilisation", "over
 
 # The suffixes nextpnr appends to the net name a cell is named after.
 _CELL_SUFFIX = re.compile(r"_SB_|_TRELLIS_|_DFFLC|_LC\Z")
+# what a tool appends to the net a logic cell was named after (multipliers, carry chains, LUTs)
+_LOGIC_SUFFIX = re.compile(r"_(?:MULT18X18D|ALU54|CCU2C|LUT4|PFUMX|L6MUX21|SB_LUT4|SB_CARRY)")
 
 
 def cell_counts(stat, target, top):
@@ -50,7 +52,8 @@ def register_name(cell):
     name = _CELL_SUFFIX.split(cell)[0]
     if name.startswith("dut."):
         name = name[4:]
-    if name == "shift" or (name.split("_")[0] in ("i", "o") and "__" in name):
+    if name == "shift" or name.startswith("port$") \
+            or (name.split("_")[0] in ("i", "o") and "__" in name):
         return "harness in"      # the shift register drives the component's input ports
     if name in ("capture", "misr", "sout"):
         return "harness out"
@@ -80,8 +83,28 @@ def fmax_and_path(report):
         if _is_register_path(cp):
             path = [register_name(cp["path"][0]["from"]["cell"]),
                     register_name(cp["path"][-1]["to"]["cell"])]
+            through = _logic_names(cp["path"])
+            if path[0] == "?" and through:
+                path[0] = f"near {through[0]}"
+            if path[1] == "?" and through:
+                path[1] = f"near {through[-1]}"
             break
     return (min(achieved) if achieved else None), path
+
+
+def _logic_names(segments):
+    """The readable names of the logic cells a critical path goes through, in order, each once:
+    the net a cell was named after, without the tool's suffixes (``prod`` for
+    ``dut.prod_MULT18X18D_P9_A7_LUT4_Z``)."""
+    names = []
+    for segment in segments:
+        if segment.get("type") != "logic":
+            continue
+        name = _LOGIC_SUFFIX.split(_CELL_SUFFIX.split(segment["to"]["cell"])[0])[0]
+        name = name[4:] if name.startswith("dut.") else name
+        if name and "$" not in name and name not in names:
+            names.append(name)
+    return names
 
 
 def _is_register_path(cp):

@@ -26,7 +26,7 @@ from amaranth.utils import bits_for, ceil_log2
 
 __all__ = [
     "unpacked_layout", "unpack", "leading_zeros", "shift_right_sticky", "normalize",
-    "round_pack", "override_special", "exp_shape", "wire",
+    "normalize_amounts", "normalize_shift", "round_pack", "override_special", "exp_shape", "wire",
 ]
 
 
@@ -124,27 +124,49 @@ def normalize(m, sig, exp, name, *, right_shift=True):
     underflow); when ``exp`` < 1 the value is shifted right by ``1 - exp`` with the shifted-out
     bits returned as ``sticky``. ``right_shift=False`` drops that shifter for callers whose
     ``exp`` is always >= 1 (sticky is then 0).
+
+    It is :func:`normalize_amounts` followed by :func:`normalize_shift`; a pipelined datapath
+    may put a cut between the two (the amounts are a few bits).
     """
+    amounts = normalize_amounts(m, sig, exp, name, right_shift=right_shift)
+    return normalize_shift(m, sig, amounts, name)
+
+
+def normalize_amounts(m, sig, exp, name, *, right_shift=True, lz=None):
+    """The first half of :func:`normalize`: from the leading-zero count, the shift amounts and
+    the result exponent, as a tuple ``(left, right, under, exp_n)`` of signals (``right`` and
+    ``under`` are None with ``right_shift=False``). ``lz``: :func:`leading_zeros` of ``sig``
+    when the caller has it already (a pipelined datapath may cut between the two)."""
     width = len(sig)
-    lz = wire(m, leading_zeros(sig), f"{name}_lz")
+    if lz is None:
+        lz = wire(m, leading_zeros(sig), f"{name}_lz")
     exp_m1 = exp - 1
     # Shift by the leading-zero count unless that would take the exponent below 1; then stop at
     # exponent 1 (the result is subnormal). exp_m1 < lz <= width in that case, so the shift
     # amount fits in bits_for(width) bits.
     full = exp_m1 >= lz
     amt_bits = bits_for(width)
-    left_amt = Mux(full, lz, Mux(exp_m1 > 0, exp_m1[:amt_bits], 0))
-    left_sig = (sig << left_amt)[:width]
+    left = wire(m, Mux(full, lz, Mux(exp_m1 > 0, exp_m1[:amt_bits], 0)), f"{name}_left", amt_bits)
     exp_n = Mux(full, exp - lz, 1)
     if not right_shift:
-        return (wire(m, left_sig, f"{name}_sig"), wire(m, exp_n, f"{name}_exp", exp.shape()),
-                Const(0, 1))
+        return left, None, None, wire(m, exp_n, f"{name}_exp", exp.shape())
     # exp < 1: the value lies below the minimum exponent; shift right with sticky.
-    under = exp < 1
-    right_amt = (1 - exp)[:len(exp)].as_unsigned()
-    right_sig, right_sticky = shift_right_sticky(sig, right_amt)
+    under = wire(m, exp < 1, f"{name}_under")
+    right_full = (1 - exp)[:len(exp)].as_unsigned()   # more than width: all goes to sticky
+    right = wire(m, Mux(right_full > width, width, right_full), f"{name}_right", amt_bits)
+    return left, right, under, wire(m, Mux(under, 1, exp_n), f"{name}_exp", exp.shape())
+
+
+def normalize_shift(m, sig, amounts, name):
+    """The second half of :func:`normalize`: ``sig`` shifted by ``amounts`` (from
+    :func:`normalize_amounts`); returns ``(sig_n, exp_n, sticky)``."""
+    left, right, under, exp_n = amounts
+    width = len(sig)
+    left_sig = (sig << left)[:width]
+    if right is None:
+        return wire(m, left_sig, f"{name}_sig"), exp_n, Const(0, 1)
+    right_sig, right_sticky = shift_right_sticky(sig, right)
     sig_n = wire(m, Mux(under, right_sig, left_sig), f"{name}_sig")
-    exp_n = wire(m, Mux(under, 1, exp_n), f"{name}_exp", exp.shape())
     sticky = wire(m, under & right_sticky, f"{name}_sticky")
     return sig_n, exp_n, sticky
 

@@ -1,10 +1,12 @@
 """Fused multiply-add: (-1)^neg_ab * a*b + (-1)^neg_c * c with a single rounding."""
 
 from amaranth import Cat, Const, Mux
+from amaranth.utils import bits_for
 from amaranth.lib import data
 
 from ..pipeline import PipelinedOp
-from .core import exp_shape, normalize, override_special, round_pack, shift_right_sticky, unpack, wire
+from .core import (exp_shape, leading_zeros, normalize_amounts, normalize_shift, override_special, round_pack,
+                   shift_right_sticky, unpack, wire)
 from .format import BF16, FP32, float_format
 
 __all__ = ["FPFMA"]
@@ -30,11 +32,16 @@ class FPFMA(PipelinedOp):
     - No carry bit is needed: in every placement the sum stays below 2^W.
     A zero product forces the clamp, so c passes through exactly.
 
-    Cuts: 0 after unpack + product + addend alignment (the two in parallel), 1 after the
-    add/subtract and absolute value, 2 after normalisation; rounding is the last stage.
+    Cuts (``N_CUTS`` = 6), the segments between them weighted by their measured delay
+    (``CUT_WEIGHTS``, see :meth:`hw.pipeline.Pipeline.choose_cuts`): 0 after unpack and the
+    exponent difference; 1 after the product and, in parallel, the addend's alignment by
+    multiples of 8; 2 after the rest of the alignment; 3 after the add/subtract and absolute
+    value; 4 after the leading-zero count (and the result's sign); 5 after the normalisation
+    amounts; 6 after the normalisation shift; rounding is the last segment.
     """
 
-    N_CUTS = 3
+    N_CUTS = 7
+    CUT_WEIGHTS = (5, 4, 3, 5, 5, 4, 5, 5)
 
     def __init__(self, acc_fmt=FP32, *, latency=0, mul_fmt=BF16):
         self.acc_fmt = float_format(acc_fmt, param="acc_fmt")
@@ -67,7 +74,6 @@ class FPFMA(PipelinedOp):
         zero_sign = sign_p & sign_c  # sign of an exact zero result (see docs/numerics.md)
         subtract = sign_p ^ sign_c
 
-        prod = wire(m, a.sig * b.sig, "prod", 2 * pm)
         # acc-biased exponent of the window's top bit if the product fixes the window: product
         # bit 2pm-1 has weight 2^(ea + eb - 2 bias_m + 1), and sits `above` places lower.
         e_lo = 2 - 2 * mf.bias + 1 + cf.bias
@@ -75,25 +81,63 @@ class FPFMA(PipelinedOp):
         eshape = exp_shape(min(e_lo - cf.exp_max - width, -width), e_hi + width)
         top_exp = wire(m, a.exp + b.exp + (cf.bias - 2 * mf.bias + 1 + above), "top_exp", eshape)
         dist = wire(m, top_exp - c.exp, "dist", eshape)
+        a_sig, b_sig, c_sig, c_exp = a.sig, b.sig, c.sig, c.exp
+        a_sig, b_sig, c_sig, c_exp, top_exp, dist, prod_zero, sign_p, subtract, nan, inf, \
+            inf_sign, zero_sign = pipe.cut(a_sig, b_sig, c_sig, c_exp, top_exp, dist, prod_zero,
+                                           sign_p, subtract, nan, inf, inf_sign, zero_sign,
+                                           name="exp")
+
+        prod = wire(m, a_sig * b_sig, "prod", 2 * pm)
         clamp = wire(m, (dist < 0) | prod_zero, "clamp")
-        shift = Mux(clamp, 0, dist[:len(dist) - 1])  # dist >= 0 here: drop its sign bit
-        c_shifted, c_sticky = shift_right_sticky(Cat(Const(0, width - pc), c.sig), shift)
-        c_al = wire(m, c_shifted | c_sticky, "c_aligned", width)
-        win_exp = wire(m, Mux(clamp, c.exp, top_exp), "win_exp", eshape)
+        # dist >= 0 unless clamped; beyond the window everything goes to the sticky bit
+        shift = wire(m, Mux(clamp, 0, Mux(dist > width, width, dist)), "shift", bits_for(width))
+        win_exp = wire(m, Mux(clamp, c_exp, top_exp), "win_exp", eshape)
+        # the alignment in two steps: by the multiple of 8, then by the rest
+        c_hi, sticky_hi = shift_right_sticky(Cat(Const(0, width - pc), c_sig),
+                                             Cat(Const(0, 3), shift[3:]))
+        c_hi = wire(m, c_hi, "c_aligned_hi", width)
+        sticky_hi = wire(m, sticky_hi, "c_sticky_hi")
+        shift_lo = shift[:3]
+        prod, c_hi, sticky_hi, shift_lo, win_exp, sign_p, subtract, nan, inf, inf_sign, \
+            zero_sign = pipe.cut(prod, c_hi, sticky_hi, shift_lo, win_exp, sign_p, subtract, nan,
+                                 inf, inf_sign, zero_sign, name="align_hi")
+
+        c_lo, sticky_lo = shift_right_sticky(c_hi, shift_lo)
+        c_al = wire(m, c_lo | sticky_lo | sticky_hi, "c_aligned", width)
         prod, c_al, win_exp, sign_p, subtract, nan, inf, inf_sign, zero_sign = pipe.cut(
             prod, c_al, win_exp, sign_p, subtract, nan, inf, inf_sign, zero_sign, name="align")
 
         p_al = Cat(Const(0, below), prod)
-        diff = wire(m, p_al - c_al, "diff", width + 1)  # two's complement, sign at bit `width`
-        negative = diff[width]
-        total = wire(m, Mux(subtract, Mux(negative, -diff, diff), p_al + c_al), "sum", width)
-        sign = Mux(total == 0, zero_sign, sign_p ^ (subtract & negative))
-        total, win_exp, sign, nan, inf, inf_sign = pipe.cut(
-            total, win_exp, sign, nan, inf, inf_sign, name="sum")
+        # |p - c| without a negation after the subtraction: both differences in parallel
+        p_minus_c = wire(m, p_al - c_al, "p_minus_c", width + 1)  # sign at bit `width`
+        c_minus_p = wire(m, c_al - p_al, "c_minus_p", width)
+        negative = p_minus_c[width]
+        total = wire(m, Mux(subtract, Mux(negative, c_minus_p, p_minus_c[:width]), p_al + c_al),
+                     "sum", width)
+        flip = subtract & negative   # the result's sign is the addend's
+        total, win_exp, sign_p, flip, zero_sign, nan, inf, inf_sign = pipe.cut(
+            total, win_exp, sign_p, flip, zero_sign, nan, inf, inf_sign, name="sum")
 
-        sig_n, exp_n, sticky = normalize(m, total, win_exp, "norm")
+        lz = wire(m, leading_zeros(total), "norm_lz", bits_for(width))
+        sign = Mux(total == 0, zero_sign, sign_p ^ flip)
+        total, lz, win_exp, sign, nan, inf, inf_sign = pipe.cut(
+            total, lz, win_exp, sign, nan, inf, inf_sign, name="lzc")
+
+        amounts = normalize_amounts(m, total, win_exp, "norm", lz=lz)
+        total, amounts, sign, nan, inf, inf_sign = _cut_amounts(
+            pipe, total, amounts, sign, nan, inf, inf_sign)
+
+        sig_n, exp_n, sticky = normalize_shift(m, total, amounts, "norm")
         sig_n, exp_n, sticky, sign, nan, inf, inf_sign = pipe.cut(
             sig_n, exp_n, sticky, sign, nan, inf, inf_sign, name="normal")
 
         packed = round_pack(m, cf, sign, sig_n, exp_n, sticky, "round")
         return override_special(m, cf, packed, "fma", nan=nan, inf=inf, inf_sign=inf_sign)
+
+
+def _cut_amounts(pipe, total, amounts, *rest):
+    """The cut between the normalisation amounts and the normalisation shift."""
+    left, right, under, exp_n = amounts
+    total, left, right, under, exp_n, *rest = pipe.cut(
+        total, left, right, under, exp_n, *rest, name="amounts")
+    return (total, (left, right, under, exp_n), *rest)

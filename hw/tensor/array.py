@@ -149,9 +149,14 @@ class TensorArray(wiring.Component):
             with m.Case(TensorOp.MAX_MIN, TensorOp.MIN_MAX):
                 m.d.comb += [fma_operands.a.eq(0x8000), fma_operands.b.eq(0),
                              fma_operands.c.eq(widen(x_w_selected))]
-        pipe = Pipeline(m, latency=g.P + 1, n_cuts=fma.N_CUTS, enable=self.advance)
-        product = pipe.finish(fma.datapath(m, pipe, fma_operands))
-        acc_delayed = pipe.delay(acc, name=f"{name}_acc")
+        # P registers inside the FMA where its measured delays say, one on its output
+        pipe = Pipeline(m, latency=g.P, n_cuts=fma.N_CUTS, enable=self.advance,
+                        weights=fma.CUT_WEIGHTS)
+        product = Signal(acc_width, name=f"{name}_product")
+        acc_delayed = Signal(acc_width, name=f"{name}_acc")
+        with m.If(self.advance):
+            m.d.sync += [product.eq(pipe.finish(fma.datapath(m, pipe, fma_operands))),
+                         acc_delayed.eq(pipe.delay(acc, name=f"{name}_acc"))]
         reduce_compare = _silent(FPCompare(acc_fmt))
         reduce_operands = Signal(reduce_compare.operand_layout, name=f"{name}_c2")
         m.d.comb += [reduce_operands.a.eq(acc_delayed), reduce_operands.b.eq(product)]

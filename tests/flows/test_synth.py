@@ -284,3 +284,24 @@ def test_describe_rows():
     assert describe("no_such_block") == "-"
     assert describe("cluster_lut_b_2x4x3").endswith(
         "; block RAMs fixed to evenly spaced sites (`flows.synth.placement`)")
+
+
+def test_critical_path_names_are_readable():
+    """Register names come from the cells; a generated one (``$``) is replaced by the nearest
+    logic the path goes through, and the harness's input ports read as such."""
+    from flows.synth.reports import fmax_and_path
+
+    def seg(kind, cell):
+        return {"type": kind, "from": {"cell": cell}, "to": {"cell": cell}, "delay": 0.1}
+
+    path = [seg("clk-to-q", "dut.$auto$ff.cc:266$1_TRELLIS_FF_Q"),
+            seg("logic", "dut.prod_MULT18X18D_P9_A7_LUT4_Z"),
+            seg("logic", "dut.$abc$123_LUT4_Z"),
+            seg("logic", "dut.top_exp_CCU2C_S0"),
+            seg("setup", "dut.$auto$ff.cc:266$2_TRELLIS_FF_Q")]
+    report = {"fmax": {"clk": {"achieved": 80.0}},
+              "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": path}]}
+    assert fmax_and_path(report) == (80.0, ["near prod", "near top_exp"])
+    path[0] = seg("clk-to-q", "dut.port$1210$0_TRELLIS_FF_Q_11")
+    path[-1] = seg("setup", "dut.exp0_2_TRELLIS_FF_Q_3")
+    assert fmax_and_path(report) == (80.0, ["harness in", "exp0_2"])
