@@ -135,17 +135,41 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, w_exp=0):
 
 
 def _round_to_bf16(v):
-    """float64 ``v`` rounded once to the nearest bf16 value (ties to even), as float64: the
-    quantum is 2^(e - 8) for |v| in [2^(e-1), 2^e), never below bf16's subnormal step 2^-133;
-    scaling by a power of two is exact, so ``np.rint`` (ties to even) does the rounding. A result
-    at 2^128 or beyond is infinite; inf and NaN pass through. The same as the exact converter
-    (:func:`sim.golden.softmax.float_to_bf16`), checked in ``tests/golden/test_gemm_float.py``."""
+    """float64 ``v`` rounded once to the nearest bf16 value (ties to even), as float64. In bf16's
+    normal range this is the float64 pattern cut to 7 fraction bits: adding 2^44 - 1 plus the
+    kept LSB and clearing the low 45 bits rounds to nearest even, a carry moving into the
+    exponent. Below 2^-126 (bf16's subnormals, quantum 2^-133) and for NaN,
+    :func:`_round_to_bf16_by_quantum`. A result at 2^128 or beyond is infinite. The same as the
+    exact converter (:func:`sim.golden.softmax.float_to_bf16`), checked in
+    ``tests/golden/test_gemm_float.py``."""
     v = np.asarray(v, dtype=np.float64)
+    bits = v.view(np.uint64)
+    rounded = (bits >> np.uint64(45)) & np.uint64(1)
+    rounded += bits
+    rounded += np.uint64((1 << 44) - 1)
+    rounded &= np.uint64(((1 << 64) - 1) ^ ((1 << 45) - 1))
+    rounded = rounded.view(np.float64)
+    magnitude = np.abs(rounded)
+    with np.errstate(invalid="ignore"):
+        slow = ~(np.abs(v) >= 2.0 ** -126)     # subnormal range, zero or NaN
+    if slow.any():
+        rounded = np.where(slow, _round_to_bf16_by_quantum(v), rounded)
+        magnitude = np.abs(rounded)
+    with np.errstate(invalid="ignore"):
+        over = magnitude >= 2.0 ** 128
+    if over.any():
+        rounded = np.where(over, np.copysign(np.inf, v), rounded)
+    return rounded
+
+
+def _round_to_bf16_by_quantum(v):
+    """:func:`_round_to_bf16` for any float64: the quantum is 2^(e - 8) for |v| in
+    [2^(e-1), 2^e), never below bf16's subnormal step 2^-133; scaling by a power of two is
+    exact, so ``np.rint`` (ties to even) does the rounding. inf and NaN pass through."""
     _, e = np.frexp(v)
     quantum = np.ldexp(1.0, np.maximum(e, -125) - 8)
     with np.errstate(invalid="ignore"):
-        rounded = np.rint(v / quantum) * quantum
-        return np.where(np.abs(rounded) >= 2.0 ** 128, np.copysign(np.inf, v), rounded)
+        return np.rint(v / quantum) * quantum
 
 
 def _fp32_to_bf16(bits):

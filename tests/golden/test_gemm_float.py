@@ -134,3 +134,14 @@ def test_round_to_bf16_is_the_converter():
     assert np.array_equal(got, want, equal_nan=True)
     numbers = ~np.isnan(want)  # NaN's sign is the final converter's business (canonical NaN)
     assert np.array_equal(np.signbit(got[numbers]), np.signbit(want[numbers]))
+
+
+def test_round_to_bf16_paths_agree():
+    """The bit-pattern path and the quantum path give the same values wherever both apply."""
+    from sim.golden.gemm import _round_to_bf16, _round_to_bf16_by_quantum
+    rng = np.random.default_rng(13)
+    v = np.ldexp(rng.uniform(-1, 1, 500_000), rng.integers(-140, 132, 500_000))
+    fast = _round_to_bf16(v)
+    slow = _round_to_bf16_by_quantum(v)
+    slow = np.where(np.abs(slow) >= 2.0 ** 128, np.copysign(np.inf, v), slow)
+    assert np.array_equal(fast, slow)
