@@ -63,7 +63,7 @@ class ArithConfig(_Section):
 
     add_latency: int = 2
     mul_latency: int = 2
-    fma_latency: int = 3
+    fma_latency: int = 9
     compare_latency: int = 1
     convert_latency: int = 1
     int_latency: int = 1

@@ -25,7 +25,8 @@ from amaranth.lib import data
 from amaranth.utils import bits_for, ceil_log2
 
 __all__ = [
-    "unpacked_layout", "unpack", "leading_zeros", "shift_right_sticky", "normalize",
+    "unpacked_layout", "unpack", "leading_zeros", "leading_zeros_parts",
+    "leading_zeros_merge", "shift_right_sticky", "normalize",
     "normalize_amounts", "normalize_shift", "round_pack", "override_special", "exp_shape", "wire",
 ]
 
@@ -76,16 +77,27 @@ def unpack(m, fmt, value, name):
     return out
 
 
+def _lzc_merge(hi, lo):
+    """(count, all_zero) of two equal power-of-two-wide halves merged (``hi`` the upper one)."""
+    (hi_count, hi_zero), (lo_count, lo_zero) = hi, lo
+    count = Mux(hi_zero, Cat(lo_count, Const(1, 1)), Cat(hi_count, Const(0, 1)))
+    return count, hi_zero & lo_zero
+
+
 def _lzc_tree(value):
     """(count, all_zero) of a power-of-two-wide value, as a balanced tree of 2:1 merges: depth
     grows with log2(width) instead of the linear chain of a priority encoder."""
     if len(value) == 2:
         return ~value[1], ~(value[0] | value[1])
     half = len(value) // 2
-    lo_count, lo_zero = _lzc_tree(value[:half])
-    hi_count, hi_zero = _lzc_tree(value[half:])
-    count = Mux(hi_zero, Cat(lo_count, Const(1, 1)), Cat(hi_count, Const(0, 1)))
-    return count, hi_zero & lo_zero
+    return _lzc_merge(_lzc_tree(value[half:]), _lzc_tree(value[:half]))
+
+
+def _lzc_padded(value):
+    """``value`` padded to a power of two with ones below its LSB: padded bits never count, so
+    the tree result is already correct for non-power-of-two widths."""
+    n = 1 << ceil_log2(len(value))
+    return Cat(Const((1 << (n - len(value))) - 1, n - len(value)), value)
 
 
 def leading_zeros(value):
@@ -93,11 +105,35 @@ def leading_zeros(value):
     width = len(value)
     if width == 1:
         return ~value[0]
-    n = 1 << ceil_log2(width)
-    # Pad with ones below the LSB: padded bits never count, so the tree result is already
-    # correct for non-power-of-two widths; the Mux covers an all-zero value of exactly 2^k bits.
-    padded = Cat(Const((1 << (n - width)) - 1, n - width), value)
-    count, all_zero = _lzc_tree(padded)
+    count, all_zero = _lzc_tree(_lzc_padded(value))
+    # the Mux covers an all-zero value of exactly 2^k bits
+    return Mux(all_zero, width, count)
+
+
+def leading_zeros_parts(value, parts):
+    """The first half of :func:`leading_zeros` for a pipelined datapath: the leading-zero count
+    and all-zero flag of each of ``parts`` (a power of two) equal slices of ``value`` padded
+    as :func:`leading_zeros` does, most significant first, as one flat value to register.
+    :func:`leading_zeros_merge` finishes the count."""
+    padded = _lzc_padded(value)
+    size = len(padded) // parts
+    if parts < 1 or parts & (parts - 1) or size < 2:
+        raise ValueError(f"parts must be a power of two giving slices of 2 bits or more, "
+                         f"got {parts} for {len(value)} bits")
+    slices = [padded[i * size:(i + 1) * size] for i in reversed(range(parts))]
+    return Cat(*(Cat(*_lzc_tree(piece)) for piece in slices))
+
+
+def leading_zeros_merge(flat, parts, width):
+    """The second half of :func:`leading_zeros`: the count of a ``width``-bit value from
+    :func:`leading_zeros_parts`' ``flat``."""
+    size = (1 << ceil_log2(width)) // parts
+    bits = ceil_log2(size) + 1
+    nodes = [(flat[i * bits:i * bits + bits - 1], flat[i * bits + bits - 1])
+             for i in range(parts)]
+    while len(nodes) > 1:
+        nodes = [_lzc_merge(nodes[i], nodes[i + 1]) for i in range(0, len(nodes), 2)]
+    count, all_zero = nodes[0]
     return Mux(all_zero, width, count)
 
 

@@ -5,11 +5,14 @@ from amaranth.utils import bits_for
 from amaranth.lib import data
 
 from ..pipeline import PipelinedOp
-from .core import (exp_shape, leading_zeros, normalize_amounts, normalize_shift, override_special, round_pack,
-                   shift_right_sticky, unpack, wire)
+from .core import (exp_shape, leading_zeros_merge, leading_zeros_parts, normalize_amounts,
+                   override_special, round_pack, shift_right_sticky, unpack, wire)
 from .format import BF16, FP32, float_format
 
 __all__ = ["FPFMA"]
+
+#: Slices of the sum whose leading zeros are counted before the cut between the two steps.
+LZC_PARTS = 8
 
 
 class FPFMA(PipelinedOp):
@@ -32,16 +35,17 @@ class FPFMA(PipelinedOp):
     - No carry bit is needed: in every placement the sum stays below 2^W.
     A zero product forces the clamp, so c passes through exactly.
 
-    Cuts (``N_CUTS`` = 6), the segments between them weighted by their measured delay
+    Cuts (``N_CUTS`` = 8), the segments between them weighted by their measured delay
     (``CUT_WEIGHTS``, see :meth:`hw.pipeline.Pipeline.choose_cuts`): 0 after unpack and the
     exponent difference; 1 after the product and, in parallel, the addend's alignment by
     multiples of 8; 2 after the rest of the alignment; 3 after the add/subtract and absolute
-    value; 4 after the leading-zero count (and the result's sign); 5 after the normalisation
-    amounts; 6 after the normalisation shift; rounding is the last segment.
+    value; 4 after the leading-zero counts of the sum's slices (and the result's sign); 5
+    after their merge; 6 after the normalisation amounts; 7 after the normalisation shift by
+    multiples of 8; 8 after the rest of it; rounding is the last segment.
     """
 
-    N_CUTS = 7
-    CUT_WEIGHTS = (5, 4, 3, 5, 5, 4, 5, 5)
+    N_CUTS = 9
+    CUT_WEIGHTS = (5, 4, 3, 5, 4, 2, 4, 4, 4, 5)
 
     def __init__(self, acc_fmt=FP32, *, latency=0, mul_fmt=BF16):
         self.acc_fmt = float_format(acc_fmt, param="acc_fmt")
@@ -118,26 +122,41 @@ class FPFMA(PipelinedOp):
         total, win_exp, sign_p, flip, zero_sign, nan, inf, inf_sign = pipe.cut(
             total, win_exp, sign_p, flip, zero_sign, nan, inf, inf_sign, name="sum")
 
-        lz = wire(m, leading_zeros(total), "norm_lz", bits_for(width))
+        # the leading-zero count in two steps: of each 16-bit slice, then merged
+        lz_parts = wire(m, leading_zeros_parts(total, LZC_PARTS), "norm_lz_parts")
         sign = Mux(total == 0, zero_sign, sign_p ^ flip)
+        total, lz_parts, win_exp, sign, nan, inf, inf_sign = pipe.cut(
+            total, lz_parts, win_exp, sign, nan, inf, inf_sign, name="lzc_parts")
+
+        lz = wire(m, leading_zeros_merge(lz_parts, LZC_PARTS, width), "norm_lz", bits_for(width))
         total, lz, win_exp, sign, nan, inf, inf_sign = pipe.cut(
             total, lz, win_exp, sign, nan, inf, inf_sign, name="lzc")
 
-        amounts = normalize_amounts(m, total, win_exp, "norm", lz=lz)
-        total, amounts, sign, nan, inf, inf_sign = _cut_amounts(
-            pipe, total, amounts, sign, nan, inf, inf_sign)
+        # the normalisation shift goes in two steps, by the multiple of 8 then by the rest: left,
+        # or right with sticky (jammed into bit 0, far below the guard bit) below the minimum
+        # exponent. Here the amounts of both steps, and the OR of each byte of the sum (the
+        # first step's sticky is the OR of the bytes it shifts out)
+        left, right, under, exp_n = normalize_amounts(m, total, win_exp, "norm", lz=lz)
+        coarse = wire(m, Mux(under, right[3:], left[3:]), "norm_coarse", len(left) - 3)
+        fine = wire(m, Mux(under, right[:3], left[:3]), "norm_fine", 3)
+        bytes_or = wire(m, Cat(*(total[k:k + 8].any() for k in range(0, width, 8))),
+                        "norm_bytes_or")
+        total, coarse, fine, bytes_or, under, exp_n, sign, nan, inf, inf_sign = pipe.cut(
+            total, coarse, fine, bytes_or, under, exp_n, sign, nan, inf, inf_sign,
+            name="amounts")
 
-        sig_n, exp_n, sticky = normalize_shift(m, total, amounts, "norm")
-        sig_n, exp_n, sticky, sign, nan, inf, inf_sign = pipe.cut(
-            sig_n, exp_n, sticky, sign, nan, inf, inf_sign, name="normal")
+        by_bytes = Cat(Const(0, 3), coarse)
+        sticky_hi = Cat(*(bytes_or[k] & (coarse > k) for k in range(len(bytes_or)))).any()
+        shifted_hi = wire(m, Mux(under, (total >> by_bytes) | sticky_hi,
+                                 (total << by_bytes)[:width]), "norm_shifted_hi", width)
+        shifted_hi, fine, under, exp_n, sign, nan, inf, inf_sign = pipe.cut(
+            shifted_hi, fine, under, exp_n, sign, nan, inf, inf_sign, name="normal_hi")
 
-        packed = round_pack(m, cf, sign, sig_n, exp_n, sticky, "round")
+        right_lo, sticky_lo = shift_right_sticky(shifted_hi, fine)
+        sig_n = wire(m, Mux(under, right_lo | sticky_lo, (shifted_hi << fine)[:width]),
+                     "norm_sig", width)
+        sig_n, exp_n, sign, nan, inf, inf_sign = pipe.cut(
+            sig_n, exp_n, sign, nan, inf, inf_sign, name="normal")
+
+        packed = round_pack(m, cf, sign, sig_n, exp_n, Const(0, 1), "round")
         return override_special(m, cf, packed, "fma", nan=nan, inf=inf, inf_sign=inf_sign)
-
-
-def _cut_amounts(pipe, total, amounts, *rest):
-    """The cut between the normalisation amounts and the normalisation shift."""
-    left, right, under, exp_n = amounts
-    total, left, right, under, exp_n, *rest = pipe.cut(
-        total, left, right, under, exp_n, *rest, name="amounts")
-    return (total, (left, right, under, exp_n), *rest)
