@@ -138,28 +138,28 @@ def _round_to_bf16(v):
     """float64 ``v`` rounded once to the nearest bf16 value (ties to even), as float64. In bf16's
     normal range this is the float64 pattern cut to 7 fraction bits: adding 2^44 - 1 plus the
     kept LSB and clearing the low 45 bits rounds to nearest even, a carry moving into the
-    exponent. Below 2^-126 (bf16's subnormals, quantum 2^-133) and for NaN,
-    :func:`_round_to_bf16_by_quantum`. A result at 2^128 or beyond is infinite. The same as the
+    exponent; zeros keep their sign. Below 2^-126 (bf16's subnormals, quantum 2^-133) and for
+    NaN, :func:`_round_to_bf16_by_quantum`. A result at 2^128 or beyond is infinite. The same as the
     exact converter (:func:`sim.golden.softmax.float_to_bf16`), checked in
     ``tests/golden/test_gemm_float.py``."""
     v = np.asarray(v, dtype=np.float64)
+    shape = v.shape
+    v = v.reshape(-1)
     bits = v.view(np.uint64)
     rounded = (bits >> np.uint64(45)) & np.uint64(1)
     rounded += bits
     rounded += np.uint64((1 << 44) - 1)
     rounded &= np.uint64(((1 << 64) - 1) ^ ((1 << 45) - 1))
     rounded = rounded.view(np.float64)
-    magnitude = np.abs(rounded)
     with np.errstate(invalid="ignore"):
-        slow = ~(np.abs(v) >= 2.0 ** -126)     # subnormal range, zero or NaN
+        slow = ~(np.abs(v) >= 2.0 ** -126) & (v != 0)     # bf16's subnormal range or NaN
     if slow.any():
-        rounded = np.where(slow, _round_to_bf16_by_quantum(v), rounded)
-        magnitude = np.abs(rounded)
+        rounded[slow] = _round_to_bf16_by_quantum(v[slow])
     with np.errstate(invalid="ignore"):
-        over = magnitude >= 2.0 ** 128
+        over = np.abs(rounded) >= 2.0 ** 128
     if over.any():
-        rounded = np.where(over, np.copysign(np.inf, v), rounded)
-    return rounded
+        rounded[over] = np.copysign(np.inf, v[over])
+    return rounded.reshape(shape)
 
 
 def _round_to_bf16_by_quantum(v):
