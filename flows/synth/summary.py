@@ -87,7 +87,8 @@ def _row_key(r):
 def earlier_rows(path, rows, results):
     """What an earlier report has that this run did not synthesise.
 
-    So that ``--component X`` updates X's rows and keeps the others.
+    So that ``--component X`` replaces X's rows on the targets it ran (every latency) and keeps
+    the others.
 
     Parameters
     ----------
@@ -107,9 +108,12 @@ def earlier_rows(path, rows, results):
     if not path.exists():
         return [], []
     old = json.loads(path.read_text())
-    new = {_row_key(r) for r in rows} | {_row_key(r) for r in results}
-    kept = [dict(r, earlier_run=True) for r in old.get("rows", []) if _row_key(r) not in new]
-    harness = [h for h in old.get("harness_runs", []) if _row_key(h) not in new]
+    # a component synthesised again on a target replaces all its rows there, also those of
+    # latencies its sweep no longer has (they came from older code)
+    new = {(r["component"], r["target"]) for r in [*rows, *results]}
+    kept = [dict(r, earlier_run=True) for r in old.get("rows", [])
+            if (r["component"], r["target"]) not in new]
+    harness = [h for h in old.get("harness_runs", []) if (h["component"], h["target"]) not in new]
     return kept, harness
 
 
