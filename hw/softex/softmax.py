@@ -74,7 +74,8 @@ ONE32 = 0x3F80_0000
 TWO32 = 0x4000_0000
 
 #: Register stages of the lane FMAs (pass 1, reduction, reciprocal): the pass-1 recurrence
-#: is cut in three (unpack, product and alignment | add and normalisation | rounding).
+#: is cut in three (unpack, product and alignment | add, leading zeros and shift amounts |
+#: normalisation shift and rounding; where ``FPFMA.CUT_WEIGHTS`` puts two registers).
 SUM_LATENCY = 2
 #: Partial sums per lane, a power of two above SUM_LATENCY: a slot is read again SLOTS beats
 #: after its last update, when its result has left the FMA, so pass 1 still takes one beat
