@@ -35,6 +35,7 @@ from hw.fp.format import BF16, FP32
 
 from . import fp
 from .abft import _bf16_float, _position, gamma, signature, to_fixed, wrap
+from .gemm import _scaled_w
 
 __all__ = ["GemmEncoding", "GemmCheck", "gemm_encode", "gemm_check", "REF_LIMIT"]
 
@@ -69,12 +70,13 @@ class GemmEncoding:
         return [(-r) & 0xFFFF_FFFF for r in (*self.row_refs, *self.col_refs)]
 
 
-def gemm_encode(x, w, y=None):
+def gemm_encode(x, w, y=None, *, w_exp=0):
     """:class:`GemmEncoding` of BF16 operands ``x`` (M x K), ``w`` (K x N) and, for a GEMM job,
-    ``y`` (M x N). ValueError naming the limit when the job is outside the checker's range
-    (more than GEMM_MAX_SIDE rows or columns, an odd N, values whose position or threshold
-    does not fit)."""
-    x, w = np.asarray(x, np.uint16), np.asarray(w, np.uint16)
+    ``y`` (M x N); ``w_exp``: the job's COMMAND.W_EXP (the unit reads W * 2^w_exp, rounded
+    once per value, and so does the encoding). ValueError naming the limit when the job is
+    outside the checker's range (more than GEMM_MAX_SIDE rows or columns, an odd N, values
+    whose position or threshold does not fit)."""
+    x, w = np.asarray(x, np.uint16), _scaled_w(w, w_exp)
     m, k = x.shape
     if w.shape[0] != k:
         raise ValueError(f"w must have {k} rows (x's columns), got {w.shape[0]}")

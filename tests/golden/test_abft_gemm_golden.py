@@ -89,3 +89,21 @@ def test_a_flipped_accumulator_moves_its_row_and_column(bit):
         assert abs(check.row_residual[3] - check.col_residual[2]) <= 2 * enc.tau
         assert check.causes == (1 << CAUSES.index("GEMM_ROW")) | (1 << CAUSES.index("GEMM_COL"))
     assert check.causes != 0
+
+
+@pytest.mark.parametrize("w_exp", [-100, -3, 5, 60])
+def test_w_exp_jobs_are_encoded_as_the_unit_reads_w(w_exp):
+    """A job with COMMAND.W_EXP: the references are those of W * 2^W_EXP as the unit rounds it,
+    so a fault-free job passes; encoded without W_EXP the same job fails its checks."""
+    rng = np.random.default_rng(400 + w_exp)
+    x, w = _bf16(rng.standard_normal((8, 16))), _bf16(rng.standard_normal((16, 6)))
+    z32 = gemm(x, w, None, TensorOp.MATMUL, "fp32", unrounded=True, w_exp=w_exp)
+    check = gemm_check(gemm_encode(x, w, w_exp=w_exp), z32)
+    assert gemm_verdict(check, fp.convert(z32, FP32, BF16)) == 0
+    try:
+        unscaled = gemm_check(gemm_encode(x, w), z32)
+    except ValueError:
+        return          # the unscaled encoding's position cannot even hold the scaled values
+    assert unscaled.causes != 0
+    with pytest.raises(ValueError, match="w_exp must be in -128..127"):
+        gemm_encode(x, w, w_exp=128)
