@@ -12,13 +12,13 @@ fixed-latency pipeline.
 
 import itertools
 
-from amaranth import Module, Mux, Signal, Value
+from amaranth import Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import Range, check_int
 
-__all__ = ["Pipeline", "PipelinedOp", "delay"]
+__all__ = ["Pipeline", "PipelinedOp", "delay", "datapath_only", "combinational"]
 
 
 def delay(m, value, stages, name, *, clear=None):
@@ -155,3 +155,19 @@ class PipelinedOp(wiring.Component):
             self.i.ready.eq(advance),
         ]
         return m
+
+
+def datapath_only(op):
+    """``op`` (a :class:`PipelinedOp`) used only for its ``datapath`` inside another block, with
+    that block's :class:`Pipeline`: it is never elaborated on its own, so Amaranth's
+    unused-elaboratable warning is silenced. Returns ``op``."""
+    op._MustUse__silence = True
+    return op
+
+
+def combinational(m, op, operands):
+    """``op``'s datapath built into ``m`` as combinational logic (no register) on ``operands``,
+    a value of its operand layout; returns the result value. See :func:`datapath_only`."""
+    return datapath_only(op).datapath(
+        m, Pipeline(m, latency=0, n_cuts=op.N_CUTS, enable=Const(1)), operands)
+

@@ -43,7 +43,7 @@ from ..bus import TCDMRequester, TCDMSignature
 from ..fp import FPConvert
 from ..fp.format import BF16, FP32
 from ..params import check_int, check_pow2
-from ..pipeline import Pipeline
+from ..pipeline import combinational
 from ..regmap import RegisterFile
 from ..tensor.tap import tap_layout
 from .layout import (ACC_BITS, CAUSES, DESCRIPTOR, FRAC_FIELD, GEMM_MAX_SIDE, MAX_TERMS, P_FRAC,
@@ -68,11 +68,6 @@ PA_NONE, PA_START, PA_ADD, PA_FLUSH = range(4)
 
 def _cause(name):
     return 1 << CAUSES.index(name)
-
-
-def _silent(elaboratable):
-    elaboratable._MustUse__silence = True
-    return elaboratable
 
 
 def fixed_point(m, sign, sig, shift, special, name):
@@ -554,10 +549,10 @@ class AbftUnit(wiring.Component):
                     m.d.sync += [beat_taken.eq(1), prefer_sx.eq(0)]
 
         # S2: the term (the value, or its product with a checksum vector), placed; RAM read
-        to_bf16 = _silent(FPConvert(FP32, BF16))
+        to_bf16 = FPConvert(FP32, BF16)
         cvt_ops = Signal(to_bf16.operand_layout)
         m.d.comb += cvt_ops.x.eq(s1.value)
-        rounded = to_bf16.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), cvt_ops)
+        rounded = combinational(m, to_bf16, cvt_ops)
         word16 = Signal(16)
         m.d.comb += word16.eq(Mux(s1.fp32, rounded, s1.value[:16]))    # the value's BF16 word
         a_sign, a_sig, a_exp, a_special = _unpack(m, word16, BF16, "a")

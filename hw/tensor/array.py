@@ -8,8 +8,8 @@ the CE pipeline registers. ``ceil(K / H)`` passes complete a tile; the first pas
 the initial value (Y, or -0 for MATMUL) instead of the feedback.
 
 Every CE reuses the FMA datapath of :class:`hw.fp.FPFMA` with its own :class:`hw.pipeline.
-Pipeline` of ``P + 1`` registers (``P`` on the FMA's cut points, or at its output beyond 3, plus
-the output register). A tag (valid, column, first pass, last pass) travels with every slot.
+Pipeline` of ``P`` registers (on the FMA's cut points that its measured segment delays choose,
+at its output beyond ``FPFMA.N_CUTS``), plus the CE's output register: latency ``P + 1``. A tag (valid, column, first pass, last pass) travels with every slot.
 All registers advance together on ``advance`` (global freeze), so the ring never loses a slot.
 
 Operands:
@@ -32,16 +32,10 @@ from amaranth.lib.wiring import In, Out
 
 from ..fp import FPCompare, FPConvert, FPFMA
 from ..fp.format import BF16
-from ..pipeline import Pipeline
+from ..pipeline import Pipeline, combinational, datapath_only
 from .regmap import TensorOp
 
 __all__ = ["TensorArray"]
-
-
-def _silent(elaboratable):
-    """Use an operator only for its datapath (never elaborated on its own)."""
-    elaboratable._MustUse__silence = True
-    return elaboratable
 
 
 class TensorArray(wiring.Component):
@@ -124,7 +118,7 @@ class TensorArray(wiring.Component):
         g = self.g
         acc_fmt = g.acc_fmt
         acc_width = acc_fmt.width
-        fma = _silent(FPFMA(acc_fmt, mul_fmt=BF16))
+        fma = datapath_only(FPFMA(acc_fmt, mul_fmt=BF16))
         fma_operands = Signal(fma.operand_layout, name=f"{name}_ops")
         op = self.op
 
@@ -133,11 +127,10 @@ class TensorArray(wiring.Component):
 
         one = Const(0x3F80, 16)
         neg_zero_acc = Const(1 << (acc_width - 1), acc_width)
-        x_w_compare = _silent(FPCompare(BF16))
+        x_w_compare = FPCompare(BF16)
         x_w_operands = Signal(x_w_compare.operand_layout, name=f"{name}_c1")
         m.d.comb += [x_w_operands.a.eq(x), x_w_operands.b.eq(w)]
-        x_w_minmax = x_w_compare.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)),
-                                          x_w_operands)
+        x_w_minmax = combinational(m, x_w_compare, x_w_operands)
         x_w_min, x_w_max = x_w_minmax[0:16], x_w_minmax[16:32]
         x_w_selected = Mux(op == TensorOp.MAX_MIN, x_w_max, x_w_min)
         m.d.comb += fma_operands.as_value().eq(Cat(x, w, acc, Const(0, 2)))  # default: GEMM
@@ -157,11 +150,10 @@ class TensorArray(wiring.Component):
         with m.If(self.advance):
             m.d.sync += [product.eq(pipe.finish(fma.datapath(m, pipe, fma_operands))),
                          acc_delayed.eq(pipe.delay(acc, name=f"{name}_acc"))]
-        reduce_compare = _silent(FPCompare(acc_fmt))
+        reduce_compare = FPCompare(acc_fmt)
         reduce_operands = Signal(reduce_compare.operand_layout, name=f"{name}_c2")
         m.d.comb += [reduce_operands.a.eq(acc_delayed), reduce_operands.b.eq(product)]
-        reduce_minmax = reduce_compare.datapath(
-            m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)), reduce_operands)
+        reduce_minmax = combinational(m, reduce_compare, reduce_operands)
         reduced_min = reduce_minmax[0:acc_width]
         reduced_max = reduce_minmax[acc_width:2 * acc_width]
         out = Signal(acc_width, name=f"{name}_out")
@@ -243,7 +235,7 @@ class TensorArray(wiring.Component):
             pad = Signal(name=f"pad{j}")
             m.d.comb += pad.eq(last & (self.k_last <= j))
             pads.append(pad)
-        to_bf16 = _silent(FPConvert(g.acc_fmt, BF16)) if acc_width > 16 else None
+        to_bf16 = FPConvert(g.acc_fmt, BF16) if acc_width > 16 else None
         for i in range(L):
             feedback = Signal(acc_width, name=f"feedback{i}")
             acc = Mux(self.i_first, self.init[i * acc_width:(i + 1) * acc_width], feedback)
@@ -255,8 +247,7 @@ class TensorArray(wiring.Component):
             if to_bf16 is not None:
                 to_bf16_operands = Signal(to_bf16.operand_layout, name=f"cvt{i}_ops")
                 m.d.comb += to_bf16_operands.x.eq(acc)
-                z_bf16 = to_bf16.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)),
-                                          to_bf16_operands)
+                z_bf16 = combinational(m, to_bf16, to_bf16_operands)
                 m.d.comb += self.z[i * 16:(i + 1) * 16].eq(z_bf16)
             else:
                 m.d.comb += self.z[i * 16:(i + 1) * 16].eq(acc)

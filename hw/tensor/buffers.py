@@ -7,13 +7,12 @@ beat only when it has room for the answer. Rows ``m0 + i >= M`` of a tile are ne
 stored: the buffer counts them as *dummy* beats that take no memory cycle.
 """
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fp import BF16, FPScale
-from ..pipeline import Pipeline
-from .array import _silent
+from ..pipeline import combinational
 from .regmap import DIM_BITS, W_EXP_BITS
 from .streamer import BeatPortSignature
 from .tiler import TileWalk
@@ -243,12 +242,11 @@ class WBuffer(wiring.Component):
                      walk.step.eq(memory.loaded | zero_row)]
         scaled = []
         for d in range(g.D):
-            scale = _silent(FPScale(BF16, exp_width=W_EXP_BITS))
+            scale = FPScale(BF16, exp_width=W_EXP_BITS)
             operands = Signal(scale.operand_layout, name=f"w_scale{d}")
             m.d.comb += [operands.x.eq(memory.rdata[16 * d:16 * (d + 1)]),
                          operands.e.eq(self.w_exp)]
-            scaled.append(scale.datapath(m, Pipeline(m, latency=0, n_cuts=1, enable=Const(1)),
-                                         operands))
+            scaled.append(combinational(m, scale, operands))
         with m.If(memory.rvalid):
             m.d.comb += [push.eq(1), push_data.eq(Cat(*scaled))]
         with m.Elif(zero_row):
