@@ -145,8 +145,8 @@ class TensorArray(wiring.Component):
         # P registers inside the FMA where its measured delays say, one on its output
         pipe = Pipeline(m, latency=g.P, n_cuts=fma.N_CUTS, enable=self.advance,
                         weights=fma.CUT_WEIGHTS)
-        product = Signal(acc_width, name=f"{name}_product")
-        acc_delayed = Signal(acc_width, name=f"{name}_acc")
+        product = Signal(acc_width, name=f"{name}_sum")      # the running sum, fed back
+        acc_delayed = Signal(acc_width, name=f"{name}_acc_d{g.P}")
         with m.If(self.advance):
             m.d.sync += [product.eq(pipe.finish(fma.datapath(m, pipe, fma_operands))),
                          acc_delayed.eq(pipe.delay(acc, name=f"{name}_acc"))]

@@ -151,10 +151,10 @@ class TensorGemm(_BlockTarget):
 
     KIND = "tensor"
     REGRESSION = "tensor_unit"
-    #: The running sums of a GEMM are the FMA pipelines' normalised sums (``normal*`` stages),
-    #: fed back to the next k; ``*_acc_d*`` delay the accumulator for the min/max operations
-    #: and padding only.
-    CLASSES = (("array.normal*", "accumulator"), ("array.*_acc_d*", "datapath"))
+    #: The running sums of a GEMM are the CEs' output registers (``ce*_sum``, accumulators by
+    #: name), fed back to the next k; ``*_acc_d*`` delay the accumulator for the min/max
+    #: operations and padding only.
+    CLASSES = (("array.*_acc_d*", "datapath"),)
 
     def setup(self, blk):
         from sim.blocks import gemm_setup

@@ -62,7 +62,7 @@ def walk_accumulator(spec, prepared, golden, cycles, bit_from_top, allowed=SAFE)
     ``cycles`` in turn until the run is recomputed (the register holds a live sum only while
     its tile accumulates); every outcome on the way must be in ``allowed``. Returns the
     outcomes seen."""
-    acc = _target(prepared, "tensor.array.normal2_0")
+    acc = _target(prepared, "tensor.array.ce0_0_sum")
     outcomes = set()
     for i, cycle in enumerate(cycles):
         outcome, _ = _run(spec, prepared, golden,

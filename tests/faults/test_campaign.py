@@ -179,8 +179,8 @@ def test_planted_faults_are_classified(tensor):
     # An unused context's register keeps the flip: latent.
     ctx1 = _by_name(prepared, "rf.contexts.ctx1_X_PTR")
     assert _outcome(prepared, golden, Fault(0, ctx1["id"], 0, 9, middle)) == "latent"
-    # A high bit of a running sum (the FMA's normalised sum, fed back) mid-job: critical SDC.
-    acc = _by_name(prepared, "array.normal2_0")
+    # A high bit of a running sum (a CE's output, fed back) mid-job: critical SDC.
+    acc = _by_name(prepared, "array.ce0_0_sum")
     assert acc["class"] == "accumulator"
     assert _outcome(prepared, golden, Fault(0, acc["id"], 0, acc["width"] - 3, middle)) \
         == "sdc-critical"
