@@ -35,8 +35,9 @@ class FPFMA(PipelinedOp):
     - No carry bit is needed: in every placement the sum stays below 2^W.
     A zero product forces the clamp, so c passes through exactly.
 
-    Cuts (``N_CUTS`` = 8), the segments between them weighted by their measured delay
-    (``CUT_WEIGHTS``, see :meth:`hw.pipeline.Pipeline.choose_cuts`): 0 after unpack and the
+    Cuts (``N_CUTS`` = 9), the segments between them weighted by their delay (``CUT_WEIGHTS``,
+    relative, set from the critical paths measured on ECP5, docs/timing.md; see
+    :meth:`hw.pipeline.Pipeline.choose_cuts`): 0 after unpack and the
     exponent difference; 1 after the product and, in parallel, the addend's alignment by
     multiples of 8; 2 after the rest of the alignment; 3 after the add/subtract and absolute
     value; 4 after the leading-zero counts of the sum's slices (and the result's sign); 5
