@@ -170,4 +170,3 @@ def combinational(m, op, operands):
     a value of its operand layout; returns the result value. See :func:`datapath_only`."""
     return datapath_only(op).datapath(
         m, Pipeline(m, latency=0, n_cuts=op.N_CUTS, enable=Const(1)), operands)
-

@@ -80,10 +80,6 @@ def row_order(row):
             -1 if row["latency"] is None else row["latency"])
 
 
-def _row_key(r):
-    return (r["component"], r["latency"], r["target"])
-
-
 def earlier_rows(path, rows, results):
     """What an earlier report has that this run did not synthesise.
 

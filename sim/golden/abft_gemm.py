@@ -35,7 +35,7 @@ from hw.fp.format import BF16, FP32
 
 from . import fp
 from .abft import _bf16_float, _position, gamma, signature, to_fixed, wrap
-from .gemm import _scaled_w
+from .gemm import scaled_w
 
 __all__ = ["GemmEncoding", "GemmCheck", "gemm_encode", "gemm_check", "REF_LIMIT"]
 
@@ -76,7 +76,7 @@ def gemm_encode(x, w, y=None, *, w_exp=0):
     once per value, and so does the encoding). ValueError naming the limit when the job is
     outside the checker's range (more than GEMM_MAX_SIDE rows or columns, an odd N, values
     whose position or threshold does not fit)."""
-    x, w = np.asarray(x, np.uint16), _scaled_w(w, w_exp)
+    x, w = np.asarray(x, np.uint16), scaled_w(w, w_exp)
     m, k = x.shape
     if w.shape[0] != k:
         raise ValueError(f"w must have {k} rows (x's columns), got {w.shape[0]}")

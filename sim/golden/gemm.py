@@ -21,7 +21,7 @@ from hw.tensor.regmap import GEMM_OPS, W_EXP_BITS, TensorOp
 
 from . import fp
 
-__all__ = ["gemm", "gemm_float", "ACC"]
+__all__ = ["gemm", "gemm_float", "scaled_w", "ACC"]
 
 ACC = {"fp32": FP32, "bf16": BF16}
 
@@ -31,7 +31,7 @@ def _widen(bits16, af):
     return (bits16 << 16).astype(np.uint32) if af.width == 32 else bits16.astype(np.uint16)
 
 
-def _scaled_w(w, w_exp):
+def scaled_w(w, w_exp):
     """W as the unit reads it: W * 2^w_exp (COMMAND.W_EXP), rounded once per value."""
     w_exp = int(w_exp)
     if not -(1 << (W_EXP_BITS - 1)) <= w_exp < (1 << (W_EXP_BITS - 1)):
@@ -54,7 +54,7 @@ def gemm(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, unrounded=False, w_exp
     af = ACC[acc]
     op = TensorOp(op)
     x = np.asarray(x, dtype=np.uint16)
-    w = _scaled_w(w, w_exp)
+    w = scaled_w(w, w_exp)
     M, K = x.shape
     K2, N = w.shape
     if K2 != K:
@@ -105,7 +105,7 @@ def gemm_float(x, w, y=None, op=TensorOp.MATMUL, acc="fp32", *, w_exp=0):
         raise ValueError(f"op must be MATMUL or GEMM, got {op.name}")
     if acc not in ACC:
         raise ValueError(f"acc must be one of {', '.join(ACC)}, got {acc!r}")
-    xf, wf = bf16_to_float(x), bf16_to_float(_scaled_w(w, w_exp))
+    xf, wf = bf16_to_float(x), bf16_to_float(scaled_w(w, w_exp))
     (M, K), (K2, N) = xf.shape[-2:], wf.shape[-2:]
     if K2 != K:
         raise ValueError(f"X is {M}x{K} but W is {K2}x{N}")
