@@ -139,8 +139,8 @@ def _round_to_bf16(v):
     normal range this is the float64 pattern cut to 7 fraction bits: adding 2^44 - 1 plus the
     kept LSB and clearing the low 45 bits rounds to nearest even, a carry moving into the
     exponent; zeros keep their sign. Below 2^-126 (bf16's subnormals, quantum 2^-133) and for
-    NaN, :func:`_round_to_bf16_by_quantum`. A result at 2^128 or beyond is infinite. The same as the
-    exact converter (:func:`sim.golden.softmax.float_to_bf16`), checked in
+    NaN, :func:`_round_to_bf16_by_quantum`. A result at 2^128 or beyond is infinite. The same
+    as the exact converter (:func:`sim.golden.softmax.float_to_bf16`), checked in
     ``tests/golden/test_gemm_float.py``."""
     v = np.asarray(v, dtype=np.float64)
     shape = v.shape
