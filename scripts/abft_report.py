@@ -226,12 +226,8 @@ def cost_section():
         out.append("")
     synth = _load(ROOT / "docs" / "synth.json")
     rows = synth.get("rows", synth) if isinstance(synth, dict) else synth
-    area = _load(DATA / "area.json")
     if isinstance(rows, list):
         base, prot = _synth_row(rows, "cluster"), _synth_row(rows, "cluster_abft")
-        if base and not prot and area:
-            prot = area["cluster_abft"]
-            out += [f"Area: {area['source']}.", ""]
         if base and prot:
             out += ["Area and Fmax (`make synth` rows `cluster` and `cluster_abft`, ECP5-85F, "
                     "docs/synth.md):", "",
