@@ -5,8 +5,9 @@ from amaranth.utils import bits_for
 from amaranth.lib import data
 
 from ..pipeline import PipelinedOp
-from .core import (exp_shape, leading_zeros_merge, leading_zeros_parts, normalize_amounts,
-                   override_special, round_pack, shift_right_sticky, unpack, wire)
+from .core import (exp_shape, leading_zeros, leading_zeros_merge, leading_zeros_parts,
+                   normalize_amounts, override_special, round_pack, shift_right_sticky, unpack,
+                   wire)
 from .format import BF16, FP32, float_format
 
 __all__ = ["FPFMA"]
@@ -19,19 +20,23 @@ class FPFMA(PipelinedOp):
     """Fused multiply-add with ``mul_fmt`` operands a, b and an ``acc_fmt`` addend and result.
 
     The product is exact (2 * pm bits) and is never shifted: like a real FMA, the addend is
-    aligned against it in a fixed window, in parallel with the multiplier. Window, MSB to LSB
-    (pc = acc precision)::
+    aligned against it in a fixed window, in parallel with the multiplier. Subnormal multiplicands
+    are normalised first (their significands shifted up, their exponents down), so the product's
+    leading one is always in the top two bits of its field. Window, MSB to LSB (pc = acc
+    precision)::
 
-        [ H = pc+2 bits: room for an addend above the product ][ product 2*pm ][ B = pc+2 ]
+        [ H = pc+2 bits: room for an addend above the product ][ product 2*pm ][ B ]
 
     - An addend more than H places above the product is clamped to the window top. The product
       then sits at least 3 places below the addend's LSB, where any non-zero value rounds the
       same way (it only acts as a sticky that can borrow from the guard), so its exact distance
       does not matter.
     - An addend reaching below the window is jammed (shifted-out bits ORed into bit 0). The
-      product's leading one is at bit B or above (it is an integer in its field, even with
-      subnormal operands), so the result's guard bit stays at bit >= 1, above the jammed bit.
-      B = pc+2 is the least that guarantees this when the addend is just below the product.
+      result's leading one is then at bit B + 2pm - 3 or above (the product's, less one for a
+      borrow), so with B = max(pc + 4 - 2pm, 1) its guard bit stays at bit >= 1, above the
+      jammed bit; and the product, B >= 1, is even, so a jammed (odd) sum is never taken for a
+      tie. B is the least that guarantees both: 12 for a bf16 product and an fp32 addend (a
+      54-bit window; 68 without the normalisation), 1 for bf16 or fp32 throughout.
     - No carry bit is needed: in every placement the sum stays below 2^W.
     A zero product forces the clamp, so c passes through exactly.
 
@@ -61,12 +66,17 @@ class FPFMA(PipelinedOp):
     def datapath(self, m, pipe, ops):
         mf, cf = self.mul_fmt, self.acc_fmt
         pm, pc = mf.precision, cf.precision
-        below = pc + 2
+        below = max(pc + 4 - 2 * pm, 1)
         above = pc + 2
         width = below + 2 * pm + above
 
         a = unpack(m, mf, ops.a, "a")
         b = unpack(m, mf, ops.b, "b")
+        # subnormal multiplicands normalised: sig << lz, exp - lz (the same value)
+        a_lz = wire(m, leading_zeros(a.sig), "a_lz", range(pm + 1))
+        b_lz = wire(m, leading_zeros(b.sig), "b_lz", range(pm + 1))
+        a_sig = wire(m, (a.sig << a_lz)[:pm], "a_sig_n", pm)
+        b_sig = wire(m, (b.sig << b_lz)[:pm], "b_sig_n", pm)
         c = unpack(m, cf, ops.c, "c")
         sign_p = a.sign ^ b.sign ^ ops.neg_ab
         sign_c = c.sign ^ ops.neg_c
@@ -80,13 +90,15 @@ class FPFMA(PipelinedOp):
         subtract = sign_p ^ sign_c
 
         # acc-biased exponent of the window's top bit if the product fixes the window: product
-        # bit 2pm-1 has weight 2^(ea + eb - 2 bias_m + 1), and sits `above` places lower.
-        e_lo = 2 - 2 * mf.bias + 1 + cf.bias
+        # bit 2pm-1 has weight 2^(ea + eb - 2 bias_m + 1), and sits `above` places lower
+        # (ea, eb after the normalisation: down to 1 - (pm - 1)).
+        e_lo = 2 * (2 - pm) - 2 * mf.bias + 1 + cf.bias
         e_hi = 2 * (mf.exp_max - 1) - 2 * mf.bias + 1 + cf.bias + above
         eshape = exp_shape(min(e_lo - cf.exp_max - width, -width), e_hi + width)
-        top_exp = wire(m, a.exp + b.exp + (cf.bias - 2 * mf.bias + 1 + above), "top_exp", eshape)
+        top_exp = wire(m, a.exp + b.exp - a_lz - b_lz + (cf.bias - 2 * mf.bias + 1 + above),
+                       "top_exp", eshape)
         dist = wire(m, top_exp - c.exp, "dist", eshape)
-        a_sig, b_sig, c_sig, c_exp = a.sig, b.sig, c.sig, c.exp
+        c_sig, c_exp = c.sig, c.exp
         a_sig, b_sig, c_sig, c_exp, top_exp, dist, prod_zero, sign_p, subtract, nan, inf, \
             inf_sign, zero_sign = pipe.cut(a_sig, b_sig, c_sig, c_exp, top_exp, dist, prod_zero,
                                            sign_p, subtract, nan, inf, inf_sign, zero_sign,

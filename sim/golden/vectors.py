@@ -14,8 +14,8 @@ Overview:
 * ``random_bits(rng, n, fmt)``: single operands; ``random_pairs(rng, n, fmt)``: related pairs
 * ``add_ties``, ``add_cancellations``, ``add_boundaries``, ``add_operands`` (a, b, sub)
 * ``mul_ties``, ``mul_boundaries``, ``mul_operands`` (a, b)
-* ``fma_ties``, ``fma_cancellations``, ``fma_boundaries``, ``fma_operands``
-  (a, b, c, neg_ab, neg_c)
+* ``fma_ties``, ``fma_subnormal_products``, ``fma_borrows``, ``fma_cancellations``,
+  ``fma_boundaries``, ``fma_operands`` (a, b, c, neg_ab, neg_c)
 * ``convert_ties``, ``convert_boundaries``, ``convert_operands`` (x)
 """
 
@@ -28,7 +28,8 @@ __all__ = [
     "random_bits", "random_pairs", "encode",
     "add_ties", "add_cancellations", "add_boundaries", "add_operands",
     "mul_ties", "mul_boundaries", "mul_operands",
-    "fma_ties", "fma_cancellations", "fma_boundaries", "fma_operands",
+    "fma_ties", "fma_subnormal_products", "fma_borrows", "fma_cancellations", "fma_boundaries",
+    "fma_operands",
     "convert_ties", "convert_boundaries", "convert_operands",
 ]
 
@@ -423,9 +424,63 @@ def fma_boundaries(rng, n, mul_fmt=BF16, acc_fmt=FP32):
     return a, b, c.astype(_dtype(af))
 
 
+def fma_subnormal_products(rng, n, mul_fmt=BF16, acc_fmt=FP32):
+    """(a, b, c) with a subnormal multiplicand (both, a quarter of the time; any number of
+    leading zeros in the fraction) and c placed around the product's true leading bit:
+    within +-(acc precision + 6) places, so that c lands just above, inside and just below
+    a window that is placed from normalised operands."""
+    mf, af = _f(mul_fmt), _f(acc_fmt)
+    f = mf.frac_bits
+
+    def subnormal():
+        lead = rng.integers(0, f, n)                          # the fraction's top one
+        low = rng.integers(0, 1 << f, n) & ((np.int64(1) << lead) - 1)
+        return _pack(rng.integers(0, 2, n), 0, (np.int64(1) << lead) | low, mf)
+
+    a = subnormal()
+    b = np.where(rng.integers(0, 4, n) == 0, subnormal(), _finite_normal(rng, n, mf))
+    swap = rng.integers(0, 2, n) == 1
+    a, b = np.where(swap, b, a), np.where(swap, a, b)
+
+    def top(bits):                                # unbiased exponent of the leading one
+        _, field, frac = _fields(bits, mf)
+        return np.where(field == 0, _bitlen(frac) - 1 - f + 1 - mf.bias, field - mf.bias)
+    e_prod = top(a) + top(b)
+    delta = rng.integers(-(af.precision + 6), af.precision + 7, n)
+    fc = np.clip(e_prod + delta + af.bias, 0, af.exp_max - 1)
+    c = _pack(rng.integers(0, 2, n), fc, _random_frac(rng, n, af), af)
+    return a, b, c
+
+
+def fma_borrows(rng, n, mul_fmt=BF16, acc_fmt=FP32):
+    """(a, b, c) where a product that is a power of two (a and b powers of two, subnormal ones
+    included) loses a small c: the difference borrows, its leading one drops a place, and c's
+    top bit sits 0 to 3 places below the result's guard bit, so its lower bits decide
+    between a tie and a rounding down. c has the sign that subtracts when neg_c = neg_ab = 0."""
+    mf, af = _f(mul_fmt), _f(acc_fmt)
+    # powers of two, unbiased exponents over the whole finite range (subnormals too)
+    ea = rng.integers(mf.emin - mf.frac_bits, mf.emax + 1, n)
+    eb = rng.integers(mf.emin - mf.frac_bits, mf.emax + 1, n)
+
+    def power(e):
+        field = np.where(e >= mf.emin, e + mf.bias, 0)
+        frac = np.where(e >= mf.emin, 0, np.int64(1) << np.maximum(e - mf.emin + mf.frac_bits, 0))
+        return field, frac
+    (fa, xa), (fb, xb) = power(ea), power(eb)
+    sa, sb = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    a, b = _pack(sa, fa, xa, mf), _pack(sb, fb, xb, mf)
+    # the result 2^e - c has its leading one at e - 1 and its guard bit at e - 1 - precision
+    e_top = ea + eb - 1 - af.precision - rng.integers(0, 4, n)
+    fc = np.clip(e_top + af.bias, 0, af.exp_max - 1)
+    frac = np.where(rng.integers(0, 2, n) == 0, _random_frac(rng, n, af),
+                    rng.integers(1, 4, n))                   # a few low bits only
+    return a, b, _pack(sa ^ sb ^ 1, fc, frac, af)
+
+
 def fma_operands(rng, n, mul_fmt=BF16, acc_fmt=FP32):
     """(a, b, c, neg_ab, neg_c) for ``fma``: independent draws, c with an exponent near the
-    product's, ties, cancellations and range boundaries; neg flags uniformly random."""
+    product's, ties, subnormal multiplicands, borrows, cancellations and range boundaries; neg
+    flags uniformly random."""
     mf, af = _f(mul_fmt), _f(acc_fmt)
     m = n - 4 * (n // 6)
     a = random_bits(rng, m, mf)
@@ -439,7 +494,9 @@ def fma_operands(rng, n, mul_fmt=BF16, acc_fmt=FP32):
     fc = np.clip(e_prod + delta + af.bias, 0, af.exp_max - 1)
     c_near = _pack(rng.integers(0, 2, m), fc, _random_frac(rng, m, af), af)
     c = np.where(rng.integers(0, 2, m) == 0, c_near, random_bits(rng, m, af))
-    parts = [(a, b, c), fma_ties(rng, n // 6, mf, af), fma_ties(rng, n // 6, mf, af),
+    parts = [(a, b, c), fma_ties(rng, n // 6, mf, af),
+             fma_subnormal_products(rng, n // 12, mf, af),
+             fma_borrows(rng, n // 6 - n // 12, mf, af),
              fma_cancellations(rng, n // 6, mf, af), fma_boundaries(rng, n // 6, mf, af)]
     perm = rng.permutation(n)
     a, b, c = (np.concatenate([p[i] for p in parts])[perm] for i in range(3))
