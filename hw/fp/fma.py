@@ -40,18 +40,19 @@ class FPFMA(PipelinedOp):
     - No carry bit is needed: in every placement the sum stays below 2^W.
     A zero product forces the clamp, so c passes through exactly.
 
-    Cuts (``N_CUTS`` = 9), the segments between them weighted by their delay (``CUT_WEIGHTS``,
+    Cuts (``N_CUTS`` = 10), the segments between them weighted by their delay (``CUT_WEIGHTS``,
     relative, set from the critical paths measured on ECP5, docs/timing.md; see
-    :meth:`hw.pipeline.Pipeline.choose_cuts`): 0 after unpack and the
-    exponent difference; 1 after the product and, in parallel, the addend's alignment by
-    multiples of 8; 2 after the rest of the alignment; 3 after the add/subtract and absolute
-    value; 4 after the leading-zero counts of the sum's slices (and the result's sign); 5
-    after their merge; 6 after the normalisation amounts; 7 after the normalisation shift by
-    multiples of 8; 8 after the rest of it; rounding is the last segment.
+    :meth:`hw.pipeline.Pipeline.choose_cuts`): 0 after unpack and the multiplicands'
+    normalisation; 1 after the exponent sum and difference; 2 after the product and, in
+    parallel, the addend's alignment by multiples of 8; 3 after the rest of the alignment; 4
+    after the add/subtract and absolute value; 5 after the leading-zero counts of the sum's
+    slices (and the result's sign); 6 after their merge; 7 after the normalisation amounts; 8
+    after the normalisation shift by multiples of 8; 9 after the rest of it; rounding is the
+    last segment.
     """
 
-    N_CUTS = 9
-    CUT_WEIGHTS = (5, 4, 3, 5, 4, 2, 4, 4, 4, 5)
+    N_CUTS = 10
+    CUT_WEIGHTS = (3, 4, 4, 3, 5, 4, 2, 4, 4, 4, 5)
 
     def __init__(self, acc_fmt=FP32, *, latency=0, mul_fmt=BF16):
         self.acc_fmt = float_format(acc_fmt, param="acc_fmt")
@@ -72,11 +73,22 @@ class FPFMA(PipelinedOp):
 
         a = unpack(m, mf, ops.a, "a")
         b = unpack(m, mf, ops.b, "b")
-        # subnormal multiplicands normalised: sig << lz, exp - lz (the same value)
-        a_lz = wire(m, leading_zeros(a.sig), "a_lz", range(pm + 1))
-        b_lz = wire(m, leading_zeros(b.sig), "b_lz", range(pm + 1))
-        a_sig = wire(m, (a.sig << a_lz)[:pm], "a_sig_n", pm)
-        b_sig = wire(m, (b.sig << b_lz)[:pm], "b_sig_n", pm)
+        # subnormal multiplicands normalised: the fraction shifted up past its leading zeros
+        # (lzf) and the hidden place, the exponent 1 - (1 + lzf) (the same value). The exponent
+        # is selected from the fields, not subtracted, so the exponent sum below has no more
+        # operands than without the normalisation.
+        eshape_m = exp_shape(1 - pm, mf.exp_max)
+
+        def normalised(value, name):
+            v = data.View(mf.layout, value)
+            subnormal = v.exp == 0
+            lzf = wire(m, leading_zeros(v.frac), f"{name}_lzf", range(pm))
+            sig = wire(m, Mux(subnormal, (Cat(Const(0, 1), v.frac) << (lzf + 1))[1:pm + 1],
+                              Cat(v.frac, Const(1, 1))), f"{name}_sig_n", pm)
+            exp = wire(m, Mux(subnormal, -lzf, v.exp), f"{name}_exp_n", eshape_m)
+            return sig, exp
+        a_sig, a_exp = normalised(ops.a, "a")
+        b_sig, b_exp = normalised(ops.b, "b")
         c = unpack(m, cf, ops.c, "c")
         sign_p = a.sign ^ b.sign ^ ops.neg_ab
         sign_c = c.sign ^ ops.neg_c
@@ -88,6 +100,11 @@ class FPFMA(PipelinedOp):
         inf_sign = Mux(prod_inf, sign_p, sign_c)
         zero_sign = sign_p & sign_c  # sign of an exact zero result (see docs/numerics.md)
         subtract = sign_p ^ sign_c
+        c_sig, c_exp = c.sig, c.exp
+        a_sig, a_exp, b_sig, b_exp, c_sig, c_exp, prod_zero, sign_p, subtract, nan, inf, \
+            inf_sign, zero_sign = pipe.cut(a_sig, a_exp, b_sig, b_exp, c_sig, c_exp, prod_zero,
+                                           sign_p, subtract, nan, inf, inf_sign, zero_sign,
+                                           name="operands")
 
         # acc-biased exponent of the window's top bit if the product fixes the window: product
         # bit 2pm-1 has weight 2^(ea + eb - 2 bias_m + 1), and sits `above` places lower
@@ -95,10 +112,11 @@ class FPFMA(PipelinedOp):
         e_lo = 2 * (2 - pm) - 2 * mf.bias + 1 + cf.bias
         e_hi = 2 * (mf.exp_max - 1) - 2 * mf.bias + 1 + cf.bias + above
         eshape = exp_shape(min(e_lo - cf.exp_max - width, -width), e_hi + width)
-        top_exp = wire(m, a.exp + b.exp - a_lz - b_lz + (cf.bias - 2 * mf.bias + 1 + above),
-                       "top_exp", eshape)
-        dist = wire(m, top_exp - c.exp, "dist", eshape)
-        c_sig, c_exp = c.sig, c.exp
+        # dist = (a_exp + b_exp) - (c_exp - k): the two sides in parallel, one subtraction
+        k = cf.bias - 2 * mf.bias + 1 + above
+        ab_exp = wire(m, a_exp + b_exp, "ab_exp", eshape)
+        dist = wire(m, ab_exp - wire(m, c_exp - k, "c_exp_k", eshape), "dist", eshape)
+        top_exp = wire(m, ab_exp + k, "top_exp", eshape)
         a_sig, b_sig, c_sig, c_exp, top_exp, dist, prod_zero, sign_p, subtract, nan, inf, \
             inf_sign, zero_sign = pipe.cut(a_sig, b_sig, c_sig, c_exp, top_exp, dist, prod_zero,
                                            sign_p, subtract, nan, inf, inf_sign, zero_sign,
