@@ -153,7 +153,7 @@ def _softex(config):
             description=f"expp exponential, {lanes} lanes, accurate mode"),
         # The engine's GELU unit: half a beat per cycle.
         f"gelu_x{lanes // 2}": ComponentSpec(
-            Gelu, lanes=lanes // 2, latency=6,
+            Gelu, lanes=lanes // 2, latency=Gelu.N_CUTS,
             description=f"GELU unit (the SoftEx engine's), {lanes // 2} lanes"),
         f"softex_softmax_x{lanes}": ComponentSpec(
             SoftmaxEngine, lanes, expp_latency=config.softex.expp_latency,

@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from .params import Range, check_int
 
-__all__ = ["Pipeline", "PipelinedOp", "delay", "datapath_only", "combinational"]
+__all__ = ["Pipeline", "NestedCuts", "PipelinedOp", "delay", "datapath_only", "combinational"]
 
 
 def delay(m, value, stages, name, *, clear=None):
@@ -48,7 +48,7 @@ class Pipeline:
         self._enable = enable
         self._domain = domain
         self._index = 0
-        self._registered = 0
+        self._registered = set()            # indices of the cuts that got a register
         self._chosen = self.choose_cuts(latency, n_cuts, weights)
 
     @staticmethod
@@ -93,17 +93,33 @@ class Pipeline:
             raise RuntimeError(f"datapath declared {self._n_cuts} cut points but used more")
         index = self._index
         self._index += 1
+        return self._cut_at(index, values, name)
+
+    def _cut_at(self, index, values, name):
         if index not in self._chosen:
             return values if len(values) != 1 else values[0]
-        self._registered += 1
+        self._registered.add(index)
         out = tuple(self._register(v, f"{name}{index}_{i}") for i, v in enumerate(values))
         return out if len(out) != 1 else out[0]
+
+    def nested(self, n_cuts):
+        """The next ``n_cuts`` cut points of this pipeline, for the datapaths of inner
+        operators: a :class:`NestedCuts` whose views (``op.datapath(m, span.view(),
+        operands)``, ``n_cuts`` = ``op.N_CUTS``) place their cuts on this pipeline's points
+        ``i .. i + n_cuts - 1``. Views of one span share those points (operators side by side:
+        one register stage across all of them); :meth:`NestedCuts.carry` takes the values
+        that pass beside the inner operators through the same stages."""
+        if self._index + n_cuts > self._n_cuts:
+            raise RuntimeError(f"datapath declared {self._n_cuts} cut points but used more")
+        span = NestedCuts(self, self._index, n_cuts)
+        self._index += n_cuts
+        return span
 
     def finish(self, value, name="out"):
         """Register ``value`` once per stage not yet placed; returns the pipeline output."""
         if self._index != self._n_cuts:
             raise RuntimeError(f"datapath declared {self._n_cuts} cut points but used {self._index}")
-        for i in range(self.latency - self._registered):
+        for i in range(self.latency - len(self._registered)):
             value = self._register(value, f"{name}{i}")
         return value
 
@@ -112,6 +128,48 @@ class Pipeline:
         for i in range(self.latency):
             value = self._register(value, f"{name}_d{i}")
         return value
+
+
+class NestedCuts:
+    """``n_cuts`` cut points of a :class:`Pipeline` from ``base`` on (see
+    :meth:`Pipeline.nested`).
+
+    Members
+    -------
+    chosen : :class:`int`
+        How many of these cut points hold a register stage.
+    """
+
+    def __init__(self, pipe, base, n_cuts):
+        self._pipe, self._base, self._n_cuts = pipe, base, n_cuts
+        self.chosen = len({*range(base, base + n_cuts)} & pipe._chosen)
+
+    def view(self):
+        """A pipeline-like object for one inner datapath: its ``cut()`` calls are these cut
+        points, in order."""
+        return _NestedView(self._pipe, self._base, self._n_cuts)
+
+    def carry(self, *values, name="carry"):
+        """``values`` through as many register stages as the inner datapaths get here (the
+        same timing as registering them at the same cut points), as a tuple."""
+        out = []
+        for i, v in enumerate(values):
+            for stage in range(self.chosen):
+                v = self._pipe._register(v, f"{name}{self._base}_{i}_d{stage}")
+            out.append(v)
+        return tuple(out)
+
+
+class _NestedView:
+    def __init__(self, pipe, base, n_cuts):
+        self._pipe, self._base, self._n_cuts, self._index = pipe, base, n_cuts, 0
+
+    def cut(self, *values, name="stage"):
+        if self._index >= self._n_cuts:
+            raise RuntimeError(f"inner datapath declared {self._n_cuts} cut points but used more")
+        index = self._base + self._index
+        self._index += 1
+        return self._pipe._cut_at(index, values, name)
 
 
 class PipelinedOp(wiring.Component):

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from flows.runner import SimulationFailed, VerilatorSim
 from hw.catalog import ComponentSpec, components
 from hw.config import get_config
+from hw.softex.gelu import Gelu
 from hw.softex.gelu_coeffs import DEFAULT_TERMS
 
 from .tb.layout import layout_to_json
@@ -103,9 +104,10 @@ def _expp_regressions(spec):
 
 def _gelu_regressions(spec):
     """GELU (default K, 14-bit accumulator, accurate expp): all 65,536 inputs, once under random
-    stalls and once at full throughput (the benchmark: cycles per element = 1/lanes + fill)."""
+    stalls (at the default latency) and once at full throughput (the benchmark: cycles per element = 1/lanes + fill)."""
     out = []
-    for lanes, latency, gap, stall, seed in ((1, 6, 0.25, 0.25, 21), (2, 3, 0.0, 0.0, 22)):
+    for lanes, latency, gap, stall, seed in ((1, Gelu.N_CUTS, 0.25, 0.25, 21),
+                                              (2, 3, 0.0, 0.0, 22)):
         out.append(Regression(
             f"gelu_x{lanes}_l{latency}{'_stall' if gap else '_full'}",
             spec.replace(lanes=lanes, latency=latency),

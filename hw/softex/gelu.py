@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """GELU for SoftEx: x * Phi(x) with Phi from a sum of K expp terms, as a pipelined stream operator.
 
-``Gelu(lanes=1, *, terms=DEFAULT_TERMS, acc_width=14, latency=6, expp_mode="accurate")`` takes
+``Gelu(lanes=1, *, terms=DEFAULT_TERMS, acc_width=14, latency=9, expp_mode="accurate")`` takes
 ``lanes`` BF16 numbers per beat (payload ``data.ArrayLayout(BF16.layout, lanes)``) and returns
 GELU of each. The datapath is exactly ``sim/golden/gelu.py`` (the specification, step by step;
 words and accuracy in ``docs/gelu.md``), built from the shared blocks' combinational datapaths:
@@ -12,10 +12,11 @@ subtract-from-2^W by sign, 1 IntToFloat (W+1 bits), 1 FPMul (x * phi); for the n
 (finite x <= ``TAIL_X``) 2 more FPMulConst (-u/2 into the first term's expp, ``TAIL_C`` * its
 result) and two 16-bit multiplexers (that expp's input, the output).
 
-Cut points (``N_CUTS`` = 6; ``latency`` registers spread over them, see hw/pipeline.py): after
-x^2, after the K argument products, after expp, after the K coefficient products, after the
-accumulator (Phi in fixed point), after the conversion back to BF16. Full throughput: one beat
-per cycle, i.e. 1/lanes cycles per element.
+Cut points (``N_CUTS`` = 9; ``latency`` registers where ``CUT_WEIGHTS`` put them, see
+hw/pipeline.py): after x^2, after the K argument products, expp's own three (after its
+stage-1 product, its shift, its stage-2 product; :meth:`hw.pipeline.Pipeline.nested`), after
+expp, after the K coefficient products, after the accumulator (Phi in fixed point), after the
+conversion back to BF16. Full throughput: one beat per cycle, i.e. 1/lanes cycles per element.
 """
 
 from amaranth import C, Cat, Mux, Signal, Value
@@ -23,7 +24,7 @@ from amaranth.lib import data
 
 from ..fp import BF16, FloatToInt, FPMul, FPMulConst, IntToFloat
 from ..params import check_choice, check_int
-from ..pipeline import Pipeline, PipelinedOp
+from ..pipeline import Pipeline, PipelinedOp, datapath_only
 from . import gelu_coeffs
 from .expp import MODES as EXPP_MODES
 from .expp import Expp
@@ -68,9 +69,13 @@ class Gelu(PipelinedOp):
     (fixed-point accumulator bits, Phi is Q1.W); ``latency`` >= 0; ``expp_mode`` "accurate" or "softex".
     """
 
-    N_CUTS = 6
+    N_CUTS = 6 + Expp.N_CUTS
+    #: Relative delays of the segments: x^2, the argument products, expp's four segments, the
+    #: coefficient products, the fixed-point sum, the conversion, the output product.
+    CUT_WEIGHTS = (3, 3, 3, 3, 3, 4, 3, 4, 3, 3)
 
-    def __init__(self, lanes=1, *, terms=None, acc_width=14, latency=6, expp_mode="accurate"):
+    def __init__(self, lanes=1, *, terms=None, acc_width=14, latency=N_CUTS,
+                 expp_mode="accurate"):
         if terms is None:
             terms = gelu_coeffs.DEFAULT_TERMS
         self.terms = check_choice("terms", terms, tuple(sorted(gelu_coeffs.COEFFS)))
@@ -99,9 +104,14 @@ class Gelu(PipelinedOp):
             ys[i * k] = Mux(_in_tail(xs[i]), y_t, ys[i * k])
         cut = pipe.cut(*xs, *ys, name="arg")
         xs, ys = list(cut[:n]), list(cut[n:])
-        # 3. e_k = expp(y_k), all n*k at once
-        ex = Expp(n * k, mode=self.expp_mode, latency=0)
-        e_all = _comb(m, ex, "expp_in", _value=Cat(*ys))
+        # 3. e_k = expp(y_k), all n*k at once, with its own cut points (the x pass beside it)
+        ex = datapath_only(Expp(n * k, mode=self.expp_mode, latency=0))
+        expp_cuts = pipe.nested(Expp.N_CUTS)
+        expp_in = Signal(ex.operand_layout, name="expp_in")
+        m.d.comb += expp_in.eq(Cat(*ys))
+        e_all = Signal(16 * n * k, name="expp_out")
+        m.d.comb += e_all.eq(ex.datapath(m, expp_cuts.view(), expp_in))
+        xs = list(expp_cuts.carry(*xs, name="x_beside_expp"))
         es = [e_all[16 * j:16 * (j + 1)] for j in range(n * k)]
         cut = pipe.cut(*xs, *es, name="expp")
         xs, es = list(cut[:n]), list(cut[n:])

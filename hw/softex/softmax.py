@@ -899,7 +899,7 @@ class SoftmaxEngine(wiring.Component):
     GELU (OP = GELU): ``gelu`` (include the unit; without it OP = GELU ends with BAD_CMD),
     ``gelu_terms`` K (a fitted K of ``hw/softex/gelu_coeffs.py``, default its DEFAULT_TERMS),
     ``gelu_acc_width`` W (fixed-point accumulator bits), ``gelu_latency`` (register stages of
-    the GELU unit, 0..6). The GELU expp uses ``mode`` too.
+    the GELU unit, 0..9, default 9: one on each of its cut points). The GELU expp uses ``mode`` too.
     """
 
     #: Register stages of the exponential (its three cut points, then the output).
@@ -907,7 +907,7 @@ class SoftmaxEngine(wiring.Component):
 
     def __init__(self, lanes=8, *, mode="accurate", expp_latency=2, addr_width=32,
                  mem_base=0, mem_size=None, n_contexts=2, cfg_addr_width=None, gelu=True,
-                 gelu_terms=None, gelu_acc_width=14, gelu_latency=6):
+                 gelu_terms=None, gelu_acc_width=14, gelu_latency=Gelu.N_CUTS):
         self.lanes = check_choice("lanes", lanes, LANE_CHOICES)
         self.mode = check_choice("mode", mode, MODES)
         self.expp_latency = self.EXPP_LATENCY.check("expp_latency", expp_latency)
