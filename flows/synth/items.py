@@ -133,7 +133,7 @@ def _latencies_tuple(latencies):
     if not lats:
         raise ValueError("latencies must list at least one latency (or be None)")
     for lat in lats:
-        check_int("latencies", lat, min=0, max=16)
+        check_int("latencies", lat, min=0)     # the upper bound: the operator's LATENCY
     return lats
 
 

@@ -180,9 +180,13 @@ def _item_units(item, spec, *, targets, seeds, out, latencies, harness):
     lats = latencies if latencies is not None else item.latencies
     if lats is None:
         lats = (spec.latency,)
+    limits = getattr(spec.constructor, "LATENCY", None)   # an operator's own range
     for lat in lats:
         if lat is not None:
-            check_int("latency", lat, min=0, max=16)
+            if limits is not None:
+                limits.check("latency", lat)
+            else:
+                check_int("latency", lat, min=0)
     item_seeds = seeds or item.seeds or DEFAULT_SEEDS
     pnr = dict(router=item.router, freq_mhz=item.freq_mhz, nextpnr_args=item.nextpnr_args,
                spread_brams=item.spread_brams)

@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 """GELU for SoftEx: x * Phi(x) with Phi from a sum of K expp terms, as a pipelined stream operator.
 
-``Gelu(lanes=1, *, terms=DEFAULT_TERMS, acc_width=14, latency=9, expp_mode="accurate")`` takes
+``Gelu(lanes=1, *, terms=DEFAULT_TERMS, acc_width=14, latency=19, expp_mode="accurate")`` takes
 ``lanes`` BF16 numbers per beat (payload ``data.ArrayLayout(BF16.layout, lanes)``) and returns
 GELU of each. The datapath is exactly ``sim/golden/gelu.py`` (the specification, step by step;
 words and accuracy in ``docs/gelu.md``), built from the shared blocks' combinational datapaths:
@@ -12,19 +12,21 @@ subtract-from-2^W by sign, 1 IntToFloat (W+1 bits), 1 FPMul (x * phi); for the n
 (finite x <= ``TAIL_X``) 2 more FPMulConst (-u/2 into the first term's expp, ``TAIL_C`` * its
 result) and two 16-bit multiplexers (that expp's input, the output).
 
-Cut points (``N_CUTS`` = 9; ``latency`` registers where ``CUT_WEIGHTS`` put them, see
-hw/pipeline.py): after x^2, after the K argument products, expp's own three (after its
-stage-1 product, its shift, its stage-2 product; :meth:`hw.pipeline.Pipeline.nested`), after
-expp, after the K coefficient products, after the accumulator (Phi in fixed point), after the
-conversion back to BF16. Full throughput: one beat per cycle, i.e. 1/lanes cycles per element.
+Cut points (``N_CUTS`` = 19; ``latency`` registers spread over them, see hw/pipeline.py): each
+of the six steps below ends with one, and every inner operator's own cut points are the
+pipeline's too (:meth:`hw.pipeline.Pipeline.nested`; the values that pass beside it go through
+the same stages): x^2 (FPMul: 2), the K argument products (FPMulConst: 2), expp (3), the K
+coefficient products (2), the float-to-fixed converters (1) before the sum, the conversion
+back to BF16 (1), the output product (2). The default latency puts a register on each. Full
+throughput: one beat per cycle, i.e. 1/lanes cycles per element.
 """
 
 from amaranth import C, Cat, Mux, Signal, Value
 from amaranth.lib import data
 
 from ..fp import BF16, FloatToInt, FPMul, FPMulConst, IntToFloat
-from ..params import check_choice, check_int
-from ..pipeline import Pipeline, PipelinedOp, datapath_only
+from ..params import Range, check_choice, check_int
+from ..pipeline import PipelinedOp, datapath_only
 from . import gelu_coeffs
 from .expp import MODES as EXPP_MODES
 from .expp import Expp
@@ -43,16 +45,16 @@ ACC_WIDTH_MIN, ACC_WIDTH_MAX = 8, 15
 TAIL_X, TAIL_NA, TAIL_C = 0xC037, 0xBF00, 0x3EC5
 
 
-def _comb(m, op, name, **fields):
-    """Instantiate ``op``'s datapath combinationally on the given operand fields."""
+def _comb(m, op, name, cuts, **fields):
+    """Instantiate ``op``'s datapath on the given operand fields, its cut points on ``cuts`` (a
+    :class:`hw.pipeline.NestedCuts` of the enclosing pipeline)."""
     ops = Signal(op.operand_layout, name=name)
     if fields.keys() == {"_value"}:
         m.d.comb += ops.eq(fields["_value"])
     else:
         for k, v in fields.items():
             m.d.comb += getattr(ops, k).eq(v)
-    pipe = Pipeline(m, latency=0, n_cuts=op.N_CUTS, enable=C(1, 1))
-    value = Value.cast(pipe.finish(op.datapath(m, pipe, ops)))
+    value = Value.cast(datapath_only(op).datapath(m, cuts.view(), ops))
     # A named signal, not the expression: every slice of an expression copies the whole
     # expression into the netlist (K x lanes slices of the expp output made the Verilog grow
     # with the square of the lanes).
@@ -69,10 +71,9 @@ class Gelu(PipelinedOp):
     (fixed-point accumulator bits, Phi is Q1.W); ``latency`` >= 0; ``expp_mode`` "accurate" or "softex".
     """
 
-    N_CUTS = 6 + Expp.N_CUTS
-    #: Relative delays of the segments: x^2, the argument products, expp's four segments, the
-    #: coefficient products, the fixed-point sum, the conversion, the output product.
-    CUT_WEIGHTS = (3, 3, 3, 3, 3, 4, 3, 4, 3, 3)
+    N_CUTS = (6 + 2 * FPMul.N_CUTS + 2 * FPMulConst.N_CUTS + Expp.N_CUTS + FloatToInt.N_CUTS
+              + IntToFloat.N_CUTS)
+    LATENCY = Range(0, 2 * N_CUTS)
 
     def __init__(self, lanes=1, *, terms=None, acc_width=14, latency=N_CUTS,
                  expp_mode="accurate"):
@@ -87,48 +88,57 @@ class Gelu(PipelinedOp):
         super().__init__(layout, layout, latency=latency)
 
     def datapath(self, m, pipe, operands):
+        # Every inner operator places its own cut points on this pipeline (Pipeline.nested);
+        # the values that pass beside it are carried through the same stages.
         k, w, n = self.terms, self.acc_width, self.lanes
         mul = FPMul(BF16, latency=0)
         xs = [Value.cast(operands[i]) for i in range(n)]
         # 1. u = x * x
-        us = [_comb(m, mul, f"sq{i}", a=xs[i], b=xs[i]) for i in range(n)]
+        cuts = pipe.nested(FPMul.N_CUTS)
+        us = [_comb(m, mul, f"sq{i}", cuts, a=xs[i], b=xs[i]) for i in range(n)]
+        xs = cuts.carry(*xs, name="x_beside_sq")
         cut = pipe.cut(*xs, *us, name="sq")
         xs, us = list(cut[:n]), list(cut[n:])
         # 2. y_k = NA_k * u; in the tail the first term's expp takes y_T = TAIL_NA * u instead
         na_mul = [FPMulConst(na, BF16, latency=0) for na in self.na]
         tail_mul = FPMulConst(TAIL_NA, BF16, latency=0)
-        ys = [_comb(m, na_mul[j], f"arg{i}_{j}", _value=us[i])
+        cuts = pipe.nested(FPMulConst.N_CUTS)
+        ys = [_comb(m, na_mul[j], f"arg{i}_{j}", cuts, _value=us[i])
               for i in range(n) for j in range(k)]
+        y_ts = [_comb(m, tail_mul, f"tail_arg{i}", cuts, _value=us[i]) for i in range(n)]
+        xs = cuts.carry(*xs, name="x_beside_arg")
         for i in range(n):
-            y_t = _comb(m, tail_mul, f"tail_arg{i}", _value=us[i])
-            ys[i * k] = Mux(_in_tail(xs[i]), y_t, ys[i * k])
+            ys[i * k] = Mux(_in_tail(xs[i]), y_ts[i], ys[i * k])
         cut = pipe.cut(*xs, *ys, name="arg")
         xs, ys = list(cut[:n]), list(cut[n:])
-        # 3. e_k = expp(y_k), all n*k at once, with its own cut points (the x pass beside it)
-        ex = datapath_only(Expp(n * k, mode=self.expp_mode, latency=0))
-        expp_cuts = pipe.nested(Expp.N_CUTS)
-        expp_in = Signal(ex.operand_layout, name="expp_in")
-        m.d.comb += expp_in.eq(Cat(*ys))
-        e_all = Signal(16 * n * k, name="expp_out")
-        m.d.comb += e_all.eq(ex.datapath(m, expp_cuts.view(), expp_in))
-        xs = list(expp_cuts.carry(*xs, name="x_beside_expp"))
+        # 3. e_k = expp(y_k), all n*k at once
+        ex = Expp(n * k, mode=self.expp_mode, latency=0)
+        cuts = pipe.nested(Expp.N_CUTS)
+        e_all = _comb(m, ex, "expp_in", cuts, _value=Cat(*ys))
+        xs = cuts.carry(*xs, name="x_beside_expp")
         es = [e_all[16 * j:16 * (j + 1)] for j in range(n * k)]
         cut = pipe.cut(*xs, *es, name="expp")
         xs, es = list(cut[:n]), list(cut[n:])
         # 4. p_k = B_k * e_k; tail p_T = TAIL_C * (the first term's e = expp(y_T) in the tail)
         b_mul = [FPMulConst(b, BF16, latency=0) for b in self.b]
-        ps = [_comb(m, b_mul[j], f"coef{i}_{j}", _value=es[i * k + j])
-              for i in range(n) for j in range(k)]
         c_mul = FPMulConst(TAIL_C, BF16, latency=0)
-        pts = [_comb(m, c_mul, f"tail_coef{i}", _value=es[i * k]) for i in range(n)]
+        cuts = pipe.nested(FPMulConst.N_CUTS)
+        ps = [_comb(m, b_mul[j], f"coef{i}_{j}", cuts, _value=es[i * k + j])
+              for i in range(n) for j in range(k)]
+        pts = [_comb(m, c_mul, f"tail_coef{i}", cuts, _value=es[i * k]) for i in range(n)]
+        xs = cuts.carry(*xs, name="x_beside_coef")
         cut = pipe.cut(*xs, *pts, *ps, name="coef")
         xs, pts, ps = list(cut[:n]), list(cut[n:2 * n]), list(cut[2 * n:])
         # 5-7. Q0.W terms, saturating sum, Phi in Q1.W
         f2i = FloatToInt(w, BF16, latency=0)
+        cuts = pipe.nested(FloatToInt.N_CUTS)
+        qss = [[_comb(m, f2i, f"fix{i}_{j}", cuts, x=ps[i * k + j], int_bits=0, signed=0)
+                for j in range(k)] for i in range(n)]
+        xs = cuts.carry(*xs, name="x_beside_fix")
+        pts = cuts.carry(*pts, name="pt_beside_fix")
         pfix = []
         for i in range(n):
-            qs = [_comb(m, f2i, f"fix{i}_{j}", x=ps[i * k + j], int_bits=0, signed=0)
-                  for j in range(k)]
+            qs = qss[i]
             total = sum(qs[1:], qs[0])
             s = Signal(w, name=f"acc{i}")
             m.d.comb += s.eq(Mux(total >= (1 << w), (1 << w) - 1, total))
@@ -139,15 +149,23 @@ class Gelu(PipelinedOp):
         xs, pts, pfix = list(cut[:n]), list(cut[n:2 * n]), list(cut[2 * n:])
         # 8. phi = bf16(P * 2^-W)
         i2f = IntToFloat(w + 1, BF16, latency=0)
-        phis = [_comb(m, i2f, f"phi{i}", q=pfix[i], int_bits=1, signed=0) for i in range(n)]
+        cuts = pipe.nested(IntToFloat.N_CUTS)
+        phis = [_comb(m, i2f, f"phi{i}", cuts, q=pfix[i], int_bits=1, signed=0)
+                for i in range(n)]
+        xs = cuts.carry(*xs, name="x_beside_phi")
+        pts = cuts.carry(*pts, name="pt_beside_phi")
         cut = pipe.cut(*xs, *pts, *phis, name="phi")
         xs, pts, phis = list(cut[:n]), list(cut[n:2 * n]), list(cut[2 * n:])
-        # 9. G = x * phi; -inf -> -0; tail -> -p_T
+        # 9. G = x * phi; -inf -> -0; tail -> -p_T (the choices made beside the product)
+        cuts = pipe.nested(FPMul.N_CUTS)
+        products = [_comb(m, mul, f"out{i}", cuts, a=xs[i], b=phis[i]) for i in range(n)]
+        minus_inf = cuts.carry(*(xs[i] == 0xFF80 for i in range(n)), name="minus_inf")
+        tail = cuts.carry(*(_in_tail(xs[i]) for i in range(n)), name="tail")
+        tail_values = cuts.carry(*(Cat(pts[i][:15], C(1, 1)) for i in range(n)), name="tail_out")
         gs = []
         for i in range(n):
-            g = _comb(m, mul, f"out{i}", a=xs[i], b=phis[i])
-            g = Mux(xs[i] == 0xFF80, C(0x8000, 16), g)
-            gs.append(Mux(_in_tail(xs[i]), Cat(pts[i][:15], C(1, 1)), g))
+            g = Mux(minus_inf[i], C(0x8000, 16), products[i])
+            gs.append(Mux(tail[i], tail_values[i], g))
         return Cat(*gs)
 
 
