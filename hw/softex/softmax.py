@@ -899,7 +899,7 @@ class SoftmaxEngine(wiring.Component):
     GELU (OP = GELU): ``gelu`` (include the unit; without it OP = GELU ends with BAD_CMD),
     ``gelu_terms`` K (a fitted K of ``hw/softex/gelu_coeffs.py``, default its DEFAULT_TERMS),
     ``gelu_acc_width`` W (fixed-point accumulator bits), ``gelu_latency`` (register stages of
-    the GELU unit, 0..19, default 19: one on each of its cut points). The GELU expp uses
+    the GELU unit, 0..15, default 15: one on each of its cut points). The GELU expp uses
     ``mode`` too.
     """
 

@@ -265,7 +265,7 @@ def test_chunked_rows_match_single_job_closely():
     (dict(addr_width=16, mem_base=0, mem_size=1 << 17), "mem_size"),
     (dict(gelu="yes"), "gelu"), (dict(gelu_terms=2), "gelu_terms"),
     (dict(gelu_terms=7), "gelu_terms"), (dict(gelu_acc_width=7), "gelu_acc_width"),
-    (dict(gelu_acc_width=16), "gelu_acc_width"), (dict(gelu_latency=20), "gelu_latency"),
+    (dict(gelu_acc_width=16), "gelu_acc_width"), (dict(gelu_latency=16), "gelu_latency"),
     (dict(gelu_latency=-1), "gelu_latency")])
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_engine_parameters_validated(kw, name):
