@@ -9,6 +9,7 @@ import pytest
 
 from hw.config import get_config
 from hw.softex import build_engine
+from hw.softex.gelu import Gelu
 from hw.softex.softmax import SoftmaxEngine
 from sim.regressions import SOFTEX_MEM, by_name, run_regression
 from flows.runner import VerilatorSim
@@ -20,6 +21,8 @@ BASE, SIZE = SOFTEX_MEM
 #: Cycles of a row beyond the roofline 3 ceil(n/L) at the default latencies (L = 8: 46, of
 #: which the reduction and the reciprocal of the pipelined lane FMAs take 34; docs/softmax.md).
 ROW_OVERHEAD = 48
+#: GELU rows: the GELU pipeline's fill (the engine's default gelu_latency) plus at most 10.
+GELU_ROW_OVERHEAD = Gelu.N_CUTS + 10
 
 
 def engine(lanes=8, **kw):
@@ -40,7 +43,7 @@ def test_softmax_default():
     overhead = {n: cycles[str(n)] - 3 * n // 8 for n in (64, 1024, 4096)}
     assert len(set(overhead.values())) == 1 and overhead[64] <= ROW_OVERHEAD, cycles
     gelu = {n: cycles[f"gelu_{n}"] - 2 * n // 8 for n in (64, 1024, 4096)}
-    assert len(set(gelu.values())) == 1 and gelu[64] <= 16, cycles
+    assert len(set(gelu.values())) == 1 and gelu[64] <= GELU_ROW_OVERHEAD, cycles
     for n in (64, 1024, 4096):
         assert cycles[f"int8_{n}"] == cycles[str(n)], cycles
 
