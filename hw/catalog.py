@@ -153,10 +153,11 @@ def _softex(config):
             description=f"expp exponential, {lanes} lanes, accurate mode"),
         # The engine's GELU unit: half a beat per cycle.
         f"gelu_x{lanes // 2}": ComponentSpec(
-            Gelu, lanes=lanes // 2, latency=Gelu.N_CUTS,
+            Gelu, lanes=lanes // 2, latency=config.softex.gelu_latency,
             description=f"GELU unit (the SoftEx engine's), {lanes // 2} lanes"),
         f"softex_softmax_x{lanes}": ComponentSpec(
             SoftmaxEngine, lanes, expp_latency=config.softex.expp_latency,
+            gelu_latency=config.softex.gelu_latency,
             description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),
         # The table-based alternatives (config softex.engine chooses the one the cluster gets);
         # always emitted, so that their cost sits next to the expp engine's in `make synth`.

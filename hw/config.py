@@ -22,7 +22,7 @@ from .cluster.system import AcceleratedCluster, port_align
 from .fp.fixed import IntToFloat
 from .params import Range
 from .pipeline import PipelinedOp
-from .softex import ENGINE_PARAMETERS
+from .softex import ENGINE_PARAMETERS, Gelu
 from .tensor.geometry import TensorGeometry
 
 __all__ = ["ArithConfig", "ClusterConfig", "TensorConfig", "SoftExConfig", "Config",
@@ -115,7 +115,8 @@ class SoftExConfig(_Section):
     engine, ``lut_a`` / ``lut_b`` (hw.softex.LutSoftmaxEngine, docs/lut_softmax.md);
     ``lanes``: datapath lanes; ``expp_latency``: register stages of the expp engine's
     exponential (its three cut points, then the output; 4 puts a register between the
-    exponential and the pass-2 multiply; the LUT engines have none).
+    exponential and the pass-2 multiply; the LUT engines have none); ``gelu_latency``:
+    register stages of its GELU unit (a register on each of its cut points by default).
     """
     SECTION = "softex"
     PARAMETERS = ENGINE_PARAMETERS
@@ -123,6 +124,7 @@ class SoftExConfig(_Section):
     engine: str = "expp"
     lanes: int = 8
     expp_latency: int = 2
+    gelu_latency: int = Gelu.N_CUTS
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ CONFIGS = {
                           convert_latency=0, int_latency=0),
         cluster=ClusterConfig(cores=1, scratchpad_kib=16, banks=4, imem_kib=8),
         tensor=TensorConfig(rows=2, cols=2, pipes=1),
-        softex=SoftExConfig(lanes=4),
+        softex=SoftExConfig(lanes=4, gelu_latency=3),
     ),
     "default": _DEFAULT,
     # The default cluster with accelerators twice as wide (and two expp stages): the sizes the

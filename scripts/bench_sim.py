@@ -358,16 +358,21 @@ def bench_batch(n_runs):
     elf = build_attention(shape, q, k, v, pipeline=True)
     first = sim.run_or_raise(elf, {"o": shape.seq * shape.strides["OS"]})
     runs = [Run(str(elf), {"o": shape.seq * shape.strides["OS"]}, tag=i) for i in range(n_runs)]
-    per = {}
-    for procs in (1, 2):
-        t = time.perf_counter()
-        res = sim.run_batch(runs, jobs=procs)           # worker processes, fresh model per run
-        per[procs] = n_runs / (time.perf_counter() - t)
-        if any(r["dump"] != first["dump"] or r["cycles"] != first["cycles"] for r in res):
-            raise AssertionError("a batch run differs from the single run")
-    rows.append(dict(job=f"tiny configuration's attention head {shape.seq} x {shape.head_dim} "
-                         f"({first['cycles']:,} cycles; load, run, O read back and compared; "
-                         f"worker start-up included)", per_second=per))
+    modes = {"pool": "fresh worker processes, a fresh model and the load per run; worker "
+                     "start-up included",
+             "fork": "each run a fork of one loaded model (no load per run)"}
+    for mode, how in modes.items():
+        per = {}
+        for procs in (1, 2):
+            t = time.perf_counter()
+            res = sim.run_batch(runs, jobs=procs, mode=mode)
+            per[procs] = n_runs / (time.perf_counter() - t)
+            if any(r["dump"] != first["dump"] or r["cycles"] != first["cycles"] for r in res):
+                raise AssertionError(f"a {mode} batch run differs from the single run")
+        rows.append(dict(job=f"tiny configuration's attention head {shape.seq} x "
+                             f"{shape.head_dim} ({first['cycles']:,} cycles; run, O read back "
+                             f"and compared), `run_batch(mode={mode!r})`: {how}",
+                         per_second=per))
     return rows
 
 

@@ -67,6 +67,8 @@ def test_regressions_use_the_configuration(config):
     softmax = regs[f"softmax_l{sx.lanes}"].spec
     assert softmax.constructor is specs[f"softex_softmax_x{sx.lanes}"].constructor
     assert softmax.args == (sx.lanes,) and softmax.kwargs["expp_latency"] == sx.expp_latency
+    assert softmax.kwargs["gelu_latency"] == sx.gelu_latency
+    assert specs[f"gelu_x{sx.lanes // 2}"].kwargs["latency"] == sx.gelu_latency
     tensor = regs["tensor_unit"]
     assert {k: tensor.spec.kwargs[k] for k in ("rows", "cols", "pipes")} == t.to_dict()
     assert (tensor.params["L"], tensor.params["H"], tensor.params["P"]) == \

@@ -18,17 +18,22 @@ ENGINE_PARAMETERS = {
     "engine": Choice(ENGINES),
     "lanes": Choice(LANE_CHOICES),
     "expp_latency": SoftmaxEngine.EXPP_LATENCY,
+    "gelu_latency": SoftmaxEngine.GELU_LATENCY,
 }
 
 
-def build_engine(engine="expp", lanes=8, *, expp_latency=2, **kwargs):
+def build_engine(engine="expp", lanes=8, *, expp_latency=2, gelu_latency=Gelu.N_CUTS,
+                 **kwargs):
     """The SoftEx engine called ``engine`` (:data:`ENGINES`: ``expp`` = :class:`SoftmaxEngine`
-    with ``expp_latency`` exponential stages, ``lut_a`` / ``lut_b`` = :class:`LutSoftmaxEngine`,
-    which has no exponential, so ``expp_latency`` does not change it) of ``lanes`` lanes.
+    with ``expp_latency`` exponential stages and ``gelu_latency`` GELU stages, ``lut_a`` /
+    ``lut_b`` = :class:`LutSoftmaxEngine`, which has neither, so the two do not change it) of
+    ``lanes`` lanes.
     ``kwargs`` go to the constructor (``addr_width``, ``mem_base``, ``mem_size``,
     ``cfg_addr_width``, ...)."""
     ENGINE_PARAMETERS["engine"].check("engine", engine)
     ENGINE_PARAMETERS["expp_latency"].check("expp_latency", expp_latency)
+    ENGINE_PARAMETERS["gelu_latency"].check("gelu_latency", gelu_latency)
     if engine == "expp":
-        return SoftmaxEngine(lanes, expp_latency=expp_latency, **kwargs)
+        return SoftmaxEngine(lanes, expp_latency=expp_latency, gelu_latency=gelu_latency,
+                             **kwargs)
     return LutSoftmaxEngine(lanes, method=engine[len("lut_"):], **kwargs)

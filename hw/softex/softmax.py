@@ -905,6 +905,8 @@ class SoftmaxEngine(wiring.Component):
 
     #: Register stages of the exponential (its three cut points, then the output).
     EXPP_LATENCY = Range(0, 6)
+    #: Register stages of the GELU unit (one per cut point at most).
+    GELU_LATENCY = Range(0, Gelu.N_CUTS)
 
     def __init__(self, lanes=8, *, mode="accurate", expp_latency=2, addr_width=32,
                  mem_base=0, mem_size=None, n_contexts=2, cfg_addr_width=None, gelu=True,
@@ -927,7 +929,7 @@ class SoftmaxEngine(wiring.Component):
                 self.lanes // 2, terms=gelu_terms,
                 acc_width=check_int("gelu_acc_width", gelu_acc_width, min=ACC_WIDTH_MIN,
                                     max=ACC_WIDTH_MAX),
-                latency=check_int("gelu_latency", gelu_latency, min=0, max=Gelu.N_CUTS),
+                latency=self.GELU_LATENCY.check("gelu_latency", gelu_latency),
                 expp_mode=self.mode)
         self.regmap = softex_map(n_contexts=n_contexts)
         self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)

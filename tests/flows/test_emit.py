@@ -240,6 +240,8 @@ def test_unknown_config_lists_names():
      r"softex\.lanes must be one of 4, 8, 16, 32, got 6"),
     (lambda: get_config("tiny", **{"softex.expp_latency": 7}),
      r"softex\.expp_latency must be an integer in \[0, 6\], got 7"),
+    (lambda: get_config("tiny", **{"softex.gelu_latency": 16}),
+     r"softex\.gelu_latency must be an integer in \[0, 15\], got 16"),
     (lambda: get_config("tiny", **{"tensor.cols": 3}),
      r"tensor: cols \* \(pipes \+ 1\) = H \* \(P \+ 1\) must be a power of two"),
     (lambda: get_config("tiny", **{"arith.nope": 1}), r"unknown configuration field 'arith\.nope'"),
@@ -265,6 +267,7 @@ def test_ranges_are_the_components():
     assert AcceleratedCluster.PARAMETERS["cores"] is Cluster.PARAMETERS["cores"]
     assert SoftExConfig.PARAMETERS is ENGINE_PARAMETERS
     assert ENGINE_PARAMETERS["expp_latency"] is SoftmaxEngine.EXPP_LATENCY
+    assert ENGINE_PARAMETERS["gelu_latency"] is SoftmaxEngine.GELU_LATENCY
     assert TensorConfig.PARAMETERS is TensorGeometry.PARAMETERS
     assert ArithConfig.PARAMETERS["fma_latency"] is PipelinedOp.LATENCY
     assert ArithConfig.PARAMETERS["fixed_width"] is IntToFloat.WIDTH
