@@ -1,5 +1,5 @@
-"""`make sim`: run every block regression under Verilator/cocotb, then the attention head on the
-accelerated cluster, and print a report.
+"""`make sim`: run every block regression under Verilator/cocotb and, beside them, the attention
+head on the accelerated cluster, and print a report.
 
 The regressions are ``sim.regressions.regressions(CONFIG)``, the configuration's blocks from
 the catalogue (the pytest suite runs the same list for configuration ``large``): each
@@ -10,10 +10,14 @@ cores (core 1 drives the tensor unit, core 0 SoftEx), checks O and the last tile
 probabilities bit for bit, and reports the cycles per stage, the errors against float64 and the
 SoftEx speed-up over the software softmax on the cores (measured on the plain cluster of the same
 configuration, on one query tile). The report is printed and written to build/sim/report.md;
-the exit code is non-zero if anything failed.
+the exit code is non-zero if anything failed. The attention demo runs in a thread of its own
+while the regressions run (its report is printed after theirs), so the two share the
+machine's cores.
 """
 
 import argparse
+import contextlib
+import io
 import os
 import re
 import sys
@@ -65,6 +69,10 @@ def main(argv=None):
                   f"[cyan]{config.name}[/], Verilator + cocotb against the golden models")
     results = [None] * len(regs)
     t0 = time.perf_counter()
+    demo_out = Console(file=io.StringIO(), width=console.width,
+                       force_terminal=console.is_terminal, color_system=console.color_system)
+    demo_pool = ThreadPoolExecutor(1)
+    demo = None if args.no_attention else demo_pool.submit(_demos, demo_out, config.name)
     # Each regression is its own simulator process: run `--jobs` of them at once.
     with console.status("") as status, ThreadPoolExecutor(max(1, args.jobs)) as pool:
         running = {pool.submit(run_regression, reg): i for i, reg in enumerate(regs)}
@@ -99,11 +107,11 @@ def main(argv=None):
                           [(r["error"] or "").splitlines()[0] if r["error"] else ""]).__repr__())
             console.print(f"  log: {r['run_dir']}/sim.log")
     attention_lines, attention_ok = [], True
-    if not args.no_attention:
-        attention_ok, attention_lines, plain_total = _attention_demo(console, config.name)
-        abft_ok, abft_lines = _abft_demo(console, config.name, plain_total)
-        attention_ok = attention_ok and abft_ok
-        attention_lines += [""] + abft_lines
+    if demo is not None:
+        with console.status("attention heads on the accelerated clusters ..."):
+            attention_ok, attention_lines = demo.result()
+        console.file.write(demo_out.file.getvalue())
+    demo_pool.shutdown()
     total_cases = sum(r["cases"] or 0 for r in results)
     failed = [r for r in results if not r["passed"]]
     if not attention_ok:
@@ -120,10 +128,25 @@ def main(argv=None):
     return 1 if failed else 0
 
 
+def _demos(console, config):
+    """The attention head without and with the checker; returns (passed, markdown lines)."""
+    attention_ok, attention_lines, plain_total = _attention_demo(console, config)
+    abft_ok, abft_lines = _abft_demo(console, config, plain_total)
+    return attention_ok and abft_ok, attention_lines + [""] + abft_lines
+
+
+def _status(console, text):
+    """A spinner on a terminal console; nothing on the demos' buffer (one live display at a
+    time: the regressions' spinner runs meanwhile)."""
+    return console.status(text) if not isinstance(console.file, io.StringIO) else \
+        contextlib.nullcontext()
+
+
 def _attention_demo(console, config):
     """Run the attention head; returns (passed, markdown lines)."""
     t0 = time.perf_counter()
-    with console.status(f"attention head on the {config} accelerated cluster: building / running"):
+    with _status(console, f"attention head on the {config} accelerated cluster: building / "
+                          "running"):
         sim, params = system_sim(config)
         shape = demo_shape(config)
         seq, hd, bq, bk = shape.seq, shape.head_dim, shape.block_q, shape.block_k
@@ -137,7 +160,7 @@ def _attention_demo(console, config):
 
     # Software softmax baseline: the same score rows (the last tile's) on the plain cluster of
     # this configuration (the software touches no accelerator: same cycles, much faster model).
-    with console.status("software softmax of one query tile on the plain cluster"):
+    with _status(console, "software softmax of one query tile on the plain cluster"):
         psim, pparams = plain_sim(config)
         rows = got["s"].shape[0]
         elf = build_app("softmax_sw.c", {"sx_in": got["s"], "sw_out": got["s"].size},
@@ -188,7 +211,8 @@ def _attention_demo(console, config):
         f"speed-up {sw_total / hw_softmax:,.1f}x",
         f"simulation: {got['run']['cycles']:,} cycles (startup, .bss clearing and the head) in "
         f"{sim_s:.2f} s: {got['run']['cycles'] / sim_s:,.0f} simulated cycles/s (compiled "
-        f"harness, sim.system; docs/sim_speed.md), demo wall time "
+        f"harness, sim.system, sharing the cores with the regressions; alone: "
+        f"docs/sim_speed.md), demo wall time "
         f"{time.perf_counter() - t0:.0f} s (builds included)",
     ]
     for f in facts:
@@ -202,8 +226,8 @@ def _abft_demo(console, config, plain_total):
     """The same head on the cluster with the Flash-ABFT checker (docs/abft.md): fault-free
     (cycles against the unprotected head), with a planted O word flip (located, corrected)
     and with a corrupted input (reported as uncorrectable). Returns (passed, markdown)."""
-    with console.status(f"protected attention head on the {config} cluster with the Flash-ABFT "
-                        "checker: building / running"):
+    with _status(console, f"protected attention head on the {config} cluster with the "
+                          "Flash-ABFT checker: building / running"):
         sim, params = system_sim(config, abft=True)
         shape = demo_shape(config)
         q, k, v = attention_inputs(shape)

@@ -15,7 +15,7 @@ import numpy as np
 
 from flows.firmware import FIRMWARE, build
 from flows.toolchain import BUILD
-from hw.catalog import build as build_component
+from hw.catalog import ComponentSpec, build as build_component
 from hw.cluster import Cluster
 from hw.config import buffer_align, get_config
 
@@ -235,8 +235,8 @@ def plain_sim(config="default"):
     key = ("plain", config)
     if key not in _SIMS:
         params = get_config(config).cluster.to_dict()
-        _SIMS[key] = (SystemSim.for_component(Cluster(**params), f"cluster_{config}", params),
-                      params)
+        top = ComponentSpec(Cluster, **params)()         # a record: its Verilog is cached
+        _SIMS[key] = (SystemSim.for_component(top, f"cluster_{config}", params), params)
     return _SIMS[key]
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from flows.runner import SimulationFailed, VerilatorSim
 from hw.catalog import ComponentSpec, components
 from hw.config import get_config
+from hw.lanes import Lanes
 from hw.softex.gelu import Gelu
 from hw.softex.gelu_coeffs import DEFAULT_TERMS
 
@@ -46,16 +47,22 @@ class Regression:
     params: dict = field(default_factory=dict)
     tb: str = FP_TB                  # cocotb module
     result_file: str = "fp_result.json"
+    lanes: int = 1                   # copies of the operator side by side (hw.lanes.Lanes)
 
     def component(self):
-        return self.spec()
+        if self.lanes == 1:
+            return self.spec()
+        return Lanes(self.spec, self.lanes)
 
 
 # ---- arithmetic: the configuration's operators ---------------------------------------------
 # Stimulus sizes: >= 200,000 random cases plus every corner combination for the binary and
-# ternary ops; exhaustive unary ops. Stalls: the first 20,000 cases run with heavy random
+# ternary ops; exhaustive unary ops. Stalls: the first 20,000 beats run with heavy random
 # stalls (input gaps 30 %, output stalls 50 %), the rest with light ones (5 % / 5 %).
+# Each beat carries FP_LANES cases, one per copy of the operator (hw.lanes): the bench's
+# Python cost is per cycle, so this divides an operator regression's time by about FP_LANES.
 _RANDOM = 200_000
+FP_LANES = 8
 
 
 def _fp_regressions(specs, width):
@@ -81,7 +88,7 @@ def _fp_regressions(specs, width):
         (f"fp_float_to_int_{width}", f"bf16_to_int{width}", {"op": "float_to_int",
                                                               "width": width, "fmt": "bf16"}),
     ]
-    return [Regression(name, specs[entry], {**params, "seed": seed})
+    return [Regression(name, specs[entry], {**params, "seed": seed}, lanes=FP_LANES)
             for seed, (name, entry, params) in enumerate(table, 1)]
 
 
@@ -242,7 +249,7 @@ def run_regression(reg, *, raise_on_failure=False, waves=False, **overrides):
     t0 = time.perf_counter()
     component = reg.component()
     params = {**reg.params, **overrides, "name": reg.name, "run_id": uuid.uuid4().hex,
-              "latency": getattr(component, "latency", None)}
+              "latency": getattr(component, "latency", None), "lanes_per_beat": reg.lanes}
     if hasattr(component, "operand_layout"):
         params["operand_layout"] = layout_to_json(component.operand_layout)
         params["result_layout"] = layout_to_json(component.result_layout)

@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 from amaranth import Module, Signal
-from amaranth.hdl import signed
+from amaranth.hdl import Shape, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -17,8 +17,8 @@ from amaranth.lib.wiring import In, Out
 from hw.bus import TCDMSignature
 from hw.pipeline import PipelinedOp
 from flows.runner import SimulationFailed, VerilatorSim
-from sim.tb.layout import (fields, layout_from_json, layout_to_json, pack, pack_array, unpack,
-                           unpack_array, width)
+from sim.tb.layout import (fields, layout_from_json, layout_to_json, pack, pack_array,
+                           pack_lanes, split_lanes, unpack, unpack_array, width)
 
 TB = "sim.benches.infra_tb"
 
@@ -285,6 +285,30 @@ def test_pack_array_matches_scalar_pack():
     assert np.array_equal(unpack_array(small, p)["a"], np.arange(10))
     with pytest.raises(ValueError, match="do not fit"):
         pack_array(small, {"a": np.array([1 << 16])})
+
+
+@pytest.mark.parametrize("lanes", [1, 3, 8])
+def test_pack_lanes_matches_pack_array(lanes):
+    """Beats of several payloads: lane k of beat b is payload b * lanes + k, bit for bit as
+    pack_array places it, also across 64-bit word boundaries (a 37-bit and a 66-bit payload,
+    fields straddling words) and with a padded last beat; split_lanes gives them back."""
+    rng = np.random.default_rng(lanes)
+    n = 1001
+    for shape in (data.StructLayout({"a": 16, "b": signed(5), "c": 16}),
+                  data.StructLayout({"x": 32, "y": 1, "z": 33})):
+        signs = {k: Shape.cast(f.shape).signed for k, f in shape}
+        cols = {k: rng.integers(-(1 << (f.width - 1)) if signs[k] else 0,
+                                1 << (f.width - signs[k]), n)
+                for k, f in shape}
+        one = pack_array(shape, cols)
+        beats = pack_lanes(shape, cols, lanes)
+        w = width(shape)
+        assert len(beats) == -(-n // lanes)
+        for i in range(len(beats) * lanes):
+            src = min(i, n - 1) if i < n else (len(beats) - 1) * lanes
+            assert (beats[i // lanes] >> (w * (i % lanes))) & ((1 << w) - 1) == one[src]
+        if w <= 64:
+            assert list(split_lanes(shape, beats, lanes, n)) == one
 
 
 def test_layout_json_roundtrip():

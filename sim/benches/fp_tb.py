@@ -10,7 +10,10 @@ ONE test, driven by parameters (``sim.regressions`` builds them; ``load_params``
 - stalls: the first ``stress`` cases run with ``stress_gap`` / ``stress_stall``, the rest
   with ``gap`` / ``stall`` (probabilities of an input valid gap / an output ready stall);
 - ``chunk``: cases per batch (bounds memory; the golden model runs per batch);
-- ``run_id``: echoed in the result file.
+- ``run_id``: echoed in the result file;
+- ``lanes_per_beat``: cases per beat (the DUT is ``hw.lanes.Lanes``, copies of the operator
+  side by side; lane k of a beat is case k of its group). The last beat is padded with
+  copies of its group's first case, whose extra results are dropped. ``stress`` counts beats.
 
 Operand sets: unary ops are exhaustive where 16-bit inputs allow it (bf16 -> fp32: all 65,536
 inputs; float_to_int: all 65,536 inputs x every int_bits code x both signednesses; scale: all
@@ -33,7 +36,7 @@ from hw.fp.format import float_format
 from sim.golden import fp as G
 from sim.golden import vectors as V
 from sim.tb.clock import Ticker
-from sim.tb.layout import layout_from_json, pack_array, unpack_array
+from sim.tb.layout import layout_from_json, pack_lanes, split_lanes, unpack_array
 from sim.tb.params import load_params
 from sim.tb.stream import StreamDriver, StreamSink
 
@@ -225,7 +228,8 @@ async def fp_regression(dut):
     ticker = await Ticker(dut).start()
     drv = StreamDriver(dut, "i", seed=seed + 1)
     sink = StreamSink(dut, "o", seed=seed + 2)
-    stress = min(int(p.get("stress", 20_000)), total)
+    lanes = int(p.get("lanes_per_beat", 1))
+    stress = min(int(p.get("stress", 20_000)) * lanes, total)
     chunk = int(p.get("chunk", 1 << 17))
     bounds = [0] + ([stress] if stress else []) + list(range(stress + chunk, total, chunk)) + [total]
     bounds = sorted(set(bounds))
@@ -236,12 +240,14 @@ async def fp_regression(dut):
             drv.gap = float(p.get("stress_gap", 0.3) if heavy else p.get("gap", 0.05))
             sink.stall = float(p.get("stress_stall", 0.5) if heavy else p.get("stall", 0.05))
             part = {k: v[lo:hi] for k, v in cols.items()}
-            drv.replace(pack_array(operand_layout, part))
-            sink.take(count=hi - lo)
+            drv.replace(pack_lanes(operand_layout, part, lanes))
+            sink.take(count=-(-(hi - lo) // lanes))
             t0 = time.perf_counter()
             summary["cycles"] += await ticker.run(drv, sink)
             sim_seconds += time.perf_counter() - t0
-            got = unpack_array(result_layout, sink.take(count=0), depth=result_depth)
+            got = unpack_array(result_layout,
+                               split_lanes(result_layout, sink.take(count=0), lanes, hi - lo),
+                               depth=result_depth)
             expected = golden(part)
             bad = np.flatnonzero(_compare(got, expected))
             summary["cases"] += hi - lo

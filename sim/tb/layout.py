@@ -34,8 +34,8 @@ import numpy as np
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
-__all__ = ["width", "fields", "pack", "unpack", "pack_array", "unpack_array",
-           "layout_to_json", "layout_from_json"]
+__all__ = ["width", "fields", "pack", "unpack", "pack_array", "unpack_array", "pack_lanes",
+           "split_lanes", "layout_to_json", "layout_from_json"]
 
 
 def _as_shape(shape):
@@ -205,6 +205,59 @@ def pack_array(shape, columns, *, as_numpy=False):
             raise ValueError(f"pack_array(as_numpy=True) needs a payload of <= 64 bits, not {total}")
         return acc
     return acc.tolist()
+
+
+def pack_lanes(shape, columns, lanes):
+    """Beats of ``lanes`` payloads each, as Python ints: payload ``i`` of ``columns`` (see
+    :func:`pack_array`) is lane ``i % lanes`` of beat ``i // lanes``, at bits
+    ``(i % lanes) * width(shape)`` and up; the last beat is padded with copies of its first
+    payload. Vectorised over 64-bit words (fields of at most 64 bits), so wide beats cost
+    about as much as narrow payloads."""
+    total = width(shape)
+    leaves = _flatten_columns(shape, columns)
+    n = max((len(c) for c in leaves.values() if np.ndim(c)), default=1)
+    beats = -(-n // lanes)
+    words = (total * lanes + 63) // 64 + 1        # a spare word for a field's overflow
+    mat = np.zeros((beats, words), dtype=np.uint64)
+    for path, col in leaves.items():
+        offset, w, signed = _locate(shape, path)
+        if w > 64:
+            raise ValueError(f"pack_lanes: {_where(path)} is wider than 64 bits")
+        bits = np.asarray(_column_bits(col, n, w, signed, _where(path)), dtype=np.uint64)
+        bits = np.concatenate([bits, np.full(beats * lanes - n, bits[(beats - 1) * lanes],
+                                             dtype=np.uint64)])
+        for k in range(lanes):
+            pos = k * total + offset
+            word, shift = divmod(pos, 64)
+            lane = bits[k::lanes]
+            mat[:, word] |= lane << np.uint64(shift)
+            if shift and shift + w > 64:
+                mat[:, word + 1] |= lane >> np.uint64(64 - shift)
+    raw, row = mat.tobytes(), 8 * words
+    return [int.from_bytes(raw[i:i + row], "little") for i in range(0, len(raw), row)]
+
+
+def split_lanes(shape, beats, lanes, count=None):
+    """Inverse of :func:`pack_lanes` for payloads of at most 64 bits: a ``uint64`` array of
+    the first ``count`` payloads (default all) of ``beats``, lane by lane (for
+    :func:`unpack_array`)."""
+    total = width(shape)
+    if total > 64:
+        raise ValueError(f"split_lanes: payloads of {total} bits (at most 64)")
+    words = (total * lanes + 63) // 64 + 1
+    row = 8 * words
+    mat = np.frombuffer(b"".join(int(b).to_bytes(row, "little") for b in beats),
+                        dtype=np.uint64).reshape(-1, words)
+    out = np.empty((len(mat), lanes), dtype=np.uint64)
+    mask = np.uint64((1 << total) - 1) if total < 64 else np.uint64(0xFFFF_FFFF_FFFF_FFFF)
+    for k in range(lanes):
+        word, shift = divmod(k * total, 64)
+        lane = mat[:, word] >> np.uint64(shift)
+        if shift and shift + total > 64:
+            lane |= mat[:, word + 1] << np.uint64(64 - shift)
+        out[:, k] = lane & mask
+    out = out.reshape(-1)
+    return out if count is None else out[:count]
 
 
 def unpack_array(shape, values, depth=None):
