@@ -13,7 +13,6 @@ Used by ``tests/cluster/test_attention_verilator.py``, ``scripts/sim.py`` (``mak
 demo on the default configuration) and ``scripts/bench_cluster.py``.
 """
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -357,8 +356,10 @@ def perop_arrays(shape, q, k, v):
 
 def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                     pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
-                    abft_plant=None, perop=False, mask=None):
-    """ELF of attention.c with the inputs preloaded into the scratchpad (``mask``:
+                    abft_plant=None, perop=False, mask=None, report=True):
+    """ELF of attention.c with the inputs preloaded into the scratchpad (``report``: print the
+    stage cycles; False leaves the text out, about 6,000 core cycles, and a host reads them as
+    ``stage_cycles`` and ``head_cycles``; ``mask``:
     :func:`attention_mask`'s argument; ``abft``: for a
     cluster with the Flash-ABFT checker, ``abft_correct``: repair failed checks; ``perop``:
     per-operation protection instead (serial tiles, no checker; :mod:`sim.perop`);
@@ -395,6 +396,8 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
         defines["MASK"] = kind
     if kind == 2:
         arrays["mask_bits"] = mask_bits(attend)
+    if not report:
+        defines["STAGE_REPORT"] = 0
     if abft_plant is not None:
         defines.update(ABFT_PLANT_ROW=abft_plant[0], ABFT_PLANT_COL=abft_plant[1],
                        ABFT_PLANT_BIT=abft_plant[2])
@@ -418,7 +421,7 @@ def abft_summary(result_bytes):
 def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                   pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
                   abft_plant=None, perop=False, mask=None, check_exit=True,
-                  max_cycles=20_000_000):
+                  max_cycles=20_000_000, report=True):
     """Build, run and read back: dict(run=SystemRun, elf=, o=, s=, p= (last tile), stages=
     {stage: cycles}, total=cycles, pipelined=whether the tiles overlapped). ``pipeline``:
     overlap the tensor unit (core 1) and SoftEx (core 0) across tiles when the cluster has 2 or
@@ -428,7 +431,9 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     :func:`build_attention`). ``perop``: per-operation protection instead (serial tiles; its
     outcome is ``abft`` as well, the cores' repair cycles ``stages["abft"]``). ``mask``:
     :func:`attention_mask`'s argument (the masking is part of the qk stage). ``check_exit``:
-    raise on a non-zero exit code (else it is ``exit_code`` in the result)."""
+    raise on a non-zero exit code (else it is ``exit_code`` in the result). The stage cycles
+    are read back from memory (``stage_cycles``, ``head_cycles``); ``report``: the firmware
+    also prints them (:func:`build_attention`)."""
     if pipeline and (gemm_sw or softmax_sw):
         raise ValueError("pipeline overlaps the two accelerators: not with gemm_sw or softmax_sw")
     if perop and (abft or pipeline or gemm_sw or softmax_sw):
@@ -442,21 +447,20 @@ def run_attention(sim, params, shape, q, k, v, *, gemm_sw=False, softmax_sw=Fals
     elf = build_attention(shape, q, k, v, gemm_sw=gemm_sw, softmax_sw=softmax_sw, tiles=tiles,
                           pipeline=pipeline, abft=abft, abft_correct=abft_correct,
                           abft_encoded=abft_encoded, abft_plant=abft_plant, perop=perop,
-                          mask=mask)
+                          mask=mask, report=report)
     pipelined = pipeline and params["cores"] >= 2
     last = min(shape.tiles, tiles or shape.tiles) - 1                         # last tile run
     tile = min(shape.block_q, shape.seq - last * shape.block_q)              # its rows
     skip = (last % 2 if pipelined or abft else 0) * shape.block_q * st["SS"]  # its buffer half
     dump = {"o": shape.seq * st["OS"], "sbuf": skip + tile * st["SS"],
-            "pbuf": skip + tile * st["SS"]}
+            "pbuf": skip + tile * st["SS"], "stage_cycles": 4 * len(STAGES), "head_cycles": 4}
     if abft or perop:
         dump["abft_result"] = ABFT_RESULT_BYTES
     r = run_program(sim, params, elf, dump, max_cycles=max_cycles)
     if check_exit and r["exit_code"] != 0:
         raise RuntimeError(f"attention exited with {r['exit_code']!r}: {r['output']!r}")
-    stages = {m.group(1): int(m.group(2))
-              for m in re.finditer(r"stage (\w+) cycles (\d+)", r["output"])}
-    total = int(re.search(r"total cycles (\d+)", r["output"]).group(1))
+    stages = dict(zip(STAGES, (int(c) for c in r.array("stage_cycles", np.uint32))))
+    total = int(r.array("head_cycles", np.uint32)[0])
     summary = None
     if abft or perop:
         summary = abft_summary(r.array("abft_result", np.uint8))

@@ -11,8 +11,10 @@ own counter, read in the exit cycle); tests/cluster/test_native_system.py checks
 agree.
 
 :meth:`SystemSim.run_batch` runs a list of :class:`Run` on one build, several at a time: in
-lean worker processes, each run on a fresh model (default), or forked from one model loaded
-once per image (``os.fork``: the loaded model is copied on write).
+lean worker processes (default) or in this process, each run restored from a snapshot of the
+model taken after reset and the image's load (:meth:`flows.native.Model.snapshot`: a copy of
+the whole state, so a run starts exactly as on a fresh model and the load is paid once per
+image and process), or forked from one loaded model (``os.fork``: copied on write).
 """
 
 import gc
@@ -98,6 +100,7 @@ class SystemSim:
         self.imem_size = params["imem_kib"] * 1024
         self.spm_size = params["scratchpad_kib"] * 1024
         self._images = {}
+        self._starts = {}                   # image key -> (model, loader, cycles, s, snapshot)
 
     #: Inputs registered on the way in (flows.native.registering_wrapper), and the loader's
     #: requests: then no logic depends combinationally on a top-level input. The inputs are
@@ -218,18 +221,36 @@ class SystemSim:
         return r
 
     # -- batches ---------------------------------------------------------------------------
-    def __getstate__(self):              # sent to batch workers: without the image cache
-        return dict(self.__dict__, _images={})
+    def __getstate__(self):              # sent to batch workers: without the caches
+        return dict(self.__dict__, _images={}, _starts={})
+
+    def _from_snapshot(self, run):
+        """``run`` on this process's model of its image, restored to the snapshot taken after
+        reset and the load (made on first use)."""
+        image = self._image(run.elf)
+        key = (str(run.elf), os.stat(run.elf).st_mtime_ns)
+        if key not in self._starts:
+            model, loader, load_cycles, load_seconds = self._loaded(image, False, run)
+            self._starts[key] = (model, loader, load_cycles, load_seconds, model.snapshot())
+        model, loader, load_cycles, load_seconds, snap = self._starts[key]
+        model.restore(snap)
+        return self._execute(model, loader, image, run, load_cycles, load_seconds)
+
+    def _close_starts(self):
+        for model, *_ in self._starts.values():
+            model.close()
+        self._starts.clear()
 
     def run_batch(self, runs, *, jobs=None, mode="pool", progress=None):
         """Results of ``runs`` (a list of :class:`Run`), in order.
 
         ``mode``: ``"pool"``, worker processes (``jobs`` of them, default the machine's cores,
-        fresh interpreters), each running whole runs on fresh models of the build;
-        ``"fork"``, each distinct image loaded once here and its runs started from copies of
-        the loaded model (``os.fork``, ``jobs`` at once), which saves the load of large images
-        but copies this process's page tables per run; ``"serial"``, one run after the other
-        here. ``progress``: called with the number of runs done.
+        fresh interpreters), each loading an image once and starting every run of it from the
+        snapshot taken after the load; ``"serial"``, the same one run after the other in this
+        process; ``"fork"``, each distinct image loaded once here and its runs started from
+        copies of the loaded model (``os.fork``, ``jobs`` at once; this process's page tables
+        are copied per run). A run gives the same result in every mode as :meth:`run` on a
+        fresh model. ``progress``: called with the number of runs done.
         """
         runs = list(runs)
         jobs = max(1, jobs or os.cpu_count() or 1)
@@ -249,8 +270,11 @@ class SystemSim:
                 progress(done)
 
         if mode == "serial":
-            for i, run in enumerate(runs):
-                finished(i, self.run(run.elf, run.dump, max_cycles=run.max_cycles, tag=run.tag))
+            try:
+                for i, run in enumerate(runs):
+                    finished(i, self._from_snapshot(run))
+            finally:
+                self._close_starts()
         elif mode == "pool":
             for i, result in _pooled(self, runs, jobs):
                 finished(i, result)
@@ -334,11 +358,11 @@ def _worker():
     system_sim = _receive(inp)
     while (run := _receive(inp)) is not None:
         try:
-            reply = (True, system_sim.run(run.elf, run.dump, max_cycles=run.max_cycles,
-                                          tag=run.tag))
+            reply = (True, system_sim._from_snapshot(run))
         except Exception as e:  # noqa: BLE001 - reported by the parent
             reply = (False, f"{type(e).__name__}: {e}")
         _send(out, reply)
+    system_sim._close_starts()
 
 
 def _forked(indices, jobs, work):

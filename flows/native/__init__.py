@@ -33,8 +33,8 @@ import numpy as np
 from .. import emit
 from ..toolchain import BUILD, build_lock, restore_runtime, save_runtime, verilator_env
 
-__all__ = ["NativeBuild", "top_ports", "registering_wrapper", "Model", "Memory", "Bus", "ByteSink", "BuildFailed", "HARNESS",
-           "DEFAULT_CXX_OPT"]
+__all__ = ["NativeBuild", "top_ports", "registering_wrapper", "Model", "Snapshot", "Memory", "Bus",
+           "ByteSink", "BuildFailed", "HARNESS", "DEFAULT_CXX_OPT"]
 
 HARNESS = Path(__file__).resolve().parent / "harness.cpp"
 #: Bump when the recipe changes in a way the hash cannot see.
@@ -294,6 +294,7 @@ def _library(path):
     B = ctypes.POINTER(ctypes.c_uint8)
     sig = {
         "sim_new": (P, []), "sim_profile_dump": (I, []), "sim_free": (None, [P]), "sim_port_count": (I, [P]),
+        "sim_snapshot": (P, [P]), "sim_restore": (I, [P, P]), "sim_snapshot_free": (None, [P]),
         "sim_port_name": (S, [P, I]), "sim_port_width": (I, [P, I]),
         "sim_port_is_input": (I, [P, I]), "sim_port": (I, [P, S]),
         "sim_get": (U64, [P, I]), "sim_set": (None, [P, I, U64]),
@@ -386,6 +387,19 @@ class Model:
     def step(self, cycles=1):
         self._lib.sim_step(self._h, int(cycles))
 
+    def snapshot(self):
+        """A :class:`Snapshot` of this model's whole state now (design, cycle count, memories,
+        memory ports, byte sinks): :meth:`restore` returns to it, any number of times."""
+        return Snapshot(self)
+
+    def restore(self, snapshot):
+        """Back to ``snapshot`` (one of this model's). The agents created since are gone from
+        the harness (a byte sink created after the snapshot collects nothing more); memories
+        or memory ports added since make it a ValueError."""
+        if snapshot.model is not self or not self._lib.sim_restore(self._h, snapshot._h):
+            raise ValueError("restore: not a snapshot of this model, or memories or memory "
+                             "ports were added after it")
+
     def reset(self, cycles=2, rst="rst"):
         """Synchronous reset: ``rst`` high for ``cycles`` edges (as sim.tb.clock.reset);
         returns in the first cycle out of reset (one edge later if ``rst`` is registered)."""
@@ -414,6 +428,20 @@ class Model:
     def byte_sink(self, valid, data):
         """A :class:`ByteSink` taking ``data`` in every cycle with ``valid`` high."""
         return ByteSink(self, valid, data)
+
+
+class Snapshot:
+    """A saved state of one :class:`Model` (:meth:`Model.snapshot`); freed with the object."""
+
+    def __init__(self, model):
+        self.model = model
+        self._lib = model._lib
+        self._h = model._lib.sim_snapshot(model._h)
+
+    def __del__(self):
+        if getattr(self, "_h", None):
+            self._lib.sim_snapshot_free(self._h)
+            self._h = None
 
 
 class Memory:

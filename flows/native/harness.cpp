@@ -17,6 +17,7 @@
 // exactly as cocotb's inertial writes, and cycle counts agree with the cocotb testbenches.
 
 #include "Vtop.h"
+#include "Vtop___024root.h"
 #include "verilated.h"
 
 #include <cstdint>
@@ -251,6 +252,39 @@ struct Sim {
     }
 };
 
+// The whole state of one Sim at a point in time: the design's (its root object: plain data,
+// plus two pointers that stay the same within one instance), the cycle counters, the memories,
+// the memory ports' and byte sinks' state. Restored into the Sim it came from only.
+struct Snapshot {
+    const Sim* owner;
+    std::vector<uint8_t> root;
+    uint64_t cycle, evals;
+    std::vector<std::vector<uint8_t>> memories;
+    std::vector<MemPort> mem_ports;
+    std::vector<ByteSink> sinks;
+
+    explicit Snapshot(const Sim& s)
+        : owner(&s), root(sizeof(Vtop___024root)), cycle(s.cycle), evals(s.evals), sinks(s.sinks) {
+        std::memcpy(root.data(), static_cast<const void*>(s.top->rootp), root.size());
+        for (auto& m : s.memories) memories.push_back(m->data);
+        for (auto& m : s.mem_ports) mem_ports.push_back(*m);
+    }
+
+    // False (nothing restored) if the Sim gained memories or memory ports since.
+    bool restore(Sim& s) const {
+        if (&s != owner || s.memories.size() != memories.size()
+            || s.mem_ports.size() != mem_ports.size())
+            return false;
+        std::memcpy(static_cast<void*>(s.top->rootp), root.data(), root.size());
+        s.cycle = cycle;
+        s.evals = evals;
+        for (size_t i = 0; i < memories.size(); ++i) s.memories[i]->data = memories[i];
+        for (size_t i = 0; i < mem_ports.size(); ++i) *s.mem_ports[i] = mem_ports[i];
+        s.sinks = sinks;
+        return true;
+    }
+};
+
 }  // namespace
 
 // gcc's profile runtime, linked only into instrumented builds (weak: null otherwise; the
@@ -276,6 +310,18 @@ void* sim_new(void) {
 }
 
 void sim_free(void* h) { delete static_cast<Sim*>(h); }
+
+// A snapshot of the model's whole state (see Snapshot), to start several runs from one point
+// (after reset and a program load) without repeating what led there.
+void* sim_snapshot(void* h) { return new Snapshot(*static_cast<Sim*>(h)); }
+
+// Back to snapshot ``snap`` of this model. Returns 1, or 0 (another model's snapshot, or
+// memories or memory ports were added since: nothing restored).
+int sim_restore(void* h, void* snap) {
+    return static_cast<const Snapshot*>(snap)->restore(*static_cast<Sim*>(h)) ? 1 : 0;
+}
+
+void sim_snapshot_free(void* snap) { delete static_cast<Snapshot*>(snap); }
 
 int sim_port_count(void* h) { return int(static_cast<Sim*>(h)->ports.size()); }
 

@@ -89,6 +89,14 @@ def test_attention_head_bit_exact(pipeline):
     # of its error distribution, checked over many heads in test_golden_error_distribution
     err = errors_vs_float64(shape, q, k, v, got["o"])
     _record(f"attention{mode}_{shape.seq}x{shape.head_dim}_max_abs_error", err["max_abs"])
+    # Without the text report: the same outputs and stage cycles (read back from memory), no
+    # text, and the run shorter by the report's cost.
+    quiet = run_attention(sim, params, shape, q, k, v, pipeline=pipeline, report=False)
+    assert quiet["run"]["output"] == "" and "stage" in got["run"]["output"]
+    for name in ("s", "p", "o"):
+        assert np.array_equal(quiet[name], got[name])
+    assert quiet["stages"] == got["stages"] and quiet["total"] == got["total"]
+    assert quiet["run"]["cycles"] < got["run"]["cycles"] - 3000
 
 
 @pytest.mark.slow

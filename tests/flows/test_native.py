@@ -226,6 +226,43 @@ def test_bus_master(registered):
 
 
 @pytest.mark.verilator
+def test_snapshot_restores_the_whole_state():
+    """A snapshot taken mid-copy (design registers, memory contents, the port's pending read
+    and stall generator, the cycle count) restored any number of times gives the same run as
+    continuing from it the first time; a snapshot of another model, or one taken before a
+    memory port was added, is refused."""
+    build = _build(Copier, "copier", registered_inputs=("rst", "start", "src", "dst", "count"))
+    with build.open() as model, build.open() as other:
+        model.reset()
+        mem = model.memory(0x1000, 4096)
+        mem.attach("tcdm__", stall=0.4, seed=5)
+        words = np.arange(WORDS, dtype=np.uint32) * 7
+        mem.write(0x1000, words)
+        model["src"], model["dst"], model["count"] = 0x1000, 0x1800, WORDS
+        model["start"] = 1
+        model.step(2)
+        model["start"] = 0
+        model.step(37)                                  # in the middle of the copy
+        snap = model.snapshot()
+        ends = []
+        for _ in range(3):
+            model.restore(snap)
+            cycles, hit = model.run_until("busy", 0, 10_000)
+            assert hit
+            ends.append((model.cycle, mem.stats()[0]["stall_cycles"], model["granted"],
+                         bytes(mem.read(0x1800, 4 * WORDS))))
+            mem.write(0x1800, np.zeros(WORDS, np.uint32))  # undone by the next restore
+        assert ends[0] == ends[1] == ends[2]
+        assert np.array_equal(np.frombuffer(ends[0][3], np.uint32), words + 1)
+        with pytest.raises(ValueError, match="not a snapshot of this model"):
+            other.restore(snap)
+        early = other.snapshot()
+        other.memory(0x1000, 64)
+        with pytest.raises(ValueError, match="memory ports were added"):
+            other.restore(early)
+
+
+@pytest.mark.verilator
 def test_profile_guided_build(tmp_path):
     """pgo=True: the profile workload runs on an instrumented model, which writes a profile;
     the final library is compiled with it (not instrumented) and computes the same."""
