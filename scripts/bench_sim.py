@@ -15,11 +15,11 @@ What is measured, each on this machine (its load is recorded before and after):
 - **steps**: the compiled harness on the same run, one change at a time, to show what each
   change is worth.
 - **blocks**: the tensor unit alone on a 96 x 96 x 96 GEMM and the SoftEx engine alone on
-  long rows (the ``make sim`` regressions' builds of the two blocks), compiled harness, cocotb
-  bench and Amaranth's simulator.
+  long rows (the block regressions' builds of the two blocks), of the default configuration
+  (compiled harness, cocotb bench, Amaranth's simulator) and of ``large`` (compiled harness).
 - **batch**: runs per second of short jobs on one build: a 16 x 16 x 16 GEMM on the tensor
-  unit, one SoftEx row job, the tiny configuration's attention head (system runs forked from one
-  load), on 1 and 2 processes.
+  unit, one SoftEx row job, the tiny configuration's attention head (system runs started from
+  a snapshot of the loaded model, or forked from it), on 1 and 2 processes.
 
 Every speed is the median of ``--repeat`` runs; every simulated result is checked (the system
 runs' O against the golden model, the block jobs bit for bit), so a fast wrong simulator cannot
@@ -47,11 +47,12 @@ from flows.emit import verilog_text
 from flows.runner import VerilatorSim
 from flows.toolchain import BUILD
 from hw.catalog import build as build_component
+from hw.config import get_config
 from sim.amaranth_speed import amaranth_block_rate, amaranth_system_rate
 from sim.attention import attention_inputs, build_attention, demo_shape, golden_attention
 from sim.blocks import BlockSim, gemm_job, softmax_row_job
 from sim.offload import run_program
-from sim.regressions import by_name
+from sim.regressions import by_name, regressions
 from sim.system import Run, SystemSim
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -186,9 +187,20 @@ def bench_steps(repeat):
 
 # ---- blocks --------------------------------------------------------------------------------
 
-def _block(reg_name, label, *, fresh, **kwargs):
-    reg = by_name(reg_name)
-    root = SCRATCH / "blocks" / reg_name / _slug(label)
+#: The configurations whose blocks are measured: the default cluster's (every simulator) and
+#: the larger ones of the block regressions (``sim.regressions.TEST_CONFIG``; compiled only).
+BLOCK_CONFIGS = ("default", "large")
+
+
+def _reg(config, kind):
+    """The block regression ``kind`` ("tensor" or "softmax") of ``config``."""
+    regs = regressions(config)
+    lanes = get_config(config).softex.lanes
+    return by_name("tensor_unit" if kind == "tensor" else f"softmax_l{lanes}", regs)
+
+
+def _block(reg, label, *, fresh, **kwargs):
+    root = SCRATCH / "blocks" / reg.name / _slug(label)
     if fresh:
         shutil.rmtree(root, ignore_errors=True)
     p = reg.params
@@ -196,9 +208,9 @@ def _block(reg_name, label, *, fresh, **kwargs):
                          build_root=root, **kwargs)
 
 
-def _block_native(reg_name, label, job, profile_job, repeat, **kwargs):
+def _block_native(reg, label, job, profile_job, repeat, **kwargs):
     kwargs.setdefault("pgo", True)
-    _, sim = _block(reg_name, label, fresh=True, **kwargs)
+    _, sim = _block(reg, label, fresh=True, **kwargs)
     if sim.build.pgo:
         sim.build.build(profile=lambda model: profile_job(sim.wrap(model)))
     rates = []
@@ -211,10 +223,10 @@ def _block_native(reg_name, label, job, profile_job, repeat, **kwargs):
                 runs=[round(x) for x in rates], build_seconds=sim.build.build_seconds)
 
 
-def _block_cocotb(reg_name, label, repeat, **kwargs):
+def _block_cocotb(reg, label, repeat, **kwargs):
     """The cocotb bench of the block on one long job without stalls; the speed is that of
     the cycles spent waiting for the done event (programming and checks excluded)."""
-    reg = by_name(reg_name)
+    reg_name = reg.name
     root = SCRATCH / "blocks" / reg_name / _slug(label)
     shutil.rmtree(root, ignore_errors=True)
     sim = VerilatorSim.for_component(reg.component(), reg.name, build_root=root, **kwargs)
@@ -245,27 +257,34 @@ def _block_cocotb(reg_name, label, repeat, **kwargs):
 
 def bench_blocks(repeat, amaranth_cycles):
     out = []
-    t_job = lambda blk, i: gemm_job(blk, 96, 96, 96, seed=i)                    # noqa: E731
-    t_prof = lambda blk: gemm_job(blk, 32, 32, 32, seed=99)                     # noqa: E731
-    lanes = by_name("softmax_l8").component().lanes
     n_row = 16_384
-    s_job = lambda blk, i: softmax_row_job(blk, n_row, lanes=lanes, seed=i)    # noqa: E731
-    s_prof = lambda blk: softmax_row_job(blk, 1024, lanes=lanes, seed=99)       # noqa: E731
-    for reg_name, design, job, prof, am in [
-            ("tensor_unit", "tensor unit alone (4 x 4 x 3), 96 x 96 x 96 GEMM", t_job, t_prof,
-             _amaranth_gemm),
-            ("softmax_l8", f"SoftEx engine alone ({lanes} lanes, GELU), softmax rows of "
-                           f"{n_row:,}", s_job, s_prof, _amaranth_softmax)]:
-        pgo, o3 = "compiled harness, -O3, profile-guided", "compiled harness, -O3"
-        rows = [_row(pgo, _block_native, reg_name, pgo, job, prof, repeat),
-                _row(o3, _block_native, reg_name, o3, job, prof, repeat, pgo=False),
-                _row("cocotb bench", _block_cocotb, reg_name,
-                     "cocotb bench, top ports public, -O1 (block tests)", repeat),
-                _row("cocotb bench (recipe)", _block_cocotb, reg_name,
-                     "cocotb bench, --public-flat-rw, -O0 (cocotb runner's recipe)", 1,
-                     public_flat=True, cxx_opt="-O0"),
-                _row("Amaranth simulator", am, by_name(reg_name), amaranth_cycles)]
-        out.append(dict(design=design, rows=rows))
+    for config in BLOCK_CONFIGS:
+        tensor, softmax = _reg(config, "tensor"), _reg(config, "softmax")
+        t = tensor.params
+        lanes = softmax.params["lanes"]
+        t_job = lambda blk, i: gemm_job(blk, 96, 96, 96, seed=i)                    # noqa: E731
+        t_prof = lambda blk: gemm_job(blk, 32, 32, 32, seed=99)                     # noqa: E731
+        s_job = (lambda lanes: lambda blk, i: softmax_row_job(blk, n_row, lanes=lanes,
+                                                               seed=i))(lanes)
+        s_prof = (lambda lanes: lambda blk: softmax_row_job(blk, 1024, lanes=lanes,
+                                                             seed=99))(lanes)
+        full = config == BLOCK_CONFIGS[0]
+        for reg, design, job, prof, am in [
+                (tensor, f"tensor unit alone ({t['L']} x {t['H']} x {t['P']}, configuration "
+                         f"{config}), 96 x 96 x 96 GEMM", t_job, t_prof, _amaranth_gemm),
+                (softmax, f"SoftEx engine alone ({lanes} lanes, GELU, configuration {config}), "
+                          f"softmax rows of {n_row:,}", s_job, s_prof, _amaranth_softmax)]:
+            pgo, o3 = "compiled harness, -O3, profile-guided", "compiled harness, -O3"
+            rows = [_row(pgo, _block_native, reg, pgo, job, prof, repeat),
+                    _row(o3, _block_native, reg, o3, job, prof, repeat, pgo=False)]
+            if full:
+                rows += [_row("cocotb bench", _block_cocotb, reg,
+                              "cocotb bench, top ports public, -O1 (block tests)", repeat),
+                         _row("cocotb bench (recipe)", _block_cocotb, reg,
+                              "cocotb bench, --public-flat-rw, -O0 (cocotb runner's recipe)", 1,
+                              public_flat=True, cxx_opt="-O0"),
+                         _row("Amaranth simulator", am, reg, amaranth_cycles)]
+            out.append(dict(design=design, rows=rows))
     return out
 
 
@@ -313,8 +332,8 @@ _BATCH = {}          # the block's simulator, made before the workers fork (they
 
 
 def _block_worker(args):
-    reg_name, kind, n_runs, seed0 = args
-    sim, lanes = _BATCH[reg_name]
+    kind, n_runs, seed0 = args
+    sim, lanes = _BATCH[kind]
     with sim.open() as blk:
         def job(expect=None):
             if kind == "gemm":
@@ -328,15 +347,15 @@ def _block_worker(args):
         return time.perf_counter() - t
 
 
-def _block_batch(reg_name, kind, n_runs):
-    reg, sim = _block(reg_name, "batch", fresh=True, pgo=False)
+def _block_batch(reg, kind, n_runs):
+    reg, sim = _block(reg, "batch", fresh=True, pgo=False)
     sim.build.build()
-    _BATCH[reg_name] = (sim, reg.params.get("lanes"))
+    _BATCH[kind] = (sim, reg.params.get("lanes"))
     out = {}
     for procs in (1, 2):
         t = time.perf_counter()
         with ProcessPoolExecutor(procs, mp_context=get_context("fork")) as pool:
-            list(pool.map(_block_worker, [(reg_name, kind, n_runs // procs, 1000 * w)
+            list(pool.map(_block_worker, [(kind, n_runs // procs, 1000 * w)
                                           for w in range(procs)]))
         out[procs] = n_runs / (time.perf_counter() - t)
     return out
@@ -344,29 +363,32 @@ def _block_batch(reg_name, kind, n_runs):
 
 def bench_batch(n_runs):
     rows = []
-    g = _block_batch("tensor_unit", "gemm", n_runs)
-    rows.append(dict(job="16 x 16 x 16 GEMM on the tensor unit (inputs written, program, "
-                         "run, read back, compared with the first run's golden-checked result)",
-                     per_second=g))
-    s = _block_batch("softmax_l8", "softmax", n_runs)
-    rows.append(dict(job="one SoftEx softmax row job, 1,024 elements (the same)",
-                     per_second=s))
+    config = BLOCK_CONFIGS[0]
+    g = _block_batch(_reg(config, "tensor"), "gemm", n_runs)
+    rows.append(dict(job=f"16 x 16 x 16 GEMM on the tensor unit (configuration {config}; "
+                         "inputs written, program, run, read back, compared with the first "
+                         "run's golden-checked result)", per_second=g))
+    s = _block_batch(_reg(config, "softmax"), "softmax", n_runs)
+    rows.append(dict(job=f"one SoftEx softmax row job, 1,024 elements (configuration {config}; "
+                         "the same)", per_second=s))
     top = build_component("tiny", "cluster")
-    sim = SystemSim.for_component(top, "system_tiny", top.params)
     shape = demo_shape("tiny")
     q, k, v = attention_inputs(shape)
     elf = build_attention(shape, q, k, v, pipeline=True, report=False)   # no text report
-    first = sim.run_or_raise(elf, {"o": shape.seq * shape.strides["OS"]})
     want = golden_attention(shape, q, k, v, lanes=top.params["softex"]["lanes"],
                             sbuf_addr=load_elf(elf).symbols["sbuf"], pipeline=True)["o"]
-    got = np.frombuffer(bytes.fromhex(first["dump"]["o"]), dtype="<u2")
-    if not np.array_equal(got.reshape(shape.seq, -1)[:, :shape.head_dim], want):
-        raise AssertionError("the tiny head's O differs from the golden model")
     runs = [Run(str(elf), {"o": shape.seq * shape.strides["OS"]}, tag=i) for i in range(n_runs)]
-    modes = {"pool": "fresh worker processes, a fresh model and the load per run; worker "
-                     "start-up included",
-             "fork": "each run a fork of one loaded model (no load per run)"}
-    for mode, how in modes.items():
+    modes = [(True, "pool", "worker processes, each loading the image once and starting every "
+                            "run from the model's snapshot after the load; worker start-up "
+                            "included"),
+             (True, "fork", "each run a fork of one loaded model"),
+             (False, "pool", "the same, the build without the profile")]
+    for pgo, mode, how in modes:
+        sim = SystemSim.for_component(top, "system_tiny", top.params, pgo=pgo)
+        first = sim.run_or_raise(elf, {"o": shape.seq * shape.strides["OS"]})
+        got = np.frombuffer(bytes.fromhex(first["dump"]["o"]), dtype="<u2")
+        if not np.array_equal(got.reshape(shape.seq, -1)[:, :shape.head_dim], want):
+            raise AssertionError("the tiny head's O differs from the golden model")
         per = {}
         for procs in (1, 2):
             t = time.perf_counter()
@@ -374,10 +396,11 @@ def bench_batch(n_runs):
             per[procs] = n_runs / (time.perf_counter() - t)
             if any(r["dump"] != first["dump"] or r["cycles"] != first["cycles"] for r in res):
                 raise AssertionError(f"a {mode} batch run differs from the single run")
+        build = "profile-guided build" if pgo else "-O3 build"
         rows.append(dict(job=f"tiny configuration's attention head {shape.seq} x "
                              f"{shape.head_dim} ({first['cycles']:,} cycles, without the "
                              f"firmware's text report; run, O read back and compared with the "
-                             f"golden model's), `run_batch(mode={mode!r})`: {how}",
+                             f"golden model's), {build}, `run_batch(mode={mode!r})`: {how}",
                          per_second=per))
     return rows
 
@@ -436,7 +459,7 @@ def main(argv=None):
                     help="parts to run (default: all); the others keep their last results")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--amaranth-cycles", type=int, default=3000)
-    ap.add_argument("--batch-runs", type=int, default=100)
+    ap.add_argument("--batch-runs", type=int, default=300)
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--render", action="store_true",
                     help="only write docs/sim_speed.md again from docs/sim_speed.json")
