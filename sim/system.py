@@ -30,16 +30,19 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from flows.elf import load_elf
-from flows.emit import verilog_text
 from flows.native import NativeBuild, top_ports
 from flows.toolchain import ROOT
-from hw.cluster.regs import ADDRESS_MAP
 
 __all__ = ["IMEM_BASE", "SPM_BASE", "LoadImage", "Run", "SystemResult", "SystemSim",
            "SystemTimeout"]
 
-IMEM_BASE = ADDRESS_MAP["IMEM_BASE"]
-SPM_BASE = ADDRESS_MAP["SPM_BASE"]
+def __getattr__(name):
+    """IMEM_BASE and SPM_BASE, the cluster's address map's, read on first use: a batch worker
+    (:func:`_worker`) imports this module without Amaranth and the hardware library."""
+    if name in ("IMEM_BASE", "SPM_BASE"):
+        from hw.cluster.regs import ADDRESS_MAP
+        return ADDRESS_MAP[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class SystemTimeout(AssertionError):
@@ -72,11 +75,13 @@ class LoadImage:
     memory and its preloaded scratchpad data (``.spm_data``, firmware/link.ld); ``addrs`` and
     ``words`` (numpy, in address order of the ELF), ``symbols``, ``image`` (flows.elf)."""
 
-    def __init__(self, elf, imem_size, spm_size):
+    def __init__(self, elf, imem_size, spm_size, imem_base=None, spm_base=None):
+        imem_base = __getattr__("IMEM_BASE") if imem_base is None else imem_base
+        spm_base = __getattr__("SPM_BASE") if spm_base is None else spm_base
         self.image = load_elf(elf)
-        self.image.check_fits({"imem": (IMEM_BASE, imem_size), "spm": (SPM_BASE, spm_size)})
-        words = self.image.words(IMEM_BASE, imem_size)
-        words.update(self.image.words(SPM_BASE, spm_size))         # .spm_data (firmware/link.ld)
+        self.image.check_fits({"imem": (imem_base, imem_size), "spm": (spm_base, spm_size)})
+        words = self.image.words(imem_base, imem_size)
+        words.update(self.image.words(spm_base, spm_size))         # .spm_data (firmware/link.ld)
         self.addrs = np.fromiter(words.keys(), dtype=np.uint64, count=len(words))
         self.words = np.fromiter(words.values(), dtype=np.uint32, count=len(words))
         self.symbols = self.image.symbols
@@ -99,6 +104,8 @@ class SystemSim:
         self.params = params
         self.imem_size = params["imem_kib"] * 1024
         self.spm_size = params["scratchpad_kib"] * 1024
+        from hw.cluster.regs import ADDRESS_MAP   # kept: a pickled copy needs no import
+        self.imem_base, self.spm_base = ADDRESS_MAP["IMEM_BASE"], ADDRESS_MAP["SPM_BASE"]
         self._images = {}
         self._starts = {}                   # image key -> (model, loader, cycles, s, snapshot)
 
@@ -115,6 +122,7 @@ class SystemSim:
 
     @classmethod
     def for_component(cls, component, name, params, **kwargs):
+        from flows.emit import verilog_text
         return cls.for_verilog(verilog_text(component, name), name, params, **kwargs)
 
     @classmethod
@@ -131,7 +139,8 @@ class SystemSim:
     def _image(self, elf):
         key = (str(elf), os.stat(elf).st_mtime_ns)
         if key not in self._images:
-            self._images[key] = LoadImage(elf, self.imem_size, self.spm_size)
+            self._images[key] = LoadImage(elf, self.imem_size, self.spm_size, self.imem_base,
+                                          self.spm_base)
         return self._images[key]
 
     # -- one run ---------------------------------------------------------------------------

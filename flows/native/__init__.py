@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import emit
 from ..toolchain import BUILD, build_lock, restore_runtime, save_runtime, verilator_env
 
 __all__ = ["NativeBuild", "top_ports", "registering_wrapper", "Model", "Snapshot", "Memory", "Bus",
@@ -202,6 +201,7 @@ class NativeBuild:
 
     @classmethod
     def for_component(cls, component, name, **kwargs):
+        from .. import emit             # here: a batch worker loads no Amaranth
         return cls(emit.verilog_text(component, name), name, **kwargs)
 
     @property
