@@ -7,6 +7,7 @@ errors), have no combinational block that could read nothing (write_verilog's on
 `always @*`), and compile with Icarus `iverilog -g2005` (found on PATH or installed from the
 distribution by flows.toolchain.icarus)."""
 
+import json
 import re
 import subprocess
 
@@ -44,6 +45,19 @@ def test_lint_rejects_systemverilog(tmp_path):
         path.write_text(module.replace("module m(", f"module {name}(").format(stmt))
         report = lint(path, name)
         assert report.ok == (name == "v2005"), report.errors
+
+
+def test_catalog_names_and_manifest(emitted, request):
+    """names.json lists every component with its ports' fields; the manifest its parameters."""
+    out, manifest = emitted
+    config = get_config(request.node.callspec.params["emitted"])
+    names = json.loads((out / "names.json").read_text())
+    assert set(names) == set(components(config))
+    assert names["fma_fp32"]["ports"]["i.payload"]["fields"]["i.payload.c.exp"] \
+        == "i__payload[62:55]"
+    assert manifest["components"]["fma_fp32"]["parameters"] == {
+        "class": "hw.fp.FPFMA", "acc_fmt": "fp32", "mul_fmt": "bf16",
+        "latency": config.arith.fma_latency}
 
 
 def test_every_component_lints_as_verilog_2005(emitted):
