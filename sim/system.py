@@ -202,13 +202,23 @@ class SystemSim:
         return result
 
     def run(self, elf, dump=None, *, max_cycles=2_000_000, verify_load=False, tag=None,
-            setup=None, inspect=None):
+            setup=None, inspect=None, reuse=False):
         """One run of ``elf`` in a fresh model; returns a :class:`SystemResult`.
         ``verify_load``: read every loaded word back before starting (as the cocotb bench).
         ``setup(model)``: called once the image is loaded, before the cores start (e.g. to
         program a design's other inputs); ``inspect(model, result)``: called after the run,
-        before the model is freed (e.g. to read other outputs into the result)."""
+        before the model is freed (e.g. to read other outputs into the result). ``reuse``:
+        keep one loaded model per image in this object and start each run from its snapshot
+        after the load (the same result, without the load; :meth:`close` frees them)."""
         run = Run(str(elf), dict(dump or {}), max_cycles, tag)
+        if reuse:
+            model, loader, image, load_cycles, load_seconds = self._restored(run)
+            if setup is not None:
+                setup(model)
+            result = self._execute(model, loader, image, run, load_cycles, load_seconds)
+            if inspect is not None:
+                inspect(model, result)
+            return result
         image = self._image(elf)
         model, loader, load_cycles, load_seconds = self._loaded(image, verify_load, run)
         try:
@@ -233,9 +243,10 @@ class SystemSim:
     def __getstate__(self):              # sent to batch workers: without the caches
         return dict(self.__dict__, _images={}, _starts={})
 
-    def _from_snapshot(self, run):
-        """``run`` on this process's model of its image, restored to the snapshot taken after
-        reset and the load (made on first use)."""
+    def _restored(self, run):
+        """(model, loader, image, load cycles, load seconds): this process's model of the
+        run's image, restored to the snapshot taken after reset and the load (made on first
+        use)."""
         image = self._image(run.elf)
         key = (str(run.elf), os.stat(run.elf).st_mtime_ns)
         if key not in self._starts:
@@ -243,12 +254,18 @@ class SystemSim:
             self._starts[key] = (model, loader, load_cycles, load_seconds, model.snapshot())
         model, loader, load_cycles, load_seconds, snap = self._starts[key]
         model.restore(snap)
+        return model, loader, image, load_cycles, load_seconds
+
+    def _from_snapshot(self, run):
+        model, loader, image, load_cycles, load_seconds = self._restored(run)
         return self._execute(model, loader, image, run, load_cycles, load_seconds)
 
-    def _close_starts(self):
+    def close(self):
+        """Free the loaded models kept for ``reuse`` and batches."""
         for model, *_ in self._starts.values():
             model.close()
         self._starts.clear()
+
 
     def run_batch(self, runs, *, jobs=None, mode="pool", progress=None):
         """Results of ``runs`` (a list of :class:`Run`), in order.
@@ -283,7 +300,7 @@ class SystemSim:
                 for i, run in enumerate(runs):
                     finished(i, self._from_snapshot(run))
             finally:
-                self._close_starts()
+                self.close()
         elif mode == "pool":
             for i, result in _pooled(self, runs, jobs):
                 finished(i, result)
@@ -371,7 +388,7 @@ def _worker():
         except Exception as e:  # noqa: BLE001 - reported by the parent
             reply = (False, f"{type(e).__name__}: {e}")
         _send(out, reply)
-    system_sim._close_starts()
+    system_sim.close()
 
 
 def _forked(indices, jobs, work):

@@ -257,7 +257,7 @@ class _PreparedSystem(Prepared):
 
         try:
             self.sim.run(self.elf, self.dump, max_cycles=max_cycles, setup=setup,
-                         inspect=inspect)
+                         inspect=inspect, reuse=True)   # from the snapshot after the load
         except (TimeoutError, AssertionError):   # the loader port hangs reading O back
             record["hang"] = True
         return record

@@ -77,6 +77,10 @@ def test_native_batch_matches_single_runs():
     for mode in ("pool", "fork", "serial"):
         batch = sim.run_batch(runs, jobs=2, mode=mode)
         assert [[b[k] for k in keys] for b in batch] == [[s[k] for k in keys] for s in single]
+    # run(reuse=True): each image loaded once, every run restored from its snapshot
+    reused = [sim.run(r.elf, max_cycles=r.max_cycles, tag=r.tag, reuse=True) for r in runs * 2]
+    sim.close()
+    assert [[b[k] for k in keys] for b in reused] == [[s[k] for k in keys] for s in single * 2]
     spin = single[1]
     assert spin["timeout"] and spin["exit_code"] is None and spin["output"] == "ssppiinn\n\n"
     assert spin["cycles"] >= 20_000
