@@ -14,6 +14,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .params import check_int
+from .pipeline import PipelinedOp
 
 __all__ = ["Lanes", "MAX_LANES"]
 
@@ -27,8 +28,9 @@ class Lanes(wiring.Component):
     Parameters
     ----------
     make_op : callable
-        Returns a fresh operator (a :class:`~hw.pipeline.PipelinedOp`: ``i`` and ``o``
-        streams, ``operand_layout``, ``result_layout``, ``latency``).
+        Returns a fresh operator, a :class:`~hw.pipeline.PipelinedOp` (``i`` and ``o``
+        streams, ``operand_layout``, ``result_layout``, ``latency``): its handshake depends on
+        valid and ready only, which keeps the copies in step. Anything else is a TypeError.
     lanes : int
         Copies, 1 .. :data:`MAX_LANES`.
 
@@ -42,6 +44,8 @@ class Lanes(wiring.Component):
         self.lanes = check_int("lanes", lanes, min=1, max=MAX_LANES)
         self.ops = [make_op() for _ in range(self.lanes)]
         first = self.ops[0]
+        if not isinstance(first, PipelinedOp):
+            raise TypeError(f"make_op must return a PipelinedOp, not {type(first).__name__}")
         record = getattr(first, "catalog_record", None)
         if record is not None:              # the Verilog cache's key (flows.emit.verilog_text)
             self.catalog_record = {"class": f"{__name__}.Lanes", "lanes": self.lanes,

@@ -31,3 +31,7 @@ def test_lanes_parameter_range():
     for bad in (0, MAX_LANES + 1):
         with pytest.raises(ValueError, match="lanes"):
             Lanes(lambda: FPAdd(BF16), bad)
+    # only operators whose handshake ignores the payload stay in step
+    from amaranth.lib.fifo import SyncFIFO
+    with pytest.raises(TypeError, match="PipelinedOp"):
+        Lanes(lambda: SyncFIFO(width=8, depth=2), 2)
