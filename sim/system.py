@@ -213,14 +213,9 @@ class SystemSim:
         run = Run(str(elf), dict(dump or {}), max_cycles, tag)
         if reuse:
             model, loader, image, load_cycles, load_seconds = self._restored(run)
-            if setup is not None:
-                setup(model)
-            result = self._execute(model, loader, image, run, load_cycles, load_seconds)
-            if inspect is not None:
-                inspect(model, result)
-            return result
-        image = self._image(elf)
-        model, loader, load_cycles, load_seconds = self._loaded(image, verify_load, run)
+        else:
+            image = self._image(elf)
+            model, loader, load_cycles, load_seconds = self._loaded(image, verify_load, run)
         try:
             if setup is not None:
                 setup(model)
@@ -229,7 +224,8 @@ class SystemSim:
                 inspect(model, result)
             return result
         finally:
-            model.close()
+            if not reuse:
+                model.close()
 
     def run_or_raise(self, elf, dump=None, *, max_cycles=2_000_000, **kwargs):
         """:meth:`run`, raising :class:`SystemTimeout` (with the output so far) on a timeout."""
