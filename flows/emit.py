@@ -52,7 +52,7 @@ from hw.faults import FaultTapped
 
 from .toolchain import BUILD, verilator_env, verilator_root
 
-__all__ = ["convert", "to_verilog", "verilog_text", "emit", "lint", "LintError", "LintReport",
+__all__ = ["convert", "to_verilog", "verilog_text", "tapped_verilog_text", "emit", "lint", "LintError", "LintReport",
            "WAIVERS", "LINT_FLAGS", "YOSYS_SCRIPT"]
 
 _ROOT = Path(__file__).resolve().parent.parent
@@ -270,6 +270,42 @@ def verilog_text(component, name):
     partial.write_text(text)
     os.replace(partial, path)               # whole files only, whoever writes last
     return text
+
+
+def tapped_verilog_text(component, name, select, **options):
+    """``(text, fault_map, layout)`` of ``component`` with fault-injection taps
+    (:class:`hw.faults.FaultTapped` ``(component, select, **options)``) as top module ``name``.
+    For a catalogue component the text and the fault map are kept in :data:`VERILOG_CACHE`
+    (key: its record, ``name``, the taps' arguments and :func:`_source_digest`), so an
+    unchanged tapped design is elaborated once; the layout follows from the fault map."""
+    from amaranth.utils import ceil_log2
+    from hw.faults import fault_layout
+    record = getattr(component, "catalog_record", None)
+    try:
+        blob = None if record is None else json.dumps(
+            [name, record, list(select), {k: options[k] for k in sorted(options)},
+             _source_digest()], sort_keys=True)
+    except TypeError:                   # an argument that is not JSON: no key
+        blob = None
+    path = None if blob is None else \
+        VERILOG_CACHE / f"{name}-tapped-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.v"
+    faults = None if path is None else path.with_suffix(".faults.json")
+    if path is not None and path.exists() and faults.exists():
+        _mark_elaborated(component)
+        fault_map = json.loads(faults.read_text())
+        layout = fault_layout(ceil_log2(len(fault_map)),
+                              ceil_log2(max(t["depth"] for t in fault_map)),
+                              ceil_log2(max(t["width"] for t in fault_map)))
+        return path.read_text(), fault_map, layout
+    tapped = FaultTapped(component, select, **options)
+    text = to_verilog(tapped, name)[0]
+    if path is not None:
+        VERILOG_CACHE.mkdir(parents=True, exist_ok=True)
+        for target, content in ((faults, json.dumps(tapped.fault_map)), (path, text)):
+            partial = target.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(content)
+            os.replace(partial, target)     # the text last: it marks the entry complete
+    return text, tapped.fault_map, tapped.layout
 
 
 def convert(component, name):

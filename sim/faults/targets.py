@@ -340,17 +340,17 @@ class _ClusterApp:
         return out
 
     def prepare(self):
-        from flows.emit import to_verilog
+        from flows.emit import tapped_verilog_text
         from flows.native import top_ports
         from hw.catalog import build as build_component
         from sim.system import SystemSim
         top = build_component(self.config, "cluster", abft=bool(self.abft))
-        tapped = FaultTapped(top, self.select, component_level=2, classes=(
-            *((f"tensor.{p}", c) for p, c in TensorGemm.CLASSES),
-            *((f"softex.{p}", c) for p, c in SoftmaxRows.CLASSES)))
+        classes = (*((f"tensor.{p}", c) for p, c in TensorGemm.CLASSES),
+                   *((f"softex.{p}", c) for p, c in SoftmaxRows.CLASSES))
         # one model per design: the apps, and detection or correction, differ in firmware only
         name = f"faults_cluster_{self.config}" + ("_abft" if self.abft else "")
-        verilog = to_verilog(tapped, name)[0]
+        verilog, fault_map, layout = tapped_verilog_text(
+            top, name, self.select, component_level=2, classes=classes)
         inputs = {n for d, _, n in top_ports(verilog, name) if d == "input"}
         registered = [n for n in SystemSim.REGISTERED_INPUTS if n in inputs] + ["fault"]
         sim = SystemSim.for_verilog(verilog, name, top.params, registered_inputs=registered,
@@ -358,7 +358,7 @@ class _ClusterApp:
         sim.build.build()
         self.params = top.params
         elf, dump = self.build_app()
-        return _PreparedSystem(self, sim, str(elf), dump, tapped.fault_map, tapped.layout)
+        return _PreparedSystem(self, sim, str(elf), dump, fault_map, layout)
 
     def describe(self):
         return dataclasses.asdict(self)

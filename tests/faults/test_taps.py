@@ -232,3 +232,21 @@ def test_generator_option(tmp_path):
     assert not (tmp_path / "plain" / "toy.faults.json").exists()
     with pytest.raises(ValueError, match="unknown component"):
         emit(specs, tmp_path / "x", log=None, taps={"nothing": ("",)})
+
+
+def test_tapped_verilog_is_cached_with_its_fault_map(tmp_path, monkeypatch):
+    """flows.emit.tapped_verilog_text: the second call for an unchanged catalogue component
+    reads the text and the fault map back instead of elaborating, and they equal the first
+    call's (the layout too, rebuilt from the map); another select is another entry."""
+    from flows import emit
+    from hw.catalog import build
+    monkeypatch.setattr(emit, "VERILOG_CACHE", tmp_path)
+    options = dict(component_level=1, classes=(("acc*", "accumulator"),))
+    first = emit.tapped_verilog_text(build("tiny", "fma_bf16"), "tapped_fma", ("",), **options)
+    assert len(list(tmp_path.glob("tapped_fma-tapped-*.v"))) == 1
+    monkeypatch.setattr(emit, "FaultTapped", None)        # a second elaboration would fail
+    again = emit.tapped_verilog_text(build("tiny", "fma_bf16"), "tapped_fma", ("",), **options)
+    assert again[0] == first[0] and again[1] == first[1] and again[2] == first[2]
+    with pytest.raises(TypeError):                        # not cached: elaborates
+        emit.tapped_verilog_text(build("tiny", "fma_bf16"), "tapped_fma", ("stage0",),
+                                 **options)
