@@ -52,8 +52,8 @@ from hw.faults import FaultTapped
 
 from .toolchain import BUILD, verilator_env, verilator_root
 
-__all__ = ["convert", "to_verilog", "verilog_text", "tapped_verilog_text", "emit", "lint", "LintError", "LintReport",
-           "WAIVERS", "LINT_FLAGS", "YOSYS_SCRIPT"]
+__all__ = ["convert", "to_verilog", "verilog_text", "tapped_verilog_text", "emit", "lint",
+           "LintError", "LintReport", "WAIVERS", "LINT_FLAGS", "YOSYS_SCRIPT"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -247,28 +247,40 @@ def _mark_elaborated(obj, seen=None):
         _mark_elaborated(child, seen)
 
 
+def _cache_path(component, name, *key, tag=""):
+    """The :data:`VERILOG_CACHE` file of ``component``'s Verilog as top module ``name``, or
+    None (not a catalogue component, or a parameter that is not JSON): the key is its
+    catalogue record, ``name``, ``key`` and :func:`_source_digest`."""
+    record = getattr(component, "catalog_record", None)
+    if record is None:
+        return None
+    try:
+        blob = json.dumps([name, record, *key, _source_digest()], sort_keys=True)
+    except TypeError:
+        return None
+    return VERILOG_CACHE / f"{name}{tag}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.v"
+
+
+def _write_whole(path, text):
+    """``text`` into ``path`` as a whole file (whoever writes last)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
 def verilog_text(component, name):
     """``to_verilog(component, name)[0]``, kept in :data:`VERILOG_CACHE` for a component built
     from a catalogue spec (it carries ``catalog_record``, hw.catalog.ComponentSpec): the key is
     that record, ``name`` and :func:`_source_digest`, so an unchanged design is elaborated once
     per build folder. Anything else is elaborated each time."""
-    record = getattr(component, "catalog_record", None)
-    try:
-        blob = None if record is None else json.dumps([name, record, _source_digest()],
-                                                      sort_keys=True)
-    except TypeError:                   # a parameter that is not JSON: no key
-        blob = None
-    if blob is None:
-        return to_verilog(component, name)[0]
-    path = VERILOG_CACHE / f"{name}-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.v"
-    if path.exists():
+    path = _cache_path(component, name)
+    if path is not None and path.exists():
         _mark_elaborated(component)
         return path.read_text()
     text = to_verilog(component, name)[0]
-    VERILOG_CACHE.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(text)
-    os.replace(partial, path)               # whole files only, whoever writes last
+    if path is not None:
+        _write_whole(path, text)
     return text
 
 
@@ -276,19 +288,12 @@ def tapped_verilog_text(component, name, select, **options):
     """``(text, fault_map, layout)`` of ``component`` with fault-injection taps
     (:class:`hw.faults.FaultTapped` ``(component, select, **options)``) as top module ``name``.
     For a catalogue component the text and the fault map are kept in :data:`VERILOG_CACHE`
-    (key: its record, ``name``, the taps' arguments and :func:`_source_digest`), so an
-    unchanged tapped design is elaborated once; the layout follows from the fault map."""
+    (:func:`verilog_text`'s key plus the taps' arguments), so an unchanged tapped design is
+    elaborated once; the layout follows from the fault map."""
     from amaranth.utils import ceil_log2
     from hw.faults import fault_layout
-    record = getattr(component, "catalog_record", None)
-    try:
-        blob = None if record is None else json.dumps(
-            [name, record, list(select), {k: options[k] for k in sorted(options)},
-             _source_digest()], sort_keys=True)
-    except TypeError:                   # an argument that is not JSON: no key
-        blob = None
-    path = None if blob is None else \
-        VERILOG_CACHE / f"{name}-tapped-{hashlib.sha256(blob.encode()).hexdigest()[:24]}.v"
+    path = _cache_path(component, name, list(select),
+                       {k: options[k] for k in sorted(options)}, tag="-tapped")
     faults = None if path is None else path.with_suffix(".faults.json")
     if path is not None and path.exists() and faults.exists():
         _mark_elaborated(component)
@@ -300,11 +305,8 @@ def tapped_verilog_text(component, name, select, **options):
     tapped = FaultTapped(component, select, **options)
     text = to_verilog(tapped, name)[0]
     if path is not None:
-        VERILOG_CACHE.mkdir(parents=True, exist_ok=True)
-        for target, content in ((faults, json.dumps(tapped.fault_map)), (path, text)):
-            partial = target.with_suffix(f".{os.getpid()}.tmp")
-            partial.write_text(content)
-            os.replace(partial, target)     # the text last: it marks the entry complete
+        _write_whole(faults, json.dumps(tapped.fault_map))
+        _write_whole(path, text)            # the text last: it marks the entry complete
     return text, tapped.fault_map, tapped.layout
 
 

@@ -136,8 +136,12 @@ class SystemSim:
         kwargs.setdefault("pgo", os.environ.get("SIM_PGO", "0") == "1")
         return cls(NativeBuild(verilog, name, **kwargs), params)
 
+    @staticmethod
+    def _image_key(elf):
+        return (str(elf), os.stat(elf).st_mtime_ns)
+
     def _image(self, elf):
-        key = (str(elf), os.stat(elf).st_mtime_ns)
+        key = self._image_key(elf)
         if key not in self._images:
             self._images[key] = LoadImage(elf, self.imem_size, self.spm_size, self.imem_base,
                                           self.spm_base)
@@ -244,7 +248,7 @@ class SystemSim:
         run's image, restored to the snapshot taken after reset and the load (made on first
         use)."""
         image = self._image(run.elf)
-        key = (str(run.elf), os.stat(run.elf).st_mtime_ns)
+        key = self._image_key(run.elf)
         if key not in self._starts:
             model, loader, load_cycles, load_seconds = self._loaded(image, False, run)
             self._starts[key] = (model, loader, load_cycles, load_seconds, model.snapshot())
