@@ -8,8 +8,8 @@ What is measured, each on this machine (its load is recorded before and after):
 - **system**: the default accelerated cluster running the attention head of ``make sim``
   (firmware to exit code), simulated cycles per second of the run (load excluded), and the
   cold build of each simulator, built afresh in build/bench_sim/: the compiled harness with a
-  profile-guided build (what ``make sim`` and the system tests use), the same without the
-  profile, the project's cocotb bench on the project's build (top ports public), the cocotb bench
+  profile-guided build (``SIM_PGO=1``), the same without the profile (what ``make sim`` uses;
+  the test suite builds it at -O1, tests/conftest.py), the project's cocotb bench on the project's build (top ports public), the cocotb bench
   on the build recipe of cocotb's runner (``--public-flat-rw``, C++ at -O0; the recipe before
   this benchmark existed), and Amaranth's simulator (the first cycles of the same program).
 - **steps**: the compiled harness on the same run, one change at a time, to show what each
@@ -155,7 +155,7 @@ def _row(label, measure, *args, **kwargs):
 def bench_system(repeat, amaranth_cycles):
     b = SystemBench()
     pgo = "compiled harness, -O3, profile-guided (SIM_PGO=1)"
-    o3 = "compiled harness, -O3 (make sim, system tests)"
+    o3 = "compiled harness, -O3 (make sim)"
     new = "cocotb bench, top ports public, -O1 (block tests)"
     old = "cocotb bench, --public-flat-rw, -O0 (cocotb runner's recipe)"
     rows = [_row(pgo, b.native, pgo, repeat),
