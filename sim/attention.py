@@ -33,7 +33,7 @@ __all__ = ["AttentionShape", "attention_inputs", "scaled_identity", "golden_atte
            "softex_tile", "build_attention", "run_attention", "float64_attention", "STAGES",
            "errors_vs_float64", "buffer_align_for", "DEMO_SHAPES", "demo_shape", "abft_arrays",
            "abft_summary", "ABFT_RESULT", "ABFT_RESULT_BYTES", "attention_mask", "mask_bits",
-           "mask_words"]
+           "mask_words", "o_digest"]
 
 STAGES = ("scale", "qk", "softmax", "pv")
 
@@ -356,8 +356,9 @@ def perop_arrays(shape, q, k, v):
 
 def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=None,
                     pipeline=False, abft=False, abft_correct=True, abft_encoded=None,
-                    abft_plant=None, perop=False, mask=None, report=True):
-    """ELF of attention.c with the inputs preloaded into the scratchpad (``report``: print the
+                    abft_plant=None, perop=False, mask=None, report=True, digest=False):
+    """ELF of attention.c with the inputs preloaded into the scratchpad (``digest``: print O's
+    Fletcher-32 last, :func:`o_digest`, for a host that sees only the text; ``report``: print the
     stage cycles; False leaves the text out, about 6,000 core cycles, and a host reads them as
     ``stage_cycles`` and ``head_cycles``; ``mask``:
     :func:`attention_mask`'s argument; ``abft``: for a
@@ -398,10 +399,22 @@ def build_attention(shape, q, k, v, *, gemm_sw=False, softmax_sw=False, tiles=No
         arrays["mask_bits"] = mask_bits(attend)
     if not report:
         defines["STAGE_REPORT"] = 0
+    if digest:
+        defines["O_DIGEST"] = 1
     if abft_plant is not None:
         defines.update(ABFT_PLANT_ROW=abft_plant[0], ABFT_PLANT_COL=abft_plant[1],
                        ABFT_PLANT_BIT=abft_plant[2])
     return build_app("attention.c", arrays, defines, libs=libs, preload=True, noinit=noinit)
+
+
+def o_digest(o):
+    """Fletcher-32 of O (BF16 patterns, seq x head_dim) over its words row by row, as
+    attention.c prints it with ``digest=True`` ("o fletcher32 <8 hex digits>")."""
+    s1 = s2 = 0
+    for word in np.asarray(o, dtype=np.uint16).ravel().tolist():
+        s1 = (s1 + word) % 65535
+        s2 = (s2 + s1) % 65535
+    return (s2 << 16) | s1
 
 
 #: The words of attention.c's ``abft_result`` (its outcome of the checker's verdicts).

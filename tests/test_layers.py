@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LAYERS = {"hw": 0, "flows": 1, "sim": 2, "api": 3, "scripts": 4, "tests": 5}
 #: What the hardware library may import besides the standard library and itself.
-HW_THIRD_PARTY = {"amaranth", "sentinel_cpu"}
+HW_THIRD_PARTY = {"amaranth", "sentinel_cpu", "amaranth_boards"}
 
 
 def _module_name(path):

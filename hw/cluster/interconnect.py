@@ -179,11 +179,18 @@ class TCDMInterconnect(wiring.Component):
 
 class Scratchpad(wiring.Component):
     """``n_banks`` single-port 32-bit SRAM banks of ``bank_words`` rows (byte writes, read data
-    the cycle after the request). Ports: ``banks[b]`` (flipped :class:`BankSignature`)."""
+    the cycle after the request). Ports: ``banks[b]`` (flipped :class:`BankSignature`).
+    ``init``: initial words of the whole scratchpad in address order (word ``i`` is bank
+    ``i % n_banks``, row ``i // n_banks``; may be shorter than the scratchpad)."""
 
-    def __init__(self, n_banks, bank_words):
+    def __init__(self, n_banks, bank_words, *, init=()):
         self.n_banks = check_pow2("n_banks", n_banks, min=1, max=64)
         self.bank_words = check_pow2("bank_words", bank_words, min=1, max=1 << 24)
+        init = [int(w) & 0xFFFF_FFFF for w in init]
+        if len(init) > n_banks * bank_words:
+            raise ValueError(f"init has {len(init)} words; the scratchpad holds "
+                             f"{n_banks * bank_words}")
+        self.init = init
         self.row_width = max(1, _log2(bank_words))
         super().__init__({
             "banks": In(wiring.Signature({f"b{b}": Out(BankSignature(self.row_width))
@@ -197,7 +204,7 @@ class Scratchpad(wiring.Component):
         m = Module()
         for b in range(self.n_banks):
             port = self.bank(b)
-            mem = Memory(shape=32, depth=self.bank_words, init=[])
+            mem = Memory(shape=32, depth=self.bank_words, init=self.init[b::self.n_banks])
             m.submodules[f"bank{b}"] = mem
             rd = mem.read_port()
             wr = mem.write_port(granularity=8)

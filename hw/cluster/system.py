@@ -76,7 +76,7 @@ class AcceleratedCluster(wiring.Component):
 
     Parameters
     ----------
-    cores, scratchpad_kib, banks, imem_kib, events, imem_init :
+    cores, scratchpad_kib, banks, imem_kib, events, imem_init, spm_init :
         As :class:`Cluster` (``events`` must cover every accelerator's event line).
     softex : dict
         Arguments of :func:`hw.softex.build_engine`: ``engine`` (``expp`` = SoftmaxEngine,
@@ -105,7 +105,7 @@ class AcceleratedCluster(wiring.Component):
                   "events": Range(1 + max(a.event for a in ACCELERATORS), 32)}
 
     def __init__(self, cores=1, scratchpad_kib=64, *, banks=8, imem_kib=16, events=4,
-                 softex=None, tensor=None, abft=False, imem_init=()):
+                 softex=None, tensor=None, abft=False, imem_init=(), spm_init=()):
         self.PARAMETERS["events"].check("events", events)
         softex = _arguments("softex", softex, SOFTEX_DEFAULTS)
         tensor = _arguments("tensor", tensor, TENSOR_DEFAULTS)
@@ -141,7 +141,7 @@ class AcceleratedCluster(wiring.Component):
             widths[a.port] = len(units[a.name].tcdm.wdata)
         self.cluster = Cluster(cores, scratchpad_kib, banks=banks, imem_kib=imem_kib,
                                events=events, wide_ports=widths, accel_slots=len(self.slots),
-                               imem_init=imem_init)
+                               imem_init=imem_init, spm_init=spm_init)
         self.params = dict(cores=cores, scratchpad_kib=scratchpad_kib, banks=banks,
                            imem_kib=imem_kib, events=events, softex=softex, tensor=tensor)
         if abft is not None:

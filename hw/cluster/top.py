@@ -66,7 +66,9 @@ class Cluster(wiring.Component):
     :attr:`PARAMETERS`); ``wide_ports``: data widths of the external scratchpad
     masters (accelerator TCDM ports, ``tcdm.w<i>``, absolute byte addresses, aligned to their
     width); ``accel_slots``: accelerator register-file slots on the peripheral bus
-    (``accel.a<i>``, 12-bit offsets); ``imem_init``: initial instruction memory words.
+    (``accel.a<i>``, 12-bit offsets); ``imem_init``, ``spm_init``: initial instruction memory
+    and scratchpad words (a firmware image on a board; the simulators load it through
+    ``loader`` instead).
 
     Other ports: ``fetch_enable`` (cores run while high), ``loader`` (TCDM master into the
     address map), ``events`` (done pulses), ``putc_valid``/``putc_data`` (mailbox bytes),
@@ -83,7 +85,7 @@ class Cluster(wiring.Component):
     }
 
     def __init__(self, cores=1, scratchpad_kib=64, *, banks=8, imem_kib=16, events=4,
-                 wide_ports=(), accel_slots=0, imem_init=()):
+                 wide_ports=(), accel_slots=0, imem_init=(), spm_init=()):
         sizes = dict(cores=cores, scratchpad_kib=scratchpad_kib, banks=banks, imem_kib=imem_kib,
                      events=events)
         for name, value in sizes.items():
@@ -103,6 +105,7 @@ class Cluster(wiring.Component):
             check_pow2(f"wide_ports[{i}]", w, min=8, max=32 * self.banks)
         self.accel_slots = check_int("accel_slots", accel_slots, min=0, max=15)
         self.imem_init = list(imem_init)
+        self.spm_init = list(spm_init)
         periph = WINDOW * (1 + self.accel_slots)
         self.periph_size = 1 << (periph - 1).bit_length()
         members = {
@@ -139,7 +142,7 @@ class Cluster(wiring.Component):
         # One 32-bit interconnect and peripheral-bus master per core (the loader shares core 0's).
         xbar = m.submodules.xbar = TCDMInterconnect([32] * n + self.wide_ports, self.banks,
                                                     bank_words, addr_width=32)
-        spm = m.submodules.spm = Scratchpad(self.banks, bank_words)
+        spm = m.submodules.spm = Scratchpad(self.banks, bank_words, init=self.spm_init)
         for b in range(self.banks):
             wiring.connect(m, xbar.bank(b), spm.bank(b))
         parb = m.submodules.periph_arb = TCDMArbiter(n, addr_width=32)

@@ -1,0 +1,72 @@
+# amaranth: UnusedElaboratable=no
+"""hw.board.core.BoardCore under Verilator (the compiled harness): the tiny configuration's
+cluster with the attention demo in its memories sends its report over the UART line, decoded
+by sim.uart's receiver model: the same text as the mailbox of the simulator that loads the
+image through the loader port, O's digest equal to the golden model's, the LEDs saying passed."""
+
+import re
+
+import numpy as np
+
+from flows.board import image_words
+from flows.elf import load_elf
+from flows.native import NativeBuild
+from hw.board.core import LEDS, BoardCore
+from hw.catalog import build
+from hw.cluster.regs import ADDRESS_MAP
+from hw.config import get_config
+from sim.attention import (attention_inputs, build_attention, demo_shape, golden_attention,
+                           o_digest)
+from sim.offload import run_program, system_sim
+from sim.uart import decode_uart
+
+DIVISOR = 4                 # cycles per bit: short frames, the line still slower than the cores
+
+
+def _run_board(model, max_cycles):
+    """Reset, run until the LEDs show an exit and the line has been idle for a frame; the
+    line's level in every cycle and the LEDs at the end."""
+    model.reset()
+    levels = []
+    idle = 0
+    for _ in range(max_cycles):
+        model.step(1)
+        tx = model["tx"]
+        levels.append(tx)
+        idle = idle + 1 if tx else 0
+        leds = model["leds"]
+        if not leds & 1 and idle > 20 * DIVISOR:          # not running, nothing more to send
+            return np.array(levels, dtype=np.uint8), leds
+    raise AssertionError(f"no exit in {max_cycles} cycles")
+
+
+def test_attention_report_over_the_uart():
+    config = get_config("tiny")
+    shape = demo_shape(config, pipeline=False)
+    q, k, v = attention_inputs(shape)
+    elf = build_attention(shape, q, k, v, digest=True)
+    c = config.cluster
+    imem, spm = image_words(elf, imem_base=ADDRESS_MAP["IMEM_BASE"], imem_size=1024 * c.imem_kib,
+                            spm_base=ADDRESS_MAP["SPM_BASE"],
+                            spm_size=1024 * c.scratchpad_kib)
+    core = BoardCore(lambda **init: build("tiny", "cluster", **init), imem, spm, divisor=DIVISOR,
+                     fifo_depth=4096)
+    model = NativeBuild.for_component(core, "board_core_tiny", registered_inputs=()).build().open()
+    levels, leds = _run_board(model, 2_000_000)
+    text = decode_uart(levels, DIVISOR).decode()
+
+    # the same firmware loaded through the loader port: the same text
+    sim, params = system_sim("tiny")
+    loaded = run_program(sim, params, elf, {})
+    assert loaded["exit_code"] == 0
+    assert text == loaded["output"]
+
+    # O, as its digest, is the golden model's
+    lanes = core.cluster.params["softex"]["lanes"]
+    o = golden_attention(shape, q, k, v, lanes=lanes,
+                         sbuf_addr=load_elf(elf).symbols["sbuf"])["o"]
+    digest = re.search(r"o fletcher32 ([0-9a-f]{8})", text)
+    assert digest and int(digest.group(1), 16) == o_digest(o)
+    assert "total cycles" in text
+    assert leds == 1 << LEDS.index("passed")
+    assert model["exit_code"] == 0 and model["dropped"] == 0
