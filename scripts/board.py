@@ -1,0 +1,125 @@
+"""Boards: ``make bitstream BOARD=...``, ``make program BOARD=...`` and the host console.
+
+    python -m scripts.board bitstream --board ulx3s-85f              # default cluster, attention demo
+    python -m scripts.board bitstream --board icebreaker --app hello  # the wiring check
+    python -m scripts.board console --port /dev/ttyUSB0               # read the report
+    python -m scripts.board program --board ulx3s-85f                 # openFPGALoader
+
+``bitstream`` builds the board top (hw.board.top) of the configuration's accelerated cluster
+with the app's firmware in its memories (``attention``: the demo head of ``make sim`` with O's
+digest printed last) or the wiring check ``hello``, at ``--mhz`` from the PLL, into
+build/boards/<board>/ (top.bit or top.bin, report.json). docs/boards.md has the boards, their
+clocks and LEDs.
+"""
+
+import argparse
+import shutil
+import subprocess
+import sys
+
+from flows.board import (BOARDS_DIR, bitstream, image_words, program_command, read_report)
+from hw.board.core import BoardCore
+from hw.board.hello import UartHello
+from hw.board.top import BOARDS, BoardTop
+from hw.board.uart import uart_divisor
+from hw.catalog import build
+from hw.cluster.regs import ADDRESS_MAP
+from hw.config import get_config
+
+#: The cluster clock of each board's default build (MHz): below the default cluster's routed
+#: Fmax on the ECP5-85F (21.0 MHz, docs/synth.md) and reachable by the PLL from the board's
+#: oscillator (ULX3S: 25 MHz x 2 / 3; OrangeCrab: 48 MHz / 3); the hello check on the iCEBreaker.
+DEFAULT_MHZ = {"ulx3s-85f": 16.667, "orangecrab-85f": 16.0, "icebreaker": 18.0}
+#: The app each board builds by default (the cluster does not fit the iCEBreaker's UP5K yet).
+DEFAULT_APP = {"ulx3s-85f": "attention", "orangecrab-85f": "attention", "icebreaker": "hello"}
+BAUD = 115_200
+
+
+def attention_image(config):
+    """(imem words, spm words, golden O digest) of the attention demo of ``config``."""
+    from flows.elf import load_elf
+    from sim.attention import (attention_inputs, build_attention, demo_shape,
+                               golden_attention, o_digest)
+    cfg = get_config(config)
+    shape = demo_shape(cfg, pipeline=False)
+    q, k, v = attention_inputs(shape)
+    elf = build_attention(shape, q, k, v, digest=True)
+    c = cfg.cluster
+    imem, spm = image_words(elf, imem_base=ADDRESS_MAP["IMEM_BASE"],
+                            imem_size=1024 * c.imem_kib, spm_base=ADDRESS_MAP["SPM_BASE"],
+                            spm_size=1024 * c.scratchpad_kib)
+    o = golden_attention(shape, q, k, v, lanes=cfg.softex.lanes,
+                         sbuf_addr=load_elf(elf).symbols["sbuf"])["o"]
+    return imem, spm, o_digest(o)
+
+
+def cmd_bitstream(args):
+    board = BOARDS[args.board]
+    platform = board.make_platform()
+    f_in = platform.lookup(board.clock, 0).clock.frequency
+    mhz = args.mhz or DEFAULT_MHZ[board.name]
+    app = args.app or DEFAULT_APP[board.name]
+    divisor = uart_divisor(round(mhz * 1e6), args.baud)
+    extra = {"app": app, "baud": args.baud}
+    if app == "hello":
+        core = UartHello(f"hello from {board.name}\n".encode(), divisor=divisor)
+    else:
+        imem, spm, digest = attention_image(args.config)
+        core = BoardCore(lambda **init: build(args.config, "cluster", **init), imem, spm,
+                         divisor=divisor)
+        extra.update(config=args.config, o_fletcher32=f"{digest:08x}")
+    top = BoardTop(board, core, mhz * 1e6, f_in)
+    print(f"{board.name}: {app} at {top.f_hz / 1e6:.3f} MHz, {args.baud} baud -> "
+          f"{BOARDS_DIR / board.name}")
+    report = bitstream(top, platform, board.name, seed=args.seed, extra=extra)
+    print(f"routed Fmax {report['routed_fmax_mhz']:.1f} MHz, {report['build_seconds']:.0f} s, "
+          f"{', '.join(report['bitstreams'])}")
+    return 0
+
+
+def cmd_console(args):
+    read_report(args.port, baud=args.baud, timeout=args.timeout, until=args.until,
+                echo=lambda text: print(text, end="", flush=True))
+    return 0
+
+
+def cmd_program(args):
+    out = BOARDS_DIR / args.board
+    found = sorted(p for p in out.glob("top.*") if p.suffix in (".bit", ".bin"))
+    if not found:
+        print(f"no bitstream in {out}: run `make bitstream BOARD={args.board}` first")
+        return 2
+    cmd = program_command(args.board, found[0])
+    if shutil.which(cmd[0]) is None:
+        print(f"{cmd[0]} is not installed: see https://github.com/trabucayre/openFPGALoader "
+              f"(Debian/Ubuntu: apt install openfpgaloader), then run:\n  {' '.join(cmd)}")
+        return 2
+    return subprocess.run(cmd).returncode
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m scripts.board", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("bitstream", help="build a board's bitstream")
+    b.add_argument("--board", required=True, choices=sorted(BOARDS))
+    b.add_argument("--config", default="default")
+    b.add_argument("--app", choices=("attention", "hello"))
+    b.add_argument("--mhz", type=float, help="cluster clock (default: the board's)")
+    b.add_argument("--baud", type=int, default=BAUD)
+    b.add_argument("--seed", type=int, default=1, help="nextpnr's seed")
+    c = sub.add_parser("console", help="print what a board sends on its serial port")
+    c.add_argument("--port", required=True)
+    c.add_argument("--baud", type=int, default=BAUD)
+    c.add_argument("--timeout", type=float, default=10.0,
+                   help="seconds without a byte that end the reading")
+    c.add_argument("--until", default="o fletcher32",
+                   help="text that ends the reading (the demo's last line)")
+    p = sub.add_parser("program", help="write a built bitstream with openFPGALoader")
+    p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    args = parser.parse_args(argv)
+    return {"bitstream": cmd_bitstream, "console": cmd_console, "program": cmd_program}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
