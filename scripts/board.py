@@ -36,7 +36,8 @@ BAUD = 115_200
 
 
 def attention_image(config):
-    """(imem words, spm words, golden O digest) of the attention demo of ``config``."""
+    """(ELF, imem words, spm words, golden O digest) of the attention demo of ``config`` (the
+    head of ``make sim``, serial tiles, O's digest printed last)."""
     from flows.elf import load_elf
     from sim.attention import (attention_inputs, build_attention, demo_shape,
                                golden_attention, o_digest)
@@ -50,7 +51,7 @@ def attention_image(config):
                             spm_size=1024 * c.scratchpad_kib)
     o = golden_attention(shape, q, k, v, lanes=cfg.softex.lanes,
                          sbuf_addr=load_elf(elf).symbols["sbuf"])["o"]
-    return imem, spm, o_digest(o)
+    return elf, imem, spm, o_digest(o)
 
 
 def cmd_bitstream(args):
@@ -64,7 +65,7 @@ def cmd_bitstream(args):
     if app == "hello":
         core = UartHello(f"hello from {board.name}\n".encode(), divisor=divisor)
     else:
-        imem, spm, digest = attention_image(args.config)
+        _, imem, spm, digest = attention_image(args.config)
         core = BoardCore(lambda **init: build(args.config, "cluster", **init), imem, spm,
                          divisor=divisor)
         extra.update(config=args.config, o_fletcher32=f"{digest:08x}")
