@@ -98,6 +98,42 @@ def cmd_program(args):
     return subprocess.run(cmd).returncode
 
 
+def cmd_render(args):
+    """docs/boards.md's table of builds from build/boards/<board>/report.json, each report
+    kept in docs/boards/<board>.json."""
+    import json
+    from flows.docs import splice
+    from flows.toolchain import ROOT
+    docs = ROOT / "docs"
+    (docs / "boards").mkdir(exist_ok=True)
+    for board in BOARDS:
+        built = BOARDS_DIR / board / "report.json"
+        if built.exists():
+            (docs / "boards" / f"{board}.json").write_text(built.read_text())
+    rows = ["| board | app | clock (MHz) | routed Fmax (MHz) | slack (ns) | LUT4 | FF | DSP | "
+            "block RAM | PLL | build (min) | seed |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for board in BOARDS:
+        path = docs / "boards" / f"{board}.json"
+        if not path.exists():
+            rows.append(f"| {board} | not built yet | | | | | | | | | | |")
+            continue
+        r = json.loads(path.read_text())
+        u = r["utilisation"]
+        lut = u.get("TRELLIS_COMB", u.get("ICESTORM_LC", 0))
+        ff = u.get("TRELLIS_FF", 0) or u.get("ICESTORM_LC_FF", "")
+        dsp = u.get("MULT18X18D", u.get("ICESTORM_DSP", 0))
+        ram = u.get("DP16KD", u.get("ICESTORM_RAM", 0))
+        pll = "EHXPLLL" if "EHXPLLL" in u else "SB_PLL40" if "ICESTORM_PLL" in u else "-"
+        app = r["app"] + (f" ({r['config']})" if r.get("config") else "")
+        rows.append(f"| {board} | {app} | {r['clock_mhz']:.3f} | {r['routed_fmax_mhz']:.1f} | "
+                    f"{r['slack_ns']:.1f} | {lut:,} | {ff:,} | {dsp} | {ram} | {pll} | "
+                    f"{r['build_seconds'] / 60:.1f} | {r['seed']} |")
+    page = docs / "boards.md"
+    page.write_text(splice(page.read_text(), "board builds", "\n".join(rows) + "\n"))
+    print(f"wrote {page}")
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m scripts.board", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -118,8 +154,10 @@ def main(argv=None):
                    help="text that ends the reading (the demo's last line)")
     p = sub.add_parser("program", help="write a built bitstream with openFPGALoader")
     p.add_argument("--board", required=True, choices=sorted(BOARDS))
+    sub.add_parser("render", help="docs/boards.md's table from the builds' reports")
     args = parser.parse_args(argv)
-    return {"bitstream": cmd_bitstream, "console": cmd_console, "program": cmd_program}[args.cmd](args)
+    return {"bitstream": cmd_bitstream, "console": cmd_console, "program": cmd_program,
+            "render": cmd_render}[args.cmd](args)
 
 
 if __name__ == "__main__":
