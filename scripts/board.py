@@ -110,7 +110,7 @@ def cmd_render(args):
         built = BOARDS_DIR / board / "report.json"
         if built.exists():
             (docs / "boards" / f"{board}.json").write_text(built.read_text())
-    rows = ["| board | app | clock (MHz) | routed Fmax (MHz) | slack (ns) | LUT4 | FF | DSP | "
+    rows = ["| board | app | clock (MHz) | routed Fmax (MHz) | slack (ns) | LUT4 / LC | FF | DSP | "
             "block RAM | PLL | build (min) | seed |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for board in BOARDS:
         path = docs / "boards" / f"{board}.json"
@@ -120,13 +120,13 @@ def cmd_render(args):
         r = json.loads(path.read_text())
         u = r["utilisation"]
         lut = u.get("TRELLIS_COMB", u.get("ICESTORM_LC", 0))
-        ff = u.get("TRELLIS_FF", 0) or u.get("ICESTORM_LC_FF", "")
+        ff = f"{u['TRELLIS_FF']:,}" if "TRELLIS_FF" in u else "-"     # iCE40: inside the LCs
         dsp = u.get("MULT18X18D", u.get("ICESTORM_DSP", 0))
         ram = u.get("DP16KD", u.get("ICESTORM_RAM", 0))
         pll = "EHXPLLL" if "EHXPLLL" in u else "SB_PLL40" if "ICESTORM_PLL" in u else "-"
         app = r["app"] + (f" ({r['config']})" if r.get("config") else "")
         rows.append(f"| {board} | {app} | {r['clock_mhz']:.3f} | {r['routed_fmax_mhz']:.1f} | "
-                    f"{r['slack_ns']:.1f} | {lut:,} | {ff:,} | {dsp} | {ram} | {pll} | "
+                    f"{r['slack_ns']:.1f} | {lut:,} | {ff} | {dsp} | {ram} | {pll} | "
                     f"{r['build_seconds'] / 60:.1f} | {r['seed']} |")
     page = docs / "boards.md"
     page.write_text(splice(page.read_text(), "board builds", "\n".join(rows) + "\n"))
