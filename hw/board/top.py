@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from amaranth import ClockDomain, Instance, Module, Signal
 from amaranth.build import Attrs, Pins, Resource, Subsignal
 from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 from amaranth.lib.cdc import ResetSynchronizer
 
 __all__ = ["Board", "BOARDS", "BoardTop", "ecp5_pll", "ice40_pll"]
@@ -119,40 +120,62 @@ def ice40_pll(f_in, f_out):
 
 class BoardTop(wiring.Component):
     """``core`` (a :class:`~.core.BoardCore`, or anything with ``tx`` and ``leds``) on ``board``,
-    clocked by the PLL.
+    clocked by the PLL, reset by a button through a synchroniser.
+
+    With ``board=None`` the same top for simulation: the PLL replaced by the simulation clock
+    (the ``clk`` port, always locked), the button, the serial line and the LEDs as ports.
 
     Parameters
     ----------
-    board : :class:`Board`
+    board : :class:`Board` or None
     core : the board-independent design
     f_hz, f_in_hz : float
-        The cluster clock asked for, the board's oscillator.
+        The cluster clock asked for, the board's oscillator (unused without a board).
 
     Members
     -------
-    f_hz : float
+    f_hz : float or None
         The PLL's frequency closest to the one asked for (within 1 %).
-    pll : tuple
+    pll : tuple or None
         Its dividers (:func:`ecp5_pll`, :func:`ice40_pll`).
+    clk, button : ``In(1)``; tx : ``Out(1, init=1)``; leds : ``Out(3)``
+        Without a board only.
     """
 
-    def __init__(self, board, core, f_hz, f_in_hz):
+    def __init__(self, board, core, f_hz=None, f_in_hz=None):
         self.board = board
         self.core = core
-        if board.family == "ecp5":
-            self.pll = ecp5_pll(f_in_hz, f_hz)
-            self.f_hz = self.pll[-1]
-        else:
-            self.pll = ice40_pll(f_in_hz, f_hz)
-            self.f_hz = self.pll[-1]
         self.f_in_hz = f_in_hz
+        self.pll = self.f_hz = None
+        if board is None:
+            super().__init__({"clk": In(1), "button": In(1), "tx": Out(1, init=1),
+                              "leds": Out(len(core.leds))})
+            return
+        self.pll = (ecp5_pll if board.family == "ecp5" else ice40_pll)(f_in_hz, f_hz)
+        self.f_hz = self.pll[-1]
         super().__init__({})
 
     def elaborate(self, platform):
         m = Module()
+        m.domains.sync = sync = ClockDomain("sync")
+        if self.board is None:
+            m.d.comb += sync.clk.eq(self.clk)   # the simulation's clock; always locked
+            arst = self.button
+        else:
+            button, locked = self._clock(m, platform, sync)
+            arst = button | ~locked
+        m.submodules.reset_sync = ResetSynchronizer(arst, domain="sync")
+        m.submodules.core = core = self.core
+        if self.board is None:
+            m.d.comb += [self.tx.eq(core.tx), self.leds.eq(core.leds)]
+        else:
+            self._pins(m, platform, core)
+        return m
+
+    def _clock(self, m, platform, sync):
+        """The PLL into ``sync``; the reset button and the lock."""
         b = self.board
         locked = Signal()
-        m.domains.sync = sync = ClockDomain("sync")
         if b.family == "ecp5":
             clk_in = platform.request(b.clock, 0).i
             clki, fb, op, _ = self.pll
@@ -179,10 +202,11 @@ class BoardTop(wiring.Component):
                 p_FILTER_RANGE=filt, io_PACKAGEPIN=pad.io, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=sync.clk, o_LOCK=locked)
         platform.add_clock_constraint(sync.clk, self.f_hz)
-        button = platform.request(b.reset, 0).i
-        m.submodules.reset_sync = ResetSynchronizer(button | ~locked, domain="sync")
+        return platform.request(b.reset, 0).i, locked
 
-        m.submodules.core = core = self.core
+    def _pins(self, m, platform, core):
+        """The serial line and the LEDs on the board's pins."""
+        b = self.board
         m.d.comb += platform.request("uart", 0).tx.o.eq(core.tx)
         requested = {}                        # a resource is requested once (RGB LEDs)
         for i, led in enumerate(b.leds):
@@ -195,4 +219,3 @@ class BoardTop(wiring.Component):
             m.d.comb += (getattr(pin, sub) if sub else pin).o.eq(core.leds[i])
         for name in b.extra_high:
             m.d.comb += platform.request(name, 0).o.eq(1)
-        return m
