@@ -20,7 +20,7 @@ import sys
 from flows.board import (BOARDS_DIR, bitstream, image_words, program_command, read_report)
 from hw.board.core import BoardCore
 from hw.board.hello import UartHello
-from hw.board.top import BOARDS, BoardTop
+from hw.board.top import BOARDS, BoardTop, pll_setting
 from hw.board.uart import uart_divisor
 from hw.catalog import build
 from hw.cluster.regs import ADDRESS_MAP
@@ -60,7 +60,8 @@ def cmd_bitstream(args):
     f_in = platform.lookup(board.clock, 0).clock.frequency
     mhz = args.mhz or DEFAULT_MHZ[board.name]
     app = args.app or DEFAULT_APP[board.name]
-    divisor = uart_divisor(round(mhz * 1e6), args.baud)
+    f_hz = pll_setting(board, f_in, mhz * 1e6)[-1]      # the UART's divisor from the PLL's clock
+    divisor = uart_divisor(round(f_hz), args.baud)
     extra = {"app": app, "baud": args.baud}
     if app == "hello":
         core = UartHello(f"hello from {board.name}\n".encode(), divisor=divisor)

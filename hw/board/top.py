@@ -3,7 +3,8 @@ from the FPGA's PLL, reset from a button (with the PLL's lock, through a reset s
 the report on the board's serial port and the run's state on its LEDs.
 
 :data:`BOARDS` names the supported boards and how each is wired (docs/boards.md);
-:func:`ecp5_pll` and :func:`ice40_pll` choose the PLL's dividers for a frequency.
+:func:`ecp5_pll` and :func:`ice40_pll` choose the PLL's dividers for a frequency
+(:func:`pll_setting` by the board's family).
 """
 
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.lib.cdc import ResetSynchronizer
 
-__all__ = ["Board", "BOARDS", "BoardTop", "ecp5_pll", "ice40_pll"]
+__all__ = ["Board", "BOARDS", "BoardTop", "ecp5_pll", "ice40_pll", "pll_setting"]
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,12 @@ def ice40_pll(f_in, f_out):
     return best
 
 
+def pll_setting(board, f_in, f_out):
+    """The PLL setting of ``board``'s family closest to ``f_out`` (Hz) from ``f_in``: the
+    dividers and, last, the frequency (:func:`ecp5_pll`, :func:`ice40_pll`)."""
+    return (ecp5_pll if board.family == "ecp5" else ice40_pll)(f_in, f_out)
+
+
 class BoardTop(wiring.Component):
     """``core`` (a :class:`~.core.BoardCore`, or anything with ``tx`` and ``leds``) on ``board``,
     clocked by the PLL, reset by a button through a synchroniser.
@@ -151,7 +158,7 @@ class BoardTop(wiring.Component):
             super().__init__({"clk": In(1), "button": In(1), "tx": Out(1, init=1),
                               "leds": Out(len(core.leds))})
             return
-        self.pll = (ecp5_pll if board.family == "ecp5" else ice40_pll)(f_in_hz, f_hz)
+        self.pll = pll_setting(board, f_in_hz, f_hz)
         self.f_hz = self.pll[-1]
         super().__init__({})
 
