@@ -1,13 +1,15 @@
 """Boards: ``make bitstream BOARD=...``, ``make program BOARD=...`` and the host console.
 
     python -m scripts.board bitstream --board ulx3s-85f              # default cluster, attention demo
-    python -m scripts.board bitstream --board icebreaker --app hello  # the wiring check
+    python -m scripts.board bitstream --board icebreaker              # plain cluster, greeting.c
+    python -m scripts.board bitstream --board ulx3s-85f --app wiring  # no cluster: the pins
     python -m scripts.board console --port /dev/ttyUSB0               # read the report
     python -m scripts.board program --board ulx3s-85f                 # openFPGALoader
 
 ``bitstream`` builds the board top (hw.board.top) of the configuration's accelerated cluster
 with the app's firmware in its memories (``attention``: the demo head of ``make sim`` with O's
-digest printed last) or the wiring check ``hello``, at ``--mhz`` from the PLL, into
+digest printed last), of the plain cluster of a small FPGA (``greeting``), or the wiring check
+``wiring``, at ``--mhz`` from the PLL, into
 build/boards/<board>/ (top.bit or top.bin, report.json). docs/boards.md has the boards, their
 clocks and LEDs.
 """
@@ -28,11 +30,21 @@ from hw.config import get_config
 
 #: The cluster clock of each board's default build (MHz): below the default cluster's routed
 #: Fmax on the ECP5-85F (21.0 MHz, docs/synth.md) and reachable by the PLL from the board's
-#: oscillator (ULX3S: 25 MHz x 2 / 3; OrangeCrab: 48 MHz / 3); the hello check on the iCEBreaker.
+#: oscillator (ULX3S: 25 MHz x 2 / 3; OrangeCrab: 48 MHz / 3); the iCEBreaker's plain cluster
+#: routes at about 23 MHz (docs/boards.md).
 DEFAULT_MHZ = {"ulx3s-85f": 16.667, "orangecrab-85f": 16.0, "icebreaker": 18.0}
-#: The app each board builds by default (the cluster does not fit the iCEBreaker's UP5K yet).
-DEFAULT_APP = {"ulx3s-85f": "attention", "orangecrab-85f": "attention", "icebreaker": "hello"}
+#: The app each board builds by default: the attention demo on the accelerated cluster; on the
+#: iCEBreaker, whose UP5K takes a plain one-core cluster, firmware/apps/greeting.c.
+DEFAULT_APP = {"ulx3s-85f": "attention", "orangecrab-85f": "attention", "icebreaker": "greeting"}
+#: The apps: firmware on the cluster, or ``wiring`` (hw.board.hello.UartHello, no cluster).
+APPS = ("attention", "greeting", "wiring")
 BAUD = 115_200
+
+
+def _image(elf, cluster):
+    return image_words(elf, imem_base=ADDRESS_MAP["IMEM_BASE"],
+                       imem_size=1024 * cluster["imem_kib"], spm_base=ADDRESS_MAP["SPM_BASE"],
+                       spm_size=1024 * cluster["scratchpad_kib"])
 
 
 def attention_image(config):
@@ -45,13 +57,36 @@ def attention_image(config):
     shape = demo_shape(cfg, pipeline=False)
     q, k, v = attention_inputs(shape)
     elf = build_attention(shape, q, k, v, digest=True)
-    c = cfg.cluster
-    imem, spm = image_words(elf, imem_base=ADDRESS_MAP["IMEM_BASE"],
-                            imem_size=1024 * c.imem_kib, spm_base=ADDRESS_MAP["SPM_BASE"],
-                            spm_size=1024 * c.scratchpad_kib)
+    imem, spm = _image(elf, cfg.cluster.to_dict())
     o = golden_attention(shape, q, k, v, lanes=cfg.softex.lanes,
                          sbuf_addr=load_elf(elf).symbols["sbuf"])["o"]
     return elf, imem, spm, o_digest(o)
+
+
+def make_core(board, app, config, divisor):
+    """The board-independent design of ``board`` running ``app`` (:data:`APPS`) with the
+    UART at ``divisor`` cycles per bit, and what its report records of it."""
+    extra = {"app": app}
+    if app == "wiring":
+        return UartHello(f"hello from {board.name}\n".encode(), divisor=divisor), extra
+    if board.plain_cluster is not None:
+        if app != "greeting":
+            raise ValueError(f"app: {board.name} takes a plain cluster: greeting or wiring, "
+                             f"got {app!r}")
+        from flows.firmware import FIRMWARE
+        from flows.firmware import build as build_firmware
+        from hw.cluster import Cluster
+        elf = build_firmware([FIRMWARE / "apps" / "greeting.c"], name="greeting")
+        imem, spm = _image(elf, board.plain_cluster)
+        core = BoardCore(lambda **init: Cluster(**board.plain_cluster, **init), imem, spm,
+                         divisor=divisor, fifo_depth=board.fifo_depth)
+        return core, {**extra, "cluster": board.plain_cluster}
+    if app != "attention":
+        raise ValueError(f"app: {board.name} runs attention or wiring, got {app!r}")
+    _, imem, spm, digest = attention_image(config)
+    core = BoardCore(lambda **init: build(config, "cluster", **init), imem, spm,
+                     divisor=divisor, fifo_depth=board.fifo_depth)
+    return core, {**extra, "config": config, "o_fletcher32": f"{digest:08x}"}
 
 
 def cmd_bitstream(args):
@@ -62,14 +97,8 @@ def cmd_bitstream(args):
     app = args.app or DEFAULT_APP[board.name]
     f_hz = pll_setting(board, f_in, mhz * 1e6)[-1]      # the UART's divisor from the PLL's clock
     divisor = uart_divisor(round(f_hz), args.baud)
-    extra = {"app": app, "baud": args.baud}
-    if app == "hello":
-        core = UartHello(f"hello from {board.name}\n".encode(), divisor=divisor)
-    else:
-        _, imem, spm, digest = attention_image(args.config)
-        core = BoardCore(lambda **init: build(args.config, "cluster", **init), imem, spm,
-                         divisor=divisor)
-        extra.update(config=args.config, o_fletcher32=f"{digest:08x}")
+    core, extra = make_core(board, app, args.config, divisor)
+    extra["baud"] = args.baud
     top = BoardTop(board, core, mhz * 1e6, f_in)
     print(f"{board.name}: {app} at {top.f_hz / 1e6:.3f} MHz, {args.baud} baud -> "
           f"{BOARDS_DIR / board.name}")
@@ -142,7 +171,7 @@ def main(argv=None):
     b = sub.add_parser("bitstream", help="build a board's bitstream")
     b.add_argument("--board", required=True, choices=sorted(BOARDS))
     b.add_argument("--config", default="default")
-    b.add_argument("--app", choices=("attention", "hello"))
+    b.add_argument("--app", choices=APPS)
     b.add_argument("--mhz", type=float, help="cluster clock (default: the board's)")
     b.add_argument("--baud", type=int, default=BAUD)
     b.add_argument("--seed", type=int, default=1, help="nextpnr's seed")

@@ -39,6 +39,12 @@ class Board:
         board has no serial port of its own (a USB-serial adapter on that pin).
     extra_high : tuple of str
         Output resources held high (e.g. an enable of the serial port's buffer).
+    plain_cluster : dict or None
+        For an FPGA too small for the accelerators: the arguments of the plain
+        :class:`hw.cluster.Cluster` it gets instead (None: the configuration's accelerated
+        cluster).
+    fifo_depth : int
+        Bytes of the report FIFO (:class:`~hw.board.core.BoardCore`).
     """
     name: str
     platform: str
@@ -48,6 +54,8 @@ class Board:
     leds: tuple
     uart_tx: tuple = None
     extra_high: tuple = ()
+    plain_cluster: dict = None
+    fifo_depth: int = 4096
 
     def make_platform(self):
         module, cls = self.platform.split(":")
@@ -68,9 +76,12 @@ BOARDS = {b.name: b for b in [
     Board("orangecrab-85f", "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform", "ecp5",
           "clk", "button", (("rgb_led", 0, "b"), ("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
           uart_tx=("io", 0, "1")),
-    # Two LEDs: green passed, red failed (none while running).
+    # Two LEDs: green passed, red failed (none while running). The UP5K's 30 block RAMs of
+    # 512 bytes hold one core (6), 4 KiB of instructions (8), a 4 KiB scratchpad (8) and a
+    # 512-byte report FIFO (1); the cluster's logic takes about 1,600 of its 5,280 LUTs.
     Board("icebreaker", "amaranth_boards.icebreaker:ICEBreakerPlatform", "ice40", "clk12",
-          "button", (None, ("led_g", 0, None), ("led_r", 0, None))),
+          "button", (None, ("led_g", 0, None), ("led_r", 0, None)),
+          plain_cluster=dict(cores=1, scratchpad_kib=4, banks=2, imem_kib=4), fifo_depth=512),
 ]}
 
 
