@@ -98,9 +98,12 @@ def bitstream(top, platform, board, *, seed=1, out=None, extra=None):
     seconds = time.perf_counter() - t0
     report = json.loads((out / "top.report.json").read_text())
     fmax, path = fmax_and_path(report)
+    constraints = [v["constraint"] for k, v in report.get("fmax", {}).items()
+                   if "PACKER_GND" not in k]
     products = sorted(p.name for p in out.iterdir() if p.suffix in (".bit", ".bin", ".svf"))
     result = {
-        "board": board, "clock_mhz": top.f_hz / 1e6, "routed_fmax_mhz": fmax,
+        "board": board, "clock_mhz": top.f_hz / 1e6,
+        "constraint_mhz": max(constraints) if constraints else None, "routed_fmax_mhz": fmax,
         "slack_ns": (1e3 / top.f_hz * 1e6 - 1e3 / fmax) if fmax else None,
         "critical_path": path, "utilisation": utilisation(report), "seed": seed,
         "build_seconds": round(seconds, 1), "bitstreams": products, "tools": tool_versions(),

@@ -219,7 +219,9 @@ class BoardTop(wiring.Component):
                 "SB_PLL40_PAD", p_FEEDBACK_PATH="SIMPLE", p_DIVR=divr, p_DIVF=divf, p_DIVQ=divq,
                 p_FILTER_RANGE=filt, io_PACKAGEPIN=pad.io, i_RESETB=1, i_BYPASS=0,
                 o_PLLOUTGLOBAL=sync.clk, o_LOCK=locked)
-        platform.add_clock_constraint(sync.clk, self.f_hz)
+        # No constraint of our own on the PLL's output: nextpnr derives it from the
+        # oscillator's (the platform's Clock) and the PLL's dividers (report.json's
+        # constraint_mhz); one on sync.clk would name a net that synthesis renames.
         return platform.request(b.reset, 0).i, locked
 
     def _pins(self, m, platform, core):

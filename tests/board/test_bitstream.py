@@ -48,5 +48,6 @@ def test_icebreaker_bitstream(tmp_path):
     assert report["bitstreams"] == ["top.bin"]
     assert (tmp_path / "top.bin").stat().st_size > 100_000
     assert report["routed_fmax_mhz"] >= report["clock_mhz"] == 18.0
+    assert abs(report["constraint_mhz"] - 18.0) < 0.01       # nextpnr timed the PLL's clock
     assert report["utilisation"]["ICESTORM_PLL"] == 1
     assert json.loads((tmp_path / "report.json").read_text())["board"] == "icebreaker"
