@@ -59,6 +59,10 @@ class BoardCore(wiring.Component):
         self.fifo_depth = check_pow2("fifo_depth", fifo_depth, min=16, max=1 << 16)
         self.cluster = make_cluster(imem_init=list(imem_words), spm_init=list(spm_words))
         self.uart = UartTx(divisor)
+        cluster_record = getattr(self.cluster, "catalog_record", None)
+        if cluster_record is not None:      # the Verilog cache's key (flows.emit.verilog_text)
+            self.catalog_record = {"class": f"{__name__}.BoardCore", "cluster": cluster_record,
+                                   "divisor": divisor, "fifo_depth": self.fifo_depth}
         super().__init__({"tx": Out(1, init=1), "leds": Out(len(LEDS)), "exit_code": Out(32),
                           "dropped": Out(16)})
 

@@ -168,6 +168,10 @@ class BoardTop(wiring.Component):
         if board is None:
             super().__init__({"clk": In(1), "button": In(1), "tx": Out(1, init=1),
                               "leds": Out(len(core.leds))})
+            core_record = getattr(core, "catalog_record", None)
+            if core_record is not None:     # the Verilog cache's key (flows.emit.verilog_text)
+                self.catalog_record = {"class": f"{__name__}.BoardTop", "board": None,
+                                       "core": core_record}
             return
         self.pll = pll_setting(board, f_in_hz, f_hz)
         self.f_hz = self.pll[-1]
