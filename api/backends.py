@@ -84,7 +84,7 @@ class GoldenBackend:
         return np.stack([golden(row, tables, out="bf16")["y"] for row in rows]), None
 
     def gelu(self, chunk):
-        return gelu_job(chunk), None
+        return gelu_job(chunk, method=self.config.softex.gelu_method), None
 
     def tensor(self, op, x, w, y, acc, w_exp=0, w_columns=None):
         return gemm(x, w, y, op, acc, w_exp=w_exp), None

@@ -23,7 +23,8 @@ from .cluster.system import AcceleratedCluster
 from .config import get_config
 from .fp import FPFMA, FPAdd, FPCompare, FPConvert, FPMul, FPScale, FloatToInt, IntToFloat
 from .fp.format import BF16, FP32, FloatFormat
-from .softex import Expp, Gelu, LutSoftmaxEngine, SoftmaxEngine
+from .softex import Expp, Gelu, GeluTable, LutSoftmaxEngine, SoftmaxEngine
+from .softex.softmax import GELU_DEFAULT_LATENCY, GELU_METHODS
 from .tensor import TensorUnit
 
 __all__ = ["ComponentSpec", "components", "component", "build"]
@@ -145,19 +146,32 @@ def _arith(config):
     }
 
 
+def _gelu_unit(method, lanes, latency, description):
+    """The GELU unit ``method`` of :class:`SoftmaxEngine` as the engine builds it (``latency``
+    None: the method's default)."""
+    if latency is None:
+        latency = GELU_DEFAULT_LATENCY[method]
+    unit = GeluTable if method == "table" else Gelu
+    return ComponentSpec(unit, lanes=lanes, latency=latency, description=description)
+
+
 def _softex(config):
     lanes = config.softex.lanes
     return {
         f"expp_x{lanes}": ComponentSpec(
             Expp, lanes=lanes, mode="accurate", latency=2,
             description=f"expp exponential, {lanes} lanes, accurate mode"),
-        # The engine's GELU unit: half a beat per cycle.
-        f"gelu_x{lanes // 2}": ComponentSpec(
-            Gelu, lanes=lanes // 2, latency=config.softex.gelu_latency,
-            description=f"GELU unit (the SoftEx engine's), {lanes // 2} lanes"),
+        # The engine's GELU unit (half a beat per cycle), and the other method beside it, so
+        # that `make synth` shows both.
+        f"gelu_x{lanes // 2}": _gelu_unit(
+            config.softex.gelu_method, lanes // 2, config.softex.gelu_latency,
+            f"GELU unit (the SoftEx engine's, {config.softex.gelu_method}), {lanes // 2} lanes"),
+        **{f"gelu_{method}_x{lanes // 2}": _gelu_unit(
+            method, lanes // 2, None, f"GELU unit, method {method}, {lanes // 2} lanes")
+           for method in GELU_METHODS if method != config.softex.gelu_method},
         f"softex_softmax_x{lanes}": ComponentSpec(
             SoftmaxEngine, lanes, expp_latency=config.softex.expp_latency,
-            gelu_latency=config.softex.gelu_latency,
+            gelu_method=config.softex.gelu_method, gelu_latency=config.softex.gelu_latency,
             description=f"SoftEx engine (softmax and GELU jobs), {lanes} lanes"),
         # The table-based alternatives (config softex.engine chooses the one the cluster gets);
         # always emitted, so that their cost sits next to the expp engine's in `make synth`.

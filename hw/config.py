@@ -22,7 +22,7 @@ from .cluster.system import AcceleratedCluster, port_align
 from .fp.fixed import IntToFloat
 from .params import Range
 from .pipeline import PipelinedOp
-from .softex import ENGINE_PARAMETERS, Gelu
+from .softex import ENGINE_PARAMETERS
 from .tensor.geometry import TensorGeometry
 
 __all__ = ["ArithConfig", "ClusterConfig", "TensorConfig", "SoftExConfig", "Config",
@@ -115,8 +115,10 @@ class SoftExConfig(_Section):
     engine, ``lut_a`` / ``lut_b`` (hw.softex.LutSoftmaxEngine, docs/lut_softmax.md);
     ``lanes``: datapath lanes; ``expp_latency``: register stages of the expp engine's
     exponential (its three cut points, then the output; 4 puts a register between the
-    exponential and the pass-2 multiply; the LUT engines have none); ``gelu_latency``:
-    register stages of its GELU unit (a register on each of its cut points by default).
+    exponential and the pass-2 multiply; the LUT engines have none); ``gelu_method``: its GELU
+    unit, ``table`` (correctly rounded, docs/gelu.md) or ``expp`` (a sum of expp terms, the
+    SoftEx paper's approach); ``gelu_latency``: that unit's register stages (None: the unit's
+    default, 2 for the table, a register on each of the 15 cut points of the expp unit).
     """
     SECTION = "softex"
     PARAMETERS = ENGINE_PARAMETERS
@@ -124,7 +126,8 @@ class SoftExConfig(_Section):
     engine: str = "expp"
     lanes: int = 8
     expp_latency: int = 2
-    gelu_latency: int = Gelu.N_CUTS
+    gelu_method: str = "table"
+    gelu_latency: int | None = None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ elaboration with a message the user can act on.
 import numbers
 from dataclasses import dataclass
 
-__all__ = ["check_int", "check_pow2", "check_choice", "check_bool", "Range", "Choice"]
+__all__ = ["check_int", "check_pow2", "check_choice", "check_bool", "Range", "Choice", "OrDefault"]
 
 
 def check_int(name, value, *, min=None, max=None):
@@ -74,3 +74,19 @@ class Choice:
 
     def check(self, name, value):
         return check_choice(name, value, self.values)
+
+
+@dataclass(frozen=True)
+class OrDefault:
+    """A parameter that takes the values of ``inner`` (a :class:`Range` or :class:`Choice`) or
+    None, which lets the component choose (for example a latency whose best value depends on
+    another parameter)."""
+    inner: object
+
+    def check(self, name, value):
+        if value is None:
+            return None
+        try:
+            return self.inner.check(name, value)
+        except ValueError as e:
+            raise ValueError(f"{e} (or None: the component's default)") from None

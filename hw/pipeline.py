@@ -77,6 +77,12 @@ class Pipeline:
                    key=lambda cuts: (sorted(stages(cuts), reverse=True), [-c for c in cuts]))
         return set(best)
 
+    @property
+    def enable(self):
+        """The stages' common enable (the pipeline advances), for registers a datapath builds
+        itself, such as a memory's synchronous read port at a cut point."""
+        return self._enable
+
     def _register(self, value, name):
         if isinstance(value, data.View):
             reg = Signal(value.shape(), name=name)

@@ -24,7 +24,7 @@ from flows.runner import SimulationFailed, VerilatorSim
 from hw.catalog import ComponentSpec, components
 from hw.config import get_config
 from hw.lanes import Lanes
-from hw.softex.gelu import Gelu
+from hw.softex.softmax import GELU_DEFAULT_LATENCY, GELU_METHODS
 from hw.softex.gelu_coeffs import DEFAULT_TERMS
 
 from .tb.layout import layout_to_json
@@ -109,18 +109,23 @@ def _expp_regressions(spec):
     return out
 
 
-def _gelu_regressions(spec):
-    """GELU (default K, 14-bit accumulator, accurate expp): all 65,536 inputs, once under random
-    stalls (at the default latency) and once at full throughput (the benchmark: cycles per element = 1/lanes + fill)."""
+def _gelu_regressions(specs, config):
+    """Both GELU units (the table; the expp unit at the default K, 14-bit accumulator, accurate
+    expp): all 65,536 inputs, once under random stalls (at the unit's default latency) and once
+    at full throughput (the benchmark: cycles per element = 1/lanes + fill)."""
     out = []
-    for lanes, latency, gap, stall, seed in ((1, Gelu.N_CUTS, 0.25, 0.25, 21),
-                                              (2, 3, 0.0, 0.0, 22)):
-        out.append(Regression(
-            f"gelu_x{lanes}_l{latency}{'_stall' if gap else '_full'}",
-            spec.replace(lanes=lanes, latency=latency),
-            {"terms": DEFAULT_TERMS, "acc_width": 14, "expp_mode": "accurate", "lanes": lanes,
-             "seed": seed, "gap": gap, "stall": stall},
-            tb="sim.benches.gelu_tb", result_file="result.json"))
+    n = config.softex.lanes // 2
+    for method in GELU_METHODS:
+        spec = specs[f"gelu_x{n}" if method == config.softex.gelu_method else f"gelu_{method}_x{n}"]
+        for lanes, latency, gap, stall, seed in ((1, GELU_DEFAULT_LATENCY[method], 0.25, 0.25, 21),
+                                                  (2, 1 if method == "table" else 3, 0.0, 0.0, 22)):
+            out.append(Regression(
+                f"gelu_{method}_x{lanes}_l{latency}{'_stall' if gap else '_full'}",
+                spec.replace(lanes=lanes, latency=latency),
+                {"method": method, "terms": DEFAULT_TERMS, "acc_width": 14,
+                 "expp_mode": "accurate", "lanes": lanes, "seed": seed, "gap": gap,
+                 "stall": stall},
+                tb="sim.benches.gelu_tb", result_file="result.json"))
     return out
 
 
@@ -198,7 +203,8 @@ def _engine_regressions(specs, config):
     tensor = specs[f"tensor_{t.rows}x{t.cols}x{t.pipes}"]
     return [
         Regression(f"softmax_l{lanes}", specs[f"softex_softmax_x{lanes}"].replace(**softex_mem),
-                   {"lanes": lanes, **softex_mem, "stall": 0.3, "seed": 11},
+                   {"lanes": lanes, **softex_mem, "stall": 0.3, "seed": 11,
+                    "gelu_method": config.softex.gelu_method},
                    tb="sim.benches.softmax_tb", result_file="summary.json"),
         Regression("tensor_unit", tensor.replace(**tensor_mem),
                    {"L": t.rows, "H": t.cols, "P": t.pipes, "acc": tensor.kwargs["acc"],
@@ -221,7 +227,7 @@ def regressions(config="default"):
     lanes = config.softex.lanes
     return (_fp_regressions(specs, config.arith.fixed_width)
             + _expp_regressions(specs[f"expp_x{lanes}"])
-            + _gelu_regressions(specs[f"gelu_x{lanes // 2}"])
+            + _gelu_regressions(specs, config)
             + _engine_regressions(specs, config))
 
 

@@ -68,7 +68,11 @@ def test_regressions_use_the_configuration(config):
     assert softmax.constructor is specs[f"softex_softmax_x{sx.lanes}"].constructor
     assert softmax.args == (sx.lanes,) and softmax.kwargs["expp_latency"] == sx.expp_latency
     assert softmax.kwargs["gelu_latency"] == sx.gelu_latency
-    assert specs[f"gelu_x{sx.lanes // 2}"].kwargs["latency"] == sx.gelu_latency
+    assert softmax.kwargs["gelu_method"] == sx.gelu_method
+    assert regs[f"softmax_l{sx.lanes}"].params["gelu_method"] == sx.gelu_method
+    unit = specs[f"gelu_x{sx.lanes // 2}"]
+    built = softmax().gelu_unit
+    assert unit.constructor is type(built) and unit.kwargs["latency"] == built.latency
     tensor = regs["tensor_unit"]
     assert {k: tensor.spec.kwargs[k] for k in ("rows", "cols", "pipes")} == t.to_dict()
     assert (tensor.params["L"], tensor.params["H"], tensor.params["P"]) == \

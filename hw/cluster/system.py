@@ -23,7 +23,7 @@ from amaranth.lib.wiring import In
 from ..abft import AbftUnit
 from ..abft.unit import SoftexSnoop
 from ..params import Range
-from ..softex import Gelu, build_engine
+from ..softex import build_engine
 from ..tensor import TensorUnit
 from .regs import ADDRESS_MAP, WINDOW
 from .top import Cluster
@@ -48,7 +48,8 @@ ABFT_SLOT = AccelSlot("abft", slot=2, event=2, port=None)
 
 #: The SoftEx engine and tensor unit an :class:`AcceleratedCluster` gets when its ``softex`` /
 #: ``tensor`` arguments leave a key out.
-SOFTEX_DEFAULTS = dict(engine="expp", lanes=8, expp_latency=2, gelu_latency=Gelu.N_CUTS)
+SOFTEX_DEFAULTS = dict(engine="expp", lanes=8, expp_latency=2, gelu_method="table",
+                       gelu_latency=None)
 TENSOR_DEFAULTS = dict(rows=4, cols=4, pipes=3, acc="fp32")
 #: The largest head the checker of an ``abft`` cluster checks, when ``abft`` leaves a key out
 #: (:class:`hw.abft.AbftUnit`).
@@ -80,8 +81,8 @@ class AcceleratedCluster(wiring.Component):
         As :class:`Cluster` (``events`` must cover every accelerator's event line).
     softex : dict
         Arguments of :func:`hw.softex.build_engine`: ``engine`` (``expp`` = SoftmaxEngine,
-        ``lut_a`` / ``lut_b`` = LutSoftmaxEngine), ``lanes``, ``expp_latency`` and
-        ``gelu_latency`` (the expp engine's exponential and GELU stages). Missing keys take :data:`SOFTEX_DEFAULTS`.
+        ``lut_a`` / ``lut_b`` = LutSoftmaxEngine), ``lanes``, ``expp_latency``, ``gelu_method``
+        and ``gelu_latency`` (the expp engine's exponential stages, GELU unit and its stages). Missing keys take :data:`SOFTEX_DEFAULTS`.
     tensor : dict
         Arguments of :class:`hw.tensor.TensorUnit`: ``rows``, ``cols``, ``pipes``, ``acc``.
         Missing keys take :data:`TENSOR_DEFAULTS`.

@@ -61,6 +61,13 @@ from ..regmap import RegisterFile
 from . import gelu_coeffs
 from .expp import MODES, Expp
 from .gelu import ACC_WIDTH_MAX, ACC_WIDTH_MIN, Gelu
+from .gelu_table import GeluTable
+
+#: The GELU units (``gelu_method``): the correctly rounded table, the sum of expp terms.
+GELU_METHODS = ("table", "expp")
+#: Their default register stages: the table's read register and an output register; one on each
+#: cut point of the expp unit.
+GELU_DEFAULT_LATENCY = {"table": GeluTable.DEFAULT_LATENCY, "expp": Gelu.N_CUTS}
 from .reference import K_BITS, RowReference, rescale
 from .regmap import LENGTH_BITS, SoftexOp, softex_map
 from .rowjob import (LANE_CHOICES, NEG_INF, ElementDecoder, RowJob, RowPort, beat_layout,
@@ -897,20 +904,25 @@ class SoftmaxEngine(wiring.Component):
     ``n_contexts``: job contexts of the register file; ``cfg_addr_width``: register bus width.
 
     GELU (OP = GELU): ``gelu`` (include the unit; without it OP = GELU ends with BAD_CMD),
-    ``gelu_terms`` K (a fitted K of ``hw/softex/gelu_coeffs.py``, default its DEFAULT_TERMS),
-    ``gelu_acc_width`` W (fixed-point accumulator bits), ``gelu_latency`` (register stages of
-    the GELU unit, 0..15, default 15: one on each of its cut points). The GELU expp uses
-    ``mode`` too.
+    ``gelu_method`` (``table``: :class:`~hw.softex.gelu_table.GeluTable`, correctly rounded, the
+    default; ``expp``: :class:`~hw.softex.gelu.Gelu`, x Phi(x) from a sum of expp terms, as in
+    the SoftEx paper), ``gelu_latency`` (register stages of the unit, 0..15; default
+    :data:`GELU_DEFAULT_LATENCY` for the table, ``Gelu.N_CUTS`` = 15 registers every cut point
+    of the expp unit). The expp unit also takes ``gelu_terms`` K (a fitted K of
+    ``hw/softex/gelu_coeffs.py``, default its DEFAULT_TERMS) and ``gelu_acc_width`` W
+    (fixed-point accumulator bits), and its expp uses ``mode`` too; the table unit ignores them.
     """
 
     #: Register stages of the exponential (its three cut points, then the output).
     EXPP_LATENCY = Range(0, 6)
     #: Register stages of the GELU unit (one per cut point at most).
     GELU_LATENCY = Range(0, Gelu.N_CUTS)
+    #: The GELU units by ``gelu_method``.
+    GELU_METHODS = GELU_METHODS
 
     def __init__(self, lanes=8, *, mode="accurate", expp_latency=2, addr_width=32,
                  mem_base=0, mem_size=None, n_contexts=2, cfg_addr_width=None, gelu=True,
-                 gelu_terms=None, gelu_acc_width=14, gelu_latency=Gelu.N_CUTS):
+                 gelu_method="table", gelu_terms=None, gelu_acc_width=14, gelu_latency=None):
         self.lanes = check_choice("lanes", lanes, LANE_CHOICES)
         self.mode = check_choice("mode", mode, MODES)
         self.expp_latency = self.EXPP_LATENCY.check("expp_latency", expp_latency)
@@ -922,15 +934,18 @@ class SoftmaxEngine(wiring.Component):
                                   max=(1 << addr_width) - self.mem_base)
         self.gelu = check_choice("gelu", gelu, (False, True))
         self.gelu_unit = None
-        if self.gelu:
-            if gelu_terms is not None:
-                check_choice("gelu_terms", gelu_terms, tuple(sorted(gelu_coeffs.COEFFS)))
-            self.gelu_unit = Gelu(
-                self.lanes // 2, terms=gelu_terms,
-                acc_width=check_int("gelu_acc_width", gelu_acc_width, min=ACC_WIDTH_MIN,
-                                    max=ACC_WIDTH_MAX),
-                latency=self.GELU_LATENCY.check("gelu_latency", gelu_latency),
-                expp_mode=self.mode)
+        self.gelu_method = check_choice("gelu_method", gelu_method, GELU_METHODS)
+        if gelu_latency is None:
+            gelu_latency = GELU_DEFAULT_LATENCY[gelu_method]
+        gelu_latency = self.GELU_LATENCY.check("gelu_latency", gelu_latency)
+        if gelu_terms is not None:
+            check_choice("gelu_terms", gelu_terms, tuple(sorted(gelu_coeffs.COEFFS)))
+        check_int("gelu_acc_width", gelu_acc_width, min=ACC_WIDTH_MIN, max=ACC_WIDTH_MAX)
+        if self.gelu and gelu_method == "table":
+            self.gelu_unit = GeluTable(self.lanes // 2, latency=gelu_latency)
+        elif self.gelu:
+            self.gelu_unit = Gelu(self.lanes // 2, terms=gelu_terms, acc_width=gelu_acc_width,
+                                  latency=gelu_latency, expp_mode=self.mode)
         self.regmap = softex_map(n_contexts=n_contexts)
         self.rf = RegisterFile(self.regmap, addr_width=cfg_addr_width)
         # Stage A to the lane FMAs and pass 2: the Expp and the row reference side by side.

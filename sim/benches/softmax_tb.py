@@ -5,8 +5,9 @@ RegisterDriver on a TCDMMaster. After every job the expected memory image (golde
 applied to a copy of the memory) is compared with the whole memory: outputs 0-ULP, slots
 bit-exact, nothing else touched. Params: lanes, mem_base, mem_size, stall, seed, mode,
 bench (list of row lengths: only measure cycles, written to result.json), bench_int8 (also
-measure int8 -> int8 rows, keys "int8_<n>"), gelu (the engine has the GELU unit), gelu_terms,
-gelu_acc_width (its K and W; bench also measures GELU jobs, keys "gelu_<n>"), adversarial
+measure int8 -> int8 rows, keys "int8_<n>"), gelu (the engine has the GELU unit), gelu_method,
+gelu_terms, gelu_acc_width (its unit, K and W; bench also measures GELU jobs, keys
+"gelu_<n>"), adversarial
 (default True: run the short adversarial rows of ``sim.softmax_accuracy``, test
 ``adversarial_rows``).
 """
@@ -38,12 +39,19 @@ STALL = P.get("stall", 0.3)
 SEED = P.get("seed", 1)
 MODE = P.get("mode", "accurate")
 GELU = P.get("gelu", True)
+GELU_METHOD = P.get("gelu_method", "table")
 GELU_K = P.get("gelu_terms")
 GELU_W = P.get("gelu_acc_width", 14)
 RM = softex_map()
 CAUSE = {e.name: e.code for e in RM.error_causes}
 NEG_INF = 0xFF80
 SUMMARY = RunSummary(P)          # totals for the make sim report (summary.json)
+
+
+def golden_gelu(x, **casts):
+    """The engine's GELU job on ``x`` (:func:`sim.golden.gelu.gelu_job` of its unit)."""
+    return gelu_job(x, method=GELU_METHOD, terms=GELU_K, acc_width=GELU_W, expp_mode=MODE,
+                    **casts)
 
 
 class EventCounter:
@@ -189,8 +197,7 @@ class Env:
                                     in_cast=in_cast or (0, 0), out_cast=out_cast or (0, 0),
                                     **cmd)
         assert cause == 0, f"{what}: error cause {cause}"
-        self.exp_out(out_addr, gelu_job(x, terms=GELU_K, acc_width=GELU_W, expp_mode=MODE,
-                                        in_cast=in_cast, out_cast=out_cast))
+        self.exp_out(out_addr, golden_gelu(x, in_cast=in_cast, out_cast=out_cast))
         self.check_memory(what)
         assert ctr["MASKED_ROW"] == 0, f"{what}: MASKED_ROW after GELU"
         assert ctr["STALL_CYCLES"] == self.port.stall_cycles - stalls0, what
@@ -382,8 +389,7 @@ async def multi_row(dut):
         for r, x in enumerate(xs):
             off = gold.lane_offset(ia + r * strides[0], L, size)
             if kw.get("op") == 1:
-                y = gelu_job(x, terms=GELU_K, acc_width=GELU_W, expp_mode=MODE,
-                             in_cast=in_cast, out_cast=out_cast)
+                y = golden_gelu(x, in_cast=in_cast, out_cast=out_cast)
             else:
                 g = gold.softmax_job(x, lanes=L, mode=MODE, in_cast=in_cast, out_cast=out_cast,
                                      offset=off)
@@ -718,7 +724,7 @@ async def gelu_jobs(dut):
     await env.wait_events(before + len(jobs))
     assert (await env.drv.error())["CAUSE"] == 0
     for is_gelu, x, ia, oa in jobs:
-        y = (gelu_job(x, terms=GELU_K, acc_width=GELU_W, expp_mode=MODE) if is_gelu else
+        y = (golden_gelu(x) if is_gelu else
              gold.softmax_row(x, lanes=L, offset=gold.lane_offset(ia, L), mode=MODE))
         env.exp_bf16(oa, y)
     env.check_memory("gelu / softmax back to back")

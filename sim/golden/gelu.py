@@ -35,18 +35,20 @@ NaN -> 0x7FC0, +inf -> +inf, -inf -> -0 (0x8000), +-0 -> +-0, subnormals -> x * 
 """
 
 from decimal import Decimal, localcontext
+from fractions import Fraction
 
 import numpy as np
 
 from hw.fp.format import BF16
 from hw.softex import gelu_coeffs
 from hw.softex.gelu import TAIL_C, TAIL_NA, TAIL_X
-from sim.golden import fp
+from sim.golden import exact, fp
 from sim.golden.expp import bf16_to_float, expp
+from sim.golden.gelu_table import gelu_table
 from sim.golden.softmax import bf16_to_int8, int8_to_bf16
 
 __all__ = ["gelu", "gelu_job", "gelu_phi_fixed", "gelu_tail", "in_tail", "coeffs_for",
-           "gelu_exact", "ACC_WIDTH_RANGE", "TAIL", "GELU_EXACT_CUTOFF"]
+           "gelu_exact", "gelu_correctly_rounded", "ACC_WIDTH_RANGE", "TAIL", "GELU_EXACT_CUTOFF"]
 
 ACC_WIDTH_RANGE = (8, 15)
 
@@ -151,15 +153,21 @@ def gelu(x, terms=None, acc_width=14, expp_mode="accurate", coeffs=None, tail=TA
     return g[0] if scalar else g
 
 
-def gelu_job(x, *, terms=None, acc_width=14, expp_mode="accurate", in_cast=None, out_cast=None):
-    """A GELU job of the SoftEx engine (COMMAND.OP = GELU): int8 input elements (raw
-    ``np.uint8``, ``in_cast`` = (int_bits, signed)) are converted exactly to BF16 first, int8
-    outputs (``out_cast``) are ``float_to_int`` of the BF16 GELU (RNE, saturating, NaN -> 0);
-    ``None`` means BF16. Returns the output patterns (np.uint16 or np.uint8)."""
+def gelu_job(x, *, method="table", terms=None, acc_width=14, expp_mode="accurate", in_cast=None,
+             out_cast=None):
+    """A GELU job of the SoftEx engine (COMMAND.OP = GELU) whose unit is ``method`` (``table``:
+    :func:`sim.golden.gelu_table.gelu_table`, which ignores ``terms``, ``acc_width`` and
+    ``expp_mode``; ``expp``: :func:`gelu`): int8 input elements (raw ``np.uint8``, ``in_cast``
+    = (int_bits, signed)) are converted exactly to BF16 first, int8 outputs (``out_cast``) are
+    ``float_to_int`` of the BF16 GELU (RNE, saturating, NaN -> 0); ``None`` means BF16. Returns
+    the output patterns (np.uint16 or np.uint8)."""
+    if method not in ("table", "expp"):
+        raise ValueError(f"method must be 'table' or 'expp', got {method!r}")
     x = np.asarray(x)
     if in_cast is not None:
         x = int8_to_bf16(x, in_cast)
-    y = np.atleast_1d(gelu(np.asarray(x, dtype=np.uint16), terms, acc_width, expp_mode))
+    x = np.asarray(x, dtype=np.uint16)
+    y = np.atleast_1d(gelu_table(x) if method == "table" else gelu(x, terms, acc_width, expp_mode))
     return y if out_cast is None else bf16_to_int8(y, out_cast)
 
 
@@ -236,4 +244,64 @@ def gelu_exact(x, prec=80):
                 phi = tail if d < 0 else 1 - tail
                 cache[v] = float(d * phi)
         out[i] = cache[v]
+    return out if np.ndim(x) else out[0]
+
+
+def _gelu_decimal(v, prec):
+    """GELU(v) of a finite float v with 0 < |v| <= GELU_EXACT_CUTOFF in ``prec``-digit decimal
+    arithmetic (the series of :func:`_erfc_decimal`)."""
+    with localcontext() as ctx:
+        ctx.prec = prec + 10
+        d = Decimal(float(v))
+        tail = _erfc_decimal(abs(d) / Decimal(2).sqrt(), prec) / 2      # 1 - Phi(|x|)
+        return d * (tail if d < 0 else 1 - tail)
+
+
+def gelu_correctly_rounded(x, prec=60):
+    """GELU(x) of BF16 inputs rounded once to BF16 (nearest, ties to even) from exact arithmetic.
+
+    The value is evaluated to ``prec`` decimal digits (:func:`_gelu_decimal`) and rounded by
+    :func:`sim.golden.exact.round_exact` from a 256-bit integer significand of the decimal's
+    exact value. If the rounding could change within the decimal's error (10^-prec relative), it
+    raises ValueError instead of guessing; no BF16 input comes near at 60 digits (the closest
+    case is ~1e-41 relative: x^2 / sqrt(2 pi) against x / 2 at the smallest subnormals).
+
+    Parameters
+    ----------
+    x : int or array_like of int
+        BF16 bit patterns.
+    prec : int
+        Decimal digits.
+
+    Returns
+    -------
+    numpy.uint16 or numpy.ndarray of numpy.uint16
+        NaN -> 0x7FC0, +inf -> +inf, -inf -> -0, +-0 -> +-0; x > GELU_EXACT_CUTOFF -> x
+        (1 - Phi(x) < 1e-60), x < -GELU_EXACT_CUTOFF -> -0 (|GELU| < 1e-58).
+    """
+    xs = np.atleast_1d(np.asarray(x, dtype=np.int64) & 0xFFFF)
+    vals = bf16_to_float(xs)
+    out = np.empty(len(xs), dtype=np.uint16)
+    cache = {}
+    for i, (bits, v) in enumerate(zip(xs.tolist(), vals.tolist())):
+        if v != v:
+            out[i] = 0x7FC0
+        elif v == 0:
+            out[i] = bits
+        elif abs(v) > GELU_EXACT_CUTOFF:                  # includes +-inf
+            out[i] = bits if v > 0 else 0x8000
+        else:
+            if bits not in cache:
+                g = Fraction(_gelu_decimal(v, prec))           # exact value of the decimal
+                sign, mag = int(g < 0), abs(g)
+                e = mag.numerator.bit_length() - mag.denominator.bit_length() - 256
+                m = mag.numerator * 2 ** max(-e, 0) // (mag.denominator * 2 ** max(e, 0))
+                slack = m // 10 ** prec + 2                   # the decimal's error, in units
+                lo, mid, hi = (exact.round_exact(sign, mm, e, BF16)
+                               for mm in (m - slack, m, m + slack))
+                if lo != hi:
+                    raise ValueError(f"GELU of BF16 {bits:#06x} too close to a rounding "
+                                     f"boundary at {prec} digits")
+                cache[bits] = mid
+            out[i] = cache[bits]
     return out if np.ndim(x) else out[0]

@@ -7,7 +7,8 @@ of :class:`~sim.models.minilm.FloatNumerics`), bit for bit the blocks' golden mo
 - softmax rows: bf16 scores into SoftEx (``expp`` with the engine's ``expp_mode``, the row in
   one job or in chunks of ``chunk`` keys through a state slot as attention.c runs them), or a
   table engine (``lut_a`` / ``lut_b``): :mod:`sim.golden.softmax`, :mod:`sim.golden.lut_softmax`;
-- GELU: bf16 inputs through SoftEx's GELU unit with ``gelu_terms`` K: :mod:`sim.golden.gelu`.
+- GELU: bf16 inputs through SoftEx's GELU unit: the table (:mod:`sim.golden.gelu_table`) or,
+  with ``gelu_terms`` K, the expp unit (:mod:`sim.golden.gelu`).
 
 Their bf16 results come back as float64; what the host does stays float64 (layer norm,
 residual additions, biases, the 1/sqrt(d) scaling of the scores, pooling).
@@ -73,7 +74,8 @@ class AcceleratorNumerics:
     chunk : int or None
         Keys per SoftEx job (None: a row per job).
     gelu_terms : int or None
-        K of the GELU unit (None: its default).
+        None: the default GELU unit, the table (correctly rounded); K: the expp unit with K
+        terms (``gelu_method = "expp"``).
     lanes : int
         SoftEx lanes (the lane of a row's first element matters to the sums' order).
     """
@@ -100,7 +102,7 @@ class AcceleratorNumerics:
         if self.chunk:
             parts.append(f"chunks of {self.chunk}")
         if self.gelu_terms:
-            parts.append(f"GELU K={self.gelu_terms}")
+            parts.append(f"GELU expp K={self.gelu_terms}")
         return ", ".join(parts)
 
     def matmul(self, a, b, *, where=""):
@@ -124,4 +126,6 @@ class AcceleratorNumerics:
 @functools.lru_cache(maxsize=None)
 def _gelu_table(terms):
     """GELU of every BF16 pattern (the unit is element-wise: a table is the golden model)."""
-    return np.asarray(gelu_job(np.arange(1 << 16, dtype=np.uint16), terms=terms), np.uint16)
+    x = np.arange(1 << 16, dtype=np.uint16)
+    job = gelu_job(x) if terms is None else gelu_job(x, method="expp", terms=terms)
+    return np.asarray(job, np.uint16)

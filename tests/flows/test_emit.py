@@ -157,11 +157,12 @@ def test_catalog_contents():
     assert list(specs) == ["add_bf16", "add_fp32", "mul_bf16", "fma_bf16", "fma_fp32",
                            "compare_bf16", "cvt_fp32_bf16", "cvt_bf16_fp32", "scale_bf16",
                            "int8_to_bf16",
-                           "bf16_to_int8", "expp_x4", "gelu_x2", "softex_softmax_x4",
+                           "bf16_to_int8", "expp_x4", "gelu_x2", "gelu_expp_x2",
+                           "softex_softmax_x4",
                            "softex_lut_a_x4", "softex_lut_b_x4", "tensor_2x2x3", "cluster"]
     # The block rows of `make synth` come from `large`: the same blocks, twice as wide.
     assert [n for n in components("large") if n not in specs] == [
-        "expp_x8", "gelu_x4", "softex_softmax_x8", "softex_lut_a_x8", "softex_lut_b_x8",
+        "expp_x8", "gelu_x4", "gelu_expp_x4", "softex_softmax_x8", "softex_lut_a_x8", "softex_lut_b_x8",
         "tensor_4x4x3"]
     assert specs["fma_fp32"].latency == CONFIGS["default"].arith.fma_latency
     assert specs["fma_fp32"].replace(latency=0).latency == 0
@@ -254,7 +255,7 @@ def test_ranges_are_the_components():
     assert AcceleratedCluster.PARAMETERS["cores"] is Cluster.PARAMETERS["cores"]
     assert SoftExConfig.PARAMETERS is ENGINE_PARAMETERS
     assert ENGINE_PARAMETERS["expp_latency"] is SoftmaxEngine.EXPP_LATENCY
-    assert ENGINE_PARAMETERS["gelu_latency"] is SoftmaxEngine.GELU_LATENCY
+    assert ENGINE_PARAMETERS["gelu_latency"].inner is SoftmaxEngine.GELU_LATENCY
     assert TensorConfig.PARAMETERS is TensorGeometry.PARAMETERS
     assert ArithConfig.PARAMETERS["fma_latency"] is PipelinedOp.LATENCY
     assert ArithConfig.PARAMETERS["fixed_width"] is IntToFloat.WIDTH

@@ -92,7 +92,7 @@ def test_accelerator_operations_are_the_golden_models():
     assert np.array_equal(chunked_softmax(bits, chunk=8, lanes=4),
                           softex_tile(bits, [(0,) * 5] * 3, bk=8, lanes=4))
     x = _bf16_values(rng, (5, 6), 3.0)
-    assert np.array_equal(AcceleratorNumerics(gelu_terms=4).gelu(x), bf16_to_float(
+    assert np.array_equal(AcceleratorNumerics(gelu_method="expp", terms=4).gelu(x), bf16_to_float(
         gelu_job(np.asarray(float_to_bf16(x.ravel()), np.uint16), terms=4)).reshape(x.shape))
 
 

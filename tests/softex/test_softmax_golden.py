@@ -12,6 +12,8 @@ from hw.fp.format import BF16, FP32
 from hw.softex import reference as ref
 from hw.softex.regmap import softex_map
 from hw.softex.softmax import OUTPUT_LATENCY, SEED_TABLE, SoftmaxEngine
+from hw.softex.gelu import Gelu
+from hw.softex.gelu_table import GeluTable
 from sim.golden import exact
 from sim.golden import softmax as g
 from sim.golden.expp import expp, float_to_bf16
@@ -266,7 +268,7 @@ def test_chunked_rows_match_single_job_closely():
     (dict(gelu="yes"), "gelu"), (dict(gelu_terms=2), "gelu_terms"),
     (dict(gelu_terms=7), "gelu_terms"), (dict(gelu_acc_width=7), "gelu_acc_width"),
     (dict(gelu_acc_width=16), "gelu_acc_width"), (dict(gelu_latency=16), "gelu_latency"),
-    (dict(gelu_latency=-1), "gelu_latency")])
+    (dict(gelu_latency=-1), "gelu_latency"), (dict(gelu_method="erf"), "gelu_method")])
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_engine_parameters_validated(kw, name):
     with pytest.raises(ValueError, match=name):
@@ -276,24 +278,35 @@ def test_engine_parameters_validated(kw, name):
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_engine_gelu_configuration():
     """GELU runs at L / 2 lanes (the port's rate); the FIFOs cover its latency."""
-    e = SoftmaxEngine(8, gelu_latency=4, gelu_terms=5, gelu_acc_width=12)
-    assert e.gelu_unit.lanes == 4 and e.gelu_unit.terms == 5 and e.gelu_unit.acc_width == 12
+    e = SoftmaxEngine(8, gelu_method="expp", gelu_latency=4, gelu_terms=5, gelu_acc_width=12)
+    assert isinstance(e.gelu_unit, Gelu) and e.gelu_unit.lanes == 4
+    assert e.gelu_unit.terms == 5 and e.gelu_unit.acc_width == 12
     assert e.fifo_depth == max(e.exp_latency + OUTPUT_LATENCY + 5, 4 + 7)
+    assert SoftmaxEngine(8, gelu_method="expp").gelu_unit.latency == Gelu.N_CUTS
+    e = SoftmaxEngine(8)                            # the default: the table
+    assert isinstance(e.gelu_unit, GeluTable) and e.gelu_unit.lanes == 4
+    assert e.gelu_unit.latency == GeluTable.DEFAULT_LATENCY
     e = SoftmaxEngine(4, gelu=False)
     assert e.gelu_unit is None and e.fifo_depth == max(e.expp_latency, 3) + OUTPUT_LATENCY + 5
 
 
 def test_gelu_job_golden():
-    """gelu_job = int8 -> bf16 (exact), GELU, bf16 -> int8, element by element."""
+    """gelu_job = int8 -> bf16 (exact), GELU of the unit (table by default, or expp),
+    bf16 -> int8, element by element."""
     from sim.golden.gelu import gelu, gelu_job
+    from sim.golden.gelu_table import gelu_table
     rng = np.random.default_rng(3)
     x = rng.integers(0, 1 << 16, 500).astype(np.uint16)
-    assert np.array_equal(gelu_job(x), gelu(x))
+    assert np.array_equal(gelu_job(x), gelu_table(x))
+    assert np.array_equal(gelu_job(x, method="expp", terms=4), gelu(x, terms=4))
     q = rng.integers(0, 256, 300).astype(np.uint8)
     ci, co = (3, 1), (2, 1)
-    y = gelu_job(q, in_cast=ci, out_cast=co)
-    assert y.dtype == np.uint8
-    assert np.array_equal(y, g.bf16_to_int8(gelu(g.int8_to_bf16(q, ci)), co))
+    for method, unit in (("table", gelu_table), ("expp", gelu)):
+        y = gelu_job(q, method=method, in_cast=ci, out_cast=co)
+        assert y.dtype == np.uint8
+        assert np.array_equal(y, g.bf16_to_int8(unit(g.int8_to_bf16(q, ci)), co))
+    with pytest.raises(ValueError, match="method"):
+        gelu_job(x, method="erf")
 
 
 def test_register_map():
