@@ -1,4 +1,4 @@
-"""GELU accuracy and throughput report: writes docs/gelu.md and docs/gelu_error.png.
+"""GELU accuracy, cost and throughput report of both units: writes docs/gelu.md and docs/gelu_error.png.
 
     .venv/bin/python -m scripts.gelu_report            # accuracy + Verilator benchmark
     .venv/bin/python -m scripts.gelu_report --no-sim   # accuracy only; the throughput
@@ -7,7 +7,8 @@
 
 Errors are |G(x) - GELU(x)|, GELU(x) = x * (1 + erf(x / sqrt 2)) / 2 in float64, over every
 finite BF16 x in [-8, 8] and over every finite BF16 x; the "floor" row is GELU correctly
-rounded to BF16 (the best any BF16 unit can do). Relative errors |G - GELU| / |GELU| are over
+rounded to BF16 (the best any BF16 unit can do; :func:`sim.golden.gelu.gelu_correctly_rounded`,
+one rounding from exact arithmetic), which the table unit is, input for input. Relative errors |G - GELU| / |GELU| are over
 BF16 x with 2^-8 <= |x| <= 1 ("near 0"); phi(0) = P(0) / 2^W is the unit's Phi at x = 0.
 The negative side's table (:func:`tail_table`) takes every negative BF16 x by range against
 the exact GELU of :func:`sim.golden.gelu.gelu_exact` (decimal arithmetic; float64 erf cancels
@@ -16,6 +17,7 @@ to nothing in the tail), with the unit before its tail formula (``tail=None``) b
 
 import argparse
 import functools
+import json
 import math
 from pathlib import Path
 
@@ -27,7 +29,11 @@ from hw.config import get_config
 from hw.softex import gelu_coeffs
 from hw.softex.gelu import TAIL_C, TAIL_X
 from sim.golden.expp import bf16_to_float, float_to_bf16, ulp_of
-from sim.golden.gelu import TAIL, ACC_WIDTH_RANGE, gelu, gelu_exact, gelu_phi_fixed
+from hw.softex.gelu_table import GeluTable
+from hw.softex.gelu_table_data import E_LO, INDEX_BITS, WORDS
+from sim.golden.gelu import (TAIL, ACC_WIDTH_RANGE, gelu, gelu_correctly_rounded, gelu_exact,
+                             gelu_phi_fixed)
+from sim.golden.gelu_table import gelu_table
 from sim.regressions import GELU_REGRESSIONS, TEST_CONFIG, run_regression
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,15 +59,63 @@ def phi0_widths(k):
     return [w for w in range(ACC_WIDTH_RANGE[0], ACC_WIDTH_RANGE[1] + 1) if phi0(k, w) == 0.5]
 
 
-def recorded_sim_text():
-    """The Verilator line of the existing docs/gelu.md throughput section (for --no-sim)."""
+def recorded_sim_text(method):
+    """The Verilator line of ``method``'s unit in the existing docs/gelu.md throughput section
+    (for --no-sim)."""
     if DOC.exists():
         text = DOC.read_text()
         if "## Throughput" in text:
             for line in text.split("## Throughput", 1)[1].splitlines():
-                if line.startswith("Verilator run"):
+                if line.startswith(f"Verilator run `gelu_{method}_"):
                     return line
-    return "(not run: --no-sim, and no recorded run in docs/gelu.md)"
+    return f"(not run: --no-sim, and no recorded run of the {method} unit in docs/gelu.md)"
+
+
+def sim_text(method):
+    """Run ``method``'s full-throughput regression under Verilator; its line of the report."""
+    reg = [r for r in GELU_REGRESSIONS if r.params["gap"] == 0 and r.params["method"] == method][0]
+    r = run_regression(reg, raise_on_failure=True)
+    lanes = reg.params["lanes"]
+    what = ("table" if method == "table"
+            else f"expp unit, K = {reg.params['terms']}, W = {reg.params['acc_width']}")
+    return (f"Verilator run `{reg.name}` ({what}, {lanes} lanes, latency "
+            f"{reg.component().latency}, no gaps or stalls): {r['cases']:,} elements in "
+            f"{r['cycles']:,} cycles = **{r['cycles'] / r['cases']:.4f} cycles per "
+            f"element** (1/lanes = {1 / lanes:.4f} plus pipeline fill), "
+            f"{r['mismatches']} mismatches.")
+
+
+def synth_rows():
+    """The ECP5 rows of docs/synth.json (``make synth``) of the two GELU units and the engine
+    with each, by component name (missing rows are left out)."""
+    path = ROOT / "docs" / "synth.json"
+    names = ("gelu_x4", "gelu_expp_x4", "softex_softmax_x8", "softex_softmax_gelu_expp_x8",
+             "softex_softmax_nogelu_x8")
+    if not path.exists():
+        return {}
+    rows = json.loads(path.read_text())["rows"]
+    return {r["component"]: r for r in rows
+            if r["component"] in names and r["target"] == "ecp5"}
+
+
+def cost_table():
+    """The synthesis table of the units and engines (markdown lines)."""
+    rows = synth_rows()
+    labels = [("gelu_x4", "table unit, 4 lanes (default)"),
+              ("gelu_expp_x4", "expp unit, 4 lanes (K = 5)"),
+              ("softex_softmax_x8", "SoftEx engine, L = 8, table GELU (default)"),
+              ("softex_softmax_gelu_expp_x8", "SoftEx engine, L = 8, expp GELU"),
+              ("softex_softmax_nogelu_x8", "SoftEx engine, L = 8, no GELU")]
+    out = ["| block (configuration `large`) | LUT4 | FF | DSP | block RAM | Fmax (MHz) |",
+           "|---|---:|---:|---:|---:|---:|"]
+    for name, label in labels:
+        r = rows.get(name)
+        if r is None:
+            out.append(f"| {label} | not yet synthesised | | | | |")
+            continue
+        out.append(f"| {label} (`{name}`) | {r['luts']:,} | {r['ffs']:,} | {r['dsps']} | "
+                   f"{r['brams']} | {r['fmax_best_mhz']:.1f} |")
+    return out
 
 
 def exact(v):
@@ -135,7 +189,7 @@ def tail_table(expp_mode="accurate", tail=TAIL, terms=None):
     g = np.zeros(1 << 16)
     g[NEG] = bf16_to_float(gelu(ALL[NEG], terms=terms, expp_mode=expp_mode, tail=tail))
     floor = np.zeros(1 << 16)
-    floor[NEG] = bf16_to_float(float_to_bf16(ref[NEG]))
+    floor[NEG] = bf16_to_float(gelu_correctly_rounded(ALL[NEG]))
     rows = []
     for key, label, mask in _neg_ranges(ref):
         r, gm = ref[mask], g[mask]
@@ -188,9 +242,10 @@ def main(argv=None):
     ref_all = exact(XF[FINITE])
     ref_rng = exact(XF[RANGE])
     ref_near = exact(XF[NEAR0])
-    floor = float_to_bf16(exact(XF[FINITE]))
-    floor_bits = np.zeros(1 << 16, dtype=np.uint16)
-    floor_bits[FINITE] = floor
+    floor_bits = gelu_correctly_rounded(ALL)
+    table_bits = gelu_table(ALL)
+    table_mismatches = int(np.sum(table_bits != floor_bits))
+    twice = int(np.sum(float_to_bf16(exact(XF[FINITE])) != floor_bits[FINITE]))
     rows = []
     print("accuracy per K ...", flush=True)
     for k in sorted(gelu_coeffs.COEFFS):
@@ -212,17 +267,10 @@ def main(argv=None):
     neg = {mode: tail_table(mode) for mode in ("accurate", "softex")}
     neg_before = tail_table("accurate", tail=None)
 
-    sim_text = recorded_sim_text()
+    sims = {m: recorded_sim_text(m) for m in ("table", "expp")}
     if not args.no_sim:
-        print("Verilator full-throughput run ...", flush=True)
-        reg = [r for r in GELU_REGRESSIONS if r.params["gap"] == 0][0]
-        r = run_regression(reg, raise_on_failure=True)
-        lanes = reg.params["lanes"]
-        sim_text = (f"Verilator run `{reg.name}` (K = {k0}, W = 14, {lanes} lanes, latency "
-                    f"{reg.component().latency}, no gaps or stalls): {r['cases']:,} elements in "
-                    f"{r['cycles']:,} cycles = **{r['cycles'] / r['cases']:.4f} cycles per "
-                    f"element** (1/lanes = {1 / lanes:.4f} plus pipeline fill), "
-                    f"{r['mismatches']} mismatches.")
+        print("Verilator full-throughput runs ...", flush=True)
+        sims = {m: sim_text(m) for m in ("table", "expp")}
 
     # plot
     matplotlib.use("Agg")
@@ -233,19 +281,61 @@ def main(argv=None):
         d = bf16_to_float(gelu(ALL[RANGE], terms=k)) - ref_rng
         ax.plot(xs, d[order], lw=0.6, label=f"K={k}")
     ax.plot(xs, (bf16_to_float(floor_bits[RANGE]) - ref_rng)[order], lw=0.6, color="k",
-            alpha=0.4, label="BF16-rounded GELU")
+            alpha=0.4, label="table unit (GELU rounded to BF16)")
     ax.set_xlabel("x")
     ax.set_ylabel("G(x) - GELU(x)")
-    ax.set_title("SoftEx GELU error (all BF16 x in [-8, 8], W = 14, accurate expp)")
+    ax.set_title("SoftEx GELU error (all BF16 x in [-8, 8]; expp unit: W = 14, accurate expp)")
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(ROOT / "docs" / "gelu_error.png", dpi=100)
 
+    e_hi = E_LO + (1 << INDEX_BITS)
     L = ["# GELU (SoftEx)", "",
-         "Generated by `.venv/bin/python -m scripts.gelu_report` (coefficients by "
-         "`.venv/bin/python -m scripts.gelu_fit`). RTL `hw/softex/gelu.py`, golden model "
-         "`sim/golden/gelu.py` (bit-exact specification), tests `tests/softex/test_gelu_*.py`.", "",
-         "## Structure", "",
+         "Generated by `.venv/bin/python -m scripts.gelu_report` (the table by "
+         "`.venv/bin/python -m scripts.gelu_table`, the expp unit's coefficients by "
+         "`.venv/bin/python -m scripts.gelu_fit`).", "",
+         "The SoftEx engine has one of two GELU units (configuration field "
+         "`softex.gelu_method`, engine argument `gelu_method`):", "",
+         "- **`table` (the default)**: GELU correctly rounded to BF16 for every input, from a "
+         "ROM. RTL `hw/softex/gelu_table.py`, golden model `sim/golden/gelu_table.py`, ROM "
+         "`hw/softex/gelu_table_data.py` (generated from exact arithmetic), tests "
+         "`tests/softex/test_gelu_table.py`.",
+         "- **`expp`**: x Phi(x) with Phi from a sum of K expp terms, SoftEx's own "
+         "exponential (the approach of the SoftEx paper). RTL `hw/softex/gelu.py`, golden "
+         "model `sim/golden/gelu.py`, tests `tests/softex/test_gelu_*.py`.", "",
+         "Both take the engine's GELU jobs (COMMAND.OP = GELU) at the same rate, and the "
+         "firmware, drivers and register map do not change with the choice.", "",
+         "## Cost (ECP5-85F, `make synth`)", "",
+         *cost_table(), "",
+         "From docs/synth.json (harness subtracted; a block RAM is a DP16KD). The table unit "
+         "has no multiplier and no exponential: its logic is the ROM address, the two rules "
+         "below and a multiplexer per lane.", "",
+         "## The table unit (default)", "",
+         f"x = (s, e, m): sign, biased exponent, 7 fraction bits. Binades E_LO = {E_LO} to "
+         f"{e_hi - 1} (|x| in [2^{E_LO - 127}, 2^{e_hi - 127})) read the ROM: "
+         f"{len(WORDS):,} words of 15 bits (the magnitude; the sign is x's), addressed by "
+         f"(s, e - E_LO, m), {len(WORDS) * 15:,} bits; two lanes share one ROM through its "
+         "two read ports. Below E_LO, G = x / 2 rounded as x / 2 + x^2 / sqrt(2 pi) is: the "
+         "exponent minus one for normal x / 2, and for subnormal results a shift right with "
+         "the tie (a one shifted out) broken upwards for x > 0 and downwards in magnitude for "
+         "x < 0 (the x^2 term is positive). Above, G = x for x > 0 (+inf included) and -0 for "
+         "x < 0 (-inf included); NaN gives 0x7FC0. E_LO and the ROM's 2^"
+         f"{INDEX_BITS} binades are chosen by the generator: the lowest binade where the "
+         "x / 2 rule fails, and the fewest binades that reach those where the other rule "
+         "holds for good.", "",
+         f"**Accuracy: 0.5 ulp, the floor.** All 65,536 inputs against GELU rounded once to "
+         f"BF16 from exact arithmetic (`sim.golden.gelu.gelu_correctly_rounded`: decimal "
+         f"erfc to 60 digits, rounded once, refusing any case within the decimal's error of a "
+         f"rounding boundary): {table_mismatches} differences. The same rounding through "
+         f"float64 (x (1 + erf(x / sqrt 2)) / 2, then to BF16) differs in {twice} inputs (the "
+         "double rounding and float64's erf at the smallest and the most negative x), which is "
+         "why the reference is exact.", "",
+         f"One cut point, the ROM read: at latency >= 1 its read port is synchronous (block "
+         f"RAM on ECP5) and further stages go to the output; default latency "
+         f"{GeluTable.DEFAULT_LATENCY}; latency 0 reads asynchronously (a LUT ROM). One beat "
+         "per cycle.", "",
+         "## The expp unit (`gelu_method = \"expp\"`)", "",
+         "### Structure", "",
          "GELU(x) = x Phi(x). The tail T(t) = 1 - Phi(t) = erfc(t/sqrt 2)/2 (t >= 0) is fitted as "
          "sum_k b_k exp(-a_k t^2) with b_k > 0, and Phi(-t) = 1 - Phi(t) gives the negative side. "
          "Per element: u = bf16(x*x); y_k = bf16(NA_k * u) (NA_k = -a_k); e_k = expp(y_k) "
@@ -268,10 +358,14 @@ def main(argv=None):
          "modes (`.venv/bin/python -m scripts.gelu_fit --tail`). The tail reuses the first "
          "term's expp (the terms are unused there): its input is multiplexed between y_1 and "
          "-u/2, and the output between x * phi and -C e_1.", "",
-         "Cost per lane: 2 BF16 multipliers (x^2, x * phi), 2K + 2 BF16 products with a constant "
-         "operand (2 for the tail), K expp, K float-to-fixed converters, a K-input W-bit adder, "
-         "one (W+1)-bit fixed-to-float, two 16-bit multiplexers (tail). Six cut points; default "
-         "latency 6; one beat per cycle.", "",
+         "Cost per lane: 2 BF16 multipliers (x^2, x * phi), 2K + 2 BF16 products with a "
+         "constant operand (2 for the tail), K expp, K float-to-fixed converters, a K-input "
+         "W-bit adder, one (W+1)-bit fixed-to-float, two 16-bit multiplexers (tail). 15 cut "
+         "points: one after each step (x^2, the argument products, expp, the coefficient "
+         "products, the sum, the conversion) and the inner operators' own "
+         "(`hw.pipeline.Pipeline.nested`: 2 per multiplier, 3 in expp, 1 per converter; the "
+         "constant products stay combinational, see `hw/softex/gelu.py`); default latency 15 "
+         "(a register on each); one beat per cycle.", "",
          "The constant products are `hw.fp.FPMulConst`: the same rounding as `FPMul`, bit for "
          "bit, but the 8 x 8-bit significand product is a shift-add network over the constant's "
          "canonical signed digits (`hw.fp.constmul`; every fitted coefficient has at most 4 "
@@ -284,7 +378,7 @@ def main(argv=None):
          "be NaN); +-0 -> +-0; subnormal x: x^2 underflows to 0, so G = bf16(x * phi(0)); large "
          f"x > 0: phi rounds to exactly 1.0, G = x; x <= {x_zero:g}: exp(-x^2/2) underflows "
          "in expp (it flushes results below the normal range), G = -0.", "",
-         "## Error per K (W = 14, accurate expp)", "",
+         "### Error per K (W = 14, accurate expp)", "",
          "| K | max abs err, x in [-8, 8] | mean abs err, [-8, 8] | max abs err, all finite | "
          "mean abs err, all finite | max rel err, 2^-8 <= abs(x) <= 1 | mean rel err, "
          "2^-8 <= abs(x) <= 1 | phi(0) | phi(0) = 0.5 exactly at W |",
@@ -292,6 +386,10 @@ def main(argv=None):
     for k, mx, mn, mxa, mna, rmx, rmn, p0, ws in rows:
         L.append(f"| {k}{' (default)' if k == k0 else ''} | {mx:.3e} | {mn:.3e} | {mxa:.3e} | "
                  f"{mna:.3e} | {rmx:.3e} | {rmn:.3e} | {p0:g} | {', '.join(map(str, ws))} |")
+    tb = (*errors(table_bits, RANGE, ref_rng), *errors(table_bits, FINITE, ref_all),
+          *rel_errors(table_bits, NEAR0, ref_near))
+    L.append(f"| the table unit | {tb[0]:.3e} | {tb[1]:.3e} | {tb[2]:.3e} | "
+             f"{tb[3]:.3e} | {tb[4]:.3e} | {tb[5]:.3e} | 0.5 | - |")
     L.append(f"| BF16-rounded exact GELU (floor) | {fl[0]:.3e} | {fl[1]:.3e} | {fl[2]:.3e} | "
              f"{fl[3]:.3e} | {fl[4]:.3e} | {fl[5]:.3e} | 0.5 | - |")
     mean = {r[0]: r[2] for r in rows}
@@ -309,7 +407,7 @@ def main(argv=None):
           "near 0 is structural: the terms are even in x, so the fitted Phi(x) - 1/2 grows like "
           "x^2 instead of x/sqrt(2 pi); the polish of `scripts/gelu_fit.py` adds the max and mean "
           "relative error on 2^-8 <= |x| <= 1 to its objective (steeper last terms help).", "",
-          f"## Error vs accumulator width (K = {k0}, accurate expp, x in [-8, 8])", "",
+          f"### Error vs accumulator width (K = {k0}, accurate expp, x in [-8, 8])", "",
           "| W | max abs err | mean abs err | phi(0) |", "|---|---|---|---|"]
     for w, mx, mn, p0 in wrows:
         L.append(f"| {w}{' (default)' if w == 14 else ''} | {mx:.3e} | {mn:.3e} | {p0:g} |")
@@ -317,7 +415,7 @@ def main(argv=None):
           "conversion, and expp itself is accurate to ~0.1 %, so beyond W ~ 11 bits the "
           "accumulator is no longer the limit; W = 14 (the SoftEx width) is kept as the default "
           "with margin (errors at W = 11..15 differ by rounding noise only)."]
-    L += ["", "## Negative side: error by range (K = 5, W = 14)", "",
+    L += ["", "### Negative side: error by range (K = 5, W = 14)", "",
           "Every finite negative BF16 input against the exact GELU (`sim.golden.gelu.gelu_exact`: "
           "decimal arithmetic to 80 digits, rounded once to float64; GELU = x (1 + erf(x/sqrt 2))"
           " / 2 in float64 is 0 below x ~ -8.3 and loses its relative accuracy well before). ulp ="
@@ -364,9 +462,10 @@ def main(argv=None):
           "formula matters where results are inspected relatively, e.g. in log space or after a "
           "large rescale. The tests hold these ranges to the bounds `TAIL_BOUNDS` of "
           "`scripts/gelu_report.py` (`tests/softex/test_gelu_golden.py`)."]
-    L += ["", "## Throughput", "", sim_text, "",
-          "Per element the unit costs 1/lanes cycles at full throughput (global-stall pipeline, "
-          "one beat per cycle).", "", ENGINE_LINE, "", "![GELU error](gelu_error.png)", ""]
+    L += ["", "## Throughput", "", sims["table"], "", sims["expp"], "",
+          "Per element either unit costs 1/lanes cycles at full throughput (global-stall "
+          "pipeline, one beat per cycle).", "", ENGINE_LINE, "", "![GELU error](gelu_error.png)",
+          ""]
     DOC.write_text("\n".join(L))
     print("wrote docs/gelu.md, docs/gelu_error.png")
 

@@ -191,6 +191,12 @@ SYNTH_LIST = [
     # default cluster has them at half the width).
     SynthItem("tensor_4x4x3", config="large", name="tensor_4x4x3", **_LARGE_BLOCK),
     SynthItem("softex_softmax_x8", config="large", name="softex_softmax_x8", **_LARGE_BLOCK),
+    # The engine's two GELU units (docs/gelu.md): the table (the default) and the sum of expp
+    # terms of the SoftEx paper, and the engine with the latter.
+    SynthItem("gelu_x4", config="large", name="gelu_x4", **_LARGE_BLOCK),
+    SynthItem("gelu_expp_x4", config="large", name="gelu_expp_x4", **_LARGE_BLOCK),
+    SynthItem("softex_softmax_x8", config="large", params={"gelu_method": "expp"},
+              name="softex_softmax_gelu_expp_x8", **_LARGE_BLOCK),
     # The expp engine without its GELU unit: the like-for-like comparison with the LUT engines
     # (GELU's share of the SoftEx's multipliers: docs/softmax.md, "Synthesis (ECP5-85F)").
     SynthItem("softex_softmax_x8", config="large", params={"gelu": False},

@@ -2,7 +2,7 @@
 
 ``GeluTable(lanes=1, *, latency=2)`` has the interface of :class:`hw.softex.gelu.Gelu` (payload
 ``data.ArrayLayout(BF16.layout, lanes)`` in and out, one beat per cycle) and computes exactly
-``sim/golden/gelu_table.py``: the binades E_LO .. E_LO + 2^INDEX_BITS - 1 (|x| in [2^-10, 2^6))
+``sim/golden/gelu_table.py``: the binades E_LO .. E_LO + 2^INDEX_BITS - 1 (|x| in [2^-9, 2^7))
 from a ROM of 15-bit magnitudes (``hw/softex/gelu_table_data.py``, generated from exact
 arithmetic), the smaller inputs by the x / 2 rule, the larger ones as x (x > 0) or -0 (x < 0).
 

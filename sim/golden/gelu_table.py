@@ -3,9 +3,9 @@
 GELU(x) correctly rounded to BF16 for every BF16 input, from a table of the binades where it
 needs one and two rules for the rest. x = (s, e, m): sign, biased exponent, 7 fraction bits.
 
-1. ``E_LO <= e < E_LO + 2^INDEX_BITS`` (|x| in [2^-10, 2^6) at the generated values): the table,
+1. ``E_LO <= e < E_LO + 2^INDEX_BITS`` (|x| in [2^-9, 2^7) at the generated values): the table,
    G = s | ROM[s, e - E_LO, m] (15-bit magnitudes, ``hw/softex/gelu_table_data.py``).
-2. ``e < E_LO`` (|x| < 2^-10, subnormals included): G = x / 2 with the rounding of
+2. ``e < E_LO`` (|x| < 2^-9, subnormals included): G = x / 2 with the rounding of
    x / 2 + x^2 / sqrt(2 pi): exact (the exponent minus one) for e >= 2; for e <= 1 the
    significand (implicit bit included) shifts right by one and, when a one falls out, the
    positive x^2 term breaks the tie upwards: +1 on the magnitude for x > 0, none for x < 0.

@@ -48,11 +48,12 @@ def test_generated_module_up_to_date():
 
 def test_half_rule_examples():
     # 2^-133 (the smallest subnormal): x / 2 is a tie, the x^2 term rounds it up (x > 0) and
-    # down in magnitude (x < 0); normal x just below 2^-10: the exponent minus one.
+    # down in magnitude (x < 0); normal x just below 2^-9 (the rule's largest): the exponent
+    # minus one.
     assert half_rule(0x0001) == 0x0001 and half_rule(0x8001) == 0x8000
     assert half_rule(0x0003) == 0x0002 and half_rule(0x8003) == 0x8001
     assert half_rule(0x0081) == 0x0041 and half_rule(0x8081) == 0x8040
-    x = 0x3A7F                                          # just below 2^-10
+    x = 0x3AFF                                          # just below 2^-9
     assert bf16_to_float(half_rule(x)) == bf16_to_float(x) / 2
 
 
