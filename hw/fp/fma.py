@@ -17,23 +17,29 @@ LZC_PARTS = 8
 
 
 class FPFMA(PipelinedOp):
-    """Fused multiply-add with ``mul_fmt`` operands a, b and an ``acc_fmt`` addend and result.
+    """Fused multiply-add with a ``mul_fmt`` operand a, a ``b_fmt`` operand b (default
+    ``mul_fmt``) and an ``acc_fmt`` addend and result.
 
-    The product is exact (2 * pm bits) and is never shifted: like a real FMA, the addend is
+    ``b_fmt`` may be narrower than ``mul_fmt`` with the same exponent field (bf16 against fp32):
+    the product is exact either way, so the result is that of ``mul_fmt`` operands with b
+    converted exactly, bit for bit, from a pa x pb-bit significand product instead of pa x pa
+    (pa, pb the precisions; fp32 x bf16: 24 x 8 bits, a 59-bit window instead of 75).
+
+    The product is exact (pp = pa + pb bits) and is never shifted: like a real FMA, the addend is
     aligned against it in a fixed window, in parallel with the multiplier. Subnormal multiplicands
     are normalised first (their significands shifted up, their exponents down), so the product's
     leading one is always in the top two bits of its field. Window, MSB to LSB (pc = acc
     precision)::
 
-        [ H = pc+2 bits: room for an addend above the product ][ product 2*pm ][ B ]
+        [ H = pc+2 bits: room for an addend above the product ][ product pp ][ B ]
 
     - An addend more than H places above the product is clamped to the window top. The product
       then sits at least 3 places below the addend's LSB, where any non-zero value rounds the
       same way (it only acts as a sticky that can borrow from the guard), so its exact distance
       does not matter.
     - An addend reaching below the window is jammed (shifted-out bits ORed into bit 0). The
-      result's leading one is then at bit B + 2pm - 3 or above (the product's, less one for a
-      borrow), so with B = max(pc + 4 - 2pm, 1) its guard bit stays at bit >= 1, above the
+      result's leading one is then at bit B + pp - 3 or above (the product's, less one for a
+      borrow), so with B = max(pc + 4 - pp, 1) its guard bit stays at bit >= 1, above the
       jammed bit; and the product, B >= 1, is even, so a jammed (odd) sum is never taken for a
       tie. B is the least that guarantees both: 12 for a bf16 product and an fp32 addend (a
       54-bit window; 68 without the normalisation), 1 for bf16 or fp32 throughout.
@@ -54,41 +60,50 @@ class FPFMA(PipelinedOp):
     N_CUTS = 10
     CUT_WEIGHTS = (3, 4, 4, 3, 5, 4, 2, 4, 4, 4, 5)
 
-    def __init__(self, acc_fmt=FP32, *, latency=0, mul_fmt=BF16):
+    def __init__(self, acc_fmt=FP32, *, latency=0, mul_fmt=BF16, b_fmt=None):
         self.acc_fmt = float_format(acc_fmt, param="acc_fmt")
         self.mul_fmt = float_format(mul_fmt, param="mul_fmt")
+        self.b_fmt = self.mul_fmt if b_fmt is None else float_format(b_fmt, param="b_fmt")
+        if (self.b_fmt.exp_bits != self.mul_fmt.exp_bits
+                or self.b_fmt.precision > self.mul_fmt.precision):
+            raise ValueError(f"b_fmt must have mul_fmt's exponent field and at most its "
+                             f"precision ({self.mul_fmt.name}: {self.mul_fmt.exp_bits} exponent "
+                             f"bits, precision {self.mul_fmt.precision}); got "
+                             f"{self.b_fmt.name}")
         super().__init__(
             data.StructLayout({
-                "a": self.mul_fmt.layout, "b": self.mul_fmt.layout, "c": self.acc_fmt.layout,
+                "a": self.mul_fmt.layout, "b": self.b_fmt.layout, "c": self.acc_fmt.layout,
                 "neg_ab": 1, "neg_c": 1,
             }),
             self.acc_fmt.layout, latency=latency)
 
     def datapath(self, m, pipe, ops):
-        mf, cf = self.mul_fmt, self.acc_fmt
-        pm, pc = mf.precision, cf.precision
-        below = max(pc + 4 - 2 * pm, 1)
+        mf, bf, cf = self.mul_fmt, self.b_fmt, self.acc_fmt
+        pm, pb, pc = mf.precision, bf.precision, cf.precision
+        pp = pm + pb                                    # the product's bits
+        below = max(pc + 4 - pp, 1)
         above = pc + 2
-        width = below + 2 * pm + above
+        width = below + pp + above
 
         a = unpack(m, mf, ops.a, "a")
-        b = unpack(m, mf, ops.b, "b")
+        b = unpack(m, bf, ops.b, "b")
         # subnormal multiplicands normalised: the fraction shifted up past its leading zeros
         # (lzf) and the hidden place, the exponent 1 - (1 + lzf) (the same value). The exponent
         # is selected from the fields, not subtracted, so the exponent sum below has no more
         # operands than without the normalisation.
         eshape_m = exp_shape(1 - pm, mf.exp_max)
 
-        def normalised(value, name):
-            v = data.View(mf.layout, value)
+        def normalised(value, fmt, name):
+            p = fmt.precision
+            v = data.View(fmt.layout, value)
             subnormal = v.exp == 0
-            lzf = wire(m, leading_zeros(v.frac), f"{name}_lzf", range(pm))
-            sig = wire(m, Mux(subnormal, (Cat(Const(0, 1), v.frac) << (lzf + 1))[1:pm + 1],
-                              Cat(v.frac, Const(1, 1))), f"{name}_sig_n", pm)
+            lzf = wire(m, leading_zeros(v.frac), f"{name}_lzf", range(p))
+            sig = wire(m, Mux(subnormal, (Cat(Const(0, 1), v.frac) << (lzf + 1))[1:p + 1],
+                              Cat(v.frac, Const(1, 1))), f"{name}_sig_n", p)
             exp = wire(m, Mux(subnormal, -lzf, v.exp), f"{name}_exp_n", eshape_m)
             return sig, exp
-        a_sig, a_exp = normalised(ops.a, "a")
-        b_sig, b_exp = normalised(ops.b, "b")
+        a_sig, a_exp = normalised(ops.a, mf, "a")
+        b_sig, b_exp = normalised(ops.b, bf, "b")
         c = unpack(m, cf, ops.c, "c")
         sign_p = a.sign ^ b.sign ^ ops.neg_ab
         sign_c = c.sign ^ ops.neg_c
@@ -107,9 +122,9 @@ class FPFMA(PipelinedOp):
                                            name="operands")
 
         # acc-biased exponent of the window's top bit if the product fixes the window: product
-        # bit 2pm-1 has weight 2^(ea + eb - 2 bias_m + 1), and sits `above` places lower
-        # (ea, eb after the normalisation: down to 1 - (pm - 1)).
-        e_lo = 2 * (2 - pm) - 2 * mf.bias + 1 + cf.bias
+        # bit pp-1 has weight 2^(ea + eb - 2 bias_m + 1), and sits `above` places lower
+        # (ea, eb after the normalisation: down to 1 - (pa - 1), 1 - (pb - 1)).
+        e_lo = (2 - pm) + (2 - pb) - 2 * mf.bias + 1 + cf.bias
         e_hi = 2 * (mf.exp_max - 1) - 2 * mf.bias + 1 + cf.bias + above
         eshape = exp_shape(min(e_lo - cf.exp_max - width, -width), e_hi + width)
         # dist = (a_exp + b_exp) - (c_exp - k): the two sides in parallel, one subtraction
@@ -122,7 +137,7 @@ class FPFMA(PipelinedOp):
                                            sign_p, subtract, nan, inf, inf_sign, zero_sign,
                                            name="exp")
 
-        prod = wire(m, a_sig * b_sig, "prod", 2 * pm)
+        prod = wire(m, a_sig * b_sig, "prod", pp)
         clamp = wire(m, (dist < 0) | prod_zero, "clamp")
         # dist >= 0 unless clamped; beyond the window everything goes to the sticky bit
         shift = wire(m, Mux(clamp, 0, Mux(dist > width, width, dist)), "shift", bits_for(width))

@@ -546,7 +546,8 @@ class OnlineExp(wiring.Component):
 
 
 class LaneSums(wiring.Component):
-    """The L lane FMAs (fp32 x fp32 + fp32, :data:`SUM_LATENCY` register stages) and the fp32
+    """The L lane FMAs (fp32 x fp32 + fp32 on lane 0, fp32 x bf16 + fp32 on the others,
+    :data:`SUM_LATENCY` register stages) and the fp32
     state they compute: :data:`SLOTS` interleaved partial sums per lane, their fixed reduction
     into D and the scaled reciprocal c / D.
 
@@ -630,7 +631,12 @@ class LaneSums(wiring.Component):
 
         fmas, issue, dest = [], [], []
         for j in range(lanes):
-            fmas.append(comb_op(m, FPFMA(FP32, mul_fmt=FP32, latency=latency), f"fma{j}"))
+            # lane 0 also computes the reciprocal (fp32 x fp32); the others only e_j * c and
+            # the reduction's S * 1, products with a bf16 operand b: a 24 x 8-bit multiplier,
+            # the same results (the product is exact)
+            b_fmt = FP32 if j == 0 else BF16
+            fmas.append(comb_op(m, FPFMA(FP32, mul_fmt=FP32, b_fmt=b_fmt, latency=latency),
+                                f"fma{j}"))
             issue.append(Signal(name=f"issue{j}"))
             dest.append(Signal(range(_DEST_R + 1), name=f"dest{j}"))
 
@@ -643,9 +649,10 @@ class LaneSums(wiring.Component):
             for j in range(lanes):
                 p = fmas[j].i.payload
                 current = Array(sums[q][j] for q in range(SLOTS))[slot]
+                e_j = Mux(masked | self.flush, 0, e[16 * j:16 * j + 16])     # bf16
                 m.d.comb += [
-                    p.a.eq(Mux(masked | self.flush, 0, Cat(C(0, 16), e[16 * j:16 * j + 16]))),
-                    p.b.eq(self.factor),
+                    p.a.eq(self.factor),
+                    p.b.eq(e_j if j else Cat(C(0, 16), e_j)),
                     p.c.eq(shift_exponent(m, current, delta, reset, f"shift{j}")),
                     issue[j].eq(1), dest[j].eq(slot),
                 ]
@@ -660,7 +667,8 @@ class LaneSums(wiring.Component):
                     with m.Case(cycle):
                         for j, (p_src, j_src), p_dst in ops:
                             p = fmas[j].i.payload
-                            m.d.comb += [p.a.eq(sums[p_src][j_src]), p.b.eq(ONE32),
+                            m.d.comb += [p.a.eq(sums[p_src][j_src]),
+                                         p.b.eq(ONE32 if j == 0 else ONE32 >> 16),
                                          p.c.eq(sums[p_dst][j]), issue[j].eq(1),
                                          dest[j].eq(p_dst)]
 
@@ -869,10 +877,12 @@ class SoftmaxOutput(wiring.Component):
         lanes = self.lanes
         results = []
         for j in range(lanes):
-            mul = comb_op(m, FPFMA(BF16, mul_fmt=FP32, latency=OUTPUT_LATENCY), f"mul{j}")
+            # e_j (bf16) * r (fp32): a 24 x 8-bit product, exact, rounded once to bf16
+            mul = comb_op(m, FPFMA(BF16, mul_fmt=FP32, b_fmt=BF16, latency=OUTPUT_LATENCY),
+                          f"mul{j}")
             p = mul.i.payload
-            m.d.comb += [p.a.eq(Cat(C(0, 16), self.exponentials[16 * j:16 * j + 16])),
-                         p.b.eq(self.reciprocal), p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
+            m.d.comb += [p.a.eq(self.reciprocal), p.b.eq(self.exponentials[16 * j:16 * j + 16]),
+                         p.c.eq(0), p.neg_ab.eq(0), p.neg_c.eq(0)]
             results.append(Mux(self.masked_row, 0, mul.o.payload.as_value()))
         softmax_valid = delay(m, self.exp_valid & self.pass2, OUTPUT_LATENCY, "product_valid",
                               clear=self.clear)

@@ -130,6 +130,20 @@ def fma_case(acc_fmt, n_random, rng, mul_fmt=BF16):
     return {"a": a, "b": b, "c": c, "neg_ab": neg_ab, "neg_c": neg_c}, ints(expected)
 
 
+def fma_mixed_case(acc_fmt, n_random, rng):
+    """FPFMA(acc_fmt, mul_fmt=FP32, b_fmt=BF16): the fp32 cases of :func:`fma_case` with b
+    replaced by bf16 corners (each against every kind of a and c) and random bf16 operands;
+    expected: the fp32 FMA with b converted exactly (its pattern shifted up 16 bits)."""
+    fields, _ = fma_case(acc_fmt, n_random, rng, mul_fmt=FP32)
+    n = len(fields["a"])
+    vb = np.array(vectors.corner_values(BF16))
+    _, rb, _, _, _ = vectors.fma_operands(rng, n - n // 2, BF16, acc_fmt)
+    b = np.concatenate([vb[rng.permutation(n // 2) % len(vb)], rb]).astype(np.int64)
+    expected = golden.fma(fields["a"], b << 16, fields["c"], FP32, acc_fmt, fields["neg_ab"],
+                          fields["neg_c"])
+    return dict(fields, b=b), ints(expected)
+
+
 def compare_case(fmt, n_random, rng):
     ca, cb = vectors.corner_pairs(fmt)
     ra, rb = vectors.random_pairs(rng, n_random, fmt)
@@ -212,6 +226,11 @@ OPS = {
     "mul_fp32":      (lambda lat: FPMul(FP32, latency=lat), lambda n, r: mul_case(FP32, n // 3, r)),
     "fma_fp32":      (lambda lat: FPFMA(FP32, latency=lat), lambda n, r: fma_case(FP32, n, r)),
     "fma_bf16":      (lambda lat: FPFMA("bf16", latency=lat), lambda n, r: fma_case(BF16, n, r)),
+    # fp32 x bf16 (the SoftEx lane sums and output products)
+    "fma_fp32_x_bf16": (lambda lat: FPFMA(FP32, mul_fmt=FP32, b_fmt=BF16, latency=lat),
+                        lambda n, r: fma_mixed_case(FP32, n, r)),
+    "fma_bf16_x_bf16": (lambda lat: FPFMA(BF16, mul_fmt=FP32, b_fmt=BF16, latency=lat),
+                        lambda n, r: fma_mixed_case(BF16, n, r)),
     "compare_bf16":  (lambda lat: FPCompare(BF16, latency=lat),
                       lambda n, r: compare_case(BF16, n, r)),
     "compare_fp32":  (lambda lat: FPCompare(FP32, latency=lat),

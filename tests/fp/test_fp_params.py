@@ -50,6 +50,9 @@ def test_fma_formats():
         FPFMA("fp16")
     with pytest.raises(ValueError, match=r"mul_fmt must be one of 'bf16', 'fp32', got 'fp8'"):
         FPFMA(FP32, mul_fmt="fp8")
+    with pytest.raises(ValueError, match="b_fmt must have mul_fmt's exponent field"):
+        FPFMA(FP32, mul_fmt=BF16, b_fmt=FP32)
+    assert FPFMA(FP32, mul_fmt=FP32, b_fmt="bf16").operand_layout["b"].shape == BF16.layout
 
 
 def test_convert_formats():
