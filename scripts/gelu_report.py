@@ -86,35 +86,30 @@ def sim_text(method):
 
 
 def synth_rows():
-    """The ECP5 rows of docs/synth.json (``make synth``) of the two GELU units and the engine
-    with each, by component name (missing rows are left out)."""
+    """The ECP5 rows of docs/synth.json (``make synth``) of the two GELU units, by component
+    name (missing rows are left out)."""
     path = ROOT / "docs" / "synth.json"
-    names = ("gelu_x4", "gelu_expp_x4", "softex_softmax_x8", "softex_softmax_gelu_expp_x8",
-             "softex_softmax_nogelu_x8")
     if not path.exists():
         return {}
     rows = json.loads(path.read_text())["rows"]
     return {r["component"]: r for r in rows
-            if r["component"] in names and r["target"] == "ecp5"}
+            if r["component"] in ("gelu_x4", "gelu_expp_x4") and r["target"] == "ecp5"}
 
 
 def cost_table():
-    """The synthesis table of the units and engines (markdown lines)."""
+    """The synthesis table of the two units (markdown lines)."""
     rows = synth_rows()
     labels = [("gelu_x4", "table unit, 4 lanes (default)"),
-              ("gelu_expp_x4", "expp unit, 4 lanes (K = 5)"),
-              ("softex_softmax_x8", "SoftEx engine, L = 8, table GELU (default)"),
-              ("softex_softmax_gelu_expp_x8", "SoftEx engine, L = 8, expp GELU"),
-              ("softex_softmax_nogelu_x8", "SoftEx engine, L = 8, no GELU")]
-    out = ["| block (configuration `large`) | LUT4 | FF | DSP | block RAM | Fmax (MHz) |",
-           "|---|---:|---:|---:|---:|---:|"]
+              ("gelu_expp_x4", "expp unit, 4 lanes (K = 5)")]
+    out = ["| unit (configuration `large`: the GELU of the 8-lane SoftEx) | latency | LUT4 | FF | "
+           "DSP | block RAM | Fmax (MHz) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name, label in labels:
         r = rows.get(name)
         if r is None:
-            out.append(f"| {label} | not yet synthesised | | | | |")
+            out.append(f"| {label} | not yet synthesised (`make synth`) | | | | | |")
             continue
-        out.append(f"| {label} (`{name}`) | {r['luts']:,} | {r['ffs']:,} | {r['dsps']} | "
-                   f"{r['brams']} | {r['fmax_best_mhz']:.1f} |")
+        out.append(f"| {label} (`{name}`) | {r['latency']} | {r['luts']:,} | {r['ffs']:,} | "
+                   f"{r['dsps']} | {r['brams']} | {r['fmax_best_mhz']:.1f} |")
     return out
 
 
@@ -307,9 +302,9 @@ def main(argv=None):
          "firmware, drivers and register map do not change with the choice.", "",
          "## Cost (ECP5-85F, `make synth`)", "",
          *cost_table(), "",
-         "From docs/synth.json (harness subtracted; a block RAM is a DP16KD). The table unit "
-         "has no multiplier and no exponential: its logic is the ROM address, the two rules "
-         "below and a multiplexer per lane.", "",
+         "From docs/synth.json (harness subtracted; a block RAM is a DP16KD; the engines with "
+         "each unit: docs/synth.md). The table unit has no multiplier and no exponential: its "
+         "logic is the ROM address, the two rules below and a multiplexer per lane.", "",
          "## The table unit (default)", "",
          f"x = (s, e, m): sign, biased exponent, 7 fraction bits. Binades E_LO = {E_LO} to "
          f"{e_hi - 1} (|x| in [2^{E_LO - 127}, 2^{e_hi - 127})) read the ROM: "

@@ -58,10 +58,12 @@ def test_plan_default_list():
     assert "ice40/fma_fp32/L3" in labels and "ecp5/fma_bf16/L0" in labels
     assert "ice40/fma_fp32/harness" in labels
     # FMAs: 2 components x (4 latencies + harness) x 2 targets; tensor unit, the SoftEx engines
-    # (expp, expp without GELU, LUT A, LUT B) and the cluster (with the expp engine, the same
-    # with the Flash-ABFT checker, the large one, with LUT-B and a 2 x 4 x 3 tensor unit, and
-    # the tiny configuration's with LUT-B): (as configured + harness) on ECP5
-    assert len(units) == 20 + 10 * 2 and all(u.seeds == (1, 2) for u in units)
+    # (expp, expp with the expp GELU, expp without GELU, LUT A, LUT B), the two GELU units and
+    # the cluster (with the expp engine, the same with the Flash-ABFT checker, the large one,
+    # with LUT-B and a 2 x 4 x 3 tensor unit, and the tiny configuration's with LUT-B): (as
+    # configured + harness) on ECP5
+    assert len(units) == 20 + 13 * 2 and all(u.seeds == (1, 2) for u in units)
+    assert "ecp5/gelu_x4/L2" in labels and "ecp5/gelu_expp_x4/L15" in labels
     assert "ecp5/cluster/configured" in labels and "ecp5/cluster_abft/configured" in labels
     assert "ecp5/cluster_lut_b_2x4x3/configured" in labels
     assert "ecp5/cluster_tiny_lut_b/configured" in labels

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from sim.attention import softex_tile
-from sim.golden.gelu import gelu_job
+from sim.golden.gelu import gelu_correctly_rounded, gelu_job
 from sim.golden.gemm import gemm
 from sim.golden.softmax import bf16_to_float, float_to_bf16, softmax_jobs
 from sim.models.minilm import FloatNumerics, MiniLM, erf
@@ -92,8 +92,12 @@ def test_accelerator_operations_are_the_golden_models():
     assert np.array_equal(chunked_softmax(bits, chunk=8, lanes=4),
                           softex_tile(bits, [(0,) * 5] * 3, bk=8, lanes=4))
     x = _bf16_values(rng, (5, 6), 3.0)
-    assert np.array_equal(AcceleratorNumerics(gelu_method="expp", terms=4).gelu(x), bf16_to_float(
-        gelu_job(np.asarray(float_to_bf16(x.ravel()), np.uint16), terms=4)).reshape(x.shape))
+    xb = np.asarray(float_to_bf16(x.ravel()), np.uint16)
+    assert np.array_equal(AcceleratorNumerics(gelu_terms=4).gelu(x), bf16_to_float(
+        gelu_job(xb, method="expp", terms=4)).reshape(x.shape))
+    # the default unit: the table, GELU correctly rounded
+    assert np.array_equal(AcceleratorNumerics().gelu(x),
+                          bf16_to_float(gelu_correctly_rounded(xb)).reshape(x.shape))
 
 
 def test_default_numerics_keep_the_embeddings(model, reference):
