@@ -16,17 +16,9 @@ import sys
 import numpy as np
 
 from sim.golden.gelu import gelu_correctly_rounded
+from sim.golden.gelu_rules import half_rule
 
 OUT = pathlib.Path(__file__).resolve().parent.parent / "hw" / "softex" / "gelu_table_data.py"
-
-
-def _half_rule(x):
-    # rule 2 of sim/golden/gelu_table.py (imported there from the module generated here, so
-    # restated for the search)
-    s, e, m = x >> 15, (x >> 7) & 0xFF, x & 0x7F
-    sig = np.where(e == 0, m, m | 0x80)
-    low = (sig >> 1) + ((sig & 1) & (1 - s))
-    return (s << 15) | np.where(e >= 2, ((e - 1) << 7) | m, low)
 
 
 def derive():
@@ -35,7 +27,7 @@ def derive():
     g = gelu_correctly_rounded(x).astype(np.int64)
     s, e = x >> 15, (x >> 7) & 0xFF
     finite = e < 0xFF
-    e_lo = int(e[finite & (g != _half_rule(x))].min())
+    e_lo = int(e[finite & (g != half_rule(x))].min())
     trivial = np.where(s == 0, g == x, g == 0x8000)
     e_top = int(e[finite & ~trivial].max())             # the highest binade that needs the table
     bits = max(1, (e_top - e_lo).bit_length())

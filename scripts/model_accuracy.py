@@ -37,8 +37,10 @@ CHOICES = {
     "LUT softmax A": dict(engine="lut_a"),
     "LUT softmax B": dict(engine="lut_b"),
     "softmax in chunks of 16": dict(chunk=16),
+    # the expp GELU unit (gelu_method "expp"; the default is the table, correctly rounded)
     "GELU K=3": dict(gelu_terms=3),
     "GELU K=4": dict(gelu_terms=4),
+    "GELU K=5": dict(gelu_terms=5),
     "GELU K=6": dict(gelu_terms=6),
 }
 #: The goal for the default numerics (issue 24).

@@ -22,20 +22,11 @@ where rule 3 holds; the tests compare this model with the exact GELU on all 65,5
 import numpy as np
 
 from hw.softex.gelu_table_data import E_LO, INDEX_BITS, WORDS
+from sim.golden.gelu_rules import half_rule
 
 __all__ = ["gelu_table", "half_rule", "table_index", "E_LO", "INDEX_BITS"]
 
 _ROM = np.array(WORDS, dtype=np.int64)
-
-
-def half_rule(x):
-    """Rule 2 for BF16 patterns ``x``: x / 2 rounded as x / 2 + x^2 / sqrt(2 pi) is."""
-    x = np.asarray(x, dtype=np.int64) & 0xFFFF
-    s, e, m = x >> 15, (x >> 7) & 0xFF, x & 0x7F
-    sig = np.where(e == 0, m, m | 0x80)                     # significand, implicit bit included
-    low = (sig >> 1) + ((sig & 1) & (1 - s))                # e <= 1: shift out, tie upwards
-    mag = np.where(e >= 2, ((e - 1) << 7) | m, low)
-    return (s << 15) | mag
 
 
 def table_index(x):
