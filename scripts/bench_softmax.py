@@ -64,6 +64,14 @@ def measure(lanes=LANES, lengths=LENGTHS):
     return softmax, gelu
 
 
+def _gelu_unit():
+    """The benchmarked engine's GELU unit in words."""
+    softex = get_config(TEST_CONFIG).softex
+    if softex.gelu_method == "table":
+        return "the table, docs/gelu.md"
+    return f"the expp unit, K = {DEFAULT_TERMS}, W = 14"
+
+
 def report(cycles, lanes, out_dir, gelu_cycles=None):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -105,7 +113,7 @@ def report(cycles, lanes, out_dir, gelu_cycles=None):
     grows = []
     if gelu_cycles:
         lines[-2:-2] = [
-            f"## GELU jobs (K = {DEFAULT_TERMS}, W = 14, same rows, OP = GELU)", "",
+            f"## GELU jobs (the engine's GELU unit: {_gelu_unit()}; same rows, OP = GELU)", "",
             "Roofline = 2n/L: the port reads and writes every element once. The GELU unit has "
             "L/2 lanes and takes one half beat per cycle, which is exactly that rate.", "",
             "| n | cycles | cycles per element | roofline 2n/L | % of roofline |",

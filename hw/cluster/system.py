@@ -82,7 +82,8 @@ class AcceleratedCluster(wiring.Component):
     softex : dict
         Arguments of :func:`hw.softex.build_engine`: ``engine`` (``expp`` = SoftmaxEngine,
         ``lut_a`` / ``lut_b`` = LutSoftmaxEngine), ``lanes``, ``expp_latency``, ``gelu_method``
-        and ``gelu_latency`` (the expp engine's exponential stages, GELU unit and its stages). Missing keys take :data:`SOFTEX_DEFAULTS`.
+        and ``gelu_latency`` (the expp engine's exponential stages, GELU unit and its stages).
+        Missing keys take :data:`SOFTEX_DEFAULTS`.
     tensor : dict
         Arguments of :class:`hw.tensor.TensorUnit`: ``rows``, ``cols``, ``pipes``, ``acc``.
         Missing keys take :data:`TENSOR_DEFAULTS`.

@@ -7,8 +7,8 @@ from .lut_softmax import LutSoftmaxEngine
 from .gelu_table import GeluTable
 from .softmax import GELU_METHODS, LANE_CHOICES, SoftmaxEngine
 
-__all__ = ["Expp", "ExppConstants", "Gelu", "GeluTable", "SoftmaxEngine", "LutSoftmaxEngine", "ENGINES",
-           "ENGINE_PARAMETERS", "build_engine"]
+__all__ = ["Expp", "ExppConstants", "Gelu", "GeluTable", "SoftmaxEngine", "LutSoftmaxEngine",
+           "ENGINES", "ENGINE_PARAMETERS", "build_engine"]
 
 #: The SoftEx engines by name (configuration field ``softex.engine``): the expp engine
 #: (softmax with state slots, GELU) and the table-based ones (docs/lut_softmax.md).

@@ -1,4 +1,4 @@
-"""GELU for SoftEx by table: correctly rounded BF16 GELU of every input, as a pipelined stream operator.
+"""GELU for SoftEx by table: BF16 GELU of every input correctly rounded, a pipelined stream operator.
 
 ``GeluTable(lanes=1, *, latency=2)`` has the interface of :class:`hw.softex.gelu.Gelu` (payload
 ``data.ArrayLayout(BF16.layout, lanes)`` in and out, one beat per cycle) and computes exactly
