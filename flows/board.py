@@ -68,10 +68,11 @@ def tool_environment():
     return env
 
 
-def bitstream(top, platform, board, *, seed=1, out=None, extra=None):
+def bitstream(top, platform, board, *, seed=1, out=None, extra=None, nextpnr_args=()):
     """Build ``top`` (a :class:`hw.board.top.BoardTop`) for ``platform`` into
     ``out`` (default ``build/boards/<board>/``); returns the report dict, also written to
-    ``report.json`` there (``extra`` is merged into it).
+    ``report.json`` there (``extra`` is merged into it). ``nextpnr_args`` are more nextpnr
+    options (the board's :attr:`~hw.board.top.Board.nextpnr_args`).
 
     nextpnr places and routes with ``seed`` against the PLL clock's constraint and without
     ``--timing-allow-fail``: a design that misses its clock raises :class:`BoardBuildError`
@@ -85,7 +86,8 @@ def bitstream(top, platform, board, *, seed=1, out=None, extra=None):
     t0 = time.perf_counter()
     try:
         platform.build(top, name="top", build_dir=str(out), do_program=False,
-                       nextpnr_opts=f"--seed {seed} --report top.report.json")
+                       nextpnr_opts=" ".join([f"--seed {seed} --report top.report.json",
+                                              *nextpnr_args]))
     except Exception as e:
         raise BoardBuildError(f"{board}: the build failed ({type(e).__name__}: {e}); logs in "
                               f"{out}{_nextpnr_tail(out)}") from e
@@ -106,6 +108,7 @@ def bitstream(top, platform, board, *, seed=1, out=None, extra=None):
         "constraint_mhz": max(constraints) if constraints else None, "routed_fmax_mhz": fmax,
         "slack_ns": (1e3 / top.f_hz * 1e6 - 1e3 / fmax) if fmax else None,
         "critical_path": path, "utilisation": utilisation(report), "seed": seed,
+        "nextpnr_args": list(nextpnr_args),
         "build_seconds": round(seconds, 1), "bitstreams": products, "tools": tool_versions(),
         **(extra or {}),
     }

@@ -102,7 +102,8 @@ def cmd_bitstream(args):
     top = BoardTop(board, core, mhz * 1e6, f_in)
     print(f"{board.name}: {app} at {top.f_hz / 1e6:.3f} MHz, {args.baud} baud -> "
           f"{BOARDS_DIR / board.name}")
-    report = bitstream(top, platform, board.name, seed=args.seed, extra=extra)
+    report = bitstream(top, platform, board.name, seed=args.seed, extra=extra,
+                       nextpnr_args=board.nextpnr_args)
     print(f"routed Fmax {report['routed_fmax_mhz']:.1f} MHz, {report['build_seconds']:.0f} s, "
           f"{', '.join(report['bitstreams'])}")
     return 0

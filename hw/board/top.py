@@ -45,6 +45,8 @@ class Board:
         cluster).
     fifo_depth : int
         Bytes of the report FIFO (:class:`~hw.board.core.BoardCore`).
+    nextpnr_args : tuple of str
+        Extra nextpnr options of its builds (the placer, the router).
     """
     name: str
     platform: str
@@ -56,6 +58,7 @@ class Board:
     extra_high: tuple = ()
     plain_cluster: dict = None
     fifo_depth: int = 4096
+    nextpnr_args: tuple = ()
 
     def make_platform(self):
         module, cls = self.platform.split(":")
@@ -70,8 +73,12 @@ class Board:
 
 #: The boards of ``make bitstream BOARD=...``.
 BOARDS = {b.name: b for b in [
+    # The static placer (make synth's recipe for the cluster rows on the same device and
+    # package): router1 after the default placer had 80,000 arcs left after an hour, after the
+    # static one 8,000 after 7 minutes (docs/boards.md).
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "clk25",
-          "button_fire", (("led", 0, None), ("led", 1, None), ("led", 2, None))),
+          "button_fire", (("led", 0, None), ("led", 1, None), ("led", 2, None)),
+          nextpnr_args=("--placer", "static")),
     # No serial port of its own: a USB-serial adapter's RX on the Feather header's TX pin (1).
     Board("orangecrab-85f", "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform", "ecp5",
           "clk", "button", (("rgb_led", 0, "b"), ("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
