@@ -75,7 +75,7 @@ class Board:
 BOARDS = {b.name: b for b in [
     # The static placer (make synth's recipe for the cluster rows on the same device and
     # package): router1 after the default placer had 80,000 arcs left after an hour, after the
-    # static one 8,000 after 7 minutes (docs/boards.md).
+    # static one 8,000 after 7 minutes, but its tail stalls at about 7,000 (docs/boards.md).
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "clk25",
           "button_fire", (("led", 0, None), ("led", 1, None), ("led", 2, None)),
           nextpnr_args=("--placer", "static")),
