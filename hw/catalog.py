@@ -23,8 +23,8 @@ from .cluster.system import AcceleratedCluster
 from .config import get_config
 from .fp import FPFMA, FPAdd, FPCompare, FPConvert, FPMul, FPScale, FloatToInt, IntToFloat
 from .fp.format import BF16, FP32, FloatFormat
-from .softex import Expp, Gelu, GeluTable, LutSoftmaxEngine, SoftmaxEngine
-from .softex.softmax import GELU_DEFAULT_LATENCY, GELU_METHODS
+from .softex import Expp, LutSoftmaxEngine, SoftmaxEngine
+from .softex.softmax import GELU_DEFAULT_LATENCY, GELU_METHODS, GELU_UNITS
 from .tensor import TensorUnit
 
 __all__ = ["ComponentSpec", "components", "component", "build"]
@@ -151,8 +151,8 @@ def _gelu_unit(method, lanes, latency, description):
     None: the method's default)."""
     if latency is None:
         latency = GELU_DEFAULT_LATENCY[method]
-    unit = GeluTable if method == "table" else Gelu
-    return ComponentSpec(unit, lanes=lanes, latency=latency, description=description)
+    return ComponentSpec(GELU_UNITS[method], lanes=lanes, latency=latency,
+                         description=description)
 
 
 def _softex(config):

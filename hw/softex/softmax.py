@@ -62,16 +62,18 @@ from . import gelu_coeffs
 from .expp import MODES, Expp
 from .gelu import ACC_WIDTH_MAX, ACC_WIDTH_MIN, Gelu
 from .gelu_table import GeluTable
-
-#: The GELU units (``gelu_method``): the correctly rounded table, the sum of expp terms.
-GELU_METHODS = ("table", "expp")
-#: Their default register stages: the table's read register and an output register; one on each
-#: cut point of the expp unit.
-GELU_DEFAULT_LATENCY = {"table": GeluTable.DEFAULT_LATENCY, "expp": Gelu.N_CUTS}
 from .reference import K_BITS, RowReference, rescale
 from .regmap import LENGTH_BITS, SoftexOp, softex_map
 from .rowjob import (LANE_CHOICES, NEG_INF, ElementDecoder, RowJob, RowPort, beat_layout,
                      comb_op, state_or_clear)
+
+
+#: The GELU unit classes by ``gelu_method``: the correctly rounded table, the sum of expp terms.
+GELU_UNITS = {"table": GeluTable, "expp": Gelu}
+GELU_METHODS = tuple(GELU_UNITS)
+#: Their default register stages: the table's read register and an output register; one on each
+#: cut point of the expp unit.
+GELU_DEFAULT_LATENCY = {"table": GeluTable.DEFAULT_LATENCY, "expp": Gelu.N_CUTS}
 
 __all__ = ["SoftmaxEngine", "SoftmaxControl", "BeatMaximum", "OnlineExp", "LaneSums",
            "GeluPath", "SoftmaxOutput", "SEED_TABLE", "LANE_CHOICES", "SUM_LATENCY", "SLOTS",
