@@ -35,9 +35,7 @@ def derive():
     for sign in (0, 1):
         for k in range(1 << bits):
             for m in range(128):
-                ex = e_lo + k
-                bits_x = (sign << 15) | (ex << 7) | m
-                words.append(int(g[bits_x]) & 0x7FFF if ex < 0xFF else 0)
+                words.append(int(g[(sign << 15) | ((e_lo + k) << 7) | m]) & 0x7FFF)
     return e_lo, bits, words
 
 
