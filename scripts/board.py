@@ -19,7 +19,8 @@ import shutil
 import subprocess
 import sys
 
-from flows.board import (BOARDS_DIR, bitstream, image_words, program_command, read_report)
+from flows.board import (BOARDS_DIR, BramSpread, bitstream, image_words, program_command,
+                         read_report)
 from hw.board.core import BoardCore
 from hw.board.hello import UartHello
 from hw.board.top import BOARDS, BoardTop, pll_setting
@@ -91,7 +92,7 @@ def make_core(board, app, config, divisor):
 
 def cmd_bitstream(args):
     board = BOARDS[args.board]
-    platform = board.make_platform()
+    platform = board.make_platform((BramSpread,) if board.spread_brams else ())
     f_in = platform.lookup(board.clock, 0).clock.frequency
     mhz = args.mhz or DEFAULT_MHZ[board.name]
     app = args.app or DEFAULT_APP[board.name]

@@ -17,7 +17,8 @@ import json
 import re
 from pathlib import Path
 
-__all__ = ["BRAM_CELL", "probe_netlist", "bram_sites", "serpentine", "spread", "constrain"]
+__all__ = ["BRAM_CELL", "probe_netlist", "bram_sites", "serpentine", "spread", "constrain",
+           "constrain_file"]
 
 # The ECP5 block RAM primitive the probe places (the target's other block RAM cell types,
 # flows.synth.targets.TARGETS["ecp5"].brams, take the same sites).
@@ -146,3 +147,25 @@ def constrain(netlist, sites, cell_types, match=""):
     for name, bel in assignment.items():
         cells[name].setdefault("attributes", {})["BEL"] = bel
     return assignment
+
+
+def constrain_file(netlist_path, sites_path):
+    """:func:`constrain` on a Yosys JSON netlist file, rewritten in place, with the sites and
+    block RAM cell types of ``sites_path`` (JSON: ``{"sites": [...], "cells": [...]}``); the
+    assignment is written beside the netlist (``<netlist>.brams.json``) and returned. The step a
+    board build runs between Yosys and nextpnr (:class:`flows.board.BramSpread`)."""
+    netlist_path = Path(netlist_path)
+    spec = json.loads(Path(sites_path).read_text())
+    netlist = json.loads(netlist_path.read_text())
+    assignment = constrain(netlist, spec["sites"], tuple(spec["cells"]))
+    netlist_path.write_text(json.dumps(netlist))
+    netlist_path.with_suffix(".brams.json").write_text(json.dumps(assignment, indent=0) + "\n")
+    return assignment
+
+
+if __name__ == "__main__":
+    import sys
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m flows.synth.placement NETLIST.json SITES.json")
+    placed = constrain_file(sys.argv[1], sys.argv[2])
+    print(f"{len(placed)} block RAMs fixed to evenly spaced sites")

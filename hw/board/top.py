@@ -47,6 +47,9 @@ class Board:
         Bytes of the report FIFO (:class:`~hw.board.core.BoardCore`).
     nextpnr_args : tuple of str
         Extra nextpnr options of its builds (the placer, the router).
+    spread_brams : bool
+        Its builds fix the block RAMs to evenly spaced sites before placement (ECP5; the build
+        flow's platform mixin, ``flows.board.BramSpread``).
     """
     name: str
     platform: str
@@ -59,11 +62,17 @@ class Board:
     plain_cluster: dict = None
     fifo_depth: int = 4096
     nextpnr_args: tuple = ()
+    spread_brams: bool = False
 
-    def make_platform(self):
+    def make_platform(self, mixins=()):
+        """An instance of its platform, of a subclass with ``mixins`` first when given (the
+        build flow's steps), with the extra serial resource."""
         module, cls = self.platform.split(":")
         import importlib
-        platform = getattr(importlib.import_module(module), cls)()
+        cls = getattr(importlib.import_module(module), cls)
+        if mixins:
+            cls = type(cls.__name__, (*mixins, cls), {})
+        platform = cls()
         if self.uart_tx is not None:
             conn, number, pin = self.uart_tx
             platform.add_resources([Resource("uart", 0, Subsignal(
@@ -73,12 +82,13 @@ class Board:
 
 #: The boards of ``make bitstream BOARD=...``.
 BOARDS = {b.name: b for b in [
-    # The static placer (make synth's recipe for the cluster rows on the same device and
-    # package): router1 after the default placer had 80,000 arcs left after an hour, after the
-    # static one 8,000 after 7 minutes, but its tail stalls at about 7,000 (docs/boards.md).
+    # make synth's recipe for the cluster rows on the same device and package: block RAMs
+    # spread, the static placer. Router1 after the default placer had 80,000 arcs left after an
+    # hour; after the static one without the spread 8,000 after 7 minutes, its tail stalling at
+    # about 7,000 (docs/boards.md).
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "clk25",
           "button_fire", (("led", 0, None), ("led", 1, None), ("led", 2, None)),
-          nextpnr_args=("--placer", "static")),
+          nextpnr_args=("--placer", "static"), spread_brams=True),
     # No serial port of its own: a USB-serial adapter's RX on the Feather header's TX pin (1).
     Board("orangecrab-85f", "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform", "ecp5",
           "clk", "button", (("rgb_led", 0, "b"), ("rgb_led", 0, "g"), ("rgb_led", 0, "r")),

@@ -93,14 +93,14 @@ def _out(x, dtype):
 
 
 def _bitlen(x):
-    """Bit length of non-negative int64 values (0 for 0), exact for all values < 2^63."""
-    x = np.array(x, dtype=np.int64)
-    n = np.zeros_like(x)
-    for s in (32, 16, 8, 4, 2, 1):
-        big = x >= (np.int64(1) << s)
-        x = np.where(big, x >> s, x)
-        n += big * s
-    return n + x
+    """Bit length of non-negative int64 values (0 for 0), exact for all values < 2^63.
+
+    The exponent of the value converted to float64 is the bit length, except where the
+    conversion rounded up to the next power of two (values above 2^53): then the value shifted
+    right by one less than that is 0, and the length is one less."""
+    x = np.asarray(x, dtype=np.int64)
+    n = np.frexp(x.astype(np.float64))[1].astype(np.int64)
+    return n - ((x >> np.maximum(n - 1, 0)) == 0) * (x > 0)
 
 
 def _shr_rne(value, shift):
@@ -136,11 +136,9 @@ def decode(bits, fmt):
     normal = efield != 0
     sig = np.where(normal, frac | (1 << fmt.frac_bits), frac)
     exp = np.where(normal, efield, 1) - (fmt.bias + fmt.frac_bits)
-    cls = np.select(
-        [efield == fmt.exp_max, normal, frac != 0],
-        [np.where(frac != 0, NAN, INF), NORMAL, SUBNORMAL],
-        ZERO,
-    ).astype(np.int64)
+    nonzero = frac != 0
+    cls = np.where(efield == fmt.exp_max, np.where(nonzero, NAN, INF),
+                   np.where(normal, NORMAL, np.where(nonzero, SUBNORMAL, ZERO))).astype(np.int64)
     return sign, sig, exp, cls
 
 

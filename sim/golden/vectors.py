@@ -23,6 +23,8 @@ import numpy as np
 
 from hw.fp.format import BF16, FP32, float_format
 
+from .fp import _bitlen
+
 __all__ = [
     "corner_values", "corner_pairs", "corner_triples",
     "random_bits", "random_pairs", "encode",
@@ -40,17 +42,6 @@ def _f(fmt):
 
 def _dtype(fmt):
     return np.uint16 if fmt.width == 16 else np.uint32
-
-
-def _bitlen(x):
-    x = np.asarray(x, dtype=np.int64)
-    n = np.zeros(x.shape, dtype=np.int64)
-    while True:
-        nz = x > 0
-        if not nz.any():
-            return n
-        n += nz
-        x = x >> 1
 
 
 def _pack(sign, field, frac, fmt):

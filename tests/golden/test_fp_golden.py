@@ -611,3 +611,15 @@ def test_api_scalars_names_broadcasting():
         fp.int_to_float(0, 8, 16, 0)
     with pytest.raises(TypeError):
         fp.add(1.0, 2.0, BF16)
+
+
+def test_bitlen_is_exact_up_to_2_63():
+    """fp._bitlen (float64 exponents, corrected where the conversion rounds up) against Python's
+    int.bit_length on every power of two +-2 and 100,000 random lengths."""
+    rng = np.random.default_rng(63)
+    vals = [0, 1, 2, 3] + [v for k in range(1, 64) for v in range((1 << k) - 2, (1 << k) + 3)
+                           if v < 1 << 63]
+    vals += [int(rng.integers(0, 1 << int(b), dtype=np.uint64)) for b in rng.integers(1, 64, 100_000)]
+    got = fp._bitlen(np.array(vals, dtype=np.int64))
+    assert got.tolist() == [v.bit_length() for v in vals]
+    assert fp._bitlen(0) == 0 and fp._bitlen((1 << 63) - 1) == 63
