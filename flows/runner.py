@@ -58,23 +58,30 @@ class VerilatorSim:
     """A built Verilator simulator of one Verilog top level, ready to run cocotb modules."""
 
     def __init__(self, verilog_text, toplevel, *, waves=False, build_args=(), cxx_opt=None,
-                 public_flat=False, jobs=None, build_root=None):
+                 public_flat=False, public=(), jobs=None, build_root=None):
         """``public_flat``: make every signal of the design visible to cocotb (Verilator's
         ``--public-flat-rw``, what cocotb's own runner always adds). The model is then several
         times slower and larger; only the top-level ports are public otherwise, which is all
-        the project's testbenches use. ``jobs``: parallel compiler processes (default: the
+        the project's testbenches drive. ``public``: further signals to make visible, as dotted
+        paths under the top (``"core0.datapath.pc_mod.dat_r"``: the signal ``dat_r`` of the
+        submodule ``core0.datapath.pc_mod``; the cluster bench's watchdog reads the cores'
+        program counters so). ``jobs``: parallel compiler processes (default: the
         machine's cores). ``build_root``: where the hashed build folders go (default
         ``build/sim``)."""
         self.toplevel = toplevel
         self.waves = waves
         self.public_flat = bool(public_flat)
+        self.public = tuple(public)
+        for path in self.public:
+            if not re.fullmatch(r"\w+(\.\w+)+", path):
+                raise ValueError(f"public: dotted paths module.signal under the top, got {path!r}")
         self.jobs = jobs or os.cpu_count() or 1
         self.build_args = list(_DEFAULT_BUILD_ARGS) + list(build_args)
         self.cxx_opt = cxx_opt or os.environ.get("SIM_CXX_OPT") or DEFAULT_CXX_OPT
         if not re.fullmatch(r"-O[0-3sg]", self.cxx_opt):
             raise ValueError(f"cxx_opt must be one of -O0..-O3, -Os, -Og; got {self.cxx_opt!r}")
         key = hashlib.sha256("\0".join(
-            [_RECIPE, toplevel, str(waves), str(self.public_flat), self.cxx_opt,
+            [_RECIPE, toplevel, str(waves), str(self.public_flat), *self.public, self.cxx_opt,
              *self.build_args, verilog_text]).encode()).hexdigest()[:16]
         self.build_root = Path(build_root) if build_root else BUILD / "sim"
         self.build_dir = self.build_root / key
@@ -112,7 +119,9 @@ class VerilatorSim:
                 vlt = self.build_dir / "public.vlt"
                 vlt.write_text("`verilator_config\n" + "".join(
                     f'public_flat_rw -module "{self.toplevel}" -var "{name}"\n'
-                    for _, _, name in top_ports(self._verilog_text, self.toplevel)))
+                    for _, _, name in top_ports(self._verilog_text, self.toplevel)) + "".join(
+                    f'public_flat_rw -module "{self.toplevel}.{path.rpartition(".")[0]}" '
+                    f'-var "{path.rpartition(".")[2]}"\n' for path in self.public))
                 visibility = [str(vlt)]
             libs = cocotb_tools.config.libs_dir
             main = cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"

@@ -1,5 +1,6 @@
 """flows/runner.py build options (no compile): the C++ optimisation level, overridable,
-validated, and part of the build hash with the visibility of the design's signals."""
+validated, and part of the build hash with the visibility of the design's signals (all, or
+the top level's ports and the signals named)."""
 
 import pytest
 
@@ -31,3 +32,15 @@ def test_public_flat_is_its_own_build(monkeypatch):
 def test_bad_level_rejected(bad):
     with pytest.raises(ValueError, match="cxx_opt"):
         VerilatorSim(SMALL, "t", cxx_opt=bad)
+
+
+def test_public_signals_are_part_of_the_build(monkeypatch):
+    monkeypatch.delenv("SIM_CXX_OPT", raising=False)
+    plain, pc = VerilatorSim(SMALL, "t"), VerilatorSim(SMALL, "t", public=["core0.pc.dat_r"])
+    assert pc.public == ("core0.pc.dat_r",) and plain.build_dir != pc.build_dir
+
+
+@pytest.mark.parametrize("bad", ["dat_r", "core0.", "core0.pc dat_r", ".x"])
+def test_bad_public_path_rejected(bad):
+    with pytest.raises(ValueError, match="public"):
+        VerilatorSim(SMALL, "t", public=[bad])

@@ -21,15 +21,16 @@ CFG = dict(cores=2, scratchpad_kib=16, banks=4, imem_kib=8)
 _SIM = {}
 
 
-def _sim(public_flat=False):
-    """The cocotb simulator; ``public_flat``: every signal visible (the watchdog reads the
-    cores' program counters)."""
-    if public_flat not in _SIM:
+def _sim():
+    """The cocotb simulator: the top level's ports and the cores' program counters visible
+    (the watchdog reads them)."""
+    if "cocotb" not in _SIM:
         from hw.cluster import Cluster
         from flows.runner import VerilatorSim
-        _SIM[public_flat] = VerilatorSim.for_component(Cluster(**CFG), name="cluster_2c",
-                                                       public_flat=public_flat)
-    return _SIM[public_flat]
+        _SIM["cocotb"] = VerilatorSim.for_component(
+            Cluster(**CFG), name="cluster_2c",
+            public=[f"core{c}.datapath.pc_mod.dat_r" for c in range(CFG["cores"])])
+    return _SIM["cocotb"]
 
 
 def _native():
@@ -92,7 +93,7 @@ def test_native_batch_matches_single_runs():
 @pytest.mark.verilator
 def test_watchdog_under_verilator():
     from flows.runner import SimulationFailed
-    sim = _sim(public_flat=True)
+    sim = _sim()
     with pytest.raises(SimulationFailed):
         run_verilator("spin.c", sim=sim, max_cycles=20_000)
     r = json.loads((sim.last_run_dir / "result.json").read_text())
