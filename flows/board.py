@@ -42,8 +42,9 @@ class BramSpread:
     """Mixin of an ECP5 amaranth-boards platform: its build fixes the netlist's block RAMs to
     evenly spaced sites between Yosys and nextpnr (:mod:`flows.synth.placement`, the recipe
     of ``make synth``'s cluster rows), a step of the build script
-    (``python -m flows.synth.placement top.json bram_sites.json``). :func:`bitstream` writes
-    ``bram_sites.json`` (the device's sites, asked of nextpnr) before the build."""
+    (:func:`flows.synth.placement.constrain_file` on ``top.json`` and ``bram_sites.json``).
+    :func:`bitstream` writes ``bram_sites.json`` (the device's sites, asked of nextpnr) before
+    the build."""
 
     #: The file of sites and block RAM cell types in the build folder.
     SITES = "bram_sites.json"
@@ -51,8 +52,9 @@ class BramSpread:
     @property
     def command_templates(self):
         yosys, *rest = super().command_templates
-        return [yosys, f'"{sys.executable}" -m flows.synth.placement {{{{name}}}}.json '
-                       f'{self.SITES}', *rest]
+        step = ("import sys; from flows.synth.placement import constrain_file; "
+                "print(len(constrain_file(*sys.argv[1:])), 'block RAMs on evenly spaced sites')")
+        return [yosys, f'"{sys.executable}" -c "{step}" {{{{name}}}}.json {self.SITES}', *rest]
 
 
 def _nextpnr_device_args(platform):
@@ -122,7 +124,7 @@ def bitstream(top, platform, board, *, seed=1, out=None, extra=None, nextpnr_arg
     if spread:
         _write_bram_sites(platform, out)
     env = tool_environment()
-    if spread:      # the step `python -m flows.synth.placement` imports this project
+    if spread:      # the spread step imports this project
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)

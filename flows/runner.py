@@ -54,6 +54,16 @@ def emit_verilog(component, name):
     return emit.verilog_text(component, name)
 
 
+#: The environment of a cocotb run besides TB_PARAMS. cocotb rewrites the assertions of every
+#: module it imports by default (``COCOTB_REWRITE_ASSERTION_FILES=*.py``), through pytest's
+#: import hook, which compiles each module from source with no bytecode cache: about a second
+#: of imports (Amaranth, numpy) per run. Only the benches and their helpers are rewritten here
+#: (their failed assertions still show the values), and pytest's plugins are not loaded for
+#: the hook's configuration.
+_COCOTB_ENV = {"COCOTB_REWRITE_ASSERTION_FILES": "*_tb.py sim/tb/*.py",
+               "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
 class VerilatorSim:
     """A built Verilator simulator of one Verilog top level, ready to run cocotb modules."""
 
@@ -168,7 +178,7 @@ class VerilatorSim:
         params_file.write_text(json.dumps(params or {}))
         results = run_dir / "results.xml"
         results.unlink(missing_ok=True)  # never judge a run by a previous run's results
-        env = {"TB_PARAMS": str(params_file)}
+        env = {"TB_PARAMS": str(params_file), **_COCOTB_ENV}
         # The runner hands sys.path to the simulator as PYTHONPATH: the test modules live
         # in this project, so its root must be on it whatever the caller's working folder.
         if str(ROOT) not in sys.path:

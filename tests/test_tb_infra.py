@@ -368,6 +368,16 @@ def test_stream_checker_catches_broken_dut(bug, message):
 
 
 @pytest.mark.verilator
+def test_bench_assertions_show_their_values():
+    """The benches' plain asserts are rewritten (flows.runner: COCOTB_REWRITE_ASSERTION_FILES
+    names the benches and their helpers, not every module the run imports)."""
+    sim = _sim(FifoLoop(), "fifo_loop")
+    with pytest.raises(SimulationFailed) as info:
+        sim.run(TB, testcase="plain_assert")
+    assert "assert 3 == 4" in str(info.value)
+
+
+@pytest.mark.verilator
 def test_stream_throughput():
     """Transfers per second through StreamDriver -> FIFO -> StreamSink (reported, and a floor)."""
     sim = _sim(FifoLoop(), "fifo_loop")

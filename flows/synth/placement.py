@@ -162,10 +162,3 @@ def constrain_file(netlist_path, sites_path):
     netlist_path.with_suffix(".brams.json").write_text(json.dumps(assignment, indent=0) + "\n")
     return assignment
 
-
-if __name__ == "__main__":
-    import sys
-    if len(sys.argv) != 3:
-        sys.exit("usage: python -m flows.synth.placement NETLIST.json SITES.json")
-    placed = constrain_file(sys.argv[1], sys.argv[2])
-    print(f"{len(placed)} block RAMs fixed to evenly spaced sites")

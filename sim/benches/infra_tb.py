@@ -171,3 +171,11 @@ async def tcdm_chain(dut):
     assert cycles == count + 1  # count granted cycles, then the one that sees done
     assert ports[0].reads == count and ports[1].writes == count
     assert np.array_equal(mem.read_array(dst, count, np.uint32), np.arange(count))
+
+
+@cocotb.test()
+async def plain_assert(dut):
+    """A plain ``assert`` that fails: the run's log shows the compared values (cocotb rewrites
+    the benches' assertions, flows.runner's COCOTB_REWRITE_ASSERTION_FILES)."""
+    cycles, expected = 3, 4
+    assert cycles == expected
