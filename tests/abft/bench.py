@@ -36,24 +36,37 @@ class _Env:
         self.cycle = 0
         self.closes = []             # per tile close: the row sums (parity, row, quantity)
         self._previous = None
+        self._driven = {}            # id(signal) -> (signal, the value this bench last set)
 
     def get(self, sig):
         return self.ctx.get(sig)
 
     def set(self, sig, value):
-        self.ctx.set(sig, value)
+        """Drive an input of the unit. A value it already has is not set again: every set of
+        Amaranth's testbench settles the whole design, and most inputs keep their value from
+        cycle to cycle."""
+        last = self._driven.get(id(sig))
+        if last is None or last[0] is not sig or last[1] != value:
+            self.ctx.set(sig, value)
+            self._driven[id(sig)] = (sig, value)      # holding sig: its id stays its own
+
+    def _drive(self, pending):
+        for sig, value in pending.values():
+            self.set(sig, value)
+        pending.clear()
 
     async def tick(self):
         ctx, u = self.ctx, self.unit
         # the unit's scratchpad port: grant at random, data a cycle later
         port = u.tcdm
-        ctx.set(port.rvalid, 0)
         if self.read_data is not None:
-            ctx.set(port.rvalid, 1)
-            ctx.set(port.rdata, self.read_data)
+            self.set(port.rvalid, 1)
+            self.set(port.rdata, self.read_data)
             self.read_data = None
+        else:
+            self.set(port.rvalid, 0)
         grant = self.rng.random() >= self.stall
-        ctx.set(port.gnt, int(grant))
+        self.set(port.gnt, int(grant))
         if grant and ctx.get(port.req):
             addr = ctx.get(port.addr) - BASE
             if ctx.get(port.we):
@@ -61,36 +74,37 @@ class _Env:
             else:
                 self.read_data = self.memory.get(addr, 0)
         # SoftEx read data of last cycle's granted read
-        ctx.set(u.softex_rvalid, 0)
         if self.sx_read is not None:
-            ctx.set(u.softex_rvalid, 1)
-            ctx.set(u.softex_rdata, self.sx_read)
+            self.set(u.softex_rvalid, 1)
+            self.set(u.softex_rdata, self.sx_read)
             self.sx_read = None
-        # one action per cycle
-        ctx.set(u.tap.valid, 0)
-        ctx.set(u.tap.done, 0)
-        ctx.set(u.softex_seen, 0)
-        ctx.set(u.softex_req, 0)
+        else:
+            self.set(u.softex_rvalid, 0)
+        # one action per cycle: the strobes low unless the action raises them
+        pending = {id(sig): (sig, 0) for sig in (u.tap.valid, u.tap.done, u.softex_seen,
+                                                 u.softex_req)}
         # a SoftEx request stays until it is granted (the port's contract)
         if self.actions and (self.sx_waiting or self.rng.random() >= self.stall):
             kind, a = self.actions[0]
             if kind == "tap":
                 if ctx.get(u.tap_ready) or not a["valid"]:
                     for name, value in a.items():
-                        ctx.set(getattr(u.tap, name), value)
+                        sig = getattr(u.tap, name)
+                        pending[id(sig)] = (sig, value)
                     self.actions.pop(0)
             else:
-                ctx.set(u.softex_req, 1)
-                ctx.set(u.softex_addr, BASE + a["addr"])
-                ctx.set(u.softex_we, a["we"])
-                ctx.set(u.softex_be, a.get("be", 0))
-                ctx.set(u.softex_wdata, a.get("wdata", 0))
+                for sig, value in ((u.softex_req, 1), (u.softex_addr, BASE + a["addr"]),
+                                   (u.softex_we, a["we"]), (u.softex_be, a.get("be", 0)),
+                                   (u.softex_wdata, a.get("wdata", 0))):
+                    pending[id(sig)] = (sig, value)
+                self._drive(pending)
                 self.sx_waiting = bool(ctx.get(u.softex_hold))
                 if not self.sx_waiting:
-                    ctx.set(u.softex_seen, 1)
+                    self.set(u.softex_seen, 1)
                     if not a["we"]:
                         self.sx_read = a["rdata"]
                     self.actions.pop(0)
+        self._drive(pending)
         state = ctx.get(u.control_state)
         if state in self.eval_first and self._previous == self.eval_wait:
             mem = u.row_sums
