@@ -103,7 +103,8 @@ def cmd_bitstream(args):
     top = BoardTop(board, core, mhz * 1e6, f_in)
     print(f"{board.name}: {app} at {top.f_hz / 1e6:.3f} MHz, {args.baud} baud -> "
           f"{BOARDS_DIR / board.name}")
-    report = bitstream(top, platform, board.name, seed=args.seed, extra=extra,
+    seed = board.seed if args.seed is None else args.seed
+    report = bitstream(top, platform, board.name, seed=seed, extra=extra,
                        nextpnr_args=board.nextpnr_args)
     print(f"routed Fmax {report['routed_fmax_mhz']:.1f} MHz, {report['build_seconds']:.0f} s, "
           f"{', '.join(report['bitstreams'])}")
@@ -176,7 +177,8 @@ def main(argv=None):
     b.add_argument("--app", choices=APPS)
     b.add_argument("--mhz", type=float, help="cluster clock (default: the board's)")
     b.add_argument("--baud", type=int, default=BAUD)
-    b.add_argument("--seed", type=int, default=1, help="nextpnr's seed")
+    b.add_argument("--seed", type=int, default=None,
+                   help="nextpnr's seed (default: the board's, hw.board.top.BOARDS)")
     c = sub.add_parser("console", help="print what a board sends on its serial port")
     c.add_argument("--port", required=True)
     c.add_argument("--baud", type=int, default=BAUD)

@@ -50,6 +50,8 @@ class Board:
     spread_brams : bool
         Its builds fix the block RAMs to evenly spaced sites before placement (ECP5; the build
         flow's platform mixin, ``flows.board.BramSpread``).
+    seed : int
+        nextpnr's seed of its builds (``make bitstream``; ``--seed`` overrides it).
     """
     name: str
     platform: str
@@ -63,6 +65,7 @@ class Board:
     fifo_depth: int = 4096
     nextpnr_args: tuple = ()
     spread_brams: bool = False
+    seed: int = 1
 
     def make_platform(self, mixins=()):
         """An instance of its platform, of a subclass with ``mixins`` first when given (the
@@ -85,10 +88,10 @@ BOARDS = {b.name: b for b in [
     # make synth's recipe for the cluster rows on the same device and package: block RAMs
     # spread, the static placer. Router1 after the default placer had 80,000 arcs left after an
     # hour; after the static one without the spread 8,000 after 7 minutes, its tail stalling at
-    # about 7,000 (docs/boards.md).
+    # about 7,000; with the spread, seed 1, 4,900 after 11 minutes, then stalled (docs/boards.md).
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "clk25",
           "button_fire", (("led", 0, None), ("led", 1, None), ("led", 2, None)),
-          nextpnr_args=("--placer", "static"), spread_brams=True),
+          nextpnr_args=("--placer", "static"), spread_brams=True, seed=2),
     # No serial port of its own: a USB-serial adapter's RX on the Feather header's TX pin (1).
     Board("orangecrab-85f", "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform", "ecp5",
           "clk", "button", (("rgb_led", 0, "b"), ("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
