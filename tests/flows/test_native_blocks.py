@@ -28,11 +28,14 @@ def _block_sim(name):
 def test_tensor_jobs_match_the_cocotb_bench(tmp_path):
     from flows.runner import VerilatorSim
     reg, sim = _block_sim("tensor_unit")
-    shapes = [(96, 96, 96, "GEMM"), (17, 33, 5, "MATMUL"), (9, 31, 17, "ADD_MAX")]
+    # the cycles of each job under both benches (the 96^3 GEMM of make sim's block benchmark
+    # natively only: tests/tensor's cocotb bench runs that size for the utilisation)
+    shapes = [(32, 32, 32, "GEMM"), (17, 33, 5, "MATMUL"), (9, 31, 17, "ADD_MAX")]
     native = []
     with sim.open() as blk:
         for i, (m, n, k, op) in enumerate(shapes):
             native.append(gemm_job(blk, m, n, k, op=op, seed=i)["JOB_CYCLES"])
+        gemm_job(blk, 96, 96, 96, op="GEMM", seed=7)     # bit-exact (gemm_job checks)
     with sim.open(stall=0.4, seed=5) as blk:            # stalls: still bit-exact, slower
         stalled = gemm_job(blk, 17, 33, 5, op="MATMUL", seed=1)
         assert stalled["JOB_CYCLES"] > native[1] and stalled["STALL_CYCLES"] > 0
