@@ -88,10 +88,11 @@ BOARDS = {b.name: b for b in [
     # make synth's recipe for the cluster rows on the same device and package: block RAMs
     # spread, the static placer. Router1 after the default placer had 80,000 arcs left after an
     # hour; after the static one without the spread 8,000 after 7 minutes, its tail stalling at
-    # about 7,000; with the spread, seed 1, 4,900 after 11 minutes, then stalled (docs/boards.md).
+    # about 7,000; with the spread 4,900 after 11 minutes (seed 1) and 9,100 after 15 (seed 2),
+    # both then stalled (docs/boards.md). Not routed yet.
     Board("ulx3s-85f", "amaranth_boards.ulx3s:ULX3S_85F_Platform", "ecp5", "clk25",
           "button_fire", (("led", 0, None), ("led", 1, None), ("led", 2, None)),
-          nextpnr_args=("--placer", "static"), spread_brams=True, seed=2),
+          nextpnr_args=("--placer", "static"), spread_brams=True),
     # No serial port of its own: a USB-serial adapter's RX on the Feather header's TX pin (1).
     Board("orangecrab-85f", "amaranth_boards.orangecrab_r0_2:OrangeCrabR0_2_85FPlatform", "ecp5",
           "clk", "button", (("rgb_led", 0, "b"), ("rgb_led", 0, "g"), ("rgb_led", 0, "r")),
