@@ -21,8 +21,8 @@ from .synth.targets import TARGETS
 from .synth.tools import run_tool, tool_path, tool_versions
 from .toolchain import BUILD, ROOT
 
-__all__ = ["image_words", "bitstream", "BramSpread", "tool_environment", "read_report", "program_command",
-           "BoardBuildError", "BOARDS_DIR", "PROGRAMMER_BOARDS"]
+__all__ = ["image_words", "bitstream", "BramSpread", "tool_environment", "read_report",
+           "program_command", "BoardBuildError", "BOARDS_DIR", "PROGRAMMER_BOARDS"]
 
 #: Where bitstreams and their reports go (one folder per board).
 BOARDS_DIR = BUILD / "boards"
@@ -72,7 +72,6 @@ def _write_bram_sites(platform, out):
                        _nextpnr_device_args(platform), BUILD / "boards" / "bram_sites")
     (out / BramSpread.SITES).write_text(json.dumps(
         {"cells": list(TARGETS["ecp5"].brams), "sites": sites}, indent=0) + "\n")
-    return len(sites)
 
 
 class BoardBuildError(RuntimeError):

@@ -161,4 +161,3 @@ def constrain_file(netlist_path, sites_path):
     netlist_path.write_text(json.dumps(netlist))
     netlist_path.with_suffix(".brams.json").write_text(json.dumps(assignment, indent=0) + "\n")
     return assignment
-
