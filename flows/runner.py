@@ -127,11 +127,13 @@ class VerilatorSim:
             if not self.public_flat:
                 # Only the top level's ports, which is all cocotb needs to find and drive them.
                 vlt = self.build_dir / "public.vlt"
+                signals = [(self.toplevel, name)
+                           for _, _, name in top_ports(self._verilog_text, self.toplevel)]
+                signals += [(f"{self.toplevel}.{module}", name)
+                            for module, _, name in (p.rpartition(".") for p in self.public)]
                 vlt.write_text("`verilator_config\n" + "".join(
-                    f'public_flat_rw -module "{self.toplevel}" -var "{name}"\n'
-                    for _, _, name in top_ports(self._verilog_text, self.toplevel)) + "".join(
-                    f'public_flat_rw -module "{self.toplevel}.{path.rpartition(".")[0]}" '
-                    f'-var "{path.rpartition(".")[2]}"\n' for path in self.public))
+                    f'public_flat_rw -module "{module}" -var "{name}"\n'
+                    for module, name in signals))
                 visibility = [str(vlt)]
             libs = cocotb_tools.config.libs_dir
             main = cocotb_tools.config.share_dir / "lib" / "verilator" / "verilator.cpp"
